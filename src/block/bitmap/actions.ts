@@ -1,0 +1,158 @@
+import { QmpError } from '../../qmp/errors.ts';
+import type { BlockGraph } from '../graph.ts';
+import type { BlockNode } from '../node.ts';
+import { BitmapData } from './bitmap-data.ts';
+import { DirtyBitmap } from './dirty-bitmap.ts';
+import { checkBitmapPermission } from './permissions.ts';
+
+/** An applied change that can still be made final or undone. */
+export interface PreparedAction {
+  commit(): void;
+  abort(): void;
+}
+
+const NOTHING_TO_UNDO: PreparedAction = { commit() {}, abort() {} };
+
+const NAME_MAX = 1023;
+const MIN_GRANULARITY = 512;
+const DEFAULT_GRANULARITY = 65536;
+
+export interface BitmapAddArgs {
+  node: string;
+  name: string;
+  granularity?: number;
+  persistent?: boolean;
+  disabled?: boolean;
+}
+export interface BitmapRefArgs {
+  node: string;
+  name: string;
+}
+export type MergeSource = string | { node: string; name: string };
+export interface BitmapMergeArgs {
+  node: string;
+  target: string;
+  bitmaps: MergeSource[];
+}
+
+/** Finds an existing bitmap, with the errors of QEMU's block_dirty_bitmap_lookup. */
+export function lookupBitmap(graph: BlockGraph, nodeName: string, name: string): { node: BlockNode; bitmap: DirtyBitmap } {
+  const node = graph.findBitmapNode(nodeName);
+  const bitmap = node.findBitmap(name);
+  if (!bitmap) throw new QmpError(`Dirty bitmap '${name}' not found`);
+  return { node, bitmap };
+}
+
+/** QEMU's default: the node's cluster size clamped to 4 KiB..64 KiB, else 64 KiB. */
+export function defaultGranularity(node: BlockNode): number {
+  const clusterSize = node.driver.clusterSize;
+  if (!clusterSize) return DEFAULT_GRANULARITY;
+  return Math.min(DEFAULT_GRANULARITY, Math.max(4096, clusterSize));
+}
+
+function isPowerOfTwo(value: number): boolean {
+  return Number.isInteger(value) && value > 0 && 2 ** Math.round(Math.log2(value)) === value;
+}
+
+export function prepareAdd(graph: BlockGraph, args: BitmapAddArgs): PreparedAction {
+  if (args.name === '') throw new QmpError('Bitmap name cannot be empty');
+  const node = graph.findDeviceOrNode(args.node);
+  if (args.granularity !== undefined && (args.granularity < MIN_GRANULARITY || !isPowerOfTwo(args.granularity))) {
+    throw new QmpError('Granularity must be power of 2 and at least 512');
+  }
+  const granularity = args.granularity ?? defaultGranularity(node);
+  const persistent = args.persistent ?? false;
+  if (persistent) {
+    const store = node.driver.bitmapStore;
+    if (!store) {
+      const where = graph.deviceNameOf(node) ?? node.nodeName;
+      throw new QmpError(`Can't store persistent bitmaps to ${where}: Operation not supported`);
+    }
+    const refusal = store.checkNewBitmap(args.name, granularity);
+    if (refusal) throw new QmpError(refusal);
+  }
+  if (node.findBitmap(args.name)) throw new QmpError(`Bitmap already exists: ${args.name}`);
+  if (Buffer.byteLength(args.name) > NAME_MAX) throw new QmpError(`Bitmap name too long: ${args.name}`);
+  const bitmap = new DirtyBitmap(args.name, new BitmapData({ diskSize: node.size(), granularity }), {
+    enabled: !(args.disabled ?? false),
+    persistent,
+  });
+  node.addBitmap(bitmap);
+  return { commit() {}, abort: () => node.dropBitmap(bitmap) };
+}
+
+export function prepareRemove(graph: BlockGraph, args: BitmapRefArgs): PreparedAction {
+  const { node, bitmap } = lookupBitmap(graph, args.node, args.name);
+  checkBitmapPermission(bitmap, 'remove');
+  if (bitmap.persistent) node.driver.bitmapStore?.removeBitmap(bitmap.name);
+  // Until commit the bitmap stays, busy, so later actions of a transaction cannot touch it.
+  const holder = {};
+  bitmap.skipStore = true;
+  bitmap.acquire(holder);
+  return {
+    commit() {
+      bitmap.release(holder);
+      node.dropBitmap(bitmap);
+    },
+    abort() {
+      bitmap.skipStore = false;
+      bitmap.release(holder);
+    },
+  };
+}
+
+export function prepareClear(graph: BlockGraph, args: BitmapRefArgs): PreparedAction {
+  const { bitmap } = lookupBitmap(graph, args.node, args.name);
+  checkBitmapPermission(bitmap, 'clear');
+  return replaceBits(bitmap, () => bitmap.data.clearAll());
+}
+
+export function prepareSetEnabled(graph: BlockGraph, args: BitmapRefArgs, enabled: boolean): PreparedAction {
+  const { bitmap } = lookupBitmap(graph, args.node, args.name);
+  checkBitmapPermission(bitmap, enabled ? 'enable' : 'disable');
+  const wasEnabled = bitmap.enabled;
+  bitmap.enabled = enabled;
+  return {
+    commit() {},
+    abort() {
+      bitmap.enabled = wasEnabled;
+    },
+  };
+}
+
+/**
+ * Target first, then every source in order (a plain name is a bitmap of the
+ * target's node), then the target's own permission: QEMU's order of errors.
+ */
+export function prepareMerge(graph: BlockGraph, args: BitmapMergeArgs): PreparedAction {
+  const { node, bitmap: target } = lookupBitmap(graph, args.node, args.target);
+  if (args.bitmaps.length === 0) return NOTHING_TO_UNDO;
+  const sources = args.bitmaps.map((source) => {
+    const bitmap =
+      typeof source === 'string' ? node.findBitmap(source) : lookupBitmap(graph, source.node, source.name).bitmap;
+    if (!bitmap) throw new QmpError(`Dirty bitmap '${source as string}' not found`);
+    checkBitmapPermission(bitmap, 'mergeSource');
+    if (bitmap.data.diskSize !== target.data.diskSize) {
+      throw new QmpError(
+        `Bitmaps are of different sizes (destination size is ${target.data.diskSize}, source size is ${bitmap.data.diskSize}) and can't be merged`,
+      );
+    }
+    return bitmap;
+  });
+  checkBitmapPermission(target, 'mergeTarget');
+  return replaceBits(target, () => {
+    for (const source of sources) target.data.mergeFrom(source.data);
+  });
+}
+
+/** Changes a bitmap's bits with a backup, so an abort restores them exactly. */
+function replaceBits(bitmap: DirtyBitmap, change: () => void): PreparedAction {
+  const backup = bitmap.data.snapshot();
+  change();
+  return {
+    commit() {},
+    abort() {
+      bitmap.data.restoreFrom(backup);
+    },
+  };
+}

@@ -1,0 +1,69 @@
+import { BitmapData } from './bitmap-data.ts';
+import type { BitmapState } from './permissions.ts';
+
+/** QMP's BlockDirtyInfo, members in QEMU's declaration order. */
+export interface BlockDirtyInfo {
+  name: string;
+  count: number;
+  granularity: number;
+  recording: boolean;
+  busy: boolean;
+  persistent: boolean;
+  inconsistent?: true;
+}
+
+/** A named dirty bitmap on a node: its bits plus the states QMP reports and checks. */
+export class DirtyBitmap implements BitmapState {
+  enabled: boolean;
+  persistent: boolean;
+  readonly readonly: boolean;
+  readonly inconsistent: boolean;
+  /** Set while a transaction has removed the bitmap but may still roll back. */
+  skipStore = false;
+  private readonly holders = new Set<object>();
+
+  constructor(
+    readonly name: string,
+    readonly data: BitmapData,
+    options: { enabled: boolean; persistent: boolean; readonly?: boolean; inconsistent?: boolean },
+  ) {
+    this.enabled = options.enabled;
+    this.persistent = options.persistent;
+    this.readonly = options.readonly ?? false;
+    this.inconsistent = options.inconsistent ?? false;
+  }
+
+  get granularity(): number {
+    return this.data.granularity;
+  }
+
+  get recording(): boolean {
+    return this.enabled && !this.inconsistent;
+  }
+
+  isBusy(): boolean {
+    return this.holders.size > 0;
+  }
+
+  /** An export, a job or a pending transaction action holds the bitmap. */
+  acquire(holder: object): void {
+    this.holders.add(holder);
+  }
+
+  release(holder: object): void {
+    this.holders.delete(holder);
+  }
+
+  info(): BlockDirtyInfo {
+    const info: BlockDirtyInfo = {
+      name: this.name,
+      count: this.data.dirtyBytes(),
+      granularity: this.granularity,
+      recording: this.recording,
+      busy: this.isBusy(),
+      persistent: this.persistent,
+    };
+    if (this.inconsistent) info.inconsistent = true;
+    return info;
+  }
+}

@@ -1,0 +1,50 @@
+import type { BitmapData } from '../bitmap/bitmap-data.ts';
+import type { ByteStore } from './byte-store.ts';
+
+/** A bitmap as found in an image when it is opened. */
+export interface LoadedBitmap {
+  name: string;
+  granularity: number;
+  /** Marked in-use on disk: it was not stored properly and is inconsistent. */
+  inUse: boolean;
+  /** Recording when loaded (qcow2's "auto" flag). */
+  enabled: boolean;
+  loadInto(data: BitmapData): void;
+}
+
+export interface BitmapToStore {
+  name: string;
+  granularity: number;
+  enabled: boolean;
+  data: BitmapData;
+}
+
+/** Drivers whose images carry persistent bitmaps implement this. */
+export interface PersistentBitmapStore {
+  loadBitmaps(): LoadedBitmap[];
+  /** Called once after loading, on writable images: marks stored bitmaps in use on disk. */
+  markInUse(): void;
+  /** Returns QEMU's error text when the image cannot hold such a new bitmap. */
+  checkNewBitmap(name: string, granularity: number): string | null;
+  storeBitmaps(bitmaps: BitmapToStore[]): void;
+  removeBitmap(name: string): void;
+}
+
+/** The guest-visible data path and the facts query commands report. */
+export interface BlockDriver {
+  readonly format: string;
+  size(): number;
+  /** Cluster size where the format has one; it sets the default bitmap granularity. */
+  readonly clusterSize?: number;
+  read(offset: number, length: number): Buffer;
+  write(offset: number, data: Buffer): void;
+  writeZeroes(offset: number, length: number): void;
+  discard(offset: number, length: number): void;
+  flush(): void;
+  /** Driver-specific ImageInfo members (filename, actual-size, format-specific...). */
+  imageInfo(): Record<string, unknown>;
+  /** A protocol driver exposes its bytes to the format driver above it. */
+  readonly byteStore?: ByteStore;
+  readonly bitmapStore?: PersistentBitmapStore;
+  close(): void;
+}

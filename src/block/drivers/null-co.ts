@@ -1,0 +1,35 @@
+import { toQmpJson } from '../../qmp/wire.ts';
+import type { BlockDriver } from './driver.ts';
+
+const SECTOR = 512;
+const DEFAULT_SIZE = 1 << 30;
+
+/** Reads zeroes, swallows writes: the cheapest node to hang bitmaps on. */
+export class NullDriver implements BlockDriver {
+  readonly format = 'null-co';
+  private readonly length: number;
+
+  constructor(private readonly options: { size?: number | string; 'read-zeroes'?: boolean; 'latency-ns'?: number }) {
+    const requested = options.size === undefined ? DEFAULT_SIZE : Number(options.size);
+    this.length = Math.ceil(requested / SECTOR) * SECTOR;
+  }
+
+  size(): number {
+    return this.length;
+  }
+
+  read(_offset: number, length: number): Buffer {
+    return Buffer.alloc(length);
+  }
+
+  write(): void {}
+  writeZeroes(): void {}
+  discard(): void {}
+  flush(): void {}
+  close(): void {}
+
+  imageInfo(): Record<string, unknown> {
+    const filename = `json:${toQmpJson({ driver: 'null-co', ...this.options })}`;
+    return { 'virtual-size': this.length, filename, format: 'null-co', 'actual-size': 0 };
+  }
+}

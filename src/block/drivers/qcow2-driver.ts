@@ -1,0 +1,123 @@
+import { QmpError } from '../../qmp/errors.ts';
+import { Qcow2FormatError, Qcow2Image } from './qcow2/image.ts';
+import type { BitmapToStore, BlockDriver, LoadedBitmap, PersistentBitmapStore } from './driver.ts';
+import { allocatedBytes } from './file.ts';
+import type { BlockChildIo } from '../node.ts';
+
+/** The `qcow2` format driver: QEMU's image format over a protocol child, with persistent bitmaps. */
+export class Qcow2Driver implements BlockDriver, PersistentBitmapStore {
+  readonly format = 'qcow2';
+  readonly bitmapStore: PersistentBitmapStore = this;
+  private readonly image: Qcow2Image;
+
+  constructor(private readonly child: BlockChildIo) {
+    if (!child.byteStore) throw new QmpError('qcow2 needs a protocol node such as file under it');
+    try {
+      this.image = Qcow2Image.open(child.byteStore);
+    } catch (error) {
+      throw asQmpError(error);
+    }
+  }
+
+  get clusterSize(): number {
+    return this.image.clusterSize;
+  }
+
+  size(): number {
+    return this.image.virtualSize;
+  }
+
+  read(offset: number, length: number): Buffer {
+    return guarded(() => this.image.read(offset, length));
+  }
+
+  write(offset: number, data: Buffer): void {
+    guarded(() => this.image.write(offset, data));
+  }
+
+  writeZeroes(offset: number, length: number): void {
+    guarded(() => this.image.writeZeroes(offset, length));
+  }
+
+  discard(offset: number, length: number): void {
+    guarded(() => this.image.discard(offset, length));
+  }
+
+  flush(): void {
+    guarded(() => this.image.flush());
+  }
+
+  close(): void {
+    this.image.close();
+  }
+
+  loadBitmaps(): LoadedBitmap[] {
+    return this.image.storedBitmaps().map((stored) => ({
+      name: stored.name,
+      granularity: stored.granularity,
+      inUse: stored.inUse,
+      enabled: stored.auto,
+      loadInto: (data) => guarded(() => this.image.loadBitmap(stored.name, data)),
+    }));
+  }
+
+  markInUse(): void {
+    guarded(() => this.image.markBitmapsInUse());
+  }
+
+  checkNewBitmap(name: string, granularity: number): string | null {
+    return this.image.checkNewPersistentBitmap(name, granularity);
+  }
+
+  storeBitmaps(bitmaps: BitmapToStore[]): void {
+    guarded(() => this.image.storeBitmaps(bitmaps));
+  }
+
+  removeBitmap(name: string): void {
+    guarded(() => this.image.removeBitmap(name));
+  }
+
+  imageInfo(): Record<string, unknown> {
+    const childInfo = this.child.imageInfo();
+    const data: Record<string, unknown> =
+      this.image.version === 3
+        ? {
+            compat: '1.1',
+            'compression-type': 'zlib',
+            'lazy-refcounts': false,
+            bitmaps: this.image.storedBitmaps().map((bitmap) => ({
+              flags: [...(bitmap.inUse ? ['in-use'] : []), ...(bitmap.auto ? ['auto'] : [])],
+              name: bitmap.name,
+              granularity: bitmap.granularity,
+            })),
+            'refcount-bits': 16,
+            corrupt: false,
+            'extended-l2': false,
+          }
+        : { compat: '0.10', 'compression-type': 'zlib', 'refcount-bits': 16 };
+    if (Array.isArray(data.bitmaps) && data.bitmaps.length === 0) delete data.bitmaps;
+    return {
+      'virtual-size': this.image.virtualSize,
+      filename: childInfo.filename,
+      'cluster-size': this.image.clusterSize,
+      format: 'qcow2',
+      'actual-size': typeof childInfo.filename === 'string' ? allocatedBytes(childInfo.filename) : 0,
+      'format-specific': { type: 'qcow2', data },
+      'dirty-flag': false,
+    };
+  }
+}
+
+function asQmpError(error: unknown): QmpError {
+  if (error instanceof QmpError) return error;
+  if (error instanceof Qcow2FormatError) return new QmpError(error.message);
+  return new QmpError(`qcow2: ${(error as Error).message}`);
+}
+
+function guarded<T>(operation: () => T): T {
+  try {
+    return operation();
+  } catch (error) {
+    throw asQmpError(error);
+  }
+}

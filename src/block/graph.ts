@@ -1,0 +1,214 @@
+import { QmpError } from '../qmp/errors.ts';
+import { BitmapData } from './bitmap/bitmap-data.ts';
+import { DirtyBitmap } from './bitmap/dirty-bitmap.ts';
+import type { BlockDriver } from './drivers/driver.ts';
+import { FileDriver } from './drivers/file.ts';
+import { NullDriver } from './drivers/null-co.ts';
+import { Qcow2Driver } from './drivers/qcow2-driver.ts';
+import { RawDriver } from './drivers/raw.ts';
+import { BlockNode, type BlockChildIo } from './node.ts';
+
+/** BlockdevOptions as they arrive from QMP, -blockdev or -drive (already schema-checked). */
+export type BlockdevOptions = Record<string, unknown> & { driver: string; 'node-name'?: string };
+
+interface DriverSpec {
+  /** Format drivers sit on a protocol child named by the `file` member. */
+  needsFile: boolean;
+  open(options: BlockdevOptions, child: BlockChildIo | undefined, readOnly: boolean): BlockDriver;
+}
+
+const DRIVERS: Record<string, DriverSpec> = {
+  'null-co': {
+    needsFile: false,
+    open: (options) => new NullDriver(pick(options, ['size', 'read-zeroes', 'latency-ns'])),
+  },
+  file: {
+    needsFile: false,
+    open: (options, _child, readOnly) => new FileDriver(String(options.filename), readOnly),
+  },
+  raw: { needsFile: true, open: (_options, child) => new RawDriver(child!) },
+  qcow2: { needsFile: true, open: (_options, child) => new Qcow2Driver(child!) },
+};
+
+const NODE_NAME_MAX = 31;
+const WELL_FORMED_ID = /^[A-Za-z][A-Za-z0-9_.-]*$/;
+
+/**
+ * All block nodes and the devices (-drive BlockBackends) that name them.
+ * Owns opening and closing, including loading and storing persistent bitmaps.
+ */
+export class BlockGraph {
+  private readonly nodes = new Map<string, BlockNode>();
+  private readonly devices = new Map<string, BlockNode>();
+  private generatedIds = 0;
+
+  /** Newest first, the order of QEMU's query-named-block-nodes. */
+  allNodes(): BlockNode[] {
+    return [...this.nodes.values()].reverse();
+  }
+
+  allDevices(): Array<[string, BlockNode]> {
+    return [...this.devices.entries()];
+  }
+
+  deviceNameOf(node: BlockNode): string | undefined {
+    for (const [name, device] of this.devices) if (device === node) return name;
+    return undefined;
+  }
+
+  /** bdrv_lookup_bs: a device name first, then a node name. */
+  findDeviceOrNode(name: string): BlockNode {
+    const node = this.devices.get(name) ?? this.nodes.get(name);
+    if (!node) throw new QmpError(`Cannot find device='${name}' nor node-name='${name}'`);
+    return node;
+  }
+
+  /** The lookup the bitmap commands use for an existing bitmap's node. */
+  findBitmapNode(name: string): BlockNode {
+    const node = this.devices.get(name) ?? this.nodes.get(name);
+    if (!node) throw new QmpError(`Node '${name}' not found`);
+    return node;
+  }
+
+  findNode(nodeName: string): BlockNode | undefined {
+    return this.nodes.get(nodeName);
+  }
+
+  /** blockdev-add / -blockdev. */
+  addBlockdev(options: BlockdevOptions): BlockNode {
+    if (options['node-name'] === undefined) throw new QmpError("'node-name' must be specified for the root node");
+    return this.open(options, true);
+  }
+
+  /** -drive if=none,id=NAME,...: a named device over a new node tree. */
+  addDrive(id: string, options: BlockdevOptions): BlockNode {
+    if (this.devices.has(id) || this.nodes.has(id)) throw new QmpError(`Duplicate ID '${id}' for drive`);
+    const node = this.open(options, false);
+    node.users.add(`device ${id}`);
+    this.devices.set(id, node);
+    return node;
+  }
+
+  /** blockdev-del, with QEMU's checks in QEMU's order. */
+  deleteBlockdev(nodeName: string): void {
+    const node = this.nodes.get(nodeName);
+    if (!node) throw new QmpError(`Failed to find node with node-name='${nodeName}'`);
+    if ([...node.users].some((user) => !user.startsWith('parent '))) throw new QmpError(`Node ${nodeName} is in use`);
+    if (!node.monitorOwned) throw new QmpError(`Node ${nodeName} is not owned by the monitor`);
+    if (node.users.size > 0) throw new QmpError(`Block device ${nodeName} is in use`);
+    this.close(node);
+  }
+
+  /** Stores persistent bitmaps and closes every node: the daemon is going away. */
+  closeAll(): void {
+    for (const node of this.allNodes()) {
+      if (this.nodes.has(node.nodeName) && !hasParent(node)) this.close(node);
+    }
+    for (const node of this.allNodes()) this.close(node);
+    this.devices.clear();
+  }
+
+  private open(options: BlockdevOptions, monitorOwned: boolean): BlockNode {
+    const spec = DRIVERS[options.driver];
+    if (!spec) throw new QmpError(`Driver '${options.driver}' is not supported by qblockd`);
+    const readOnly = options['read-only'] === true;
+    const child = spec.needsFile ? this.resolveChild(options.file, readOnly) : undefined;
+    try {
+      const nodeName = this.assignNodeName(options['node-name']);
+      const driver = spec.open(options, child?.asChild(), readOnly);
+      const node = new BlockNode(nodeName, driver, child ? [child] : [], readOnly, monitorOwned);
+      try {
+        this.loadPersistentBitmaps(node);
+      } catch (error) {
+        driver.close();
+        throw error;
+      }
+      this.nodes.set(nodeName, node);
+      if (child) child.users.add(`parent ${nodeName}`);
+      return node;
+    } catch (error) {
+      if (child && !child.monitorOwned) this.close(child);
+      throw error;
+    }
+  }
+
+  private resolveChild(reference: unknown, readOnly: boolean): BlockNode {
+    if (typeof reference === 'string') {
+      const node = this.nodes.get(reference) ?? this.devices.get(reference);
+      if (!node) throw new QmpError(`Cannot find device='' nor node-name='${reference}'`);
+      return node;
+    }
+    const nested = { ...(reference as BlockdevOptions) };
+    if (readOnly && nested['read-only'] === undefined) nested['read-only'] = true;
+    return this.open(nested, false);
+  }
+
+  private assignNodeName(requested: string | undefined): string {
+    if (requested === undefined) return this.generateNodeName();
+    if (!WELL_FORMED_ID.test(requested)) throw new QmpError(`Invalid node-name: '${requested}'`);
+    if (this.devices.has(requested)) throw new QmpError(`node-name=${requested} is conflicting with a device id`);
+    if (this.nodes.has(requested)) throw new QmpError(`Duplicate nodes with node-name='${requested}'`);
+    if (requested.length > NODE_NAME_MAX) throw new QmpError('Node name too long');
+    return requested;
+  }
+
+  /** QEMU's generated names: "#block", a counter, two random digits. */
+  private generateNodeName(): string {
+    const random = String(Math.floor(Math.random() * 100)).padStart(2, '0');
+    return `#block${this.generatedIds++}${random}`;
+  }
+
+  private loadPersistentBitmaps(node: BlockNode): void {
+    const store = node.driver.bitmapStore;
+    if (!store) return;
+    const loaded = store.loadBitmaps();
+    for (const stored of loaded) {
+      const data = new BitmapData({ diskSize: node.size(), granularity: stored.granularity });
+      if (!stored.inUse) stored.loadInto(data);
+      node.addBitmap(
+        new DirtyBitmap(stored.name, data, {
+          enabled: stored.enabled && !stored.inUse,
+          persistent: true,
+          readonly: node.readOnly,
+          inconsistent: stored.inUse,
+        }),
+      );
+    }
+    if (!node.readOnly && loaded.some((stored) => !stored.inUse)) store.markInUse();
+  }
+
+  /** Writes back what persists, closes the driver and lets go of implicit children. */
+  private close(node: BlockNode): void {
+    if (!this.nodes.has(node.nodeName)) return;
+    try {
+      storePersistentBitmaps(node);
+    } finally {
+      node.driver.close();
+      this.nodes.delete(node.nodeName);
+      for (const child of node.children) {
+        child.users.delete(`parent ${node.nodeName}`);
+        if (!child.monitorOwned && child.users.size === 0) this.close(child);
+      }
+    }
+  }
+}
+
+export function storePersistentBitmaps(node: BlockNode): void {
+  const store = node.driver.bitmapStore;
+  if (!store || node.readOnly) return;
+  const toStore = node.bitmaps
+    .filter((bitmap) => bitmap.persistent && !bitmap.readonly && !bitmap.inconsistent && !bitmap.skipStore)
+    .reverse()
+    .map((bitmap) => ({ name: bitmap.name, granularity: bitmap.granularity, enabled: bitmap.enabled, data: bitmap.data }));
+  if (toStore.length > 0) store.storeBitmaps(toStore);
+}
+
+function hasParent(node: BlockNode): boolean {
+  return [...node.users].some((user) => user.startsWith('parent '));
+}
+
+function pick(options: BlockdevOptions, keys: string[]): Record<string, unknown> {
+  const picked: Record<string, unknown> = {};
+  for (const key of keys) if (options[key] !== undefined) picked[key] = options[key];
+  return picked;
+}

@@ -1,0 +1,117 @@
+import { QmpError } from '../qmp/errors.ts';
+import type { DirtyBitmap } from './bitmap/dirty-bitmap.ts';
+import type { ByteStore } from './drivers/byte-store.ts';
+import type { BlockDriver } from './drivers/driver.ts';
+
+/** The data path a parent node sees of its child: the child's bitmaps record what the parent writes. */
+export interface BlockChildIo {
+  size(): number;
+  read(offset: number, length: number): Buffer;
+  write(offset: number, data: Buffer): void;
+  writeZeroes(offset: number, length: number): void;
+  discard(offset: number, length: number): void;
+  flush(): void;
+  imageInfo(): Record<string, unknown>;
+  readonly byteStore?: ByteStore;
+}
+
+/** A node of the block graph: a driver instance, its children and its dirty bitmaps. */
+export class BlockNode {
+  /** Newest first, the order QEMU lists them in. */
+  readonly bitmaps: DirtyBitmap[] = [];
+  /** Who keeps this node alive besides the monitor: parents, devices, exports. */
+  readonly users = new Set<string>();
+
+  constructor(
+    readonly nodeName: string,
+    readonly driver: BlockDriver,
+    readonly children: BlockNode[],
+    readonly readOnly: boolean,
+    /** Added by the user (blockdev-add / -blockdev) rather than created implicitly. */
+    readonly monitorOwned: boolean,
+  ) {}
+
+  size(): number {
+    return this.driver.size();
+  }
+
+  findBitmap(name: string): DirtyBitmap | undefined {
+    return this.bitmaps.find((bitmap) => bitmap.name === name);
+  }
+
+  addBitmap(bitmap: DirtyBitmap): void {
+    this.bitmaps.unshift(bitmap);
+  }
+
+  dropBitmap(bitmap: DirtyBitmap): void {
+    const index = this.bitmaps.indexOf(bitmap);
+    if (index >= 0) this.bitmaps.splice(index, 1);
+  }
+
+  /** Marks every recording bitmap over [offset, offset+length), as a completed guest write does. */
+  markDirty(offset: number, length: number): void {
+    for (const bitmap of this.bitmaps) {
+      if (bitmap.recording) bitmap.data.markRange(offset, length);
+    }
+  }
+
+  read(offset: number, length: number): Buffer {
+    return this.driver.read(offset, length);
+  }
+
+  write(offset: number, data: Buffer): void {
+    this.assertWritable();
+    this.driver.write(offset, data);
+    this.markDirty(offset, data.length);
+  }
+
+  writeZeroes(offset: number, length: number): void {
+    this.assertWritable();
+    this.driver.writeZeroes(offset, length);
+    this.markDirty(offset, length);
+  }
+
+  /** Discard is ignored unless the node was opened with discard=unmap, as in QEMU; nothing is marked. */
+  discard(offset: number, length: number): void {
+    this.assertWritable();
+    void offset;
+    void length;
+  }
+
+  flush(): void {
+    this.driver.flush();
+  }
+
+  /** The view a parent gets: reads and writes go through this node, so its bitmaps see them. */
+  asChild(): BlockChildIo {
+    const node = this;
+    const store = this.driver.byteStore;
+    return {
+      size: () => node.size(),
+      read: (offset, length) => node.read(offset, length),
+      write: (offset, data) => node.write(offset, data),
+      writeZeroes: (offset, length) => node.writeZeroes(offset, length),
+      discard: (offset, length) => node.discard(offset, length),
+      flush: () => node.flush(),
+      imageInfo: () => node.driver.imageInfo(),
+      byteStore: store && {
+        get readOnly() {
+          return store.readOnly;
+        },
+        size: () => store.size(),
+        pread: (buffer, offset) => store.pread(buffer, offset),
+        pwrite: (buffer, offset) => {
+          store.pwrite(buffer, offset);
+          node.markDirty(offset, buffer.length);
+        },
+        truncate: (length) => store.truncate(length),
+        flush: () => store.flush(),
+        close: () => store.close(),
+      },
+    };
+  }
+
+  private assertWritable(): void {
+    if (this.readOnly) throw new QmpError('Block node is read-only');
+  }
+}
