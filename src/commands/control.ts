@@ -1,0 +1,24 @@
+import { QmpError } from '../qmp/errors.ts';
+import type { CommandTable } from '../qmp/dispatcher.ts';
+import type { DaemonServices } from './services.ts';
+
+export function controlCommands(services: DaemonServices): CommandTable {
+  return {
+    qmp_capabilities(args: { enable?: string[] }, session) {
+      if (session.negotiated) {
+        throw new QmpError('Capabilities negotiation is already complete, command ignored', 'CommandNotFound');
+      }
+      session.oobEnabled = (args.enable ?? []).includes('oob');
+      session.negotiated = true;
+      return {};
+    },
+    'query-version': () => ({ qemu: { ...services.version.qemu }, package: services.version.package }),
+    'query-commands': () => services.schema.commandNames().map((name) => ({ name })),
+    'query-qmp-schema': () => services.schema.introspect(),
+    quit() {
+      services.emitEvent('SHUTDOWN', { guest: false, reason: 'host-qmp-quit' });
+      services.requestShutdown('host-qmp-quit');
+      return {};
+    },
+  };
+}

@@ -1,0 +1,26 @@
+import type { BlockNode } from '../block/node.ts';
+import { runHumanMonitorCommand, type QemuIoTarget } from '../hmp/index.ts';
+import type { CommandTable } from '../qmp/dispatcher.ts';
+import type { DaemonServices } from './services.ts';
+
+export function hmpCommands({ graph }: DaemonServices): CommandTable {
+  return {
+    'human-monitor-command'(args: { 'command-line': string }) {
+      return runHumanMonitorCommand(args['command-line'], {
+        resolveQemuIoTarget: (device) => qemuIoTarget(graph.findDeviceOrNode(device)),
+      });
+    },
+  };
+}
+
+function qemuIoTarget(node: BlockNode): QemuIoTarget {
+  return {
+    size: node.size(),
+    readOnly: node.readOnly,
+    read: (offset, length) => node.read(offset, length),
+    write: (offset, data) => node.write(offset, data),
+    writeZeroes: (offset, length) => node.writeZeroes(offset, length),
+    discard: (offset, length) => node.discard(offset, length),
+    flush: () => node.flush(),
+  };
+}

@@ -1,0 +1,20 @@
+import type { CommandTable } from '../qmp/dispatcher.ts';
+import { bitmapCommands } from './bitmaps.ts';
+import { blockNodeCommands } from './block-nodes.ts';
+import { controlCommands } from './control.ts';
+import { exportCommands } from './exports.ts';
+import { hmpCommands } from './hmp.ts';
+import type { DaemonServices } from './services.ts';
+
+export type { DaemonServices } from './services.ts';
+
+/** Every QMP command qblockd implements, by name; the schema says which exist. */
+export function allCommands(services: DaemonServices): CommandTable {
+  return {
+    ...controlCommands(services),
+    ...blockNodeCommands(services),
+    ...bitmapCommands(services),
+    ...exportCommands(services),
+    ...hmpCommands(services),
+  };
+}

@@ -1,0 +1,136 @@
+import fs from 'node:fs';
+import type net from 'node:net';
+import type { WebSocketServer } from 'ws';
+import { ExportManager } from './block/exports.ts';
+import { BlockGraph, type BlockdevOptions } from './block/graph.ts';
+import { driveToBlockdev } from './block/drive-options.ts';
+import { allCommands, type DaemonServices } from './commands/index.ts';
+import type { DaemonConfig } from './config/index.ts';
+import type { Logger } from './log.ts';
+import { Dispatcher } from './qmp/dispatcher.ts';
+import { QmpSession, type SessionTransport } from './qmp/session.ts';
+import { loadSchema, type Schema } from './schema/index.ts';
+import { listenUnix } from './transport/unix-socket.ts';
+import { listenWebSocket } from './transport/websocket.ts';
+
+const DEFAULT_LIMITS = { maxPendingReplyBytes: 8 << 20, maxQueuedRequests: 64, maxLineBytes: 64 << 20 };
+
+/**
+ * The running daemon: one block graph, one dispatcher, any number of QMP
+ * sessions on any number of monitors. Transports feed sessions; sessions
+ * dispatch through the schema to the command handlers; handlers drive the graph.
+ */
+export class Daemon {
+  readonly graph = new BlockGraph();
+  readonly exports: ExportManager;
+  private readonly sessions = new Set<QmpSession>();
+  private readonly servers: net.Server[] = [];
+  private readonly socketPaths: string[] = [];
+  private webSocketServer: WebSocketServer | null = null;
+  private readonly dispatcher: Dispatcher;
+  private readonly schema: Schema;
+  private shuttingDown = false;
+
+  constructor(
+    private readonly config: DaemonConfig,
+    private readonly log: Logger,
+  ) {
+    this.schema = loadSchema();
+    this.exports = new ExportManager(this.graph, (id) => this.emitEvent('BLOCK_EXPORT_DELETED', { id }));
+    const services: DaemonServices = {
+      graph: this.graph,
+      exports: this.exports,
+      schema: this.schema,
+      version: config.version,
+      emitEvent: (name, data) => this.emitEvent(name, data),
+      requestShutdown: (reason) => setImmediate(() => void this.shutdown(reason)),
+    };
+    this.dispatcher = new Dispatcher(this.schema, allCommands(services), (name, ms, error) => {
+      if (error) this.log.debug({ command: name, ms, error: error.message }, 'command failed');
+      else this.log.debug({ command: name, ms }, 'command');
+    });
+  }
+
+  /** Opens the configured nodes, then starts listening. Throws with a one-line reason. */
+  async start(): Promise<void> {
+    for (const spec of this.config.blockdevs) {
+      const options = this.schema.validateType('BlockdevOptions', spec.value, spec.syntax === 'json' ? 'qmp' : 'keyval');
+      this.graph.addBlockdev(options as BlockdevOptions);
+    }
+    for (const drive of this.config.drives) {
+      const { id, blockdev } = driveToBlockdev(drive.options);
+      this.graph.addDrive(id, this.schema.validateType('BlockdevOptions', blockdev, 'keyval') as BlockdevOptions);
+    }
+    const host = {
+      openSession: (transport: SessionTransport) => this.openSession(transport),
+      closeSession: (session: QmpSession) => this.closeSession(session),
+    };
+    for (const monitor of this.config.monitors) {
+      this.servers.push(await listenUnix({ path: monitor.path, mode: this.config.socketMode }, host, this.log));
+      this.socketPaths.push(monitor.path);
+      this.log.info({ path: monitor.path }, 'QMP monitor listening');
+    }
+    if (this.config.websocket) {
+      this.webSocketServer = await listenWebSocket(
+        { ...this.config.websocket, maxMessageBytes: this.limits.maxLineBytes },
+        host,
+        this.log,
+      );
+      this.log.info({ host: this.config.websocket.host, port: this.config.websocket.port }, 'QMP WebSocket listening');
+    }
+  }
+
+  get monitorPaths(): readonly string[] {
+    return this.socketPaths;
+  }
+
+  emitEvent(name: string, data?: Record<string, unknown>): void {
+    const now = Date.now() * 1000 + Math.floor((performance.now() * 1000) % 1000);
+    const event: Record<string, unknown> = {
+      event: name,
+      timestamp: { seconds: Math.floor(now / 1e6), microseconds: now % 1e6 },
+    };
+    if (data) event.data = data;
+    for (const session of this.sessions) session.emitEvent(event);
+  }
+
+  /** quit, SIGTERM, SIGINT: store what persists, say goodbye, exit. */
+  async shutdown(reason: string): Promise<void> {
+    if (this.shuttingDown) return;
+    this.shuttingDown = true;
+    this.log.info({ reason }, 'shutting down');
+    try {
+      this.exports.close();
+      this.graph.closeAll();
+    } catch (error) {
+      this.log.error({ err: error }, 'failed to close block nodes cleanly');
+    }
+    for (const server of this.servers) server.close();
+    this.webSocketServer?.close();
+    for (const path of this.socketPaths) fs.rmSync(path, { force: true });
+    await Promise.race([
+      Promise.all([...this.sessions].map((session) => session.closeGracefully())),
+      new Promise((resolve) => setTimeout(resolve, 500)),
+    ]);
+    process.exit(0);
+  }
+
+  private get limits() {
+    return { ...DEFAULT_LIMITS, ...(this.config.limits ?? {}) };
+  }
+
+  private openSession(transport: SessionTransport): QmpSession {
+    const session = new QmpSession(transport, this.dispatcher, this.limits, {
+      QMP: { version: this.config.version, capabilities: ['oob'] },
+    });
+    this.sessions.add(session);
+    this.log.debug({ session: session.id }, 'client connected');
+    return session;
+  }
+
+  private closeSession(session: QmpSession): void {
+    session.close();
+    this.sessions.delete(session);
+    this.log.debug({ session: session.id }, 'client disconnected');
+  }
+}
