@@ -74,6 +74,14 @@ export class QmpSession implements SessionView {
     this.queue.length = 0;
   }
 
+  /** Lets the replies already sent reach the client, then closes. */
+  async closeGracefully(): Promise<void> {
+    this.closed = true;
+    this.queue.length = 0;
+    if (this.transport.pendingBytes() > 0) await this.transport.drained();
+    this.transport.close();
+  }
+
   get isClosed(): boolean {
     return this.closed;
   }
