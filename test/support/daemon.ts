@@ -1,0 +1,143 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+export const REPO = path.resolve(import.meta.dirname, '../..');
+export const QBLOCKD = path.join(REPO, 'bin/qblockd');
+
+/** A qblockd process started with QEMU-style arguments and a private monitor socket. */
+export class DaemonProcess {
+  readonly stderr: string[] = [];
+  private constructor(
+    readonly child: ChildProcess,
+    readonly socketPath: string,
+    readonly dir: string,
+  ) {}
+
+  static async start(args: string[] = [], options: { socketPath?: string } = {}): Promise<DaemonProcess> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qblockd-test-'));
+    const socketPath = options.socketPath ?? path.join(dir, 'qmp.sock');
+    const child = spawn(QBLOCKD, ['-M', 'none', '-nodefaults', '-display', 'none', ...args, '-qmp', `unix:${socketPath},server=on,wait=off`], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env },
+    });
+    const daemon = new DaemonProcess(child, socketPath, dir);
+    child.stderr!.on('data', (chunk: Buffer) => daemon.stderr.push(chunk.toString()));
+    await waitFor(() => fs.existsSync(socketPath) || child.exitCode !== null, 10_000);
+    if (child.exitCode !== null) throw new Error(`qblockd exited: ${daemon.stderr.join('')}`);
+    return daemon;
+  }
+
+  async connect(): Promise<RawClient> {
+    return RawClient.connect(this.socketPath);
+  }
+
+  /** Connects and negotiates; the greeting is consumed. */
+  async client(): Promise<RawClient> {
+    const client = await this.connect();
+    await client.readLine();
+    await client.command({ execute: 'qmp_capabilities' });
+    return client;
+  }
+
+  exited(): Promise<number | null> {
+    if (this.child.exitCode !== null) return Promise.resolve(this.child.exitCode);
+    return new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill('SIGKILL');
+      await this.exited();
+    }
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Line-oriented access to a QMP socket: exactly the bytes the daemon sends. */
+export class RawClient {
+  private buffered = '';
+  private readonly waiters: Array<() => void> = [];
+  closed = false;
+
+  private constructor(readonly socket: net.Socket) {
+    socket.on('data', (chunk) => {
+      this.buffered += chunk.toString('utf8');
+      this.wake();
+    });
+    socket.on('close', () => {
+      this.closed = true;
+      this.wake();
+    });
+    socket.on('error', () => {});
+  }
+
+  static connect(socketPath: string): Promise<RawClient> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect(socketPath);
+      socket.once('connect', () => resolve(new RawClient(socket)));
+      socket.once('error', reject);
+    });
+  }
+
+  send(data: string | Buffer): void {
+    this.socket.write(data);
+  }
+
+  /** Next line without its CRLF; rejects after the timeout. */
+  async readLine(timeoutMs = 5000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const end = this.buffered.indexOf('\r\n');
+      if (end >= 0) {
+        const line = this.buffered.slice(0, end);
+        this.buffered = this.buffered.slice(end + 2);
+        return line;
+      }
+      if (this.closed) throw new Error('connection closed');
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no line within ${timeoutMs} ms (have: ${JSON.stringify(this.buffered.slice(0, 200))})`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** Sends a request and returns the next non-event line, parsed. */
+  async command(request: Record<string, unknown>): Promise<any> {
+    this.send(JSON.stringify(request) + '\n');
+    for (;;) {
+      const line = await this.readLine();
+      const message = JSON.parse(line);
+      if (!('event' in message)) return message;
+    }
+  }
+
+  /** Sends raw text and returns the next line exactly as sent by the daemon. */
+  async exchange(text: string): Promise<string> {
+    this.send(text);
+    return this.readLine();
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+
+  private wake(): void {
+    for (const waiter of this.waiters.splice(0)) waiter();
+  }
+}
+
+export async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
