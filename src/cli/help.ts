@@ -1,0 +1,30 @@
+import fs from 'node:fs';
+import { OPTION_RULES } from './options.ts';
+
+const PACKAGE_JSON = new URL('../../package.json', import.meta.url);
+const HELP_INDENT = ' '.repeat(8);
+
+/** qblockd's own version, from package.json. */
+export function packageVersion(): string {
+  return (JSON.parse(fs.readFileSync(PACKAGE_JSON, 'utf8')) as { version: string }).version;
+}
+
+export function versionText(): string {
+  return `qblockd ${packageVersion()} (QEMU 7.2 QMP emulation)\n`;
+}
+
+/** Usage text listing every supported option, generated from the option table. */
+export function helpText(): string {
+  const lines = OPTION_RULES.map(({ usage, help }) => `  ${usage}\n${HELP_INDENT}${help}`);
+  return [
+    'Usage: qblockd [options]',
+    'A QMP daemon emulating the block layer and dirty bitmaps of QEMU 7.2.',
+    'Accepts the qemu-storage-daemon and qemu-system-x86_64 -M none spellings of these options',
+    '(one or two dashes; "--option=VALUE" or "-option VALUE"; ",," escapes a comma in a value):',
+    '',
+    ...lines,
+    '',
+    'Without --config, the built-in configuration (config/default.json) applies.',
+    '',
+  ].join('\n');
+}
