@@ -1,0 +1,38 @@
+import type { BlockdevSpec, DriveSpec, MonitorSpec } from '../cli/index.ts';
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+/** How command-line monitors/blockdevs/drives combine with the configured ones (see config/schema.json). */
+export type CommandLineMerge = 'append' | 'replace';
+
+/** Everything the daemon needs to start; config/schema.json documents each key. */
+export interface DaemonConfig {
+  commandLine: CommandLineMerge;
+  monitors: MonitorSpec[];
+  /** Permission bits of the monitor sockets, e.g. 0o600. */
+  socketMode: number;
+  websocket?: { host: string; port: number; allowedOrigins: string[] };
+  log: { level: LogLevel; destination: 'stderr' | string };
+  version: { qemu: { major: number; minor: number; micro: number }; package: string };
+  blockdevs: BlockdevSpec[];
+  drives: DriveSpec[];
+  limits?: { maxLineBytes?: number; maxPendingReplyBytes?: number; maxQueuedRequests?: number };
+}
+
+/** The JSON file's shape, after schema validation (config/schema.json). */
+export interface ConfigFile {
+  commandLine?: CommandLineMerge;
+  monitors?: Array<{ id?: string; path: string; pretty?: boolean }>;
+  socketMode?: number | string;
+  websocket?: { host?: string; port: number; allowedOrigins?: string[] };
+  log?: { level?: LogLevel; destination?: string };
+  version?: { qemu?: { major: number; minor: number; micro: number }; package?: string };
+  blockdevs?: Array<Record<string, unknown> | string>;
+  drives?: Array<Record<string, string> | string>;
+  limits?: DaemonConfig['limits'];
+}
+
+/** A configuration file that cannot be used; the message names the file and the key. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
