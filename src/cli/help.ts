@@ -1,12 +1,10 @@
-import fs from 'node:fs';
+import packageJson from '../../package.json' with { type: 'json' };
 import { OPTION_RULES } from './options.ts';
-
-const PACKAGE_JSON = new URL('../../package.json', import.meta.url);
 const HELP_INDENT = ' '.repeat(8);
 
 /** qblockd's own version, from package.json. */
 export function packageVersion(): string {
-  return (JSON.parse(fs.readFileSync(PACKAGE_JSON, 'utf8')) as { version: string }).version;
+  return packageJson.version;
 }
 
 export function versionText(): string {

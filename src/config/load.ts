@@ -1,20 +1,20 @@
 import fs from 'node:fs';
 import { packageVersion, parseKeyval, parseQemuOpts, type BlockdevSpec, type DriveSpec, type MonitorSpec } from '../cli/index.ts';
+import builtInDefaults from '../../config/default.json' with { type: 'json' };
 import { ConfigError, type ConfigFile, type DaemonConfig } from './types.ts';
 import { validateConfigFile } from './validate.ts';
 
-const DEFAULT_CONFIG_PATH = new URL('../../config/default.json', import.meta.url);
 const DEFAULT_WEBSOCKET_HOST = '127.0.0.1';
 
 /**
- * The daemon configuration: the built-in config/default.json, overlaid key by
+ * The daemon configuration: config/default.json (embedded at build time), overlaid key by
  * key with the file at `path` when one is given (validated against
  * config/schema.json). Throws ConfigError naming the file and the bad key.
  */
 export function loadConfig(path: string | undefined): DaemonConfig {
-  const defaults = readJson(DEFAULT_CONFIG_PATH, 'built-in configuration') as ConfigFile;
+  const defaults = builtInDefaults as ConfigFile;
   if (path === undefined) return resolve(defaults, 'built-in configuration');
-  const file = readJson(path, path);
+  const file = readJson(path);
   const problem = validateConfigFile(file);
   if (problem) throw new ConfigError(`config ${path}: ${problem}`);
   return resolve(overlay(defaults, file as ConfigFile), `config ${path}`);
@@ -84,18 +84,18 @@ function withKey<T>(source: string, key: string, convert: () => T): T {
   }
 }
 
-function readJson(path: string | URL, label: string): unknown {
+function readJson(path: string): unknown {
   let text: string;
   try {
     text = fs.readFileSync(path, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const reason = code === 'ENOENT' ? 'No such file or directory' : code === 'EACCES' ? 'Permission denied' : (error as Error).message;
-    throw new ConfigError(`config ${label}: ${reason}`);
+    throw new ConfigError(`config ${path}: ${reason}`);
   }
   try {
     return JSON.parse(text);
   } catch (error) {
-    throw new ConfigError(`config ${label}: invalid JSON: ${(error as Error).message}`);
+    throw new ConfigError(`config ${path}: invalid JSON: ${(error as Error).message}`);
   }
 }

@@ -1,8 +1,6 @@
-import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import type { ErrorObject, ValidateFunction } from 'ajv';
-
-const SCHEMA_PATH = new URL('../../config/schema.json', import.meta.url);
+import schema from '../../config/schema.json' with { type: 'json' };
 
 let validator: ValidateFunction | undefined;
 
@@ -20,7 +18,7 @@ export function validateConfigFile(data: unknown): string | null {
 function compileSchema(): ValidateFunction {
   const { Ajv } = createRequire(import.meta.url)('ajv') as typeof import('ajv');
   const ajv = new Ajv({ allErrors: false, allowUnionTypes: true });
-  return ajv.compile(JSON.parse(fs.readFileSync(SCHEMA_PATH, 'utf8')));
+  return ajv.compile(schema);
 }
 
 /** "/log/level" -> "log.level"; "/blockdevs/0" -> "blockdevs[0]". */
