@@ -1,0 +1,165 @@
+import { createRequire } from 'node:module';
+import control from '../../schema/control.json' with { type: 'json' };
+import blockCore from '../../schema/block-core.json' with { type: 'json' };
+import transaction from '../../schema/transaction.json' with { type: 'json' };
+import blockExport from '../../schema/block-export.json' with { type: 'json' };
+
+/** A type reference: a type name, or a one-element array for a list of that type. */
+export type TypeRef = string | [string];
+
+export interface Member {
+  name: string;
+  optional: boolean;
+  type: TypeRef;
+}
+
+export type TypeDef =
+  | { kind: 'builtin'; name: string; jsonType: string }
+  | { kind: 'enum'; name: string; values: string[] }
+  | { kind: 'struct'; name: string; members: Member[] }
+  | { kind: 'union'; name: string; members: Member[]; discriminator: string; branches: Record<string, string> }
+  | { kind: 'alternate'; name: string; branches: Array<{ name: string; type: string }> };
+
+export interface CommandDef {
+  name: string;
+  /** A struct or union name; commands without arguments get the empty struct. */
+  argType: string;
+  returns: TypeRef | null;
+}
+
+export interface EventDef {
+  name: string;
+  argType: string | null;
+}
+
+/** The schema files, in load order. Imported, so a bundled daemon carries them. */
+const SCHEMA_FILES: Array<{ file: string; entries: unknown[] }> = [
+  { file: 'control.json', entries: control },
+  { file: 'block-core.json', entries: blockCore },
+  { file: 'transaction.json', entries: transaction },
+  { file: 'block-export.json', entries: blockExport },
+];
+
+/** Builtins and their JSON types, as QEMU's introspection reports them. */
+const BUILTINS: Record<string, string> = {
+  str: 'string', bool: 'boolean', number: 'number', any: 'value', null: 'null', size: 'int',
+  int: 'int', int8: 'int', int16: 'int', int32: 'int', int64: 'int',
+  uint8: 'int', uint16: 'int', uint32: 'int', uint64: 'int',
+};
+
+const EMPTY_STRUCT = 'q_empty';
+
+/** The shape of one QAPI-dialect entry; ajv rejects a malformed schema file at load. */
+const ENTRY_SHAPE = {
+  type: 'object',
+  oneOf: [
+    { required: ['enum', 'data'], properties: { data: { type: 'array', items: { type: 'string' } } } },
+    { required: ['struct', 'data'], properties: { data: { type: 'object' }, base: { type: 'string' } } },
+    { required: ['union', 'base', 'discriminator', 'data'], properties: { data: { type: 'object' } } },
+    { required: ['alternate', 'data'], properties: { data: { type: 'object' } } },
+    { required: ['command'] },
+    { required: ['event'] },
+  ],
+};
+
+export class SchemaDefinitions {
+  readonly types = new Map<string, TypeDef>();
+  readonly commands = new Map<string, CommandDef>();
+  readonly events = new Map<string, EventDef>();
+
+  constructor() {
+    for (const [name, jsonType] of Object.entries(BUILTINS)) this.types.set(name, { kind: 'builtin', name, jsonType });
+    this.types.set(EMPTY_STRUCT, { kind: 'struct', name: EMPTY_STRUCT, members: [] });
+    const { Ajv } = createRequire(import.meta.url)('ajv') as typeof import('ajv');
+    const checkEntry: (entry: unknown) => boolean = new Ajv({ allErrors: false }).compile(ENTRY_SHAPE);
+    const pendingStructs: Array<{ name: string; base?: string; data: Record<string, unknown> }> = [];
+    for (const { file, entries } of SCHEMA_FILES) {
+      for (const entry of entries as Array<Record<string, any>>) {
+        if (!checkEntry(entry as unknown)) throw new Error(`schema/${file}: malformed entry ${JSON.stringify(entry).slice(0, 80)}`);
+        if (entry.enum) this.types.set(entry.enum, { kind: 'enum', name: entry.enum, values: entry.data });
+        else if (entry.struct) pendingStructs.push({ name: entry.struct, base: entry.base, data: entry.data });
+        else if (entry.union) this.addUnion(entry);
+        else if (entry.alternate) {
+          const branches = Object.entries(entry.data as Record<string, string>).map(([name, type]) => ({ name, type }));
+          this.types.set(entry.alternate, { kind: 'alternate', name: entry.alternate, branches });
+        } else if (entry.command) this.addCommand(entry);
+        else if (entry.event) {
+          const argType = entry.data ? this.inlineStruct(`q_obj_${entry.event}-arg`, entry.data) : null;
+          this.events.set(entry.event, { name: entry.event, argType });
+        }
+      }
+    }
+    for (const struct of pendingStructs) this.types.set(struct.name, { kind: 'struct', name: struct.name, members: [] });
+    for (const struct of pendingStructs) {
+      (this.types.get(struct.name) as { members: Member[] }).members.push(...this.membersOf(struct.data));
+    }
+    for (const struct of pendingStructs) this.resolveBase(struct.name, struct.base);
+    this.assertResolvable();
+  }
+
+  type(name: string): TypeDef {
+    const definition = this.types.get(name);
+    if (!definition) throw new Error(`schema: unknown type '${name}'`);
+    return definition;
+  }
+
+  private addUnion(entry: Record<string, any>): void {
+    const base = typeof entry.base === 'string' ? entry.base : this.inlineStruct(`q_obj_${entry.union}-base`, entry.base);
+    this.types.set(entry.union, {
+      kind: 'union',
+      name: entry.union,
+      members: [{ name: `@base:${base}`, optional: false, type: base }],
+      discriminator: entry.discriminator,
+      branches: entry.data,
+    });
+  }
+
+  private addCommand(entry: Record<string, any>): void {
+    let argType = EMPTY_STRUCT;
+    if (typeof entry.data === 'string') argType = entry.data;
+    else if (entry.data) argType = this.inlineStruct(`q_obj_${entry.command}-arg`, entry.data);
+    this.commands.set(entry.command, { name: entry.command, argType, returns: entry.returns ?? null });
+  }
+
+  private inlineStruct(name: string, data: Record<string, unknown>): string {
+    this.types.set(name, { kind: 'struct', name, members: this.membersOf(data) });
+    return name;
+  }
+
+  private membersOf(data: Record<string, unknown>): Member[] {
+    return Object.entries(data).map(([key, type]) => ({
+      name: key.replace(/^\*/, ''),
+      optional: key.startsWith('*'),
+      type: type as TypeRef,
+    }));
+  }
+
+  /** Base members come first, recursively. */
+  private resolveBase(name: string, base: string | undefined): void {
+    if (!base) return;
+    const struct = this.types.get(name) as { members: Member[] };
+    const baseDef = this.type(base);
+    if (baseDef.kind !== 'struct') throw new Error(`schema: base of ${name} is not a struct`);
+    struct.members.unshift(...baseDef.members.filter((m) => !struct.members.some((own) => own.name === m.name)));
+  }
+
+  /** Union placeholders point at their base struct; replace them by its members. */
+  private assertResolvable(): void {
+    for (const definition of this.types.values()) {
+      if (definition.kind === 'union') {
+        const base = this.type(definition.members[0]!.type as string) as { members: Member[] };
+        definition.members = [...base.members];
+      }
+    }
+    const check = (ref: TypeRef) => this.type(Array.isArray(ref) ? ref[0] : ref);
+    for (const definition of this.types.values()) {
+      if (definition.kind === 'struct' || definition.kind === 'union') definition.members.forEach((m) => check(m.type));
+      if (definition.kind === 'union') Object.values(definition.branches).forEach(check);
+      if (definition.kind === 'alternate') definition.branches.forEach((b) => check(b.type));
+    }
+    for (const command of this.commands.values()) {
+      check(command.argType);
+      if (command.returns) check(command.returns);
+    }
+  }
+}
