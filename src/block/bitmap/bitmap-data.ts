@@ -1,0 +1,328 @@
+import { createHash } from 'node:crypto';
+
+/** Bits per page. Small pages keep scattered extents cheap; whole-page runs use a shared sentinel. */
+const PAGE_BITS = 4096;
+const PAGE_WORDS = PAGE_BITS / 32;
+const PAGE_BYTES = PAGE_BITS / 8;
+/** A page whose every bit is set, shared and never written. */
+const FULL = new Uint32Array(0);
+const ZEROES = Buffer.alloc(1 << 20);
+
+type Page = Uint32Array;
+
+function popcount32(word: number): number {
+  word -= (word >>> 1) & 0x55555555;
+  word = (word & 0x33333333) + ((word >>> 2) & 0x33333333);
+  return (Math.imul((word + (word >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24) as number;
+}
+
+/** Mask of bits [from, to) within one 32-bit word, 0 <= from < to <= 32. */
+function wordMask(from: number, to: number): number {
+  const high = to === 32 ? 0xffffffff : ((1 << to) - 1) >>> 0;
+  const low = ((1 << from) - 1) >>> 0;
+  return (high & ~low) >>> 0;
+}
+
+/**
+ * The bits of one dirty bitmap: a sparse paged bitset whose memory follows
+ * what is dirty, with an O(1) population count. Bit i is chunk i, chunk i
+ * covers bytes [i*granularity, (i+1)*granularity).
+ */
+export class BitmapData {
+  readonly diskSize: number;
+  readonly granularity: number;
+  readonly chunkCount: number;
+  private pages = new Map<number, Page>();
+  private setChunks = 0;
+
+  constructor(options: { diskSize: number; granularity: number }) {
+    this.diskSize = options.diskSize;
+    this.granularity = options.granularity;
+    this.chunkCount = Math.ceil(options.diskSize / options.granularity);
+  }
+
+  /** QEMU's `count`: dirty chunks times the granularity. */
+  dirtyBytes(): number {
+    return this.setChunks * this.granularity;
+  }
+
+  setChunkCount(): number {
+    return this.setChunks;
+  }
+
+  /** Marks every chunk that [offset, offset+length) touches. */
+  markRange(offset: number, length: number): void {
+    if (length <= 0 || offset >= this.diskSize) return;
+    const end = Math.min(offset + length, this.diskSize);
+    this.setChunkRange(Math.floor(offset / this.granularity), Math.ceil(end / this.granularity));
+  }
+
+  /** Clears the chunks fully inside [offset, offset+length); the disk's tail counts as covering the last chunk. */
+  resetRange(offset: number, length: number): void {
+    const end = Math.min(offset + length, this.diskSize);
+    const first = Math.ceil(offset / this.granularity);
+    const last = end === this.diskSize ? this.chunkCount : Math.floor(end / this.granularity);
+    if (last > first) this.clearChunkRange(first, last);
+  }
+
+  clearAll(): void {
+    this.pages = new Map();
+    this.setChunks = 0;
+  }
+
+  isDirty(offset: number): boolean {
+    return this.getChunk(Math.floor(offset / this.granularity));
+  }
+
+  getChunk(chunk: number): boolean {
+    const page = this.pages.get(Math.floor(chunk / PAGE_BITS));
+    if (!page) return false;
+    if (page === FULL) return true;
+    const bit = chunk % PAGE_BITS;
+    return ((page[bit >>> 5]! >>> (bit & 31)) & 1) === 1;
+  }
+
+  /** ORs `source` into this bitmap; granularities may differ, sizes must match (the caller says so). */
+  mergeFrom(source: BitmapData): void {
+    if (source.granularity === this.granularity) {
+      for (const [index, page] of source.pages) this.orPage(index, page);
+      return;
+    }
+    for (const [first, end] of source.dirtyRuns()) {
+      this.markRange(first * source.granularity, (end - first) * source.granularity);
+    }
+  }
+
+  /** An independent copy; full pages stay shared, since they are never written. */
+  snapshot(): BitmapData {
+    const copy = new BitmapData({ diskSize: this.diskSize, granularity: this.granularity });
+    copy.restoreFrom(this);
+    return copy;
+  }
+
+  restoreFrom(other: BitmapData): void {
+    this.pages = new Map();
+    for (const [index, page] of other.pages) this.pages.set(index, page === FULL ? FULL : page.slice());
+    this.setChunks = other.setChunks;
+  }
+
+  /** Maximal runs [first, end) of set chunks, ascending. */
+  *dirtyRuns(): Iterable<[number, number]> {
+    let runStart = -1;
+    let runEnd = -1;
+    for (const index of [...this.pages.keys()].sort((a, b) => a - b)) {
+      for (const [first, end] of this.pageRuns(index)) {
+        if (first === runEnd) {
+          runEnd = end;
+          continue;
+        }
+        if (runStart >= 0) yield [runStart, runEnd];
+        runStart = first;
+        runEnd = end;
+      }
+    }
+    if (runStart >= 0) yield [runStart, runEnd];
+  }
+
+  /** SHA-256 of the bits as 64-bit little-endian words, as x-debug-block-dirty-bitmap-sha256 hashes them. */
+  sha256(): string {
+    const hash = createHash('sha256');
+    const totalBytes = Math.ceil(this.chunkCount / 64) * 8;
+    const pageCount = Math.ceil(totalBytes / PAGE_BYTES);
+    let pendingZeroes = 0;
+    const flushZeroes = () => {
+      while (pendingZeroes > 0) {
+        const piece = Math.min(pendingZeroes, ZEROES.length);
+        hash.update(ZEROES.subarray(0, piece));
+        pendingZeroes -= piece;
+      }
+    };
+    const buffer = Buffer.alloc(PAGE_BYTES);
+    for (let index = 0; index < pageCount; index++) {
+      const bytes = Math.min(PAGE_BYTES, totalBytes - index * PAGE_BYTES);
+      if (!this.pages.has(index)) {
+        pendingZeroes += bytes;
+        continue;
+      }
+      flushZeroes();
+      this.readSerialized(index * PAGE_BYTES, bytes, buffer);
+      hash.update(buffer.subarray(0, bytes));
+    }
+    flushZeroes();
+    return hash.digest('hex');
+  }
+
+  serializedByteLength(): number {
+    return Math.ceil(this.chunkCount / 8);
+  }
+
+  /** Copies bits [8*byteOffset, 8*(byteOffset+byteLength)) into `out` (zero past the end) and classifies them. */
+  readSerialized(byteOffset: number, byteLength: number, out: Buffer): 'zero' | 'ones' | 'mixed' {
+    const firstChunk = byteOffset * 8;
+    const endChunk = Math.min(this.chunkCount, (byteOffset + byteLength) * 8);
+    const firstPage = Math.floor(firstChunk / PAGE_BITS);
+    const lastPage = Math.floor((Math.max(endChunk, firstChunk + 1) - 1) / PAGE_BITS);
+    let anyPage = false;
+    let allFull = endChunk > firstChunk;
+    for (let index = firstPage; index <= lastPage; index++) {
+      const page = this.pages.get(index);
+      if (page) anyPage = true;
+      if (page !== FULL) allFull = false;
+    }
+    out.fill(0, 0, byteLength);
+    if (!anyPage) return 'zero';
+    // byteOffset is a multiple of 8, so pages and output words line up on 32-bit boundaries.
+    let set = 0;
+    for (let chunk = firstChunk; chunk < endChunk; ) {
+      const index = Math.floor(chunk / PAGE_BITS);
+      const pageEnd = Math.min((index + 1) * PAGE_BITS, endChunk);
+      const page = this.pages.get(index);
+      if (page) {
+        for (let bit = chunk; bit < pageEnd; bit += 32) {
+          const bits = Math.min(32, pageEnd - bit);
+          const inPage = bit - index * PAGE_BITS;
+          let word = page === FULL ? 0xffffffff : page[inPage >>> 5]!;
+          if (bits < 32) word = (word & wordMask(0, bits)) >>> 0;
+          if (word !== 0) {
+            const at = (bit - firstChunk) >>> 3;
+            for (let byte = 0; byte < 4 && at + byte < out.length; byte++) out[at + byte] = (word >>> (8 * byte)) & 0xff;
+            set += word === 0xffffffff ? 32 : popcount32(word);
+          }
+        }
+      }
+      chunk = pageEnd;
+    }
+    if (set === 0) return 'zero';
+    if (allFull || set === endChunk - firstChunk) return 'ones';
+    return 'mixed';
+  }
+
+  /** Loads serialized bits (overwriting), ignoring bits past the last chunk. */
+  writeSerialized(byteOffset: number, data: Buffer): void {
+    const firstChunk = byteOffset * 8;
+    const endChunk = Math.min(this.chunkCount, firstChunk + data.length * 8);
+    this.clearChunkRange(firstChunk, endChunk);
+    let runStart = -1;
+    for (let chunk = firstChunk; chunk <= endChunk; chunk++) {
+      const at = chunk - firstChunk;
+      const set = chunk < endChunk && ((data[at >>> 3]! >>> (at & 7)) & 1) === 1;
+      if (set && runStart < 0) runStart = chunk;
+      if (!set && runStart >= 0) {
+        this.setChunkRange(runStart, chunk);
+        runStart = -1;
+      }
+    }
+  }
+
+  /** Marks every chunk covered by a serialized range (qcow2's all-ones table entry). */
+  fillSerialized(byteOffset: number, byteLength: number): void {
+    this.setChunkRange(byteOffset * 8, Math.min(this.chunkCount, (byteOffset + byteLength) * 8));
+  }
+
+  private pageLength(index: number): number {
+    return Math.min(PAGE_BITS, this.chunkCount - index * PAGE_BITS);
+  }
+
+  private setChunkRange(first: number, end: number): void {
+    this.updateRange(first, end, true);
+  }
+
+  private clearChunkRange(first: number, end: number): void {
+    this.updateRange(first, end, false);
+  }
+
+  private updateRange(first: number, end: number, set: boolean): void {
+    end = Math.min(end, this.chunkCount);
+    let chunk = Math.max(0, first);
+    while (chunk < end) {
+      const index = Math.floor(chunk / PAGE_BITS);
+      const pageStart = index * PAGE_BITS;
+      const pageLength = this.pageLength(index);
+      const from = chunk - pageStart;
+      const to = Math.min(end - pageStart, pageLength);
+      const page = this.pages.get(index);
+      const before = page === undefined ? 0 : page === FULL ? pageLength : countPage(page);
+      if (from === 0 && to === pageLength) {
+        if (set) this.pages.set(index, FULL);
+        else this.pages.delete(index);
+        this.setChunks += (set ? pageLength : 0) - before;
+      } else if (set ? page !== FULL : page !== undefined) {
+        const words = page === undefined ? new Uint32Array(PAGE_WORDS) : page === FULL ? fullPage(pageLength) : page;
+        applyBits(words, from, to, set);
+        const after = countPage(words);
+        this.storePage(index, words, after, pageLength);
+        this.setChunks += after - before;
+      }
+      chunk = pageStart + to;
+    }
+  }
+
+  private orPage(index: number, source: Page): void {
+    const pageLength = this.pageLength(index);
+    const page = this.pages.get(index);
+    if (page === FULL) return;
+    const before = page === undefined ? 0 : countPage(page);
+    if (source === FULL) {
+      this.pages.set(index, FULL);
+      this.setChunks += pageLength - before;
+      return;
+    }
+    const words = page === undefined ? source.slice() : page;
+    if (page !== undefined) for (let w = 0; w < PAGE_WORDS; w++) words[w]! |= source[w]!;
+    const after = countPage(words);
+    this.storePage(index, words, after, pageLength);
+    this.setChunks += after - before;
+  }
+
+  private storePage(index: number, words: Page, count: number, pageLength: number): void {
+    if (count === 0) this.pages.delete(index);
+    else if (count === pageLength) this.pages.set(index, FULL);
+    else this.pages.set(index, words);
+  }
+
+  private *pageRuns(index: number): Iterable<[number, number]> {
+    const page = this.pages.get(index)!;
+    const base = index * PAGE_BITS;
+    if (page === FULL) {
+      yield [base, base + this.pageLength(index)];
+      return;
+    }
+    let runStart = -1;
+    for (let w = 0; w < PAGE_WORDS; w++) {
+      const word = page[w]!;
+      if ((word === 0 && runStart < 0) || (word === 0xffffffff && runStart >= 0)) continue;
+      for (let bit = 0; bit < 32; bit++) {
+        const set = ((word >>> bit) & 1) === 1;
+        const chunk = base + w * 32 + bit;
+        if (set && runStart < 0) runStart = chunk;
+        else if (!set && runStart >= 0) {
+          yield [runStart, chunk];
+          runStart = -1;
+        }
+      }
+    }
+    if (runStart >= 0) yield [runStart, base + PAGE_BITS];
+  }
+}
+
+function countPage(page: Page): number {
+  let count = 0;
+  for (let w = 0; w < PAGE_WORDS; w++) if (page[w]) count += popcount32(page[w]!);
+  return count;
+}
+
+function fullPage(pageLength: number): Page {
+  const words = new Uint32Array(PAGE_WORDS);
+  applyBits(words, 0, pageLength, true);
+  return words;
+}
+
+function applyBits(words: Page, from: number, to: number, set: boolean): void {
+  for (let bit = from; bit < to; ) {
+    const w = bit >>> 5;
+    const wordEnd = Math.min(to, (w + 1) * 32);
+    const mask = wordMask(bit & 31, wordEnd - w * 32);
+    words[w] = set ? (words[w]! | mask) >>> 0 : (words[w]! & ~mask) >>> 0;
+    bit = wordEnd;
+  }
+}
