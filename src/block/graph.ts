@@ -70,6 +70,13 @@ export class BlockGraph {
     return node;
   }
 
+  /** qemu-io's lookup: a device, else a node name, with bdrv_lookup_bs(NULL, name)'s message. */
+  findForQemuIo(name: string): BlockNode {
+    const node = this.devices.get(name) ?? this.nodes.get(name);
+    if (!node) throw new QmpError(`Cannot find device='' nor node-name='${name}'`);
+    return node;
+  }
+
   findNode(nodeName: string): BlockNode | undefined {
     return this.nodes.get(nodeName);
   }

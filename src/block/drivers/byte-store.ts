@@ -1,0 +1,104 @@
+import fs from 'node:fs';
+
+/** Byte-addressed storage under a format driver: a host file, or memory in tests. */
+export interface ByteStore {
+  readonly readOnly: boolean;
+  size(): number;
+  /** Reads into `buffer` at `offset`; returns the bytes read (short at end of file). */
+  pread(buffer: Buffer, offset: number): number;
+  pwrite(buffer: Buffer, offset: number): void;
+  truncate(length: number): void;
+  flush(): void;
+  close(): void;
+}
+
+/** A host file through synchronous I/O: the daemon is single-threaded and requests are small. */
+export class FileByteStore implements ByteStore {
+  private constructor(
+    private readonly fd: number,
+    readonly readOnly: boolean,
+  ) {}
+
+  static open(path: string, options: { readOnly: boolean }): FileByteStore {
+    return new FileByteStore(fs.openSync(path, options.readOnly ? 'r' : 'r+'), options.readOnly);
+  }
+
+  size(): number {
+    return fs.fstatSync(this.fd).size;
+  }
+
+  pread(buffer: Buffer, offset: number): number {
+    let done = 0;
+    while (done < buffer.length) {
+      const read = fs.readSync(this.fd, buffer, done, buffer.length - done, offset + done);
+      if (read === 0) break;
+      done += read;
+    }
+    return done;
+  }
+
+  pwrite(buffer: Buffer, offset: number): void {
+    let done = 0;
+    while (done < buffer.length) done += fs.writeSync(this.fd, buffer, done, buffer.length - done, offset + done);
+  }
+
+  truncate(length: number): void {
+    fs.ftruncateSync(this.fd, length);
+  }
+
+  flush(): void {
+    fs.fdatasyncSync(this.fd);
+  }
+
+  close(): void {
+    fs.closeSync(this.fd);
+  }
+}
+
+/** In-memory storage that records every write, so tests can cut the history anywhere (a crash). */
+export class MemoryByteStore implements ByteStore {
+  readonly writes: Array<{ offset: number; data: Buffer } | 'flush'> = [];
+  private data: Buffer;
+
+  constructor(
+    initial: Buffer = Buffer.alloc(0),
+    readonly readOnly = false,
+  ) {
+    this.data = Buffer.from(initial);
+  }
+
+  contents(): Buffer {
+    return Buffer.from(this.data);
+  }
+
+  size(): number {
+    return this.data.length;
+  }
+
+  pread(buffer: Buffer, offset: number): number {
+    return offset >= this.data.length ? 0 : this.data.copy(buffer, 0, offset, Math.min(this.data.length, offset + buffer.length));
+  }
+
+  pwrite(buffer: Buffer, offset: number): void {
+    if (offset + buffer.length > this.data.length) this.grow(offset + buffer.length);
+    buffer.copy(this.data, offset);
+    this.writes.push({ offset, data: Buffer.from(buffer) });
+  }
+
+  truncate(length: number): void {
+    if (length > this.data.length) this.grow(length);
+    else this.data = this.data.subarray(0, length);
+  }
+
+  flush(): void {
+    this.writes.push('flush');
+  }
+
+  close(): void {}
+
+  private grow(length: number): void {
+    const grown = Buffer.alloc(length);
+    this.data.copy(grown);
+    this.data = grown;
+  }
+}
