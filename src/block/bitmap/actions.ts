@@ -64,12 +64,10 @@ export function prepareAdd(graph: BlockGraph, args: BitmapAddArgs): PreparedActi
   const persistent = args.persistent ?? false;
   if (persistent) {
     const store = node.driver.bitmapStore;
-    if (!store) {
-      const where = graph.deviceNameOf(node) ?? node.nodeName;
-      throw new QmpError(`Can't store persistent bitmaps to ${where}: Operation not supported`);
-    }
+    const where = graph.deviceNameOf(node) ?? node.nodeName;
+    if (!store) throw new QmpError(`Can't store persistent bitmaps to ${where}: Operation not supported`);
     const refusal = store.checkNewBitmap(args.name, granularity);
-    if (refusal) throw new QmpError(refusal);
+    if (refusal) throw new QmpError(`Can't make bitmap '${args.name}' persistent in '${where}': ${refusal}`);
   }
   if (node.findBitmap(args.name)) throw new QmpError(`Bitmap already exists: ${args.name}`);
   if (Buffer.byteLength(args.name) > NAME_MAX) throw new QmpError(`Bitmap name too long: ${args.name}`);

@@ -1,0 +1,467 @@
+import { inflateRawSync } from 'node:zlib';
+import type { BitmapData } from '../../bitmap/bitmap-data.ts';
+import type { ByteStore } from '../byte-store.ts';
+import {
+  BITMAP_TYPE_DIRTY_TRACKING,
+  FLAG_AUTO,
+  FLAG_IN_USE,
+  MAX_BITMAPS,
+  MAX_DIRECTORY_SIZE,
+  MAX_GRANULARITY_BITS,
+  MAX_NAME_SIZE,
+  MAX_PHYS_SIZE,
+  MIN_GRANULARITY_BITS,
+  entrySize,
+  parseDirectory,
+  serializeDirectory,
+  type BitmapDirectoryEntry,
+} from './bitmap-directory.ts';
+import {
+  AUTOCLEAR_BITMAPS,
+  INCOMPAT_CORRUPT,
+  Qcow2FormatError,
+  parseHeader,
+  readBitmapsExtension,
+  serializeHeader,
+  withBitmapsExtension,
+  type Qcow2Header,
+} from './header.ts';
+import { RefcountManager } from './refcounts.ts';
+
+export { Qcow2FormatError } from './header.ts';
+
+export interface StoredBitmapInfo {
+  name: string;
+  granularity: number;
+  inUse: boolean;
+  auto: boolean;
+}
+
+export interface BitmapToStore {
+  name: string;
+  granularity: number;
+  enabled: boolean;
+  data: BitmapData;
+}
+
+const OFFSET_MASK = 0x00fffffffffffe00n;
+const COPIED = 1n << 63n;
+const COMPRESSED = 1n << 62n;
+const ZERO = 1n;
+
+/**
+ * A qcow2 image over a byte store: guest data through L1/L2 tables, cluster
+ * allocation through refcounts, and the bitmaps extension. Every metadata
+ * update is ordered (write, flush, then the reference to it) so a crash
+ * leaves an image that `qemu-img check` finds consistent.
+ */
+export class Qcow2Image {
+  readonly version: 2 | 3;
+  readonly virtualSize: number;
+  readonly clusterSize: number;
+  readonly readOnly: boolean;
+  private readonly header: Qcow2Header;
+  private readonly refcounts: RefcountManager;
+  private readonly l1: bigint[];
+  private readonly l2Cache = new Map<number, Buffer>();
+  private readonly l2Entries: number;
+  private directory: BitmapDirectoryEntry[] = [];
+
+  private constructor(private readonly store: ByteStore) {
+    const fileSize = store.size();
+    const first = Buffer.alloc(Math.min(Math.max(fileSize, 0), 2 * 1024 * 1024));
+    store.pread(first, 0);
+    this.header = parseHeader(first, fileSize);
+    this.version = this.header.version;
+    this.clusterSize = 2 ** this.header.clusterBits;
+    this.virtualSize = this.header.size;
+    this.readOnly = store.readOnly;
+    if (!this.readOnly && this.header.incompatibleFeatures & INCOMPAT_CORRUPT) {
+      throw new Qcow2FormatError('qcow2: Image is corrupt; cannot be opened read/write');
+    }
+    this.l2Entries = this.clusterSize / 8;
+    const neededL1 = Math.ceil(this.virtualSize / (this.clusterSize * this.l2Entries));
+    if (this.header.l1Size < neededL1) throw new Qcow2FormatError('qcow2: L1 table is too small for the image size');
+    if (this.header.l1Size > 32 * 1024 * 1024 / 8) throw new Qcow2FormatError('qcow2: L1 table is too large');
+    const l1Bytes = this.header.l1Size * 8;
+    if (this.header.l1TableOffset + l1Bytes > fileSize) throw new Qcow2FormatError('qcow2: L1 table is truncated');
+    const rawL1 = this.readExact(this.header.l1TableOffset, l1Bytes);
+    this.l1 = [];
+    for (let i = 0; i < this.header.l1Size; i++) {
+      const entry = rawL1.readBigUInt64BE(i * 8);
+      const offset = Number(entry & OFFSET_MASK);
+      if (offset % this.clusterSize !== 0 || offset >= fileSize) throw new Qcow2FormatError('qcow2: L2 table lies outside the image');
+      this.l1.push(entry);
+    }
+    this.checkOverlaps();
+    this.refcounts = new RefcountManager(store, this.header, () => this.writeHeader());
+    this.loadDirectory();
+  }
+
+  static open(store: ByteStore): Qcow2Image {
+    return new Qcow2Image(store);
+  }
+
+  // ---- guest data ----
+
+  read(offset: number, length: number): Buffer {
+    this.checkRange(offset, length);
+    const out = Buffer.alloc(length);
+    this.forEachCluster(offset, length, (guestCluster, inCluster, count, at) => {
+      const entry = this.l2Entry(guestCluster);
+      if (entry === null) return;
+      if (entry & COMPRESSED) {
+        this.readCompressed(entry).copy(out, at, inCluster, inCluster + count);
+        return;
+      }
+      const host = Number(entry & OFFSET_MASK);
+      if (host === 0 || entry & ZERO) return;
+      this.store.pread(out.subarray(at, at + count), host + inCluster);
+    });
+    return out;
+  }
+
+  write(offset: number, data: Buffer): void {
+    this.checkWritable();
+    this.checkRange(offset, data.length);
+    this.forEachCluster(offset, data.length, (guestCluster, inCluster, count, at) => {
+      const piece = data.subarray(at, at + count);
+      const entry = this.l2Entry(guestCluster);
+      const host = entry === null ? 0 : Number(entry & OFFSET_MASK);
+      const inPlace = entry !== null && host !== 0 && (entry & COPIED) !== 0n && (entry & COMPRESSED) === 0n;
+      if (inPlace && (entry & ZERO) === 0n) {
+        this.store.pwrite(piece, host + inCluster);
+        return;
+      }
+      const cluster = count === this.clusterSize ? Buffer.from(piece) : this.read(guestCluster * this.clusterSize, this.clusterSize);
+      if (count !== this.clusterSize) piece.copy(cluster, inCluster);
+      const target = inPlace ? host : this.refcounts.allocate(1);
+      this.store.pwrite(cluster, target);
+      this.setL2Entry(guestCluster, BigInt(target) | COPIED);
+    });
+  }
+
+  writeZeroes(offset: number, length: number): void {
+    this.checkWritable();
+    this.checkRange(offset, length);
+    this.forEachCluster(offset, length, (guestCluster, inCluster, count) => {
+      if (this.version === 3 && count === this.clusterSize) {
+        const entry = this.l2Entry(guestCluster) ?? 0n;
+        const keep = (entry & COPIED) !== 0n && (entry & COMPRESSED) === 0n ? entry & (OFFSET_MASK | COPIED) : 0n;
+        this.setL2Entry(guestCluster, keep | ZERO);
+      } else {
+        this.write(guestCluster * this.clusterSize + inCluster, Buffer.alloc(count));
+      }
+    });
+  }
+
+  /** Discard requests are ignored, as QEMU ignores them on nodes opened without discard=unmap. */
+  discard(offset: number, length: number): void {
+    this.checkRange(offset, length);
+  }
+
+  flush(): void {
+    if (!this.readOnly) this.store.flush();
+  }
+
+  close(): void {
+    this.flush();
+  }
+
+  // ---- bitmaps ----
+
+  storedBitmaps(): StoredBitmapInfo[] {
+    return this.directory.map((entry) => ({
+      name: entry.name,
+      granularity: 2 ** entry.granularityBits,
+      inUse: (entry.flags & FLAG_IN_USE) !== 0,
+      auto: (entry.flags & FLAG_AUTO) !== 0,
+    }));
+  }
+
+  loadBitmap(name: string, into: BitmapData): void {
+    const entry = this.findEntry(name);
+    const expected = Math.ceil(into.serializedByteLength() / this.clusterSize);
+    if (entry.tableSize !== expected) throw new Qcow2FormatError(`qcow2: bitmap '${name}' has a table of the wrong size`);
+    const table = this.readBitmapTable(entry);
+    const buffer = Buffer.alloc(this.clusterSize);
+    table.forEach((tableEntry, index) => {
+      const offset = Number(tableEntry & OFFSET_MASK);
+      if (offset === 0) {
+        if (tableEntry & 1n) into.fillSerialized(index * this.clusterSize, this.clusterSize);
+        return;
+      }
+      this.store.pread(buffer.fill(0), offset);
+      into.writeSerialized(index * this.clusterSize, buffer);
+    });
+  }
+
+  /** On a writable open: every bitmap we loaded is now in use until we store it. */
+  markBitmapsInUse(): void {
+    this.checkWritable();
+    if (this.directory.every((entry) => entry.flags & FLAG_IN_USE)) return;
+    for (const entry of this.directory) entry.flags |= FLAG_IN_USE;
+    const extension = readBitmapsExtension(this.header)!;
+    this.store.pwrite(serializeDirectory(this.directory), extension.directoryOffset);
+    this.store.flush();
+  }
+
+  /** qcow2's own limits for a new persistent bitmap: QEMU's message, without its "Can't make..." prefix. */
+  checkNewPersistentBitmap(name: string, granularity: number): string | null {
+    if (this.version < 3) return 'Cannot store dirty bitmaps in qcow2 v2 files';
+    const granularityBits = Math.log2(granularity);
+    if (granularityBits < MIN_GRANULARITY_BITS) return `Granularity exceeds minimum (${2 ** MIN_GRANULARITY_BITS} bytes)`;
+    if (granularityBits > MAX_GRANULARITY_BITS) return `Granularity exceeds maximum (${2 ** MAX_GRANULARITY_BITS} bytes)`;
+    if (this.virtualSize > MAX_PHYS_SIZE * 8 * granularity) return 'Too much space will be occupied by the bitmap. Use larger granularity';
+    if (Buffer.byteLength(name) > MAX_NAME_SIZE) return `Name length exceeds maximum (${MAX_NAME_SIZE} characters)`;
+    if (this.directory.length === 0) return null;
+    if (this.directory.length >= MAX_BITMAPS) return 'Maximum number of persistent bitmaps is already reached';
+    if (this.directorySize() + entrySize(Buffer.byteLength(name), 0) > MAX_DIRECTORY_SIZE) {
+      return 'Not enough space in the bitmap directory';
+    }
+    return null;
+  }
+
+  /**
+   * Writes these bitmaps (in-use cleared, auto when enabled) into fresh
+   * clusters, then a fresh directory, then the header; frees what they
+   * replace only afterwards. Stored bitmaps not listed stay as they are.
+   */
+  storeBitmaps(bitmaps: BitmapToStore[]): void {
+    this.checkWritable();
+    if (bitmaps.length === 0) return;
+    const replaced: BitmapDirectoryEntry[] = [];
+    const entries = [...this.directory];
+    for (const bitmap of bitmaps) {
+      const table = this.writeBitmapData(bitmap.data);
+      const entry: BitmapDirectoryEntry = {
+        ...table,
+        flags: bitmap.enabled ? FLAG_AUTO : 0,
+        type: BITMAP_TYPE_DIRTY_TRACKING,
+        granularityBits: Math.log2(bitmap.granularity),
+        name: bitmap.name,
+        extraData: Buffer.alloc(0),
+      };
+      const index = entries.findIndex((existing) => existing.name === bitmap.name);
+      if (index >= 0) replaced.push(entries.splice(index, 1, entry)[0]!);
+      else entries.push(entry);
+    }
+    if (entries.length > MAX_BITMAPS) throw new Qcow2FormatError('Maximum number of persistent bitmaps is already reached');
+    this.store.flush();
+    this.replaceDirectory(entries);
+    for (const entry of replaced) this.freeBitmapClusters(entry);
+    this.store.flush();
+  }
+
+  removeBitmap(name: string): void {
+    this.checkWritable();
+    const entry = this.findEntry(name);
+    this.replaceDirectory(this.directory.filter((candidate) => candidate !== entry));
+    this.freeBitmapClusters(entry);
+    this.store.flush();
+  }
+
+  // ---- internals ----
+
+  private loadDirectory(): void {
+    const extension = readBitmapsExtension(this.header);
+    if (!extension || !(this.header.autoclearFeatures & AUTOCLEAR_BITMAPS) || this.version < 3) return;
+    if (extension.nbBitmaps === 0 || extension.nbBitmaps > MAX_BITMAPS) throw new Qcow2FormatError('qcow2: bitmaps extension has an invalid bitmap count');
+    if (extension.directorySize > MAX_DIRECTORY_SIZE || extension.directorySize === 0) throw new Qcow2FormatError('qcow2: bitmap directory size is invalid');
+    if (extension.directoryOffset % this.clusterSize !== 0) throw new Qcow2FormatError('qcow2: bitmap directory offset is unaligned');
+    if (extension.directoryOffset + extension.directorySize > this.store.size()) throw new Qcow2FormatError('qcow2: bitmap directory is truncated');
+    this.directory = parseDirectory(this.readExact(extension.directoryOffset, extension.directorySize), extension.nbBitmaps);
+    const names = new Set<string>();
+    for (const entry of this.directory) {
+      if (names.has(entry.name)) throw new Qcow2FormatError(`qcow2: duplicate bitmap name '${entry.name}'`);
+      names.add(entry.name);
+      if (entry.tableOffset % this.clusterSize !== 0 || entry.tableOffset + entry.tableSize * 8 > this.store.size()) {
+        throw new Qcow2FormatError(`qcow2: bitmap '${entry.name}' has its table outside the image`);
+      }
+    }
+  }
+
+  private directorySize(): number {
+    return this.directory.reduce((sum, entry) => sum + entrySize(Buffer.byteLength(entry.name), entry.extraData.length), 0);
+  }
+
+  private findEntry(name: string): BitmapDirectoryEntry {
+    const entry = this.directory.find((candidate) => candidate.name === name);
+    if (!entry) throw new Qcow2FormatError(`qcow2: no bitmap '${name}' in the image`);
+    return entry;
+  }
+
+  private readBitmapTable(entry: BitmapDirectoryEntry): bigint[] {
+    const raw = this.readExact(entry.tableOffset, entry.tableSize * 8);
+    const table: bigint[] = [];
+    for (let i = 0; i < entry.tableSize; i++) {
+      const value = raw.readBigUInt64BE(i * 8);
+      const offset = Number(value & OFFSET_MASK);
+      if (value & 0xff000000000001fen || (offset !== 0 && value & 1n)) {
+        throw new Qcow2FormatError(`qcow2: bitmap '${entry.name}' has an invalid table entry`);
+      }
+      if (offset % this.clusterSize !== 0 || offset >= this.store.size()) {
+        throw new Qcow2FormatError(`qcow2: bitmap '${entry.name}' has data outside the image`);
+      }
+      table.push(value);
+    }
+    return table;
+  }
+
+  /** Data clusters for every non-zero part, then the table pointing at them. */
+  private writeBitmapData(data: BitmapData): { tableOffset: number; tableSize: number } {
+    const tableSize = Math.ceil(data.serializedByteLength() / this.clusterSize);
+    const table = Buffer.alloc(tableSize * 8);
+    const buffer = Buffer.alloc(this.clusterSize);
+    for (let index = 0; index < tableSize; index++) {
+      const length = Math.min(this.clusterSize, data.serializedByteLength() - index * this.clusterSize);
+      if (data.readSerialized(index * this.clusterSize, length, buffer) === 'zero') continue;
+      buffer.fill(0, length);
+      const offset = this.refcounts.allocate(1);
+      this.store.pwrite(buffer, offset);
+      table.writeBigUInt64BE(BigInt(offset), index * 8);
+    }
+    const tableOffset = this.refcounts.allocate(Math.max(1, Math.ceil(table.length / this.clusterSize)));
+    this.store.pwrite(table, tableOffset);
+    return { tableOffset, tableSize };
+  }
+
+  private freeBitmapClusters(entry: BitmapDirectoryEntry): void {
+    for (const value of this.readBitmapTable(entry)) {
+      const offset = Number(value & OFFSET_MASK);
+      if (offset) this.refcounts.free(offset, this.clusterSize);
+    }
+    this.refcounts.free(entry.tableOffset, Math.max(1, entry.tableSize * 8));
+  }
+
+  /** New directory in fresh clusters, flushed, then the header; then the old directory is freed. */
+  private replaceDirectory(entries: BitmapDirectoryEntry[]): void {
+    const old = readBitmapsExtension(this.header);
+    const hadValidDirectory = old && this.header.autoclearFeatures & AUTOCLEAR_BITMAPS;
+    if (entries.length > 0) {
+      const bytes = serializeDirectory(entries);
+      if (bytes.length > MAX_DIRECTORY_SIZE) throw new Qcow2FormatError('Not enough space in the bitmap directory');
+      const offset = this.refcounts.allocate(Math.ceil(bytes.length / this.clusterSize));
+      this.store.pwrite(bytes, offset);
+      this.store.flush();
+      this.header.extensions = withBitmapsExtension(this.header, { nbBitmaps: entries.length, directorySize: bytes.length, directoryOffset: offset });
+      this.header.autoclearFeatures |= AUTOCLEAR_BITMAPS;
+    } else {
+      this.header.extensions = withBitmapsExtension(this.header, null);
+      this.header.autoclearFeatures &= ~AUTOCLEAR_BITMAPS;
+    }
+    this.writeHeader();
+    this.store.flush();
+    if (old && hadValidDirectory) this.refcounts.free(old.directoryOffset, old.directorySize);
+    this.directory = entries;
+  }
+
+  private writeHeader(): void {
+    this.store.pwrite(serializeHeader(this.header, this.clusterSize), 0);
+  }
+
+  private forEachCluster(offset: number, length: number, visit: (guestCluster: number, inCluster: number, count: number, at: number) => void): void {
+    let at = 0;
+    while (at < length) {
+      const position = offset + at;
+      const guestCluster = Math.floor(position / this.clusterSize);
+      const inCluster = position % this.clusterSize;
+      const count = Math.min(this.clusterSize - inCluster, length - at);
+      visit(guestCluster, inCluster, count, at);
+      at += count;
+    }
+  }
+
+  private l2Table(l1Index: number, allocate: boolean): Buffer | null {
+    const cached = this.l2Cache.get(l1Index);
+    if (cached) return cached;
+    const entry = this.l1[l1Index]!;
+    const offset = Number(entry & OFFSET_MASK);
+    if (offset === 0) {
+      if (!allocate) return null;
+      const table = Buffer.alloc(this.clusterSize);
+      const newOffset = this.refcounts.allocate(1);
+      this.store.pwrite(table, newOffset);
+      this.store.flush();
+      this.l1[l1Index] = BigInt(newOffset) | COPIED;
+      const raw = Buffer.alloc(8);
+      raw.writeBigUInt64BE(this.l1[l1Index]!);
+      this.store.pwrite(raw, this.header.l1TableOffset + l1Index * 8);
+      this.l2Cache.set(l1Index, table);
+      return table;
+    }
+    if (!allocate || entry & COPIED) {
+      const table = this.readExact(offset, this.clusterSize);
+      this.l2Cache.set(l1Index, table);
+      return table;
+    }
+    throw new Qcow2FormatError('qblockd cannot write to qcow2 images with internal snapshots');
+  }
+
+  private l2Entry(guestCluster: number): bigint | null {
+    const table = this.l2Table(Math.floor(guestCluster / this.l2Entries), false);
+    if (!table) return null;
+    const entry = table.readBigUInt64BE((guestCluster % this.l2Entries) * 8);
+    if (entry === 0n) return null;
+    const host = Number(entry & OFFSET_MASK);
+    if (!(entry & COMPRESSED) && (host % this.clusterSize !== 0 || host >= this.store.size())) {
+      throw new Qcow2FormatError('qcow2: a data cluster lies outside the image');
+    }
+    return entry;
+  }
+
+  private setL2Entry(guestCluster: number, value: bigint): void {
+    const l1Index = Math.floor(guestCluster / this.l2Entries);
+    const table = this.l2Table(l1Index, true)!;
+    const index = guestCluster % this.l2Entries;
+    table.writeBigUInt64BE(value, index * 8);
+    this.store.pwrite(table.subarray(index * 8, index * 8 + 8), Number(this.l1[l1Index]! & OFFSET_MASK) + index * 8);
+  }
+
+  private readCompressed(entry: bigint): Buffer {
+    const offsetBits = BigInt(62 - (this.header.clusterBits - 8));
+    const offset = Number(entry & ((1n << offsetBits) - 1n));
+    const sectors = Number((entry >> offsetBits) & ((1n << BigInt(this.header.clusterBits - 8)) - 1n)) + 1;
+    const compressed = this.readExact(offset, sectors * 512 - (offset % 512));
+    try {
+      const data = inflateRawSync(compressed, { finishFlush: 2 });
+      const out = Buffer.alloc(this.clusterSize);
+      data.copy(out, 0, 0, Math.min(data.length, this.clusterSize));
+      return out;
+    } catch {
+      throw new Qcow2FormatError('qcow2: a compressed cluster cannot be decompressed');
+    }
+  }
+
+  private checkOverlaps(): void {
+    const regions: Array<[string, number, number]> = [
+      ['header', 0, this.clusterSize],
+      ['L1 table', this.header.l1TableOffset, this.header.l1Size * 8],
+      ['refcount table', this.header.refcountTableOffset, this.header.refcountTableClusters * this.clusterSize],
+    ];
+    for (let i = 0; i < regions.length; i++) {
+      for (let j = i + 1; j < regions.length; j++) {
+        const [nameA, startA, lengthA] = regions[i]!;
+        const [nameB, startB, lengthB] = regions[j]!;
+        if (lengthA > 0 && lengthB > 0 && startA < startB + lengthB && startB < startA + lengthA) {
+          throw new Qcow2FormatError(`qcow2: ${nameA} overlaps the ${nameB}`);
+        }
+      }
+    }
+  }
+
+  private checkRange(offset: number, length: number): void {
+    if (offset < 0 || length < 0 || offset + length > this.virtualSize) throw new Qcow2FormatError('qcow2: request beyond the end of the image');
+  }
+
+  private checkWritable(): void {
+    if (this.readOnly) throw new Qcow2FormatError('Block node is read-only');
+    if (this.header.nbSnapshots > 0) throw new Qcow2FormatError('qblockd cannot write to qcow2 images with internal snapshots');
+  }
+
+  private readExact(offset: number, length: number): Buffer {
+    const buffer = Buffer.alloc(length);
+    this.store.pread(buffer, offset);
+    return buffer;
+  }
+}

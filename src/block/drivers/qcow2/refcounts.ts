@@ -1,0 +1,219 @@
+import type { ByteStore } from '../byte-store.ts';
+import { Qcow2FormatError, type Qcow2Header } from './header.ts';
+
+/**
+ * The refcount table and blocks: which host clusters are in use. Writes go
+ * straight to the store; callers order them with flushes so that a crash can
+ * leak a cluster but never leave one referenced with refcount 0.
+ */
+export class RefcountManager {
+  private readonly clusterSize: number;
+  private readonly refcountBits: number;
+  private readonly entriesPerBlock: number;
+  private table: number[];
+  private readonly blocks = new Map<number, Buffer>();
+  private freeHint = 0;
+
+  constructor(
+    private readonly store: ByteStore,
+    private readonly header: Qcow2Header,
+    /** Rewrites the header after the refcount table moved. */
+    private readonly writeHeader: () => void,
+  ) {
+    this.clusterSize = 2 ** header.clusterBits;
+    this.refcountBits = 2 ** header.refcountOrder;
+    this.entriesPerBlock = (this.clusterSize * 8) / this.refcountBits;
+    const tableBytes = header.refcountTableClusters * this.clusterSize;
+    if (header.refcountTableOffset + tableBytes > store.size() + this.clusterSize) {
+      throw new Qcow2FormatError('qcow2: refcount table is truncated');
+    }
+    const raw = this.readExact(header.refcountTableOffset, tableBytes);
+    this.table = [];
+    for (let i = 0; i < tableBytes / 8; i++) {
+      const entry = raw.readBigUInt64BE(i * 8);
+      const offset = Number(entry & 0x00fffffffffffe00n);
+      if (entry & 0x1ffn) throw new Qcow2FormatError('qcow2: refcount table entry has reserved bits set');
+      if (offset % this.clusterSize !== 0 || offset >= store.size()) {
+        throw new Qcow2FormatError('qcow2: refcount block lies outside the image');
+      }
+      this.table.push(offset);
+    }
+  }
+
+  get(cluster: number): number {
+    const block = this.block(Math.floor(cluster / this.entriesPerBlock));
+    return block ? this.readEntry(block, cluster % this.entriesPerBlock) : 0;
+  }
+
+  /** Finds `count` contiguous free clusters, marks them used and returns the first one's byte offset. */
+  allocate(count: number): number {
+    for (;;) {
+      const start = this.findFreeRun(count);
+      const missing = this.firstUncoveredBlock(start, count);
+      if (missing !== null) {
+        this.createBlock(missing);
+        continue;
+      }
+      for (let cluster = start; cluster < start + count; cluster++) this.set(cluster, 1);
+      this.freeHint = start + count;
+      return start * this.clusterSize;
+    }
+  }
+
+  /** Drops one reference from each cluster of [offset, offset + bytes). */
+  free(offset: number, bytes: number): void {
+    const first = Math.floor(offset / this.clusterSize);
+    const end = Math.ceil((offset + bytes) / this.clusterSize);
+    for (let cluster = first; cluster < end; cluster++) {
+      const current = this.get(cluster);
+      if (current > 0) this.set(cluster, current - 1);
+      if (current === 1) this.freeHint = Math.min(this.freeHint, cluster);
+    }
+  }
+
+  private findFreeRun(count: number): number {
+    let start = this.freeHint;
+    let run = 0;
+    for (let cluster = this.freeHint; ; cluster++) {
+      if (this.get(cluster) === 0) {
+        if (run === 0) start = cluster;
+        if (++run === count) return start;
+      } else {
+        run = 0;
+      }
+    }
+  }
+
+  private firstUncoveredBlock(start: number, count: number): number | null {
+    const first = Math.floor(start / this.entriesPerBlock);
+    const last = Math.floor((start + count - 1) / this.entriesPerBlock);
+    for (let index = first; index <= last; index++) if (!this.table[index]) return index;
+    return null;
+  }
+
+  private set(cluster: number, value: number): void {
+    const index = Math.floor(cluster / this.entriesPerBlock);
+    const block = this.block(index);
+    if (!block) throw new Error(`refcount block ${index} missing`);
+    const entry = cluster % this.entriesPerBlock;
+    const bytes = this.refcountBits / 8;
+    this.writeEntry(block, entry, value);
+    this.store.pwrite(block.subarray(entry * bytes, entry * bytes + bytes), this.table[index]! + entry * bytes);
+  }
+
+  /** A new refcount block goes in the first cluster of the range it covers, and counts itself. */
+  private createBlock(index: number): void {
+    if (index >= this.table.length) this.growTable(index + 1);
+    if (this.table[index]) return;
+    const cluster = index * this.entriesPerBlock;
+    const block = Buffer.alloc(this.clusterSize);
+    this.writeEntry(block, 0, 1);
+    this.store.pwrite(block, cluster * this.clusterSize);
+    this.store.flush();
+    this.table[index] = cluster * this.clusterSize;
+    this.blocks.set(index, block);
+    this.writeTableEntry(index);
+    this.store.flush();
+  }
+
+  /**
+   * Moves the refcount table to a fresh area past everything it covers: new
+   * blocks first, then the table itself, all counted by those new blocks,
+   * then the header, and only then the old table is freed.
+   */
+  private growTable(minimumEntries: number): void {
+    const entriesPerCluster = this.clusterSize / 8;
+    const areaStart = Math.ceil(Math.max(this.table.length * this.entriesPerBlock, this.store.size() / this.clusterSize) / this.entriesPerBlock) * this.entriesPerBlock;
+    let tableClusters = Math.ceil(Math.max(minimumEntries, this.table.length * 2) / entriesPerCluster);
+    let blockCount = 1;
+    for (;;) {
+      const used = blockCount + tableClusters;
+      const neededBlocks = Math.ceil(used / this.entriesPerBlock);
+      const lastBlockIndex = areaStart / this.entriesPerBlock + neededBlocks - 1;
+      const neededTableClusters = Math.ceil(Math.max(minimumEntries, this.table.length * 2, lastBlockIndex + 1) / entriesPerCluster);
+      if (neededBlocks === blockCount && neededTableClusters === tableClusters) break;
+      blockCount = neededBlocks;
+      tableClusters = neededTableClusters;
+    }
+    const firstBlockIndex = areaStart / this.entriesPerBlock;
+    const used = blockCount + tableClusters;
+    for (let b = 0; b < blockCount; b++) {
+      const block = Buffer.alloc(this.clusterSize);
+      for (let e = 0; e < this.entriesPerBlock && b * this.entriesPerBlock + e < used; e++) this.writeEntry(block, e, 1);
+      this.store.pwrite(block, (areaStart + b) * this.clusterSize);
+      this.blocks.set(firstBlockIndex + b, block);
+    }
+    const newTable = [...this.table];
+    while (newTable.length < tableClusters * entriesPerCluster) newTable.push(0);
+    for (let b = 0; b < blockCount; b++) newTable[firstBlockIndex + b] = (areaStart + b) * this.clusterSize;
+    const tableOffset = (areaStart + blockCount) * this.clusterSize;
+    this.store.pwrite(encodeTable(newTable), tableOffset);
+    this.store.flush();
+    const oldOffset = this.header.refcountTableOffset;
+    const oldClusters = this.header.refcountTableClusters;
+    this.header.refcountTableOffset = tableOffset;
+    this.header.refcountTableClusters = tableClusters;
+    this.table = newTable;
+    this.writeHeader();
+    this.store.flush();
+    this.free(oldOffset, oldClusters * this.clusterSize);
+  }
+
+  private writeTableEntry(index: number): void {
+    const entry = Buffer.alloc(8);
+    entry.writeBigUInt64BE(BigInt(this.table[index]!));
+    this.store.pwrite(entry, this.header.refcountTableOffset + index * 8);
+  }
+
+  private block(index: number): Buffer | undefined {
+    const offset = this.table[index];
+    if (!offset) return undefined;
+    let block = this.blocks.get(index);
+    if (!block) {
+      block = this.readExact(offset, this.clusterSize);
+      this.blocks.set(index, block);
+    }
+    return block;
+  }
+
+  private readEntry(block: Buffer, entry: number): number {
+    switch (this.refcountBits) {
+      case 8:
+        return block[entry]!;
+      case 16:
+        return block.readUInt16BE(entry * 2);
+      case 32:
+        return block.readUInt32BE(entry * 4);
+      default:
+        return Number(block.readBigUInt64BE(entry * 8));
+    }
+  }
+
+  private writeEntry(block: Buffer, entry: number, value: number): void {
+    switch (this.refcountBits) {
+      case 8:
+        block[entry] = value;
+        break;
+      case 16:
+        block.writeUInt16BE(value, entry * 2);
+        break;
+      case 32:
+        block.writeUInt32BE(value, entry * 4);
+        break;
+      default:
+        block.writeBigUInt64BE(BigInt(value), entry * 8);
+    }
+  }
+
+  private readExact(offset: number, length: number): Buffer {
+    const buffer = Buffer.alloc(length);
+    this.store.pread(buffer, offset);
+    return buffer;
+  }
+}
+
+function encodeTable(entries: number[]): Buffer {
+  const out = Buffer.alloc(entries.length * 8);
+  entries.forEach((offset, i) => out.writeBigUInt64BE(BigInt(offset), i * 8));
+  return out;
+}
