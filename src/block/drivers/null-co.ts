@@ -29,7 +29,8 @@ export class NullDriver implements BlockDriver {
   close(): void {}
 
   imageInfo(): Record<string, unknown> {
-    const filename = `json:${toQmpJson({ driver: 'null-co', ...this.options })}`;
+    const given = Object.keys(this.options).length > 0;
+    const filename = given ? `json:${toQmpJson({ driver: 'null-co', ...this.options })}` : 'null-co://';
     return { 'virtual-size': this.length, filename, format: 'null-co', 'actual-size': 0 };
   }
 }
