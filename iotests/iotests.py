@@ -1,0 +1,277 @@
+"""Helpers for qblockd's iotests: QEMU-style tests that log QMP traffic and
+compare it with golden output written by QEMU 7.2 itself.
+
+Standard library only. `check` sets QBLOCKD_IOTESTS_PROG to "qblockd" or
+"qemu" and TEST_DIR to a scratch directory.
+"""
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PROG = os.environ.get('QBLOCKD_IOTESTS_PROG', 'qblockd')
+TEST_DIR = os.environ.get('TEST_DIR', '/tmp')
+QBLOCKD = os.environ.get('QBLOCKD_PROG', os.path.join(REPO, 'bin', 'qblockd'))
+QEMU = os.environ.get('QEMU_PROG', 'qemu-system-x86_64')
+QSD = os.environ.get('QSD_PROG', 'qemu-storage-daemon')
+QEMU_IMG = os.environ.get('QEMU_IMG_PROG', 'qemu-img')
+QEMU_IO = os.environ.get('QEMU_IO_PROG', 'qemu-io')
+
+_sock_counter = 0
+
+
+def log(message=''):
+    if not isinstance(message, str):
+        message = json.dumps(message, sort_keys=True)
+    print(message)
+    sys.stdout.flush()
+
+
+def notrun(reason):
+    """Stops the test and tells check it could not run."""
+    print('NOTRUN: ' + reason)
+    sys.exit(77)
+
+
+def skip_if_missing(*binaries):
+    for binary in binaries:
+        if not any(os.access(os.path.join(d, binary), os.X_OK) for d in os.environ.get('PATH', '').split(':')):
+            if not os.path.isabs(binary) or not os.access(binary, os.X_OK):
+                notrun(binary + ' is not installed')
+
+
+def scratch(name):
+    return os.path.join(TEST_DIR, name)
+
+
+# ---- filters -------------------------------------------------------------
+
+def filter_testfiles(text):
+    return text.replace(TEST_DIR, 'TEST_DIR')
+
+
+def filter_generated_node_ids(text):
+    return re.sub(r'#block[0-9]+', '#blockNNN', text)
+
+
+def filter_qmp(value):
+    """Timestamps, generated node names and scratch paths out of a reply or event."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if key == 'timestamp':
+                out[key] = {'seconds': 'SECS', 'microseconds': 'USECS'}
+            else:
+                out[key] = filter_qmp(item)
+        return out
+    if isinstance(value, list):
+        return [filter_qmp(item) for item in value]
+    if isinstance(value, str):
+        return filter_generated_node_ids(filter_testfiles(value))
+    return value
+
+
+def project_node(node):
+    """The members of BlockDeviceInfo that clients read."""
+    keep = ('node-name', 'drv', 'ro', 'dirty-bitmaps')
+    out = {key: node[key] for key in keep if key in node}
+    out['virtual-size'] = node['image']['virtual-size']
+    return out
+
+
+# ---- images --------------------------------------------------------------
+
+def qemu_img(*args, check=True):
+    result = subprocess.run([QEMU_IMG] + [str(a) for a in args], capture_output=True, text=True)
+    if check and result.returncode not in (0,):
+        raise RuntimeError('qemu-img %s failed: %s' % (' '.join(map(str, args)), result.stderr))
+    return result
+
+
+def qemu_img_create(path, size, fmt='qcow2', *options):
+    qemu_img('create', '-f', fmt, *options, path, size)
+
+
+def qemu_img_info(path):
+    return json.loads(qemu_img('info', '--output=json', '-U', path).stdout)
+
+
+def qemu_img_check_log(path):
+    """Logs what `qemu-img check` found: the fields that tell corruption and leaks."""
+    result = qemu_img('check', '--output=json', path, check=False)
+    report = json.loads(result.stdout) if result.stdout.strip() else {}
+    log('qemu-img check: rc=%d corruptions=%s leaks=%s' % (
+        result.returncode, report.get('corruptions', 0), report.get('leaks', 0)))
+
+
+def log_image_bitmaps(path):
+    info = qemu_img_info(path)
+    bitmaps = info.get('format-specific', {}).get('data', {}).get('bitmaps', [])
+    log('image bitmaps: ' + json.dumps(bitmaps, sort_keys=True))
+
+
+def qemu_io(path, *commands, fmt='qcow2'):
+    args = [QEMU_IO, '-f', fmt]
+    for command in commands:
+        args += ['-c', command]
+    subprocess.run(args + [path], capture_output=True, check=True)
+
+
+# ---- the daemon under test -------------------------------------------------
+
+class VM:
+    """qemu-system-x86_64 -M none, qemu-storage-daemon, or qblockd with the same arguments."""
+
+    def __init__(self, storage_daemon=False):
+        global _sock_counter
+        _sock_counter += 1
+        self.storage_daemon = storage_daemon
+        self.sock_path = scratch('qmp-%d-%d.sock' % (os.getpid(), _sock_counter))
+        self.args = []
+        self.process = None
+        self.sock = None
+        self.reader = None
+        self.events = []
+
+    def add_blockdev(self, spec):
+        self.args += ['--blockdev', spec if isinstance(spec, str) else json.dumps(spec)]
+        return self
+
+    def add_drive(self, spec):
+        self.args += ['-drive', spec]
+        return self
+
+    def add_args(self, *args):
+        self.args += list(args)
+        return self
+
+    def command_line(self):
+        if self.storage_daemon:
+            monitor = ['--chardev', 'socket,id=m0,path=%s,server=on,wait=off' % self.sock_path, '--monitor', 'chardev=m0']
+            prog = QBLOCKD if PROG == 'qblockd' else QSD
+            return [prog] + self.args + monitor
+        prog = QBLOCKD if PROG == 'qblockd' else QEMU
+        return [prog, '-M', 'none', '-nodefaults', '-display', 'none'] + self.args + [
+            '-qmp', 'unix:%s,server=on,wait=off' % self.sock_path]
+
+    def launch(self, negotiate=True):
+        if os.path.exists(self.sock_path):
+            os.unlink(self.sock_path)
+        self.process = subprocess.Popen(self.command_line(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.time() + 20
+        while not os.path.exists(self.sock_path):
+            if self.process.poll() is not None:
+                raise RuntimeError('daemon exited: ' + self.process.stderr.read().decode())
+            if time.time() > deadline:
+                raise RuntimeError('daemon did not create its socket')
+            time.sleep(0.01)
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.connect(self.sock_path)
+        self.reader = self.sock.makefile('rb')
+        self.greeting = json.loads(self.read_line())
+        if negotiate:
+            self.qmp('qmp_capabilities')
+        return self
+
+    def read_line(self, timeout=10):
+        self.sock.settimeout(timeout)
+        line = self.reader.readline()
+        if not line:
+            raise EOFError('connection closed')
+        return line.decode('utf-8', 'replace').rstrip('\r\n')
+
+    def send_raw(self, data):
+        self.sock.sendall(data if isinstance(data, bytes) else data.encode())
+
+    def read_message(self):
+        """The next reply; events met on the way are kept for get_qmp_events()."""
+        while True:
+            message = json.loads(self.read_line())
+            if 'event' in message:
+                self.events.append(message)
+                continue
+            return message
+
+    def qmp(self, cmd, **args):
+        request = {'execute': cmd}
+        if args:
+            request['arguments'] = {key.replace('_', '-'): value for key, value in args.items()}
+        self.send_raw(json.dumps(request) + '\n')
+        return self.read_message()
+
+    def qmp_log(self, cmd, filters=(), **args):
+        request = {'execute': cmd}
+        arguments = {key.replace('_', '-'): value for key, value in args.items()}
+        if arguments:
+            request['arguments'] = arguments
+        log(filter_testfiles(json.dumps(request, sort_keys=True)))
+        reply = self.qmp(cmd, **args)
+        for apply in filters:
+            reply = apply(reply)
+        log(json.dumps(filter_qmp(reply), sort_keys=True))
+        return reply
+
+    def hmp_qemu_io(self, node, command, log_reply=True):
+        line = 'qemu-io %s "%s"' % (node, command)
+        reply = self.qmp('human-monitor-command', command_line=line)
+        if log_reply:
+            log('qemu-io %s "%s": %s' % (node, command, json.dumps(reply, sort_keys=True)))
+        return reply
+
+    def get_qmp_events(self, wait=0.0):
+        deadline = time.time() + wait
+        while time.time() < deadline:
+            try:
+                self.sock.settimeout(max(0.01, deadline - time.time()))
+                line = self.reader.readline()
+            except socket.timeout:
+                break
+            if not line:
+                break
+            self.events.append(json.loads(line))
+        events, self.events = self.events, []
+        return events
+
+    def log_events(self, wait=0.2):
+        for event in self.get_qmp_events(wait):
+            log(json.dumps(filter_qmp(event), sort_keys=True))
+
+    def bitmaps(self, node):
+        for info in self.qmp('query-named-block-nodes')['return']:
+            if info['node-name'] == node:
+                return info.get('dirty-bitmaps', [])
+        return None
+
+    def log_bitmaps(self, node):
+        log('%s bitmaps: %s' % (node, json.dumps(self.bitmaps(node), sort_keys=True)))
+
+    def log_sha256(self, node, name):
+        reply = self.qmp('x-debug-block-dirty-bitmap-sha256', node=node, name=name)
+        log('sha256 %s/%s: %s' % (node, name, json.dumps(reply, sort_keys=True)))
+        return reply.get('return', {}).get('sha256')
+
+    def shutdown(self):
+        try:
+            self.qmp('quit')
+        except (EOFError, OSError):
+            pass
+        self.process.wait(timeout=20)
+        self._close()
+
+    def kill(self):
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=20)
+        self._close()
+
+    def _close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        if os.path.exists(self.sock_path):
+            os.unlink(self.sock_path)
