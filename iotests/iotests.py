@@ -172,18 +172,23 @@ class VM:
             time.sleep(0.01)
         self.sock = socket.socket(socket.AF_UNIX)
         self.sock.connect(self.sock_path)
-        self.reader = self.sock.makefile('rb')
+        self.buffer = b''
         self.greeting = json.loads(self.read_line())
         if negotiate:
             self.qmp('qmp_capabilities')
         return self
 
     def read_line(self, timeout=10):
-        self.sock.settimeout(timeout)
-        line = self.reader.readline()
-        if not line:
-            raise EOFError('connection closed')
-        return line.decode('utf-8', 'replace').rstrip('\r\n')
+        """The next line; socket.timeout if none arrives in time (the buffer stays usable)."""
+        deadline = time.time() + timeout
+        while b'\n' not in self.buffer:
+            self.sock.settimeout(max(0.001, deadline - time.time()))
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError('connection closed')
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b'\n', 1)
+        return line.decode('utf-8', 'replace').rstrip('\r')
 
     def send_raw(self, data):
         self.sock.sendall(data if isinstance(data, bytes) else data.encode())
@@ -225,13 +230,10 @@ class VM:
 
     def get_qmp_events(self, wait=0.0):
         deadline = time.time() + wait
-        while time.time() < deadline:
+        while True:
             try:
-                self.sock.settimeout(max(0.01, deadline - time.time()))
-                line = self.reader.readline()
-            except socket.timeout:
-                break
-            if not line:
+                line = self.read_line(timeout=max(0.001, deadline - time.time()))
+            except (socket.timeout, EOFError):
                 break
             self.events.append(json.loads(line))
         events, self.events = self.events, []

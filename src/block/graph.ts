@@ -70,8 +70,13 @@ export class BlockGraph {
     return node;
   }
 
-  /** qemu-io's lookup: a device, else a node name, with bdrv_lookup_bs(NULL, name)'s message. */
-  findForQemuIo(name: string): BlockNode {
+  /** qemu-io's lookup: a device, else a node name, with bdrv_lookup_bs(NULL, name)'s message; with -d, devices only. */
+  findForQemuIo(name: string, devicesOnly = false): BlockNode {
+    if (devicesOnly) {
+      const device = this.devices.get(name);
+      if (!device) throw new QmpError(`Device '${name}' not found`);
+      return device;
+    }
     const node = this.devices.get(name) ?? this.nodes.get(name);
     if (!node) throw new QmpError(`Cannot find device='' nor node-name='${name}'`);
     return node;
@@ -141,9 +146,7 @@ export class BlockGraph {
 
   private resolveChild(reference: unknown, readOnly: boolean): BlockNode {
     if (typeof reference === 'string') {
-      const node = this.nodes.get(reference) ?? this.devices.get(reference);
-      if (!node) throw new QmpError(`Cannot find device='' nor node-name='${reference}'`);
-      return node;
+      return this.findDeviceOrNode(reference);
     }
     const nested = { ...(reference as BlockdevOptions) };
     if (readOnly && nested['read-only'] === undefined) nested['read-only'] = true;

@@ -7,7 +7,7 @@ export function hmpCommands({ graph }: DaemonServices): CommandTable {
   return {
     'human-monitor-command'(args: { 'command-line': string }) {
       return runHumanMonitorCommand(args['command-line'], {
-        resolveQemuIoTarget: (device) => qemuIoTarget(graph.findForQemuIo(device)),
+        resolveQemuIoTarget: (device, devicesOnly) => qemuIoTarget(graph.findForQemuIo(device, devicesOnly)),
       });
     },
   };
