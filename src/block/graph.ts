@@ -208,7 +208,6 @@ export function storePersistentBitmaps(node: BlockNode): void {
   if (!store || node.readOnly) return;
   const toStore = node.bitmaps
     .filter((bitmap) => bitmap.persistent && !bitmap.readonly && !bitmap.inconsistent && !bitmap.skipStore)
-    .reverse()
     .map((bitmap) => ({ name: bitmap.name, granularity: bitmap.granularity, enabled: bitmap.enabled, data: bitmap.data }));
   if (toStore.length > 0) store.storeBitmaps(toStore);
 }

@@ -101,7 +101,10 @@ export class InputVisitor {
     const branch = definition.branches.find((candidate) => {
       const type = this.schema.type(candidate.type);
       if (jsonKind === 'object') return type.kind === 'struct' || type.kind === 'union';
-      if (jsonKind === 'string') return type.kind === 'enum' || (type.kind === 'builtin' && type.jsonType === 'string') || this.mode === 'keyval';
+      // Command-line (keyval) scalars are all strings: any scalar branch takes them.
+      if (jsonKind === 'string') {
+        return type.kind === 'enum' || (type.kind === 'builtin' && (type.jsonType === 'string' || this.mode === 'keyval'));
+      }
       if (type.kind !== 'builtin') return false;
       if (jsonKind === 'number') return type.jsonType === 'int' || type.jsonType === 'number';
       if (jsonKind === 'boolean') return type.jsonType === 'boolean';

@@ -34,8 +34,8 @@ export function parseDirectory(buffer: Buffer, count: number): BitmapDirectoryEn
   let offset = 0;
   for (let i = 0; i < count; i++) {
     if (offset + FIXED_ENTRY_SIZE > buffer.length) throw new Qcow2FormatError('qcow2: bitmap directory is truncated');
-    const nameSize = buffer.readUInt16BE(offset + 14);
-    const extraDataSize = buffer.readUInt32BE(offset + 16);
+    const nameSize = buffer.readUInt16BE(offset + 18);
+    const extraDataSize = buffer.readUInt32BE(offset + 20);
     const size = entrySize(nameSize, extraDataSize);
     if (offset + size > buffer.length) throw new Qcow2FormatError('qcow2: bitmap directory is truncated');
     const tableOffset = Number(buffer.readBigUInt64BE(offset));
@@ -43,8 +43,8 @@ export function parseDirectory(buffer: Buffer, count: number): BitmapDirectoryEn
       tableOffset,
       tableSize: buffer.readUInt32BE(offset + 8),
       flags: buffer.readUInt32BE(offset + 12) >>> 0,
-      type: buffer[offset + 20]!,
-      granularityBits: buffer[offset + 21]!,
+      type: buffer[offset + 16]!,
+      granularityBits: buffer[offset + 17]!,
       extraData: Buffer.from(buffer.subarray(offset + FIXED_ENTRY_SIZE, offset + FIXED_ENTRY_SIZE + extraDataSize)),
       name: buffer.subarray(offset + FIXED_ENTRY_SIZE + extraDataSize, offset + FIXED_ENTRY_SIZE + extraDataSize + nameSize).toString('utf8'),
     };
@@ -74,10 +74,10 @@ export function serializeDirectory(entries: BitmapDirectoryEntry[]): Buffer {
     out.writeBigUInt64BE(BigInt(entry.tableOffset), offset);
     out.writeUInt32BE(entry.tableSize, offset + 8);
     out.writeUInt32BE(entry.flags >>> 0, offset + 12);
-    out.writeUInt16BE(name.length, offset + 14);
-    out.writeUInt32BE(entry.extraData.length, offset + 16);
-    out[offset + 20] = entry.type;
-    out[offset + 21] = entry.granularityBits;
+    out[offset + 16] = entry.type;
+    out[offset + 17] = entry.granularityBits;
+    out.writeUInt16BE(name.length, offset + 18);
+    out.writeUInt32BE(entry.extraData.length, offset + 20);
     entry.extraData.copy(out, offset + FIXED_ENTRY_SIZE);
     name.copy(out, offset + FIXED_ENTRY_SIZE + entry.extraData.length);
     offset += entrySize(name.length, entry.extraData.length);
