@@ -19,8 +19,8 @@ function bitmap(granularity: number, extents: Array<[number, number]>): BitmapDa
 /** Replays the first `count` writes of a recorded operation onto the image it started from. */
 function imageAfter(base: Buffer, store: MemoryByteStore, count: number): Buffer {
   const image = new MemoryByteStore(base);
-  for (const write of store.writes.filter((w) => w !== 'flush').slice(0, count)) {
-    if (write !== 'flush') image.pwrite(write.data, write.offset);
+  for (const write of store.writes.slice().filter((w) => w !== 'flush').slice(0, count)) {
+    if (typeof write === 'object') image.pwrite(write.data, write.offset);
   }
   return image.contents();
 }
