@@ -156,6 +156,40 @@ export class BitmapData {
     return Math.ceil(this.chunkCount / 8);
   }
 
+  /** Whether any chunk in serialized bytes [byteOffset, byteOffset+byteLength) is dirty. */
+  anyDirtyInSerialized(byteOffset: number, byteLength: number): boolean {
+    const firstChunk = byteOffset * 8;
+    const endChunk = Math.min(this.chunkCount, (byteOffset + byteLength) * 8);
+    if (endChunk <= firstChunk) return false;
+    const firstPage = Math.floor(firstChunk / PAGE_BITS);
+    const lastPage = Math.floor((endChunk - 1) / PAGE_BITS);
+    if (lastPage - firstPage > this.pages.size) {
+      for (const [index, page] of this.pages) {
+        if (index >= firstPage && index <= lastPage && this.pageHasBitsIn(index, page, firstChunk, endChunk)) return true;
+      }
+      return false;
+    }
+    for (let index = firstPage; index <= lastPage; index++) {
+      const page = this.pages.get(index);
+      if (page && this.pageHasBitsIn(index, page, firstChunk, endChunk)) return true;
+    }
+    return false;
+  }
+
+  private pageHasBitsIn(index: number, page: Page, firstChunk: number, endChunk: number): boolean {
+    const pageStart = index * PAGE_BITS;
+    const from = Math.max(firstChunk, pageStart) - pageStart;
+    const to = Math.min(endChunk, pageStart + this.pageLength(index)) - pageStart;
+    if (page === FULL) return to > from;
+    for (let bit = from; bit < to; ) {
+      const w = bit >>> 5;
+      const wordEnd = Math.min(to, (w + 1) * 32);
+      if ((page[w]! & wordMask(bit & 31, wordEnd - w * 32)) !== 0) return true;
+      bit = wordEnd;
+    }
+    return false;
+  }
+
   /** Copies bits [8*byteOffset, 8*(byteOffset+byteLength)) into `out` (zero past the end) and classifies them. */
   readSerialized(byteOffset: number, byteLength: number, out: Buffer): 'zero' | 'ones' | 'mixed' {
     const firstChunk = byteOffset * 8;
@@ -185,7 +219,8 @@ export class BitmapData {
           if (bits < 32) word = (word & wordMask(0, bits)) >>> 0;
           if (word !== 0) {
             const at = (bit - firstChunk) >>> 3;
-            for (let byte = 0; byte < 4 && at + byte < out.length; byte++) out[at + byte] = (word >>> (8 * byte)) & 0xff;
+            if (at + 4 <= out.length) out.writeUInt32LE(word, at);
+            else for (let byte = 0; at + byte < out.length; byte++) out[at + byte] = (word >>> (8 * byte)) & 0xff;
             set += word === 0xffffffff ? 32 : popcount32(word);
           }
         }
@@ -197,20 +232,46 @@ export class BitmapData {
     return 'mixed';
   }
 
-  /** Loads serialized bits (overwriting), ignoring bits past the last chunk. */
+  /**
+   * Loads serialized bits (overwriting), ignoring bits past the last chunk.
+   * `byteOffset` must be a multiple of 4, as qcow2 cluster offsets always are.
+   */
   writeSerialized(byteOffset: number, data: Buffer): void {
+    if (byteOffset % 4 !== 0) throw new RangeError(`serialized bitmap offset ${byteOffset} is not 32-bit aligned`);
     const firstChunk = byteOffset * 8;
     const endChunk = Math.min(this.chunkCount, firstChunk + data.length * 8);
-    this.clearChunkRange(firstChunk, endChunk);
-    let runStart = -1;
-    for (let chunk = firstChunk; chunk <= endChunk; chunk++) {
-      const at = chunk - firstChunk;
-      const set = chunk < endChunk && ((data[at >>> 3]! >>> (at & 7)) & 1) === 1;
-      if (set && runStart < 0) runStart = chunk;
-      if (!set && runStart >= 0) {
-        this.setChunkRange(runStart, chunk);
-        runStart = -1;
+    for (let chunk = firstChunk; chunk < endChunk; ) {
+      const index = Math.floor(chunk / PAGE_BITS);
+      const pageStart = index * PAGE_BITS;
+      const pageLength = this.pageLength(index);
+      const from = chunk - pageStart;
+      const to = Math.min(endChunk - pageStart, pageLength);
+      const existing = this.pages.get(index);
+      if (from === 0 && to === pageLength) {
+        const bytes = data.subarray((pageStart - firstChunk) >>> 3, (pageStart - firstChunk + pageLength + 7) >>> 3);
+        const uniform = uniformBits(bytes, pageLength);
+        if (uniform !== undefined) {
+          const before = existing === undefined ? 0 : existing === FULL ? pageLength : countPage(existing);
+          if (uniform) this.pages.set(index, FULL);
+          else this.pages.delete(index);
+          this.setChunks += (uniform ? pageLength : 0) - before;
+          chunk = pageStart + to;
+          continue;
+        }
       }
+      const before = existing === undefined ? 0 : existing === FULL ? pageLength : countPage(existing);
+      const words = existing === undefined ? new Uint32Array(PAGE_WORDS) : existing === FULL ? fullPage(pageLength) : existing;
+      applyBits(words, from, to, false);
+      for (let w = from >>> 5; w * 32 < to; w++) {
+        const byteAt = (pageStart + w * 32 - firstChunk) >>> 3;
+        let word = byteAt + 4 <= data.length ? data.readUInt32LE(byteAt) : readPartialWordLE(data, byteAt);
+        if (to - w * 32 < 32) word = (word & wordMask(0, to - w * 32)) >>> 0;
+        words[w] = (words[w]! | word) >>> 0;
+      }
+      const after = countPage(words);
+      this.storePage(index, words, after, pageLength);
+      this.setChunks += after - before;
+      chunk = pageStart + to;
     }
   }
 
@@ -303,6 +364,25 @@ export class BitmapData {
     }
     if (runStart >= 0) yield [runStart, base + PAGE_BITS];
   }
+}
+
+const ONES = Buffer.alloc(PAGE_BYTES, 0xff);
+
+/** true if the first `bitCount` bits of `bytes` are all set, false if all clear, undefined if mixed. */
+function uniformBits(bytes: Buffer, bitCount: number): boolean | undefined {
+  const whole = bitCount >>> 3;
+  const tailBits = bitCount & 7;
+  const head = bytes.subarray(0, whole);
+  const tail = tailBits === 0 ? 0 : bytes[whole]! & ((1 << tailBits) - 1);
+  if (tail === 0 && head.equals(ZEROES.subarray(0, whole))) return false;
+  if ((tailBits === 0 || tail === (1 << tailBits) - 1) && head.equals(ONES.subarray(0, whole))) return true;
+  return undefined;
+}
+
+function readPartialWordLE(data: Buffer, byteAt: number): number {
+  let word = 0;
+  for (let byte = 0; byteAt + byte < data.length && byte < 4; byte++) word |= data[byteAt + byte]! << (8 * byte);
+  return word >>> 0;
 }
 
 function countPage(page: Page): number {

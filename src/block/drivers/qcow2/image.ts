@@ -48,6 +48,8 @@ const OFFSET_MASK = 0x00fffffffffffe00n;
 const COPIED = 1n << 63n;
 const COMPRESSED = 1n << 62n;
 const ZERO = 1n;
+/** Bitmap data clusters per write when storing. */
+const WRITE_BATCH_CLUSTERS = 16;
 
 /**
  * A qcow2 image over a byte store: guest data through L1/L2 tables, cluster
@@ -308,18 +310,34 @@ export class Qcow2Image {
     return table;
   }
 
-  /** Data clusters for every non-zero part, then the table pointing at them. */
+  /**
+   * Data clusters for every non-zero part, then the table pointing at them.
+   * The data clusters are allocated as one run and written in large batches.
+   */
   private writeBitmapData(data: BitmapData): { tableOffset: number; tableSize: number } {
-    const tableSize = Math.ceil(data.serializedByteLength() / this.clusterSize);
+    const byteLength = data.serializedByteLength();
+    const tableSize = Math.ceil(byteLength / this.clusterSize);
     const table = Buffer.alloc(tableSize * 8);
-    const buffer = Buffer.alloc(this.clusterSize);
+    const dirtyClusters: number[] = [];
     for (let index = 0; index < tableSize; index++) {
-      const length = Math.min(this.clusterSize, data.serializedByteLength() - index * this.clusterSize);
-      if (data.readSerialized(index * this.clusterSize, length, buffer) === 'zero') continue;
-      buffer.fill(0, length);
-      const offset = this.refcounts.allocate(1);
-      this.store.pwrite(buffer, offset);
-      table.writeBigUInt64BE(BigInt(offset), index * 8);
+      if (data.anyDirtyInSerialized(index * this.clusterSize, this.clusterSize)) dirtyClusters.push(index);
+    }
+    if (dirtyClusters.length > 0) {
+      const runStart = this.refcounts.allocate(dirtyClusters.length);
+      const batch = Buffer.alloc(this.clusterSize * Math.min(dirtyClusters.length, WRITE_BATCH_CLUSTERS));
+      for (let done = 0; done < dirtyClusters.length; ) {
+        const count = Math.min(dirtyClusters.length - done, WRITE_BATCH_CLUSTERS);
+        for (let i = 0; i < count; i++) {
+          const index = dirtyClusters[done + i]!;
+          const length = Math.min(this.clusterSize, byteLength - index * this.clusterSize);
+          const slot = batch.subarray(i * this.clusterSize, (i + 1) * this.clusterSize);
+          data.readSerialized(index * this.clusterSize, length, slot);
+          slot.fill(0, length);
+          table.writeBigUInt64BE(BigInt(runStart + (done + i) * this.clusterSize), index * 8);
+        }
+        this.store.pwrite(batch.subarray(0, count * this.clusterSize), runStart + done * this.clusterSize);
+        done += count;
+      }
     }
     const tableOffset = this.refcounts.allocate(Math.max(1, Math.ceil(table.length / this.clusterSize)));
     this.store.pwrite(table, tableOffset);

@@ -54,7 +54,7 @@ export class RefcountManager {
         this.createBlock(missing);
         continue;
       }
-      for (let cluster = start; cluster < start + count; cluster++) this.set(cluster, 1);
+      this.setRun(start, count, 1);
       this.freeHint = start + count;
       return start * this.clusterSize;
     }
@@ -99,6 +99,21 @@ export class RefcountManager {
     const bytes = this.refcountBits / 8;
     this.writeEntry(block, entry, value);
     this.store.pwrite(block.subarray(entry * bytes, entry * bytes + bytes), this.table[index]! + entry * bytes);
+  }
+
+  /** Sets [start, start+count) to `value`, one write per refcount block touched. */
+  private setRun(start: number, count: number, value: number): void {
+    const bytes = this.refcountBits / 8;
+    for (let cluster = start; cluster < start + count; ) {
+      const index = Math.floor(cluster / this.entriesPerBlock);
+      const block = this.block(index);
+      if (!block) throw new Error(`refcount block ${index} missing`);
+      const first = cluster % this.entriesPerBlock;
+      const end = Math.min(this.entriesPerBlock, first + (start + count - cluster));
+      for (let entry = first; entry < end; entry++) this.writeEntry(block, entry, value);
+      this.store.pwrite(block.subarray(first * bytes, end * bytes), this.table[index]! + first * bytes);
+      cluster += end - first;
+    }
   }
 
   /** A new refcount block goes in the first cluster of the range it covers, and counts itself. */

@@ -1,0 +1,118 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+/** A daemon under measurement: spawned with QEMU-style arguments, driven over its QMP socket. */
+export class BenchDaemon {
+  private buffer = '';
+  private waiters: Array<() => void> = [];
+  private socket!: net.Socket;
+  readonly spawnedAt: number;
+  greetingMs = 0;
+
+  private constructor(
+    readonly child: ChildProcess,
+    readonly socketPath: string,
+    private readonly dir: string,
+  ) {
+    this.spawnedAt = performance.now();
+  }
+
+  static async start(program: string[], args: string[], storageDaemon: boolean): Promise<BenchDaemon> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qblockd-bench-'));
+    const socketPath = path.join(dir, 'qmp.sock');
+    const monitor = storageDaemon
+      ? ['--chardev', `socket,id=m0,path=${socketPath},server=on,wait=off`, '--monitor', 'chardev=m0']
+      : ['-qmp', `unix:${socketPath},server=on,wait=off`];
+    const machine = storageDaemon ? [] : ['-M', 'none', '-nodefaults', '-display', 'none'];
+    const child = spawn(program[0]!, [...program.slice(1), ...machine, ...args, ...monitor], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const daemon = new BenchDaemon(child, socketPath, dir);
+    let stderr = '';
+    child.stderr!.on('data', (chunk) => (stderr += chunk));
+    while (!fs.existsSync(socketPath)) {
+      if (child.exitCode !== null) throw new Error(`${program.join(' ')} exited: ${stderr.trim()}`);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await daemon.connect();
+    return daemon;
+  }
+
+  private async connect(): Promise<void> {
+    for (;;) {
+      try {
+        this.socket = await new Promise<net.Socket>((resolve, reject) => {
+          const socket = net.connect(this.socketPath);
+          socket.once('connect', () => resolve(socket));
+          socket.once('error', reject);
+        });
+        break;
+      } catch {
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    }
+    this.socket.setEncoding('utf8');
+    this.socket.on('data', (chunk: string) => {
+      if (this.greetingMs === 0) this.greetingMs = performance.now() - this.spawnedAt;
+      this.buffer += chunk;
+      for (const waiter of this.waiters.splice(0)) waiter();
+    });
+    await this.readLine();
+  }
+
+  async readLine(): Promise<string> {
+    for (;;) {
+      const end = this.buffer.indexOf('\n');
+      if (end >= 0) {
+        const line = this.buffer.slice(0, end).replace(/\r$/, '');
+        this.buffer = this.buffer.slice(end + 1);
+        return line;
+      }
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+  }
+
+  async execute(command: string, args?: Record<string, unknown>): Promise<any> {
+    this.socket.write(JSON.stringify(args ? { execute: command, arguments: args } : { execute: command }) + '\n');
+    for (;;) {
+      const message = JSON.parse(await this.readLine());
+      if ('event' in message) continue;
+      if (message.error) throw new Error(`${command}: ${message.error.desc}`);
+      return message.return;
+    }
+  }
+
+  /** Writes `count` commands at once and waits for every reply. */
+  async pipeline(line: string, count: number): Promise<void> {
+    this.socket.write((line + '\n').repeat(count));
+    let replies = 0;
+    while (replies < count) {
+      const message = await this.readLine();
+      if (!message.includes('"event"')) replies++;
+    }
+  }
+
+  rssBytes(): number {
+    const status = fs.readFileSync(`/proc/${this.child.pid}/status`, 'utf8');
+    return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
+  }
+
+  async stop(): Promise<void> {
+    try {
+      this.socket.write('{"execute": "quit"}\n');
+    } catch {
+      // already gone
+    }
+    await new Promise((resolve) => {
+      if (this.child.exitCode !== null) return resolve(null);
+      const timer = setTimeout(() => this.child.kill('SIGKILL'), 30_000);
+      this.child.once('exit', () => {
+        clearTimeout(timer);
+        resolve(null);
+      });
+    });
+    this.socket.destroy();
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
