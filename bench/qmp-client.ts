@@ -83,13 +83,18 @@ export class BenchDaemon {
     }
   }
 
-  /** Writes `count` commands at once and waits for every reply. */
+  /** Writes `count` commands at once and waits for every reply (events are not counted). */
   async pipeline(line: string, count: number): Promise<void> {
     this.socket.write((line + '\n').repeat(count));
     let replies = 0;
     while (replies < count) {
-      const message = await this.readLine();
-      if (!message.includes('"event"')) replies++;
+      let start = 0;
+      for (let end = this.buffer.indexOf('\n'); end >= 0 && replies < count; end = this.buffer.indexOf('\n', start)) {
+        if (!this.buffer.startsWith('{"event"', start) && !this.buffer.startsWith('{"timestamp"', start)) replies++;
+        start = end + 1;
+      }
+      this.buffer = this.buffer.slice(start);
+      if (replies < count) await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
   }
 
