@@ -33,7 +33,8 @@ export class BenchDaemon {
     child.stderr!.on('data', (chunk) => (stderr += chunk));
     while (!fs.existsSync(socketPath)) {
       if (child.exitCode !== null) throw new Error(`${program.join(' ')} exited: ${stderr.trim()}`);
-      await new Promise((resolve) => setImmediate(resolve));
+      // Poll gently: a busy loop here would take a core from the daemon we are timing.
+      await new Promise((resolve) => setTimeout(resolve, 1));
     }
     await daemon.connect();
     return daemon;
@@ -49,7 +50,7 @@ export class BenchDaemon {
         });
         break;
       } catch {
-        await new Promise((resolve) => setImmediate(resolve));
+        await new Promise((resolve) => setTimeout(resolve, 1));
       }
     }
     this.socket.setEncoding('utf8');

@@ -92,7 +92,7 @@ const QEMU_IO_COMMANDS: Record<string, QemuIoCommand> = {
     writes: true,
     run(target, args, [offset, length]) {
       if (args.flags.has('z')) target.writeZeroes(offset!, length!);
-      else target.write(offset!, Buffer.alloc(length!, patternOf(args)));
+      else inPieces(offset!, length!, (at, size) => target.write(at, patternBuffer(patternOf(args), size)));
     },
   },
   read: {
@@ -101,7 +101,7 @@ const QEMU_IO_COMMANDS: Record<string, QemuIoCommand> = {
     positional: 2,
     writes: false,
     run(target, _args, [offset, length]) {
-      target.read(offset!, length!);
+      inPieces(offset!, length!, (at, size) => target.read(at, size));
     },
   },
   discard: {
@@ -120,6 +120,28 @@ QEMU_IO_COMMANDS.aio_discard = QEMU_IO_COMMANDS.discard!;
 QEMU_IO_COMMANDS.aio_read = QEMU_IO_COMMANDS.read!;
 QEMU_IO_COMMANDS.w = QEMU_IO_COMMANDS.write!;
 QEMU_IO_COMMANDS.r = QEMU_IO_COMMANDS.read!;
+
+/**
+ * Guest I/O goes down in pieces of at most this size, as QEMU's block layer
+ * splits requests: a 16 GiB qemu-io write must not need a 16 GiB buffer.
+ */
+const IO_PIECE = 16 << 20;
+
+function inPieces(offset: number, length: number, io: (offset: number, length: number) => void): void {
+  for (let done = 0; done < length; done += IO_PIECE) io(offset + done, Math.min(IO_PIECE, length - done));
+}
+
+/**
+ * One pattern-filled buffer, kept between commands: filling 16 MiB costs more
+ * than marking the bitmaps. Drivers copy or write synchronously and keep no
+ * reference, so sharing it is safe.
+ */
+let patternCache: { byte: number; buffer: Buffer } | undefined;
+
+function patternBuffer(byte: number, length: number): Buffer {
+  if (patternCache?.byte !== byte) patternCache = { byte, buffer: Buffer.allocUnsafe(IO_PIECE).fill(byte) };
+  return patternCache.buffer.subarray(0, length);
+}
 
 function patternOf(args: ParsedArgs): number {
   const pattern = args.flags.get('P');
