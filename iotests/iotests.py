@@ -124,59 +124,31 @@ def qemu_io(path, *commands, fmt='qcow2'):
 
 # ---- the daemon under test -------------------------------------------------
 
-class VM:
-    """qemu-system-x86_64 -M none, qemu-storage-daemon, or qblockd with the same arguments."""
+class QmpClient:
+    """One QMP connection: reads replies, keeps the events met on the way."""
 
-    def __init__(self, storage_daemon=False):
-        global _sock_counter
-        _sock_counter += 1
-        self.storage_daemon = storage_daemon
-        self.sock_path = scratch('qmp-%d-%d.sock' % (os.getpid(), _sock_counter))
-        self.args = []
-        self.process = None
+    def __init__(self, sock_path=None):
         self.sock = None
-        self.reader = None
+        self.buffer = b''
         self.events = []
+        self.greeting = None
+        if sock_path:
+            self.connect(sock_path)
 
-    def add_blockdev(self, spec):
-        self.args += ['--blockdev', spec if isinstance(spec, str) else json.dumps(spec)]
-        return self
-
-    def add_drive(self, spec):
-        self.args += ['-drive', spec]
-        return self
-
-    def add_args(self, *args):
-        self.args += list(args)
-        return self
-
-    def command_line(self):
-        if self.storage_daemon:
-            monitor = ['--chardev', 'socket,id=m0,path=%s,server=on,wait=off' % self.sock_path, '--monitor', 'chardev=m0']
-            prog = QBLOCKD if PROG == 'qblockd' else QSD
-            return [prog] + self.args + monitor
-        prog = QBLOCKD if PROG == 'qblockd' else QEMU
-        return [prog, '-M', 'none', '-nodefaults', '-display', 'none'] + self.args + [
-            '-qmp', 'unix:%s,server=on,wait=off' % self.sock_path]
-
-    def launch(self, negotiate=True):
-        if os.path.exists(self.sock_path):
-            os.unlink(self.sock_path)
-        self.process = subprocess.Popen(self.command_line(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.time() + 20
-        while not os.path.exists(self.sock_path):
-            if self.process.poll() is not None:
-                raise RuntimeError('daemon exited: ' + self.process.stderr.read().decode())
-            if time.time() > deadline:
-                raise RuntimeError('daemon did not create its socket')
-            time.sleep(0.01)
+    def connect(self, sock_path, negotiate=False):
         self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.connect(self.sock_path)
+        self.sock.connect(sock_path)
         self.buffer = b''
         self.greeting = json.loads(self.read_line())
         if negotiate:
             self.qmp('qmp_capabilities')
         return self
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
 
     def read_line(self, timeout=10):
         """The next line; socket.timeout if none arrives in time (the buffer stays usable)."""
@@ -214,18 +186,11 @@ class VM:
         arguments = {key.replace('_', '-'): value for key, value in args.items()}
         if arguments:
             request['arguments'] = arguments
-        log(filter_testfiles(json.dumps(request, sort_keys=True)))
+        log(filter_generated_node_ids(filter_testfiles(json.dumps(request, sort_keys=True))))
         reply = self.qmp(cmd, **args)
         for apply in filters:
             reply = apply(reply)
         log(json.dumps(filter_qmp(reply), sort_keys=True))
-        return reply
-
-    def hmp_qemu_io(self, node, command, log_reply=True):
-        line = 'qemu-io %s "%s"' % (node, command)
-        reply = self.qmp('human-monitor-command', command_line=line)
-        if log_reply:
-            log('qemu-io %s "%s": %s' % (node, command, json.dumps(reply, sort_keys=True)))
         return reply
 
     def get_qmp_events(self, wait=0.0):
@@ -243,6 +208,13 @@ class VM:
         for event in self.get_qmp_events(wait):
             log(json.dumps(filter_qmp(event), sort_keys=True))
 
+    def hmp_qemu_io(self, node, command, log_reply=True):
+        line = 'qemu-io %s "%s"' % (node, command)
+        reply = self.qmp('human-monitor-command', command_line=line)
+        if log_reply:
+            log('qemu-io %s "%s": %s' % (node, command, json.dumps(reply, sort_keys=True)))
+        return reply
+
     def bitmaps(self, node):
         for info in self.qmp('query-named-block-nodes')['return']:
             if info['node-name'] == node:
@@ -256,6 +228,68 @@ class VM:
         reply = self.qmp('x-debug-block-dirty-bitmap-sha256', node=node, name=name)
         log('sha256 %s/%s: %s' % (node, name, json.dumps(reply, sort_keys=True)))
         return reply.get('return', {}).get('sha256')
+
+
+class VM(QmpClient):
+    """qemu-system-x86_64 -M none, qemu-storage-daemon, or qblockd with the same arguments."""
+
+    def __init__(self, storage_daemon=False):
+        global _sock_counter
+        _sock_counter += 1
+        self.storage_daemon = storage_daemon
+        self.sock_path = scratch('qmp-%d-%d.sock' % (os.getpid(), _sock_counter))
+        self.args = []
+        self.process = None
+        self.monitors = []
+        QmpClient.__init__(self)
+
+    def add_blockdev(self, spec):
+        self.args += ['--blockdev', spec if isinstance(spec, str) else json.dumps(spec)]
+        return self
+
+    def add_drive(self, spec):
+        self.args += ['-drive', spec]
+        return self
+
+    def add_args(self, *args):
+        self.args += list(args)
+        return self
+
+    def add_monitor(self):
+        """Another QMP monitor on its own socket; returns the socket path to connect a QmpClient to."""
+        index = len(self.monitors) + 1
+        path = '%s.%d' % (self.sock_path, index)
+        if self.storage_daemon:
+            self.args += ['--chardev', 'socket,id=m%d,path=%s,server=on,wait=off' % (index, path),
+                          '--monitor', 'chardev=m%d' % index]
+        else:
+            self.args += ['-qmp', 'unix:%s,server=on,wait=off' % path]
+        self.monitors.append(path)
+        return path
+
+    def command_line(self):
+        if self.storage_daemon:
+            monitor = ['--chardev', 'socket,id=m0,path=%s,server=on,wait=off' % self.sock_path, '--monitor', 'chardev=m0']
+            prog = QBLOCKD if PROG == 'qblockd' else QSD
+            return [prog] + self.args + monitor
+        prog = QBLOCKD if PROG == 'qblockd' else QEMU
+        return [prog, '-M', 'none', '-nodefaults', '-display', 'none'] + self.args + [
+            '-qmp', 'unix:%s,server=on,wait=off' % self.sock_path]
+
+    def launch(self, negotiate=True):
+        for path in [self.sock_path] + self.monitors:
+            if os.path.exists(path):
+                os.unlink(path)
+        self.process = subprocess.Popen(self.command_line(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.time() + 20
+        while not all(os.path.exists(path) for path in [self.sock_path] + self.monitors):
+            if self.process.poll() is not None:
+                raise RuntimeError('daemon exited: ' + self.process.stderr.read().decode())
+            if time.time() > deadline:
+                raise RuntimeError('daemon did not create its socket')
+            time.sleep(0.01)
+        self.connect(self.sock_path, negotiate)
+        return self
 
     def shutdown(self):
         try:
@@ -275,5 +309,6 @@ class VM:
             self.sock.close()
         except OSError:
             pass
-        if os.path.exists(self.sock_path):
-            os.unlink(self.sock_path)
+        for path in [self.sock_path] + self.monitors:
+            if os.path.exists(path):
+                os.unlink(path)

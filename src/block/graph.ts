@@ -70,13 +70,13 @@ export class BlockGraph {
     return node;
   }
 
-  /** qemu-io's lookup: a device, else a node name, with bdrv_lookup_bs(NULL, name)'s message; with -d, devices only. */
-  findForQemuIo(name: string, devicesOnly = false): BlockNode {
-    if (devicesOnly) {
-      const device = this.devices.get(name);
-      if (!device) throw new QmpError(`Device '${name}' not found`);
-      return device;
-    }
+  /**
+   * qemu-io's lookup: a device, else a node name, with bdrv_lookup_bs(NULL, name)'s message.
+   * With -d QEMU looks for a guest (qdev) device by id; qblockd, like `-M none`, has none,
+   * so -drive ids are not found there either.
+   */
+  findForQemuIo(name: string, guestDevicesOnly = false): BlockNode {
+    if (guestDevicesOnly) throw new QmpError(`Device '${name}' not found`);
     const node = this.devices.get(name) ?? this.nodes.get(name);
     if (!node) throw new QmpError(`Cannot find device='' nor node-name='${name}'`);
     return node;

@@ -7,7 +7,7 @@ export function hmpCommands({ graph }: DaemonServices): CommandTable {
   return {
     'human-monitor-command'(args: { 'command-line': string }) {
       return runHumanMonitorCommand(args['command-line'], {
-        resolveQemuIoTarget: (device, devicesOnly) => qemuIoTarget(graph.findForQemuIo(device, devicesOnly)),
+        resolveQemuIoTarget: (device, guestDevicesOnly) => qemuIoTarget(graph.findForQemuIo(device, guestDevicesOnly)),
       });
     },
   };

@@ -12,8 +12,8 @@ export interface QemuIoTarget {
 }
 
 export interface HmpContext {
-  /** Throws QmpError with QEMU's lookup message for unknown devices; `devicesOnly` for qemu-io -d. */
-  resolveQemuIoTarget(device: string, devicesOnly: boolean): QemuIoTarget;
+  /** Throws QmpError with QEMU's lookup message for unknown devices; `guestDevicesOnly` for qemu-io -d (guest devices by qdev id). */
+  resolveQemuIoTarget(device: string, guestDevicesOnly: boolean): QemuIoTarget;
 }
 
 /**
@@ -28,8 +28,8 @@ export function runHumanMonitorCommand(commandLine: string, context: HmpContext)
   if (name !== 'qemu-io') return `unknown command: '${name}'\r\n`;
   let remainder = rest;
   let [device, afterDevice] = splitFirstWord(remainder);
-  const devicesOnly = device === '-d';
-  if (devicesOnly) {
+  const guestDevicesOnly = device === '-d';
+  if (guestDevicesOnly) {
     remainder = afterDevice;
     [device, afterDevice] = splitFirstWord(remainder);
   }
@@ -37,7 +37,7 @@ export function runHumanMonitorCommand(commandLine: string, context: HmpContext)
   const command = parseHmpString(afterDevice);
   let target: QemuIoTarget;
   try {
-    target = context.resolveQemuIoTarget(device, devicesOnly);
+    target = context.resolveQemuIoTarget(device, guestDevicesOnly);
   } catch (error) {
     if (error instanceof QmpError) return `Error: ${error.message}\r\n`;
     throw error;
