@@ -1,7 +1,7 @@
 import { QmpError } from '../qmp/errors.ts';
 import { BitmapData } from './bitmap/bitmap-data.ts';
 import { DirtyBitmap } from './bitmap/dirty-bitmap.ts';
-import type { BlockDriver } from './drivers/driver.ts';
+import type { BlockDriver, HostLockMode } from './drivers/driver.ts';
 import { FileDriver } from './drivers/file.ts';
 import { NullDriver } from './drivers/null-co.ts';
 import { Qcow2Driver } from './drivers/qcow2-driver.ts';
@@ -14,6 +14,12 @@ export type BlockdevOptions = Record<string, unknown> & { driver: string; 'node-
 interface DriverSpec {
   /** Format drivers sit on a protocol child named by the `file` member. */
   needsFile: boolean;
+  /**
+   * Keeps its own metadata in the child, so it claims the host file (QEMU's
+   * image lock) for as long as it is attached. Raw passes its users' needs
+   * through and, like an unused -drive, claims nothing.
+   */
+  claimsFile?: boolean;
   open(options: BlockdevOptions, child: BlockChildIo | undefined, readOnly: boolean): BlockDriver;
 }
 
@@ -27,7 +33,7 @@ const DRIVERS: Record<string, DriverSpec> = {
     open: (options, _child, readOnly) => new FileDriver(String(options.filename), readOnly),
   },
   raw: { needsFile: true, open: (_options, child) => new RawDriver(child!) },
-  qcow2: { needsFile: true, open: (_options, child) => new Qcow2Driver(child!) },
+  qcow2: { needsFile: true, claimsFile: true, open: (_options, child) => new Qcow2Driver(child!) },
 };
 
 const NODE_NAME_MAX = 31;
@@ -125,8 +131,13 @@ export class BlockGraph {
     if (!spec) throw new QmpError(`Driver '${options.driver}' is not supported by qblockd`);
     const readOnly = options['read-only'] === true;
     const child = spec.needsFile ? this.resolveChild(options.file, readOnly) : undefined;
+    let claimedChild = false;
     try {
       const nodeName = this.assignNodeName(options['node-name']);
+      if (child && spec.claimsFile) {
+        child.driver.hostLock?.claim(lockMode(readOnly));
+        claimedChild = true;
+      }
       const driver = spec.open(options, child?.asChild(), readOnly);
       const node = new BlockNode(nodeName, driver, child ? [child] : [], readOnly, monitorOwned);
       try {
@@ -139,6 +150,7 @@ export class BlockGraph {
       if (child) child.users.add(`parent ${nodeName}`);
       return node;
     } catch (error) {
+      if (claimedChild) child!.driver.hostLock?.release(lockMode(readOnly));
       if (child && !child.monitorOwned) this.close(child);
       throw error;
     }
@@ -196,6 +208,7 @@ export class BlockGraph {
       node.driver.close();
       this.nodes.delete(node.nodeName);
       for (const child of node.children) {
+        if (DRIVERS[node.driver.format]?.claimsFile) child.driver.hostLock?.release(lockMode(node.readOnly));
         child.users.delete(`parent ${node.nodeName}`);
         if (!child.monitorOwned && child.users.size === 0) this.close(child);
       }
@@ -210,6 +223,10 @@ export function storePersistentBitmaps(node: BlockNode): void {
     .filter((bitmap) => bitmap.persistent && !bitmap.readonly && !bitmap.inconsistent && !bitmap.skipStore)
     .map((bitmap) => ({ name: bitmap.name, granularity: bitmap.granularity, enabled: bitmap.enabled, data: bitmap.data }));
   if (toStore.length > 0) store.storeBitmaps(toStore);
+}
+
+function lockMode(readOnly: boolean): HostLockMode {
+  return readOnly ? 'read' : 'write';
 }
 
 function hasParent(node: BlockNode): boolean {

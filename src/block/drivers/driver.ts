@@ -46,5 +46,15 @@ export interface BlockDriver {
   /** A protocol driver exposes its bytes to the format driver above it. */
   readonly byteStore?: ByteStore;
   readonly bitmapStore?: PersistentBitmapStore;
+  /** Drivers of host files: claimed by each parent that reads or writes through the node. */
+  readonly hostLock?: HostLock;
   close(): void;
+}
+
+export type HostLockMode = 'read' | 'write';
+
+/** QEMU's image locking, within this daemon: claim throws QEMU's lock error on a conflict. */
+export interface HostLock {
+  claim(mode: HostLockMode): void;
+  release(mode: HostLockMode): void;
 }

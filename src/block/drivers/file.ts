@@ -1,38 +1,55 @@
 import fs from 'node:fs';
 import { QmpError } from '../../qmp/errors.ts';
 import { FileByteStore, type ByteStore } from './byte-store.ts';
-import type { BlockDriver } from './driver.ts';
+import type { BlockDriver, HostLock, HostLockMode } from './driver.ts';
 
-/** A host file opened by this daemon, so one image is never opened for writing twice. */
-const openForWriting = new Set<string>();
+/**
+ * Who uses each host file (by real path) within this daemon, and how. Both
+ * kinds of user refuse to share writing, as QEMU's format nodes do: a writer
+ * excludes every other user, a reader excludes writers.
+ */
+const hostFileUsers = new Map<string, Array<{ driver: FileDriver; mode: HostLockMode }>>();
 
 /** The `file` protocol driver: guest bytes are the bytes of a host file. */
 export class FileDriver implements BlockDriver {
   readonly format = 'file';
   readonly byteStore: ByteStore;
-  private readonly lockKey: string | null;
+  private readonly realPath: string;
 
   constructor(
     readonly filename: string,
     readOnly: boolean,
   ) {
-    let realPath: string;
     try {
-      realPath = fs.realpathSync(filename);
-    } catch (error) {
-      throw openError(filename, error);
-    }
-    if (!readOnly && openForWriting.has(realPath)) {
-      throw new QmpError('Failed to get "write" lock');
-    }
-    try {
+      this.realPath = fs.realpathSync(filename);
       this.byteStore = FileByteStore.open(filename, { readOnly });
     } catch (error) {
       throw openError(filename, error);
     }
-    this.lockKey = readOnly ? null : realPath;
-    if (this.lockKey) openForWriting.add(this.lockKey);
   }
+
+  /**
+   * As in QEMU, opening a file locks nothing: each parent that reads or writes
+   * through the node (a format node, a device) claims the file when it attaches,
+   * so a second, idle file node on an image is allowed and a second user is not.
+   * QEMU's lock error texts; other processes are not seen (see README).
+   */
+  readonly hostLock: HostLock = {
+    claim: (mode) => {
+      const users = hostFileUsers.get(this.realPath) ?? [];
+      const others = users.filter((user) => user.driver !== this);
+      if (mode === 'write' && others.length > 0) throw new QmpError('Failed to get "write" lock');
+      if (mode === 'read' && others.some((user) => user.mode === 'write')) throw new QmpError('Failed to get shared "write" lock');
+      users.push({ driver: this, mode });
+      hostFileUsers.set(this.realPath, users);
+    },
+    release: (mode) => {
+      const users = hostFileUsers.get(this.realPath) ?? [];
+      const index = users.findIndex((user) => user.driver === this && user.mode === mode);
+      if (index >= 0) users.splice(index, 1);
+      if (users.length === 0) hostFileUsers.delete(this.realPath);
+    },
+  };
 
   size(): number {
     return this.byteStore.size();
@@ -60,7 +77,9 @@ export class FileDriver implements BlockDriver {
 
   close(): void {
     this.byteStore.close();
-    if (this.lockKey) openForWriting.delete(this.lockKey);
+    const others = (hostFileUsers.get(this.realPath) ?? []).filter((user) => user.driver !== this);
+    if (others.length > 0) hostFileUsers.set(this.realPath, others);
+    else hostFileUsers.delete(this.realPath);
   }
 
   imageInfo(): Record<string, unknown> {

@@ -255,9 +255,14 @@ export class Qcow2Image {
     this.store.flush();
   }
 
+  /**
+   * Absence is not an error, as in QEMU: a persistent bitmap added since the
+   * last store, or already taken out by an aborted transaction, is not on disk.
+   */
   removeBitmap(name: string): void {
     this.checkWritable();
-    const entry = this.findEntry(name);
+    const entry = this.directory.find((candidate) => candidate.name === name);
+    if (!entry) return;
     this.replaceDirectory(this.directory.filter((candidate) => candidate !== entry));
     this.freeBitmapClusters(entry);
     this.store.flush();
