@@ -288,8 +288,17 @@ class VM(QmpClient):
             if time.time() > deadline:
                 raise RuntimeError('daemon did not create its socket')
             time.sleep(0.01)
-        self.connect(self.sock_path, negotiate)
-        return self
+        while True:
+            try:
+                self.connect(self.sock_path, negotiate)
+                return self
+            except ConnectionRefusedError:
+                # The socket file appears at bind(), a moment before listen().
+                if self.process.poll() is not None:
+                    raise RuntimeError('daemon exited: ' + self.process.stderr.read().decode())
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def shutdown(self):
         try:
