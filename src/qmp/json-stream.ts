@@ -396,7 +396,20 @@ function decodeUnicodeEscape(body: Buffer, at: number): { text: string; length: 
   return { text: String.fromCharCode(first), length: 6 };
 }
 
+const MODIFIED_UTF8_NUL = Buffer.from([0xc0, 0x80]);
+
+/** QEMU reads modified UTF-8: strict UTF-8, plus the overlong pair C0 80 for U+0000. */
 function decodeUtf8(bytes: Buffer): string {
+  let text = '';
+  let start = 0;
+  for (let nul = bytes.indexOf(MODIFIED_UTF8_NUL); nul >= 0; nul = bytes.indexOf(MODIFIED_UTF8_NUL, start)) {
+    text += decodeStrictUtf8(bytes.subarray(start, nul)) + '\0';
+    start = nul + 2;
+  }
+  return text + decodeStrictUtf8(bytes.subarray(start));
+}
+
+function decodeStrictUtf8(bytes: Buffer): string {
   try {
     return utf8.decode(bytes);
   } catch {
