@@ -1,0 +1,166 @@
+import { describe, expect, it } from 'vitest';
+import { BitmapData } from '../../../src/block/bitmap/bitmap-data.ts';
+import { MemoryByteStore } from '../../../src/block/drivers/byte-store.ts';
+import { parseDirectory, serializeDirectory, type BitmapDirectoryEntry } from '../../../src/block/drivers/qcow2/bitmap-directory.ts';
+import { Qcow2FormatError, Qcow2Image } from '../../../src/block/drivers/qcow2/image.ts';
+
+const CLUSTER = 65536;
+
+/**
+ * A fresh qcow2 image built from docs/interop/qcow2.txt alone, independently of
+ * the parser under test: header, refcount table, one refcount block, L1 table.
+ */
+function buildImage(options: { virtualSize?: number; version?: 2 | 3; incompatible?: bigint; magic?: number } = {}): Buffer {
+  const virtualSize = options.virtualSize ?? 64 << 20;
+  const version = options.version ?? 3;
+  const image = Buffer.alloc(4 * CLUSTER);
+  const header = image;
+  header.writeUInt32BE(options.magic ?? 0x514649fb, 0);
+  header.writeUInt32BE(version, 4);
+  header.writeUInt32BE(16, 20); // cluster_bits
+  header.writeBigUInt64BE(BigInt(virtualSize), 24);
+  header.writeUInt32BE(Math.ceil(virtualSize / (CLUSTER * (CLUSTER / 8))), 36); // l1_size
+  header.writeBigUInt64BE(BigInt(3 * CLUSTER), 40); // l1_table_offset
+  header.writeBigUInt64BE(BigInt(1 * CLUSTER), 48); // refcount_table_offset
+  header.writeUInt32BE(1, 56); // refcount_table_clusters
+  if (version === 3) {
+    header.writeBigUInt64BE(options.incompatible ?? 0n, 72);
+    header.writeUInt32BE(4, 96); // refcount_order: 16-bit refcounts
+    header.writeUInt32BE(104, 100); // header_length
+  }
+  image.writeBigUInt64BE(BigInt(2 * CLUSTER), CLUSTER); // refcount table -> block at cluster 2
+  for (let cluster = 0; cluster < 4; cluster++) image.writeUInt16BE(1, 2 * CLUSTER + cluster * 2);
+  return image;
+}
+
+function refcountOf(image: Buffer, cluster: number): number {
+  const block = Number(image.readBigUInt64BE(CLUSTER));
+  return image.readUInt16BE(block + cluster * 2);
+}
+
+function scattered(diskSize: number, granularity: number): BitmapData {
+  const data = new BitmapData({ diskSize, granularity });
+  for (let i = 0; i < 40; i++) data.markRange((i * 1_572_869) % diskSize, 70_000);
+  return data;
+}
+
+describe('qcow2 header', () => {
+  it('reads a version 3 image built from the spec', () => {
+    const image = Qcow2Image.open(new MemoryByteStore(buildImage({ virtualSize: 3 * 2 ** 30 })));
+    expect(image.virtualSize).toBe(3 * 2 ** 30);
+    expect(image.version).toBe(3);
+    expect(image.clusterSize).toBe(CLUSTER);
+    expect(image.storedBitmaps()).toEqual([]);
+  });
+
+  it('reads a version 2 image, which cannot hold bitmaps', () => {
+    const image = Qcow2Image.open(new MemoryByteStore(buildImage({ version: 2 })));
+    expect(image.virtualSize).toBe(64 << 20);
+    expect(image.version).toBe(2);
+    expect(image.checkNewPersistentBitmap('b', CLUSTER)).toBe('Cannot store dirty bitmaps in qcow2 v2 files');
+  });
+
+  it('refuses a bad magic and unknown incompatible features with a format error', () => {
+    expect(() => Qcow2Image.open(new MemoryByteStore(buildImage({ magic: 0x12345678 })))).toThrow(Qcow2FormatError);
+    expect(() => Qcow2Image.open(new MemoryByteStore(buildImage({ incompatible: 1n << 40n })))).toThrow(Qcow2FormatError);
+  });
+
+  it('refuses a truncated image', () => {
+    expect(() => Qcow2Image.open(new MemoryByteStore(buildImage().subarray(0, 2 * CLUSTER)))).toThrow(Qcow2FormatError);
+  });
+});
+
+describe('qcow2 data path', () => {
+  it('allocates clusters on write, counts them in the refcounts, and reads the data back', () => {
+    const store = new MemoryByteStore(buildImage());
+    const image = Qcow2Image.open(store);
+    expect(image.read(0, 16).equals(Buffer.alloc(16))).toBe(true);
+    image.write(100_000, Buffer.alloc(70_000, 0x5a));
+    image.write(5 << 20, Buffer.from('hello'));
+    expect(image.read(100_000, 70_000).equals(Buffer.alloc(70_000, 0x5a))).toBe(true);
+    expect(image.read(99_999, 1)[0]).toBe(0);
+    expect(image.read(5 << 20, 5).toString()).toBe('hello');
+    image.flush();
+    const bytes = store.contents();
+    // Two data clusters for the first write, one for the second, one L2 table.
+    const used = Array.from({ length: bytes.length / CLUSTER }, (_, cluster) => refcountOf(bytes, cluster));
+    expect(used.filter((count) => count === 1).length).toBe(4 + 4);
+    expect(used.every((count) => count <= 1)).toBe(true);
+  });
+
+  it('writes zeroes as zero clusters that read back as zeroes', () => {
+    const image = Qcow2Image.open(new MemoryByteStore(buildImage()));
+    image.write(0, Buffer.alloc(CLUSTER, 1));
+    image.writeZeroes(0, CLUSTER);
+    expect(image.read(0, CLUSTER).equals(Buffer.alloc(CLUSTER))).toBe(true);
+  });
+});
+
+describe('qcow2 bitmaps', () => {
+  it('stores bitmaps, lists them newest first, loads the same bits, and survives reopening', () => {
+    const store = new MemoryByteStore(buildImage());
+    const image = Qcow2Image.open(store);
+    const first = scattered(64 << 20, 65536);
+    const second = scattered(64 << 20, 4096);
+    image.storeBitmaps([
+      { name: 'second', granularity: 4096, enabled: false, data: second },
+      { name: 'first', granularity: 65536, enabled: true, data: first },
+    ]);
+    const reopened = Qcow2Image.open(new MemoryByteStore(store.contents()));
+    expect(reopened.storedBitmaps()).toEqual([
+      { name: 'second', granularity: 4096, inUse: false, auto: false },
+      { name: 'first', granularity: 65536, inUse: false, auto: true },
+    ]);
+    for (const [name, original, granularity] of [['first', first, 65536], ['second', second, 4096]] as const) {
+      const loaded = new BitmapData({ diskSize: 64 << 20, granularity });
+      reopened.loadBitmap(name, loaded);
+      expect(loaded.sha256()).toBe(original.sha256());
+      expect(loaded.dirtyBytes()).toBe(original.dirtyBytes());
+    }
+  });
+
+  it('marks stored bitmaps in use, so a crash leaves them inconsistent', () => {
+    const store = new MemoryByteStore(buildImage());
+    const image = Qcow2Image.open(store);
+    image.storeBitmaps([{ name: 'b', granularity: 65536, enabled: true, data: scattered(64 << 20, 65536) }]);
+    image.markBitmapsInUse();
+    expect(Qcow2Image.open(new MemoryByteStore(store.contents())).storedBitmaps()[0]!.inUse).toBe(true);
+  });
+
+  it('removes a bitmap and frees its clusters; removing an absent one changes nothing', () => {
+    const store = new MemoryByteStore(buildImage());
+    const image = Qcow2Image.open(store);
+    image.storeBitmaps([{ name: 'b', granularity: 65536, enabled: true, data: scattered(64 << 20, 65536) }]);
+    const before = store.contents();
+    image.removeBitmap('absent');
+    expect(store.contents().equals(before)).toBe(true);
+    image.removeBitmap('b');
+    expect(image.storedBitmaps()).toEqual([]);
+    const after = store.contents();
+    const inUse = (bytes: Buffer) => Array.from({ length: bytes.length / CLUSTER }, (_, c) => refcountOf(bytes, c)).filter(Boolean).length;
+    expect(inUse(after)).toBe(4);
+  });
+
+  it("checks qcow2's limits for a new persistent bitmap", () => {
+    const image = Qcow2Image.open(new MemoryByteStore(buildImage()));
+    expect(image.checkNewPersistentBitmap('x'.repeat(1024), 65536)).toMatch(/Name length exceeds maximum/);
+    expect(image.checkNewPersistentBitmap('ok', 65536)).toBeNull();
+  });
+});
+
+describe('qcow2 bitmap directory', () => {
+  it('round-trips entries with 8-byte alignment and keeps extra data', () => {
+    const entries: BitmapDirectoryEntry[] = [
+      { tableOffset: 0x30000, tableSize: 1, flags: 2, type: 1, granularityBits: 16, name: 'a', extraData: Buffer.alloc(0) },
+      { tableOffset: 0x40000, tableSize: 3, flags: 1, type: 1, granularityBits: 9, name: 'längerer Name', extraData: Buffer.alloc(0) },
+    ];
+    const bytes = serializeDirectory(entries);
+    expect(bytes.length % 8).toBe(0);
+    expect(parseDirectory(bytes, 2)).toEqual(entries);
+  });
+
+  it('refuses a directory that ends inside an entry', () => {
+    const bytes = serializeDirectory([{ tableOffset: 0x30000, tableSize: 1, flags: 0, type: 1, granularityBits: 16, name: 'a', extraData: Buffer.alloc(0) }]);
+    expect(() => parseDirectory(bytes.subarray(0, 20), 1)).toThrow(Qcow2FormatError);
+  });
+});

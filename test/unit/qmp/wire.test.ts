@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { JsonStream } from '../../../src/qmp/json-stream.ts';
+import { toQmpJson } from '../../../src/qmp/wire.ts';
+
+// Expected texts are what QEMU 7.2.22 printed for the same values (see test/protocol).
+
+describe('toQmpJson: QEMU 7.2 output formatting', () => {
+  it('orders object keys as QEMU hashes them, not as inserted', () => {
+    expect(toQmpJson({ major: 7, minor: 2, micro: 22 })).toBe('{"micro": 22, "minor": 2, "major": 7}');
+    expect(toQmpJson({ class: 'GenericError', desc: 'x' })).toBe('{"class": "GenericError", "desc": "x"}');
+  });
+
+  it('prints doubles as %.17g and integers as integers', () => {
+    expect(toQmpJson([1, 2.5, 1e300, -0, 2 ** 64, 12345678901234567890n])).toBe(
+      '[1, 2.5, 1.0000000000000001e+300, -0, 1.8446744073709552e+19, 12345678901234567890]',
+    );
+  });
+
+  it('escapes everything outside printable ASCII as upper-case \\uXXXX', () => {
+    expect(toQmpJson('é\u0001\u007f😀"\\/')).toBe('"\\u00E9\\u0001\\u007F\\uD83D\\uDE00\\"\\\\/"');
+  });
+});
+
+describe('JsonStream: framing', () => {
+  const values = (stream: JsonStream, text: string) => stream.push(Buffer.from(text));
+
+  it('joins a value split across chunks and splits several values in one chunk', () => {
+    const stream = new JsonStream();
+    expect(values(stream, '{"execute": "qu')).toEqual([]);
+    expect(values(stream, 'ery-version"}{"a": [1')).toEqual([{ kind: 'value', value: { execute: 'query-version' } }]);
+    expect(values(stream, ', 2]}')).toEqual([{ kind: 'value', value: { a: [1, 2] } }]);
+  });
+
+  it('reports the first parse error of a value and recovers at the next one', () => {
+    const stream = new JsonStream();
+    expect(values(stream, '{"a": }{"b": 1}')).toEqual([
+      { kind: 'error', message: 'JSON parse error, expecting value' },
+      { kind: 'value', value: { b: 1 } },
+    ]);
+  });
+
+  it('applies its limits', () => {
+    const stream = new JsonStream({ maxNesting: 3 });
+    expect(values(stream, '[[[[')[0]).toEqual({ kind: 'error', message: 'JSON nesting depth limit exceeded' });
+  });
+
+  it('discards an unfinished value at end of input', () => {
+    const stream = new JsonStream();
+    values(stream, '{"a": 1');
+    expect(stream.end()).toEqual([]);
+  });
+});
