@@ -106,7 +106,8 @@ export class BenchDaemon {
 
   async stop(): Promise<void> {
     try {
-      this.socket.write('{"execute": "quit"}\n');
+      // Negotiating again is harmless after negotiation and required before it.
+      this.socket.write('{"execute": "qmp_capabilities"}\n{"execute": "quit"}\n');
     } catch {
       // already gone
     }
