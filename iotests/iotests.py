@@ -198,7 +198,7 @@ class QmpClient:
         while True:
             try:
                 line = self.read_line(timeout=max(0.001, deadline - time.time()))
-            except (socket.timeout, EOFError):
+            except (OSError, EOFError):  # timeout, or the daemon closed the connection
                 break
             self.events.append(json.loads(line))
         events, self.events = self.events, []
