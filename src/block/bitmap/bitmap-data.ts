@@ -240,39 +240,22 @@ export class BitmapData {
     if (byteOffset % 4 !== 0) throw new RangeError(`serialized bitmap offset ${byteOffset} is not 32-bit aligned`);
     const firstChunk = byteOffset * 8;
     const endChunk = Math.min(this.chunkCount, firstChunk + data.length * 8);
-    for (let chunk = firstChunk; chunk < endChunk; ) {
-      const index = Math.floor(chunk / PAGE_BITS);
+    this.forEachPage(firstChunk, endChunk, (index, from, to, pageLength) => {
       const pageStart = index * PAGE_BITS;
-      const pageLength = this.pageLength(index);
-      const from = chunk - pageStart;
-      const to = Math.min(endChunk - pageStart, pageLength);
-      const existing = this.pages.get(index);
       if (from === 0 && to === pageLength) {
-        const bytes = data.subarray((pageStart - firstChunk) >>> 3, (pageStart - firstChunk + pageLength + 7) >>> 3);
-        const uniform = uniformBits(bytes, pageLength);
-        if (uniform !== undefined) {
-          const before = existing === undefined ? 0 : existing === FULL ? pageLength : countPage(existing);
-          if (uniform) this.pages.set(index, FULL);
-          else this.pages.delete(index);
-          this.setChunks += (uniform ? pageLength : 0) - before;
-          chunk = pageStart + to;
-          continue;
+        const uniform = uniformBits(data.subarray((pageStart - firstChunk) >>> 3, (pageStart - firstChunk + pageLength + 7) >>> 3), pageLength);
+        if (uniform !== undefined) return this.fillPage(index, uniform, pageLength);
+      }
+      this.editPage(index, pageLength, (words) => {
+        applyBits(words, from, to, false);
+        for (let w = from >>> 5; w * 32 < to; w++) {
+          const byteAt = (pageStart + w * 32 - firstChunk) >>> 3;
+          let word = byteAt + 4 <= data.length ? data.readUInt32LE(byteAt) : readPartialWordLE(data, byteAt);
+          if (to - w * 32 < 32) word = (word & wordMask(0, to - w * 32)) >>> 0;
+          words[w] = (words[w]! | word) >>> 0;
         }
-      }
-      const before = existing === undefined ? 0 : existing === FULL ? pageLength : countPage(existing);
-      const words = existing === undefined ? new Uint32Array(PAGE_WORDS) : existing === FULL ? fullPage(pageLength) : existing;
-      applyBits(words, from, to, false);
-      for (let w = from >>> 5; w * 32 < to; w++) {
-        const byteAt = (pageStart + w * 32 - firstChunk) >>> 3;
-        let word = byteAt + 4 <= data.length ? data.readUInt32LE(byteAt) : readPartialWordLE(data, byteAt);
-        if (to - w * 32 < 32) word = (word & wordMask(0, to - w * 32)) >>> 0;
-        words[w] = (words[w]! | word) >>> 0;
-      }
-      const after = countPage(words);
-      this.storePage(index, words, after, pageLength);
-      this.setChunks += after - before;
-      chunk = pageStart + to;
-    }
+      });
+    });
   }
 
   /** Marks every chunk covered by a serialized range (qcow2's all-ones table entry). */
@@ -293,29 +276,48 @@ export class BitmapData {
   }
 
   private updateRange(first: number, end: number, set: boolean): void {
-    end = Math.min(end, this.chunkCount);
-    let chunk = Math.max(0, first);
-    while (chunk < end) {
+    this.forEachPage(Math.max(0, first), Math.min(end, this.chunkCount), (index, from, to, pageLength) => {
+      if (from === 0 && to === pageLength) this.fillPage(index, set, pageLength);
+      else if (set ? this.pages.get(index) !== FULL : this.pages.has(index)) {
+        this.editPage(index, pageLength, (words) => applyBits(words, from, to, set));
+      }
+    });
+  }
+
+  /** Calls `visit` for each page overlapping chunks [first, end), with the overlap [from, to) in page-relative bits. */
+  private forEachPage(first: number, end: number, visit: (index: number, from: number, to: number, pageLength: number) => void): void {
+    for (let chunk = first; chunk < end; ) {
       const index = Math.floor(chunk / PAGE_BITS);
       const pageStart = index * PAGE_BITS;
       const pageLength = this.pageLength(index);
-      const from = chunk - pageStart;
       const to = Math.min(end - pageStart, pageLength);
-      const page = this.pages.get(index);
-      const before = page === undefined ? 0 : page === FULL ? pageLength : countPage(page);
-      if (from === 0 && to === pageLength) {
-        if (set) this.pages.set(index, FULL);
-        else this.pages.delete(index);
-        this.setChunks += (set ? pageLength : 0) - before;
-      } else if (set ? page !== FULL : page !== undefined) {
-        const words = page === undefined ? new Uint32Array(PAGE_WORDS) : page === FULL ? fullPage(pageLength) : page;
-        applyBits(words, from, to, set);
-        const after = countPage(words);
-        this.storePage(index, words, after, pageLength);
-        this.setChunks += after - before;
-      }
+      visit(index, chunk - pageStart, to, pageLength);
       chunk = pageStart + to;
     }
+  }
+
+  private setBitsInPage(index: number, pageLength: number): number {
+    const page = this.pages.get(index);
+    return page === undefined ? 0 : page === FULL ? pageLength : countPage(page);
+  }
+
+  /** Makes a whole page all set (the shared FULL sentinel) or all clear (no page). */
+  private fillPage(index: number, set: boolean, pageLength: number): void {
+    const before = this.setBitsInPage(index, pageLength);
+    if (set) this.pages.set(index, FULL);
+    else this.pages.delete(index);
+    this.setChunks += (set ? pageLength : 0) - before;
+  }
+
+  /** Edits a page's words (an absent or FULL page is materialized first), then stores it compactly and keeps the count. */
+  private editPage(index: number, pageLength: number, edit: (words: Uint32Array) => void): void {
+    const page = this.pages.get(index);
+    const before = this.setBitsInPage(index, pageLength);
+    const words = page === undefined ? new Uint32Array(PAGE_WORDS) : page === FULL ? fullPage(pageLength) : page;
+    edit(words);
+    const after = countPage(words);
+    this.storePage(index, words, after, pageLength);
+    this.setChunks += after - before;
   }
 
   private orPage(index: number, source: Page): void {
