@@ -31,7 +31,8 @@ interface Row {
   /** 'time': lower is better; 'rate': higher is better. */
   kind: 'time' | 'rate' | 'bytes';
   values: Partial<Record<ProgramName, number | string>>;
-  target?: { description: string; met: (ratio: number, qblockd: number) => boolean };
+  /** `absolute` targets judge qblockd's own figure; the others need QEMU's figure in the same run. */
+  target?: { description: string; absolute?: boolean; met: (ratio: number, qblockd: number) => boolean };
 }
 
 const rows: Row[] = [];
@@ -76,6 +77,7 @@ async function startup(program: ProgramName): Promise<void> {
   }
   record('startup to greeting (median)', 'ms', 'time', program, median(greetings), {
     description: 'qblockd <= 150 ms',
+    absolute: true,
     met: (_ratio, value) => value <= 150,
   });
   // The same launch line as qemu-storage-daemon's, for which qblockd is also a drop-in.
@@ -295,7 +297,11 @@ async function main(): Promise<void> {
     '|---|---|---|---|---|---|---|',
     ...rows.map((row) => {
       const ratio = ratioOf(row);
-      const met = row.target && typeof row.values.qblockd === 'number' ? (row.target.met(ratio ?? NaN, row.values.qblockd) ? 'yes' : 'NO') : '';
+      let met = '';
+      if (row.target && typeof row.values.qblockd === 'number') {
+        if (ratio === undefined && !row.target.absolute) met = 'n/a (no QEMU figure)';
+        else met = row.target.met(ratio ?? NaN, row.values.qblockd) ? 'yes' : 'NO';
+      }
       return `| ${row.figure} | ${row.unit} | ${format(row.values.qblockd)} | ${format(row.values.qemu)} | ${ratio === undefined ? '' : ratio.toFixed(2)} | ${row.target?.description ?? ''} | ${met} |`;
     }),
   ];
