@@ -41,6 +41,7 @@ export class QmpSession implements SessionView {
   private running = false;
   private closed = false;
   private inputPaused = false;
+  private inputEnded = false;
   flowControl?: InputFlowControl;
 
   constructor(
@@ -62,6 +63,17 @@ export class QmpSession implements SessionView {
   receiveMessage(message: Buffer): void {
     if (this.closed) return;
     this.enqueue([...this.input.push(message), ...this.input.end()]);
+  }
+
+  /**
+   * The client sends nothing more (it half-closed its socket). As QEMU does, every
+   * request it sent is still answered; then the connection closes.
+   */
+  endOfInput(): void {
+    if (this.closed || this.inputEnded) return;
+    this.inputEnded = true;
+    this.enqueue(this.input.end());
+    if (!this.running) void this.closeGracefully();
   }
 
   /** Events reach only clients that finished negotiation, as in QEMU. */
@@ -117,6 +129,7 @@ export class QmpSession implements SessionView {
         this.inputPaused = false;
         this.flowControl?.resume();
       }
+      if (this.inputEnded && !this.closed) void this.closeGracefully();
     }
   }
 }

@@ -12,11 +12,13 @@ export interface UnixListenOptions {
 /** Listens on a Unix socket and hands each connection to a new QMP session. */
 export async function listenUnix(options: UnixListenOptions, host: SessionHost, log: Logger): Promise<net.Server> {
   await removeStaleSocket(options.path);
-  const server = net.createServer((socket) => {
+  // Half-open: a client that shuts down its sending side still gets every reply.
+  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
     const transport = new SocketTransport(socket);
     const session = host.openSession(transport);
     session.flowControl = { pause: () => socket.pause(), resume: () => socket.resume() };
     socket.on('data', (chunk) => session.receive(chunk));
+    socket.on('end', () => session.endOfInput());
     socket.on('error', (error) => log.debug({ err: error, session: session.id }, 'client socket error'));
     socket.on('close', () => host.closeSession(session));
   });

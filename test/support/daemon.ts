@@ -135,6 +135,32 @@ export class RawClient {
   }
 }
 
+/**
+ * Sends `input` on a fresh connection, shuts down the sending side, and returns every
+ * line the program sends until it closes (CRLF removed); null if it has not closed
+ * within the timeout.
+ */
+export function exchangeUntilClose(socketPath: string, input: Buffer | string, timeoutMs: number): Promise<string[] | null> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    const socket = net.connect(socketPath);
+    const finish = (lines: string[] | null) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(lines);
+    };
+    const timer = setTimeout(() => finish(null), timeoutMs);
+    socket.on('connect', () => socket.end(input));
+    socket.on('data', (chunk) => chunks.push(chunk));
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      const lines = Buffer.concat(chunks).toString('utf8').split('\r\n');
+      if (lines.at(-1) === '') lines.pop();
+      finish(lines);
+    });
+  });
+}
+
 export async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {

@@ -3,35 +3,9 @@ import { BitmapData } from '../../../src/block/bitmap/bitmap-data.ts';
 import { MemoryByteStore } from '../../../src/block/drivers/byte-store.ts';
 import { parseDirectory, serializeDirectory, type BitmapDirectoryEntry } from '../../../src/block/drivers/qcow2/bitmap-directory.ts';
 import { Qcow2FormatError, Qcow2Image } from '../../../src/block/drivers/qcow2/image.ts';
+import { buildQcow2Image, QCOW2_CLUSTER } from '../../support/qcow2-image.ts';
 
-const CLUSTER = 65536;
-
-/**
- * A fresh qcow2 image built from docs/interop/qcow2.txt alone, independently of
- * the parser under test: header, refcount table, one refcount block, L1 table.
- */
-function buildImage(options: { virtualSize?: number; version?: 2 | 3; incompatible?: bigint; magic?: number } = {}): Buffer {
-  const virtualSize = options.virtualSize ?? 64 << 20;
-  const version = options.version ?? 3;
-  const image = Buffer.alloc(4 * CLUSTER);
-  const header = image;
-  header.writeUInt32BE(options.magic ?? 0x514649fb, 0);
-  header.writeUInt32BE(version, 4);
-  header.writeUInt32BE(16, 20); // cluster_bits
-  header.writeBigUInt64BE(BigInt(virtualSize), 24);
-  header.writeUInt32BE(Math.ceil(virtualSize / (CLUSTER * (CLUSTER / 8))), 36); // l1_size
-  header.writeBigUInt64BE(BigInt(3 * CLUSTER), 40); // l1_table_offset
-  header.writeBigUInt64BE(BigInt(1 * CLUSTER), 48); // refcount_table_offset
-  header.writeUInt32BE(1, 56); // refcount_table_clusters
-  if (version === 3) {
-    header.writeBigUInt64BE(options.incompatible ?? 0n, 72);
-    header.writeUInt32BE(4, 96); // refcount_order: 16-bit refcounts
-    header.writeUInt32BE(104, 100); // header_length
-  }
-  image.writeBigUInt64BE(BigInt(2 * CLUSTER), CLUSTER); // refcount table -> block at cluster 2
-  for (let cluster = 0; cluster < 4; cluster++) image.writeUInt16BE(1, 2 * CLUSTER + cluster * 2);
-  return image;
-}
+const CLUSTER = QCOW2_CLUSTER;
 
 function refcountOf(image: Buffer, cluster: number): number {
   const block = Number(image.readBigUInt64BE(CLUSTER));
@@ -46,7 +20,7 @@ function scattered(diskSize: number, granularity: number): BitmapData {
 
 describe('qcow2 header', () => {
   it('reads a version 3 image built from the spec', () => {
-    const image = Qcow2Image.open(new MemoryByteStore(buildImage({ virtualSize: 3 * 2 ** 30 })));
+    const image = Qcow2Image.open(new MemoryByteStore(buildQcow2Image({ virtualSize: 3 * 2 ** 30 })));
     expect(image.virtualSize).toBe(3 * 2 ** 30);
     expect(image.version).toBe(3);
     expect(image.clusterSize).toBe(CLUSTER);
@@ -54,25 +28,25 @@ describe('qcow2 header', () => {
   });
 
   it('reads a version 2 image, which cannot hold bitmaps', () => {
-    const image = Qcow2Image.open(new MemoryByteStore(buildImage({ version: 2 })));
+    const image = Qcow2Image.open(new MemoryByteStore(buildQcow2Image({ version: 2 })));
     expect(image.virtualSize).toBe(64 << 20);
     expect(image.version).toBe(2);
     expect(image.checkNewPersistentBitmap('b', CLUSTER)).toBe('Cannot store dirty bitmaps in qcow2 v2 files');
   });
 
   it('refuses a bad magic and unknown incompatible features with a format error', () => {
-    expect(() => Qcow2Image.open(new MemoryByteStore(buildImage({ magic: 0x12345678 })))).toThrow(Qcow2FormatError);
-    expect(() => Qcow2Image.open(new MemoryByteStore(buildImage({ incompatible: 1n << 40n })))).toThrow(Qcow2FormatError);
+    expect(() => Qcow2Image.open(new MemoryByteStore(buildQcow2Image({ magic: 0x12345678 })))).toThrow(Qcow2FormatError);
+    expect(() => Qcow2Image.open(new MemoryByteStore(buildQcow2Image({ incompatible: 1n << 40n })))).toThrow(Qcow2FormatError);
   });
 
   it('refuses a truncated image', () => {
-    expect(() => Qcow2Image.open(new MemoryByteStore(buildImage().subarray(0, 2 * CLUSTER)))).toThrow(Qcow2FormatError);
+    expect(() => Qcow2Image.open(new MemoryByteStore(buildQcow2Image().subarray(0, 2 * CLUSTER)))).toThrow(Qcow2FormatError);
   });
 });
 
 describe('qcow2 data path', () => {
   it('allocates clusters on write, counts them in the refcounts, and reads the data back', () => {
-    const store = new MemoryByteStore(buildImage());
+    const store = new MemoryByteStore(buildQcow2Image());
     const image = Qcow2Image.open(store);
     expect(image.read(0, 16).equals(Buffer.alloc(16))).toBe(true);
     image.write(100_000, Buffer.alloc(70_000, 0x5a));
@@ -89,7 +63,7 @@ describe('qcow2 data path', () => {
   });
 
   it('writes zeroes as zero clusters that read back as zeroes', () => {
-    const image = Qcow2Image.open(new MemoryByteStore(buildImage()));
+    const image = Qcow2Image.open(new MemoryByteStore(buildQcow2Image()));
     image.write(0, Buffer.alloc(CLUSTER, 1));
     image.writeZeroes(0, CLUSTER);
     expect(image.read(0, CLUSTER).equals(Buffer.alloc(CLUSTER))).toBe(true);
@@ -98,7 +72,7 @@ describe('qcow2 data path', () => {
 
 describe('qcow2 bitmaps', () => {
   it('stores bitmaps, lists them newest first, loads the same bits, and survives reopening', () => {
-    const store = new MemoryByteStore(buildImage());
+    const store = new MemoryByteStore(buildQcow2Image());
     const image = Qcow2Image.open(store);
     const first = scattered(64 << 20, 65536);
     const second = scattered(64 << 20, 4096);
@@ -120,7 +94,7 @@ describe('qcow2 bitmaps', () => {
   });
 
   it('marks stored bitmaps in use, so a crash leaves them inconsistent', () => {
-    const store = new MemoryByteStore(buildImage());
+    const store = new MemoryByteStore(buildQcow2Image());
     const image = Qcow2Image.open(store);
     image.storeBitmaps([{ name: 'b', granularity: 65536, enabled: true, data: scattered(64 << 20, 65536) }]);
     image.markBitmapsInUse();
@@ -128,7 +102,7 @@ describe('qcow2 bitmaps', () => {
   });
 
   it('removes a bitmap and frees its clusters; removing an absent one changes nothing', () => {
-    const store = new MemoryByteStore(buildImage());
+    const store = new MemoryByteStore(buildQcow2Image());
     const image = Qcow2Image.open(store);
     image.storeBitmaps([{ name: 'b', granularity: 65536, enabled: true, data: scattered(64 << 20, 65536) }]);
     const before = store.contents();
@@ -142,7 +116,7 @@ describe('qcow2 bitmaps', () => {
   });
 
   it("checks qcow2's limits for a new persistent bitmap", () => {
-    const image = Qcow2Image.open(new MemoryByteStore(buildImage()));
+    const image = Qcow2Image.open(new MemoryByteStore(buildQcow2Image()));
     expect(image.checkNewPersistentBitmap('x'.repeat(1024), 65536)).toMatch(/Name length exceeds maximum/);
     expect(image.checkNewPersistentBitmap('ok', 65536)).toBeNull();
   });

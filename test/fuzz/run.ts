@@ -1,0 +1,107 @@
+/**
+ * Differential fuzzing of qblockd against QEMU 7.2:
+ *   npm run fuzz -- --seed N --count M [--against qemu] [--report FILE] [--timeout MS]
+ * Without --against, qblockd runs alone and must neither die nor hang. Exits 1 on any difference.
+ */
+import fs from 'node:fs';
+import { parseArgs } from 'node:util';
+import { generateCases, type FuzzCase } from './cases.ts';
+import { Target, type Outcome } from './target.ts';
+import { KNOWN_QEMU_CRASHES, judge, type Verdict } from './verdict.ts';
+
+const { values } = parseArgs({
+  options: {
+    seed: { type: 'string', default: '1' },
+    count: { type: 'string', default: '1000' },
+    against: { type: 'string' },
+    report: { type: 'string', default: 'fuzz-report.json' },
+    timeout: { type: 'string', default: '10000' },
+  },
+});
+if (values.against !== undefined && values.against !== 'qemu') throw new Error(`--against: only 'qemu' is known, not '${values.against}'`);
+
+/** Replies of a report entry are cut so a 1 MiB string does not make a 1 MiB report line. */
+const clip = (lines: string[]) => lines.map((line) => (line.length > 2000 ? `${line.slice(0, 2000)}... (${line.length} chars)` : line));
+
+interface Finding {
+  id: string;
+  kind: FuzzCase['kind'];
+  description: string;
+  what: string[];
+  input: string;
+  inputBase64?: string;
+  qblockd: Outcome;
+  qemu: Outcome | null;
+}
+
+async function main(): Promise<number> {
+  const seed = Number(values.seed);
+  const count = Number(values.count);
+  const timeoutMs = Number(values.timeout);
+  const qblockd = new Target('qblockd', timeoutMs);
+  const qemu = values.against === 'qemu' ? new Target('qemu', timeoutMs) : null;
+  await Promise.all([qblockd.start(), qemu?.start()]);
+  const tally: Record<Verdict['kind'], number> = { same: 0, 'not-emulated': 0, 'known-qemu-crash': 0, difference: 0 };
+  const knownCrashes: Record<string, number> = {};
+  const findings: Finding[] = [];
+  const started = Date.now();
+  try {
+    for (const fuzzCase of generateCases(seed, count)) {
+      if (process.env.FUZZ_TRACE) console.error(`case ${fuzzCase.id} ${fuzzCase.kind}: ${fuzzCase.description.slice(0, 120)}`);
+      const [own, reference] = await Promise.all([qblockd.run(fuzzCase), qemu ? qemu.run(fuzzCase) : null]);
+      const verdict = judge(fuzzCase, own, reference);
+      tally[verdict.kind]++;
+      if (verdict.kind === 'known-qemu-crash') knownCrashes[verdict.crash] = (knownCrashes[verdict.crash] ?? 0) + 1;
+      if (verdict.kind === 'difference') {
+        findings.push(finding(fuzzCase, verdict.what, own, reference));
+        console.log(`DIFF ${fuzzCase.id} ${fuzzCase.kind}: ${fuzzCase.description}: ${verdict.what.join(', ')}`);
+        if (reference) console.log(`  ${firstDifference(own, reference)}`);
+      }
+      // A difference may leave the two states apart; a dead or hung program needs a new process.
+      const restart = verdict.kind !== 'same' && verdict.kind !== 'not-emulated';
+      await Promise.all([
+        restart || !own.survived || own.hung ? qblockd.restart() : null,
+        qemu && (restart || !reference!.survived || reference!.hung) ? qemu.restart() : null,
+      ]);
+    }
+  } finally {
+    await Promise.all([qblockd.stop(), qemu?.stop()]);
+  }
+  const seconds = (Date.now() - started) / 1000;
+  const summary = { seed, count, against: qemu ? 'qemu' : null, seconds, tally, knownCrashes, excludedCrashes: KNOWN_QEMU_CRASHES.map((c) => c.name) };
+  fs.writeFileSync(values.report!, JSON.stringify({ summary, findings }, null, 1) + '\n');
+  console.log(`${count} cases in ${seconds.toFixed(1)} s (seed ${seed}${qemu ? ', against QEMU 7.2' : ', qblockd alone'}): ` +
+    `${tally.same} same, ${tally['not-emulated']} not emulated, ${tally['known-qemu-crash']} known QEMU crashes, ${tally.difference} differences; report: ${values.report}`);
+  return tally.difference > 0 ? 1 : 0;
+}
+
+/** Where two outcomes part, with some context: enough to see the difference in a terminal. */
+function firstDifference(own: Outcome, reference: Outcome): string {
+  const a = [...own.lines, '--- state', ...own.state];
+  const b = [...reference.lines, '--- state', ...reference.state];
+  const line = a.findIndex((text, i) => text !== b[i]);
+  if (line < 0) return a.length === b.length ? 'same text' : `QEMU sent more: ${b[a.length]?.slice(0, 200)}`;
+  const x = a[line]!;
+  const y = b[line] ?? '';
+  let at = 0;
+  while (x[at] === y[at]) at++;
+  const from = Math.max(0, at - 80);
+  return `line ${line}:\n    qblockd: ${x.slice(from, at + 120)}\n    qemu:    ${y.slice(from, at + 120)}`;
+}
+
+function finding(fuzzCase: FuzzCase, what: string[], own: Outcome, reference: Outcome | null): Finding {
+  const text = fuzzCase.input.toString('utf8');
+  const exact = Buffer.from(text, 'utf8').equals(fuzzCase.input);
+  return {
+    id: fuzzCase.id,
+    kind: fuzzCase.kind,
+    description: fuzzCase.description,
+    what,
+    input: text.length > 4000 ? `${text.slice(0, 4000)}... (${text.length} chars)` : text,
+    ...(exact ? {} : { inputBase64: fuzzCase.input.toString('base64') }),
+    qblockd: { ...own, lines: clip(own.lines), state: clip(own.state) },
+    qemu: reference && { ...reference, lines: clip(reference.lines), state: clip(reference.state) },
+  };
+}
+
+process.exitCode = await main();
