@@ -25,6 +25,7 @@ export interface HmpContext {
 export function runHumanMonitorCommand(commandLine: string, context: HmpContext): string {
   const words = commandLine.trim();
   const [name = '', rest = ''] = splitFirstWord(words);
+  if (name === '') return '';
   if (name !== 'qemu-io') return `unknown command: '${name}'\r\n`;
   let remainder = rest;
   let [device, afterDevice] = splitFirstWord(remainder);
