@@ -11,11 +11,13 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROG = os.environ.get('QBLOCKD_IOTESTS_PROG', 'qblockd')
-TEST_DIR = os.environ.get('TEST_DIR', '/tmp')
+# check gives each test its own directory; a test started by hand makes a private one.
+TEST_DIR = os.environ.get('TEST_DIR') or tempfile.mkdtemp(prefix='qblockd-iotest-')
 QBLOCKD = os.environ.get('QBLOCKD_PROG', os.path.join(REPO, 'bin', 'qblockd'))
 QEMU = os.environ.get('QEMU_PROG', 'qemu-system-x86_64')
 QSD = os.environ.get('QSD_PROG', 'qemu-storage-daemon')
