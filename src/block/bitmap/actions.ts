@@ -119,8 +119,11 @@ export function prepareSetEnabled(graph: BlockGraph, args: BitmapRefArgs, enable
 }
 
 /**
- * Target first, then every source in order (a plain name is a bitmap of the
- * target's node), then the target's own permission: QEMU's order of errors.
+ * QEMU 7.2 merges source by source into the target: the target is looked up
+ * first; then for each source in order (a plain name is a bitmap of the target's
+ * node) the source is looked up, then the target's permission, the source's and
+ * the sizes are checked. So a busy target hides every later source's error but
+ * not a missing first source (iotest 028).
  */
 export function prepareMerge(graph: BlockGraph, args: BitmapMergeArgs): PreparedAction {
   const { node, bitmap: target } = lookupBitmap(graph, args.node, args.target);
@@ -129,6 +132,7 @@ export function prepareMerge(graph: BlockGraph, args: BitmapMergeArgs): Prepared
     const bitmap =
       typeof source === 'string' ? node.findBitmap(source) : lookupBitmap(graph, source.node, source.name).bitmap;
     if (!bitmap) throw new QmpError(`Dirty bitmap '${source as string}' not found`);
+    checkBitmapPermission(target, 'mergeTarget');
     checkBitmapPermission(bitmap, 'mergeSource');
     if (bitmap.data.diskSize !== target.data.diskSize) {
       throw new QmpError(
@@ -137,7 +141,6 @@ export function prepareMerge(graph: BlockGraph, args: BitmapMergeArgs): Prepared
     }
     return bitmap;
   });
-  checkBitmapPermission(target, 'mergeTarget');
   return replaceBits(target, () => {
     for (const source of sources) target.data.mergeFrom(source.data);
   });
