@@ -151,7 +151,8 @@ export class BlockGraph {
       return node;
     } catch (error) {
       if (claimedChild) child!.driver.hostLock?.release(lockMode(readOnly));
-      if (child && !child.monitorOwned) this.close(child);
+      // A child this call created goes with it; a node it only referred to (a device's, say) stays.
+      if (child && !child.monitorOwned && child.users.size === 0) this.close(child);
       throw error;
     }
   }

@@ -20,13 +20,11 @@ const { values } = parseArgs({
 });
 if (values.against !== undefined && values.against !== 'qemu') throw new Error(`--against: only 'qemu' is known, not '${values.against}'`);
 
-/** Replies of a report entry are cut so a 1 MiB string does not make a 1 MiB report line. */
-const clip = (lines: string[]) => lines.map((line) => (line.length > 2000 ? `${line.slice(0, 2000)}... (${line.length} chars)` : line));
-
 interface Finding {
   id: string;
   kind: FuzzCase['kind'];
   description: string;
+  negotiate: boolean;
   what: string[];
   input: string;
   inputBase64?: string;
@@ -45,6 +43,13 @@ async function main(): Promise<number> {
   const knownCrashes: Record<string, number> = {};
   const findings: Finding[] = [];
   const started = Date.now();
+  const writeReport = (done: number) => {
+    const seconds = (Date.now() - started) / 1000;
+    const summary = { seed, count, done, against: qemu ? 'qemu' : null, seconds, tally, knownCrashes, excludedCrashes: KNOWN_QEMU_CRASHES.map((c) => c.name) };
+    fs.writeFileSync(values.report!, JSON.stringify({ summary, findings }, null, 1) + '\n');
+    return seconds;
+  };
+  let done = 0;
   try {
     for (const fuzzCase of generateCases(seed, count)) {
       if (process.env.FUZZ_TRACE) console.error(`case ${fuzzCase.id} ${fuzzCase.kind}: ${fuzzCase.description.slice(0, 120)}`);
@@ -56,6 +61,7 @@ async function main(): Promise<number> {
         findings.push(finding(fuzzCase, verdict.what, own, reference));
         console.log(`DIFF ${fuzzCase.id} ${fuzzCase.kind}: ${fuzzCase.description}: ${verdict.what.join(', ')}`);
         if (reference) console.log(`  ${firstDifference(own, reference)}`);
+        writeReport(done);
       }
       // A difference may leave the two states apart; a dead or hung program needs a new process.
       const restart = verdict.kind !== 'same' && verdict.kind !== 'not-emulated';
@@ -63,13 +69,12 @@ async function main(): Promise<number> {
         restart || !own.survived || own.hung ? qblockd.restart() : null,
         qemu && (restart || !reference!.survived || reference!.hung) ? qemu.restart() : null,
       ]);
+      done++;
     }
   } finally {
     await Promise.all([qblockd.stop(), qemu?.stop()]);
   }
-  const seconds = (Date.now() - started) / 1000;
-  const summary = { seed, count, against: qemu ? 'qemu' : null, seconds, tally, knownCrashes, excludedCrashes: KNOWN_QEMU_CRASHES.map((c) => c.name) };
-  fs.writeFileSync(values.report!, JSON.stringify({ summary, findings }, null, 1) + '\n');
+  const seconds = writeReport(done);
   console.log(`${count} cases in ${seconds.toFixed(1)} s (seed ${seed}${qemu ? ', against QEMU 7.2' : ', qblockd alone'}): ` +
     `${tally.same} same, ${tally['not-emulated']} not emulated, ${tally['known-qemu-crash']} known QEMU crashes, ${tally.difference} differences; report: ${values.report}`);
   return tally.difference > 0 ? 1 : 0;
@@ -96,11 +101,13 @@ function finding(fuzzCase: FuzzCase, what: string[], own: Outcome, reference: Ou
     id: fuzzCase.id,
     kind: fuzzCase.kind,
     description: fuzzCase.description,
+    negotiate: fuzzCase.negotiate,
     what,
+    // Long inputs are shown cut; the exact bytes are then in inputBase64.
     input: text.length > 4000 ? `${text.slice(0, 4000)}... (${text.length} chars)` : text,
-    ...(exact ? {} : { inputBase64: fuzzCase.input.toString('base64') }),
-    qblockd: { ...own, lines: clip(own.lines), state: clip(own.state) },
-    qemu: reference && { ...reference, lines: clip(reference.lines), state: clip(reference.state) },
+    ...(exact && text.length <= 4000 ? {} : { inputBase64: fuzzCase.input.toString('base64') }),
+    qblockd: own,
+    qemu: reference,
   };
 }
 

@@ -57,15 +57,17 @@ export function judge(fuzzCase: FuzzCase, qblockd: Outcome, qemu: Outcome | null
   return what.length > 0 ? { kind: 'difference', what } : { kind: 'same' };
 }
 
-/** The requests a case's bytes contain, as far as they are plain JSON lines (enough to match known crashes). */
+/** The requests a case's bytes contain, as far as they are whole JSON objects from a `{"execute"` to the end of a line. */
 export function parsedRequests(input: Buffer): Array<Record<string, any>> {
   const requests: Array<Record<string, any>> = [];
   for (const line of input.toString('utf8').split('\n')) {
-    try {
-      const value = JSON.parse(line);
-      if (typeof value === 'object' && value !== null) requests.push(value);
-    } catch {
-      // Not a whole request: raw cases are matched by what parses.
+    for (let at = line.indexOf('{"execute"'); at >= 0; at = line.indexOf('{"execute"', at + 1)) {
+      try {
+        requests.push(JSON.parse(line.slice(at)));
+        break;
+      } catch {
+        // Not a whole request from here: garbage, a cut request, or several on one line.
+      }
     }
   }
   return requests;
