@@ -88,6 +88,11 @@ export class BlockGraph {
     return node;
   }
 
+  /** The parent that opened `node` as its image file (a qcow2 node over its file node), if any. */
+  imageFileParent(node: BlockNode): BlockNode | undefined {
+    return this.allNodes().find((parent) => parent.children.includes(node) && DRIVERS[parent.driver.format]?.claimsFile);
+  }
+
   findNode(nodeName: string): BlockNode | undefined {
     return this.nodes.get(nodeName);
   }

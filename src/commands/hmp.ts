@@ -7,16 +7,21 @@ export function hmpCommands({ graph }: DaemonServices): CommandTable {
   return {
     'human-monitor-command'(args: { 'command-line': string }) {
       return runHumanMonitorCommand(args['command-line'], {
-        resolveQemuIoTarget: (device, guestDevicesOnly) => qemuIoTarget(graph.findForQemuIo(device, guestDevicesOnly)),
+        resolveQemuIoTarget: (device, guestDevicesOnly) => {
+          const node = graph.findForQemuIo(device, guestDevicesOnly);
+          return qemuIoTarget(node, graph.imageFileParent(node)?.nodeName);
+        },
       });
     },
   };
 }
 
-function qemuIoTarget(node: BlockNode): QemuIoTarget {
+function qemuIoTarget(node: BlockNode, writeUnsharedBy: string | undefined): QemuIoTarget {
   return {
     size: node.size(),
     readOnly: node.readOnly,
+    nodeName: node.nodeName,
+    ...(writeUnsharedBy === undefined ? {} : { writeUnsharedBy }),
     read: (offset, length) => node.read(offset, length),
     write: (offset, data) => node.write(offset, data),
     writeZeroes: (offset, length) => node.writeZeroes(offset, length),

@@ -4,6 +4,9 @@ import { QmpError } from '../qmp/errors.ts';
 export interface QemuIoTarget {
   readonly size: number;
   readonly readOnly: boolean;
+  readonly nodeName: string;
+  /** A parent that uses the node as its image file and shares no write permission on it (QEMU's format drivers). */
+  readonly writeUnsharedBy?: string;
   read(offset: number, length: number): Buffer;
   write(offset: number, data: Buffer): void;
   writeZeroes(offset: number, length: number): void;
@@ -155,6 +158,10 @@ export function runQemuIoCommand(commandLine: string, target: QemuIoTarget): str
   const command = QEMU_IO_COMMANDS[argv[0] ?? ''];
   if (!command) return '';
   if (command.writes && target.readOnly) return 'Block node is read-only\r\n';
+  if (command.writes && target.writeUnsharedBy) {
+    const node = target.nodeName;
+    return `Permission conflict on node '${node}': permissions 'write' are both required by an unnamed block device (uses node '${node}' as 'root' child) and unshared by node '${target.writeUnsharedBy}' (uses node '${node}' as 'file' child).\r\n`;
+  }
   const args = parseArgs(argv.slice(1), command);
   if (!args || args.positional.length !== command.positional) return '';
   const numbers = args.positional.map(parseQemuIoNumber);
