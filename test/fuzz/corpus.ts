@@ -15,6 +15,8 @@ export interface CorpusEntry {
   input?: string;
   inputBase64?: string;
   qemu: string[];
+  /** query-named-block-nodes and query-block-exports afterwards, when the divergence was in the state. */
+  qemuState?: string[];
 }
 
 export const CORPUS_FILE = path.join(import.meta.dirname, 'corpus.json');

@@ -22,6 +22,7 @@ const entry: CorpusEntry = {
   negotiate: finding.negotiate,
   ...(finding.inputBase64 ? { inputBase64: finding.inputBase64 } : { input: finding.input }),
   qemu: finding.qemu.lines,
+  ...(finding.what.includes('state afterwards differs') ? { qemuState: finding.qemu.state } : {}),
 };
 const corpus = fs.existsSync(CORPUS_FILE) ? readCorpus() : [];
 corpus.push(entry);

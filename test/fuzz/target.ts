@@ -37,6 +37,9 @@ function launchLine(dir: string): string[] {
 }
 
 const NEGOTIATE = '{"execute": "qmp_capabilities"}\n';
+const SYNC_ID = 'qblockd-fuzz-sync';
+const SYNC = `\n{"execute": "query-version", "id": "${SYNC_ID}"}\n`;
+const SYNC_WAIT_MS = 500;
 const STATE_PROBE = '{"execute": "qmp_capabilities"}\n{"execute": "query-named-block-nodes"}\n{"execute": "query-block-exports"}\n';
 
 /** One long-running program (qblockd or QEMU) that runs case after case, restarted after a crash or hang. */
@@ -89,8 +92,8 @@ export class Target {
   /** Runs one case on its own connection: sends everything, half-closes, and reads until the program closes. */
   async run(fuzzCase: FuzzCase): Promise<Outcome> {
     for (const [name, bytes] of Object.entries(fuzzCase.files ?? {})) fs.writeFileSync(path.join(this.dir, name), bytes);
-    const input = Buffer.concat([Buffer.from(fuzzCase.negotiate ? NEGOTIATE : ''), substituteDir(fuzzCase.input, this.dir)]);
-    const reply = await this.exchange(input);
+    const input = Buffer.concat([Buffer.from(fuzzCase.negotiate ? NEGOTIATE : ''), substituteDir(fuzzCase.input, this.dir), Buffer.from(SYNC)]);
+    const reply = await this.exchange(input, true);
     const skip = fuzzCase.negotiate ? 2 : 1;
     const lines = reply.lines === null ? [] : this.normalise(reply.lines).slice(skip);
     if (reply.lines === null) return { lines, state: [], survived: this.alive(), hung: true };
@@ -126,8 +129,17 @@ export class Target {
     return child.signalCode ? `signal ${child.signalCode}` : `exit ${child.exitCode}`;
   }
 
-  private async exchange(input: Buffer): Promise<{ lines: string[] | null }> {
-    return { lines: await exchangeUntilClose(path.join(this.dir, 'qmp.sock'), input, this.caseTimeoutMs) };
+  /**
+   * With `sync`, the sending side is shut down only once the sync request is answered (or
+   * after SYNC_WAIT_MS, when the case left the parser inside a value that swallowed it):
+   * QEMU drops requests still queued when it reads the end of input, so shutting down at
+   * once would lose some of its replies to a case that makes many.
+   */
+  private async exchange(input: Buffer, sync = false): Promise<{ lines: string[] | null }> {
+    const socketPath = path.join(this.dir, 'qmp.sock');
+    const options = sync ? { endWhen: (text: string) => text.includes(SYNC_ID), endAfterMs: SYNC_WAIT_MS } : {};
+    const lines = await exchangeUntilClose(socketPath, input, this.caseTimeoutMs, options);
+    return { lines: lines && lines.filter((line) => !line.includes(SYNC_ID)) };
   }
 
   private normalise(lines: string[]): string[] {

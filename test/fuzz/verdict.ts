@@ -57,16 +57,17 @@ export function judge(fuzzCase: FuzzCase, qblockd: Outcome, qemu: Outcome | null
   return what.length > 0 ? { kind: 'difference', what } : { kind: 'same' };
 }
 
-/** The requests a case's bytes contain, as far as they are whole JSON objects from a `{"execute"` to the end of a line. */
+/** The requests a case's bytes contain, as far as they are whole JSON objects starting with `{"execute"`. */
 export function parsedRequests(input: Buffer): Array<Record<string, any>> {
+  const text = input.toString('utf8');
   const requests: Array<Record<string, any>> = [];
-  for (const line of input.toString('utf8').split('\n')) {
-    for (let at = line.indexOf('{"execute"'); at >= 0; at = line.indexOf('{"execute"', at + 1)) {
+  for (let at = text.indexOf('{"execute"'); at >= 0; at = text.indexOf('{"execute"', at + 1)) {
+    for (let end = text.indexOf('}', at); end >= 0; end = text.indexOf('}', end + 1)) {
       try {
-        requests.push(JSON.parse(line.slice(at)));
+        requests.push(JSON.parse(text.slice(at, end + 1)));
         break;
       } catch {
-        // Not a whole request from here: garbage, a cut request, or several on one line.
+        // Not a whole object yet: try the next closing brace.
       }
     }
   }

@@ -138,20 +138,39 @@ export class RawClient {
 /**
  * Sends `input` on a fresh connection, shuts down the sending side, and returns every
  * line the program sends until it closes (CRLF removed); null if it has not closed
- * within the timeout.
+ * within the timeout. With `endWhen`, the sending side stays open until the text
+ * received so far satisfies it, or for at most `endAfterMs`.
  */
-export function exchangeUntilClose(socketPath: string, input: Buffer | string, timeoutMs: number): Promise<string[] | null> {
+export function exchangeUntilClose(
+  socketPath: string,
+  input: Buffer | string,
+  timeoutMs: number,
+  options: { endWhen?: (received: string) => boolean; endAfterMs?: number } = {},
+): Promise<string[] | null> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     const socket = net.connect(socketPath);
+    let endTimer: NodeJS.Timeout | undefined;
+    const endInput = () => {
+      clearTimeout(endTimer);
+      if (!socket.writableEnded) socket.end();
+    };
     const finish = (lines: string[] | null) => {
       clearTimeout(timer);
+      clearTimeout(endTimer);
       socket.destroy();
       resolve(lines);
     };
     const timer = setTimeout(() => finish(null), timeoutMs);
-    socket.on('connect', () => socket.end(input));
-    socket.on('data', (chunk) => chunks.push(chunk));
+    socket.on('connect', () => {
+      if (!options.endWhen) return void socket.end(input);
+      socket.write(input);
+      endTimer = setTimeout(endInput, options.endAfterMs ?? timeoutMs);
+    });
+    socket.on('data', (chunk) => {
+      chunks.push(chunk);
+      if (options.endWhen?.(Buffer.concat(chunks).toString('utf8'))) endInput();
+    });
     socket.on('error', () => {});
     socket.on('close', () => {
       const lines = Buffer.concat(chunks).toString('utf8').split('\r\n');
