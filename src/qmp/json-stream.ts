@@ -5,7 +5,7 @@
  * braces and brackets, and a parser whose error texts are QEMU's.
  */
 
-import { JsonFloat } from './json-value.ts';
+import { JsonFloat, jsonInteger } from './json-value.ts';
 
 export type StreamItem = { kind: 'value'; value: unknown } | { kind: 'error'; message: string };
 
@@ -337,9 +337,7 @@ function decodeKeyword(text: string): boolean | null {
 /** int64 when it fits, else uint64, else a double: QEMU's order of attempts. */
 function decodeInteger(text: string): number | bigint | JsonFloat {
   const value = BigInt(text);
-  if (value >= INT64_MIN && value <= INT64_MAX) {
-    return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value;
-  }
+  if (value >= INT64_MIN && value <= INT64_MAX) return jsonInteger(value);
   if (value > 0n && value <= UINT64_MAX) return value;
   return new JsonFloat(Number(text));
 }

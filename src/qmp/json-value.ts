@@ -8,6 +8,11 @@ export class JsonFloat {
   constructor(readonly value: number) {}
 }
 
+/** An integer as the parsers and the visitor hand it over: a number where exact, else a bigint. */
+export function jsonInteger(value: bigint): number | bigint {
+  return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value;
+}
+
 /** A parsed JSON object (not an array, null or a wrapped float). */
 export function isJsonObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof JsonFloat);

@@ -1,5 +1,5 @@
 import { QmpError } from '../qmp/errors.ts';
-import { JsonFloat, isJsonObject } from '../qmp/json-value.ts';
+import { JsonFloat, isJsonObject, jsonInteger } from '../qmp/json-value.ts';
 import { qdictKeyOrder } from '../qmp/qdict-order.ts';
 import { ghashKeyOrder } from './ghash-order.ts';
 import type { Member, SchemaDefinitions, TypeDef, TypeRef } from './definitions.ts';
@@ -99,8 +99,7 @@ export class InputVisitor {
 
   /** The branch is chosen by the JSON type of the input, as QEMU's generated alternate visitors do. */
   private visitAlternate(definition: TypeDef & { kind: 'alternate' }, value: unknown, path: PathStep[], name: string | null) {
-    const jsonKind =
-      value === null ? 'null' : isJsonObject(value) ? 'object' : typeof value === 'bigint' || value instanceof JsonFloat ? 'number' : typeof value;
+    const jsonKind = value === null ? 'null' : isJsonObject(value) ? 'object' : isJsonNumber(value) ? 'number' : typeof value;
     const branch = definition.branches.find((candidate) => {
       const type = this.schema.type(candidate.type);
       if (jsonKind === 'object') return type.kind === 'struct' || type.kind === 'union';
@@ -161,7 +160,7 @@ export class InputVisitor {
       if (big < 0n) big += 2n ** 64n;
     }
     if (big < range.min || big > range.max) throw new QmpError(`Parameter '${name ?? 'null'}' expects ${range.label}`);
-    return toNumberWhereExact(big);
+    return jsonInteger(big);
   }
 
   private keyvalInteger(type: string, value: unknown, path: PathStep[], name: string | null): number | bigint {
@@ -170,12 +169,8 @@ export class InputVisitor {
     if (parsed === null) throw valueError(path, type === 'size' ? 'size' : 'integer');
     const range = INT_RANGES[type]!;
     if (parsed < range.min || parsed > range.max) throw new QmpError(`Parameter '${name ?? 'null'}' expects ${range.label}`);
-    return toNumberWhereExact(parsed);
+    return jsonInteger(parsed);
   }
-}
-
-function toNumberWhereExact(value: bigint): number | bigint {
-  return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value;
 }
 
 function keyvalBool(value: unknown, path: PathStep[]): boolean {
@@ -201,6 +196,10 @@ function parseSize(text: string): bigint | null {
   if (!Number.isFinite(value) || value >= 2 ** 64) return null;
   if (match[1]!.includes('.') && match[2] === '') return null;
   return BigInt(Math.round(value));
+}
+
+function isJsonNumber(value: unknown): boolean {
+  return typeof value === 'number' || typeof value === 'bigint' || value instanceof JsonFloat;
 }
 
 export function fullName(path: PathStep[]): string {
