@@ -1,5 +1,9 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DaemonProcess, type RawClient } from '../support/daemon.ts';
+import { DaemonProcess, QBLOCKD, type RawClient } from '../support/daemon.ts';
 
 // Every expected reply below is what QEMU 7.2.22 (qemu-system-x86_64 -M none, with
 // -blockdev driver=null-co,node-name=n0,size=1048576) sent for the same request bytes.
@@ -96,5 +100,30 @@ describe('JSON floats: integer parameters refuse them, ids echo them as QEMU pri
     expect(await client.exchange(`{"execute":"blockdev-del","arguments":{"node-name":"nope"},"id":${id}}\n`)).toBe(
       `{"id": ${echoed}, "error": {"class": "GenericError", "desc": "Failed to find node with node-name='nope'"}}`,
     );
+  });
+});
+
+// QEMU 7.2.22 printed each message after "qemu-system-x86_64: -blockdev SPEC: " and exited 1.
+describe('-blockdev refuses floats for integer options, in keyval and in JSON syntax', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qblockd-numbers-'));
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it.each([
+    ['driver=null-co,node-name=n0,size=1048576.0', "Parameter 'size' expects integer"],
+    ['driver=null-co,node-name=n0,latency-ns=1.0', "Parameter 'latency-ns' expects integer"],
+    ['{"driver": "null-co", "node-name": "n0", "size": 1048576.0}', "Invalid parameter type for 'size', expected: integer"],
+    ['{"driver": "null-co", "node-name": "n0", "size": 1e3}', "Invalid parameter type for 'size', expected: integer"],
+    ['{"driver": "null-co", "node-name": "n0", "latency-ns": 1.0}', "Parameter 'latency-ns' expects uint64"],
+    [
+      '{"driver": "raw", "node-name": "n0", "file": {"driver": "null-co", "size": 512.0}}',
+      "Invalid parameter type for 'file.size', expected: integer",
+    ],
+  ])('%s', (spec, message) => {
+    const run = spawnSync(QBLOCKD, ['-blockdev', spec, '-qmp', `unix:${path.join(dir, 'q.sock')},server=on,wait=off`], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(run.status).toBe(1);
+    expect(run.stderr.trim().endsWith(`: ${message}`), run.stderr).toBe(true);
   });
 });
