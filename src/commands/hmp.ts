@@ -3,9 +3,9 @@ import { runHumanMonitorCommand, type QemuIoTarget } from '../hmp/index.ts';
 import type { CommandTable } from '../qmp/dispatcher.ts';
 import type { DaemonServices } from './services.ts';
 
-export function hmpCommands({ graph }: DaemonServices): CommandTable {
+export function hmpCommands({ graph }: DaemonServices) {
   return {
-    'human-monitor-command'(args: { 'command-line': string }) {
+    'human-monitor-command'(args) {
       return runHumanMonitorCommand(args['command-line'], {
         resolveQemuIoTarget: (device, guestDevicesOnly) => {
           const node = graph.findForQemuIo(device, guestDevicesOnly);
@@ -13,7 +13,7 @@ export function hmpCommands({ graph }: DaemonServices): CommandTable {
         },
       });
     },
-  };
+  } satisfies Partial<CommandTable>;
 }
 
 function qemuIoTarget(node: BlockNode, writeUnsharedBy: string | undefined): QemuIoTarget {

@@ -4,6 +4,7 @@ import { QCOW2_MAGIC } from './qcow2/header.ts';
 import type { BitmapToStore, BlockDriver, LoadedBitmap, PersistentBitmapStore } from './driver.ts';
 import { allocatedBytes } from './file.ts';
 import type { BlockChildIo } from '../node.ts';
+import type { ImageInfo } from '../../schema/generated/qapi-types.ts';
 
 /** The `qcow2` format driver: QEMU's image format over a protocol child, with persistent bitmaps. */
 export class Qcow2Driver implements BlockDriver, PersistentBitmapStore {
@@ -82,7 +83,7 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore {
     guarded(() => this.image.removeBitmap(name));
   }
 
-  imageInfo(): Record<string, unknown> {
+  imageInfo(): ImageInfo {
     const childInfo = this.child.imageInfo();
     const data: Record<string, unknown> =
       this.image.version === 3
