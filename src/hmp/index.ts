@@ -157,6 +157,8 @@ export function runQemuIoCommand(commandLine: string, target: QemuIoTarget): str
   const argv = commandLine.trim().split(/\s+/).filter(Boolean);
   const command = QEMU_IO_COMMANDS[argv[0] ?? ''];
   if (!command) return '';
+  // qemu-io counts the words (flags included) before it asks for the write permission.
+  if (argv.length - 1 < command.positional || (command.positional === 0 && argv.length > 1)) return '';
   if (command.writes && target.readOnly) return 'Block node is read-only\r\n';
   if (command.writes && target.writeUnsharedBy) {
     const node = target.nodeName;
