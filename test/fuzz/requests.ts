@@ -87,10 +87,11 @@ export class RequestGenerator {
   /** A valid request with one mutation applied (sometimes none, sometimes two). */
   next(): Request {
     const { request, slots } = this.valid();
+    const command = request.execute as string;
     const rounds = this.random.pick([0, 1, 1, 1, 2]);
     const applied: string[] = [];
     for (let round = 0; round < rounds; round++) applied.push(this.mutate(request, slots));
-    return { value: request, description: `${request.execute as string}${applied.length ? ': ' + applied.join('; ') : ''}` };
+    return { value: request, description: `${command}${applied.length ? ': ' + applied.join('; ') : ''}` };
   }
 
   private qemuIoLine(): string {
