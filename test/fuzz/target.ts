@@ -64,10 +64,10 @@ export class Target {
     const socket = path.join(this.dir, 'qmp.sock');
     await waitFor(() => fs.existsSync(socket) || child.exitCode !== null, 10_000);
     // Ready once a connection gets the greeting: a socket file may exist a moment before it accepts.
-    for (let attempt = 0; child.exitCode === null; attempt++) {
+    const deadline = Date.now() + 20_000;
+    while (child.exitCode === null && Date.now() < deadline) {
       const { lines } = await this.exchange(Buffer.alloc(0));
       if (lines?.[0]?.startsWith('{"QMP"')) return;
-      if (attempt === 100) break;
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     throw new Error(`${this.name} did not start: ${this.stderr}`);
@@ -131,7 +131,8 @@ export class Target {
 
   /**
    * With `sync`, the sending side is shut down only once the sync request is answered (or
-   * after SYNC_WAIT_MS, when the case left the parser inside a value that swallowed it):
+   * once nothing has arrived for SYNC_WAIT_MS, when the case left the parser inside a value
+   * that swallowed it):
    * QEMU drops requests still queued when it reads the end of input, so shutting down at
    * once would lose some of its replies to a case that makes many.
    */

@@ -139,7 +139,7 @@ export class RawClient {
  * Sends `input` on a fresh connection, shuts down the sending side, and returns every
  * line the program sends until it closes (CRLF removed); null if it has not closed
  * within the timeout. With `endWhen`, the sending side stays open until the text
- * received so far satisfies it, or for at most `endAfterMs`.
+ * received so far satisfies it, or until nothing has arrived for `endAfterMs`.
  */
 export function exchangeUntilClose(
   socketPath: string,
@@ -169,7 +169,11 @@ export function exchangeUntilClose(
     });
     socket.on('data', (chunk) => {
       chunks.push(chunk);
-      if (options.endWhen?.(Buffer.concat(chunks).toString('utf8'))) endInput();
+      if (!options.endWhen || socket.writableEnded) return;
+      if (options.endWhen(Buffer.concat(chunks).toString('utf8'))) return endInput();
+      // Still answering: wait until it has been quiet for endAfterMs.
+      clearTimeout(endTimer);
+      endTimer = setTimeout(endInput, options.endAfterMs ?? timeoutMs);
     });
     socket.on('error', () => {});
     socket.on('close', () => {
