@@ -11,7 +11,10 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore {
   readonly bitmapStore: PersistentBitmapStore = this;
   private readonly image: Qcow2Image;
 
-  constructor(private readonly child: BlockChildIo) {
+  constructor(
+    private readonly child: BlockChildIo,
+    private readonly filename: string,
+  ) {
     if (!child.byteStore) throw new QmpError('qcow2 needs a protocol node such as file under it');
     try {
       this.image = Qcow2Image.open(child.byteStore);
@@ -99,7 +102,7 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore {
     if (Array.isArray(data.bitmaps) && data.bitmaps.length === 0) delete data.bitmaps;
     return {
       'virtual-size': this.image.virtualSize,
-      filename: childInfo.filename,
+      filename: this.filename,
       'cluster-size': this.image.clusterSize,
       format: 'qcow2',
       'actual-size': typeof childInfo.filename === 'string' ? allocatedBytes(childInfo.filename) : 0,
