@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import path from 'node:path';
+
 /**
  * qcow2 images built from docs/interop/qcow2.txt alone, independently of the
  * parser under test, and the hostile variants of their header that QEMU 7.2
@@ -238,3 +241,14 @@ export const HOSTILE_HEADERS: HostileHeader[] = [
     qemuError: 'Header extension too large',
   },
 ];
+
+/** Writes each hostile image into `target`, in table order; returns their paths. */
+export function writeHostileImages(target: string): string[] {
+  return HOSTILE_HEADERS.map((hostile, index) => {
+    const image = buildImage();
+    hostile.mutate(image);
+    const file = path.join(target, `hostile-${index}.qcow2`);
+    fs.writeFileSync(file, image);
+    return file;
+  });
+}
