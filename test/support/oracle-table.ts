@@ -16,12 +16,13 @@ export interface RecordedExchange {
 export async function replyLines(requests: string[], options: { program?: string; args?: string[] } = {}): Promise<string[]> {
   const daemon = await DaemonProcess.start(options.args ?? [], { program: options.program });
   try {
-    const client = await daemon.client();
+    const client = await connectWhenListening(daemon);
     const lines: string[] = [];
     for (const request of requests) {
       client.send(request + '\n');
       for (;;) {
-        const line = await client.readLine();
+        // QEMU's qemu-io fills a buffer as large as the request: 2 GiB writes take seconds.
+        const line = await client.readLine(60_000);
         if (!line.startsWith('{"timestamp"') && !line.startsWith('{"event"')) {
           lines.push(line);
           break;
@@ -32,5 +33,17 @@ export async function replyLines(requests: string[], options: { program?: string
     return lines;
   } finally {
     await daemon.stop();
+  }
+}
+
+/** The socket file appears when it is bound, a moment before the program listens on it. */
+async function connectWhenListening(daemon: DaemonProcess): Promise<Awaited<ReturnType<DaemonProcess['client']>>> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await daemon.client();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ECONNREFUSED' || attempt >= 50) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
   }
 }
