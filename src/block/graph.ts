@@ -7,7 +7,7 @@ import { NullDriver } from './drivers/null-co.ts';
 import { Qcow2Driver } from './drivers/qcow2-driver.ts';
 import { RawDriver } from './drivers/raw.ts';
 import { BlockNode, type BlockChildIo } from './node.ts';
-import { COMMON_RULES, FILE_RULES, NULL_RULES, RAW_RULES, firstProblem, type OptionRule } from './drivers/option-rules.ts';
+import { COMMON_RULES, FILE_RULES, NULL_RULES, QCOW2_CHILD_RULES, RAW_RULES, firstProblem, type OptionRule } from './drivers/option-rules.ts';
 import { toQmpJson } from '../qmp/wire.ts';
 import type { BlockdevDriver, BlockdevOptions, BlockdevRef } from '../schema/generated/qapi-types.ts';
 
@@ -75,10 +75,10 @@ const DRIVERS: { [D in BlockdevDriver]?: DriverSpec<DriverOptions<D>> } = {
   qcow2: {
     needsFile: true,
     claimsFile: true,
-    rules: [],
+    rules: QCOW2_CHILD_RULES,
     strongOptions: [],
     plainFilename: (_options, child, strongGiven) => (strongGiven ? undefined : child?.plainFilename),
-    open: ({ child, filename }) => new Qcow2Driver(child!, filename),
+    open: ({ options, child, filename }) => new Qcow2Driver(child!, filename, options),
   },
 };
 
@@ -189,7 +189,8 @@ export class BlockGraph {
     try {
       refuse(firstProblem(COMMON_RULES, options));
       const nodeName = this.assignNodeName(options['node-name']);
-      refuse(firstProblem(spec.rules, options, child ? { childSize: BigInt(child.size()) } : {}));
+      const nodeExists = (name: string) => this.devices.has(name) || this.nodes.has(name);
+      refuse(firstProblem(spec.rules, options, { childSize: child && BigInt(child.size()), nodeExists }));
       const description = describe(spec, options, givenMembers, child && this.descriptions.get(child));
       if (child && spec.claimsFile) {
         child.driver.hostLock?.claim(lockMode(readOnly));

@@ -6,6 +6,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { describeInterop } from '../support/qemu.ts';
 import { replyLines, type RecordedExchange } from '../support/oracle-table.ts';
 import recorded from './recorded-blockdev-options.json' with { type: 'json' };
+import recordedQcow2 from './recorded-qcow2-options.json' with { type: 'json' };
+import { buildImage } from '../support/qcow2-images.ts';
 
 /**
  * blockdev-add with option values QEMU 7.2 checks (null-co/null-aio, file,
@@ -18,21 +20,29 @@ fs.writeFileSync(path.join(dir, 'odd.img'), '');
 fs.truncateSync(path.join(dir, 'odd.img'), 1_000_000);
 execFileSync('mkfifo', [path.join(dir, 'fifo')]);
 fs.mkdirSync(path.join(dir, 'dir'));
+fs.writeFileSync(path.join(dir, 'v3.qcow2'), buildImage());
+fs.writeFileSync(path.join(dir, 'v2.qcow2'), buildImage({ version: 2 }));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-const exchanges = recorded as RecordedExchange[];
-const requests = exchanges.map((exchange) => exchange.request.replaceAll('DIR', dir));
+const TABLES = {
+  'null-co, null-aio, file, raw and the shared members; query-named-block-nodes; cpu-index': recorded as RecordedExchange[],
+  'qcow2 cache, lazy-refcounts, data-file and backing options, on images built from the spec': recordedQcow2 as RecordedExchange[],
+};
 const normalize = (line: string) => line.replaceAll(dir, 'DIR').replace(/#block\d+/g, '#block');
 
-function expectRecorded(lines: string[]): void {
+async function expectRecorded(exchanges: RecordedExchange[], program?: string): Promise<void> {
+  const lines = await replyLines(
+    exchanges.map((exchange) => exchange.request.replaceAll('DIR', dir)),
+    { program },
+  );
   expect(lines.map((line, index) => ({ request: exchanges[index]!.request, reply: normalize(line) }))).toEqual(
     exchanges.map((exchange) => ({ request: exchange.request, reply: normalize(exchange.reply) })),
   );
 }
 
 describe('option values of blockdev-add and human-monitor-command', () => {
-  it('answer as QEMU 7.2 did, byte for byte', async () => {
-    expectRecorded(await replyLines(requests));
+  it.each(Object.entries(TABLES))('%s: answered as QEMU 7.2 did, byte for byte', async (_name, exchanges) => {
+    await expectRecorded(exchanges);
   });
 
   it('refuses a negative null-co size with the option parser text where QEMU 7.2 aborts', async () => {
@@ -48,7 +58,7 @@ describe('option values of blockdev-add and human-monitor-command', () => {
 });
 
 describeInterop('QEMU 7.2 gives the recorded option-value replies', { qemuSystem: true }, () => {
-  it('QEMU 7.2 still answers as recorded', async () => {
-    expectRecorded(await replyLines(requests, { program: 'qemu-system-x86_64' }));
+  it.each(Object.entries(TABLES))('%s: QEMU 7.2 still answers as recorded', async (_name, exchanges) => {
+    await expectRecorded(exchanges, 'qemu-system-x86_64');
   });
 });

@@ -139,7 +139,11 @@ interface OpenContext {
   /** Header extensions end where the backing file name starts, else at the end of cluster 0. */
   extensionsEnd: number;
   extensions: HeaderExtension[];
+  checkOptions: OptionCheck;
 }
+
+/** The node's driver options, checked where QEMU checks them: once the L1 table is read. */
+export type OptionCheck = (image: { clusterSize: number; virtualSize: bigint; version: number }) => string | null;
 
 type HeaderCheck = (header: RawHeader, context: OpenContext) => string | null;
 
@@ -195,6 +199,7 @@ const OPEN_CHECKS: HeaderCheck[] = [
   (h) => (neededL1Entries(h) > INT_MAX ? 'Image is too big' : null),
   (h) => (BigInt(h.l1Size) < neededL1Entries(h) ? 'L1 table is too small' : null),
   (h) => (h.l1Size > 0 && h.l1TableOffset + BigInt(h.l1Size) * 8n > MAX_REQUEST_END ? 'Could not read L1 table: Input/output error' : null),
+  (h, c) => c.checkOptions({ clusterSize: Number(c.clusterSize), virtualSize: h.size, version: h.version }),
   (h) => (h.cryptMethod !== CRYPT_NONE && h.cryptMethod !== CRYPT_LUKS ? `Unsupported encryption method ${h.cryptMethod}` : null),
   (h) => (h.refcountTableOffset + BigInt(h.refcountTableClusters) << BigInt(h.clusterBits)) > MAX_REQUEST_END ? 'Could not initialize refcount handling: Input/output error' : null,
   (h, c) => {
@@ -310,7 +315,7 @@ function checkBitmapsExtension(header: RawHeader, data: Buffer, clusterSize: big
  * Parses cluster 0 (read zero-filled past the end of the file, as QEMU reads
  * it) and refuses it with QEMU's error text where QEMU would not open it.
  */
-export function parseHeader(cluster0: Buffer, options: { readOnly: boolean }): Qcow2Header {
+export function parseHeader(cluster0: Buffer, options: { readOnly: boolean; checkOptions?: OptionCheck }): Qcow2Header {
   const raw = readRawHeader(cluster0);
   const clusterSize = raw.clusterBits >= MIN_CLUSTER_BITS && raw.clusterBits <= MAX_CLUSTER_BITS ? 1n << BigInt(raw.clusterBits) : 0n;
   const context: OpenContext = {
@@ -319,6 +324,7 @@ export function parseHeader(cluster0: Buffer, options: { readOnly: boolean }): Q
     clusterSize,
     extensionsEnd: raw.backingFileOffset !== 0n ? Number(raw.backingFileOffset) : Number(clusterSize),
     extensions: [],
+    checkOptions: options.checkOptions ?? (() => null),
   };
   for (const check of OPEN_CHECKS) {
     const problem = check(raw, context);

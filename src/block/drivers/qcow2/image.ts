@@ -23,6 +23,7 @@ import {
   readBitmapsExtension,
   serializeHeader,
   withBitmapsExtension,
+  type OptionCheck,
   type Qcow2Header,
 } from './header.ts';
 import { RefcountManager } from './refcounts.ts';
@@ -70,11 +71,14 @@ export class Qcow2Image {
   private readonly l2Entries: number;
   private directory: BitmapDirectoryEntry[] = [];
 
-  private constructor(private readonly store: ByteStore) {
+  private constructor(
+    private readonly store: ByteStore,
+    checkOptions?: OptionCheck,
+  ) {
     const fileSize = store.size();
     const cluster0 = Buffer.alloc(MAX_CLUSTER_SIZE);
     store.pread(cluster0, 0);
-    this.header = parseHeader(cluster0, { readOnly: store.readOnly });
+    this.header = parseHeader(cluster0, { readOnly: store.readOnly, checkOptions });
     this.version = this.header.version;
     this.clusterSize = 2 ** this.header.clusterBits;
     this.virtualSize = this.header.size;
@@ -94,8 +98,8 @@ export class Qcow2Image {
     this.loadDirectory();
   }
 
-  static open(store: ByteStore): Qcow2Image {
-    return new Qcow2Image(store);
+  static open(store: ByteStore, checkOptions?: OptionCheck): Qcow2Image {
+    return new Qcow2Image(store, checkOptions);
   }
 
   // ---- guest data ----
