@@ -90,6 +90,14 @@ function bitmapsExtension(values: { count?: number; reserved?: number; directory
   return data;
 }
 
+/** An image whose autoclear bit vouches for the given bitmaps extension. */
+function withBitmapsExtension(data: Buffer): (image: Buffer) => void {
+  return (image) => {
+    set(image, 'autoclearFeatures', AUTOCLEAR_BITMAPS);
+    extensions(image, [{ type: EXT_BITMAPS, data }]);
+  };
+}
+
 export interface HostileHeader {
   name: string;
   /** Changes a fresh buildImage() (64 MiB, version 3). */
@@ -174,38 +182,10 @@ export const HOSTILE_HEADERS: HostileHeader[] = [
   { name: 'L1 table offset overflowing', mutate: (image) => set(image, 'l1TableOffset', 0x7fffffffffff0000n), qemuError: 'Could not read L1 table: Input/output error' },
   { name: 'L1 table too small', mutate: (image) => set(image, 'l1Size', 0), qemuError: 'L1 table is too small' },
   { name: 'image too big', mutate: (image) => set(image, 'size', 1n << 61n), qemuError: 'Image is too big' },
-  {
-    name: 'bitmaps extension of the wrong length',
-    mutate: (image) => {
-      set(image, 'autoclearFeatures', AUTOCLEAR_BITMAPS);
-      extensions(image, [{ type: EXT_BITMAPS, data: bitmapsExtension({}).subarray(0, 16) }]);
-    },
-    qemuError: 'bitmaps_ext: Invalid extension length',
-  },
-  {
-    name: 'bitmaps extension with reserved bits',
-    mutate: (image) => {
-      set(image, 'autoclearFeatures', AUTOCLEAR_BITMAPS);
-      extensions(image, [{ type: EXT_BITMAPS, data: bitmapsExtension({ reserved: 1 }) }]);
-    },
-    qemuError: 'bitmaps_ext: Reserved field is not zero',
-  },
-  {
-    name: 'bitmaps extension with too many bitmaps',
-    mutate: (image) => {
-      set(image, 'autoclearFeatures', AUTOCLEAR_BITMAPS);
-      extensions(image, [{ type: EXT_BITMAPS, data: bitmapsExtension({ count: 65536 }) }]);
-    },
-    qemuError: 'bitmaps_ext: Image has 65536 bitmaps, exceeding the QEMU supported maximum of 65535',
-  },
-  {
-    name: 'bitmaps extension with no bitmaps',
-    mutate: (image) => {
-      set(image, 'autoclearFeatures', AUTOCLEAR_BITMAPS);
-      extensions(image, [{ type: EXT_BITMAPS, data: bitmapsExtension({ count: 0 }) }]);
-    },
-    qemuError: 'found bitmaps extension with zero bitmaps',
-  },
+  { name: 'bitmaps extension of the wrong length', mutate: withBitmapsExtension(bitmapsExtension({}).subarray(0, 16)), qemuError: 'bitmaps_ext: Invalid extension length' },
+  { name: 'bitmaps extension with reserved bits', mutate: withBitmapsExtension(bitmapsExtension({ reserved: 1 })), qemuError: 'bitmaps_ext: Reserved field is not zero' },
+  { name: 'bitmaps extension with too many bitmaps', mutate: withBitmapsExtension(bitmapsExtension({ count: 65536 })), qemuError: 'bitmaps_ext: Image has 65536 bitmaps, exceeding the QEMU supported maximum of 65535' },
+  { name: 'bitmaps extension with no bitmaps', mutate: withBitmapsExtension(bitmapsExtension({ count: 0 })), qemuError: 'found bitmaps extension with zero bitmaps' },
   {
     name: 'bitmap directory offset unaligned',
     mutate: (image) => {
@@ -214,20 +194,10 @@ export const HOSTILE_HEADERS: HostileHeader[] = [
     },
     qemuError: 'bitmaps_ext: invalid bitmap directory offset',
   },
-  {
-    name: 'bitmap directory too large',
-    mutate: (image) => {
-      set(image, 'autoclearFeatures', AUTOCLEAR_BITMAPS);
-      extensions(image, [{ type: EXT_BITMAPS, data: bitmapsExtension({ directorySize: 64n << 20n }) }]);
-    },
-    qemuError: 'bitmaps_ext: bitmap directory size (67108864) exceeds the maximum supported size (67107840)',
-  },
+  { name: 'bitmap directory too large', mutate: withBitmapsExtension(bitmapsExtension({ directorySize: 64n << 20n })), qemuError: 'bitmaps_ext: bitmap directory size (67108864) exceeds the maximum supported size (67107840)' },
   {
     name: 'bitmap directory beyond the end of the image',
-    mutate: (image) => {
-      set(image, 'autoclearFeatures', AUTOCLEAR_BITMAPS);
-      extensions(image, [{ type: EXT_BITMAPS, data: bitmapsExtension({ directoryOffset: BigInt(64 * CLUSTER) }) }]);
-    },
+    mutate: withBitmapsExtension(bitmapsExtension({ directoryOffset: BigInt(64 * CLUSTER) })),
     qemuError: "Bitmap '' doesn't satisfy the constraints",
   },
   {
