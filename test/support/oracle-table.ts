@@ -16,7 +16,7 @@ export interface RecordedExchange {
 export async function replyLines(requests: string[], options: { program?: string; args?: string[] } = {}): Promise<string[]> {
   const daemon = await DaemonProcess.start(options.args ?? [], { program: options.program });
   try {
-    const client = await connectWhenListening(daemon);
+    const client = await daemon.client();
     const lines: string[] = [];
     for (const request of requests) {
       client.send(request + '\n');
@@ -36,14 +36,3 @@ export async function replyLines(requests: string[], options: { program?: string
   }
 }
 
-/** The socket file appears when it is bound, a moment before the program listens on it. */
-async function connectWhenListening(daemon: DaemonProcess): Promise<Awaited<ReturnType<DaemonProcess['client']>>> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await daemon.client();
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ECONNREFUSED' || attempt >= 50) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  }
-}
