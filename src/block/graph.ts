@@ -46,6 +46,9 @@ interface DriverSpec<Options> {
   open(args: OpenArguments<Options>): BlockDriver;
 }
 
+/** Format drivers show their child's filename unless their own strong options make the node different. */
+const childFilename = (_options: unknown, child: NodeDescription | undefined, strongGiven: boolean) => (strongGiven ? undefined : child?.plainFilename);
+
 const NULL_DRIVER = {
   needsFile: false,
   rules: NULL_RULES,
@@ -69,7 +72,7 @@ const DRIVERS: { [D in BlockdevDriver]?: DriverSpec<DriverOptions<D>> } = {
     needsFile: true,
     rules: RAW_RULES,
     strongOptions: ['offset', 'size'],
-    plainFilename: (_options, child, strongGiven) => (strongGiven ? undefined : child?.plainFilename),
+    plainFilename: childFilename,
     open: ({ options, child, filename }) => new RawDriver(child!, options, filename),
   },
   qcow2: {
@@ -77,7 +80,7 @@ const DRIVERS: { [D in BlockdevDriver]?: DriverSpec<DriverOptions<D>> } = {
     claimsFile: true,
     rules: QCOW2_CHILD_RULES,
     strongOptions: [],
-    plainFilename: (_options, child, strongGiven) => (strongGiven ? undefined : child?.plainFilename),
+    plainFilename: childFilename,
     open: ({ options, child, filename }) => new Qcow2Driver(child!, filename, options),
   },
 };
