@@ -6,12 +6,16 @@ import type { DaemonServices } from './services.ts';
 export function hmpCommands({ graph }: DaemonServices) {
   return {
     'human-monitor-command'(args) {
-      return runHumanMonitorCommand(args['command-line'], {
-        resolveQemuIoTarget: (device, guestDevicesOnly) => {
-          const node = graph.findForQemuIo(device, guestDevicesOnly);
-          return qemuIoTarget(node, graph.imageFileParent(node)?.nodeName);
+      return runHumanMonitorCommand(
+        args['command-line'],
+        {
+          resolveQemuIoTarget: (device, guestDevicesOnly) => {
+            const node = graph.findForQemuIo(device, guestDevicesOnly);
+            return qemuIoTarget(node, graph.imageFileParent(node)?.nodeName);
+          },
         },
-      });
+        args['cpu-index'],
+      );
     },
   } satisfies Partial<CommandTable>;
 }

@@ -1,4 +1,4 @@
-import { QCOW2_CLUSTER, QCOW2_HEADER, buildQcow2Image } from '../support/qcow2-image.ts';
+import { CLUSTER, FIELD, buildImage, setHeaderField, type Field } from '../support/qcow2-images.ts';
 import { jsonText } from './json-text.ts';
 import { Random } from './random.ts';
 import { RequestGenerator } from './requests.ts';
@@ -88,16 +88,14 @@ const BAD_TOKENS = ['01', '-', '1.', '.5', '1e', '1e+', '+1', '0x10', 'NaN', 'In
 
 /** One header field set to a hostile value; the image is opened with blockdev-add, written, given a persistent bitmap, and deleted. */
 function hostileQcow2Case(random: Random, index: number): { description: string; input: Buffer; files: Record<string, Buffer> } {
-  const image = buildQcow2Image({ version: random.chance(0.8) ? 3 : 2 });
-  const field = random.pick(Object.keys(QCOW2_HEADER) as Array<keyof typeof QCOW2_HEADER>);
-  const offset = QCOW2_HEADER[field];
-  const wide = offset === QCOW2_HEADER.size || (offset >= 8 && offset < 20) || offset === 40 || offset === 48 || (offset >= 64 && offset < 96);
+  const image = buildImage({ version: random.chance(0.8) ? 3 : 2 });
+  const field = random.pick(Object.keys(FIELD) as Field[]);
+  const wide = FIELD[field][1] === 8;
   const values = wide
-    ? [0n, 1n, 512n, BigInt(QCOW2_CLUSTER) + 1n, 2n ** 63n, 2n ** 64n - 1n, 2n ** 56n, 2n ** 40n, BigInt(random.int(2 ** 31))]
+    ? [0n, 1n, 512n, BigInt(CLUSTER) + 1n, 2n ** 63n, 2n ** 64n - 1n, 2n ** 56n, 2n ** 40n, BigInt(random.int(2 ** 31))]
     : [0n, 1n, 2n, 4n, 8n, 9n, 21n, 22n, 31n, 63n, 64n, 65535n, 2n ** 31n, 2n ** 32n - 1n, BigInt(random.int(2 ** 31))];
   const value = random.pick(values);
-  if (wide) image.writeBigUInt64BE(value, offset);
-  else image.writeUInt32BE(Number(value), offset);
+  setHeaderField(image, field, value);
   const name = `hostile-${index}.qcow2`;
   const node = `h${index}`;
   let input = REQUEST('blockdev-add', { driver: 'qcow2', 'node-name': node, file: { driver: 'file', filename: `@DIR@/${name}` } });

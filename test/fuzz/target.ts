@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { QBLOCKD, exchangeUntilClose, waitFor } from '../support/daemon.ts';
-import { buildQcow2Image } from '../support/qcow2-image.ts';
+import { buildImage } from '../support/qcow2-images.ts';
 import type { FuzzCase } from './cases.ts';
 
 /** What one case did to one program. */
@@ -55,7 +55,7 @@ export class Target {
 
   async start(): Promise<void> {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `qblockd-fuzz-${this.name}-`));
-    fs.writeFileSync(path.join(this.dir, 'disk.qcow2'), buildQcow2Image({ virtualSize: 16 << 20 }));
+    fs.writeFileSync(path.join(this.dir, 'disk.qcow2'), buildImage({ virtualSize: 16 << 20 }));
     fs.writeFileSync(path.join(this.dir, 'raw.img'), Buffer.alloc(1 << 20));
     this.stderr = '';
     const child = spawn(PROGRAMS[this.name], launchLine(this.dir), { cwd: this.dir, stdio: ['ignore', 'ignore', 'pipe'] });

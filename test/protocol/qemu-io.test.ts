@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DaemonProcess, type RawClient } from '../support/daemon.ts';
-import { buildQcow2Image } from '../support/qcow2-image.ts';
+import { buildImage } from '../support/qcow2-images.ts';
 
 // Replies of QEMU 7.2.22 (qemu-system-x86_64 -M none) with the same nodes: a qcow2 node takes no
 // writer beside itself on its file node, so qemu-io may read the file node but not write to it.
@@ -14,7 +14,7 @@ describe('qemu-io on the file node under a qcow2 node', () => {
   let dir: string;
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qblockd-qemu-io-'));
-    fs.writeFileSync(path.join(dir, 'disk.qcow2'), buildQcow2Image());
+    fs.writeFileSync(path.join(dir, 'disk.qcow2'), buildImage());
     fs.writeFileSync(path.join(dir, 'raw.img'), Buffer.alloc(1 << 20));
     daemon = await DaemonProcess.start([
       '-blockdev', `driver=file,node-name=f1,filename=${dir}/disk.qcow2`, '-blockdev', 'driver=qcow2,node-name=q1,file=f1',

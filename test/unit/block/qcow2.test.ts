@@ -3,9 +3,7 @@ import { BitmapData } from '../../../src/block/bitmap/bitmap-data.ts';
 import { MemoryByteStore } from '../../../src/block/drivers/byte-store.ts';
 import { parseDirectory, serializeDirectory, type BitmapDirectoryEntry } from '../../../src/block/drivers/qcow2/bitmap-directory.ts';
 import { Qcow2FormatError, Qcow2Image } from '../../../src/block/drivers/qcow2/image.ts';
-import { buildQcow2Image, QCOW2_CLUSTER } from '../../support/qcow2-image.ts';
-
-const CLUSTER = QCOW2_CLUSTER;
+import { buildImage, CLUSTER } from '../../support/qcow2-images.ts';
 
 function refcountOf(image: Buffer, cluster: number): number {
   const block = Number(image.readBigUInt64BE(CLUSTER));
@@ -20,7 +18,7 @@ function scattered(diskSize: number, granularity: number): BitmapData {
 
 describe('qcow2 header', () => {
   it('reads a version 3 image built from the spec', () => {
-    const image = Qcow2Image.open(new MemoryByteStore(buildQcow2Image({ virtualSize: 3 * 2 ** 30 })));
+    const image = Qcow2Image.open(new MemoryByteStore(buildImage({ virtualSize: 3 * 2 ** 30 })));
     expect(image.virtualSize).toBe(3 * 2 ** 30);
     expect(image.version).toBe(3);
     expect(image.clusterSize).toBe(CLUSTER);
@@ -28,25 +26,25 @@ describe('qcow2 header', () => {
   });
 
   it('reads a version 2 image, which cannot hold bitmaps', () => {
-    const image = Qcow2Image.open(new MemoryByteStore(buildQcow2Image({ version: 2 })));
+    const image = Qcow2Image.open(new MemoryByteStore(buildImage({ version: 2 })));
     expect(image.virtualSize).toBe(64 << 20);
     expect(image.version).toBe(2);
     expect(image.checkNewPersistentBitmap('b', CLUSTER)).toBe('Cannot store dirty bitmaps in qcow2 v2 files');
   });
 
   it('refuses a bad magic and unknown incompatible features with a format error', () => {
-    expect(() => Qcow2Image.open(new MemoryByteStore(buildQcow2Image({ magic: 0x12345678 })))).toThrow(Qcow2FormatError);
-    expect(() => Qcow2Image.open(new MemoryByteStore(buildQcow2Image({ incompatible: 1n << 40n })))).toThrow(Qcow2FormatError);
+    expect(() => Qcow2Image.open(new MemoryByteStore(buildImage({ magic: 0x12345678 })))).toThrow(Qcow2FormatError);
+    expect(() => Qcow2Image.open(new MemoryByteStore(buildImage({ incompatible: 1n << 40n })))).toThrow(Qcow2FormatError);
   });
 
   it('refuses a truncated image', () => {
-    expect(() => Qcow2Image.open(new MemoryByteStore(buildQcow2Image().subarray(0, 2 * CLUSTER)))).toThrow(Qcow2FormatError);
+    expect(() => Qcow2Image.open(new MemoryByteStore(buildImage().subarray(0, 2 * CLUSTER)))).toThrow(Qcow2FormatError);
   });
 });
 
 describe('qcow2 data path', () => {
   it('allocates clusters on write, counts them in the refcounts, and reads the data back', () => {
-    const store = new MemoryByteStore(buildQcow2Image());
+    const store = new MemoryByteStore(buildImage());
     const image = Qcow2Image.open(store);
     expect(image.read(0, 16).equals(Buffer.alloc(16))).toBe(true);
     image.write(100_000, Buffer.alloc(70_000, 0x5a));
@@ -63,7 +61,7 @@ describe('qcow2 data path', () => {
   });
 
   it('writes zeroes as zero clusters that read back as zeroes', () => {
-    const image = Qcow2Image.open(new MemoryByteStore(buildQcow2Image()));
+    const image = Qcow2Image.open(new MemoryByteStore(buildImage()));
     image.write(0, Buffer.alloc(CLUSTER, 1));
     image.writeZeroes(0, CLUSTER);
     expect(image.read(0, CLUSTER).equals(Buffer.alloc(CLUSTER))).toBe(true);
@@ -72,7 +70,7 @@ describe('qcow2 data path', () => {
 
 describe('qcow2 bitmaps', () => {
   it('stores bitmaps, lists them newest first, loads the same bits, and survives reopening', () => {
-    const store = new MemoryByteStore(buildQcow2Image());
+    const store = new MemoryByteStore(buildImage());
     const image = Qcow2Image.open(store);
     const first = scattered(64 << 20, 65536);
     const second = scattered(64 << 20, 4096);
@@ -94,7 +92,7 @@ describe('qcow2 bitmaps', () => {
   });
 
   it('marks stored bitmaps in use, so a crash leaves them inconsistent', () => {
-    const store = new MemoryByteStore(buildQcow2Image());
+    const store = new MemoryByteStore(buildImage());
     const image = Qcow2Image.open(store);
     image.storeBitmaps([{ name: 'b', granularity: 65536, enabled: true, data: scattered(64 << 20, 65536) }]);
     image.markBitmapsInUse();
@@ -102,7 +100,7 @@ describe('qcow2 bitmaps', () => {
   });
 
   it('removes a bitmap and frees its clusters; removing an absent one changes nothing', () => {
-    const store = new MemoryByteStore(buildQcow2Image());
+    const store = new MemoryByteStore(buildImage());
     const image = Qcow2Image.open(store);
     image.storeBitmaps([{ name: 'b', granularity: 65536, enabled: true, data: scattered(64 << 20, 65536) }]);
     const before = store.contents();
@@ -116,7 +114,7 @@ describe('qcow2 bitmaps', () => {
   });
 
   it("checks qcow2's limits for a new persistent bitmap", () => {
-    const image = Qcow2Image.open(new MemoryByteStore(buildQcow2Image()));
+    const image = Qcow2Image.open(new MemoryByteStore(buildImage()));
     expect(image.checkNewPersistentBitmap('x'.repeat(1024), 65536)).toMatch(/Name length exceeds maximum/);
     expect(image.checkNewPersistentBitmap('ok', 65536)).toBeNull();
   });
