@@ -223,7 +223,7 @@ export class RequestGenerator {
         return `${where} nested ${depth} deep`;
       }
       case 'enum': {
-        const values = definition?.kind === 'enum' ? definition.values : ['x'];
+        const values = definition?.kind === 'enum' ? definition.values : ['zz'];
         const value = this.random.pick([...values, 'bogus', '', values[0]!.toUpperCase(), `${values[0]} `]);
         set(value);
         return `${where} = ${JSON.stringify(value)}`;
