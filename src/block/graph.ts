@@ -92,6 +92,36 @@ export class BlockGraph {
     return this.nodes.get(nodeName);
   }
 
+  /** Puts a filter node above `node`: devices that showed `node` now show the filter. */
+  insertFilter(node: BlockNode, driver: BlockDriver, requestedName: string | undefined): BlockNode {
+    const filter = new BlockNode(this.assignNodeName(requestedName), driver, [node], node.readOnly, false);
+    this.nodes.set(filter.nodeName, filter);
+    node.users.add(`parent ${filter.nodeName}`);
+    for (const [id, device] of this.devices) if (device === node) this.devices.set(id, filter);
+    return filter;
+  }
+
+  /** Takes a filter out again: its devices show the filtered node. */
+  removeFilter(filter: BlockNode): void {
+    const [child] = filter.children;
+    for (const [id, device] of this.devices) if (device === filter) this.devices.set(id, child!);
+    child!.users.delete(`parent ${filter.nodeName}`);
+    this.nodes.delete(filter.nodeName);
+  }
+
+  /** QEMU's permission conflict for a new writer on `node`, when a filter above it unshares writes. */
+  writeConflict(node: BlockNode): string | null {
+    for (const parent of this.nodes.values()) {
+      if (parent.driver.unsharesChildWrite && parent.children.includes(node)) {
+        return (
+          `Permission conflict on node '${node.nodeName}': permissions 'write' are both required by an unnamed block device ` +
+          `(uses node '${node.nodeName}' as 'root' child) and unshared by node '${parent.nodeName}' (uses node '${node.nodeName}' as 'file' child).`
+        );
+      }
+    }
+    return null;
+  }
+
   /** blockdev-add / -blockdev. */
   addBlockdev(options: BlockdevOptions): BlockNode {
     if (options['node-name'] === undefined) throw new QmpError("'node-name' must be specified for the root node");

@@ -36,7 +36,7 @@ export class BlockNode {
   }
 
   findBitmap(name: string): DirtyBitmap | undefined {
-    return this.bitmaps.find((bitmap) => bitmap.name === name);
+    return this.bitmaps.find((bitmap) => !bitmap.anonymous && bitmap.name === name);
   }
 
   addBitmap(bitmap: DirtyBitmap): void {
@@ -51,7 +51,7 @@ export class BlockNode {
   /** Marks every recording bitmap over [offset, offset+length), as a completed guest write does. */
   markDirty(offset: number, length: number): void {
     for (const bitmap of this.bitmaps) {
-      if (bitmap.recording) bitmap.data.markRange(offset, length);
+      if (bitmap.marksWrites) bitmap.data.markRange(offset, length);
     }
   }
 

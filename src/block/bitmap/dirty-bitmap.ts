@@ -3,7 +3,7 @@ import type { BitmapState } from './permissions.ts';
 
 /** QMP's BlockDirtyInfo, members in QEMU's declaration order. */
 export interface BlockDirtyInfo {
-  name: string;
+  name?: string;
   count: number;
   granularity: number;
   recording: boolean;
@@ -20,6 +20,8 @@ export class DirtyBitmap implements BitmapState {
   readonly inconsistent: boolean;
   /** Set while a transaction has removed the bitmap but may still roll back. */
   skipStore = false;
+  /** While a job uses the bitmap, new writes land here instead (block/bitmap/successor.ts). */
+  successor: DirtyBitmap | undefined;
   private readonly holders = new Set<object>();
 
   constructor(
@@ -37,7 +39,18 @@ export class DirtyBitmap implements BitmapState {
     return this.data.granularity;
   }
 
+  /** Jobs' internal bitmaps have no name and are never listed by name. */
+  get anonymous(): boolean {
+    return this.name === '';
+  }
+
+  /** Whether guest writes are recorded here or, while frozen by a job, in its successor. */
   get recording(): boolean {
+    return (this.enabled && !this.inconsistent) || (this.successor?.recording ?? false);
+  }
+
+  /** Whether a guest write marks this bitmap's own bits. */
+  get marksWrites(): boolean {
     return this.enabled && !this.inconsistent;
   }
 
@@ -56,7 +69,7 @@ export class DirtyBitmap implements BitmapState {
 
   info(): BlockDirtyInfo {
     const info: BlockDirtyInfo = {
-      name: this.name,
+      ...(this.anonymous ? {} : { name: this.name }),
       count: this.data.dirtyBytes(),
       granularity: this.granularity,
       recording: this.recording,

@@ -48,6 +48,8 @@ export interface BlockDriver {
   readonly bitmapStore?: PersistentBitmapStore;
   /** Drivers of host files: claimed by each parent that reads or writes through the node. */
   readonly hostLock?: HostLock;
+  /** A filter that takes its child's write permission away from other users (copy-before-write). */
+  readonly unsharesChildWrite?: boolean;
   close(): void;
 }
 

@@ -1,0 +1,119 @@
+import { QmpError } from '../../qmp/errors.ts';
+import type { BlockNode } from '../node.ts';
+import { Job, type JobDriver, type JobEventSink, type JobGroup } from './job.ts';
+
+const WELL_FORMED_ID = /^[A-Za-z][A-Za-z0-9_.-]*$/;
+
+export interface JobOptions {
+  autoFinalize: boolean;
+  autoDismiss: boolean;
+  group?: JobGroup;
+}
+
+/**
+ * Every job by id, newest first (QEMU's order), and the two lookup families:
+ * job-* commands answer GenericError "Job not found", block-job-* commands
+ * DeviceNotActive "Block job 'x' not found".
+ */
+export class JobList {
+  private readonly jobs: Job[] = [];
+  private readonly nodesOf = new Map<Job, BlockNode[]>();
+  private readonly sink: JobEventSink;
+
+  constructor(emit: (name: string, data: Record<string, unknown>) => void) {
+    this.sink = {
+      emit,
+      removed: (job) => {
+        const index = this.jobs.indexOf(job);
+        if (index >= 0) this.jobs.splice(index, 1);
+        this.nodesOf.delete(job);
+      },
+    };
+  }
+
+  /** job_create's id checks, then the job in state created. */
+  create(id: string, driver: JobDriver, options: JobOptions): Job {
+    if (!WELL_FORMED_ID.test(id)) throw new QmpError(`Invalid job ID '${id}'`);
+    if (this.find(id)) throw new QmpError(`Job ID '${id}' already in use`);
+    const job = new Job(id, driver, options, this.sink);
+    this.jobs.unshift(job);
+    return job;
+  }
+
+  /** The nodes a job holds: draining any of them pauses the job. */
+  attachNodes(job: Job, nodes: BlockNode[]): void {
+    this.nodesOf.set(job, nodes);
+  }
+
+  find(id: string): Job | undefined {
+    return this.jobs.find((job) => job.id === id);
+  }
+
+  get(id: string): Job {
+    const job = this.find(id);
+    if (!job) throw new QmpError('Job not found');
+    return job;
+  }
+
+  getBlockJob(id: string): Job {
+    const job = this.find(id);
+    if (!job) throw new QmpError(`Block job '${id}' not found`, 'DeviceNotActive');
+    return job;
+  }
+
+  all(): readonly Job[] {
+    return this.jobs;
+  }
+
+  jobsOn(node: BlockNode): Job[] {
+    return this.jobs.filter((job) => this.nodesOf.get(job)?.includes(node));
+  }
+
+  /** A drained section over `node`: every job holding it pauses and resumes. */
+  drain(node: BlockNode): void {
+    for (const job of this.jobsOn(node)) job.drain();
+  }
+
+  /** Shutdown: QEMU force-cancels every job (job_cancel_sync_all). */
+  cancelAll(): void {
+    for (const job of [...this.jobs]) {
+      if (job.status === 'concluded' || job.status === 'null') continue;
+      job.cancel(true);
+    }
+  }
+
+  queryJobs(): Array<Record<string, unknown>> {
+    return this.jobs.map((job) => {
+      const info: Record<string, unknown> = {
+        id: job.id,
+        type: job.type,
+        status: job.status,
+        'current-progress': job.progressCurrent,
+        'total-progress': job.progressTotal,
+      };
+      if (job.ret && job.error !== undefined) info.error = job.error;
+      return info;
+    });
+  }
+
+  queryBlockJobs(): Array<Record<string, unknown>> {
+    return this.jobs.map((job) => {
+      const info: Record<string, unknown> = {
+        type: job.type,
+        device: job.id,
+        len: job.progressTotal,
+        offset: job.progressCurrent,
+        busy: job.busy,
+        paused: job.pauseRequested,
+        speed: job.speed,
+        'io-status': job.ioStatus,
+        ready: job.status === 'ready' || job.status === 'standby',
+        status: job.status,
+        'auto-finalize': job.autoFinalize,
+        'auto-dismiss': job.autoDismiss,
+      };
+      if (job.ret && job.error !== undefined) info.error = job.error;
+      return info;
+    });
+  }
+}
