@@ -2,7 +2,9 @@ import fs from 'node:fs';
 import type net from 'node:net';
 import type { WebSocketServer } from 'ws';
 import { ExportManager } from './block/exports.ts';
-import { BlockGraph, type BlockdevOptions } from './block/graph.ts';
+import { JobList } from './block/jobs/job-list.ts';
+import { RunState } from './block/run-state.ts';
+import { BlockGraph } from './block/graph.ts';
 import { driveToBlockdev } from './block/drive-options.ts';
 import { allCommands, type DaemonServices } from './commands/index.ts';
 import type { DaemonConfig } from './config/index.ts';
@@ -23,6 +25,7 @@ const DEFAULT_LIMITS = { maxPendingReplyBytes: 8 << 20, maxQueuedRequests: 64, m
 export class Daemon {
   readonly graph = new BlockGraph();
   readonly exports: ExportManager;
+  readonly jobs = new JobList((name, data) => this.emitEvent(name, data));
   private readonly sessions = new Set<QmpSession>();
   private readonly servers: net.Server[] = [];
   private readonly socketPaths: string[] = [];
@@ -40,6 +43,8 @@ export class Daemon {
     const services: DaemonServices = {
       graph: this.graph,
       exports: this.exports,
+      jobs: this.jobs,
+      runState: new RunState(config.startPaused ? 'prelaunch' : 'running', config.name, (event) => this.emitEvent(event)),
       schema: this.schema,
       version: config.version,
       emitEvent: (name, data) => this.emitEvent(name, data),
@@ -55,11 +60,11 @@ export class Daemon {
   async start(): Promise<void> {
     for (const spec of this.config.blockdevs) {
       const options = this.schema.validateType('BlockdevOptions', spec.value, spec.syntax === 'json' ? 'qmp' : 'keyval');
-      this.graph.addBlockdev(options as BlockdevOptions);
+      this.graph.addBlockdev(options);
     }
     for (const drive of this.config.drives) {
       const { id, blockdev } = driveToBlockdev(drive.options);
-      this.graph.addDrive(id, this.schema.validateType('BlockdevOptions', blockdev, 'keyval') as BlockdevOptions);
+      this.graph.addDrive(id, this.schema.validateType('BlockdevOptions', blockdev, 'keyval'));
     }
     const host = {
       openSession: (transport: SessionTransport) => this.openSession(transport),
@@ -100,6 +105,7 @@ export class Daemon {
     this.shuttingDown = true;
     this.log.info({ reason }, 'shutting down');
     try {
+      this.jobs.cancelAll();
       this.exports.close();
       this.graph.closeAll();
     } catch (error) {

@@ -34,7 +34,8 @@ export function driveToBlockdev(options: Record<string, string>): { id: string; 
   return { id, blockdev };
 }
 
-function probeFormat(path: string): string {
+/** QEMU's format probe: qcow2 by its magic, raw otherwise. */
+export function probeFormat(path: string): string {
   try {
     const fd = fs.openSync(path, 'r');
     try {

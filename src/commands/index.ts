@@ -1,14 +1,17 @@
 import type { CommandTable } from '../qmp/dispatcher.ts';
+import { backupCommands } from './backup.ts';
 import { bitmapCommands } from './bitmaps.ts';
 import { blockNodeCommands } from './block-nodes.ts';
 import { controlCommands } from './control.ts';
 import { exportCommands } from './exports.ts';
 import { hmpCommands } from './hmp.ts';
+import { jobCommands } from './jobs.ts';
+import { runStateCommands } from './run-state.ts';
 import type { DaemonServices } from './services.ts';
 
 export type { DaemonServices } from './services.ts';
 
-/** Every QMP command qblockd implements, by name; the schema says which exist. */
+/** Every QMP command of the schema and its handler; the type checker refuses a missing or mistyped one. */
 export function allCommands(services: DaemonServices): CommandTable {
   return {
     ...controlCommands(services),
@@ -16,5 +19,8 @@ export function allCommands(services: DaemonServices): CommandTable {
     ...bitmapCommands(services),
     ...exportCommands(services),
     ...hmpCommands(services),
+    ...jobCommands(services),
+    ...backupCommands(services),
+    ...runStateCommands(services),
   };
 }

@@ -3,7 +3,8 @@ import { QmpError } from '../qmp/errors.ts';
 /** What qemu-io needs of a block node. */
 export interface QemuIoTarget {
   readonly size: number;
-  readonly readOnly: boolean;
+  /** Why a writing command is refused (read-only node, a permission conflict), or null. */
+  readonly writeRefusal: string | null;
   read(offset: number, length: number): Buffer;
   write(offset: number, data: Buffer): void;
   writeZeroes(offset: number, length: number): void;
@@ -153,7 +154,7 @@ export function runQemuIoCommand(commandLine: string, target: QemuIoTarget): str
   const argv = commandLine.trim().split(/\s+/).filter(Boolean);
   const command = QEMU_IO_COMMANDS[argv[0] ?? ''];
   if (!command) return '';
-  if (command.writes && target.readOnly) return 'Block node is read-only\r\n';
+  if (command.writes && target.writeRefusal !== null) return `${target.writeRefusal}\r\n`;
   const args = parseArgs(argv.slice(1), command);
   if (!args || args.positional.length !== command.positional) return '';
   const numbers = args.positional.map(parseQemuIoNumber);

@@ -1,3 +1,4 @@
+import type { ImageInfo } from '../../schema/generated/qapi-types.ts';
 import type { BlockChildIo } from '../node.ts';
 import type { BlockDriver } from './driver.ts';
 
@@ -48,9 +49,9 @@ export class CopyBeforeWriteDriver implements BlockDriver {
   close(): void {}
 
   /** A filter reports its child's image as its backing image. */
-  imageInfo(): Record<string, unknown> {
+  imageInfo(): ImageInfo {
     const childInfo = this.child.imageInfo();
-    const info: Record<string, unknown> = {
+    const info: ImageInfo = {
       'virtual-size': this.child.size(),
       filename: childInfo.filename,
       format: this.format,

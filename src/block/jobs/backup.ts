@@ -30,6 +30,8 @@ export interface BackupRequest {
   filterNodeName?: string;
   maxWorkers?: number;
   maxChunk?: number;
+  /** Runs when the job lets go of its nodes (drive-backup closes the target it opened). */
+  onClean?: () => void;
 }
 
 const CLUSTER_SIZE = 65536;
@@ -89,9 +91,8 @@ function checkNodes(request: BackupRequest, jobs: JobList, bitmap: DirtyBitmap |
     throw new QmpError('Compression is not supported for this drive ');
   }
   for (const node of [source, target]) {
-    if (jobs.jobsOn(node).length > 0) {
-      throw new QmpError(`Node '${node.nodeName}' is busy: block device is in use by block job: backup`);
-    }
+    const holder = jobs.blockerOf(node);
+    if (holder) throw new QmpError(`Node '${node.nodeName}' is busy: block device is in use by block job: ${holder.type}`);
   }
   if (request.maxWorkers !== undefined && request.maxWorkers < 1) throw new QmpError('max-workers must be greater than zero');
   if (request.maxChunk !== undefined && request.maxChunk < 0) {
@@ -157,7 +158,7 @@ export class BackupJob implements JobDriver {
       throw error;
     }
     backup.job = job;
-    jobs.attachNodes(job, [request.source, request.target, backup.filter]);
+    jobs.attachNodes(job, { drained: [request.source, request.target, backup.filter], blocked: [request.target, backup.filter] });
     request.target.users.add(`job ${job.id}`);
     job.progressTotal = sync === 'none' ? 0 : backup.copySet.data.dirtyBytes();
     try {
@@ -277,6 +278,7 @@ export class BackupJob implements JobDriver {
   clean(): void {
     this.undo(false);
     this.request.target.users.delete(`job ${this.job.id}`);
+    this.request.onClean?.();
   }
 
   /** Takes the filter and the copy set away again; before the job exists, unfreezes the bitmap too. */

@@ -1,4 +1,5 @@
 import { QmpError } from '../../qmp/errors.ts';
+import type { BlockJobInfo, JobInfo, JobStatus as QapiJobStatus, JobType } from '../../schema/generated/qapi-types.ts';
 import type { BlockNode } from '../node.ts';
 import { Job, type JobDriver, type JobEventSink, type JobGroup } from './job.ts';
 
@@ -17,7 +18,7 @@ export interface JobOptions {
  */
 export class JobList {
   private readonly jobs: Job[] = [];
-  private readonly nodesOf = new Map<Job, BlockNode[]>();
+  private readonly nodesOf = new Map<Job, { drained: BlockNode[]; blocked: BlockNode[] }>();
   private readonly sink: JobEventSink;
 
   constructor(emit: (name: string, data: Record<string, unknown>) => void) {
@@ -40,9 +41,17 @@ export class JobList {
     return job;
   }
 
-  /** The nodes a job holds: draining any of them pauses the job. */
-  attachNodes(job: Job, nodes: BlockNode[]): void {
+  /**
+   * The nodes a job holds: draining any of them pauses the job; the blocked
+   * ones refuse to take part in another job.
+   */
+  attachNodes(job: Job, nodes: { drained: BlockNode[]; blocked: BlockNode[] }): void {
     this.nodesOf.set(job, nodes);
+  }
+
+  /** The job whose op blocker is on `node`, if any. */
+  blockerOf(node: BlockNode): Job | undefined {
+    return this.jobs.find((job) => this.nodesOf.get(job)?.blocked.includes(node));
   }
 
   find(id: string): Job | undefined {
@@ -66,7 +75,7 @@ export class JobList {
   }
 
   jobsOn(node: BlockNode): Job[] {
-    return this.jobs.filter((job) => this.nodesOf.get(job)?.includes(node));
+    return this.jobs.filter((job) => this.nodesOf.get(job)?.drained.includes(node));
   }
 
   /** A drained section over `node`: every job holding it pauses and resumes. */
@@ -82,23 +91,20 @@ export class JobList {
     }
   }
 
-  queryJobs(): Array<Record<string, unknown>> {
-    return this.jobs.map((job) => {
-      const info: Record<string, unknown> = {
-        id: job.id,
-        type: job.type,
-        status: job.status,
-        'current-progress': job.progressCurrent,
-        'total-progress': job.progressTotal,
-      };
-      if (job.ret && job.error !== undefined) info.error = job.error;
-      return info;
-    });
+  queryJobs(): JobInfo[] {
+    return this.jobs.map((job) => ({
+      id: job.id,
+      type: job.type as JobType,
+      status: job.status as QapiJobStatus,
+      'current-progress': job.progressCurrent,
+      'total-progress': job.progressTotal,
+      ...(job.ret && job.error !== undefined ? { error: job.error } : {}),
+    }));
   }
 
-  queryBlockJobs(): Array<Record<string, unknown>> {
+  queryBlockJobs(): BlockJobInfo[] {
     return this.jobs.map((job) => {
-      const info: Record<string, unknown> = {
+      const info: BlockJobInfo = {
         type: job.type,
         device: job.id,
         len: job.progressTotal,
@@ -108,7 +114,7 @@ export class JobList {
         speed: job.speed,
         'io-status': job.ioStatus,
         ready: job.status === 'ready' || job.status === 'standby',
-        status: job.status,
+        status: job.status as QapiJobStatus,
         'auto-finalize': job.autoFinalize,
         'auto-dismiss': job.autoDismiss,
       };

@@ -111,6 +111,8 @@ export class Job {
   private deferredToMainLoop = false;
   private wake: (() => void) | null = null;
   private sleepTimer: NodeJS.Timeout | null = null;
+  /** While in sleep(): when it ends (ms since the epoch; 0: next turn; null: when woken). */
+  private sleepUntil: number | null | undefined;
   private statusBeforePause: JobStatus = 'running';
 
   constructor(
@@ -172,15 +174,24 @@ export class Job {
       await new Promise<void>((resolve) => {
         this.busy = false;
         this.wake = resolve;
-        const wakeUp = () => {
-          this.sleepTimer = null;
-          this.enter();
-        };
-        if (ns === null) return;
-        this.sleepTimer = ns > 0 ? setTimeout(wakeUp, Math.min(Math.ceil(ns / 1e6), 2 ** 31 - 1)) : (setImmediate(wakeUp) as unknown as NodeJS.Timeout);
+        this.sleepUntil = ns === null ? null : ns === 0 ? 0 : Date.now() + Math.ceil(ns / 1e6);
+        this.armTimer();
       });
+      this.sleepUntil = undefined;
     }
     await this.pausePoint();
+  }
+
+  /** (Re)starts the timer of the current sleep; an endless sleep (job_yield) has none. */
+  private armTimer(): void {
+    const until = this.sleepUntil;
+    if (until === null || until === undefined) return;
+    const wakeUp = () => {
+      this.sleepTimer = null;
+      this.enter();
+    };
+    this.sleepTimer =
+      until === 0 ? (setImmediate(wakeUp) as unknown as NodeJS.Timeout) : setTimeout(wakeUp, Math.min(Math.max(until - Date.now(), 0), 2 ** 31 - 1));
   }
 
   private async pausePoint(): Promise<void> {
@@ -210,6 +221,12 @@ export class Job {
     if (this.paused) {
       this.paused = false;
       this.transition(this.statusBeforePause);
+      // Paused in the middle of a sleep: QEMU's job wakes, finds its delay not over and sleeps
+      // again at once; staying asleep is the same, and keeps the job where a drain finds it.
+      if (this.sleepUntil !== undefined && !this.isCancelled()) {
+        this.armTimer();
+        return;
+      }
     }
     const wake = this.wake;
     this.wake = null;
@@ -292,6 +309,18 @@ export class Job {
   userCancel(force: boolean): void {
     this.checkVerb('cancel');
     this.cancel(force);
+  }
+
+  /** block-job-cancel refuses a user-paused job unless forced. */
+  userCancelBlockJob(force: boolean): void {
+    if (this.userPaused && !force) throw new QmpError(`The block job for device '${this.id}' is currently paused`);
+    this.userCancel(force);
+  }
+
+  /** No job kind here has a completion step (mirror's), so a job in ready never exists. */
+  userComplete(): void {
+    this.checkVerb('complete');
+    throw new QmpError(`The active block job '${this.id}' cannot be completed`);
   }
 
   cancel(force: boolean): void {

@@ -1,0 +1,95 @@
+import type { PreparedAction } from '../block/bitmap/actions.ts';
+import type { BlockGraph } from '../block/graph.ts';
+import { BackupJob, type BackupRequest } from '../block/jobs/backup.ts';
+import type { JobGroup } from '../block/jobs/job.ts';
+import type { JobList } from '../block/jobs/job-list.ts';
+import type { BlockNode } from '../block/node.ts';
+import type { TransactionActionTable, TransactionContext } from '../block/transaction.ts';
+import { runTransaction } from '../block/transaction.ts';
+import { QmpError } from '../qmp/errors.ts';
+import type { CommandTable } from '../qmp/dispatcher.ts';
+import type { BackupCommon, BlockdevBackup, DriveBackup } from '../schema/generated/qapi-types.ts';
+import type { DaemonServices } from './services.ts';
+
+function backupRequest(common: BackupCommon, source: BlockNode, target: BlockNode, graph: BlockGraph): BackupRequest {
+  return {
+    // Without job-id QEMU names the job after the device, which a bare node does not have.
+    jobId: common['job-id'] ?? graph.deviceNameOf(source) ?? '',
+    source,
+    target,
+    sync: common.sync,
+    speed: common.speed === undefined ? undefined : Number(common.speed),
+    bitmap: common.bitmap,
+    bitmapMode: common['bitmap-mode'],
+    compress: common.compress,
+    onSourceError: common['on-source-error'],
+    onTargetError: common['on-target-error'],
+    autoFinalize: common['auto-finalize'],
+    autoDismiss: common['auto-dismiss'],
+    filterNodeName: common['filter-node-name'],
+    maxWorkers: common['x-perf']?.['max-workers'] === undefined ? undefined : Number(common['x-perf']['max-workers']),
+    maxChunk: common['x-perf']?.['max-chunk'] === undefined ? undefined : Number(common['x-perf']['max-chunk']),
+  };
+}
+
+/**
+ * A backup as a transaction unit: prepare drains the source and creates the
+ * job (state created), commit starts it, clean ends the drain (the
+ * paused/running pair), abort cancels the job that never ran.
+ */
+function prepareBackup(graph: BlockGraph, jobs: JobList, request: () => BackupRequest, group: JobGroup | undefined): PreparedAction {
+  const backup = request();
+  let job;
+  try {
+    job = BackupJob.create(graph, jobs, backup, { group });
+  } catch (error) {
+    // QEMU drains the source twice around a refused backup (observed: two paused/running pairs).
+    jobs.drain(backup.source);
+    jobs.drain(backup.source);
+    throw error;
+  }
+  job.pause();
+  return {
+    commit: () => job.start(),
+    abort: () => job.cancel(true),
+    clean: () => job.resume(),
+  };
+}
+
+function openDriveBackupTarget(graph: BlockGraph, args: DriveBackup): BlockNode {
+  if ((args.mode ?? 'absolute-paths') !== 'existing') {
+    throw new QmpError("drive-backup: creating the target image is not supported by qblockd; create it and use mode 'existing'");
+  }
+  return graph.openImplicit(args.target, args.format);
+}
+
+export function backupActions({ graph, jobs }: DaemonServices): TransactionActionTable {
+  return {
+    'blockdev-backup': {
+      individualOnly: false,
+      prepare: (args: BlockdevBackup, context: TransactionContext) =>
+        prepareBackup(graph, jobs, () => backupRequest(args, graph.findDeviceOrNode(args.device), graph.findDeviceOrNode(args.target), graph), context.jobGroup),
+    },
+    'drive-backup': {
+      individualOnly: false,
+      prepare: (args: DriveBackup, context: TransactionContext) => {
+        const source = graph.findDeviceOrNode(args.device);
+        const target = openDriveBackupTarget(graph, args);
+        try {
+          return prepareBackup(graph, jobs, () => ({ ...backupRequest(args, source, target, graph), onClean: () => graph.closeImplicit(target) }), context.jobGroup);
+        } catch (error) {
+          graph.closeImplicit(target);
+          throw error;
+        }
+      },
+    },
+  };
+}
+
+export function backupCommands(services: DaemonServices) {
+  const actions = backupActions(services);
+  return {
+    'blockdev-backup': (data) => (runTransaction([{ type: 'blockdev-backup', data }], 'individual', actions), {}),
+    'drive-backup': (data) => (runTransaction([{ type: 'drive-backup', data }], 'individual', actions), {}),
+  } satisfies Partial<CommandTable>;
+}
