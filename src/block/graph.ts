@@ -3,6 +3,7 @@ import { probeFormat } from './drive-options.ts';
 import { BitmapData } from './bitmap/bitmap-data.ts';
 import { DirtyBitmap } from './bitmap/dirty-bitmap.ts';
 import type { BlockDriver, HostLockMode } from './drivers/driver.ts';
+import { BlkdebugDriver } from './drivers/blkdebug.ts';
 import { FileDriver } from './drivers/file.ts';
 import { NullDriver } from './drivers/null-co.ts';
 import { Qcow2Driver } from './drivers/qcow2-driver.ts';
@@ -14,8 +15,8 @@ import type { BlockdevDriver, BlockdevOptions, BlockdevRef } from '../schema/gen
 type DriverOptions<D extends BlockdevDriver> = Extract<BlockdevOptions, { driver: D }>;
 
 interface DriverSpec<Options> {
-  /** Format drivers sit on a protocol child named by the `file` member. */
-  needsFile: boolean;
+  /** Format and filter drivers sit on a child named by this member (`file`; blkdebug's `image`). */
+  childOption?: 'file' | 'image';
   /**
    * Keeps its own metadata in the child, so it claims the host file (QEMU's
    * image lock) for as long as it is attached. Raw passes its users' needs
@@ -27,15 +28,17 @@ interface DriverSpec<Options> {
 
 const DRIVERS: { [D in BlockdevDriver]?: DriverSpec<DriverOptions<D>> } = {
   'null-co': {
-    needsFile: false,
     open: (options) => new NullDriver(pick(options, ['size', 'read-zeroes', 'latency-ns'])),
   },
   file: {
-    needsFile: false,
     open: (options, _child, readOnly) => new FileDriver(options.filename, readOnly),
   },
-  raw: { needsFile: true, open: (_options, child) => new RawDriver(child!) },
-  qcow2: { needsFile: true, claimsFile: true, open: (_options, child) => new Qcow2Driver(child!) },
+  raw: { childOption: 'file', open: (_options, child) => new RawDriver(child!) },
+  qcow2: { childOption: 'file', claimsFile: true, open: (_options, child) => new Qcow2Driver(child!) },
+  blkdebug: {
+    childOption: 'image',
+    open: (options, child) => new BlkdebugDriver(child!, options['inject-error'] ?? [], options['set-state'] ?? []),
+  },
 };
 
 const NODE_NAME_MAX = 31;
@@ -171,7 +174,8 @@ export class BlockGraph {
     const spec = driverSpec(options.driver);
     if (!spec) throw new QmpError(`Driver '${options.driver}' is not supported by qblockd`);
     const readOnly = options['read-only'] === true;
-    const child = spec.needsFile && 'file' in options ? this.resolveChild(options.file, readOnly) : undefined;
+    const reference = spec.childOption && (options as Record<string, unknown>)[spec.childOption];
+    const child = reference ? this.resolveChild(reference as BlockdevRef, readOnly) : undefined;
     let claimedChild = false;
     try {
       const nodeName = this.assignNodeName(options['node-name']);

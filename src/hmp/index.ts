@@ -1,3 +1,4 @@
+import { BlockIoError } from '../block/io-error.ts';
 import { QmpError } from '../qmp/errors.ts';
 
 /** What qemu-io needs of a block node. */
@@ -162,7 +163,12 @@ export function runQemuIoCommand(commandLine: string, target: QemuIoTarget): str
   const [offset = 0, length = 0] = numbers as number[];
   if (command.positional === 2 && offset + length > target.size) return '';
   if (args.flags.has('P') && !/^(0x[0-9a-fA-F]+|[0-9]+)$/.test(String(args.flags.get('P')))) return '';
-  command.run(target, args, numbers as number[]);
+  try {
+    command.run(target, args, numbers as number[]);
+  } catch (error) {
+    // qemu-io reports a failed request ("write failed: ...") on QEMU's stdout, not in the reply.
+    if (!(error instanceof BlockIoError)) throw error;
+  }
   return '';
 }
 

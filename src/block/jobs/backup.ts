@@ -240,10 +240,7 @@ export class BackupJob implements JobDriver {
     const policy = (operation === 'read' ? this.request.onSourceError : this.request.onTargetError) ?? 'report';
     const action = ERROR_ACTIONS[policy](errno);
     this.job.emitEvent('BLOCK_JOB_ERROR', { device: this.job.id, operation, action });
-    if (action === 'stop') {
-      this.job.ioStatus = errno === ENOSPC ? 'nospace' : 'failed';
-      this.job.userPause();
-    }
+    if (action === 'stop') this.job.pauseForError(errno === ENOSPC ? 'nospace' : 'failed');
     return action;
   }
 

@@ -1,4 +1,5 @@
 import { QmpError } from '../../qmp/errors.ts';
+import { strerror } from '../io-error.ts';
 
 /**
  * QEMU's job states. created: made, not started. running / paused: the copy
@@ -76,12 +77,6 @@ export class JobGroup {
   aborting = false;
 }
 
-/** A job's monitor-visible error as strerror() words it. */
-const STRERROR: Record<number, string> = { 5: 'Input/output error', 28: 'No space left on device', 125: 'Operation canceled' };
-
-export function strerror(errno: number): string {
-  return STRERROR[errno] ?? `Unknown error ${errno}`;
-}
 
 /**
  * One job and QEMU's state machine around it. The driver's `run` is the
@@ -291,8 +286,17 @@ export class Job {
   userResume(): void {
     if (!this.userPaused || this.pauseCount <= 0) throw new QmpError("Can't resume a job that was not paused");
     this.checkVerb('resume');
+    this.ioStatus = 'ok';
     this.userPaused = false;
     this.resume();
+  }
+
+  /** An I/O error whose policy is `stop`: the job pauses as if the user had paused it. */
+  pauseForError(ioStatus: 'failed' | 'nospace'): void {
+    this.ioStatus = ioStatus;
+    if (this.userPaused) return;
+    this.userPaused = true;
+    this.pause();
   }
 
   setSpeed(speed: number): void {

@@ -95,6 +95,32 @@ export interface BlockdevOptionsQcow2 {
   'data-file'?: BlockdevRef;
 }
 
+export type BlkdebugEvent = 'l1_update' | 'l1_grow_alloc_table' | 'l1_grow_write_table' | 'l1_grow_activate_table' | 'l2_load' | 'l2_update' | 'l2_update_compressed' | 'l2_alloc_cow_read' | 'l2_alloc_write' | 'read_aio' | 'read_backing_aio' | 'read_compressed' | 'write_aio' | 'write_compressed' | 'vmstate_load' | 'vmstate_save' | 'cow_read' | 'cow_write' | 'reftable_load' | 'reftable_grow' | 'reftable_update' | 'refblock_load' | 'refblock_update' | 'refblock_update_part' | 'refblock_alloc' | 'refblock_alloc_hookup' | 'refblock_alloc_write' | 'refblock_alloc_write_blocks' | 'refblock_alloc_write_table' | 'refblock_alloc_switch_table' | 'cluster_alloc' | 'cluster_alloc_bytes' | 'cluster_free' | 'flush_to_os' | 'flush_to_disk' | 'pwritev_rmw_head' | 'pwritev_rmw_after_head' | 'pwritev_rmw_tail' | 'pwritev_rmw_after_tail' | 'pwritev' | 'pwritev_zero' | 'pwritev_done' | 'empty_image_prepare' | 'l1_shrink_write_table' | 'l1_shrink_free_l2_clusters' | 'cor_write' | 'cluster_alloc_space' | 'none';
+
+export type BlkdebugIOType = 'read' | 'write' | 'write-zeroes' | 'discard' | 'flush' | 'block-status';
+
+export interface BlkdebugInjectErrorOptions {
+  'event': BlkdebugEvent;
+  'state'?: number | bigint;
+  'iotype'?: BlkdebugIOType;
+  'errno'?: number | bigint;
+  'sector'?: number | bigint;
+  'once'?: boolean;
+  'immediately'?: boolean;
+}
+
+export interface BlkdebugSetStateOptions {
+  'event': BlkdebugEvent;
+  'state'?: number | bigint;
+  'new_state': number | bigint;
+}
+
+export interface BlockdevOptionsBlkdebug {
+  'image': BlockdevRef;
+  'inject-error'?: BlkdebugInjectErrorOptions[];
+  'set-state'?: BlkdebugSetStateOptions[];
+}
+
 export type BlockdevOptions = {
   'node-name'?: string;
   'discard'?: BlockdevDiscardOptions;
@@ -104,12 +130,13 @@ export type BlockdevOptions = {
   'force-share'?: boolean;
   'detect-zeroes'?: BlockdevDetectZeroesOptions;
 } & (
+  | ({ 'driver': 'blkdebug' } & BlockdevOptionsBlkdebug)
   | ({ 'driver': 'file' } & BlockdevOptionsFile)
   | ({ 'driver': 'null-co' } & BlockdevOptionsNull)
   | ({ 'driver': 'null-aio' } & BlockdevOptionsNull)
   | ({ 'driver': 'raw' } & BlockdevOptionsRaw)
   | ({ 'driver': 'qcow2' } & BlockdevOptionsQcow2)
-  | { 'driver': 'blkdebug' | 'blklogwrites' | 'blkreplay' | 'blkverify' | 'bochs' | 'cloop' | 'compress' | 'copy-before-write' | 'copy-on-read' | 'dmg' | 'snapshot-access' | 'ftp' | 'ftps' | 'gluster' | 'host_cdrom' | 'host_device' | 'http' | 'https' | 'iscsi' | 'luks' | 'nbd' | 'nfs' | 'nvme' | 'parallels' | 'preallocate' | 'qcow' | 'qed' | 'quorum' | 'rbd' | 'replication' | 'ssh' | 'throttle' | 'vdi' | 'vhdx' | 'vmdk' | 'vpc' | 'vvfat' }
+  | { 'driver': 'blklogwrites' | 'blkreplay' | 'blkverify' | 'bochs' | 'cloop' | 'compress' | 'copy-before-write' | 'copy-on-read' | 'dmg' | 'snapshot-access' | 'ftp' | 'ftps' | 'gluster' | 'host_cdrom' | 'host_device' | 'http' | 'https' | 'iscsi' | 'luks' | 'nbd' | 'nfs' | 'nvme' | 'parallels' | 'preallocate' | 'qcow' | 'qed' | 'quorum' | 'rbd' | 'replication' | 'ssh' | 'throttle' | 'vdi' | 'vhdx' | 'vmdk' | 'vpc' | 'vvfat' }
 );
 
 export type BlockdevRef = BlockdevOptions | string;
@@ -480,6 +507,11 @@ export interface QapiTypes {
   'BlockdevOptionsRaw': BlockdevOptionsRaw;
   'BlockdevOptionsGenericCOWFormat': BlockdevOptionsGenericCOWFormat;
   'BlockdevOptionsQcow2': BlockdevOptionsQcow2;
+  'BlkdebugEvent': BlkdebugEvent;
+  'BlkdebugIOType': BlkdebugIOType;
+  'BlkdebugInjectErrorOptions': BlkdebugInjectErrorOptions;
+  'BlkdebugSetStateOptions': BlkdebugSetStateOptions;
+  'BlockdevOptionsBlkdebug': BlockdevOptionsBlkdebug;
   'BlockdevOptions': BlockdevOptions;
   'BlockdevRef': BlockdevRef;
   'BlockdevRefOrNull': BlockdevRefOrNull;
