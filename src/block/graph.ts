@@ -4,6 +4,8 @@ import { BitmapData } from './bitmap/bitmap-data.ts';
 import { DirtyBitmap } from './bitmap/dirty-bitmap.ts';
 import type { BlockDriver, HostLockMode } from './drivers/driver.ts';
 import { BlkdebugDriver } from './drivers/blkdebug.ts';
+import { CopyBeforeWriteDriver } from './drivers/copy-before-write.ts';
+import { SnapshotAccessDriver } from './drivers/snapshot-access.ts';
 import { FileDriver } from './drivers/file.ts';
 import { NullDriver } from './drivers/null-co.ts';
 import { Qcow2Driver } from './drivers/qcow2-driver.ts';
@@ -23,7 +25,15 @@ interface DriverSpec<Options> {
    * through and, like an unused -drive, claims nothing.
    */
   claimsFile?: boolean;
-  open(options: Options, child: BlockChildIo | undefined, readOnly: boolean): BlockDriver;
+  /** Further children named by members (copy-before-write's `target`). */
+  extraChildren?: readonly string[];
+  open(
+    options: Options,
+    child: BlockChildIo | undefined,
+    readOnly: boolean,
+    extra: Record<string, BlockChildIo>,
+    graph: BlockGraph,
+  ): BlockDriver;
 }
 
 const DRIVERS: { [D in BlockdevDriver]?: DriverSpec<DriverOptions<D>> } = {
@@ -35,6 +45,16 @@ const DRIVERS: { [D in BlockdevDriver]?: DriverSpec<DriverOptions<D>> } = {
   },
   raw: { childOption: 'file', open: (_options, child) => new RawDriver(child!) },
   qcow2: { childOption: 'file', claimsFile: true, open: (_options, child) => new Qcow2Driver(child!) },
+  'copy-before-write': {
+    childOption: 'file',
+    extraChildren: ['target'],
+    open: (options, child, _readOnly, extra, graph) =>
+      new CopyBeforeWriteDriver(child!, extra.target!, {
+        initial: options.bitmap && graph.findBitmapData(options.bitmap.node, options.bitmap.name),
+        onCbwError: options['on-cbw-error'],
+      }),
+  },
+  'snapshot-access': { childOption: 'file', open: (_options, child) => new SnapshotAccessDriver(child!) },
   blkdebug: {
     childOption: 'image',
     open: (options, child) => new BlkdebugDriver(child!, options['inject-error'] ?? [], options['set-state'] ?? []),
@@ -93,6 +113,13 @@ export class BlockGraph {
     return node;
   }
 
+  /** The bits of an existing bitmap, with block_dirty_bitmap_lookup's errors. */
+  findBitmapData(nodeName: string, name: string): BitmapData {
+    const bitmap = this.findBitmapNode(nodeName).findBitmap(name);
+    if (!bitmap) throw new QmpError(`Dirty bitmap '${name}' not found`);
+    return bitmap.data;
+  }
+
   findNode(nodeName: string): BlockNode | undefined {
     return this.nodes.get(nodeName);
   }
@@ -111,6 +138,7 @@ export class BlockGraph {
     const filter = new BlockNode(this.assignNodeName(requestedName), driver, [node], node.readOnly, false);
     this.nodes.set(filter.nodeName, filter);
     node.users.add(`parent ${filter.nodeName}`);
+    attachInternalBitmaps(filter);
     for (const [id, device] of this.devices) if (device === node) this.devices.set(id, filter);
     return filter;
   }
@@ -118,6 +146,7 @@ export class BlockGraph {
   /** Takes a filter out again: its devices show the filtered node. */
   removeFilter(filter: BlockNode): void {
     const [child] = filter.children;
+    detachInternalBitmaps(filter);
     for (const [id, device] of this.devices) if (device === filter) this.devices.set(id, child!);
     child!.users.delete(`parent ${filter.nodeName}`);
     this.nodes.delete(filter.nodeName);
@@ -126,7 +155,7 @@ export class BlockGraph {
   /** QEMU's permission conflict for a new writer on `node`, when a filter above it unshares writes. */
   writeConflict(node: BlockNode): string | null {
     for (const parent of this.nodes.values()) {
-      if (parent.driver.unsharesChildWrite && parent.children.includes(node)) {
+      if (parent.driver.unsharesChildWrite && parent.children[0] === node) {
         return (
           `Permission conflict on node '${node.nodeName}': permissions 'write' are both required by an unnamed block device ` +
           `(uses node '${node.nodeName}' as 'root' child) and unshared by node '${parent.nodeName}' (uses node '${node.nodeName}' as 'file' child).`
@@ -174,17 +203,27 @@ export class BlockGraph {
     const spec = driverSpec(options.driver);
     if (!spec) throw new QmpError(`Driver '${options.driver}' is not supported by qblockd`);
     const readOnly = options['read-only'] === true;
-    const reference = spec.childOption && (options as Record<string, unknown>)[spec.childOption];
-    const child = reference ? this.resolveChild(reference as BlockdevRef, readOnly) : undefined;
+    const members = options as Record<string, unknown>;
+    const opened: BlockNode[] = [];
+    const childOf = (member: string | undefined) => {
+      const reference = member && members[member];
+      if (!reference) return undefined;
+      const node = this.resolveChild(reference as BlockdevRef, readOnly);
+      opened.push(node);
+      return node;
+    };
     let claimedChild = false;
+    const child = childOf(spec.childOption);
     try {
+      const extras = Object.fromEntries((spec.extraChildren ?? []).map((member) => [member, childOf(member)!]));
       const nodeName = this.assignNodeName(options['node-name']);
       if (child && spec.claimsFile) {
         child.driver.hostLock?.claim(lockMode(readOnly));
         claimedChild = true;
       }
-      const driver = spec.open(options, child?.asChild(), readOnly);
-      const node = new BlockNode(nodeName, driver, child ? [child] : [], readOnly, monitorOwned);
+      const extraIo = Object.fromEntries(Object.entries(extras).map(([member, node]) => [member, node.asChild()]));
+      const driver = spec.open(options, child?.asChild(), readOnly, extraIo, this);
+      const node = new BlockNode(nodeName, driver, opened, readOnly, monitorOwned);
       try {
         this.loadPersistentBitmaps(node);
       } catch (error) {
@@ -192,11 +231,12 @@ export class BlockGraph {
         throw error;
       }
       this.nodes.set(nodeName, node);
-      if (child) child.users.add(`parent ${nodeName}`);
+      for (const used of opened) used.users.add(`parent ${nodeName}`);
+      attachInternalBitmaps(node);
       return node;
     } catch (error) {
       if (claimedChild) child!.driver.hostLock?.release(lockMode(readOnly));
-      if (child && !child.monitorOwned) this.close(child);
+      for (const used of opened) if (!used.monitorOwned) this.close(used);
       throw error;
     }
   }
@@ -251,6 +291,7 @@ export class BlockGraph {
       storePersistentBitmaps(node);
     } finally {
       node.driver.close();
+      detachInternalBitmaps(node);
       this.nodes.delete(node.nodeName);
       for (const child of node.children) {
         if (driverSpec(node.driver.format)?.claimsFile) child.driver.hostLock?.release(lockMode(node.readOnly));
@@ -259,6 +300,21 @@ export class BlockGraph {
       }
     }
   }
+}
+
+/** A driver's own unnamed bitmaps show on its node and on its `file` child, newest first. */
+function attachInternalBitmaps(node: BlockNode): void {
+  const bitmaps = node.driver.internalBitmaps?.();
+  if (!bitmaps) return;
+  for (const bitmap of bitmaps.file) node.children[0]!.addBitmap(bitmap);
+  for (const bitmap of bitmaps.own) node.addBitmap(bitmap);
+}
+
+function detachInternalBitmaps(node: BlockNode): void {
+  const bitmaps = node.driver.internalBitmaps?.();
+  if (!bitmaps) return;
+  for (const bitmap of bitmaps.file) node.children[0]!.dropBitmap(bitmap);
+  for (const bitmap of bitmaps.own) node.dropBitmap(bitmap);
 }
 
 export function storePersistentBitmaps(node: BlockNode): void {

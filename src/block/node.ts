@@ -1,7 +1,7 @@
 import { QmpError } from '../qmp/errors.ts';
 import type { DirtyBitmap } from './bitmap/dirty-bitmap.ts';
 import type { ByteStore } from './drivers/byte-store.ts';
-import type { BlockDriver } from './drivers/driver.ts';
+import type { BlockDriver, SnapshotSource } from './drivers/driver.ts';
 import type { ImageInfo } from '../schema/generated/qapi-types.ts';
 
 /** The data path a parent node sees of its child: the child's bitmaps record what the parent writes. */
@@ -14,6 +14,8 @@ export interface BlockChildIo {
   flush(): void;
   imageInfo(): ImageInfo;
   readonly byteStore?: ByteStore;
+  /** Set when the child is a copy-before-write filter. */
+  readonly snapshot?: SnapshotSource;
 }
 
 /** A node of the block graph: a driver instance, its children and its dirty bitmaps. */
@@ -95,6 +97,7 @@ export class BlockNode {
       discard: (offset, length) => node.discard(offset, length),
       flush: () => node.flush(),
       imageInfo: () => node.driver.imageInfo(),
+      snapshot: node.driver.snapshotSource?.(),
       byteStore: store && {
         get readOnly() {
           return store.readOnly;

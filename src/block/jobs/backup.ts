@@ -1,6 +1,5 @@
 import { QmpError } from '../../qmp/errors.ts';
-import { BitmapData } from '../bitmap/bitmap-data.ts';
-import { DirtyBitmap } from '../bitmap/dirty-bitmap.ts';
+import type { DirtyBitmap } from '../bitmap/dirty-bitmap.ts';
 import { checkBitmapPermission } from '../bitmap/permissions.ts';
 import { FrozenBitmap, type BitmapSyncMode } from '../bitmap/successor.ts';
 import { CopyBeforeWriteDriver } from '../drivers/copy-before-write.ts';
@@ -34,10 +33,8 @@ export interface BackupRequest {
   onClean?: () => void;
 }
 
-const CLUSTER_SIZE = 65536;
 /** block-copy moves at most this much per request. */
 const MAX_CHUNK = 1 << 20;
-const EIO = 5;
 const ENOSPC = 28;
 
 /** Which error action each on-*-error policy takes for an errno. */
@@ -103,13 +100,13 @@ function checkNodes(request: BackupRequest, jobs: JobList, bitmap: DirtyBitmap |
 }
 
 /**
- * A running backup: the copy set (an unnamed, disabled bitmap on the source,
- * as QEMU's block-copy keeps it), the copy-before-write filter above the
- * source, the frozen sync bitmap, and the copy loop.
+ * A running backup: a copy-before-write filter above the source whose copy
+ * set (an unnamed bitmap on the source, as QEMU's block-copy keeps it) the
+ * copy loop drains, the frozen sync bitmap, and the rate limit.
  */
 export class BackupJob implements JobDriver {
   readonly type = 'backup';
-  private readonly copySet: DirtyBitmap;
+  private readonly cbw: CopyBeforeWriteDriver;
   private readonly filter: BlockNode;
   readonly frozen: FrozenBitmap | undefined;
   private readonly rateLimit = new RateLimit();
@@ -122,20 +119,17 @@ export class BackupJob implements JobDriver {
     bitmap: DirtyBitmap | undefined,
     private readonly mode: BitmapSyncMode | undefined,
   ) {
-    const { source } = request;
+    const { source, target } = request;
     this.frozen = bitmap && new FrozenBitmap(source, bitmap);
-    const granularity = Math.max(CLUSTER_SIZE, request.target.driver.clusterSize ?? 0);
-    this.copySet = new DirtyBitmap('', new BitmapData({ diskSize: source.size(), granularity }), { enabled: false, persistent: false });
     // With sync=none nothing is copied in the background, but every first guest write is.
-    if (sync === 'bitmap') this.copySet.data.mergeFrom(bitmap!.data);
-    else this.copySet.data.markRange(0, source.size());
-    source.addBitmap(this.copySet);
-    const driver = new CopyBeforeWriteDriver(source.asChild(), (offset, length) => this.copyBeforeWrite(offset, length));
-    this.filter = graph.insertFilter(source, driver, request.filterNodeName);
-    this.filter.addBitmap(new DirtyBitmap('', new BitmapData({ diskSize: source.size(), granularity: CLUSTER_SIZE }), { enabled: false, persistent: false }));
-    const access = new DirtyBitmap('', new BitmapData({ diskSize: source.size(), granularity: CLUSTER_SIZE }), { enabled: false, persistent: false });
-    access.data.markRange(0, source.size());
-    this.filter.addBitmap(access);
+    this.cbw = new CopyBeforeWriteDriver(source.asChild(), target.asChild(), {
+      initial: sync === 'bitmap' ? bitmap!.data : undefined,
+      clusterSize: target.driver.clusterSize,
+    });
+    this.cbw.onCopied = (bytes) => {
+      if (this.job) this.job.progressCurrent += bytes;
+    };
+    this.filter = graph.insertFilter(source, this.cbw, request.filterNodeName);
   }
 
   /**
@@ -160,13 +154,13 @@ export class BackupJob implements JobDriver {
     backup.job = job;
     jobs.attachNodes(job, { drained: [request.source, request.target, backup.filter], blocked: [request.target, backup.filter] });
     request.target.users.add(`job ${job.id}`);
-    job.progressTotal = sync === 'none' ? 0 : backup.copySet.data.dirtyBytes();
+    job.progressTotal = sync === 'none' ? 0 : backup.cbw.copySet.data.dirtyBytes();
     try {
       job.setSpeed(request.speed ?? 0);
     } catch (error) {
       job.earlyFail();
       backup.clean();
-      backup.frozen?.resolve(mode!, 'failure', backup.copySet.data);
+      backup.frozen?.resolve(mode!, 'failure', backup.cbw.copySet.data);
       throw error;
     }
     return job;
@@ -185,7 +179,6 @@ export class BackupJob implements JobDriver {
       while (!job.isCancelled()) await job.sleep(null);
       return 0;
     }
-    const data = this.copySet.data;
     while (!job.isCancelled()) {
       const chunk = this.nextChunk();
       if (!chunk) break;
@@ -195,45 +188,22 @@ export class BackupJob implements JobDriver {
         continue;
       }
       this.rateLimit.delay(chunk.length);
-      const failed = this.copy(chunk.offset, chunk.length);
-      if (failed) {
-        const action = this.reportError(failed.operation, failed.errno);
-        if (action === 'report') return -failed.errno;
-      } else {
-        data.resetRange(chunk.offset, chunk.length);
-        job.progressCurrent += chunk.length;
-      }
+      const failed = this.cbw.copy(chunk.offset, chunk.length);
+      if (failed && this.reportError(failed.operation, failed.errno) === 'report') return -failed.errno;
       await job.sleep(0);
     }
     return 0;
   }
 
-  /** The first run of set clusters, at most MAX_CHUNK long. */
+  /** The first run of clusters still to copy, at most MAX_CHUNK long. */
   private nextChunk(): { offset: number; length: number } | undefined {
-    const data = this.copySet.data;
+    const data = this.cbw.copySet.data;
     for (const [first, end] of data.dirtyRuns()) {
       const offset = first * data.granularity;
       const length = Math.min(end * data.granularity, data.diskSize) - offset;
       return { offset, length: Math.min(length, MAX_CHUNK) };
     }
     return undefined;
-  }
-
-  /** Copies one region; returns what failed, if anything. */
-  private copy(offset: number, length: number): { operation: 'read' | 'write'; errno: number } | null {
-    let buffer: Buffer;
-    try {
-      buffer = this.request.source.read(offset, length);
-    } catch (error) {
-      return { operation: 'read', errno: errnoOf(error) };
-    }
-    try {
-      if (isZero(buffer)) this.request.target.writeZeroes(offset, length);
-      else this.request.target.write(offset, buffer);
-    } catch (error) {
-      return { operation: 'write', errno: errnoOf(error) };
-    }
-    return null;
   }
 
   private reportError(operation: 'read' | 'write', errno: number): 'report' | 'ignore' | 'stop' {
@@ -244,32 +214,16 @@ export class BackupJob implements JobDriver {
     return action;
   }
 
-  /** A guest write through the filter: copy the old data of the clusters still to be copied, first. */
-  private copyBeforeWrite(offset: number, length: number): void {
-    const data = this.copySet.data;
-    const granularity = data.granularity;
-    const first = Math.floor(offset / granularity);
-    const end = Math.ceil(Math.min(offset + length, data.diskSize) / granularity);
-    for (let cluster = first; cluster < end; cluster++) {
-      if (!data.getChunk(cluster)) continue;
-      const at = cluster * granularity;
-      const size = Math.min(granularity, data.diskSize - at);
-      if (this.copy(at, size)) throw new QmpError('Input/output error');
-      data.resetRange(at, size);
-      this.job.progressCurrent += size;
-    }
-  }
-
   prepare(): number {
     return 0;
   }
 
   commit(): void {
-    this.frozen?.resolve(this.mode!, 'success', this.copySet.data);
+    this.frozen?.resolve(this.mode!, 'success', this.cbw.copySet.data);
   }
 
   abort(): void {
-    this.frozen?.resolve(this.mode!, 'failure', this.copySet.data);
+    this.frozen?.resolve(this.mode!, 'failure', this.cbw.copySet.data);
   }
 
   clean(): void {
@@ -278,25 +232,10 @@ export class BackupJob implements JobDriver {
     this.request.onClean?.();
   }
 
-  /** Takes the filter and the copy set away again; before the job exists, unfreezes the bitmap too. */
+  /** Takes the filter away again; before the job exists, unfreezes the bitmap too. */
   private undo(unfreeze: boolean): void {
     this.graph.removeFilter(this.filter);
-    this.request.source.dropBitmap(this.copySet);
-    if (unfreeze) this.frozen?.resolve(this.mode!, 'failure', this.copySet.data);
+    if (unfreeze) this.frozen?.resolve(this.mode!, 'failure', this.cbw.copySet.data);
   }
 }
 
-const ZEROES = Buffer.alloc(MAX_CHUNK);
-
-function isZero(buffer: Buffer): boolean {
-  for (let at = 0; at < buffer.length; at += ZEROES.length) {
-    const piece = buffer.subarray(at, at + ZEROES.length);
-    if (!piece.equals(ZEROES.subarray(0, piece.length))) return false;
-  }
-  return true;
-}
-
-function errnoOf(error: unknown): number {
-  const errno = (error as { errno?: number }).errno;
-  return typeof errno === 'number' && errno !== 0 ? Math.abs(errno) : EIO;
-}

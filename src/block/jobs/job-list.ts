@@ -74,8 +74,9 @@ export class JobList {
     return this.jobs;
   }
 
+  /** Jobs that a drain of `node` reaches: it quiesces every parent above the node, and a job is a parent of its nodes. */
   jobsOn(node: BlockNode): Job[] {
-    return this.jobs.filter((job) => this.nodesOf.get(job)?.drained.includes(node));
+    return this.jobs.filter((job) => this.nodesOf.get(job)?.drained.some((held) => isAtOrAbove(held, node)));
   }
 
   /** A drained section over `node`: every job holding it pauses and resumes. */
@@ -122,4 +123,8 @@ export class JobList {
       return info;
     });
   }
+}
+
+function isAtOrAbove(node: BlockNode, target: BlockNode): boolean {
+  return node === target || node.children.some((child) => isAtOrAbove(child, target));
 }

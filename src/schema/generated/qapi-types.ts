@@ -115,6 +115,16 @@ export interface BlkdebugSetStateOptions {
   'new_state': number | bigint;
 }
 
+export type OnCbwError = 'break-guest-write' | 'break-snapshot';
+
+export interface BlockdevOptionsCbw {
+  'file': BlockdevRef;
+  'target': BlockdevRef;
+  'bitmap'?: BlockDirtyBitmap;
+  'on-cbw-error'?: OnCbwError;
+  'cbw-timeout'?: number;
+}
+
 export interface BlockdevOptionsBlkdebug {
   'image': BlockdevRef;
   'inject-error'?: BlkdebugInjectErrorOptions[];
@@ -131,12 +141,14 @@ export type BlockdevOptions = {
   'detect-zeroes'?: BlockdevDetectZeroesOptions;
 } & (
   | ({ 'driver': 'blkdebug' } & BlockdevOptionsBlkdebug)
+  | ({ 'driver': 'copy-before-write' } & BlockdevOptionsCbw)
   | ({ 'driver': 'file' } & BlockdevOptionsFile)
+  | ({ 'driver': 'snapshot-access' } & BlockdevOptionsGenericFormat)
   | ({ 'driver': 'null-co' } & BlockdevOptionsNull)
   | ({ 'driver': 'null-aio' } & BlockdevOptionsNull)
   | ({ 'driver': 'raw' } & BlockdevOptionsRaw)
   | ({ 'driver': 'qcow2' } & BlockdevOptionsQcow2)
-  | { 'driver': 'blklogwrites' | 'blkreplay' | 'blkverify' | 'bochs' | 'cloop' | 'compress' | 'copy-before-write' | 'copy-on-read' | 'dmg' | 'snapshot-access' | 'ftp' | 'ftps' | 'gluster' | 'host_cdrom' | 'host_device' | 'http' | 'https' | 'iscsi' | 'luks' | 'nbd' | 'nfs' | 'nvme' | 'parallels' | 'preallocate' | 'qcow' | 'qed' | 'quorum' | 'rbd' | 'replication' | 'ssh' | 'throttle' | 'vdi' | 'vhdx' | 'vmdk' | 'vpc' | 'vvfat' }
+  | { 'driver': 'blklogwrites' | 'blkreplay' | 'blkverify' | 'bochs' | 'cloop' | 'compress' | 'copy-on-read' | 'dmg' | 'ftp' | 'ftps' | 'gluster' | 'host_cdrom' | 'host_device' | 'http' | 'https' | 'iscsi' | 'luks' | 'nbd' | 'nfs' | 'nvme' | 'parallels' | 'preallocate' | 'qcow' | 'qed' | 'quorum' | 'rbd' | 'replication' | 'ssh' | 'throttle' | 'vdi' | 'vhdx' | 'vmdk' | 'vpc' | 'vvfat' }
 );
 
 export type BlockdevRef = BlockdevOptions | string;
@@ -511,6 +523,8 @@ export interface QapiTypes {
   'BlkdebugIOType': BlkdebugIOType;
   'BlkdebugInjectErrorOptions': BlkdebugInjectErrorOptions;
   'BlkdebugSetStateOptions': BlkdebugSetStateOptions;
+  'OnCbwError': OnCbwError;
+  'BlockdevOptionsCbw': BlockdevOptionsCbw;
   'BlockdevOptionsBlkdebug': BlockdevOptionsBlkdebug;
   'BlockdevOptions': BlockdevOptions;
   'BlockdevRef': BlockdevRef;
