@@ -84,12 +84,14 @@ export class JobList {
     for (const job of this.jobsOn(node)) job.drain();
   }
 
-  /** Shutdown: QEMU force-cancels every job (job_cancel_sync_all). */
+  /**
+   * Shutdown: QEMU drains everything, then force-cancels every job and waits
+   * for each (job_cancel_sync_all), so frozen bitmaps are merged back before
+   * they are stored.
+   */
   cancelAll(): void {
-    for (const job of [...this.jobs]) {
-      if (job.status === 'concluded' || job.status === 'null') continue;
-      job.cancel(true);
-    }
+    for (const job of this.jobs) job.drain();
+    while (this.jobs.length > 0) this.jobs[0]!.cancelSync();
   }
 
   queryJobs(): JobInfo[] {

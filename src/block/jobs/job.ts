@@ -339,6 +339,12 @@ export class Job {
     } else this.enter();
   }
 
+  /** job_cancel_sync: force-cancels and finishes the job before returning (shutdown). */
+  cancelSync(): void {
+    this.cancel(true);
+    if (!this.isCompleted()) this.finishCancelled();
+  }
+
   private cancelAsync(force: boolean): void {
     const forced = this.driver.cancel ? this.driver.cancel(this, force) : true;
     if (this.userPaused) {
