@@ -54,6 +54,11 @@ export interface BlockDriver {
   readonly unsharesChildWrite?: boolean;
   /** Unnamed bitmaps the driver keeps, listed on its own node and on its `file` child. */
   internalBitmaps?(): InternalBitmaps;
+  /**
+   * The allocated regions as [start, end) byte runs, ascending (block status);
+   * a driver without it has everything allocated.
+   */
+  allocatedExtents?(): Iterable<[number, number]>;
   /** copy-before-write: the point-in-time view snapshot-access reads. */
   snapshotSource?(): SnapshotSource;
   close(): void;

@@ -23,6 +23,11 @@ export class NullDriver implements BlockDriver {
     return Buffer.alloc(length);
   }
 
+  /** Without read-zeroes nothing is allocated (QEMU's block status for null-co). */
+  allocatedExtents(): Iterable<[number, number]> {
+    return this.options['read-zeroes'] === true ? [[0, this.length]] : [];
+  }
+
   write(): void {}
   writeZeroes(): void {}
   discard(): void {}

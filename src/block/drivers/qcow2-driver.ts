@@ -40,6 +40,10 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore {
     guarded(() => this.image.writeZeroes(offset, length));
   }
 
+  allocatedExtents(): Iterable<[number, number]> {
+    return guarded(() => [...this.image.allocatedExtents()]);
+  }
+
   discard(offset: number, length: number): void {
     guarded(() => this.image.discard(offset, length));
   }

@@ -1,4 +1,5 @@
 import { QmpError } from '../../qmp/errors.ts';
+import { BitmapData } from '../bitmap/bitmap-data.ts';
 import type { DirtyBitmap } from '../bitmap/dirty-bitmap.ts';
 import { checkBitmapPermission } from '../bitmap/permissions.ts';
 import { FrozenBitmap, type BitmapSyncMode } from '../bitmap/successor.ts';
@@ -33,6 +34,7 @@ export interface BackupRequest {
   onClean?: () => void;
 }
 
+const ALLOCATION_GRANULARITY = 512;
 /** block-copy moves at most this much per request. */
 const MAX_CHUNK = 1 << 20;
 const ENOSPC = 28;
@@ -123,7 +125,7 @@ export class BackupJob implements JobDriver {
     this.frozen = bitmap && new FrozenBitmap(source, bitmap);
     // With sync=none nothing is copied in the background, but every first guest write is.
     this.cbw = new CopyBeforeWriteDriver(source.asChild(), target.asChild(), {
-      initial: sync === 'bitmap' ? bitmap!.data : undefined,
+      initial: sync === 'bitmap' ? bitmap!.data : sync === 'top' ? allocatedBits(source) : undefined,
       clusterSize: target.driver.clusterSize,
     });
     this.cbw.onCopied = (bytes) => {
@@ -154,7 +156,7 @@ export class BackupJob implements JobDriver {
     backup.job = job;
     jobs.attachNodes(job, { drained: [request.source, request.target, backup.filter], blocked: [request.target, backup.filter] });
     request.target.users.add(`job ${job.id}`);
-    job.progressTotal = sync === 'none' ? 0 : backup.cbw.copySet.data.dirtyBytes();
+    job.progressTotal = backup.cbw.copySet.data.dirtyBytes();
     try {
       job.setSpeed(request.speed ?? 0);
     } catch (error) {
@@ -239,3 +241,11 @@ export class BackupJob implements JobDriver {
   }
 }
 
+
+/** sync=top copies what the source itself has allocated. */
+function allocatedBits(source: BlockNode): BitmapData | undefined {
+  if (!source.driver.allocatedExtents) return undefined;
+  const bits = new BitmapData({ diskSize: source.size(), granularity: ALLOCATION_GRANULARITY });
+  for (const [start, end] of source.driver.allocatedExtents()) bits.markRange(start, end - start);
+  return bits;
+}

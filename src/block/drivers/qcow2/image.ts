@@ -143,6 +143,27 @@ export class Qcow2Image {
     });
   }
 
+  /** Runs [offset, end) of guest bytes with an L2 entry (data or zero flag), ascending: what `sync: top` copies. */
+  *allocatedExtents(): Iterable<[number, number]> {
+    let runStart = -1;
+    let runEnd = -1;
+    for (let l1Index = 0; l1Index < this.l1.length; l1Index++) {
+      const table = this.l2Table(l1Index, false);
+      if (!table) continue;
+      for (let index = 0; index < this.l2Entries; index++) {
+        if (table.readBigUInt64BE(index * 8) === 0n) continue;
+        const start = (l1Index * this.l2Entries + index) * this.clusterSize;
+        if (start >= this.virtualSize) break;
+        if (start !== runEnd) {
+          if (runStart >= 0) yield [runStart, runEnd];
+          runStart = start;
+        }
+        runEnd = Math.min(start + this.clusterSize, this.virtualSize);
+      }
+    }
+    if (runStart >= 0) yield [runStart, runEnd];
+  }
+
   writeZeroes(offset: number, length: number): void {
     this.checkWritable();
     this.checkRange(offset, length);
