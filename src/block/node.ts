@@ -14,6 +14,8 @@ export interface BlockChildIo {
   flush(): void;
   imageInfo(): ImageInfo;
   readonly byteStore?: ByteStore;
+  /** Block status of the child, where its driver knows it. */
+  readsAsZero?(offset: number, length: number): boolean;
   /** Set when the child is a copy-before-write filter. */
   readonly snapshot?: SnapshotSource;
 }
@@ -98,6 +100,7 @@ export class BlockNode {
       flush: () => node.flush(),
       imageInfo: () => node.driver.imageInfo(),
       snapshot: node.driver.snapshotSource?.(),
+      readsAsZero: node.driver.readsAsZero && ((offset, length) => node.driver.readsAsZero!(offset, length)),
       byteStore: store && {
         get readOnly() {
           return store.readOnly;

@@ -31,8 +31,17 @@ export class DaemonProcess {
     return daemon;
   }
 
+  /** The socket file appears at bind(), a moment before listen(): a refused connection is retried. */
   async connect(): Promise<RawClient> {
-    return RawClient.connect(this.socketPath);
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      try {
+        return await RawClient.connect(this.socketPath);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ECONNREFUSED' || Date.now() > deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    }
   }
 
   /** Connects and negotiates; the greeting is consumed. */

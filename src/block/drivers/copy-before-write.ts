@@ -108,6 +108,14 @@ export class CopyBeforeWriteDriver implements BlockDriver, SnapshotSource {
 
   /** Copies [offset, offset+length) (cluster-aligned) from the source to the target and takes it out of the copy set. */
   copy(offset: number, length: number): CopyFailure | null {
+    if (this.child.readsAsZero?.(offset, length)) {
+      try {
+        this.target.writeZeroes(offset, length);
+      } catch (error) {
+        return { operation: 'write', errno: errnoOf(error) };
+      }
+      return this.copied(offset, length);
+    }
     let buffer: Buffer;
     try {
       buffer = this.child.read(offset, length);
@@ -120,6 +128,10 @@ export class CopyBeforeWriteDriver implements BlockDriver, SnapshotSource {
     } catch (error) {
       return { operation: 'write', errno: errnoOf(error) };
     }
+    return this.copied(offset, length);
+  }
+
+  private copied(offset: number, length: number): null {
     this.copySet.data.resetRange(offset, length);
     this.onCopied(length);
     return null;

@@ -59,6 +59,8 @@ export interface BlockDriver {
    * a driver without it has everything allocated.
    */
   allocatedExtents?(): Iterable<[number, number]>;
+  /** Block status: whether the range is known to read as zeroes, so a copy can write zeroes without reading. */
+  readsAsZero?(offset: number, length: number): boolean;
   /** copy-before-write: the point-in-time view snapshot-access reads. */
   snapshotSource?(): SnapshotSource;
   close(): void;

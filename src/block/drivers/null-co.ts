@@ -28,6 +28,10 @@ export class NullDriver implements BlockDriver {
     return this.options['read-zeroes'] === true ? [[0, this.length]] : [];
   }
 
+  readsAsZero(): boolean {
+    return true;
+  }
+
   write(): void {}
   writeZeroes(): void {}
   discard(): void {}

@@ -35,6 +35,7 @@ export interface BackupRequest {
 }
 
 const ALLOCATION_GRANULARITY = 512;
+const YIELD_EVERY_MS = 4;
 /** block-copy moves at most this much per request. */
 const MAX_CHUNK = 1 << 20;
 const ENOSPC = 28;
@@ -112,6 +113,7 @@ export class BackupJob implements JobDriver {
   private readonly filter: BlockNode;
   readonly frozen: FrozenBitmap | undefined;
   private readonly rateLimit = new RateLimit();
+  private lastYield = performance.now();
   private job!: Job;
 
   private constructor(
@@ -181,31 +183,52 @@ export class BackupJob implements JobDriver {
       while (!job.isCancelled()) await job.sleep(null);
       return 0;
     }
-    while (!job.isCancelled()) {
-      const chunk = this.nextChunk();
-      if (!chunk) break;
-      const wait = this.rateLimit.delay(0);
-      if (wait > 0) {
-        await job.sleep(wait);
-        continue;
+    // The copy set only shrinks while the job runs (guest writes copy ahead), so one pass
+    // over a copy of it, re-checked against the live set before each copy, sees everything.
+    const plan = this.cbw.copySet.data.snapshot();
+    for (const [first, end] of plan.dirtyRuns()) {
+      let cursor = first;
+      while (cursor < end) {
+        if (job.isCancelled()) return 0;
+        const wait = this.rateLimit.delay(0);
+        if (wait > 0) {
+          await job.sleep(wait);
+          continue;
+        }
+        const piece = this.livePiece(cursor, end);
+        if (!piece) break;
+        this.rateLimit.delay(piece.length);
+        const failed = this.cbw.copy(piece.offset, piece.length);
+        if (failed) {
+          if (this.reportError(failed.operation, failed.errno) === 'report') return -failed.errno;
+          await job.sleep(0);
+          continue;
+        }
+        cursor = piece.endCluster;
+        await this.pace(job);
       }
-      this.rateLimit.delay(chunk.length);
-      const failed = this.cbw.copy(chunk.offset, chunk.length);
-      if (failed && this.reportError(failed.operation, failed.errno) === 'report') return -failed.errno;
-      await job.sleep(0);
     }
     return 0;
   }
 
-  /** The first run of clusters still to copy, at most MAX_CHUNK long. */
-  private nextChunk(): { offset: number; length: number } | undefined {
+  /** From `cursor`, the next run of clusters still to copy, at most MAX_CHUNK long, within `end`. */
+  private livePiece(cursor: number, end: number): { offset: number; length: number; endCluster: number } | undefined {
     const data = this.cbw.copySet.data;
-    for (const [first, end] of data.dirtyRuns()) {
-      const offset = first * data.granularity;
-      const length = Math.min(end * data.granularity, data.diskSize) - offset;
-      return { offset, length: Math.min(length, MAX_CHUNK) };
-    }
-    return undefined;
+    let first = cursor;
+    while (first < end && !data.getChunk(first)) first++;
+    if (first >= end) return undefined;
+    const limit = Math.min(end, first + MAX_CHUNK / data.granularity);
+    let last = first + 1;
+    while (last < limit && data.getChunk(last)) last++;
+    const offset = first * data.granularity;
+    return { offset, length: Math.min(last * data.granularity, data.diskSize) - offset, endCluster: last };
+  }
+
+  /** Yields to the event loop every few milliseconds of copying, so the monitor stays responsive. */
+  private async pace(job: Job): Promise<void> {
+    if (performance.now() - this.lastYield < YIELD_EVERY_MS) return;
+    await job.sleep(0);
+    this.lastYield = performance.now();
   }
 
   private reportError(operation: 'read' | 'write', errno: number): 'report' | 'ignore' | 'stop' {

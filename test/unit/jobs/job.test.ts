@@ -31,20 +31,25 @@ describe('job tables', () => {
 function recordingJob(run: (job: Job) => Promise<number>, options = { autoFinalize: true, autoDismiss: true }) {
   const events: string[] = [];
   const driver: JobDriver = { type: 'backup', run };
+  let removed!: () => void;
+  const gone = new Promise<void>((resolve) => (removed = resolve));
   const job = new Job('j', driver, options, {
     emit: (name, data) => events.push(name === 'JOB_STATUS_CHANGE' ? String(data.status) : name),
-    removed: () => events.push('removed'),
+    removed: () => {
+      events.push('removed');
+      removed();
+    },
   });
-  return { job, events };
+  return { job, events, gone };
 }
 
 describe('job state machine', () => {
   it('runs created -> running -> paused -> running around a drained start, then completes in QEMU order', async () => {
-    const { job, events } = recordingJob(async (j) => (await j.sleep(0), 0));
+    const { job, events, gone } = recordingJob(async (j) => (await j.sleep(0), 0));
     job.pause();
     job.start();
     job.resume();
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await gone;
     expect(events).toEqual(['created', 'running', 'paused', 'running', 'waiting', 'pending', 'BLOCK_JOB_COMPLETED', 'concluded', 'null', 'removed']);
   });
 
@@ -57,7 +62,7 @@ describe('job state machine', () => {
   });
 
   it('a drain of a sleeping job emits one paused/running pair per drained section', async () => {
-    const { job, events } = recordingJob(async (j) => {
+    const { job, events, gone } = recordingJob(async (j) => {
       while (!j.isCancelled()) await j.sleep(null);
       return 0;
     });
@@ -67,7 +72,7 @@ describe('job state machine', () => {
     job.drain();
     expect(events.slice(2)).toEqual(['paused', 'running', 'paused', 'running']);
     job.userCancel(true);
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await gone;
     expect(events.slice(6)).toEqual(['aborting', 'BLOCK_JOB_CANCELLED', 'concluded', 'null', 'removed']);
   });
 });

@@ -143,6 +143,17 @@ export class Qcow2Image {
     });
   }
 
+  /** Whether every cluster the range touches is unallocated or a zero cluster (there is no backing file). */
+  readsAsZero(offset: number, length: number): boolean {
+    this.checkRange(offset, length);
+    let zero = true;
+    this.forEachCluster(offset, length, (guestCluster) => {
+      const entry = this.l2Entry(guestCluster);
+      if (entry !== null && (entry & ZERO) === 0n) zero = false;
+    });
+    return zero;
+  }
+
   /** Runs [offset, end) of guest bytes with an L2 entry (data or zero flag), ascending: what `sync: top` copies. */
   *allocatedExtents(): Iterable<[number, number]> {
     let runStart = -1;
