@@ -33,6 +33,8 @@ export class CopyBeforeWriteDriver implements BlockDriver, SnapshotSource {
   private readonly done: DirtyBitmap;
   private readonly access: DirtyBitmap;
   private snapshotBroken = false;
+  /** Counts copies made ahead of guest writes: while it stays put, the copy set only lost what the job copied. */
+  writeCopies = 0;
   /** Every cluster copied, by the job or before a guest write (a backup's progress). */
   onCopied: (bytes: number) => void = () => {};
 
@@ -107,8 +109,13 @@ export class CopyBeforeWriteDriver implements BlockDriver, SnapshotSource {
   }
 
   /** Copies [offset, offset+length) (cluster-aligned) from the source to the target and takes it out of the copy set. */
+  /** Block status of the source: the range can be copied as zeroes. */
+  sourceReadsAsZero(offset: number, length: number): boolean {
+    return this.child.readsAsZero?.(offset, length) ?? false;
+  }
+
   copy(offset: number, length: number): CopyFailure | null {
-    if (this.child.readsAsZero?.(offset, length)) {
+    if (this.sourceReadsAsZero(offset, length)) {
       try {
         this.target.writeZeroes(offset, length);
       } catch (error) {
@@ -149,6 +156,7 @@ export class CopyBeforeWriteDriver implements BlockDriver, SnapshotSource {
       // Only these copies are the snapshot's: a backup's own copies stay readable from the source.
       if (!failure) {
         this.done.data.markRange(at, size);
+        this.writeCopies++;
         continue;
       }
       if (this.onCbwError === 'break-guest-write') throw new BlockIoError(failure.errno);

@@ -186,6 +186,7 @@ export class BackupJob implements JobDriver {
     // The copy set only shrinks while the job runs (guest writes copy ahead), so one pass
     // over a copy of it, re-checked against the live set before each copy, sees everything.
     const plan = this.cbw.copySet.data.snapshot();
+    const planned = this.cbw.writeCopies;
     for (const [first, end] of plan.dirtyRuns()) {
       let cursor = first;
       while (cursor < end) {
@@ -195,7 +196,7 @@ export class BackupJob implements JobDriver {
           await job.sleep(wait);
           continue;
         }
-        const piece = this.livePiece(cursor, end);
+        const piece = this.cbw.writeCopies === planned ? this.plannedPiece(cursor, end) : this.livePiece(cursor, end);
         if (!piece) break;
         this.rateLimit.delay(piece.length);
         const failed = this.cbw.copy(piece.offset, piece.length);
@@ -209,6 +210,23 @@ export class BackupJob implements JobDriver {
       }
     }
     return 0;
+  }
+
+  /**
+   * Nothing was copied ahead of a guest write since the plan was made, so the
+   * plan's run is still exact. Without a rate limit, a run that reads as zeroes
+   * goes in one piece (the final progress is the same, only sooner).
+   */
+  private plannedPiece(cursor: number, end: number): { offset: number; length: number; endCluster: number } {
+    const granularity = this.cbw.copySet.data.granularity;
+    const diskSize = this.cbw.copySet.data.diskSize;
+    const offset = cursor * granularity;
+    const runLength = Math.min(end * granularity, diskSize) - offset;
+    if (this.job.speed === 0 && this.cbw.sourceReadsAsZero(offset, runLength)) {
+      return { offset, length: runLength, endCluster: end };
+    }
+    const last = Math.min(end, cursor + MAX_CHUNK / granularity);
+    return { offset, length: Math.min(last * granularity, diskSize) - offset, endCluster: last };
   }
 
   /** From `cursor`, the next run of clusters still to copy, at most MAX_CHUNK long, within `end`. */
