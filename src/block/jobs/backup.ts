@@ -218,15 +218,19 @@ export class BackupJob implements JobDriver {
    * goes in one piece (the final progress is the same, only sooner).
    */
   private plannedPiece(cursor: number, end: number): { offset: number; length: number; endCluster: number } {
-    const granularity = this.cbw.copySet.data.granularity;
-    const diskSize = this.cbw.copySet.data.diskSize;
-    const offset = cursor * granularity;
-    const runLength = Math.min(end * granularity, diskSize) - offset;
-    if (this.job.speed === 0 && this.cbw.sourceReadsAsZero(offset, runLength)) {
-      return { offset, length: runLength, endCluster: end };
+    const { granularity, diskSize } = this.cbw.copySet.data;
+    const window = MAX_CHUNK / granularity;
+    const bytes = (first: number, last: number) => Math.min(last * granularity, diskSize) - first * granularity;
+    let last = Math.min(end, cursor + window);
+    if (this.job.speed === 0 && this.cbw.sourceReadsAsZero(cursor * granularity, bytes(cursor, last))) {
+      // Each further window is checked once, so a long zero run costs what its length does.
+      while (last < end) {
+        const next = Math.min(end, last + window);
+        if (!this.cbw.sourceReadsAsZero(last * granularity, bytes(last, next))) break;
+        last = next;
+      }
     }
-    const last = Math.min(end, cursor + MAX_CHUNK / granularity);
-    return { offset, length: Math.min(last * granularity, diskSize) - offset, endCluster: last };
+    return { offset: cursor * granularity, length: bytes(cursor, last), endCluster: last };
   }
 
   /** From `cursor`, the next run of clusters still to copy, at most MAX_CHUNK long, within `end`. */
