@@ -39,20 +39,22 @@ function backupRequest(common: BackupCommon, source: BlockNode, target: BlockNod
  */
 function prepareBackup(graph: BlockGraph, jobs: JobList, request: () => BackupRequest, group: JobGroup | undefined): PreparedAction {
   const backup = request();
+  jobs.drainBegin(backup.source);
   let job;
   try {
     job = BackupJob.create(graph, jobs, backup, { group });
   } catch (error) {
-    // QEMU drains the source twice around a refused backup (observed: two paused/running pairs).
-    jobs.drain(backup.source);
+    jobs.drainEnd(backup.source);
+    // QEMU drains the source once more on this path (observed: a second paused/running pair).
     jobs.drain(backup.source);
     throw error;
   }
-  job.pause();
+  // Attached inside the open drained sections, the job starts paused once per section.
+  for (let i = 0; i < jobs.quiescedCount(backup.source); i++) job.pause();
   return {
     commit: () => job.start(),
     abort: () => job.cancel(true),
-    clean: () => job.resume(),
+    clean: () => jobs.drainEnd(backup.source),
   };
 }
 

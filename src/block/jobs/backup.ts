@@ -35,6 +35,8 @@ export interface BackupRequest {
 }
 
 const ALLOCATION_GRANULARITY = 512;
+const CLUSTER_SIZE = 65536;
+const INT_MAX = 2147483647;
 const YIELD_EVERY_MS = 4;
 /** block-copy moves at most this much per request. */
 const MAX_CHUNK = 1 << 20;
@@ -94,12 +96,23 @@ function checkNodes(request: BackupRequest, jobs: JobList, bitmap: DirtyBitmap |
     const holder = jobs.blockerOf(node);
     if (holder) throw new QmpError(`Node '${node.nodeName}' is busy: block device is in use by block job: ${holder.type}`);
   }
-  if (request.maxWorkers !== undefined && request.maxWorkers < 1) throw new QmpError('max-workers must be greater than zero');
+  if (request.maxWorkers !== undefined && (request.maxWorkers < 1 || request.maxWorkers > INT_MAX)) {
+    throw new QmpError(`max-workers must be between 1 and ${INT_MAX}`);
+  }
   if (request.maxChunk !== undefined && request.maxChunk < 0) {
-    throw new QmpError('max-chunk must be zero (which means no limit) or greater than zero');
+    throw new QmpError('max-chunk must be zero (which means no limit) or positive');
   }
   if (bitmap && mode !== 'never') checkBitmapPermission(bitmap, 'backup');
   if (source.size() !== target.size()) throw new QmpError('Source and target image have different sizes');
+  const clusterSize = backupClusterSize(target);
+  if (request.maxChunk && request.maxChunk < clusterSize) {
+    throw new QmpError(`Required max-chunk (${request.maxChunk}) is less than backup cluster size (${clusterSize})`);
+  }
+}
+
+/** block-copy's cluster: 64 KiB, or the target's cluster size when larger. */
+function backupClusterSize(target: BlockNode): number {
+  return Math.max(CLUSTER_SIZE, target.driver.clusterSize ?? 0);
 }
 
 /**
@@ -114,6 +127,8 @@ export class BackupJob implements JobDriver {
   readonly frozen: FrozenBitmap | undefined;
   private readonly rateLimit = new RateLimit();
   private lastYield = performance.now();
+  /** Bytes per copy request: 1 MiB, or less with x-perf max-chunk. */
+  private readonly maxChunk: number;
   private job!: Job;
 
   private constructor(
@@ -128,8 +143,9 @@ export class BackupJob implements JobDriver {
     // With sync=none nothing is copied in the background, but every first guest write is.
     this.cbw = new CopyBeforeWriteDriver(source.asChild(), target.asChild(), {
       initial: sync === 'bitmap' ? bitmap!.data : sync === 'top' ? allocatedBits(source) : undefined,
-      clusterSize: target.driver.clusterSize,
+      clusterSize: backupClusterSize(target),
     });
+    this.maxChunk = request.maxChunk ? Math.min(MAX_CHUNK, request.maxChunk) : MAX_CHUNK;
     this.cbw.onCopied = (bytes) => {
       if (this.job) this.job.progressCurrent += bytes;
     };
@@ -219,7 +235,7 @@ export class BackupJob implements JobDriver {
    */
   private plannedPiece(cursor: number, end: number): { offset: number; length: number; endCluster: number } {
     const { granularity, diskSize } = this.cbw.copySet.data;
-    const window = MAX_CHUNK / granularity;
+    const window = Math.max(1, Math.floor(this.maxChunk / granularity));
     const bytes = (first: number, last: number) => Math.min(last * granularity, diskSize) - first * granularity;
     let last = Math.min(end, cursor + window);
     if (this.job.speed === 0 && this.cbw.sourceReadsAsZero(cursor * granularity, bytes(cursor, last))) {
@@ -239,7 +255,7 @@ export class BackupJob implements JobDriver {
     let first = cursor;
     while (first < end && !data.getChunk(first)) first++;
     if (first >= end) return undefined;
-    const limit = Math.min(end, first + MAX_CHUNK / data.granularity);
+    const limit = Math.min(end, first + Math.max(1, Math.floor(this.maxChunk / data.granularity)));
     let last = first + 1;
     while (last < limit && data.getChunk(last)) last++;
     const offset = first * data.granularity;

@@ -19,6 +19,7 @@ export interface JobOptions {
 export class JobList {
   private readonly jobs: Job[] = [];
   private readonly nodesOf = new Map<Job, { drained: BlockNode[]; blocked: BlockNode[] }>();
+  private readonly quiesced = new Map<BlockNode, number>();
   private readonly sink: JobEventSink;
 
   constructor(emit: (name: string, data: Record<string, unknown>) => void) {
@@ -79,9 +80,29 @@ export class JobList {
     return this.jobs.filter((job) => this.nodesOf.get(job)?.drained.some((held) => isAtOrAbove(held, node)));
   }
 
+  /** Begins a drained section over `node`: every job it reaches pauses (sections nest). */
+  drainBegin(node: BlockNode): void {
+    this.quiesced.set(node, this.quiescedCount(node) + 1);
+    for (const job of this.jobsOn(node)) job.pause();
+  }
+
+  /** Ends a drained section: the jobs resume, newest first (QEMU notifies the newest parent first). */
+  drainEnd(node: BlockNode): void {
+    const count = this.quiescedCount(node) - 1;
+    if (count > 0) this.quiesced.set(node, count);
+    else this.quiesced.delete(node);
+    for (const job of this.jobsOn(node)) job.resume();
+  }
+
+  /** How many drained sections are open on `node`: a job attached inside them starts that many times paused. */
+  quiescedCount(node: BlockNode): number {
+    return this.quiesced.get(node) ?? 0;
+  }
+
   /** A drained section over `node`: every job holding it pauses and resumes. */
   drain(node: BlockNode): void {
-    for (const job of this.jobsOn(node)) job.drain();
+    this.drainBegin(node);
+    this.drainEnd(node);
   }
 
   /**
