@@ -6,7 +6,9 @@ import type { JobList } from '../block/jobs/job-list.ts';
 import type { BlockNode } from '../block/node.ts';
 import type { TransactionActionTable, TransactionContext } from '../block/transaction.ts';
 import { runTransaction } from '../block/transaction.ts';
+import { createImage } from '../block/image-create.ts';
 import { QmpError } from '../qmp/errors.ts';
+import type { Schema } from '../schema/index.ts';
 import type { CommandTable } from '../qmp/dispatcher.ts';
 import type { BackupCommon, BlockdevBackup, DriveBackup } from '../schema/generated/qapi-types.ts';
 import type { DaemonServices } from './services.ts';
@@ -58,14 +60,31 @@ function prepareBackup(graph: BlockGraph, jobs: JobList, request: () => BackupRe
   };
 }
 
-function openDriveBackupTarget(graph: BlockGraph, args: DriveBackup): BlockNode {
-  if ((args.mode ?? 'absolute-paths') !== 'existing') {
-    throw new QmpError("drive-backup: creating the target image is not supported by qblockd; create it and use mode 'existing'");
+/**
+ * drive-backup's target: with mode absolute-paths (the default) a new image in
+ * `format` (default: the source's) the size of the source, then opened.
+ */
+function openDriveBackupTarget(graph: BlockGraph, source: BlockNode, args: DriveBackup, schema: Schema): BlockNode {
+  const mode = args.mode ?? 'absolute-paths';
+  const format = args.format ?? (mode === 'existing' ? undefined : source.driver.format);
+  if (mode === 'absolute-paths') {
+    // sync=none would give the new image the source as its backing file, which qblockd cannot open.
+    if (args.sync === 'none') throw new QmpError("drive-backup with sync 'none' needs a backing file: not supported by qblockd, use mode 'existing'");
+    createImage(args.target, format!, source.size(), (name) => isBlockdevDriver(schema, name));
   }
-  return graph.openImplicit(args.target, args.format);
+  return graph.openImplicit(args.target, format);
 }
 
-export function backupActions({ graph, jobs }: DaemonServices): TransactionActionTable {
+function isBlockdevDriver(schema: Schema, name: string): boolean {
+  try {
+    schema.validateType('BlockdevDriver', name, 'qmp');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function backupActions({ graph, jobs, schema }: DaemonServices): TransactionActionTable {
   return {
     'blockdev-backup': {
       individualOnly: false,
@@ -76,7 +95,7 @@ export function backupActions({ graph, jobs }: DaemonServices): TransactionActio
       individualOnly: false,
       prepare: (args: DriveBackup, context: TransactionContext) => {
         const source = graph.findDeviceOrNode(args.device);
-        const target = openDriveBackupTarget(graph, args);
+        const target = openDriveBackupTarget(graph, source, args, schema);
         try {
           return prepareBackup(graph, jobs, () => ({ ...backupRequest(args, source, target, graph), onClean: () => graph.closeImplicit(target) }), context.jobGroup);
         } catch (error) {
