@@ -16,6 +16,7 @@ export interface BlockChildIo {
   readonly byteStore?: ByteStore;
   /** Block status of the child, where its driver knows it. */
   readsAsZero?(offset: number, length: number): boolean;
+  allocatedExtents?(): Iterable<[number, number]>;
   /** Set when the child is a copy-before-write filter. */
   readonly snapshot?: SnapshotSource;
 }
@@ -101,6 +102,7 @@ export class BlockNode {
       imageInfo: () => node.driver.imageInfo(),
       snapshot: node.driver.snapshotSource?.(),
       readsAsZero: node.driver.readsAsZero && ((offset, length) => node.driver.readsAsZero!(offset, length)),
+      allocatedExtents: node.driver.allocatedExtents && (() => node.driver.allocatedExtents!()),
       byteStore: store && {
         get readOnly() {
           return store.readOnly;

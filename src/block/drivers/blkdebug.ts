@@ -87,6 +87,15 @@ export class BlkdebugDriver implements BlockDriver {
     this.event('pwritev_done');
   }
 
+  /** Block status passes through (rules for iotype block-status are not emulated). */
+  readsAsZero(offset: number, length: number): boolean {
+    return this.child.readsAsZero?.(offset, length) ?? false;
+  }
+
+  allocatedExtents(): Iterable<[number, number]> {
+    return this.child.allocatedExtents?.() ?? [[0, this.child.size()]];
+  }
+
   discard(offset: number, length: number): void {
     this.check('discard', offset, length);
     this.child.discard(offset, length);

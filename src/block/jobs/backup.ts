@@ -3,7 +3,7 @@ import { BitmapData } from '../bitmap/bitmap-data.ts';
 import type { DirtyBitmap } from '../bitmap/dirty-bitmap.ts';
 import { checkBitmapPermission } from '../bitmap/permissions.ts';
 import { FrozenBitmap, type BitmapSyncMode } from '../bitmap/successor.ts';
-import { CopyBeforeWriteDriver } from '../drivers/copy-before-write.ts';
+import { CopyBeforeWriteDriver, type CopyFailure } from '../drivers/copy-before-write.ts';
 import type { BlockGraph } from '../graph.ts';
 import type { BlockNode } from '../node.ts';
 import type { Job, JobDriver } from './job.ts';
@@ -40,6 +40,7 @@ const INT_MAX = 2147483647;
 const YIELD_EVERY_MS = 4;
 /** block-copy moves at most this much per request. */
 const MAX_CHUNK = 1 << 20;
+const MAX_WORKERS = 64;
 const ENOSPC = 28;
 
 /** Which error action each on-*-error policy takes for an errno. */
@@ -129,6 +130,8 @@ export class BackupJob implements JobDriver {
   private lastYield = performance.now();
   /** Bytes per copy request: 1 MiB, or less with x-perf max-chunk. */
   private readonly maxChunk: number;
+  /** Copy requests QEMU keeps in flight (x-perf max-workers). */
+  private readonly maxWorkers: number;
   private job!: Job;
 
   private constructor(
@@ -146,6 +149,7 @@ export class BackupJob implements JobDriver {
       clusterSize: backupClusterSize(target),
     });
     this.maxChunk = request.maxChunk ? Math.min(MAX_CHUNK, request.maxChunk) : MAX_CHUNK;
+    this.maxWorkers = request.maxWorkers ?? MAX_WORKERS;
     this.cbw.onCopied = (bytes) => {
       if (this.job) this.job.progressCurrent += bytes;
     };
@@ -199,33 +203,59 @@ export class BackupJob implements JobDriver {
       while (!job.isCancelled()) await job.sleep(null);
       return 0;
     }
-    // The copy set only shrinks while the job runs (guest writes copy ahead), so one pass
-    // over a copy of it, re-checked against the live set before each copy, sees everything.
+    for (;;) {
+      const result = await this.pass(job);
+      if (result !== null) return result;
+    }
+  }
+
+  /**
+   * One pass over the copy set as it is now: 0 when done or cancelled, -errno
+   * when the job fails, null to go again over what an ignored or stopped
+   * error left. The copy set only shrinks meanwhile (guest writes copy
+   * ahead), so a copy of it, re-checked against the live set before each
+   * copy, sees everything.
+   *
+   * QEMU's block-copy keeps up to max-workers requests in flight and learns
+   * of a failure only when they are done: so do the copies here, in windows
+   * that end at max-workers requests or at a rate-limit wait.
+   */
+  private async pass(job: Job): Promise<number | null> {
     const plan = this.cbw.copySet.data.snapshot();
     const planned = this.cbw.writeCopies;
+    let failure: CopyFailure | null = null;
+    let inFlight = 0;
     for (const [first, end] of plan.dirtyRuns()) {
       let cursor = first;
       while (cursor < end) {
         if (job.isCancelled()) return 0;
         const wait = this.rateLimit.delay(0);
-        if (wait > 0) {
-          await job.sleep(wait);
-          continue;
+        if (wait > 0 || inFlight >= this.maxWorkers) {
+          if (failure) return this.failed(job, failure);
+          inFlight = 0;
+          if (wait > 0) {
+            await job.sleep(wait);
+            continue;
+          }
         }
         const piece = this.cbw.writeCopies === planned ? this.plannedPiece(cursor, end) : this.livePiece(cursor, end);
         if (!piece) break;
         this.rateLimit.delay(piece.length);
         const failed = this.cbw.copy(piece.offset, piece.length);
-        if (failed) {
-          if (this.reportError(failed.operation, failed.errno) === 'report') return -failed.errno;
-          await job.sleep(0);
-          continue;
-        }
+        failure ??= failed;
+        inFlight++;
         cursor = piece.endCluster;
-        await this.pace(job);
+        if (!failure) await this.pace(job);
       }
     }
-    return 0;
+    return failure ? this.failed(job, failure) : 0;
+  }
+
+  /** Reports a failed copy: the job fails, or (ignore, stop) goes on after a pause point. */
+  private async failed(job: Job, failure: CopyFailure): Promise<number | null> {
+    if (this.reportError(failure.operation, failure.errno) === 'report') return -failure.errno;
+    await job.sleep(0);
+    return null;
   }
 
   /**
