@@ -50,7 +50,7 @@ const DRIVERS: { [D in BlockdevDriver]?: DriverSpec<DriverOptions<D>> } = {
     extraChildren: ['target'],
     open: (options, child, _readOnly, extra, graph) =>
       new CopyBeforeWriteDriver(child!, extra.target!, {
-        initial: options.bitmap && graph.findBitmapData(options.bitmap.node, options.bitmap.name),
+        bitmap: options.bitmap && graph.findBitmapData(options.bitmap.node, options.bitmap.name),
         onCbwError: options['on-cbw-error'],
       }),
   },

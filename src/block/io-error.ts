@@ -1,6 +1,7 @@
 /** strerror() wording of the errnos block jobs and qemu-io report. */
 const STRERROR: Record<number, string> = {
   5: 'Input/output error',
+  13: 'Permission denied',
   22: 'Invalid argument',
   28: 'No space left on device',
   125: 'Operation canceled',

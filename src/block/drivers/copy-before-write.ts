@@ -41,18 +41,27 @@ export class CopyBeforeWriteDriver implements BlockDriver, SnapshotSource {
   constructor(
     private readonly child: BlockChildIo,
     private readonly target: BlockChildIo,
-    options: { initial?: BitmapData; clusterSize?: number; onCbwError?: OnCbwError },
+    options: {
+      /** The user's `bitmap`: only its regions are protected and readable in the snapshot. */
+      bitmap?: BitmapData;
+      /** A backup's own copy set (the snapshot stays readable everywhere). */
+      copySet?: BitmapData;
+      clusterSize?: number;
+      onCbwError?: OnCbwError;
+    },
   ) {
     const diskSize = child.size();
     const granularity = Math.max(CLUSTER_SIZE, options.clusterSize ?? 0);
     const unnamed = (bitmapGranularity: number) =>
       new DirtyBitmap('', new BitmapData({ diskSize, granularity: bitmapGranularity }), { enabled: false, persistent: false });
+    const protectedBits = options.bitmap ?? options.copySet;
     this.copySet = unnamed(granularity);
-    if (options.initial) this.copySet.data.mergeFrom(options.initial);
+    if (protectedBits) this.copySet.data.mergeFrom(protectedBits);
     else this.copySet.data.markRange(0, diskSize);
     this.done = unnamed(CLUSTER_SIZE);
     this.access = unnamed(CLUSTER_SIZE);
-    this.access.data.markRange(0, diskSize);
+    if (options.bitmap) this.access.data.mergeFrom(options.bitmap);
+    else this.access.data.markRange(0, diskSize);
     this.onCbwError = options.onCbwError ?? 'break-guest-write';
   }
 
@@ -144,27 +153,31 @@ export class CopyBeforeWriteDriver implements BlockDriver, SnapshotSource {
     return null;
   }
 
+  /**
+   * Before a guest write: the clusters it touches that are still protected go
+   * to the target first. If that fails, on-cbw-error decides: the guest write
+   * fails, or the snapshot breaks (its reads fail from then on) and the write
+   * goes ahead. The whole written range counts as done for the snapshot.
+   */
   private copyBefore(offset: number, length: number): void {
+    if (this.snapshotBroken) return;
     const data = this.copySet.data;
     const granularity = data.granularity;
+    const first = Math.floor(offset / granularity);
     const end = Math.ceil(Math.min(offset + length, data.diskSize) / granularity);
-    for (let cluster = Math.floor(offset / granularity); cluster < end; cluster++) {
+    for (let cluster = first; cluster < end; cluster++) {
       if (!data.getChunk(cluster)) continue;
       const at = cluster * granularity;
-      const size = Math.min(granularity, data.diskSize - at);
-      const failure = this.copy(at, size);
-      // Only these copies are the snapshot's: a backup's own copies stay readable from the source.
+      const failure = this.copy(at, Math.min(granularity, data.diskSize - at));
       if (!failure) {
-        this.done.data.markRange(at, size);
         this.writeCopies++;
         continue;
       }
       if (this.onCbwError === 'break-guest-write') throw new BlockIoError(failure.errno);
       this.snapshotBroken = true;
-      data.clearAll();
-      this.access.data.clearAll();
       return;
     }
+    this.done.data.markRange(first * granularity, Math.min(end * granularity, data.diskSize) - first * granularity);
   }
 
   // ---- the snapshot (what snapshot-access reads) ------------------------

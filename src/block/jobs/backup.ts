@@ -145,7 +145,7 @@ export class BackupJob implements JobDriver {
     this.frozen = bitmap && new FrozenBitmap(source, bitmap);
     // With sync=none nothing is copied in the background, but every first guest write is.
     this.cbw = new CopyBeforeWriteDriver(source.asChild(), target.asChild(), {
-      initial: sync === 'bitmap' ? bitmap!.data : sync === 'top' ? allocatedBits(source) : undefined,
+      copySet: sync === 'bitmap' ? bitmap!.data : sync === 'top' ? allocatedBits(source) : undefined,
       clusterSize: backupClusterSize(target),
     });
     this.maxChunk = request.maxChunk ? Math.min(MAX_CHUNK, request.maxChunk) : MAX_CHUNK;
@@ -305,10 +305,6 @@ export class BackupJob implements JobDriver {
     this.job.emitEvent('BLOCK_JOB_ERROR', { device: this.job.id, operation, action });
     if (action === 'stop') this.job.pauseForError(errno === ENOSPC ? 'nospace' : 'failed');
     return action;
-  }
-
-  prepare(): number {
-    return 0;
   }
 
   commit(): void {
