@@ -243,6 +243,17 @@ function makeBackupTemplate(): string {
   return image;
 }
 
+/** Reads a file once so that both programs start from the page cache. */
+function warmCache(file: string): void {
+  const fd = fs.openSync(file, 'r');
+  const buffer = Buffer.alloc(16 << 20);
+  try {
+    for (let offset = 0; fs.readSync(fd, buffer, 0, buffer.length, offset) > 0; offset += buffer.length);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** Runs one backup job to BLOCK_JOB_COMPLETED and returns the milliseconds from the command to the event. */
 async function timedBackup(daemon: BenchDaemon, args: Record<string, unknown>): Promise<number> {
   daemon.clearEvents();
@@ -260,6 +271,7 @@ async function backups(program: ProgramName): Promise<void> {
   for (let i = 0; i < reps(3); i++) {
     const target = path.join(path.dirname(backupTemplate), `${program}-${i}.qcow2`);
     execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', target, '1G']);
+    warmCache(backupTemplate);
     await withDaemon(program, [
       '-blockdev', `driver=file,node-name=sf,filename=${backupTemplate}`,
       '-blockdev', 'driver=qcow2,node-name=src,file=sf',
