@@ -296,19 +296,26 @@ async function backups(program: ProgramName): Promise<void> {
     await daemon.execute('block-dirty-bitmap-add', { node: 'src', name: 'b' });
     const extents = 1000;
     const extent = Math.floor(TIB16 / 100 / extents / 65536) * 65536;
-    for (let i = 0; i < extents; i++) {
-      const offset = Math.floor((i * (TIB16 / extents)) / 65536) * 65536;
-      await daemon.execute('human-monitor-command', { 'command-line': `qemu-io src "write -z ${offset} ${extent}"` });
+    const durations: number[] = [];
+    let growth = 0;
+    for (let rep = 0; rep < reps(3); rep++) {
+      for (let i = 0; i < extents; i++) {
+        const offset = Math.floor((i * (TIB16 / extents)) / 65536) * 65536;
+        await daemon.execute('human-monitor-command', { 'command-line': `qemu-io src "write -z ${offset} ${extent}"` });
+      }
+      const before = daemon.rssBytes();
+      durations.push(await timedBackup(daemon, { device: 'src', target: 'tgt', sync: 'incremental', bitmap: 'b', 'job-id': `inc${rep}` }));
+      growth = Math.max(growth, daemon.rssBytes() - before);
     }
-    const before = daemon.rssBytes();
-    const ms = await timedBackup(daemon, { device: 'src', target: 'tgt', sync: 'incremental', bitmap: 'b', 'job-id': 'inc' });
-    record('incremental backup, 16 TiB null-co, 1% dirty in 1000 extents', 'ms', 'time', program, ms, { description: '>= 1x QEMU', met: (r) => r >= 1 });
-    record('resident memory growth during that backup', 'MiB', 'bytes', program, Math.max(0, daemon.rssBytes() - before) / 2 ** 20);
+    record('incremental backup, 16 TiB null-co, 1% dirty in 1000 extents (median)', 'ms', 'time', program, median(durations), {
+      description: '>= 1x QEMU',
+      met: (r) => r >= 1,
+    });
+    record('resident memory growth during that backup (largest)', 'MiB', 'bytes', program, growth / 2 ** 20);
     record('resident memory total after that backup', 'MiB', 'bytes', program, daemon.rssBytes() / 2 ** 20, {
       description: '<= QEMU',
       met: (r) => r >= 1,
     });
-    const nodes: Array<{ 'node-name': string; 'dirty-bitmaps': Array<{ count: number }> }> = await daemon.execute('query-named-block-nodes');
     crossCheck('bitmap count after the incremental backup', program, String(nodes.find((node) => node['node-name'] === 'src')!['dirty-bitmaps'][0]!.count));
 
     const latencies: number[] = [];
