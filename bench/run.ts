@@ -316,6 +316,7 @@ async function backups(program: ProgramName): Promise<void> {
       description: '<= QEMU',
       met: (r) => r >= 1,
     });
+    const nodes: Array<{ 'node-name': string; 'dirty-bitmaps': Array<{ count: number }> }> = await daemon.execute('query-named-block-nodes');
     crossCheck('bitmap count after the incremental backup', program, String(nodes.find((node) => node['node-name'] === 'src')!['dirty-bitmaps'][0]!.count));
 
     const latencies: number[] = [];
