@@ -269,11 +269,16 @@ export class BackupJob implements JobDriver {
     const bytes = (first: number, last: number) => Math.min(last * granularity, diskSize) - first * granularity;
     let last = Math.min(end, cursor + window);
     if (this.job.speed === 0 && this.cbw.sourceReadsAsZero(cursor * granularity, bytes(cursor, last))) {
-      // Each further window is checked once, so a long zero run costs what its length does.
+      // Growing steps keep a long zero run cheap; a step that is not all zeroes is retried
+      // one window at a time, so the piece still ends at the first window with data.
+      let step = window;
       while (last < end) {
-        const next = Math.min(end, last + window);
-        if (!this.cbw.sourceReadsAsZero(last * granularity, bytes(last, next))) break;
-        last = next;
+        const next = Math.min(end, last + step);
+        if (this.cbw.sourceReadsAsZero(last * granularity, bytes(last, next))) {
+          last = next;
+          step *= 2;
+        } else if (step > window) step = window;
+        else break;
       }
     }
     return { offset: cursor * granularity, length: bytes(cursor, last), endCluster: last };
