@@ -6,18 +6,22 @@ import type { DaemonServices } from './services.ts';
 export function hmpCommands({ graph, jobs }: DaemonServices) {
   return {
     'human-monitor-command'(args) {
-      return runHumanMonitorCommand(args['command-line'], {
-        resolveQemuIoTarget: (device, guestDevicesOnly) => {
-          const node = graph.findForQemuIo(device, guestDevicesOnly);
-          // On a node name qemu-io attaches a new BlockBackend and detaches it again:
-          // two drained sections, each a paused/running pair of every job on the node.
-          if (!graph.allDevices().some(([name]) => name === device)) {
-            jobs.drain(node);
-            jobs.drain(node);
-          }
-          return qemuIoTarget(node, graph.writeConflict(node));
+      return runHumanMonitorCommand(
+        args['command-line'],
+        {
+          resolveQemuIoTarget: (device, guestDevicesOnly) => {
+            const node = graph.findForQemuIo(device, guestDevicesOnly);
+            // On a node name qemu-io attaches a new BlockBackend and detaches it again:
+            // two drained sections, each a paused/running pair of every job on the node.
+            if (!graph.allDevices().some(([name]) => name === device)) {
+              jobs.drain(node);
+              jobs.drain(node);
+            }
+            return qemuIoTarget(node, graph.writeConflict(node));
+          },
         },
-      });
+        args['cpu-index'],
+      );
     },
   } satisfies Partial<CommandTable>;
 }

@@ -31,15 +31,14 @@ export class DaemonProcess {
     return daemon;
   }
 
-  /** The socket file appears at bind(), a moment before listen(): a refused connection is retried. */
+  /** The socket file can appear a moment before the program listens on it (QEMU binds, then listens). */
   async connect(): Promise<RawClient> {
-    const deadline = Date.now() + 5000;
-    for (;;) {
+    for (let attempt = 0; ; attempt++) {
       try {
         return await RawClient.connect(this.socketPath);
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ECONNREFUSED' || Date.now() > deadline) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 10));
+        if ((error as NodeJS.ErrnoException).code !== 'ECONNREFUSED' || attempt >= 50) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 20));
       }
     }
   }

@@ -80,7 +80,7 @@ describe('job state machine', () => {
 describe('successor rules', () => {
   const size = 16 * 65536;
   function frozenSetup() {
-    const node = new BlockNode('n', new NullDriver({ size }), [], false, true);
+    const node = new BlockNode('n', new NullDriver('null-co', { size }, 'null-co://'), [], false, true);
     const bitmap = new DirtyBitmap('b', new BitmapData({ diskSize: size, granularity: 65536 }), { enabled: true, persistent: false });
     node.addBitmap(bitmap);
     bitmap.data.markRange(0, 2 * 65536); // clusters 0 and 1 were dirty before the job
