@@ -8,13 +8,15 @@ import { Target, type ProgramName } from './target.ts';
 // is a known divergence in another area (test/fuzz/README.md): it must still differ, so
 // that the fix's author removes the mark and the entry becomes a plain regression test.
 const corpus = readCorpus();
+/** Each entry starts a fresh process: generous on a loaded machine. */
+const ENTRY_TIMEOUT_MS = 60_000;
 
 function replay(program: ProgramName) {
   let target: Target;
   beforeAll(async () => {
     target = new Target(program, 10_000);
     await target.start();
-  });
+  }, ENTRY_TIMEOUT_MS);
   afterAll(async () => target.stop());
   return async (index: number) => {
     const outcome = await target.run(corpusCase(corpus[index]!));
@@ -32,7 +34,7 @@ describe('fuzz corpus against qblockd', () => {
       expect(outcome.survived && !outcome.hung).toBe(true);
       expect(outcome.lines).toEqual(entry.qemu);
       if (entry.qemuState) expect(outcome.state).toEqual(entry.qemuState);
-    });
+    }, ENTRY_TIMEOUT_MS);
   });
 });
 
@@ -43,6 +45,6 @@ describeInterop('fuzz corpus: the recorded replies are still what QEMU 7.2 answe
       const outcome = await run(index);
       expect(outcome.lines).toEqual(entry.qemu);
       if (entry.qemuState) expect(outcome.state).toEqual(entry.qemuState);
-    });
+    }, ENTRY_TIMEOUT_MS);
   });
 });

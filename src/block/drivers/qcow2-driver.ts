@@ -11,6 +11,8 @@ import type { BlockdevOptionsQcow2, ImageInfo } from '../../schema/generated/qap
 export class Qcow2Driver implements BlockDriver, PersistentBitmapStore {
   readonly format = 'qcow2';
   readonly bitmapStore: PersistentBitmapStore = this;
+  /** QEMU's format drivers take the only write permission on their file child. */
+  readonly unsharesChildWrite = true;
   private readonly image: Qcow2Image;
 
   constructor(
@@ -48,6 +50,14 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore {
 
   writeZeroes(offset: number, length: number): void {
     guarded(() => this.image.writeZeroes(offset, length));
+  }
+
+  readsAsZero(offset: number, length: number): boolean {
+    return guarded(() => this.image.readsAsZero(offset, length));
+  }
+
+  allocatedExtents(): Iterable<[number, number]> {
+    return guarded(() => [...this.image.allocatedExtents()]);
   }
 
   discard(offset: number, length: number): void {
