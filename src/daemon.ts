@@ -10,6 +10,10 @@ import type { Logger } from './log.ts';
 import { Dispatcher } from './qmp/dispatcher.ts';
 import { QmpSession, type SessionTransport } from './qmp/session.ts';
 import { loadSchema, type Schema } from './schema/index.ts';
+import type { MonitorSpec } from './cli/index.ts';
+import { connectUnix } from './transport/client-socket.ts';
+import { serveInheritedSocket } from './transport/inherited-socket.ts';
+import type { SessionHost } from './transport/session-host.ts';
 import { listenUnix } from './transport/unix-socket.ts';
 import { listenWebSocket } from './transport/websocket.ts';
 
@@ -66,9 +70,11 @@ export class Daemon {
       closeSession: (session: QmpSession) => this.closeSession(session),
     };
     for (const monitor of this.config.monitors) {
-      this.servers.push(await listenUnix({ path: monitor.path, mode: this.config.socketMode }, host, this.log));
-      this.socketPaths.push(monitor.path);
-      this.log.info({ path: monitor.path }, 'QMP monitor listening');
+      try {
+        await this.openMonitor(monitor, host);
+      } catch (error) {
+        throw monitor.option ? new Error(`${monitor.option}: ${(error as Error).message}`) : error;
+      }
     }
     if (this.config.websocket) {
       this.webSocketServer = await listenWebSocket(
@@ -77,6 +83,28 @@ export class Daemon {
         this.log,
       );
       this.log.info({ host: this.config.websocket.host, port: this.config.websocket.port }, 'QMP WebSocket listening');
+    }
+  }
+
+  private async openMonitor({ endpoint, concurrentClients }: MonitorSpec, host: SessionHost): Promise<void> {
+    switch (endpoint.kind) {
+      case 'listen':
+        this.servers.push(
+          await listenUnix({ path: endpoint.path, mode: this.config.socketMode, concurrentClients }, host, this.log),
+        );
+        this.socketPaths.push(endpoint.path);
+        this.log.info({ path: endpoint.path }, 'QMP monitor listening');
+        return;
+      case 'inherited': {
+        const server = await serveInheritedSocket(endpoint.fd, concurrentClients, host, this.log);
+        if (server) this.servers.push(server);
+        this.log.info({ fd: endpoint.fd, listening: server !== undefined }, 'QMP monitor on an inherited socket');
+        return;
+      }
+      case 'connect':
+        await connectUnix(endpoint.path, host, this.log);
+        this.log.info({ path: endpoint.path }, 'QMP monitor connected');
+        return;
     }
   }
 

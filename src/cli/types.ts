@@ -12,14 +12,26 @@ export interface CommandLine {
   drives: DriveSpec[];
 }
 
-/** A QMP monitor on a listening Unix socket (the only kind qblockd serves). */
+/**
+ * Where a QMP monitor's bytes come from:
+ * - listen: a Unix socket qblockd binds (server=on,wait=off);
+ * - inherited: a socket the parent passed as fd=N, either listening or already connected
+ *   (QEMU's Python harness passes one end of a socketpair);
+ * - connect: qblockd connects out to a Unix socket someone else listens on (server=off).
+ */
+export type MonitorEndpoint =
+  | { kind: 'listen'; path: string }
+  | { kind: 'inherited'; fd: number }
+  | { kind: 'connect'; path: string };
+
+/** A QMP monitor. A listening one serves one client at a time, as QEMU does, unless concurrentClients. */
 export interface MonitorSpec {
   id?: string;
-  path: string;
-  server: true;
-  wait: false;
-  mode: 'control';
+  endpoint: MonitorEndpoint;
   pretty: boolean;
+  concurrentClients: boolean;
+  /** The option that defined the socket, as written, for start-up errors. */
+  option?: string;
 }
 
 /**

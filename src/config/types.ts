@@ -22,7 +22,7 @@ export interface DaemonConfig {
 /** The JSON file's shape, after schema validation (config/schema.json). */
 export interface ConfigFile {
   commandLine?: CommandLineMerge;
-  monitors?: Array<{ id?: string; path: string; pretty?: boolean }>;
+  monitors?: Array<{ id?: string; path: string; pretty?: boolean; concurrentClients?: boolean }>;
   socketMode?: number | string;
   websocket?: { host?: string; port: number; allowedOrigins?: string[] };
   log?: { level?: LogLevel; destination?: string };

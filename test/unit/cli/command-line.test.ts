@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CommandLineError, helpText, parseCommandLine, versionText } from '../../../src/cli/index.ts';
 
-const SOCKET = { server: true, wait: false, mode: 'control' } as const;
+const listen = (path: string) => ({ endpoint: { kind: 'listen', path }, concurrentClients: false });
 const failure = (argv: string[]): string => {
   try {
     parseCommandLine(argv);
@@ -20,7 +20,7 @@ describe('parseCommandLine: accepted launch lines', () => {
       '-blockdev', 'driver=qcow2,node-name=n0,file=f0',
       '-qmp', 'unix:/tmp/q.sock,server=on,wait=off',
     ]);
-    expect(cl.monitors).toEqual([{ path: '/tmp/q.sock', pretty: false, ...SOCKET }]);
+    expect(cl.monitors).toEqual([{ pretty: false, ...listen('/tmp/q.sock'), option: '-qmp unix:/tmp/q.sock,server=on,wait=off' }]);
     expect(cl.blockdevs.map((b) => [b.syntax, b.value])).toEqual([
       ['keyval', { driver: 'file', 'node-name': 'f0', filename: 'd.qcow2' }],
       ['keyval', { driver: 'qcow2', 'node-name': 'n0', file: 'f0' }],
@@ -48,8 +48,8 @@ describe('parseCommandLine: accepted launch lines', () => {
     });
     expect(cl.blockdevs[1]).toEqual({ syntax: 'keyval', value: { driver: 'null-co', 'node-name': 'n1' }, option: '--blockdev=null-co,node-name=n1' });
     expect(cl.monitors).toEqual([
-      { id: 'm0', path: '/tmp/q.sock', pretty: false, ...SOCKET },
-      { id: 'mon1', path: '/tmp/r.sock', pretty: true, ...SOCKET },
+      { id: 'm0', pretty: false, ...listen('/tmp/q.sock'), option: expect.stringMatching(/^--chardev/) },
+      { id: 'mon1', pretty: true, ...listen('/tmp/r.sock'), option: '--chardev=socket,id=m1,path=/tmp/r.sock,server=on,wait=off' },
     ]);
     expect(cl.configFile).toBe('/etc/qblockd.json');
   });
@@ -63,11 +63,19 @@ describe('parseCommandLine: accepted launch lines', () => {
       '--monitor', 'c4',
       '--chardev', 'socket,id=c4,path=/tmp/4.sock,server=on,wait=off',
     ]);
-    expect(cl.monitors.map((m) => [m.id, m.path, m.pretty])).toEqual([
+    expect(cl.monitors.map((m) => [m.id, m.endpoint.kind === 'listen' && m.endpoint.path, m.pretty])).toEqual([
       [undefined, '/tmp/1.sock', false],
       ['c2', '/tmp/2.sock', false],
       ['q3', '/tmp/a,3.sock', true],
       ['c4', '/tmp/4.sock', false],
+    ]);
+  });
+
+  it('reads client-mode sockets (server off) as monitors that connect out', () => {
+    const cl = parseCommandLine(['-chardev', 'socket,id=mon,path=/tmp/c.sock', '-mon', 'chardev=mon,mode=control', '-qmp', 'unix:/tmp/d.sock']);
+    expect(cl.monitors.map((m) => [m.id, m.endpoint])).toEqual([
+      ['mon', { kind: 'connect', path: '/tmp/c.sock' }],
+      [undefined, { kind: 'connect', path: '/tmp/d.sock' }],
     ]);
   });
 
@@ -131,7 +139,6 @@ describe('parseCommandLine: errors name the option, qemu-system-x86_64 style', (
     [['-qmp', 'tcp:localhost:4444,server=on,wait=off'], '-qmp tcp:localhost:4444,server=on,wait=off: only unix:PATH,server=on,wait=off is supported by qblockd'],
     [['-qmp', 'unix:/tmp/x.sock,server=on'], '-qmp unix:/tmp/x.sock,server=on: wait=on is not supported: qblockd does not wait for a client (use wait=off)'],
     [['-qmp', 'unix:/tmp/x.sock,server=on,wait=on'], '-qmp unix:/tmp/x.sock,server=on,wait=on: wait=on is not supported: qblockd does not wait for a client (use wait=off)'],
-    [['-qmp', 'unix:/tmp/x.sock'], '-qmp unix:/tmp/x.sock: server=off is not supported: qblockd only listens (use server=on,wait=off)'],
   ])('-qmp %j -> %s', (argv, message) => {
     expect(failure(argv)).toBe(message);
   });
@@ -154,7 +161,14 @@ describe('parseCommandLine: errors name the option, qemu-system-x86_64 style', (
     // qemu-storage-daemon: --chardev ...,bogus=1: Invalid parameter 'bogus'
     [['--chardev', 'socket,id=c0,path=/y,server=on,wait=off,bogus=1'], "--chardev socket,id=c0,path=/y,server=on,wait=off,bogus=1: Invalid parameter 'bogus'"],
     [['--chardev', 'socket,id=c0,host=localhost,port=4444,server=on,wait=off'], "--chardev socket,id=c0,host=localhost,port=4444,server=on,wait=off: socket option 'host' is not supported by qblockd"],
-    [['--chardev', 'socket,id=c0,server=on,wait=off'], "--chardev socket,id=c0,server=on,wait=off: a socket needs 'path': qblockd serves Unix sockets only"],
+    // qemu-system-x86_64: -chardev socket,id=mon: Unable to parse FD number
+    [['--chardev', 'socket,id=c0,server=on,wait=off'], '--chardev socket,id=c0,server=on,wait=off: Unable to parse FD number '],
+    // qemu-system-x86_64: -chardev socket,id=mon,fd=abc: Unable to parse FD number abc
+    [['-chardev', 'socket,id=c0,fd=abc'], '-chardev socket,id=c0,fd=abc: Unable to parse FD number abc'],
+    // qemu-system-x86_64: -chardev socket,id=mon,fd=999: File descriptor '999' is not a socket
+    [['-chardev', 'socket,id=c0,fd=999'], "-chardev socket,id=c0,fd=999: File descriptor '999' is not a socket"],
+    // qemu-system-x86_64: -chardev socket,id=mon,fd=3,path=/x: None or one of 'path', 'fd' or 'host' option required.
+    [['-chardev', 'socket,id=c0,fd=3,path=/x'], "-chardev socket,id=c0,fd=3,path=/x: None or one of 'path', 'fd' or 'host' option required."],
   ])('--chardev %j -> %s', (argv, message) => {
     expect(failure(argv)).toBe(message);
   });
