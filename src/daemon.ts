@@ -15,6 +15,8 @@ import { connectUnix } from './transport/client-socket.ts';
 import { serveInheritedSocket } from './transport/inherited-socket.ts';
 import type { SessionHost } from './transport/session-host.ts';
 import { listenUnix } from './transport/unix-socket.ts';
+import { Machine } from './machine/machine.ts';
+import { startQtest } from './machine/qtest-connection.ts';
 import { listenWebSocket } from './transport/websocket.ts';
 
 const DEFAULT_LIMITS = { maxPendingReplyBytes: 8 << 20, maxQueuedRequests: 64, maxLineBytes: 64 << 20 };
@@ -34,15 +36,19 @@ export class Daemon {
   private readonly dispatcher: Dispatcher;
   private readonly schema: Schema;
   private shuttingDown = false;
+  private qtest: { close(): void } | undefined;
+  readonly machine: Machine;
 
   constructor(
     private readonly config: DaemonConfig,
     private readonly log: Logger,
   ) {
     this.schema = loadSchema();
+    this.machine = new Machine(this.graph, config.machine);
     this.exports = new ExportManager(this.graph, (id) => this.emitEvent('BLOCK_EXPORT_DELETED', { id }));
     const services: DaemonServices = {
       graph: this.graph,
+      machine: this.machine,
       exports: this.exports,
       schema: this.schema,
       version: config.version,
@@ -62,19 +68,24 @@ export class Daemon {
       this.graph.addBlockdev(options);
     }
     for (const drive of this.config.drives) {
-      const { id, blockdev } = driveToBlockdev(drive.options);
-      this.graph.addDrive(id, this.schema.validateType('BlockdevOptions', blockdev, 'keyval'));
+      withOption(drive.option, () => {
+        const name = this.machine.placeDrive(drive.options);
+        this.graph.addDrive(name, this.schema.validateType('BlockdevOptions', driveToBlockdev(drive.options), 'keyval'));
+      });
     }
+    for (const device of this.config.devices) withOption(device.option, () => this.machine.addDevice(device.options));
+    this.machine.attachDrives();
     const host = {
       openSession: (transport: SessionTransport) => this.openSession(transport),
       closeSession: (session: QmpSession) => this.closeSession(session),
     };
     for (const monitor of this.config.monitors) {
-      try {
-        await this.openMonitor(monitor, host);
-      } catch (error) {
-        throw monitor.option ? new Error(`${monitor.option}: ${(error as Error).message}`) : error;
-      }
+      await withOption(monitor.option, () => this.openMonitor(monitor, host));
+    }
+    if (this.config.qtest) {
+      const { endpoint, option } = this.config.qtest;
+      const clockCommands = this.machine.accel === 'qtest';
+      this.qtest = await withOption(option, () => startQtest({ endpoint, clockCommands, logFile: this.config.qtestLog }));
     }
     if (this.config.websocket) {
       this.webSocketServer = await listenWebSocket(
@@ -134,6 +145,7 @@ export class Daemon {
       this.log.error({ err: error }, 'failed to close block nodes cleanly');
     }
     for (const server of this.servers) server.close();
+    this.qtest?.close();
     this.webSocketServer?.close();
     for (const path of this.socketPaths) fs.rmSync(path, { force: true });
     await Promise.race([
@@ -160,5 +172,18 @@ export class Daemon {
     session.close();
     this.sessions.delete(session);
     this.log.debug({ session: session.id }, 'client disconnected');
+  }
+}
+
+/** Runs a start-up step; its error names the option it came from, as QEMU's do ("-device ...: reason"). */
+function withOption<T>(option: string | undefined, step: () => T): T {
+  const prefix = (error: unknown): never => {
+    throw option ? new Error(`${option}: ${(error as Error).message}`) : error;
+  };
+  try {
+    const result = step();
+    return result instanceof Promise ? (result.catch(prefix) as T) : result;
+  } catch (error) {
+    return prefix(error);
   }
 }

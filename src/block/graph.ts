@@ -38,6 +38,12 @@ const DRIVERS: { [D in BlockdevDriver]?: DriverSpec<DriverOptions<D>> } = {
 };
 
 const NODE_NAME_MAX = 31;
+/** -drive format=help, as QEMU prints it: every driver, sorted, all of them usable read-write. */
+export function formatHelpText(): string {
+  const names = Object.keys(DRIVERS).sort().join(' ');
+  return `Supported formats: ${names}\nSupported formats (read-only): ${names}\n`;
+}
+
 const WELL_FORMED_ID = /^[A-Za-z][A-Za-z0-9_.-]*$/;
 
 /**
@@ -56,6 +62,20 @@ export class BlockGraph {
 
   allDevices(): Array<[string, BlockNode]> {
     return [...this.devices.entries()];
+  }
+
+  /** The root node of the -drive BlockBackend NAME. */
+  deviceNode(name: string): BlockNode | undefined {
+    return this.devices.get(name);
+  }
+
+  /** A guest device's `drive` property was set: the BlockBackend NAME now sits on `node`. */
+  replaceDeviceNode(name: string, node: BlockNode): void {
+    const old = this.devices.get(name);
+    if (!old) throw new QmpError(`Device '${name}' not found`);
+    old.users.delete(`device ${name}`);
+    node.users.add(`device ${name}`);
+    this.devices.set(name, node);
   }
 
   deviceNameOf(node: BlockNode): string | undefined {
@@ -77,13 +97,8 @@ export class BlockGraph {
     return node;
   }
 
-  /**
-   * qemu-io's lookup: a device, else a node name, with bdrv_lookup_bs(NULL, name)'s message.
-   * With -d QEMU looks for a guest (qdev) device by id; qblockd, like `-M none`, has none,
-   * so -drive ids are not found there either.
-   */
-  findForQemuIo(name: string, guestDevicesOnly = false): BlockNode {
-    if (guestDevicesOnly) throw new QmpError(`Device '${name}' not found`);
+  /** qemu-io's lookup without -d: a device, else a node name, with bdrv_lookup_bs(NULL, name)'s message. */
+  findForQemuIo(name: string): BlockNode {
     const node = this.devices.get(name) ?? this.nodes.get(name);
     if (!node) throw new QmpError(`Cannot find device='' nor node-name='${name}'`);
     return node;

@@ -48,14 +48,8 @@ export class MonitorBuilder {
 
   /** `-qmp unix:PATH,server=on,wait=off` (also the legacy "server,nowait"). */
   addQmp(spec: string, pretty: boolean, option: string): void {
-    if (!spec.startsWith('unix:')) {
-      if (OTHER_LEGACY_PREFIXES.some((prefix) => spec.startsWith(prefix))) {
-        throw new OptionSyntaxError('only unix:PATH,server=on,wait=off is supported by qblockd');
-      }
-      throw new OptionSyntaxError(`'${spec}' is not a valid char driver`);
-    }
-    const options = parseQemuOpts(spec.slice('unix:'.length), 'path');
-    this.entries.push(monitor({ endpoint: socketEndpoint(options), option }, pretty, options.id));
+    const { endpoint, id } = legacySocketEndpoint(spec);
+    this.entries.push(monitor({ endpoint, option }, pretty, id));
   }
 
   /** `--chardev socket,id=ID,path=PATH,server=on,wait=off` */
@@ -119,6 +113,18 @@ export class MonitorBuilder {
     if (mode !== 'control') throw new OptionSyntaxError('Only QMP is supported');
     this.entries.push({ id: options.id, chardev: options.chardev, pretty, option });
   }
+}
+
+/** A chardev in -qmp / -qtest's legacy spelling: "unix:PATH[,server=on,wait=off]" or "unix:path=PATH,...". */
+export function legacySocketEndpoint(spec: string): { endpoint: MonitorEndpoint; id?: string } {
+  if (!spec.startsWith('unix:')) {
+    if (OTHER_LEGACY_PREFIXES.some((prefix) => spec.startsWith(prefix))) {
+      throw new OptionSyntaxError('only unix:PATH,server=on,wait=off is supported by qblockd');
+    }
+    throw new OptionSyntaxError(`'${spec}' is not a valid char driver`);
+  }
+  const options = parseQemuOpts(spec.slice('unix:'.length), 'path');
+  return { endpoint: socketEndpoint(options), id: options.id };
 }
 
 /** A monitor whose chardev never appeared; names the --monitor option, not the last one parsed. */

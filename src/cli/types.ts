@@ -2,14 +2,40 @@
 export interface CommandLine {
   /** --config FILE */
   configFile?: string;
-  /** --help / -h, --version / -V: print and exit 0. */
-  action?: 'help' | 'version';
+  /** --help / -h, --version / -V, -device help, -drive format=help: print and exit 0. */
+  action?: 'help' | 'version' | 'device-help' | 'format-help';
   /** From -qmp / -qmp-pretty and from --chardev + --monitor (or -mon) pairs, in command-line order. */
   monitors: MonitorSpec[];
   /** --blockdev / -blockdev, in order. */
   blockdevs: BlockdevSpec[];
   /** -drive, in order. */
   drives: DriveSpec[];
+  /** -machine / -M and -accel; absent: qemu-storage-daemon style, no machine. */
+  machine?: MachineSpec;
+  /** --concurrent-clients: command-line monitors serve all their clients at once. */
+  concurrentClients?: boolean;
+  /** -device, in order. */
+  devices: DeviceSpec[];
+  /** -qtest: a qtest text-protocol connection. */
+  qtest?: { endpoint: MonitorEndpoint; option: string };
+  /** -qtest-log FILE|none; without it the qtest exchange is logged on stderr, as QEMU does. */
+  qtestLog?: string;
+  /** --log-level / --log-file: logs are written only when asked for on a QEMU launch line. */
+  log?: { level?: string; destination?: string };
+}
+
+/** -machine TYPE[,accel=A][,...] and -accel A; the machine room checks the type and properties. */
+export interface MachineSpec {
+  type?: string;
+  accel?: string;
+  properties: Record<string, string>;
+  option?: string;
+}
+
+/** One -device DRIVER,... as flat QemuOpts (`driver` is the implied first key). */
+export interface DeviceSpec {
+  options: Record<string, string>;
+  option: string;
 }
 
 /**

@@ -1,9 +1,10 @@
 import type { BlockNode } from '../block/node.ts';
 import type { CommandTable } from '../qmp/dispatcher.ts';
-import type { BlockDeviceInfo } from '../schema/generated/qapi-types.ts';
+import type { GuestDisk } from '../machine/machine.ts';
+import type { BlockDeviceInfo, BlockInfo } from '../schema/generated/qapi-types.ts';
 import type { DaemonServices } from './services.ts';
 
-export function blockNodeCommands({ graph }: DaemonServices) {
+export function blockNodeCommands({ graph, machine }: DaemonServices) {
   return {
     'blockdev-add'(options) {
       graph.addBlockdev(options);
@@ -14,15 +15,23 @@ export function blockNodeCommands({ graph }: DaemonServices) {
       return {};
     },
     'query-named-block-nodes': () => graph.allNodes().map(blockDeviceInfo),
-    'query-block': () =>
-      graph.allDevices().map(([device, node]) => ({
-        device,
-        type: 'unknown',
-        removable: true,
-        locked: false,
-        inserted: blockDeviceInfo(node),
-      })),
+    // -drive BlockBackends come first, then the unnamed ones guest disks made over -blockdev
+    // nodes: QEMU's creation order, since every -drive is opened before any -device.
+    'query-block': () => [
+      ...graph.allDevices().map(([device, node]) => blockInfo(device, node, machine.diskOfDrive(device))),
+      ...machine.unnamedDisks().map(({ disk, node }) => blockInfo('', node, disk)),
+    ],
   } satisfies Partial<CommandTable>;
+}
+
+/** A BlockBackend; one attached to a guest disk names it (qdev), is not removable and reports its I/O status. */
+function blockInfo(device: string, node: BlockNode, disk: GuestDisk | undefined): BlockInfo {
+  const info: BlockInfo = { device, type: 'unknown', removable: disk === undefined, locked: false, inserted: blockDeviceInfo(node) };
+  if (disk) {
+    info.qdev = disk.qdev;
+    info['io-status'] = 'ok';
+  }
+  return info;
 }
 
 /** BlockDeviceInfo in QEMU's member order; throttling and cache figures are QEMU's defaults. */

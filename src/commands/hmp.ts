@@ -3,11 +3,12 @@ import { runHumanMonitorCommand, type QemuIoTarget } from '../hmp/index.ts';
 import type { CommandTable } from '../qmp/dispatcher.ts';
 import type { DaemonServices } from './services.ts';
 
-export function hmpCommands({ graph }: DaemonServices) {
+export function hmpCommands({ graph, machine }: DaemonServices) {
   return {
     'human-monitor-command'(args) {
       return runHumanMonitorCommand(args['command-line'], {
-        resolveQemuIoTarget: (device, guestDevicesOnly) => qemuIoTarget(graph.findForQemuIo(device, guestDevicesOnly)),
+        resolveQemuIoTarget: (device, guestDevicesOnly) =>
+          qemuIoTarget(guestDevicesOnly ? machine.nodeForQemuIo(device) : graph.findForQemuIo(device)),
       });
     },
   } satisfies Partial<CommandTable>;

@@ -1,11 +1,13 @@
 import type { BlockGraph } from '../block/graph.ts';
 import type { ExportManager } from '../block/exports.ts';
+import type { Machine } from '../machine/machine.ts';
 import type { Schema } from '../schema/index.ts';
 import type { EventData, EventName, VersionInfo } from '../schema/generated/qapi-types.ts';
 
 /** What command handlers drive: the block layer, exports, events and the daemon's lifecycle. */
 export interface DaemonServices {
   graph: BlockGraph;
+  machine: Machine;
   exports: ExportManager;
   schema: Schema;
   version: VersionInfo;

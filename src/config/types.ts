@@ -1,4 +1,4 @@
-import type { BlockdevSpec, DriveSpec, MonitorSpec } from '../cli/index.ts';
+import type { BlockdevSpec, CommandLine, DeviceSpec, DriveSpec, MachineSpec, MonitorSpec } from '../cli/index.ts';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -16,6 +16,11 @@ export interface DaemonConfig {
   version: { qemu: { major: number; minor: number; micro: number }; package: string };
   blockdevs: BlockdevSpec[];
   drives: DriveSpec[];
+  /** From a QEMU launch line only: the machine, its -device list and the qtest connection. */
+  machine?: MachineSpec;
+  devices: DeviceSpec[];
+  qtest?: CommandLine['qtest'];
+  qtestLog?: string;
   limits?: { maxLineBytes?: number; maxPendingReplyBytes?: number; maxQueuedRequests?: number };
 }
 

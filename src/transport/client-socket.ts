@@ -9,12 +9,17 @@ import { serveSocket } from './socket-session.ts';
  * and a closed connection is not reopened.
  */
 export async function connectUnix(path: string, host: SessionHost, log: Logger): Promise<void> {
+  void serveSocket(await connectUnixSocket(path), host, log);
+}
+
+/** Connects to a listening Unix socket; the error reads as QEMU's "Failed to connect to ...". */
+export async function connectUnixSocket(path: string): Promise<net.Socket> {
   const socket = net.connect(path);
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', resolve);
     socket.once('error', (error: NodeJS.ErrnoException) => reject(new Error(`Failed to connect to '${path}': ${describe(error)}`)));
   });
-  void serveSocket(socket, host, log);
+  return socket;
 }
 
 const ERRNO_TEXTS: Record<string, string> = {

@@ -169,7 +169,10 @@ export interface BlockInfo {
   'removable': boolean;
   'locked': boolean;
   'inserted'?: BlockDeviceInfo;
+  'io-status'?: BlockDeviceIoStatus;
 }
+
+export type BlockDeviceIoStatus = 'ok' | 'failed' | 'nospace';
 
 export interface BlockDirtyBitmap {
   'node': string;
@@ -335,6 +338,8 @@ export interface BlockExportInfo {
   'shutting-down': boolean;
 }
 
+// schema/qom.json
+
 /** Every named schema type, by its QAPI name. */
 export interface QapiTypes {
   'QMPCapability': QMPCapability;
@@ -364,6 +369,7 @@ export interface QapiTypes {
   'BlockdevCacheInfo': BlockdevCacheInfo;
   'BlockDeviceInfo': BlockDeviceInfo;
   'BlockInfo': BlockInfo;
+  'BlockDeviceIoStatus': BlockDeviceIoStatus;
   'BlockDirtyBitmap': BlockDirtyBitmap;
   'BlockDirtyBitmapAdd': BlockDirtyBitmapAdd;
   'BlockDirtyBitmapOrStr': BlockDirtyBitmapOrStr;
@@ -443,6 +449,15 @@ export interface CommandArguments {
     'mode'?: BlockExportRemoveMode;
   };
   'query-block-exports': QapiEmpty;
+  'qom-get': {
+    'path': string;
+    'property': string;
+  };
+  'qom-set': {
+    'path': string;
+    'property': string;
+    'value': unknown;
+  };
 }
 
 /** What each command's handler returns. */
@@ -470,6 +485,8 @@ export interface CommandResults {
   'block-export-add': QapiEmpty;
   'block-export-del': QapiEmpty;
   'query-block-exports': BlockExportInfo[];
+  'qom-get': unknown;
+  'qom-set': QapiEmpty;
 }
 
 export type CommandName = keyof CommandArguments;

@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { CommandLineError, helpText, parseCommandLine, versionText } from '../../../src/cli/index.ts';
 
@@ -11,6 +12,12 @@ const failure = (argv: string[]): string => {
   }
   throw new Error(`accepted: ${argv.join(' ')}`);
 };
+
+/** A socket this test process holds, standing for the one QEMU's harness passes down. */
+const inheritedSocketFd = (() => {
+  const server = net.createServer().listen(0).unref();
+  return (server as unknown as { _handle: { fd: number } })._handle.fd;
+})();
 
 describe('parseCommandLine: accepted launch lines', () => {
   it('reads the qemu-system-x86_64 -M none form', () => {
@@ -92,7 +99,26 @@ describe('parseCommandLine: accepted launch lines', () => {
       monitors: [],
       blockdevs: [],
       drives: [],
+      devices: [],
+      machine: { type: 'none', accel: 'tcg', properties: {}, option: '-M none,accel=tcg' },
     });
+  });
+
+  it("reads QEMU's Python harness launch line (QEMUMachine with qtest)", () => {
+    const cl = parseCommandLine([
+      '-display', 'none', '-vga', 'none', '-chardev', 'socket,id=mon,fd=0', '-mon', 'chardev=mon,mode=control',
+      '-qtest', 'unix:path=/tmp/q-qtest.sock', '-accel', 'qtest', '-nodefaults', '-serial', 'none', '-M', 'pc',
+      '-device', 'virtio-blk-pci,drive=d0,id=v0', '-drive', 'if=virtio,driver=null-co',
+    ].map((word) => (word === 'socket,id=mon,fd=0' ? `socket,id=mon,fd=${inheritedSocketFd}` : word)));
+    expect(cl.monitors.map((m) => [m.id, m.endpoint])).toEqual([['mon', { kind: 'inherited', fd: inheritedSocketFd }]]);
+    expect(cl.qtest?.endpoint).toEqual({ kind: 'connect', path: '/tmp/q-qtest.sock' });
+    expect(cl.machine).toEqual({ type: 'pc', accel: 'qtest', properties: {}, option: '-M pc' });
+    expect(cl.devices).toEqual([{ options: { driver: 'virtio-blk-pci', drive: 'd0', id: 'v0' }, option: '-device virtio-blk-pci,drive=d0,id=v0' }]);
+  });
+
+  it('turns -device help and -drive format=help into their listings', () => {
+    expect(parseCommandLine(['-device', 'help']).action).toBe('device-help');
+    expect(parseCommandLine(['-drive', 'format=help']).action).toBe('format-help');
   });
 
   it('stops at --help and --version, as QEMU does', () => {
@@ -117,7 +143,7 @@ describe('parseCommandLine: errors name the option, qemu-system-x86_64 style', (
     [['--nodefaults=1'], '--nodefaults=1: does not take an argument'],
     // qemu-storage-daemon: foo: Unexpected argument
     [['disk.img'], 'disk.img: Unexpected argument'],
-    [['-device', 'virtio-blk'], '-device: option not supported by qblockd'],
+    [['-object', 'iothread,id=t0'], '-object: option not supported by qblockd'],
     // qemu-system-x86_64: -blockdev {: JSON parse error, premature EOI
     [['-blockdev', '{'], '-blockdev {: JSON parse error, premature EOI'],
     // qemu-system-x86_64: -blockdev null-co,a.1=x: Parameter 'a.0' missing
@@ -198,8 +224,14 @@ describe('parseCommandLine: errors name the option, qemu-system-x86_64 style', (
   });
 
   it.each([
-    [['-M', 'pc'], '-M pc: unsupported machine type (qblockd emulates -M none only)'],
-    [['-machine', 'type=q35'], '-machine type=q35: unsupported machine type (qblockd emulates -M none only)'],
+    // qemu-system-x86_64: -accel foo: invalid accelerator foo
+    [['-accel', 'foo'], '-accel foo: invalid accelerator foo'],
+    // qemu-system-x86_64: invalid accelerator foo
+    [['-machine', 'none,accel=foo'], 'invalid accelerator foo'],
+    // qemu-system-x86_64: unknown vga type: foo
+    [['-vga', 'foo'], 'unknown vga type: foo'],
+    [['-vga', 'std'], "-vga std: vga 'std' is not supported by qblockd (only none)"],
+    [['-serial', 'stdio'], '-serial stdio: only -serial none or null is supported by qblockd'],
     // qemu-system-x86_64: -display bogus: Parameter 'type' does not accept value 'bogus'
     [['-display', 'bogus'], "-display bogus: Parameter 'type' does not accept value 'bogus'"],
     // qemu-system-x86_64: -display none,bogus=1: Parameter 'bogus' is unexpected

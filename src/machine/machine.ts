@@ -1,0 +1,283 @@
+import type { BlockGraph } from '../block/graph.ts';
+import type { BlockNode } from '../block/node.ts';
+import { QmpError } from '../qmp/errors.ts';
+import { findDeviceModel, type BusKind, type DeviceModel } from './device-models.ts';
+import { MACHINE_TYPES, type MachineType } from './machine-types.ts';
+
+/** The BlockBackend a guest disk holds: a named -drive one (found in the graph) or an unnamed one over a node. */
+type Backend = { name: string } | { node: BlockNode };
+
+/** A guest disk: where a BlockBackend is attached, and the names QEMU gives that place. */
+export interface GuestDisk {
+  readonly model: DeviceModel;
+  readonly id?: string;
+  /** What query-block shows as `qdev`: the device id, else the canonical QOM path of the backend's owner. */
+  readonly qdev: string;
+  /** QOM objects answering the `drive` property, by canonical path, with their QOM type. */
+  readonly qomObjects: ReadonlyArray<{ path: string; type: string }>;
+  backend: Backend;
+}
+
+interface Controller {
+  model: DeviceModel;
+  id?: string;
+  path: string;
+  units: number;
+}
+
+/** -drive if=... placements a machine can host; other interfaces get QEMU's refusal. */
+const DRIVE_INTERFACES = new Set(['none', 'ide', 'scsi', 'floppy', 'pflash', 'mtd', 'sd', 'virtio', 'xen']);
+const DEVICE_KEYS = new Set(['driver', 'id', 'drive', 'bus']);
+const IDENTIFIER = /^[A-Za-z][A-Za-z0-9._-]*$/;
+
+/**
+ * The guest machine as an attachment point for disks: `-M none|pc|q35`, `-device` disks and
+ * their controllers, and `-drive if=ide|virtio`. No guest runs; the machine keeps which
+ * BlockBackend each disk holds and answers query-block's qdev names, qemu-io -d and the
+ * `drive` property of qom-get / qom-set as QEMU 7.2 does.
+ */
+export class Machine {
+  readonly type: MachineType;
+  readonly accel: string;
+  private readonly disks: GuestDisk[] = [];
+  private readonly controllers: Controller[] = [];
+  private readonly deviceIds = new Set<string>();
+  /** -drive if=virtio backends: their devices are created after every -device, as in QEMU. */
+  private readonly pendingVirtioDrives: string[] = [];
+  private readonly ideDrives: Array<{ name: string; index: number }> = [];
+  private anonymousDevices = 0;
+  /** Drive indexes (bus x unitsPerBus + unit) taken by -device ide-hd. */
+  private readonly ideDeviceSlots: number[] = [];
+  private virtioDrives = 0;
+
+  constructor(
+    private readonly graph: BlockGraph,
+    spec: { type?: string; accel?: string; properties?: Record<string, string> } | undefined,
+  ) {
+    const type = MACHINE_TYPES[spec?.type ?? 'none'];
+    if (!type) throw new QmpError('unsupported machine type\nUse -machine help to list supported machines');
+    this.type = type;
+    this.accel = spec?.accel ?? 'tcg';
+    const property = Object.keys(spec?.properties ?? {})[0];
+    if (property !== undefined) throw new QmpError(`Property '${type.qomType}.${property}' not found`);
+  }
+
+  /**
+   * Where a -drive goes: its BlockBackend name, and whether the machine attaches a disk to it.
+   * Call attachDrives() once every -drive and -device is in.
+   */
+  placeDrive(options: Record<string, string>): string {
+    const iface = options.if ?? 'ide';
+    if (!DRIVE_INTERFACES.has(iface)) throw new QmpError(`unsupported bus type '${iface}'`);
+    if (iface === 'none') {
+      if (!options.id) throw new QmpError("parameter 'id' is required with if=none");
+      return options.id;
+    }
+    if (iface === 'ide' && this.type.ide) return this.placeIdeDrive(options, this.type.ide);
+    if (iface === 'virtio' && this.type.pci) {
+      const name = options.id ?? `virtio${this.virtioDrives}`;
+      this.virtioDrives++;
+      this.pendingVirtioDrives.push(name);
+      return name;
+    }
+    throw new QmpError(`machine type does not support if=${iface},bus=0,unit=0`);
+  }
+
+  /** -device DRIVER,...: a controller or a disk holding a -drive BlockBackend or a node. */
+  addDevice(options: Record<string, string>): void {
+    const model = options.driver === undefined ? undefined : findDeviceModel(options.driver);
+    if (!model) throw new QmpError(`'${options.driver ?? ''}' is not a valid device model name`);
+    const id = options.id;
+    if (id !== undefined) {
+      if (!IDENTIFIER.test(id)) {
+        throw new QmpError("Parameter 'id' expects an identifier\nIdentifiers consist of letters, digits, '-', '.', '_', starting with a letter.");
+      }
+      if (this.deviceIds.has(id)) throw new QmpError(`Duplicate ID '${id}' for device`);
+    }
+    const unknown = Object.keys(options).find((key) => !DEVICE_KEYS.has(key) || (key === 'drive' && !model.disk));
+    if (unknown !== undefined) throw new QmpError(`Property '${model.name}.${unknown}' not found`);
+    this.checkBus(model);
+    if (model.disk && options.drive === undefined) throw new QmpError('drive property not set');
+    const path = this.devicePath(id);
+    if (id !== undefined) this.deviceIds.add(id);
+    if (model.provides) {
+      this.controllers.push({ model, id, path, units: 0 });
+      return;
+    }
+    const backend = this.resolveStartupDrive(model, options.drive!);
+    this.attach(model, id, path, backend);
+  }
+
+  /** Creates the disks -drive if=ide|virtio asked for; call after every -device. */
+  attachDrives(): void {
+    const ide = this.type.ide;
+    if (ide) {
+      const byIndex = [...this.ideDrives].sort((a, b) => a.index - b.index);
+      byIndex.forEach(({ name }, rank) => {
+        this.attach(findDeviceModel('ide-hd')!, undefined, `/machine/unattached/device[${ide.firstDiskObject + rank}]`, { name });
+      });
+    }
+    for (const name of this.pendingVirtioDrives) {
+      this.attach(findDeviceModel('virtio-blk-pci')!, undefined, this.devicePath(undefined), { name });
+    }
+    this.pendingVirtioDrives.length = 0;
+  }
+
+  /** The disk holding the named BlockBackend, if any. */
+  diskOfDrive(name: string): GuestDisk | undefined {
+    return this.disks.find((disk) => 'name' in disk.backend && disk.backend.name === name);
+  }
+
+  /** Disks over unnamed BlockBackends, in creation order (query-block lists them after the named ones). */
+  unnamedDisks(): Array<{ disk: GuestDisk; node: BlockNode }> {
+    return this.disks.flatMap((disk) => ('node' in disk.backend ? [{ disk, node: disk.backend.node }] : []));
+  }
+
+  /** qemu-io -d ID: a device id or canonical path whose device holds a BlockBackend itself. */
+  nodeForQemuIo(qdevId: string): BlockNode {
+    const disk = this.disks.find((candidate) => candidate.qdev === qdevId || candidate.qomObjects.at(-1)!.path === qdevId);
+    if (disk) return this.nodeOf(disk);
+    const isDevice = this.controllers.some((controller) => controller.id === qdevId || controller.path === qdevId) ||
+      this.disks.some((candidate) => candidate.qomObjects[0]!.path === qdevId);
+    if (isDevice) throw new QmpError('Device does not have a block device backend');
+    throw new QmpError(`Device '${qdevId}' not found`);
+  }
+
+  /** qom-get PATH drive: the BlockBackend's name, else its root node's name. */
+  getDriveProperty(path: string, property: string): string {
+    const { disk } = this.findQomObject(path, property);
+    return 'name' in disk.backend ? disk.backend.name : disk.backend.node.nodeName;
+  }
+
+  /** qom-set PATH drive NODE: the disk's BlockBackend now sits on NODE (fleecing tools do this). */
+  setDriveProperty(path: string, property: string, value: unknown): void {
+    const { disk } = this.findQomObject(path, property);
+    if (typeof value !== 'string') throw new QmpError(`Invalid parameter type for '${property}', expected: string`);
+    const node = this.graph.findNode(value);
+    if (!node) throw new QmpError(`Cannot find device='' nor node-name='${value}'`);
+    if (this.nodeOf(disk) === node) return;
+    this.checkNotHeld(node, backendLabel(disk));
+    if ('name' in disk.backend) {
+      this.graph.replaceDeviceNode(disk.backend.name, node);
+    } else {
+      disk.backend.node.users.delete(userMark(disk));
+      disk.backend = { node };
+      node.users.add(userMark(disk));
+    }
+  }
+
+  private placeIdeDrive(options: Record<string, string>, ide: NonNullable<MachineType['ide']>): string {
+    const taken = new Set(this.ideDrives.map((drive) => drive.index));
+    let index = options.index === undefined ? 0 : Number(options.index);
+    if (options.index === undefined) while (taken.has(index)) index++;
+    const bus = Math.floor(index / ide.unitsPerBus);
+    const unit = index % ide.unitsPerBus;
+    if (bus >= ide.buses) throw new QmpError(`machine type does not support if=ide,bus=${bus},unit=${unit}`);
+    const name = options.id ?? `ide${bus}-hd${unit}`;
+    this.ideDrives.push({ name, index });
+    return name;
+  }
+
+  private checkBus(model: DeviceModel): void {
+    const available: Record<BusKind, boolean> = {
+      PCI: this.type.pci,
+      IDE: this.type.ide !== undefined,
+      SCSI: this.controllers.some((controller) => controller.model.provides === 'SCSI'),
+    };
+    if (!available[model.bus]) throw new QmpError(`No '${model.bus}' bus found for device '${model.name}'`);
+    if (model.bus === 'IDE') this.takeIdeUnit();
+  }
+
+  /**
+   * Where a -device ide-hd goes without bus=: PIIX3's buses take any number of devices as far
+   * as bus selection knows, so it is always ide.0 (a third disk finds unit 1 taken); AHCI's
+   * buses take one each, so it is the first free one.
+   */
+  private takeIdeUnit(): void {
+    const ide = this.type.ide!;
+    const taken = new Set([...this.ideDrives.map((drive) => drive.index), ...this.ideDeviceSlots]);
+    const candidates = ide.unitsPerBus === 1 ? Array.from({ length: ide.buses }, (_, bus) => bus) : [0, 1];
+    const slot = candidates.find((index) => !taken.has(index));
+    if (slot === undefined) {
+      if (ide.unitsPerBus === 1) throw new QmpError("No 'IDE' bus found for device 'ide-hd'");
+      throw new QmpError(`IDE unit ${ide.unitsPerBus - 1} is in use`);
+    }
+    this.ideDeviceSlots.push(slot);
+  }
+
+  private devicePath(id: string | undefined): string {
+    return id !== undefined ? `/machine/peripheral/${id}` : `/machine/peripheral-anon/device[${this.anonymousDevices++}]`;
+  }
+
+  /** `drive=X` at start: a -drive BlockBackend by name first, else a node under a new unnamed one. */
+  private resolveStartupDrive(model: DeviceModel, value: string): Backend {
+    if (this.graph.deviceNode(value)) {
+      if (this.pendingVirtioDrives.includes(value) || this.ideDrives.some((drive) => drive.name === value)) {
+        throw new QmpError(
+          `Drive '${value}' is already in use because it has been automatically connected to another device (did you need 'if=none' in the drive options?)`,
+        );
+      }
+      if (this.diskOfDrive(value)) throw new QmpError(`Drive '${value}' is already in use by another device`);
+      return { name: value };
+    }
+    const node = this.graph.findNode(value);
+    if (!node) throw new QmpError(`Property '${model.disk!.qomType}.drive' can't find value '${value}'`);
+    return { node };
+  }
+
+  private attach(model: DeviceModel, id: string | undefined, path: string, backend: Backend): void {
+    const backendChild = model.disk!.backendChild;
+    const ownerPath = backendChild ? `${path}/${backendChild}` : path;
+    const qomObjects = backendChild
+      ? [{ path, type: model.name }, { path: ownerPath, type: model.disk!.qomType }]
+      : [{ path, type: model.disk!.qomType }];
+    const disk: GuestDisk = { model, id, qdev: !backendChild && id !== undefined ? id : ownerPath, qomObjects, backend };
+    if ('node' in backend) {
+      this.checkNotHeld(backend.node, backendLabel(disk));
+      backend.node.users.add(userMark(disk));
+    }
+    this.disks.push(disk);
+  }
+
+  /** A disk writes and shares no writes: a node already under another disk refuses a second one. */
+  private checkNotHeld(node: BlockNode, newcomer: string): void {
+    const holder = this.disks.find((disk) => this.nodeOf(disk) === node);
+    if (!holder) return;
+    const name = node.nodeName;
+    throw new QmpError(
+      `Permission conflict on node '${name}': permissions 'write' are both required by block device '${backendLabel(holder)}' ` +
+        `(uses node '${name}' as 'root' child) and unshared by block device '${newcomer}' (uses node '${name}' as 'root' child).`,
+    );
+  }
+
+  private nodeOf(disk: GuestDisk): BlockNode {
+    return 'node' in disk.backend ? disk.backend.node : this.graph.deviceNode(disk.backend.name)!;
+  }
+
+  /** A QOM path, absolute or an unambiguous partial one, naming a disk object; then its property. */
+  private findQomObject(path: string, property: string): { disk: GuestDisk; type: string } {
+    const candidates = this.qomObjects().filter((object) =>
+      path.startsWith('/') ? object.path === path : object.path.endsWith(`/${path}`),
+    );
+    if (candidates.length !== 1) throw new QmpError(`Device '${path}' not found`, 'DeviceNotFound');
+    const { type, disk } = candidates[0]!;
+    if (property !== 'drive' || !disk) throw new QmpError(`Property '${type}.${property}' not found`);
+    return { disk, type };
+  }
+
+  private qomObjects(): Array<{ path: string; type: string; disk?: GuestDisk }> {
+    return [
+      ...this.controllers.map((controller) => ({ path: controller.path, type: controller.model.name })),
+      ...this.disks.flatMap((disk) => disk.qomObjects.map((object) => ({ ...object, disk }))),
+    ];
+  }
+}
+
+/** How QEMU names a BlockBackend in permission errors: its name, else the attached device's id or path. */
+function backendLabel(disk: GuestDisk): string {
+  return 'name' in disk.backend ? disk.backend.name : disk.qdev;
+}
+
+function userMark(disk: GuestDisk): string {
+  return `device ${disk.qdev}`;
+}
