@@ -25,6 +25,11 @@ export interface OptionRule {
   /** One line for --help: how the argument looks, and what the option does. */
   usage: string;
   help: string;
+  /**
+   * Only qemu-system-x86_64 has this option: a line using one is a system emulator's, whose
+   * machine is pc unless -machine says otherwise (qemu-storage-daemon lines have none).
+   */
+  systemOnly?: true;
   apply(state: ParseState, occurrence: Occurrence): void;
 }
 
@@ -113,6 +118,7 @@ export const OPTION_RULES: readonly OptionRule[] = [
   },
   {
     names: ['mon'],
+    systemOnly: true,
     takesArgument: true,
     usage: '-mon [chardev=]ID,mode=control[,pretty=on|off]',
     help: 'serve QMP on a chardev (qemu-system syntax)',
@@ -127,6 +133,7 @@ export const OPTION_RULES: readonly OptionRule[] = [
   },
   {
     names: ['accel'],
+    systemOnly: true,
     takesArgument: true,
     usage: '-accel tcg|kvm|qtest',
     help: 'accepted for compatibility; qtest enables the qtest clock commands',
@@ -134,6 +141,7 @@ export const OPTION_RULES: readonly OptionRule[] = [
   },
   {
     names: ['device'],
+    systemOnly: true,
     takesArgument: true,
     usage: '-device DRIVER,drive=NODE,id=ID | help',
     help: 'a guest disk (virtio-blk-pci, scsi-hd, ide-hd) or disk controller (virtio-scsi-pci, lsi53c895a); help lists them',
@@ -144,6 +152,7 @@ export const OPTION_RULES: readonly OptionRule[] = [
   },
   {
     names: ['qtest'],
+    systemOnly: true,
     takesArgument: true,
     usage: '-qtest unix:PATH',
     help: "connect to a qtest client and answer its clock commands (QEMU's qtest text protocol)",
@@ -160,6 +169,7 @@ export const OPTION_RULES: readonly OptionRule[] = [
   },
   {
     names: ['vga'],
+    systemOnly: true,
     takesArgument: true,
     usage: '-vga none',
     help: 'accepted for compatibility: there is no display',
@@ -167,6 +177,7 @@ export const OPTION_RULES: readonly OptionRule[] = [
   },
   {
     names: ['serial'],
+    systemOnly: true,
     takesArgument: true,
     usage: '-serial none|null',
     help: 'accepted for compatibility: there is no serial port',

@@ -3,6 +3,9 @@ import { MonitorBuilder, MonitorReferenceError } from './monitors.ts';
 import { OPTION_RULES, UNSUPPORTED_QEMU_OPTIONS, type OptionRule, type ParseState } from './options.ts';
 import type { CommandLine } from './types.ts';
 
+/** qemu-system-x86_64's machine when -machine names none. */
+const SYSTEM_DEFAULT_MACHINE = 'pc';
+
 const RULES_BY_NAME = new Map<string, OptionRule>(OPTION_RULES.flatMap((rule) => rule.names.map((name) => [name, rule])));
 
 /**
@@ -17,6 +20,7 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
     monitors: new MonitorBuilder(),
     driveIds: new Set(),
   };
+  let systemEmulatorLine = false;
   for (let index = 0; index < argv.length; index++) {
     const token = argv[index]!;
     const { name, inlineArgument } = splitToken(token);
@@ -39,6 +43,12 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
       throw error;
     }
     if (state.commandLine.action) return state.commandLine;
+    if (rule.systemOnly) systemEmulatorLine = true;
+  }
+  if (systemEmulatorLine) {
+    const machine = state.commandLine.machine ?? { properties: {} };
+    machine.type ??= SYSTEM_DEFAULT_MACHINE;
+    state.commandLine.machine = machine;
   }
   try {
     const concurrentClients = state.commandLine.concurrentClients === true;
