@@ -360,6 +360,12 @@ def filter_qemu_prog(text):
                   text, flags=re.M)
 
 
+def filter_qemu_io_timing(text):
+    """qemu-io's report line, without its timing (as QEMU's iotests filter it)."""
+    return re.sub(r'[0-9]* ops; [0-9/:. sec]* \([0-9/.inf]* [EPTGMKiBbytes]*/sec and [0-9/.inf]* ops/sec\)',
+                  'X ops; XX:XX:XX.X (XXX YYY/sec and XXX ops/sec)', text)
+
+
 def filter_qtest_log(text):
     """The qtest exchange QEMU logs on stderr, without its timings; OPENED/CLOSED dropped as iotests do."""
     text = re.sub(r'^\[I \+?[0-9.]+\] (OPENED|CLOSED)\n', '', text, flags=re.M)
@@ -523,7 +529,7 @@ class HarnessVM(QmpClient):
 
     def get_log(self):
         """What the program printed on stdout and stderr, filtered as iotests filter QEMU's log."""
-        return filter_qtest_log(filter_qemu_prog(filter_testfiles(self.output or '')))
+        return filter_qemu_io_timing(filter_qtest_log(filter_qemu_prog(filter_testfiles(self.output or ''))))
 
     def log_launch_failure(self):
         log('exit code %s' % self.exit_code)

@@ -53,6 +53,7 @@ export class Daemon {
       schema: this.schema,
       version: config.version,
       emitEvent: (name, data) => this.emitEvent(name, data),
+      printOutput: (text) => void process.stdout.write(text),
       requestShutdown: (reason) => setImmediate(() => void this.shutdown(reason)),
     };
     this.dispatcher = new Dispatcher(this.schema, allCommands(services), (name, ms, error) => {

@@ -1,14 +1,21 @@
 import type { BlockNode } from '../block/node.ts';
-import { runHumanMonitorCommand, type QemuIoTarget } from '../hmp/index.ts';
+import { QemuIoOpenError, runHumanMonitorCommand, type QemuIoTarget } from '../hmp/index.ts';
 import type { CommandTable } from '../qmp/dispatcher.ts';
 import type { DaemonServices } from './services.ts';
 
-export function hmpCommands({ graph, machine }: DaemonServices) {
+export function hmpCommands({ graph, machine, printOutput }: DaemonServices) {
   return {
     'human-monitor-command'(args) {
       return runHumanMonitorCommand(args['command-line'], {
-        resolveQemuIoTarget: (device, guestDevicesOnly) =>
-          qemuIoTarget(guestDevicesOnly ? machine.nodeForQemuIo(device) : graph.findForQemuIo(device)),
+        print: printOutput,
+        resolveQemuIoTarget(device, guestDevicesOnly) {
+          if (guestDevicesOnly) return qemuIoTarget(machine.nodeForQemuIo(device));
+          const node = graph.findForQemuIo(device);
+          // By node name, qemu-io opens a BlockBackend of its own, which a guest disk's refuses to share.
+          const conflict = graph.deviceNode(device) ? undefined : machine.conflictWithWriter(node);
+          if (conflict) throw new QemuIoOpenError(conflict);
+          return qemuIoTarget(node);
+        },
       });
     },
   } satisfies Partial<CommandTable>;

@@ -12,6 +12,8 @@ export interface DaemonServices {
   schema: Schema;
   version: VersionInfo;
   emitEvent<E extends EventName>(name: E, data: EventData[E]): void;
+  /** QEMU's standard output: where qemu-io prints its reports. */
+  printOutput(text: string): void;
   /** Runs after the current reply has been sent. */
   requestShutdown(reason: string): void;
 }

@@ -11,7 +11,12 @@ export interface QemuIoTarget {
   flush(): void;
 }
 
+/** qemu-io could not attach to the node (a permission conflict): QEMU replies with the bare message. */
+export class QemuIoOpenError extends Error {}
+
 export interface HmpContext {
+  /** QEMU's standard output, where qemu-io prints its reports and its own errors. */
+  print(text: string): void;
   /** Throws QmpError with QEMU's lookup message for unknown devices; `guestDevicesOnly` for qemu-io -d (guest devices by qdev id). */
   resolveQemuIoTarget(device: string, guestDevicesOnly: boolean): QemuIoTarget;
 }
@@ -39,10 +44,11 @@ export function runHumanMonitorCommand(commandLine: string, context: HmpContext)
   try {
     target = context.resolveQemuIoTarget(device, guestDevicesOnly);
   } catch (error) {
+    if (error instanceof QemuIoOpenError) return `${error.message}\r\n`;
     if (error instanceof QmpError) return `Error: ${error.message}\r\n`;
     throw error;
   }
-  return runQemuIoCommand(command, target);
+  return runQemuIoCommand(command, target, context.print);
 }
 
 function splitFirstWord(text: string): [string, string] {
@@ -74,46 +80,86 @@ interface ParsedArgs {
   positional: string[];
 }
 
+/** What one qemu-io command did, for the report qemu-io prints after it. */
+interface IoDone {
+  verb: string;
+  offset: number;
+  length: number;
+}
+
 interface QemuIoCommand {
+  /** The name qemu-io reports errors under (aliases report as their command). */
+  name: string;
   /** Flags that take a value, and flags that do not. */
   valueFlags: string;
   plainFlags: string;
-  positional: number;
+  /** Positional arguments: `minimum` checked by qemu-io's dispatcher, `exact` by the command. */
+  positional: { minimum: number; exact: number; atMost?: number };
+  usage: string;
   writes: boolean;
-  run(target: QemuIoTarget, args: ParsedArgs, numbers: number[]): void;
+  /** Runs the command; returns what to report, or a message to print instead. */
+  run(target: QemuIoTarget, args: ParsedArgs, numbers: number[]): IoDone | string | undefined;
 }
 
-/** qemu-io's commands that qblockd implements, with their argument shapes. */
+const WRITE_USAGE = 'write [-bcCfnquz] [-P pattern | -s source_file] off len -- writes a number of bytes at a specified offset';
+const READ_USAGE = 'read [-abCqv] [-P pattern [-s off] [-l len]] off len -- reads a number of bytes at a specified offset';
+const DISCARD_USAGE = 'discard [-Cq] off len -- discards a number of bytes at a specified offset';
+
+/** qemu-io's commands that qblockd implements, with their argument shapes and usage lines (QEMU 7.2's). */
 const QEMU_IO_COMMANDS: Record<string, QemuIoCommand> = {
   write: {
-    valueFlags: 'P',
-    plainFlags: 'zuqfc',
-    positional: 2,
+    name: 'write',
+    valueFlags: 'Ps',
+    plainFlags: 'bcCfnquz',
+    positional: { minimum: 2, exact: 2 },
+    usage: WRITE_USAGE,
     writes: true,
     run(target, args, [offset, length]) {
+      if (['z', 'P', 's'].filter((flag) => args.flags.has(flag)).length > 1) return 'Only one of -z, -P, and -s can be specified at the same time';
       if (args.flags.has('z')) target.writeZeroes(offset!, length!);
       else inPieces(offset!, length!, (at, size) => target.write(at, patternBuffer(patternOf(args), size)));
+      return { verb: 'wrote', offset: offset!, length: length! };
     },
   },
   read: {
-    valueFlags: 'P',
-    plainFlags: 'qvl',
-    positional: 2,
+    name: 'read',
+    valueFlags: 'Psl',
+    plainFlags: 'abCqv',
+    positional: { minimum: 2, exact: 2 },
+    usage: READ_USAGE,
     writes: false,
-    run(target, _args, [offset, length]) {
-      inPieces(offset!, length!, (at, size) => target.read(at, size));
+    run(target, args, [offset, length]) {
+      let mismatch = false;
+      const pattern = args.flags.has('P') ? patternOf(args) : undefined;
+      inPieces(offset!, length!, (at, size) => {
+        const data = target.read(at, size);
+        if (pattern !== undefined && data.some((byte) => byte !== pattern)) mismatch = true;
+      });
+      const done = { verb: 'read', offset: offset!, length: length! };
+      return mismatch ? `Pattern verification failed at offset ${offset}, ${length} bytes\n${report(done)}`.trimEnd() : done;
     },
   },
   discard: {
+    name: 'discard',
     valueFlags: '',
-    plainFlags: 'q',
-    positional: 2,
+    plainFlags: 'Cq',
+    positional: { minimum: 2, exact: 2 },
+    usage: DISCARD_USAGE,
     writes: true,
     run(target, _args, [offset, length]) {
       target.discard(offset!, length!);
+      return { verb: 'discard', offset: offset!, length: length! };
     },
   },
-  flush: { valueFlags: '', plainFlags: '', positional: 0, writes: false, run: (target) => target.flush() },
+  flush: {
+    name: 'flush',
+    valueFlags: '',
+    plainFlags: '',
+    positional: { minimum: 0, exact: 0, atMost: 0 },
+    usage: 'flush -- flush all in-core file state to disk',
+    writes: false,
+    run: (target) => void target.flush(),
+  },
 };
 QEMU_IO_COMMANDS.aio_write = QEMU_IO_COMMANDS.write!;
 QEMU_IO_COMMANDS.aio_discard = QEMU_IO_COMMANDS.discard!;
@@ -148,24 +194,67 @@ function patternOf(args: ParsedArgs): number {
   return typeof pattern === 'string' ? Number(pattern) & 0xff : 0xcd;
 }
 
-/** Runs one qemu-io command line. Only the read-only refusal reaches the reply, as in QEMU. */
-export function runQemuIoCommand(commandLine: string, target: QemuIoTarget): string {
+/**
+ * Runs one qemu-io command line. Only the read-only refusal reaches the reply, as in QEMU;
+ * qemu-io's report and its own errors go to `print`, QEMU's standard output.
+ */
+export function runQemuIoCommand(commandLine: string, target: QemuIoTarget, print: (text: string) => void): string {
   const argv = commandLine.trim().split(/\s+/).filter(Boolean);
   const command = QEMU_IO_COMMANDS[argv[0] ?? ''];
-  if (!command) return '';
+  const say = (line: string): string => {
+    print(line + '\n');
+    return '';
+  };
+  if (!command) return say(`command "${argv[0] ?? ''}" not found`);
   if (command.writes && target.readOnly) return 'Block node is read-only\r\n';
+  const given = argv.length - 1;
+  const { minimum, exact, atMost } = command.positional;
+  if (given < minimum || (atMost !== undefined && given > atMost)) {
+    const expected = atMost === minimum ? `${minimum}` : `at least ${minimum}`;
+    return say(`bad argument count ${given} to ${command.name}, expected ${expected} arguments`);
+  }
   const args = parseArgs(argv.slice(1), command);
-  if (!args || args.positional.length !== command.positional) return '';
-  const numbers = args.positional.map(parseQemuIoNumber);
-  if (numbers.some((value) => value === null || value < 0)) return '';
-  const [offset = 0, length = 0] = numbers as number[];
-  if (command.positional === 2 && offset + length > target.size) return '';
-  if (args.flags.has('P') && !/^(0x[0-9a-fA-F]+|[0-9]+)$/.test(String(args.flags.get('P')))) return '';
-  command.run(target, args, numbers as number[]);
+  if (typeof args === 'string') return say(`${command.name}: invalid option -- '${args}'\n${command.usage}`);
+  if (args.positional.length !== exact) return say(command.usage);
+  const pattern = args.flags.get('P');
+  if (pattern !== undefined && !/^(0x[0-9a-fA-F]+|[0-9]+)$/.test(String(pattern))) return say(`${String(pattern)} is not a valid pattern byte`);
+  const numbers: number[] = [];
+  for (const text of args.positional) {
+    const value = parseQemuIoNumber(text);
+    if (value === null) return say(`Parsing error: non-numeric argument, or extraneous/unrecognized suffix -- ${text}`);
+    numbers.push(value);
+  }
+  const [offset = 0, length = 0] = numbers;
+  if (exact === 2 && offset + length > target.size) return say(`${command.name} failed: Input/output error`);
+  const started = performance.now();
+  const outcome = command.run(target, args, numbers);
+  if (typeof outcome === 'string') return say(outcome);
+  if (outcome && !args.flags.has('q')) print(report(outcome, (performance.now() - started) / 1000));
   return '';
 }
 
-function parseArgs(words: string[], command: QemuIoCommand): ParsedArgs | null {
+/** qemu-io's two report lines after a request. */
+function report({ verb, offset, length }: IoDone, seconds = 0): string {
+  const elapsed = Math.max(seconds, 1e-6);
+  const time = `${elapsed.toFixed(2).padStart(5, '0')} sec`;
+  return (
+    `${verb} ${length}/${length} bytes at offset ${offset}\n` +
+    `${humanSize(length)}, 1 ops; ${time} (${humanSize(length / elapsed)}/sec and ${(1 / elapsed).toFixed(4)} ops/sec)\n`
+  );
+}
+
+const SIZE_UNITS: Array<[number, string]> = [
+  [2 ** 60, 'EiB'], [2 ** 50, 'PiB'], [2 ** 40, 'TiB'], [2 ** 30, 'GiB'], [2 ** 20, 'MiB'], [2 ** 10, 'KiB'],
+];
+
+/** qemu-io's cvtstr: three decimals in the largest binary unit, ".000" dropped. */
+function humanSize(value: number): string {
+  const [scale, unit] = SIZE_UNITS.find(([scale]) => value >= scale) ?? [1, 'bytes'];
+  return `${(value / scale).toFixed(3).replace(/\.000$/, '')} ${unit}`;
+}
+
+/** Flags before the positional arguments; an unknown flag letter is returned as the error. */
+function parseArgs(words: string[], command: QemuIoCommand): ParsedArgs | string {
   const flags = new Map<string, string | true>();
   let index = 0;
   for (; index < words.length && words[index]!.startsWith('-') && words[index]!.length > 1; index++) {
@@ -175,11 +264,11 @@ function parseArgs(words: string[], command: QemuIoCommand): ParsedArgs | null {
       const letter = letters[i]!;
       if (command.valueFlags.includes(letter)) {
         const value = letters.slice(i + 1) || words[++index];
-        if (value === undefined) return null;
+        if (value === undefined) return letter;
         flags.set(letter, value);
         break;
       }
-      if (!command.plainFlags.includes(letter)) return null;
+      if (!command.plainFlags.includes(letter)) return letter;
       flags.set(letter, true);
     }
   }

@@ -137,8 +137,9 @@ export class Machine {
   nodeForQemuIo(qdevId: string): BlockNode {
     const disk = this.disks.find((candidate) => candidate.qdev === qdevId || candidate.qomObjects.at(-1)!.path === qdevId);
     if (disk) return this.nodeOf(disk);
-    const isDevice = this.controllers.some((controller) => controller.id === qdevId || controller.path === qdevId) ||
-      this.disks.some((candidate) => candidate.qomObjects[0]!.path === qdevId);
+    const isDevice =
+      this.controllers.some((controller) => controller.id === qdevId || controller.path === qdevId) ||
+      this.disks.some((candidate) => candidate.id === qdevId || candidate.qomObjects[0]!.path === qdevId);
     if (isDevice) throw new QmpError('Device does not have a block device backend');
     throw new QmpError(`Device '${qdevId}' not found`);
   }
@@ -189,19 +190,18 @@ export class Machine {
   }
 
   /**
-   * Where a -device ide-hd goes without bus=: PIIX3's buses take any number of devices as far
-   * as bus selection knows, so it is always ide.0 (a third disk finds unit 1 taken); AHCI's
-   * buses take one each, so it is the first free one.
+   * Where a -device ide-hd goes without bus=: QEMU's bus search meets the controller's buses
+   * last-created first and IDE buses never count as full, so it is always the last on-board
+   * bus; the disk takes the master unit if free, else the slave one.
    */
   private takeIdeUnit(): void {
     const ide = this.type.ide!;
+    const bus = ide.buses - 1;
     const taken = new Set([...this.ideDrives.map((drive) => drive.index), ...this.ideDeviceSlots]);
-    const candidates = ide.unitsPerBus === 1 ? Array.from({ length: ide.buses }, (_, bus) => bus) : [0, 1];
-    const slot = candidates.find((index) => !taken.has(index));
-    if (slot === undefined) {
-      if (ide.unitsPerBus === 1) throw new QmpError("No 'IDE' bus found for device 'ide-hd'");
-      throw new QmpError(`IDE unit ${ide.unitsPerBus - 1} is in use`);
-    }
+    const unit = taken.has(bus * ide.unitsPerBus) ? 1 : 0;
+    if (unit >= ide.unitsPerBus) throw new QmpError(`Can't create IDE unit ${unit}, bus supports only ${ide.unitsPerBus} units`);
+    const slot = bus * ide.unitsPerBus + unit;
+    if (taken.has(slot)) throw new QmpError(`IDE unit ${unit} is in use`);
     this.ideDeviceSlots.push(slot);
   }
 
@@ -241,13 +241,18 @@ export class Machine {
 
   /** A disk writes and shares no writes: a node already under another disk refuses a second one. */
   private checkNotHeld(node: BlockNode, newcomer: string): void {
-    const holder = this.disks.find((disk) => this.nodeOf(disk) === node);
-    if (!holder) return;
-    const name = node.nodeName;
-    throw new QmpError(
-      `Permission conflict on node '${name}': permissions 'write' are both required by block device '${backendLabel(holder)}' ` +
-        `(uses node '${name}' as 'root' child) and unshared by block device '${newcomer}' (uses node '${name}' as 'root' child).`,
-    );
+    const holder = this.holderOf(node);
+    if (holder) throw new QmpError(permissionConflict(node, `block device '${backendLabel(holder)}'`, `block device '${newcomer}'`));
+  }
+
+  /** The refusal a new writer on `node` (qemu-io's own BlockBackend) meets from a disk holding it, if any. */
+  conflictWithWriter(node: BlockNode): string | undefined {
+    const holder = this.holderOf(node);
+    return holder && permissionConflict(node, 'an unnamed block device', `block device '${backendLabel(holder)}'`);
+  }
+
+  private holderOf(node: BlockNode): GuestDisk | undefined {
+    return this.disks.find((disk) => this.nodeOf(disk) === node);
   }
 
   private nodeOf(disk: GuestDisk): BlockNode {
@@ -271,6 +276,14 @@ export class Machine {
       ...this.disks.flatMap((disk) => disk.qomObjects.map((object) => ({ ...object, disk }))),
     ];
   }
+}
+
+function permissionConflict(node: BlockNode, requiredBy: string, unsharedBy: string): string {
+  const name = node.nodeName;
+  return (
+    `Permission conflict on node '${name}': permissions 'write' are both required by ${requiredBy} ` +
+    `(uses node '${name}' as 'root' child) and unshared by ${unsharedBy} (uses node '${name}' as 'root' child).`
+  );
 }
 
 /** How QEMU names a BlockBackend in permission errors: its name, else the attached device's id or path. */
