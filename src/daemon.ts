@@ -70,7 +70,7 @@ export class Daemon {
     }
     for (const drive of this.config.drives) {
       withOption(drive.option, () => {
-        const name = this.machine.placeDrive(drive.options);
+        const name = this.machine.placeDrive(drive.options, drive.option);
         this.graph.addDrive(name, this.schema.validateType('BlockdevOptions', driveToBlockdev(drive.options), 'keyval'));
       });
     }

@@ -1,4 +1,4 @@
-import { BareOptionError, OptionSyntaxError } from './errors.ts';
+import { BareOptionError, CommandLineError, OptionSyntaxError } from './errors.ts';
 import { parseJsonArgument } from './json.ts';
 import { parseKeyval } from './keyval.ts';
 import { legacySocketEndpoint, type MonitorBuilder } from './monitors.ts';
@@ -43,6 +43,9 @@ export const UNSUPPORTED_QEMU_OPTIONS: ReadonlySet<string> = new Set([
 const DISPLAY_TYPES_NOT_SUPPORTED = new Set(['gtk', 'sdl', 'vnc', 'curses', 'egl-headless', 'spice-app', 'dbus', 'cocoa']);
 
 const noOperation = (): void => {};
+
+/** qemu-system-x86_64's machine when -machine names none. */
+const SYSTEM_DEFAULT_MACHINE = 'pc';
 
 /** Accelerators a QEMU launch line may name; with no guest to run, they differ only in qtest's clock commands. */
 const ACCELERATORS = new Set(['tcg', 'kvm', 'qtest']);
@@ -259,29 +262,46 @@ function readMachine(commandLine: CommandLine, argument: string, option: string)
   const { type, accel, ...properties } = parseQemuOpts(argument, 'type');
   const machine: MachineSpec = { ...commandLine.machine, properties: { ...commandLine.machine?.properties, ...properties }, option };
   if (type !== undefined) machine.type = type;
-  if (accel !== undefined) {
-    checkAccelerator(accel, true);
-    machine.accel ??= accel.split(':')[0]!;
-  }
+  if (accel !== undefined) machine.machineAccel = accel;
   return machine;
 }
 
-/** Several -accel options are fallbacks; the first one is used. */
+/**
+ * Several -accel options are fallbacks tried in order; qblockd can always run the first
+ * one it accepts, so (as in QEMU) later ones are never looked at.
+ */
 function readAccel(commandLine: CommandLine, argument: string): void {
-  const { accel } = parseQemuOpts(argument, 'accel');
-  checkAccelerator(accel ?? '', false);
   const machine: MachineSpec = commandLine.machine ?? { properties: {} };
-  machine.accel ??= accel!;
   commandLine.machine = machine;
+  if (machine.accel !== undefined) return;
+  const { accel = '' } = parseQemuOpts(argument, 'accel');
+  const problem = acceleratorProblem(accel);
+  if (problem) throw new OptionSyntaxError(problem);
+  machine.accel = accel;
 }
 
-function checkAccelerator(name: string, bare: boolean): void {
-  for (const accel of name.split(':')) {
-    if (ACCELERATORS.has(accel)) continue;
-    if (OTHER_ACCELERATORS.has(accel)) throw new OptionSyntaxError(`accelerator ${accel} is not supported by qblockd`);
-    const message = `invalid accelerator ${accel}`;
-    throw bare ? new BareOptionError(message) : new OptionSyntaxError(message);
+/**
+ * After the whole line: the machine type a system-emulator line defaults to, and
+ * "-machine accel=", which QEMU checks only once every option is read.
+ */
+export function finishMachine(commandLine: CommandLine, systemEmulatorLine: boolean): void {
+  const machine = commandLine.machine ?? (systemEmulatorLine ? { properties: {} } : undefined);
+  if (!machine) return;
+  if (systemEmulatorLine) machine.type ??= SYSTEM_DEFAULT_MACHINE;
+  const { machineAccel, ...resolved } = machine;
+  if (machineAccel !== undefined) {
+    if (machine.accel !== undefined) throw new CommandLineError('The -accel and "-machine accel=" options are incompatible');
+    const problem = machineAccel.split(':').map(acceleratorProblem).find(Boolean);
+    if (problem) throw new CommandLineError(problem);
+    resolved.accel = machineAccel.split(':')[0]!;
   }
+  commandLine.machine = resolved;
+}
+
+function acceleratorProblem(accel: string): string | undefined {
+  if (ACCELERATORS.has(accel)) return undefined;
+  if (OTHER_ACCELERATORS.has(accel)) return `accelerator ${accel} is not supported by qblockd`;
+  return `invalid accelerator ${accel}`;
 }
 
 function checkVga(type: string): void {

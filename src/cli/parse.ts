@@ -1,10 +1,7 @@
 import { BareOptionError, CommandLineError, OptionSyntaxError } from './errors.ts';
 import { MonitorBuilder, MonitorReferenceError } from './monitors.ts';
-import { OPTION_RULES, UNSUPPORTED_QEMU_OPTIONS, type OptionRule, type ParseState } from './options.ts';
+import { finishMachine, OPTION_RULES, UNSUPPORTED_QEMU_OPTIONS, type OptionRule, type ParseState } from './options.ts';
 import type { CommandLine } from './types.ts';
-
-/** qemu-system-x86_64's machine when -machine names none. */
-const SYSTEM_DEFAULT_MACHINE = 'pc';
 
 const RULES_BY_NAME = new Map<string, OptionRule>(OPTION_RULES.flatMap((rule) => rule.names.map((name) => [name, rule])));
 
@@ -45,11 +42,7 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
     if (state.commandLine.action) return state.commandLine;
     if (rule.systemOnly) systemEmulatorLine = true;
   }
-  if (systemEmulatorLine) {
-    const machine = state.commandLine.machine ?? { properties: {} };
-    machine.type ??= SYSTEM_DEFAULT_MACHINE;
-    state.commandLine.machine = machine;
-  }
+  finishMachine(state.commandLine, systemEmulatorLine);
   try {
     const concurrentClients = state.commandLine.concurrentClients === true;
     state.commandLine.monitors = state.monitors.finish().map((monitor) => ({ ...monitor, concurrentClients }));

@@ -27,7 +27,10 @@ export interface CommandLine {
 /** -machine TYPE[,accel=A][,...] and -accel A; the machine room checks the type and properties. */
 export interface MachineSpec {
   type?: string;
+  /** The accelerator in use: the first -accel, or the first of "-machine accel=A[:B]". */
   accel?: string;
+  /** "-machine accel=" as written, until the whole line is read. */
+  machineAccel?: string;
   properties: Record<string, string>;
   option?: string;
 }

@@ -43,7 +43,7 @@ export class Machine {
   private readonly controllers: Controller[] = [];
   private readonly deviceIds = new Set<string>();
   /** -drive if=virtio backends: their devices are created after every -device, as in QEMU. */
-  private readonly pendingVirtioDrives: string[] = [];
+  private readonly pendingVirtioDrives: Array<{ name: string; option?: string }> = [];
   private readonly ideDrives: Array<{ name: string; index: number }> = [];
   private anonymousDevices = 0;
   /** Drive indexes (bus x unitsPerBus + unit) taken by -device ide-hd. */
@@ -66,7 +66,7 @@ export class Machine {
    * Where a -drive goes: its BlockBackend name, and whether the machine attaches a disk to it.
    * Call attachDrives() once every -drive and -device is in.
    */
-  placeDrive(options: Record<string, string>): string {
+  placeDrive(options: Record<string, string>, option?: string): string {
     const iface = options.if ?? 'ide';
     if (!DRIVE_INTERFACES.has(iface)) throw new QmpError(`unsupported bus type '${iface}'`);
     if (iface === 'none') {
@@ -77,7 +77,7 @@ export class Machine {
     if (iface === 'virtio' && this.type.pci) {
       const name = options.id ?? `virtio${this.virtioDrives}`;
       this.virtioDrives++;
-      this.pendingVirtioDrives.push(name);
+      this.pendingVirtioDrives.push({ name, option });
       return name;
     }
     throw new QmpError(`machine type does not support if=${iface},bus=0,unit=0`);
@@ -117,7 +117,11 @@ export class Machine {
         this.attach(findDeviceModel('ide-hd')!, undefined, `/machine/unattached/device[${ide.firstDiskObject + rank}]`, { name });
       });
     }
-    for (const name of this.pendingVirtioDrives) {
+    for (const { name, option } of this.pendingVirtioDrives) {
+      if (this.diskOfDrive(name)) {
+        const reason = `Drive '${name}' is already in use because it has been automatically connected to another device (did you need 'if=none' in the drive options?)`;
+        throw new QmpError(option ? `${option}: ${reason}` : reason);
+      }
       this.attach(findDeviceModel('virtio-blk-pci')!, undefined, this.devicePath(undefined), { name });
     }
     this.pendingVirtioDrives.length = 0;
@@ -212,7 +216,7 @@ export class Machine {
   /** `drive=X` at start: a -drive BlockBackend by name first, else a node under a new unnamed one. */
   private resolveStartupDrive(model: DeviceModel, value: string): Backend {
     if (this.graph.deviceNode(value)) {
-      if (this.pendingVirtioDrives.includes(value) || this.ideDrives.some((drive) => drive.name === value)) {
+      if (this.ideDrives.some((drive) => drive.name === value)) {
         throw new QmpError(
           `Drive '${value}' is already in use because it has been automatically connected to another device (did you need 'if=none' in the drive options?)`,
         );
