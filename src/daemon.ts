@@ -108,9 +108,9 @@ export class Daemon {
         this.log.info({ path: endpoint.path }, 'QMP monitor listening');
         return;
       case 'inherited': {
-        const server = await serveInheritedSocket(endpoint.fd, concurrentClients, host, this.log);
+        const server = await serveInheritedSocket(endpoint.fd, endpoint.listening, concurrentClients, host, this.log);
         if (server) this.servers.push(server);
-        this.log.info({ fd: endpoint.fd, listening: server !== undefined }, 'QMP monitor on an inherited socket');
+        this.log.info({ fd: endpoint.fd, listening: endpoint.listening }, 'QMP monitor on an inherited socket');
         return;
       }
       case 'connect':

@@ -148,13 +148,12 @@ function socketEndpoint(options: Record<string, string>): MonitorEndpoint {
   }
   const server = options.server === undefined ? false : parseBoolean('server', options.server);
   const wait = options.wait === undefined ? true : parseBoolean('wait', options.wait);
-  if (options.path === undefined) return { kind: 'inherited', fd: inheritedSocket(options.fd ?? '') };
-  if (!server) return { kind: 'connect', path: options.path };
-  if (wait) throw new OptionSyntaxError('wait=on is not supported: qblockd does not wait for a client (use wait=off)');
-  return { kind: 'listen', path: options.path };
+  if (server && wait) throw new OptionSyntaxError('wait=on is not supported: qblockd does not wait for a client (use wait=off)');
+  if (options.path === undefined) return { kind: 'inherited', fd: inheritedSocket(options.fd ?? ''), listening: server };
+  return server ? { kind: 'listen', path: options.path } : { kind: 'connect', path: options.path };
 }
 
-/** fd=N must name a socket this process inherited; whether it listens is found out when it is served. */
+/** fd=N must name a socket this process inherited. */
 function inheritedSocket(text: string): number {
   if (!/^[0-9]+$/.test(text)) throw new OptionSyntaxError(`Unable to parse FD number ${text}`);
   const fd = Number(text);

@@ -44,13 +44,13 @@ export interface DeviceSpec {
 /**
  * Where a QMP monitor's bytes come from:
  * - listen: a Unix socket qblockd binds (server=on,wait=off);
- * - inherited: a socket the parent passed as fd=N, either listening or already connected
+ * - inherited: a socket the parent passed as fd=N: listening with server=on, else connected
  *   (QEMU's Python harness passes one end of a socketpair);
  * - connect: qblockd connects out to a Unix socket someone else listens on (server=off).
  */
 export type MonitorEndpoint =
   | { kind: 'listen'; path: string }
-  | { kind: 'inherited'; fd: number }
+  | { kind: 'inherited'; fd: number; listening: boolean }
   | { kind: 'connect'; path: string };
 
 /** A QMP monitor. A listening one serves one client at a time, as QEMU does, unless concurrentClients. */

@@ -1,24 +1,22 @@
-import fs from 'node:fs';
 import net from 'node:net';
 import type { Logger } from 'pino';
 import type { SessionHost } from './session-host.ts';
 import { serveConnections, serveSocket } from './socket-session.ts';
 
-/** __SO_ACCEPTCON in /proc/net/unix's Flags column: the socket listens. */
-const ACCEPTING = 0x10000;
-
 /**
- * Serves QMP on a socket the parent process passed down as fd=N. A listening socket
- * gets clients like any monitor; a connected one (an end of a socketpair, as QEMU's
- * Python harness passes) is the one client.
+ * Serves QMP on a socket the parent process passed down as fd=N. As in QEMU, the chardev's
+ * `server` option says what it is: a listening socket (server=on) gets clients like any
+ * monitor; otherwise it is taken as connected (an end of a socketpair, as QEMU's Python
+ * harness passes), the one client.
  */
 export async function serveInheritedSocket(
   fd: number,
+  listening: boolean,
   concurrentClients: boolean,
   host: SessionHost,
   log: Logger,
 ): Promise<net.Server | undefined> {
-  if (!isListening(fd)) {
+  if (!listening) {
     void serveSocket(new net.Socket({ fd, readable: true, writable: true }), host, log);
     return undefined;
   }
@@ -29,24 +27,4 @@ export async function serveInheritedSocket(
   });
   serveConnections(server, concurrentClients, host, log);
   return server;
-}
-
-/**
- * Whether the Unix socket behind fd listens. Node cannot ask the socket itself (and a
- * failed listen() attempt closes the descriptor), so the kernel's table of Unix sockets
- * is read by inode. Without that table, the socket is taken as connected.
- */
-function isListening(fd: number): boolean {
-  const inode = String(fs.fstatSync(fd).ino);
-  let table: string;
-  try {
-    table = fs.readFileSync('/proc/net/unix', 'utf8');
-  } catch {
-    return false;
-  }
-  for (const line of table.split('\n').slice(1)) {
-    const columns = line.trim().split(/\s+/);
-    if (columns[6] === inode) return (parseInt(columns[3]!, 16) & ACCEPTING) !== 0;
-  }
-  return false;
 }
