@@ -1,4 +1,5 @@
 import { QmpError } from './errors.ts';
+import { isJsonObject } from './json-value.ts';
 import { qdictKeyOrder } from './qdict-order.ts';
 import type { Schema } from '../schema/index.ts';
 import type { CommandArguments, CommandName, CommandResults } from '../schema/generated/qapi-types.ts';
@@ -36,10 +37,8 @@ export class Dispatcher {
   ) {}
 
   async dispatch(request: unknown, session: SessionView): Promise<Reply> {
-    if (typeof request !== 'object' || request === null || Array.isArray(request)) {
-      return errorReply(new QmpError('QMP input must be a JSON object'));
-    }
-    const envelope = request as Record<string, unknown>;
+    if (!isJsonObject(request)) return errorReply(new QmpError('QMP input must be a JSON object'));
+    const envelope = request;
     const withId = (reply: Reply): Reply => ('id' in envelope ? { ...reply, id: envelope.id } : reply);
     try {
       const { name, args } = this.checkEnvelope(envelope, session);
@@ -64,9 +63,7 @@ export class Dispatcher {
       if (member === 'execute' || (member === 'exec-oob' && session.oobEnabled)) {
         if (typeof value !== 'string') throw new QmpError(`QMP input member '${member}' must be a string`);
       } else if (member === 'arguments') {
-        if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-          throw new QmpError("QMP input member 'arguments' must be an object");
-        }
+        if (!isJsonObject(value)) throw new QmpError("QMP input member 'arguments' must be an object");
       } else if (member !== 'id') {
         throw new QmpError(`QMP input member '${member}' is unexpected`);
       }
