@@ -25,6 +25,8 @@ export interface CommandDef {
   /** A struct or union name; commands without arguments get the empty struct. */
   argType: string;
   returns: TypeRef | null;
+  /** As query-qmp-schema reports them ("unstable" on x- commands, ...). */
+  features: string[];
 }
 
 export interface EventDef {
@@ -107,7 +109,7 @@ export class SchemaDefinitions {
     let argType = EMPTY_STRUCT;
     if (typeof entry.data === 'string') argType = entry.data;
     else if (entry.data) argType = this.inlineStruct(`q_obj_${entry.command}-arg`, entry.data);
-    this.commands.set(entry.command, { name: entry.command, argType, returns: entry.returns ?? null });
+    this.commands.set(entry.command, { name: entry.command, argType, returns: entry.returns ?? null, features: entry.features ?? [] });
   }
 
   private inlineStruct(name: string, data: Record<string, unknown>): string {
