@@ -46,14 +46,19 @@ export function driveToBlockdev(options: Record<string, string>): Record<string,
     const protocol: Record<string, unknown> = { driver: 'file', filename: options.file };
     if (readOnly !== undefined) protocol['read-only'] = readOnly;
     if (options.aio !== undefined) protocol.aio = options.aio;
+    if (cache) protocol.cache = cacheOptions(cache);
     blockdev.driver = format;
     blockdev.file = protocol;
   } else if (options.format !== undefined && blockdev.driver === undefined) {
     blockdev.driver = options.format;
   }
   if (blockdev.driver === undefined) throw new QmpError("Parameter 'driver' is missing");
-  if (cache) blockdev.cache = { direct: cache[0] ? 'on' : 'off', 'no-flush': cache[1] ? 'on' : 'off' };
+  if (cache) blockdev.cache = cacheOptions(cache);
   return blockdev;
+}
+
+function cacheOptions([direct, noFlush]: [boolean, boolean]): Record<string, string> {
+  return { direct: direct ? 'on' : 'off', 'no-flush': noFlush ? 'on' : 'off' };
 }
 
 function probeFormat(path: string): string {

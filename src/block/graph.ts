@@ -155,7 +155,12 @@ export class BlockGraph {
         claimedChild = true;
       }
       const driver = spec.open(options, child?.asChild(), readOnly);
-      const node = new BlockNode(nodeName, driver, child ? [child] : [], readOnly, monitorOwned);
+      const settings = {
+        direct: options.cache?.direct === true,
+        noFlush: options.cache?.['no-flush'] === true,
+        detectZeroes: options['detect-zeroes'] ?? 'off',
+      };
+      const node = new BlockNode(nodeName, driver, child ? [child] : [], readOnly, monitorOwned, settings);
       try {
         this.loadPersistentBitmaps(node);
       } catch (error) {

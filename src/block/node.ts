@@ -1,3 +1,4 @@
+import type { BlockdevDetectZeroesOptions } from '../schema/generated/qapi-types.ts';
 import { QmpError } from '../qmp/errors.ts';
 import type { DirtyBitmap } from './bitmap/dirty-bitmap.ts';
 import type { ByteStore } from './drivers/byte-store.ts';
@@ -16,6 +17,14 @@ export interface BlockChildIo {
   readonly byteStore?: ByteStore;
 }
 
+export interface NodeSettings {
+  direct: boolean;
+  noFlush: boolean;
+  detectZeroes: BlockdevDetectZeroesOptions;
+}
+
+const DEFAULT_NODE_SETTINGS: NodeSettings = { direct: false, noFlush: false, detectZeroes: 'off' };
+
 /** A node of the block graph: a driver instance, its children and its dirty bitmaps. */
 export class BlockNode {
   /** Newest first, the order QEMU lists them in. */
@@ -30,6 +39,8 @@ export class BlockNode {
     readonly readOnly: boolean,
     /** Added by the user (blockdev-add / -blockdev) rather than created implicitly. */
     readonly monitorOwned: boolean,
+    /** The node's cache and detect-zeroes options, as query-named-block-nodes reports them. */
+    readonly settings: NodeSettings = DEFAULT_NODE_SETTINGS,
   ) {}
 
   size(): number {

@@ -15,13 +15,19 @@ export function blockNodeCommands({ graph, machine }: DaemonServices) {
       return {};
     },
     'query-named-block-nodes': () => graph.allNodes().map(blockDeviceInfo),
-    // -drive BlockBackends come first, then the unnamed ones guest disks made over -blockdev
-    // nodes: QEMU's creation order, since every -drive is opened before any -device.
-    'query-block': () => [
-      ...graph.allDevices().map(([device, node]) => blockInfo(device, node, machine.diskOfDrive(device))),
-      ...machine.unnamedDisks().map(({ disk, node }) => blockInfo('', node, disk)),
-    ],
+    'query-block': () => queryBlock({ graph, machine }),
   } satisfies Partial<CommandTable>;
+}
+
+/**
+ * query-block: -drive BlockBackends come first, then the unnamed ones guest disks made over
+ * -blockdev nodes: QEMU's creation order, since every -drive is opened before any -device.
+ */
+export function queryBlock({ graph, machine }: Pick<DaemonServices, 'graph' | 'machine'>): BlockInfo[] {
+  return [
+    ...graph.allDevices().map(([device, node]) => blockInfo(device, node, machine.diskOfDrive(device))),
+    ...machine.unnamedDisks().map(({ disk, node }) => blockInfo('', node, disk)),
+  ];
 }
 
 /** A BlockBackend; one attached to a guest disk names it (qdev), is not removable and reports its I/O status. */
@@ -34,7 +40,7 @@ function blockInfo(device: string, node: BlockNode, disk: GuestDisk | undefined)
   return info;
 }
 
-/** BlockDeviceInfo in QEMU's member order; throttling and cache figures are QEMU's defaults. */
+/** BlockDeviceInfo in QEMU's member order; throttling figures are QEMU's defaults. */
 export function blockDeviceInfo(node: BlockNode): BlockDeviceInfo {
   const image = node.driver.imageInfo();
   const info: BlockDeviceInfo = {
@@ -44,7 +50,7 @@ export function blockDeviceInfo(node: BlockNode): BlockDeviceInfo {
     drv: node.driver.format,
     backing_file_depth: 0,
     encrypted: false,
-    detect_zeroes: 'off',
+    detect_zeroes: node.settings.detectZeroes,
     bps: 0,
     bps_rd: 0,
     bps_wr: 0,
@@ -52,7 +58,7 @@ export function blockDeviceInfo(node: BlockNode): BlockDeviceInfo {
     iops_rd: 0,
     iops_wr: 0,
     image,
-    cache: { writeback: true, direct: false, 'no-flush': false },
+    cache: { writeback: true, direct: node.settings.direct, 'no-flush': node.settings.noFlush },
     write_threshold: 0,
   };
   if (node.bitmaps.length > 0) info['dirty-bitmaps'] = node.bitmaps.map((bitmap) => bitmap.info());

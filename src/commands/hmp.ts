@@ -1,13 +1,17 @@
 import type { BlockNode } from '../block/node.ts';
 import { QemuIoOpenError, runHumanMonitorCommand, type QemuIoTarget } from '../hmp/index.ts';
 import type { CommandTable } from '../qmp/dispatcher.ts';
+import { blockDeviceInfo, queryBlock } from './block-nodes.ts';
 import type { DaemonServices } from './services.ts';
 
-export function hmpCommands({ graph, machine, printOutput }: DaemonServices) {
+export function hmpCommands({ graph, machine, printOutput, version }: DaemonServices) {
   return {
     'human-monitor-command'(args) {
       return runHumanMonitorCommand(args['command-line'], {
         print: printOutput,
+        version,
+        blockBackends: () => queryBlock({ graph, machine }),
+        namedNodes: () => graph.allNodes().map(blockDeviceInfo),
         resolveQemuIoTarget(device, guestDevicesOnly) {
           if (guestDevicesOnly) return qemuIoTarget(machine.nodeForQemuIo(device));
           const node = graph.findForQemuIo(device);

@@ -1,4 +1,6 @@
 import { QmpError } from '../qmp/errors.ts';
+import type { BlockDeviceInfo, BlockInfo, VersionInfo } from '../schema/generated/qapi-types.ts';
+import { infoBlock } from './info-block.ts';
 
 /** What qemu-io needs of a block node. */
 export interface QemuIoTarget {
@@ -19,18 +21,87 @@ export interface HmpContext {
   print(text: string): void;
   /** Throws QmpError with QEMU's lookup message for unknown devices; `guestDevicesOnly` for qemu-io -d (guest devices by qdev id). */
   resolveQemuIoTarget(device: string, guestDevicesOnly: boolean): QemuIoTarget;
+  /** query-block's and query-named-block-nodes' answers, for `info block`. */
+  blockBackends(): BlockInfo[];
+  namedNodes(): BlockDeviceInfo[];
+  version: VersionInfo;
+}
+
+interface HmpCommand {
+  /** The lines `help` prints for it (QEMU 7.2's text); continuation lines start with tabs. */
+  help: string[];
+  /** Runs with the rest of the command line; returns the reply text (lines end in "\n"). */
+  run(rest: string, context: HmpContext): string;
+}
+
+/** `info` subcommands qblockd answers, with QEMU 7.2's help lines. */
+const INFO_COMMANDS: Record<string, HmpCommand> = {
+  block: {
+    help: ['info block [-n] [-v] [device] -- show info of one block device or all block devices (-n: show named nodes; -v: show details)'],
+    run(rest, context) {
+      const words = rest.trim().split(/\s+/).filter(Boolean);
+      if (words.includes('-v')) return 'info block -v is not supported by qblockd\n';
+      const device = words.find((word) => !word.startsWith('-'));
+      return infoBlock(context.blockBackends(), context.namedNodes(), words.includes('-n'), device);
+    },
+  },
+  version: {
+    help: ['info version  -- show the version of QEMU'],
+    run: (_rest, { version: { qemu, package: pkg } }) => `${qemu.major}.${qemu.minor}.${qemu.micro}${pkg}\n`,
+  },
+};
+
+/** The HMP commands qblockd answers (qmp-shell -H completes from `help`). */
+const HMP_COMMANDS: Record<string, HmpCommand> = {
+  help: {
+    help: ['help|? [cmd] -- show the help'],
+    run(rest) {
+      const name = rest.trim();
+      if (name === '') return Object.values(HMP_COMMANDS).flatMap((command) => command.help.map((line) => line + '\n')).join('');
+      if (name === 'info') return infoHelp();
+      const command = HMP_COMMANDS[name];
+      return command ? command.help.map((line) => line + '\n').join('') : `unknown command: '${name}'\n`;
+    },
+  },
+  info: {
+    help: ['info [subcommand] -- show various information about the system state'],
+    run(rest, context) {
+      const [name = '', args] = splitFirstWord(rest);
+      if (name === '') return infoHelp();
+      const subcommand = INFO_COMMANDS[name];
+      return subcommand ? subcommand.run(args, context) : `unknown command: 'info ${name}'\n`;
+    },
+  },
+  'qemu-io': {
+    help: [
+      'qemu-io [-d] [device] "[command]" -- run a qemu-io command on a block device',
+      '\t\t\t-d: [device] is a device ID rather than a drive ID or node name',
+    ],
+    run: (rest, context) => runQemuIo(rest, context),
+  },
+};
+
+function infoHelp(): string {
+  return Object.values(INFO_COMMANDS).flatMap((command) => command.help.map((line) => line + '\n')).join('');
 }
 
 /**
- * human-monitor-command as QEMU 7.2 answers it for `qemu-io`. qemu-io prints
- * its results and its own argument errors on QEMU's stdout, not into the
- * reply, so a command that ran (or failed inside qemu-io) returns "".
- * Only monitor-level errors come back in the reply text.
+ * human-monitor-command as QEMU 7.2 answers the commands qblockd knows. QEMU's monitor
+ * ends each line of the reply with "\r\n".
  */
 export function runHumanMonitorCommand(commandLine: string, context: HmpContext): string {
-  const words = commandLine.trim();
-  const [name = '', rest = ''] = splitFirstWord(words);
-  if (name !== 'qemu-io') return `unknown command: '${name}'\r\n`;
+  const [name = '', rest = ''] = splitFirstWord(commandLine.trim());
+  const command = HMP_COMMANDS[name === '?' ? 'help' : name];
+  const reply = command ? command.run(rest, context) : `unknown command: '${name}'\n`;
+  return reply.replace(/\r?\n/g, '\r\n');
+}
+
+/**
+ * qemu-io prints its results and its own argument errors on QEMU's stdout, not into the
+ * reply, so a command that ran (or failed inside qemu-io) returns "". Only monitor-level
+ * errors come back in the reply text.
+ */
+function runQemuIo(rest: string, context: HmpContext): string {
   let remainder = rest;
   let [device, afterDevice] = splitFirstWord(remainder);
   const guestDevicesOnly = device === '-d';
@@ -38,14 +109,14 @@ export function runHumanMonitorCommand(commandLine: string, context: HmpContext)
     remainder = afterDevice;
     [device, afterDevice] = splitFirstWord(remainder);
   }
-  if (!device) return 'qemu-io: block device name expected\r\nTry "help qemu-io" for more information\r\n';
+  if (!device) return 'qemu-io: block device name expected\nTry "help qemu-io" for more information\n';
   const command = parseHmpString(afterDevice);
   let target: QemuIoTarget;
   try {
     target = context.resolveQemuIoTarget(device, guestDevicesOnly);
   } catch (error) {
-    if (error instanceof QemuIoOpenError) return `${error.message}\r\n`;
-    if (error instanceof QmpError) return `Error: ${error.message}\r\n`;
+    if (error instanceof QemuIoOpenError) return `${error.message}\n`;
+    if (error instanceof QmpError) return `Error: ${error.message}\n`;
     throw error;
   }
   return runQemuIoCommand(command, target, context.print);
@@ -206,7 +277,7 @@ export function runQemuIoCommand(commandLine: string, target: QemuIoTarget, prin
     return '';
   };
   if (!command) return say(`command "${argv[0] ?? ''}" not found`);
-  if (command.writes && target.readOnly) return 'Block node is read-only\r\n';
+  if (command.writes && target.readOnly) return 'Block node is read-only\n';
   const given = argv.length - 1;
   const { minimum, exact, atMost } = command.positional;
   if (given < minimum || (atMost !== undefined && given > atMost)) {
