@@ -94,8 +94,8 @@ export const OPTION_RULES: readonly OptionRule[] = [
   {
     names: ['qmp'],
     takesArgument: true,
-    usage: '-qmp unix:PATH,server=on,wait=off',
-    help: 'serve QMP on a Unix socket',
+    usage: '-qmp unix:PATH[,server=on,wait=off]',
+    help: 'serve QMP on a Unix socket: listening (server=on), else connecting out to PATH',
     apply: ({ monitors }, { argument, written }) => monitors.addQmp(argument, false, written),
   },
   {
@@ -108,8 +108,8 @@ export const OPTION_RULES: readonly OptionRule[] = [
   {
     names: ['chardev'],
     takesArgument: true,
-    usage: '--chardev socket,id=ID,path=PATH,server=on,wait=off',
-    help: 'define a listening Unix socket for --monitor',
+    usage: '--chardev socket,id=ID,path=PATH|fd=N[,server=on,wait=off]',
+    help: 'a Unix socket for --monitor / -mon: listening (server=on), connecting out, or inherited as fd N',
     apply: ({ monitors }, { argument, written }) => monitors.addChardev(argument, written),
   },
   {
