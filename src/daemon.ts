@@ -3,7 +3,7 @@ import type net from 'node:net';
 import type { WebSocketServer } from 'ws';
 import { ExportManager } from './block/exports.ts';
 import { BlockGraph } from './block/graph.ts';
-import { driveToBlockdev } from './block/drive-options.ts';
+import { driveToBlockdev, isWritethroughDrive } from './block/drive-options.ts';
 import { allCommands, type DaemonServices } from './commands/index.ts';
 import type { DaemonConfig } from './config/index.ts';
 import type { Logger } from './log.ts';
@@ -71,7 +71,8 @@ export class Daemon {
     for (const drive of this.config.drives) {
       withOption(drive.option, () => {
         const name = this.machine.placeDrive(drive.options, drive.option);
-        this.graph.addDrive(name, this.schema.validateType('BlockdevOptions', driveToBlockdev(drive.options), 'keyval'));
+        const options = this.schema.validateType('BlockdevOptions', driveToBlockdev(drive.options), 'keyval');
+        this.graph.addDrive(name, options, isWritethroughDrive(drive.options));
       });
     }
     for (const device of this.config.devices) withOption(device.option, () => this.machine.addDevice(device.options));

@@ -6,7 +6,7 @@ const QCOW2_MAGIC = Buffer.from([0x51, 0x46, 0x49, 0xfb]);
 /** -drive keys that belong to the device or to QEMU's legacy spelling, not to BlockdevOptions. */
 const DRIVE_ONLY_KEYS = new Set(['id', 'if', 'file', 'format', 'readonly', 'read-only', 'media', 'index', 'bus', 'unit', 'cache', 'aio']);
 
-/** -drive cache=MODE as QEMU spells it out: [cache.direct, cache.no-flush] (writethrough is the device's business). */
+/** -drive cache=MODE as QEMU spells it out for the node: [cache.direct, cache.no-flush]. */
 const CACHE_MODES: Record<string, [boolean, boolean]> = {
   writeback: [false, false],
   writethrough: [false, false],
@@ -55,6 +55,11 @@ export function driveToBlockdev(options: Record<string, string>): Record<string,
   if (blockdev.driver === undefined) throw new QmpError("Parameter 'driver' is missing");
   if (cache) blockdev.cache = cacheOptions(cache);
   return blockdev;
+}
+
+/** cache=writethrough and directsync make the BlockBackend flush after every write. */
+export function isWritethroughDrive(options: Record<string, string>): boolean {
+  return options.cache === 'writethrough' || options.cache === 'directsync';
 }
 
 function cacheOptions([direct, noFlush]: [boolean, boolean]): Record<string, string> {

@@ -53,6 +53,7 @@ const WELL_FORMED_ID = /^[A-Za-z][A-Za-z0-9_.-]*$/;
 export class BlockGraph {
   private readonly nodes = new Map<string, BlockNode>();
   private readonly devices = new Map<string, BlockNode>();
+  private readonly writethroughDevices = new Set<string>();
   private generatedIds = 0;
 
   /** Newest first, the order of QEMU's query-named-block-nodes. */
@@ -115,12 +116,18 @@ export class BlockGraph {
   }
 
   /** -drive if=none,id=NAME,...: a named device over a new node tree. */
-  addDrive(id: string, options: BlockdevOptions): BlockNode {
+  addDrive(id: string, options: BlockdevOptions, writethrough = false): BlockNode {
     if (this.devices.has(id) || this.nodes.has(id)) throw new QmpError(`Duplicate ID '${id}' for drive`);
     const node = this.open(options, false);
     node.users.add(`device ${id}`);
     this.devices.set(id, node);
+    if (writethrough) this.writethroughDevices.add(id);
     return node;
+  }
+
+  /** A -drive BlockBackend's cache mode (cache=writethrough|directsync): the device waits for each write to be flushed. */
+  isWritethrough(device: string): boolean {
+    return this.writethroughDevices.has(device);
   }
 
   /** blockdev-del, with QEMU's checks in QEMU's order. */

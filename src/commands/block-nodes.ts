@@ -25,7 +25,11 @@ export function blockNodeCommands({ graph, machine }: DaemonServices) {
  */
 export function queryBlock({ graph, machine }: Pick<DaemonServices, 'graph' | 'machine'>): BlockInfo[] {
   return [
-    ...graph.allDevices().map(([device, node]) => blockInfo(device, node, machine.diskOfDrive(device))),
+    ...graph.allDevices().map(([device, node]) => {
+      const info = blockInfo(device, node, machine.diskOfDrive(device));
+      if (graph.isWritethrough(device)) info.inserted!.cache.writeback = false;
+      return info;
+    }),
     ...machine.unnamedDisks().map(({ disk, node }) => blockInfo('', node, disk)),
   ];
 }

@@ -40,7 +40,8 @@ describe('Machine: guest disks as attachment points (facts observed on QEMU 7.2)
 
   it('places -drive if=ide by index and if=virtio after every -device', () => {
     const { graph, machine } = setup('pc');
-    const names = [{ if: 'ide' }, { if: 'virtio' }, { if: 'ide', index: '3' }].map((options) => {
+    const drives: Array<Record<string, string>> = [{ if: 'ide' }, { if: 'virtio' }, { if: 'ide', index: '3' }];
+    const names = drives.map((options) => {
       const name = machine.placeDrive(options);
       graph.addDrive(name, { driver: 'null-co' });
       return name;
