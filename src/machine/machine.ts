@@ -22,7 +22,6 @@ interface Controller {
   model: DeviceModel;
   id?: string;
   path: string;
-  units: number;
 }
 
 /** -drive if=... placements a machine can host; other interfaces get QEMU's refusal. */
@@ -74,7 +73,7 @@ export class Machine {
       return options.id;
     }
     if (iface === 'ide' && this.type.ide) return this.placeIdeDrive(options, this.type.ide);
-    if (iface === 'virtio' && this.type.pci) {
+    if (iface === 'virtio' && this.type.pciBus !== undefined) {
       const name = options.id ?? `virtio${this.virtioDrives}`;
       this.virtioDrives++;
       this.pendingVirtioDrives.push({ name, option });
@@ -96,12 +95,12 @@ export class Machine {
     }
     const unknown = Object.keys(options).find((key) => !DEVICE_KEYS.has(key) || (key === 'drive' && !model.disk));
     if (unknown !== undefined) throw new QmpError(`Property '${model.name}.${unknown}' not found`);
-    this.checkBus(model);
+    this.checkBus(model, options.bus);
     if (model.disk && options.drive === undefined) throw new QmpError('drive property not set');
     const path = this.devicePath(id);
     if (id !== undefined) this.deviceIds.add(id);
     if (model.provides) {
-      this.controllers.push({ model, id, path, units: 0 });
+      this.controllers.push({ model, id, path });
       return;
     }
     const backend = this.resolveStartupDrive(model, options.drive!);
@@ -183,24 +182,38 @@ export class Machine {
     return name;
   }
 
-  private checkBus(model: DeviceModel): void {
-    const available: Record<BusKind, boolean> = {
-      PCI: this.type.pci,
-      IDE: this.type.ide !== undefined,
-      SCSI: this.controllers.some((controller) => controller.model.provides === 'SCSI'),
-    };
-    if (!available[model.bus]) throw new QmpError(`No '${model.bus}' bus found for device '${model.name}'`);
-    if (model.bus === 'IDE') this.takeIdeUnit();
+  /** bus=NAME, or the bus QEMU's automatic placement finds for the model. */
+  private checkBus(model: DeviceModel, busName: string | undefined): void {
+    if (busName === undefined) {
+      const available: Record<BusKind, boolean> = {
+        PCI: this.type.pciBus !== undefined,
+        IDE: this.type.ide !== undefined,
+        SCSI: this.controllers.some((controller) => controller.model.provides === 'SCSI'),
+      };
+      if (!available[model.bus]) throw new QmpError(`No '${model.bus}' bus found for device '${model.name}'`);
+      // QEMU's bus search meets the controller's buses last-created first, and IDE buses never
+      // count as full: without bus=, an IDE disk always goes to the last on-board bus.
+      if (model.bus === 'IDE') this.takeIdeUnit(this.type.ide!.buses - 1);
+      return;
+    }
+    const bus = this.namedBus(busName);
+    if (!bus) throw new QmpError(`Bus '${busName}' not found`);
+    if (bus.kind !== model.bus) throw new QmpError(`Device '${model.name}' can't go on ${bus.kind} bus`);
+    if (bus.ideBus !== undefined) this.takeIdeUnit(bus.ideBus);
   }
 
-  /**
-   * Where a -device ide-hd goes without bus=: QEMU's bus search meets the controller's buses
-   * last-created first and IDE buses never count as full, so it is always the last on-board
-   * bus; the disk takes the master unit if free, else the slave one.
-   */
-  private takeIdeUnit(): void {
+  /** The buses by name: the machine's PCI root and IDE buses, and each named SCSI controller's ID.0. */
+  private namedBus(name: string): { kind: BusKind; ideBus?: number } | undefined {
+    if (name === this.type.pciBus) return { kind: 'PCI' };
+    const ide = /^ide\.([0-9]+)$/.exec(name);
+    if (ide && this.type.ide && Number(ide[1]) < this.type.ide.buses) return { kind: 'IDE', ideBus: Number(ide[1]) };
+    const controller = this.controllers.find((candidate) => candidate.id !== undefined && `${candidate.id}.0` === name);
+    return controller ? { kind: controller.model.provides! } : undefined;
+  }
+
+  /** An IDE disk takes its bus's master unit if free, else the slave one. */
+  private takeIdeUnit(bus: number): void {
     const ide = this.type.ide!;
-    const bus = ide.buses - 1;
     const taken = new Set([...this.ideDrives.map((drive) => drive.index), ...this.ideDeviceSlots]);
     const unit = taken.has(bus * ide.unitsPerBus) ? 1 : 0;
     if (unit >= ide.unitsPerBus) throw new QmpError(`Can't create IDE unit ${unit}, bus supports only ${ide.unitsPerBus} units`);
