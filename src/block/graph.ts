@@ -77,6 +77,8 @@ export class BlockGraph {
     old.users.delete(`device ${name}`);
     node.users.add(`device ${name}`);
     this.devices.set(name, node);
+    // The -drive's own node tree goes away with its last user, as in QEMU.
+    if (!old.monitorOwned && old.users.size === 0) this.close(old);
   }
 
   deviceNameOf(node: BlockNode): string | undefined {
