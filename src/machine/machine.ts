@@ -22,11 +22,20 @@ interface Controller {
   model: DeviceModel;
   id?: string;
   path: string;
+  /** The bus it provides: "ID.0", or for an anonymous controller "scsi.N", numbered among the anonymous ones. */
+  busName: string;
 }
 
 /** -drive if=... placements a machine can host; other interfaces get QEMU's refusal. */
 const DRIVE_INTERFACES = new Set(['none', 'ide', 'scsi', 'floppy', 'pflash', 'mtd', 'sd', 'virtio', 'xen']);
 const DEVICE_KEYS = new Set(['driver', 'id', 'drive', 'bus']);
+/** Device properties QEMU has and qblockd does not model: refused plainly rather than called unknown. */
+const UNMODELLED_DEVICE_PROPERTIES = new Set([
+  'unit', 'scsi-id', 'lun', 'channel', 'addr', 'multifunction', 'bootindex', 'serial', 'wwn', 'share-rw',
+  'write-cache', 'werror', 'rerror', 'iothread', 'num-queues', 'queue-size', 'logical_block_size',
+  'physical_block_size', 'min_io_size', 'opt_io_size', 'discard_granularity', 'cyls', 'heads', 'secs',
+  'rotation_rate', 'model', 'vendor', 'product', 'ver', 'romfile', 'rombar',
+]);
 const IDENTIFIER = /^[A-Za-z][A-Za-z0-9._-]*$/;
 
 /**
@@ -94,13 +103,17 @@ export class Machine {
       if (this.deviceIds.has(id)) throw new QmpError(`Duplicate ID '${id}' for device`);
     }
     const unknown = Object.keys(options).find((key) => !DEVICE_KEYS.has(key) || (key === 'drive' && !model.disk));
+    if (unknown !== undefined && UNMODELLED_DEVICE_PROPERTIES.has(unknown)) {
+      throw new QmpError(`property '${unknown}' of ${model.name} is not supported by qblockd`);
+    }
     if (unknown !== undefined) throw new QmpError(`Property '${model.name}.${unknown}' not found`);
     this.checkBus(model, options.bus);
     if (model.disk && options.drive === undefined) throw new QmpError('drive property not set');
     const path = this.devicePath(id);
     if (id !== undefined) this.deviceIds.add(id);
     if (model.provides) {
-      this.controllers.push({ model, id, path });
+      const anonymous = this.controllers.filter((controller) => controller.id === undefined).length;
+      this.controllers.push({ model, id, path, busName: id !== undefined ? `${id}.0` : `scsi.${anonymous}` });
       return;
     }
     const backend = this.resolveStartupDrive(model, options.drive!);
@@ -202,12 +215,12 @@ export class Machine {
     if (bus.ideBus !== undefined) this.takeIdeUnit(bus.ideBus);
   }
 
-  /** The buses by name: the machine's PCI root and IDE buses, and each named SCSI controller's ID.0. */
+  /** The buses by name: the machine's PCI root and IDE buses, and each SCSI controller's. */
   private namedBus(name: string): { kind: BusKind; ideBus?: number } | undefined {
     if (name === this.type.pciBus) return { kind: 'PCI' };
     const ide = /^ide\.([0-9]+)$/.exec(name);
     if (ide && this.type.ide && Number(ide[1]) < this.type.ide.buses) return { kind: 'IDE', ideBus: Number(ide[1]) };
-    const controller = this.controllers.find((candidate) => candidate.id !== undefined && `${candidate.id}.0` === name);
+    const controller = this.controllers.find((candidate) => candidate.busName === name);
     return controller ? { kind: controller.model.provides! } : undefined;
   }
 

@@ -67,6 +67,10 @@ describe('Machine: guest disks as attachment points (facts observed on QEMU 7.2)
     expect(failure(() => pc.addDevice({ driver: 'scsi-hd', drive: 'n0' }))).toBe("No 'SCSI' bus found for device 'scsi-hd'");
     expect(failure(() => pc.addDevice({ driver: 'virtio-blk-pci' }))).toBe('drive property not set');
     expect(failure(() => pc.addDevice({ driver: 'virtio-blk-pci', drive: 'nope' }))).toBe("Property 'virtio-blk-device.drive' can't find value 'nope'");
+    expect(failure(() => pc.addDevice({ driver: 'virtio-blk-pci', drive: 'n0', bogus: '1' }))).toBe("Property 'virtio-blk-pci.bogus' not found");
+    expect(failure(() => pc.addDevice({ driver: 'virtio-blk-pci', drive: 'n0', serial: 'x' }))).toBe(
+      "property 'serial' of virtio-blk-pci is not supported by qblockd",
+    );
     pc.addDevice({ driver: 'virtio-blk-pci', drive: 'd0' });
     expect(failure(() => pc.addDevice({ driver: 'virtio-blk-pci', drive: 'd0' }))).toBe("Drive 'd0' is already in use by another device");
   });
