@@ -71,8 +71,9 @@ export class Daemon {
     for (const drive of this.config.drives) {
       withOption(drive.option, () => {
         const name = this.machine.placeDrive(drive.options, drive.option);
-        const options = this.schema.validateType('BlockdevOptions', driveToBlockdev(drive.options), 'keyval');
-        this.graph.addDrive(name, options, isWritethroughDrive(drive.options));
+        const blockdev = driveToBlockdev(drive.options);
+        const options = this.schema.validateType('BlockdevOptions', blockdev, 'keyval');
+        this.graph.addDrive(name, options, blockdev, isWritethroughDrive(drive.options));
       });
     }
     for (const device of this.config.devices) withOption(device.option, () => this.machine.addDevice(device.options));

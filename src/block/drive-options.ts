@@ -37,7 +37,7 @@ export function driveToBlockdev(options: Record<string, string>): Record<string,
   if (options.aio !== undefined && !AIO_MODES.has(options.aio)) throw new QmpError('invalid aio option');
   const blockdev: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(options)) {
-    if (!DRIVE_ONLY_KEYS.has(key)) blockdev[key] = value;
+    if (!DRIVE_ONLY_KEYS.has(key)) setDotted(blockdev, key, value);
   }
   const readOnly = options['read-only'] ?? options.readonly;
   if (readOnly !== undefined) blockdev['read-only'] = readOnly;
@@ -64,6 +64,17 @@ export function isWritethroughDrive(options: Record<string, string>): boolean {
 
 function cacheOptions([direct, noFlush]: [boolean, boolean]): Record<string, string> {
   return { direct: direct ? 'on' : 'off', 'no-flush': noFlush ? 'on' : 'off' };
+}
+
+/** `file.filename=x` becomes `{file: {filename: x}}`, as QEMU's -drive reads dotted keys. */
+function setDotted(target: Record<string, unknown>, key: string, value: string): void {
+  const path = key.split('.');
+  let object = target;
+  for (const step of path.slice(0, -1)) {
+    const next = object[step];
+    object = typeof next === 'object' && next !== null ? (next as Record<string, unknown>) : (object[step] = {});
+  }
+  object[path[path.length - 1]!] = value;
 }
 
 function probeFormat(path: string): string {

@@ -7,20 +7,24 @@ import type { DaemonServices } from './services.ts';
 export function hmpCommands({ graph, machine, printOutput, version }: DaemonServices) {
   return {
     'human-monitor-command'(args) {
-      return runHumanMonitorCommand(args['command-line'], {
-        print: printOutput,
-        version,
-        blockBackends: () => queryBlock({ graph, machine }),
-        namedNodes: () => graph.allNodes().map(blockDeviceInfo),
-        resolveQemuIoTarget(device, guestDevicesOnly) {
-          if (guestDevicesOnly) return qemuIoTarget(machine.nodeForQemuIo(device));
-          const node = graph.findForQemuIo(device);
-          // By node name, qemu-io opens a BlockBackend of its own, which a guest disk's refuses to share.
-          const conflict = graph.deviceNode(device) ? undefined : machine.conflictWithWriter(node);
-          if (conflict) throw new QemuIoOpenError(conflict);
-          return qemuIoTarget(node);
+      return runHumanMonitorCommand(
+        args['command-line'],
+        {
+          print: printOutput,
+          version,
+          blockBackends: () => queryBlock({ graph, machine }),
+          namedNodes: () => graph.allNodes().map(blockDeviceInfo),
+          resolveQemuIoTarget(device, guestDevicesOnly) {
+            if (guestDevicesOnly) return qemuIoTarget(machine.nodeForQemuIo(device));
+            const node = graph.findForQemuIo(device);
+            // By node name, qemu-io opens a BlockBackend of its own, which a guest disk's refuses to share.
+            const conflict = graph.deviceNode(device) ? undefined : machine.conflictWithWriter(node);
+            if (conflict) throw new QemuIoOpenError(conflict);
+            return qemuIoTarget(node);
+          },
         },
-      });
+        args['cpu-index'],
+      );
     },
   } satisfies Partial<CommandTable>;
 }
