@@ -1,11 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { runHumanMonitorCommand } from '../../../src/hmp/index.ts';
+import { runHumanMonitorCommand, type HmpContext } from '../../../src/hmp/index.ts';
 import { QmpError } from '../../../src/qmp/errors.ts';
 
-const noDevices = {
+const noDevices: HmpContext = {
+  print: () => {},
   resolveQemuIoTarget(device: string): never {
     throw new QmpError(`Cannot find device='${device}' nor node-name='${device}'`);
   },
+  blockBackends: () => [],
+  namedNodes: () => [],
+  version: { qemu: { major: 7, minor: 2, micro: 22 }, package: '' },
 };
 
 // Replies of QEMU 7.2.22 (qemu-system-x86_64 -M none) to the same command lines.
