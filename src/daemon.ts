@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import type net from 'node:net';
 import type { WebSocketServer } from 'ws';
 import { ExportManager } from './block/exports.ts';
+import { NbdServer } from './nbd/server.ts';
 import { BlockGraph, type BlockdevOptions } from './block/graph.ts';
 import { driveToBlockdev } from './block/drive-options.ts';
 import { allCommands, type DaemonServices } from './commands/index.ts';
@@ -23,6 +24,7 @@ const DEFAULT_LIMITS = { maxPendingReplyBytes: 8 << 20, maxQueuedRequests: 64, m
 export class Daemon {
   readonly graph = new BlockGraph();
   readonly exports: ExportManager;
+  readonly nbd: NbdServer;
   private readonly sessions = new Set<QmpSession>();
   private readonly servers: net.Server[] = [];
   private readonly socketPaths: string[] = [];
@@ -37,9 +39,11 @@ export class Daemon {
   ) {
     this.schema = loadSchema();
     this.exports = new ExportManager(this.graph, (id) => this.emitEvent('BLOCK_EXPORT_DELETED', { id }));
+    this.nbd = new NbdServer(this.exports);
     const services: DaemonServices = {
       graph: this.graph,
       exports: this.exports,
+      nbd: this.nbd,
       schema: this.schema,
       version: config.version,
       emitEvent: (name, data) => this.emitEvent(name, data),
@@ -100,7 +104,7 @@ export class Daemon {
     this.shuttingDown = true;
     this.log.info({ reason }, 'shutting down');
     try {
-      this.exports.close();
+      this.nbd.close();
       this.graph.closeAll();
     } catch (error) {
       this.log.error({ err: error }, 'failed to close block nodes cleanly');

@@ -1,7 +1,7 @@
 import { QmpError } from '../qmp/errors.ts';
 import type { DirtyBitmap } from './bitmap/dirty-bitmap.ts';
 import type { ByteStore } from './drivers/byte-store.ts';
-import type { BlockDriver } from './drivers/driver.ts';
+import type { BlockDriver, BlockStatus } from './drivers/driver.ts';
 
 /** The data path a parent node sees of its child: the child's bitmaps record what the parent writes. */
 export interface BlockChildIo {
@@ -11,6 +11,7 @@ export interface BlockChildIo {
   writeZeroes(offset: number, length: number): void;
   discard(offset: number, length: number): void;
   flush(): void;
+  blockStatus(offset: number, length: number): BlockStatus;
   imageInfo(): Record<string, unknown>;
   readonly byteStore?: ByteStore;
 }
@@ -82,6 +83,10 @@ export class BlockNode {
     this.driver.flush();
   }
 
+  blockStatus(offset: number, length: number): BlockStatus {
+    return this.driver.blockStatus?.(offset, length) ?? { length, data: true, zero: false, allocated: true };
+  }
+
   /** The view a parent gets: reads and writes go through this node, so its bitmaps see them. */
   asChild(): BlockChildIo {
     const node = this;
@@ -93,6 +98,7 @@ export class BlockNode {
       writeZeroes: (offset, length) => node.writeZeroes(offset, length),
       discard: (offset, length) => node.discard(offset, length),
       flush: () => node.flush(),
+      blockStatus: (offset, length) => node.blockStatus(offset, length),
       imageInfo: () => node.driver.imageInfo(),
       byteStore: store && {
         get readOnly() {

@@ -1,23 +1,24 @@
-import type { NbdExportArgs, SocketAddress } from '../block/exports.ts';
+import type { ExportRemoveMode, NbdExportArgs } from '../block/exports.ts';
+import type { NbdServerOptions } from '../nbd/server.ts';
 import type { CommandTable } from '../qmp/dispatcher.ts';
 import type { DaemonServices } from './services.ts';
 
-export function exportCommands({ exports }: DaemonServices): CommandTable {
+export function exportCommands({ exports, nbd }: DaemonServices): CommandTable {
   return {
-    async 'nbd-server-start'(args: { addr: SocketAddress }) {
-      await exports.startServer(args.addr);
+    async 'nbd-server-start'(args: NbdServerOptions) {
+      await nbd.start(args);
       return {};
     },
     'nbd-server-stop'() {
-      exports.stopServer();
+      nbd.stop();
       return {};
     },
     'block-export-add'(args: NbdExportArgs) {
       exports.add(args);
       return {};
     },
-    'block-export-del'(args: { id: string }) {
-      exports.delete(args.id);
+    'block-export-del'(args: { id: string; mode?: ExportRemoveMode }) {
+      exports.delete(args.id, args.mode);
       return {};
     },
     'query-block-exports': () => exports.list(),

@@ -1,5 +1,6 @@
 import type { BlockGraph } from '../block/graph.ts';
 import type { ExportManager } from '../block/exports.ts';
+import type { NbdServer } from '../nbd/server.ts';
 import type { Schema } from '../schema/index.ts';
 
 export interface VersionInfo {
@@ -11,6 +12,7 @@ export interface VersionInfo {
 export interface DaemonServices {
   graph: BlockGraph;
   exports: ExportManager;
+  nbd: NbdServer;
   schema: Schema;
   version: VersionInfo;
   emitEvent(name: string, data?: Record<string, unknown>): void;

@@ -1,4 +1,4 @@
-import type { BlockDriver } from './driver.ts';
+import type { BlockDriver, BlockStatus } from './driver.ts';
 import type { BlockChildIo } from '../node.ts';
 
 /** The `raw` format: a pass-through over its protocol child. */
@@ -29,6 +29,10 @@ export class RawDriver implements BlockDriver {
 
   flush(): void {
     this.child.flush();
+  }
+
+  blockStatus(offset: number, length: number): BlockStatus {
+    return this.child.blockStatus(offset, length);
   }
 
   close(): void {}
