@@ -337,14 +337,15 @@ export class NbdConnection implements ExportClient {
   private checkLength(request: Request): void {
     const buffered = request.type === Command.READ || request.type === Command.WRITE || request.type === Command.CACHE;
     if (buffered && request.length > MAX_BUFFER_SIZE) {
-      throw new RequestRefused(`len (${request.length}) is larger than max len (${MAX_BUFFER_SIZE})`);
+      throw new RequestRefused(`len (${request.length} ) is larger than max len (${MAX_BUFFER_SIZE})`);
     }
   }
 
   private checkRequest(request: Request, exported: BlockExport): void {
     const modifies = request.type === Command.WRITE || request.type === Command.WRITE_ZEROES || request.type === Command.TRIM;
     if (modifies && !exported.writable) throw new RequestRefused('Export is read-only');
-    if (request.offset > exported.size || request.length > exported.size - request.offset) {
+    const size = BigInt(exported.size);
+    if (request.offset > size || BigInt(request.length) > size - request.offset) {
       throw new RequestRefused(`operation past EOF; From: ${request.offset}, Len: ${request.length}, Size: ${exported.size}`);
     }
     let validFlags: number = CommandFlag.FUA;
@@ -358,23 +359,24 @@ export class NbdConnection implements ExportClient {
 
   private async handleRequest(request: Request, exported: BlockExport, payload: Buffer | null): Promise<void> {
     const { node } = exported;
+    const offset = Number(request.offset);
     const fua = (request.flags & CommandFlag.FUA) !== 0;
     switch (request.type) {
       case Command.READ:
         return this.handleRead(request, exported);
       case Command.WRITE:
         return this.reply(request, 'writing to file failed', () => {
-          node.write(request.offset, payload!);
+          node.write(offset, payload!);
           if (fua) node.flush();
         });
       case Command.WRITE_ZEROES:
         return this.reply(request, 'writing to file failed', () => {
-          node.writeZeroes(request.offset, request.length);
+          node.writeZeroes(offset, request.length);
           if (fua) node.flush();
         });
       case Command.TRIM:
         return this.reply(request, 'discard failed', () => {
-          node.discard(request.offset, request.length);
+          node.discard(offset, request.length);
           if (fua) node.flush();
         });
       case Command.FLUSH:
@@ -391,7 +393,8 @@ export class NbdConnection implements ExportClient {
 
   private async handleRead(request: Request, exported: BlockExport): Promise<void> {
     const { node } = exported;
-    const { handle, offset, length } = request;
+    const { handle, length } = request;
+    const offset = Number(request.offset);
     try {
       if (request.flags & CommandFlag.FUA) node.flush();
     } catch {
@@ -434,7 +437,7 @@ export class NbdConnection implements ExportClient {
       const final = index === this.contexts.length - 1;
       let extents;
       try {
-        extents = context.extents(request.offset, request.length, limit);
+        extents = context.extents(Number(request.offset), request.length, limit);
       } catch {
         return this.sendError(request, NbdError.EIO, "can't get block status");
       }

@@ -155,7 +155,8 @@ export interface Request {
   flags: number;
   type: number;
   handle: Buffer;
-  offset: number;
+  /** 64 bits on the wire: checked against the export's size before it is used as a number. */
+  offset: bigint;
   length: number;
 }
 
@@ -240,7 +241,7 @@ export function decodeRequest(bytes: Buffer): Request {
     flags: bytes.readUInt16BE(4),
     type: bytes.readUInt16BE(6),
     handle: Buffer.from(bytes.subarray(8, 16)),
-    offset: Number(bytes.readBigUInt64BE(16)),
+    offset: bytes.readBigUInt64BE(16),
     length: bytes.readUInt32BE(24),
   };
 }
