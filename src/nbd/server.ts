@@ -157,7 +157,9 @@ function lookUpService(name: string): number | undefined {
 
 function bindError(address: SocketAddress, error: NodeJS.ErrnoException): QmpError {
   if (address.type === 'unix') {
-    return new QmpError(`Failed to bind socket to ${String(address.data.path)}: ${errnoText(error)}`);
+    // libuv reports a missing directory as EACCES; bind(2) said ENOENT, as QEMU prints it.
+    const missingDirectory = error.code === 'EACCES' && !fs.existsSync(path.dirname(address.data.path));
+    return new QmpError(`Failed to bind socket to ${address.data.path}: ${errnoText(missingDirectory ? { ...error, code: 'ENOENT' } : error)}`);
   }
   if (error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN') {
     const { host, port } = (address as { data: { host: string; port: string } }).data;
