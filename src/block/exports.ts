@@ -3,19 +3,7 @@ import type { DirtyBitmap } from './bitmap/dirty-bitmap.ts';
 import { checkBitmapPermission } from './bitmap/permissions.ts';
 import type { BlockGraph } from './graph.ts';
 import type { BlockNode } from './node.ts';
-
-export interface NbdExportArgs {
-  type: string;
-  id: string;
-  'node-name': string;
-  writable?: boolean;
-  name?: string;
-  description?: string;
-  bitmaps?: Array<string | { node: string; name: string }>;
-  'allocation-depth'?: boolean;
-}
-
-export type ExportRemoveMode = 'safe' | 'hard';
+import type { BlockDirtyBitmapOrStr, BlockExportInfo, BlockExportOptions, BlockExportRemoveMode } from '../schema/generated/qapi-types.ts';
 
 /** A connected client, as the export sees it: something it can disconnect. */
 export interface ExportClient {
@@ -77,7 +65,7 @@ export class ExportManager {
     this.server = null;
   }
 
-  add(args: NbdExportArgs): void {
+  add(args: BlockExportOptions): void {
     if (args.type !== 'nbd') throw new QmpError(`Export type '${args.type}' is not supported by qblockd`);
     if (this.exports.some((exported) => exported.id === args.id)) {
       throw new QmpError(`Block export id '${args.id}' is already in use`);
@@ -118,7 +106,7 @@ export class ExportManager {
     this.exports.push(exported);
   }
 
-  delete(id: string, mode: ExportRemoveMode = 'safe'): void {
+  delete(id: string, mode: BlockExportRemoveMode = 'safe'): void {
     const exported = this.exports.find((candidate) => candidate.id === id);
     if (!exported) throw new QmpError(`Export '${id}' is not found`);
     if (exported.shuttingDown) throw new QmpError(`Export '${id}' is already shutting down`);
@@ -146,7 +134,7 @@ export class ExportManager {
     if (exported.shuttingDown && exported.clients.size === 0) this.finish(exported);
   }
 
-  list(): Array<Record<string, unknown>> {
+  list(): BlockExportInfo[] {
     return [...this.exports].reverse().map((exported) => ({
       id: exported.id,
       type: 'nbd',
@@ -155,7 +143,7 @@ export class ExportManager {
     }));
   }
 
-  private findExportBitmap(node: BlockNode, reference: string | { node: string; name: string }): DirtyBitmap {
+  private findExportBitmap(node: BlockNode, reference: BlockDirtyBitmapOrStr): DirtyBitmap {
     if (typeof reference !== 'string') {
       const owner = this.graph.findBitmapNode(reference.node);
       const bitmap = owner.findBitmap(reference.name);

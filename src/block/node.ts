@@ -2,6 +2,7 @@ import { QmpError } from '../qmp/errors.ts';
 import type { DirtyBitmap } from './bitmap/dirty-bitmap.ts';
 import type { ByteStore } from './drivers/byte-store.ts';
 import type { BlockDriver, BlockStatus } from './drivers/driver.ts';
+import type { ImageInfo } from '../schema/generated/qapi-types.ts';
 
 /** The data path a parent node sees of its child: the child's bitmaps record what the parent writes. */
 export interface BlockChildIo {
@@ -12,7 +13,7 @@ export interface BlockChildIo {
   discard(offset: number, length: number): void;
   flush(): void;
   blockStatus(offset: number, length: number): BlockStatus;
-  imageInfo(): Record<string, unknown>;
+  imageInfo(): ImageInfo;
   readonly byteStore?: ByteStore;
 }
 

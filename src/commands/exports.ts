@@ -1,11 +1,9 @@
-import type { ExportRemoveMode, NbdExportArgs } from '../block/exports.ts';
-import type { NbdServerOptions } from '../nbd/server.ts';
 import type { CommandTable } from '../qmp/dispatcher.ts';
 import type { DaemonServices } from './services.ts';
 
-export function exportCommands({ exports, nbd }: DaemonServices): CommandTable {
+export function exportCommands({ exports, nbd }: DaemonServices) {
   return {
-    async 'nbd-server-start'(args: NbdServerOptions) {
+    async 'nbd-server-start'(args) {
       await nbd.start(args);
       return {};
     },
@@ -13,14 +11,14 @@ export function exportCommands({ exports, nbd }: DaemonServices): CommandTable {
       nbd.stop();
       return {};
     },
-    'block-export-add'(args: NbdExportArgs) {
+    'block-export-add'(args) {
       exports.add(args);
       return {};
     },
-    'block-export-del'(args: { id: string; mode?: ExportRemoveMode }) {
+    'block-export-del'(args) {
       exports.delete(args.id, args.mode);
       return {};
     },
     'query-block-exports': () => exports.list(),
-  };
+  } satisfies Partial<CommandTable>;
 }

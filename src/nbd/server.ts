@@ -4,19 +4,10 @@ import os from 'node:os';
 import path from 'node:path';
 import type { ExportManager } from '../block/exports.ts';
 import { QmpError } from '../qmp/errors.ts';
+import type { CommandArguments, SocketAddressLegacy } from '../schema/generated/qapi-types.ts';
 import { NbdConnection } from './connection.ts';
 
-export type SocketAddress =
-  | { type: 'unix'; data: { path: string } }
-  | { type: 'inet'; data: { host: string; port: string } }
-  | { type: 'vsock' | 'fd'; data: Record<string, unknown> };
-
-export interface NbdServerOptions {
-  addr: SocketAddress;
-  'tls-creds'?: string;
-  'tls-authz'?: string;
-  'max-connections'?: number;
-}
+export type NbdServerOptions = CommandArguments['nbd-server-start'];
 
 /**
  * The NBD server: one listener, its clients, and QEMU's connection limit.
@@ -94,7 +85,7 @@ export class NbdServer {
   }
 }
 
-function resolveAddress(address: SocketAddress): { listenOptions: net.ListenOptions; unixPath: string | null } {
+function resolveAddress(address: SocketAddressLegacy): { listenOptions: net.ListenOptions; unixPath: string | null } {
   if (address.type === 'unix') {
     const unixPath = address.data.path || temporarySocketPath();
     return { listenOptions: { path: unixPath }, unixPath };
@@ -155,7 +146,7 @@ function lookUpService(name: string): number | undefined {
   return undefined;
 }
 
-function bindError(address: SocketAddress, error: NodeJS.ErrnoException): QmpError {
+function bindError(address: SocketAddressLegacy, error: NodeJS.ErrnoException): QmpError {
   if (address.type === 'unix') {
     // libuv reports a missing directory as EACCES; bind(2) said ENOENT, as QEMU prints it.
     const missingDirectory = error.code === 'EACCES' && !fs.existsSync(path.dirname(address.data.path));

@@ -1,3 +1,4 @@
+import { JsonFloat } from './json-value.ts';
 import { qdictKeyOrder } from './qdict-order.ts';
 
 /**
@@ -28,6 +29,8 @@ function write(value: unknown, out: string[]): void {
     case 'object':
       if (value === null) {
         out.push('null');
+      } else if (value instanceof JsonFloat) {
+        out.push(formatNumber(value.value));
       } else if (Array.isArray(value)) {
         out.push('[');
         value.forEach((item, i) => {

@@ -1,5 +1,6 @@
 import type { BitmapData } from '../bitmap/bitmap-data.ts';
 import type { ByteStore } from './byte-store.ts';
+import type { BlockdevDriver, ImageInfo } from '../../schema/generated/qapi-types.ts';
 
 /** A bitmap as found in an image when it is opened. */
 export interface LoadedBitmap {
@@ -44,7 +45,7 @@ export interface BlockStatus {
 
 /** The guest-visible data path and the facts query commands report. */
 export interface BlockDriver {
-  readonly format: string;
+  readonly format: BlockdevDriver;
   size(): number;
   /** Cluster size where the format has one; it sets the default bitmap granularity. */
   readonly clusterSize?: number;
@@ -56,7 +57,7 @@ export interface BlockDriver {
   /** Status of [offset, offset+length); drivers without one hold data everywhere. */
   blockStatus?(offset: number, length: number): BlockStatus;
   /** Driver-specific ImageInfo members (filename, actual-size, format-specific...). */
-  imageInfo(): Record<string, unknown>;
+  imageInfo(): ImageInfo;
   /** A protocol driver exposes its bytes to the format driver above it. */
   readonly byteStore?: ByteStore;
   readonly bitmapStore?: PersistentBitmapStore;
