@@ -31,8 +31,18 @@ export class DaemonProcess {
     return daemon;
   }
 
+  /** The socket file appears at bind(), a moment before listen(): a refused connect is retried while the daemon lives. */
   async connect(): Promise<RawClient> {
-    return RawClient.connect(this.socketPath);
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      try {
+        return await RawClient.connect(this.socketPath);
+      } catch (error) {
+        const refused = (error as NodeJS.ErrnoException).code === 'ECONNREFUSED';
+        if (!refused || this.child.exitCode !== null || Date.now() > deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
   }
 
   /** Connects and negotiates; the greeting is consumed. */
