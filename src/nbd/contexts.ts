@@ -17,8 +17,6 @@ export interface MetaContext {
 const BASE_ALLOCATION_ID = 0;
 const ALLOCATION_DEPTH_ID = 1;
 const FIRST_BITMAP_ID = 2;
-/** QEMU reports one dirty area of at most INT32_MAX bytes at a time; merging then follows the 32-bit rule. */
-const MAX_DIRTY_AREA = 0x7fffffff;
 
 export interface ExportedContent {
   node: BlockNode;
@@ -81,10 +79,7 @@ function bitmapExtents(bitmap: DirtyBitmap, offset: number, length: number, limi
   for (const [first, last] of data.dirtyRuns(firstChunk, endChunk)) {
     const areaStart = Math.max(first * granularity, offset);
     const areaEnd = Math.min(last * granularity, end);
-    if (!list.add(areaStart - at, 0)) return list.extents;
-    for (let piece = areaStart; piece < areaEnd; piece += MAX_DIRTY_AREA) {
-      if (!list.add(Math.min(MAX_DIRTY_AREA, areaEnd - piece), DIRTY_FLAG)) return list.extents;
-    }
+    if (!list.add(areaStart - at, 0) || !list.add(areaEnd - areaStart, DIRTY_FLAG)) return list.extents;
     at = areaEnd;
   }
   list.add(end - at, 0);
