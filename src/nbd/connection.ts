@@ -83,9 +83,7 @@ export class NbdConnection implements ExportClient {
   ) {
     this.reader = new SocketReader(socket);
     this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
-    this.closed.then(() => {
-      if (this.exported) this.exports.detach(this.exported, this);
-    });
+    this.closed.then(() => this.leaveExport());
     void this.run();
   }
 
@@ -102,11 +100,17 @@ export class NbdConnection implements ExportClient {
       await this.send(encodeGreeting());
       if (!(await this.negotiate())) return;
       await this.serveRequests();
-    } catch (error) {
-      if (!(error instanceof ConnectionEnded || error instanceof Disconnect)) throw error;
+    } catch {
+      // A client that breaks the protocol or goes away is hung up on; nothing it does may end the daemon.
     } finally {
+      // The export learns at once that the client has gone, before any later QMP command is read.
+      this.leaveExport();
       this.close();
     }
+  }
+
+  private leaveExport(): void {
+    if (this.exported) this.exports.detach(this.exported, this);
   }
 
   // ---- negotiation ----

@@ -29,10 +29,12 @@ export class SocketReader {
       if (this.buffered >= this.wanted + READ_AHEAD) socket.pause();
       this.notify();
     });
-    socket.on('close', () => {
+    const end = () => {
       this.ended = true;
       this.notify();
-    });
+    };
+    socket.on('end', end);
+    socket.on('close', end);
   }
 
   async read(length: number): Promise<Buffer> {
