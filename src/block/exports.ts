@@ -72,6 +72,7 @@ export class ExportManager {
     }
     const node = this.graph.findNode(args['node-name']);
     if (!node) throw new QmpError(`Cannot find device='' nor node-name='${args['node-name']}'`);
+    if (args.writable && node.readOnly) throw new QmpError('Cannot export read-only node as writable');
     if (!this.server) throw new QmpError('NBD server not running');
     const name = args.name ?? args['node-name'];
     if (Buffer.byteLength(name) > MAX_STRING_SIZE) throw new QmpError(`export name '${name}' too long`);

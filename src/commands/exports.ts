@@ -1,7 +1,8 @@
 import type { CommandTable } from '../qmp/dispatcher.ts';
+import { QmpError } from '../qmp/errors.ts';
 import type { DaemonServices } from './services.ts';
 
-export function exportCommands({ exports, nbd }: DaemonServices) {
+export function exportCommands({ exports, nbd, graph }: DaemonServices) {
   return {
     async 'nbd-server-start'(args) {
       await nbd.start(args);
@@ -13,6 +14,26 @@ export function exportCommands({ exports, nbd }: DaemonServices) {
     },
     'block-export-add'(args) {
       exports.add(args);
+      return {};
+    },
+    // The deprecated pair QEMU 7.2 still has: an export whose id is its name, a read-only node quietly exported read-only.
+    'nbd-server-add'(args) {
+      const node = graph.findDeviceOrNode(args.device);
+      if (!exports.serverRunning) throw new QmpError('NBD server not running');
+      const name = args.name ?? args.device;
+      exports.add({
+        type: 'nbd',
+        id: name,
+        'node-name': node.nodeName,
+        name,
+        ...(args.description !== undefined && { description: args.description }),
+        writable: (args.writable ?? false) && !node.readOnly,
+        ...(args.bitmap !== undefined && { bitmaps: [args.bitmap] }),
+      });
+      return {};
+    },
+    'nbd-server-remove'(args) {
+      exports.delete(args.name, args.mode);
       return {};
     },
     'block-export-del'(args) {

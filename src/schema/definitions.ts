@@ -24,6 +24,8 @@ export interface CommandDef {
   /** A struct or union name; commands without arguments get the empty struct. */
   argType: string;
   returns: TypeRef | null;
+  /** QAPI features introspection lists, such as `deprecated`. */
+  features?: string[];
 }
 
 export interface EventDef {
@@ -105,7 +107,9 @@ export class SchemaDefinitions {
     let argType = EMPTY_STRUCT;
     if (typeof entry.data === 'string') argType = entry.data;
     else if (entry.data) argType = this.inlineStruct(`q_obj_${entry.command}-arg`, entry.data);
-    this.commands.set(entry.command, { name: entry.command, argType, returns: entry.returns ?? null });
+    const command: CommandDef = { name: entry.command, argType, returns: entry.returns ?? null };
+    if (entry.features) command.features = entry.features;
+    this.commands.set(entry.command, command);
   }
 
   private inlineStruct(name: string, data: Record<string, unknown>): string {
