@@ -49,6 +49,9 @@ class OptionAnswered extends Error {}
 /** A request refused before it ran: always answered with EINVAL, as QEMU does. */
 class RequestRefused extends Error {}
 
+/** Reply bytes a connection may leave unsent before it stops reading requests. */
+const PENDING_OUTPUT = 4 * 1024 * 1024;
+
 /** QEMU's preferred block size, hard-coded in its server. */
 const PREFERRED_BLOCK_SIZE = 4096;
 
@@ -416,7 +419,7 @@ export class NbdConnection implements ExportClient {
           return this.sendError(request, NbdError.EIO, 'reading from file failed');
         }
         const final = done + status.length === length;
-        if (data) await this.send(Buffer.concat([encodeDataChunkHead(handle, final, offset + done, data.length), data]));
+        if (data) await this.send(encodeDataChunkHead(handle, final, offset + done, data.length), data);
         else await this.send(encodeHoleChunk(handle, final, offset + done, status.length));
         done += status.length;
       }
@@ -428,8 +431,8 @@ export class NbdConnection implements ExportClient {
     } catch {
       return this.sendError(request, NbdError.EIO, 'reading from file failed');
     }
-    if (!this.structured) return this.send(Buffer.concat([encodeSimpleReply(handle, 0), data]));
-    if (length) return this.send(Buffer.concat([encodeDataChunkHead(handle, true, offset, length), data]));
+    if (!this.structured) return this.send(encodeSimpleReply(handle, 0), data);
+    if (length) return this.send(encodeDataChunkHead(handle, true, offset, length), data);
     return this.send(encodeDoneChunk(handle));
   }
 
@@ -464,10 +467,16 @@ export class NbdConnection implements ExportClient {
     return this.send(encodeSimpleReply(request.handle, error));
   }
 
-  /** Writes, and waits for the bytes to drain when the socket's buffer is full. */
-  private send(bytes: Buffer): Promise<void> {
+  /**
+   * Writes the pieces of one reply. The next request is read at once unless
+   * more than PENDING_OUTPUT bytes wait to be sent: then the connection waits
+   * for them to drain, so a client that does not read holds at most that
+   * plus one reply.
+   */
+  private send(...pieces: Buffer[]): Promise<void> {
     if (this.socket.destroyed) return Promise.reject(new ConnectionEnded(false));
-    if (this.socket.write(bytes)) return Promise.resolve();
+    for (const piece of pieces) this.socket.write(piece);
+    if (this.socket.writableLength <= PENDING_OUTPUT) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const onDrain = () => {
         this.socket.off('close', onClose);

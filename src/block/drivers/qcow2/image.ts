@@ -109,6 +109,12 @@ export class Qcow2Image {
   read(offset: number, length: number): Buffer {
     this.checkRange(offset, length);
     const out = Buffer.alloc(length);
+    // Clusters that follow each other in the file are read with one pread.
+    let pending: { host: number; at: number; count: number } | null = null;
+    const flush = () => {
+      if (pending) this.store.pread(out.subarray(pending.at, pending.at + pending.count), pending.host);
+      pending = null;
+    };
     this.forEachCluster(offset, length, (guestCluster, inCluster, count, at) => {
       const entry = this.l2Entry(guestCluster);
       if (entry === null) return;
@@ -118,8 +124,14 @@ export class Qcow2Image {
       }
       const host = Number(entry & OFFSET_MASK);
       if (host === 0 || entry & ZERO) return;
-      this.store.pread(out.subarray(at, at + count), host + inCluster);
+      if (pending && pending.host + pending.count === host + inCluster && pending.at + pending.count === at) {
+        pending.count += count;
+        return;
+      }
+      flush();
+      pending = { host: host + inCluster, at, count };
     });
+    flush();
     return out;
   }
 
