@@ -31,15 +31,13 @@ export class DaemonProcess {
     return daemon;
   }
 
-  /** The socket file appears at bind(), a moment before listen(): a refused connect is retried while the daemon lives. */
+  /** The socket file can appear a moment before the program listens on it (QEMU binds, then listens). */
   async connect(): Promise<RawClient> {
-    const deadline = Date.now() + 10_000;
-    for (;;) {
+    for (let attempt = 0; ; attempt++) {
       try {
         return await RawClient.connect(this.socketPath);
       } catch (error) {
-        const refused = (error as NodeJS.ErrnoException).code === 'ECONNREFUSED';
-        if (!refused || this.child.exitCode !== null || Date.now() > deadline) throw error;
+        if ((error as NodeJS.ErrnoException).code !== 'ECONNREFUSED' || attempt >= 50) throw error;
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
     }

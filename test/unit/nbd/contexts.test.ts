@@ -8,7 +8,7 @@ import { exportContexts } from '../../../src/nbd/contexts.ts';
 const TIB = 2 ** 40;
 
 function exported(size: number, granularity: number, allocationDepth = false) {
-  const node = new BlockNode('n0', new NullDriver({ size }), [], false, true);
+  const node = new BlockNode('n0', new NullDriver('null-co', { size }, 'null-co://'), [], false, true);
   const bitmap = new DirtyBitmap('b0', new BitmapData({ diskSize: size, granularity }), { enabled: true, persistent: false });
   node.addBitmap(bitmap);
   return { node, bitmap, contexts: exportContexts({ node, allocationDepth, bitmaps: [bitmap] }) };
