@@ -26,6 +26,7 @@ export class NbdServer {
   async start(options: NbdServerOptions): Promise<void> {
     if (this.listener) throw new QmpError('NBD server already running');
     const { listenOptions, unixPath } = resolveAddress(options.addr);
+    if (unixPath) removeStaleSocket(unixPath);
     const listener = net.createServer((socket) => this.accept(socket));
     await new Promise<void>((resolve, reject) => {
       listener.once('error', (error: NodeJS.ErrnoException) => reject(bindError(options.addr, error)));
@@ -94,6 +95,16 @@ function resolveAddress(address: SocketAddressLegacy): { listenOptions: net.List
     return { listenOptions: { host: address.data.host, port: servicePort(address.data.host, address.data.port) }, unixPath: null };
   }
   throw new QmpError(`Socket address type '${address.type}' is not supported by qblockd`);
+}
+
+/** QEMU unlinks whatever the path names before it binds (a stale socket, even a plain file). */
+function removeStaleSocket(unixPath: string): void {
+  try {
+    fs.unlinkSync(unixPath);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT') throw new QmpError(`Failed to unlink socket ${unixPath}: ${errnoText({ code } as NodeJS.ErrnoException)}`);
+  }
 }
 
 /** An empty unix path gets a fresh one in the temporary directory, as QEMU makes it. */
@@ -165,6 +176,9 @@ function errnoText(error: NodeJS.ErrnoException): string {
     EACCES: 'Permission denied',
     ENOENT: 'No such file or directory',
     EADDRNOTAVAIL: 'Cannot assign requested address',
+    EISDIR: 'Is a directory',
+    EPERM: 'Operation not permitted',
+    ENOTDIR: 'Not a directory',
   };
   return texts[error.code ?? ''] ?? 'Internal error';
 }

@@ -1,4 +1,4 @@
-import type { BlockDriver } from './driver.ts';
+import type { BlockDriver, BlockStatus } from './driver.ts';
 import { integer, roundUpToSector } from './option-rules.ts';
 import type { BlockdevOptionsNull, ImageInfo } from '../../schema/generated/qapi-types.ts';
 
@@ -8,6 +8,7 @@ const DEFAULT_SIZE = 1n << 30n;
 export class NullDriver implements BlockDriver {
   /** Whole sectors, as QEMU counts a node's length; up to 2^63 - 2^30, so kept exact. */
   private readonly length: bigint;
+  private readonly readZeroes: boolean;
 
   constructor(
     readonly format: 'null-co' | 'null-aio',
@@ -15,6 +16,7 @@ export class NullDriver implements BlockDriver {
     private readonly filename: string,
   ) {
     this.length = roundUpToSector(integer(options.size) ?? DEFAULT_SIZE);
+    this.readZeroes = options['read-zeroes'] ?? false;
   }
 
   size(): number {
@@ -23,6 +25,11 @@ export class NullDriver implements BlockDriver {
 
   read(_offset: number, length: number): Buffer {
     return Buffer.alloc(length);
+  }
+
+  /** Nothing is stored: a hole everywhere, known to read as zeroes only with read-zeroes=on. */
+  blockStatus(_offset: number, length: number): BlockStatus {
+    return { length, data: false, zero: this.readZeroes, allocated: false };
   }
 
   write(): void {}
