@@ -3,6 +3,8 @@ import type net from 'node:net';
 import type { WebSocketServer } from 'ws';
 import { ExportManager } from './block/exports.ts';
 import { NbdServer } from './nbd/server.ts';
+import { JobList } from './block/jobs/job-list.ts';
+import { RunState } from './block/run-state.ts';
 import { BlockGraph } from './block/graph.ts';
 import { driveToBlockdev } from './block/drive-options.ts';
 import { allCommands, type DaemonServices } from './commands/index.ts';
@@ -25,6 +27,7 @@ export class Daemon {
   readonly graph = new BlockGraph();
   readonly exports: ExportManager;
   readonly nbd: NbdServer;
+  readonly jobs = new JobList((name, data) => this.emitEvent(name, data));
   private readonly sessions = new Set<QmpSession>();
   private readonly servers: net.Server[] = [];
   private readonly socketPaths: string[] = [];
@@ -44,6 +47,8 @@ export class Daemon {
       graph: this.graph,
       exports: this.exports,
       nbd: this.nbd,
+      jobs: this.jobs,
+      runState: new RunState(config.startPaused ? 'prelaunch' : 'running', config.name, (event) => this.emitEvent(event)),
       schema: this.schema,
       version: config.version,
       emitEvent: (name, data) => this.emitEvent(name, data),
@@ -104,6 +109,7 @@ export class Daemon {
     this.shuttingDown = true;
     this.log.info({ reason }, 'shutting down');
     try {
+      this.jobs.cancelAll();
       this.nbd.close();
       this.graph.closeAll();
     } catch (error) {

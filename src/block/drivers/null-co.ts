@@ -16,7 +16,7 @@ export class NullDriver implements BlockDriver {
     private readonly filename: string,
   ) {
     this.length = roundUpToSector(integer(options.size) ?? DEFAULT_SIZE);
-    this.readZeroes = options['read-zeroes'] ?? false;
+    this.readZeroes = options['read-zeroes'] === true;
   }
 
   size(): number {
@@ -27,9 +27,18 @@ export class NullDriver implements BlockDriver {
     return Buffer.alloc(length);
   }
 
-  /** Nothing is stored: a hole everywhere, known to read as zeroes only with read-zeroes=on. */
+  /** Nothing is stored: a hole everywhere; with read-zeroes=on known to read as zeroes, and so allocated, as QEMU reports it. */
   blockStatus(_offset: number, length: number): BlockStatus {
-    return { length, data: false, zero: this.readZeroes, allocated: false };
+    return { length, data: false, zero: this.readZeroes, allocated: this.readZeroes };
+  }
+
+  /** Without read-zeroes nothing is allocated (QEMU's block status for null-co). */
+  allocatedExtents(): Iterable<[number, number]> {
+    return this.readZeroes ? [[0, this.size()]] : [];
+  }
+
+  readsAsZero(): boolean {
+    return true;
   }
 
   write(): void {}
