@@ -10,6 +10,7 @@ const noDevices: HmpContext = {
   blockBackends: () => [],
   namedNodes: () => [],
   version: { qemu: { major: 7, minor: 2, micro: 22 }, package: '' },
+  status: () => ({ running: true, singlestep: false, status: 'running' }),
 };
 
 // Replies of QEMU 7.2.22 (qemu-system-x86_64 -M none) to the same command lines.
