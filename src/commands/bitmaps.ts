@@ -13,15 +13,18 @@ import { QmpError } from '../qmp/errors.ts';
 import type { CommandTable } from '../qmp/dispatcher.ts';
 import type { DaemonServices } from './services.ts';
 
-/** The six bitmap operations, each usable as a command and as a transaction action. */
-function bitmapActions(graph: BlockGraph): Record<string, (args: any) => PreparedAction> {
+/**
+ * The six bitmap operations, each usable as a command and as a transaction action;
+ * `undoable` is true only inside a transaction, the one place an abort can follow.
+ */
+function bitmapActions(graph: BlockGraph): Record<string, (args: any, undoable: boolean) => PreparedAction> {
   return {
     'block-dirty-bitmap-add': (args) => prepareAdd(graph, args),
     'block-dirty-bitmap-remove': (args) => prepareRemove(graph, args),
-    'block-dirty-bitmap-clear': (args) => prepareClear(graph, args),
+    'block-dirty-bitmap-clear': (args, undoable) => prepareClear(graph, args, undoable),
     'block-dirty-bitmap-enable': (args) => prepareSetEnabled(graph, args, true),
     'block-dirty-bitmap-disable': (args) => prepareSetEnabled(graph, args, false),
-    'block-dirty-bitmap-merge': (args) => prepareMerge(graph, args),
+    'block-dirty-bitmap-merge': (args, undoable) => prepareMerge(graph, args, undoable),
   };
 }
 
@@ -38,10 +41,10 @@ export function bitmapCommands({ graph }: DaemonServices): CommandTable {
   const commands: CommandTable = {};
   for (const [name, prepare] of Object.entries(actions)) {
     commands[name] = (args) => {
-      prepare(args).commit();
+      prepare(args, false).commit();
       return {};
     };
-    transactionActions[name] = { individualOnly: true, prepare };
+    transactionActions[name] = { individualOnly: true, prepare: (args) => prepare(args, true) };
   }
   return {
     ...commands,

@@ -99,10 +99,10 @@ export function prepareRemove(graph: BlockGraph, args: BitmapRefArgs): PreparedA
   };
 }
 
-export function prepareClear(graph: BlockGraph, args: BitmapRefArgs): PreparedAction {
+export function prepareClear(graph: BlockGraph, args: BitmapRefArgs, undoable: boolean): PreparedAction {
   const { bitmap } = lookupBitmap(graph, args.node, args.name);
   checkBitmapPermission(bitmap, 'clear');
-  return replaceBits(bitmap, () => bitmap.data.clearAll());
+  return changeBits(bitmap, undoable, () => bitmap.data.clearAll());
 }
 
 export function prepareSetEnabled(graph: BlockGraph, args: BitmapRefArgs, enabled: boolean): PreparedAction {
@@ -122,7 +122,7 @@ export function prepareSetEnabled(graph: BlockGraph, args: BitmapRefArgs, enable
  * Target first, then every source in order (a plain name is a bitmap of the
  * target's node), then the target's own permission: QEMU's order of errors.
  */
-export function prepareMerge(graph: BlockGraph, args: BitmapMergeArgs): PreparedAction {
+export function prepareMerge(graph: BlockGraph, args: BitmapMergeArgs, undoable: boolean): PreparedAction {
   const { node, bitmap: target } = lookupBitmap(graph, args.node, args.target);
   if (args.bitmaps.length === 0) return NOTHING_TO_UNDO;
   const sources = args.bitmaps.map((source) => {
@@ -138,19 +138,30 @@ export function prepareMerge(graph: BlockGraph, args: BitmapMergeArgs): Prepared
     return bitmap;
   });
   checkBitmapPermission(target, 'mergeTarget');
-  return replaceBits(target, () => {
+  return changeBits(target, undoable, () => {
     for (const source of sources) target.data.mergeFrom(source.data);
   });
 }
 
-/** Changes a bitmap's bits with a backup, so an abort restores them exactly. */
-function replaceBits(bitmap: DirtyBitmap, change: () => void): PreparedAction {
-  const backup = bitmap.data.snapshot();
-  change();
+/**
+ * Changes a bitmap's bits. Only a transaction can roll back (`undoable`): then the
+ * bitmap records the original of each page it changes, so an abort restores them
+ * exactly; a plain command records nothing.
+ */
+function changeBits(bitmap: DirtyBitmap, undoable: boolean, change: () => void): PreparedAction {
+  if (!undoable) {
+    change();
+    return NOTHING_TO_UNDO;
+  }
+  const undo = bitmap.data.recordUndo();
+  try {
+    change();
+  } catch (error) {
+    bitmap.data.rollBack(undo);
+    throw error;
+  }
   return {
-    commit() {},
-    abort() {
-      bitmap.data.restoreFrom(backup);
-    },
+    commit: () => bitmap.data.forgetUndo(undo),
+    abort: () => bitmap.data.rollBack(undo),
   };
 }
