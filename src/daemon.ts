@@ -11,7 +11,6 @@ import { Dispatcher } from './qmp/dispatcher.ts';
 import { QmpSession, type SessionTransport } from './qmp/session.ts';
 import { loadSchema, type Schema } from './schema/index.ts';
 import { listenUnix } from './transport/unix-socket.ts';
-import { listenWebSocket } from './transport/websocket.ts';
 
 const DEFAULT_LIMITS = { maxPendingReplyBytes: 8 << 20, maxQueuedRequests: 64, maxLineBytes: 64 << 20 };
 
@@ -71,6 +70,8 @@ export class Daemon {
       this.log.info({ path: monitor.path }, 'QMP monitor listening');
     }
     if (this.config.websocket) {
+      // Loaded only when configured: ws and node:http are most of what a start would otherwise compile.
+      const { listenWebSocket } = await import('./transport/websocket.ts');
       this.webSocketServer = await listenWebSocket(
         { ...this.config.websocket, maxMessageBytes: this.limits.maxLineBytes },
         host,
@@ -119,7 +120,8 @@ export class Daemon {
     return { ...DEFAULT_LIMITS, ...(this.config.limits ?? {}) };
   }
 
-  private openSession(transport: SessionTransport): QmpSession {
+  /** A client on some transport: a monitor socket, a WebSocket, or the startup snapshot's rehearsal. */
+  openSession(transport: SessionTransport): QmpSession {
     const session = new QmpSession(transport, this.dispatcher, this.limits, {
       QMP: { version: this.config.version, capabilities: ['oob'] },
     });

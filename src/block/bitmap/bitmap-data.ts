@@ -1,5 +1,6 @@
-import { createHash, type Hash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
 import os from 'node:os';
+import { lazyCrypto } from '../builtins.ts';
 
 /** Bits per page. Small pages keep scattered extents cheap; whole-page runs use a shared sentinel. */
 const PAGE_BITS = 4096;
@@ -179,7 +180,7 @@ export class BitmapData {
    * copied word-for-word into a staging run, and the hash sees only runs of HASH_RUN_BYTES.
    */
   sha256(): string {
-    const hash = new RunHasher(createHash('sha256'));
+    const hash = new RunHasher(lazyCrypto().createHash('sha256'));
     const totalBytes = Math.ceil(this.chunkCount / 64) * 8;
     let hashed = 0;
     for (const [index, page] of this.ascendingPages()) {
