@@ -1,3 +1,4 @@
+import { JsonFloat } from './json-value.ts';
 import { qdictKeyOrder } from './qdict-order.ts';
 
 /**
@@ -17,6 +18,7 @@ export function toQmpJson(value: unknown): string {
       return value ? 'true' : 'false';
     case 'object':
       if (value === null) return 'null';
+      if (value instanceof JsonFloat) return formatNumber(value.value);
       return Array.isArray(value) ? arrayText(value) : objectText(value as Record<string, unknown>);
     default:
       return 'null';
