@@ -1,10 +1,13 @@
 /**
- * npm run bench [-- --quick] [--only qblockd|qemu] [--rows REGEX]
+ * npm run bench [-- --quick] [--only qblockd|qemu|qsd] [--rows REGEX]
  *
- * Measures qblockd and QEMU 7.2 side by side in one run and prints one row per
- * figure with the ratio and the target. Results go to bench/results/.
+ * Measures qblockd, qemu-system-x86_64 -M none and qemu-storage-daemon side by side in
+ * one run, as curves over bitmap count, node count, disk size, dirty density and clients,
+ * and prints one table: medians with their spread, the ratio to each QEMU program, and
+ * each target with whether it is met. Results go to bench/results/.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,30 +19,79 @@ const quick = argv.includes('--quick');
 const only = argv.includes('--only') ? argv[argv.indexOf('--only') + 1] : undefined;
 const rowFilter = argv.includes('--rows') ? new RegExp(argv[argv.indexOf('--rows') + 1]!) : undefined;
 
-type ProgramName = 'qblockd' | 'qemu';
-const PROGRAMS: Record<ProgramName, string[]> = { qblockd: [path.join(REPO, 'bin/qblockd')], qemu: ['qemu-system-x86_64'] };
+type ProgramName = 'qblockd' | 'qemu' | 'qsd';
+const PROGRAM_TITLES: Record<ProgramName, string> = { qblockd: 'qblockd', qemu: 'qemu-system-x86_64', qsd: 'qemu-storage-daemon' };
+const PROGRAMS: Record<ProgramName, string[]> = {
+  qblockd: [path.join(REPO, 'bin/qblockd')],
+  qemu: ['qemu-system-x86_64'],
+  qsd: ['qemu-storage-daemon'],
+};
 const programs = (Object.keys(PROGRAMS) as ProgramName[]).filter((name) => !only || only === name);
+/** qemu-storage-daemon has no human-monitor-command, so nothing there can dirty a bitmap. */
+const CAN_WRITE: Record<ProgramName, boolean> = { qblockd: true, qemu: true, qsd: false };
 
-const TIB16 = 16 * 2 ** 40;
+const KIB = 1024;
+const MIB = 1024 * KIB;
+const GIB = 1024 * MIB;
+const TIB = 1024 * GIB;
+const PIB = 1024 * TIB;
+const TIB16 = 16 * TIB;
 const EXTENTS = 200;
-const EXTENT = 16 << 20;
+const EXTENT = 16 * MIB;
 const BITMAPS = 100;
+/** The longest write QEMU's qemu-io accepts on a null-co node. */
+const MAX_WRITE = 2 * GIB - 512;
+
+const CURVES = quick
+  ? { bitmaps: [1, 100, 1000], nodes: [1, 100], sizes: [GIB, TIB16], densities: [0, 50, 100], clients: [1, 10] }
+  : {
+      bitmaps: [1, 10, 100, 300, 1000, 3000, 10000],
+      nodes: [1, 10, 100, 1000],
+      sizes: [GIB, TIB, TIB16, 256 * TIB, PIB],
+      densities: [0, 1, 10, 25, 50, 75, 90, 100],
+      clients: [1, 10, 100],
+    };
+/** Repetitions of one measurement: enough for a median and quartiles to mean something. */
+const reps = (full: number) => (quick ? Math.max(3, Math.ceil(full / 3)) : full);
+
+/** A measured figure: its median and spread (quartiles from 4 samples on, else min and max). */
+interface Stat {
+  median: number;
+  low: number;
+  high: number;
+  n: number;
+}
 
 interface Row {
+  section: string;
   figure: string;
   unit: string;
-  /** 'time': lower is better; 'rate': higher is better. */
+  /** 'time' and 'bytes': lower is better; 'rate': higher is better. */
   kind: 'time' | 'rate' | 'bytes';
-  values: Partial<Record<ProgramName, number | string>>;
-  /** `absolute` targets judge qblockd's own figure; the others need QEMU's figure in the same run. */
-  target?: { description: string; absolute?: boolean; met: (ratio: number, qblockd: number) => boolean };
+  values: Partial<Record<ProgramName, Stat>>;
+  target?: Target;
+}
+
+/** A target judges a row; `met` answers undefined when a figure it needs is missing. */
+interface Target {
+  description: string;
+  met: (row: Row) => boolean | undefined;
 }
 
 const rows: Row[] = [];
 const crossChecks: Array<{ what: string; values: Partial<Record<ProgramName, string>> }> = [];
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-const reps = (full: number) => (quick ? Math.max(1, Math.ceil(full / 4)) : full);
+function stat(samples: number[]): Stat {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+  const quartiles = sorted.length >= 4;
+  return {
+    median: at(0.5),
+    low: quartiles ? at(0.25) : sorted[0]!,
+    high: quartiles ? at(0.75) : sorted[sorted.length - 1]!,
+    n: sorted.length,
+  };
+}
 
 async function timed(action: () => Promise<unknown>): Promise<number> {
   const start = performance.now();
@@ -47,188 +99,34 @@ async function timed(action: () => Promise<unknown>): Promise<number> {
   return performance.now() - start;
 }
 
-function record(figure: string, unit: string, kind: Row['kind'], program: ProgramName, value: number | string, target?: Row['target']): void {
+function record(section: string, figure: string, unit: string, kind: Row['kind'], program: ProgramName, samples: number[], target?: Target): void {
   if (rowFilter && !rowFilter.test(figure)) return;
   let row = rows.find((candidate) => candidate.figure === figure);
-  if (!row) rows.push((row = { figure, unit, kind, values: {}, target }));
-  row.values[program] = value;
+  if (!row) rows.push((row = { section, figure, unit, kind, values: {}, target }));
+  row.values[program] = stat(samples);
 }
 
-function extentOffset(i: number): number {
-  return Math.floor((i * (TIB16 / EXTENTS)) / 65536) * 65536;
+function medianOf(figure: string, program: ProgramName): number | undefined {
+  return rows.find((row) => row.figure === figure)?.values[program]?.median;
 }
 
-async function withDaemon<T>(program: ProgramName, args: string[], body: (daemon: BenchDaemon) => Promise<T>): Promise<T> {
-  const daemon = await BenchDaemon.start(PROGRAMS[program], args, false);
-  try {
-    return await body(daemon);
-  } finally {
-    await daemon.stop();
-  }
+/** How many times better qblockd is than `other` (above 1: better). */
+function ratio(row: Row, other: ProgramName): number | undefined {
+  const ours = row.values.qblockd?.median;
+  const theirs = row.values[other]?.median;
+  if (ours === undefined || theirs === undefined || ours === 0) return undefined;
+  return row.kind === 'rate' ? ours / theirs : theirs / ours;
 }
 
-async function startup(program: ProgramName): Promise<void> {
-  const spawns = reps(9);
-  const greetings: number[] = [];
-  for (let i = 0; i < spawns; i++) {
-    const daemon = await BenchDaemon.start(PROGRAMS[program], ['-blockdev', 'driver=null-co,node-name=n0'], false);
-    greetings.push(daemon.greetingMs);
-    await daemon.stop();
-  }
-  record('startup to greeting (median)', 'ms', 'time', program, median(greetings), {
-    description: 'qblockd <= 150 ms',
-    absolute: true,
-    met: (_ratio, value) => value <= 150,
-  });
-  // The same launch line as qemu-storage-daemon's, for which qblockd is also a drop-in.
-  const storageDaemon = program === 'qemu' ? ['qemu-storage-daemon'] : PROGRAMS.qblockd;
-  const qsd: number[] = [];
-  for (let i = 0; i < spawns; i++) {
-    const daemon = await BenchDaemon.start(storageDaemon, ['--blockdev', 'driver=null-co,node-name=n0'], true);
-    qsd.push(daemon.greetingMs);
-    await daemon.stop();
-  }
-  record('startup to greeting, qemu-storage-daemon syntax (median)', 'ms', 'time', program, median(qsd));
-}
-
-async function protocol(program: ProgramName): Promise<void> {
-  await withDaemon(program, [], async (daemon) => {
-    await daemon.execute('qmp_capabilities');
-    const roundTrips = reps(2000);
-    const serial = await timed(async () => {
-      for (let i = 0; i < roundTrips; i++) await daemon.execute('query-version');
-    });
-    record('round trips, one at a time', 'cmd/s', 'rate', program, (roundTrips / serial) * 1000, {
-      description: '>= 1x QEMU',
-      met: (ratio) => ratio >= 1,
-    });
-    const pipelined = program === 'qemu' ? reps(4000) : reps(20000);
-    // A short unmeasured burst first, so both programs are measured warm (JIT, socket buffers).
-    await daemon.pipeline('{"execute": "query-version"}', Math.min(2000, pipelined));
-    const burst = await timed(() => daemon.pipeline('{"execute": "query-version"}', pipelined));
-    record('commands pipelined on one socket', 'cmd/s', 'rate', program, (pipelined / burst) * 1000, {
-      description: '>= 10x QEMU',
-      met: (ratio) => ratio >= 10,
-    });
-  });
-}
-
-async function addExtents(daemon: BenchDaemon, node: string): Promise<void> {
-  for (let i = 0; i < EXTENTS; i++) {
-    await daemon.execute('human-monitor-command', { 'command-line': `qemu-io ${node} "write -z ${extentOffset(i)} ${EXTENT}"` });
-  }
-}
-
-async function bitmapOperations(program: ProgramName): Promise<void> {
-  await withDaemon(program, ['-blockdev', `driver=null-co,node-name=n0,size=${TIB16}`], async (daemon) => {
-    await daemon.execute('qmp_capabilities');
-    const baseline = daemon.rssBytes();
-    await daemon.execute('block-dirty-bitmap-add', { node: 'n0', name: 'src' });
-    await addExtents(daemon, 'n0');
-    await daemon.execute('block-dirty-bitmap-disable', { node: 'n0', name: 'src' });
-
-    const adds: number[] = [];
-    for (let i = 0; i < reps(20); i++) {
-      adds.push(await timed(() => daemon.execute('block-dirty-bitmap-add', { node: 'n0', name: `tmp${i}`, disabled: true })));
-      await daemon.execute('block-dirty-bitmap-remove', { node: 'n0', name: `tmp${i}` });
-    }
-    record('16 TiB node: bitmap add', 'ms', 'time', program, median(adds));
-
-    await daemon.execute('block-dirty-bitmap-add', { node: 'n0', name: 'dst', disabled: true });
-    const merges: number[] = [];
-    const clears: number[] = [];
-    for (let i = 0; i < reps(10); i++) {
-      merges.push(await timed(() => daemon.execute('block-dirty-bitmap-merge', { node: 'n0', target: 'dst', bitmaps: ['src'] })));
-      clears.push(await timed(() => daemon.execute('block-dirty-bitmap-clear', { node: 'n0', name: 'dst' })));
-    }
-    record('16 TiB node: merge (200 x 16 MiB extents)', 'ms', 'time', program, median(merges), { description: '>= 1x QEMU', met: (r) => r >= 1 });
-    record('16 TiB node: clear', 'ms', 'time', program, median(clears), { description: '>= 1x QEMU', met: (r) => r >= 1 });
-
-    const hashes: number[] = [];
-    let sha = '';
-    for (let i = 0; i < reps(5); i++) {
-      hashes.push(await timed(async () => (sha = (await daemon.execute('x-debug-block-dirty-bitmap-sha256', { node: 'n0', name: 'src' })).sha256)));
-    }
-    record('16 TiB node: sha256', 'ms', 'time', program, median(hashes), { description: 'within 20% of QEMU', met: (r) => r >= 1 / 1.2 });
-    crossCheck('sha256 of 200 scattered extents on 16 TiB', program, sha);
-
-    await daemon.execute('block-dirty-bitmap-add', { node: 'n0', name: 'rec' });
-    const writes: number[] = [];
-    for (let i = 0; i < reps(5); i++) {
-      writes.push(await timed(() => daemon.execute('human-monitor-command', { 'command-line': `qemu-io n0 "write ${i * 32}M 16M"` })));
-    }
-    record('16 TiB node: 16 MiB guest write', 'ms', 'time', program, median(writes), { description: '>= 1x QEMU', met: (r) => r >= 1 });
-    crossCheck('sha256 after 16 MiB writes', program, (await daemon.execute('x-debug-block-dirty-bitmap-sha256', { node: 'n0', name: 'rec' })).sha256);
-    await daemon.execute('block-dirty-bitmap-remove', { node: 'n0', name: 'rec' });
-    await daemon.execute('block-dirty-bitmap-remove', { node: 'n0', name: 'dst' });
-
-    for (let i = 0; i < BITMAPS; i++) {
-      await daemon.execute('block-dirty-bitmap-add', { node: 'n0', name: `b${i}`, disabled: true });
-      await daemon.execute('block-dirty-bitmap-merge', { node: 'n0', target: `b${i}`, bitmaps: ['src'] });
-      if (i === 0 || i === 9 || i === 99) {
-        const queries: number[] = [];
-        await daemon.execute('query-named-block-nodes');
-        for (let q = 0; q < reps(20); q++) queries.push(await timed(() => daemon.execute('query-named-block-nodes')));
-        record(`query-named-block-nodes, ${i + 2} bitmaps`, 'ms', 'time', program, median(queries));
-      }
-    }
-    const nodes = await daemon.execute('query-named-block-nodes');
-    const counts = nodes[0]['dirty-bitmaps'].map((b: any) => b.count).join(',');
-    crossCheck('counts of 100 merged bitmaps', program, String(counts.length) + ':' + counts.slice(0, 64));
-    record('resident memory growth: 100 bitmaps x 200 extents', 'MiB', 'bytes', program, (daemon.rssBytes() - baseline) / 2 ** 20, {
-      description: '<= 1/10 of QEMU',
-      met: (r) => r >= 10,
-    });
-    record('resident memory total after that', 'MiB', 'bytes', program, daemon.rssBytes() / 2 ** 20);
-  });
-}
-
-async function nodeGrowth(program: ProgramName): Promise<void> {
-  for (const count of [1, 10, 100]) {
-    const args = Array.from({ length: count }, (_, i) => ['-blockdev', `driver=null-co,node-name=n${i},size=${TIB16}`]).flat();
-    await withDaemon(program, args, async (daemon) => {
-      await daemon.execute('qmp_capabilities');
-      const elapsed = await timed(async () => {
-        for (let i = 0; i < count; i++) {
-          await daemon.execute('block-dirty-bitmap-add', { node: `n${i}`, name: 'b' });
-          await daemon.execute('block-dirty-bitmap-clear', { node: `n${i}`, name: 'b' });
-        }
-      });
-      record(`add + clear on each of ${count} nodes (total)`, 'ms', 'time', program, elapsed);
-    });
-  }
-}
-
-let qcow2Template: string | undefined;
-
-function makeQcow2Template(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qblockd-bench-img-'));
-  const image = path.join(dir, 'template.qcow2');
-  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', image, '1T']);
-  for (let i = 0; i < BITMAPS; i++) execFileSync('qemu-img', ['bitmap', '--add', image, `b${i}`]);
-  const commands = Array.from({ length: EXTENTS }, (_, i) => ['-c', `write -z ${Math.floor((i * (2 ** 40 / EXTENTS)) / 65536) * 65536} 16M`]).flat();
-  execFileSync('qemu-io', ['-f', 'qcow2', ...commands, image]);
-  return image;
-}
-
-async function qcow2OpenClose(program: ProgramName): Promise<void> {
-  qcow2Template ??= makeQcow2Template();
-  const opens: number[] = [];
-  const closes: number[] = [];
-  for (let i = 0; i < reps(3); i++) {
-    const image = path.join(path.dirname(qcow2Template), `${program}-${i}.qcow2`);
-    fs.copyFileSync(qcow2Template, image);
-    await withDaemon(program, [], async (daemon) => {
-      await daemon.execute('qmp_capabilities');
-      await daemon.execute('blockdev-add', { driver: 'file', 'node-name': 'f0', filename: image });
-      opens.push(await timed(() => daemon.execute('blockdev-add', { driver: 'qcow2', 'node-name': 'q0', file: 'f0' })));
-      if (i === 0) crossCheck('sha256 of a qemu-img bitmap on 1 TiB qcow2', program, (await daemon.execute('x-debug-block-dirty-bitmap-sha256', { node: 'q0', name: 'b7' })).sha256);
-      closes.push(await timed(() => daemon.execute('blockdev-del', { 'node-name': 'q0' })));
-    });
-    fs.rmSync(image);
-  }
-  record('qcow2 1 TiB, 100 bitmaps: open', 'ms', 'time', program, median(opens), { description: '>= 1x QEMU', met: (r) => r >= 1 });
-  record('qcow2 1 TiB, 100 bitmaps: close (store)', 'ms', 'time', program, median(closes), { description: '>= 1x QEMU', met: (r) => r >= 1 });
+/** A target on the ratio to qemu-system-x86_64 measured in the same run. */
+function atLeast(times: number, other: ProgramName = 'qemu'): Target {
+  return {
+    description: `>= ${times}x ${other === 'qemu' ? 'QEMU' : PROGRAM_TITLES[other]}`,
+    met: (row) => {
+      const value = ratio(row, other);
+      return value === undefined ? undefined : value >= times;
+    },
+  };
 }
 
 function crossCheck(what: string, program: ProgramName, value: string): void {
@@ -237,27 +135,415 @@ function crossCheck(what: string, program: ProgramName, value: string): void {
   check.values[program] = value;
 }
 
-function nodeStartup(): void {
-  const times: number[] = [];
-  for (let i = 0; i < reps(9); i++) {
+type Daemons = Map<ProgramName, BenchDaemon>;
+
+/**
+ * Runs `body` with one negotiated daemon per program, all at once, so that each
+ * measurement can alternate between them and every program sees the same load.
+ */
+async function withDaemons(active: ProgramName[], args: (program: ProgramName) => string[], body: (daemons: Daemons) => Promise<void>): Promise<void> {
+  const daemons: Daemons = new Map();
+  try {
+    for (const program of active) {
+      const daemon = await BenchDaemon.start(PROGRAMS[program], args(program), program === 'qsd');
+      daemons.set(program, daemon);
+      await daemon.execute('qmp_capabilities');
+    }
+    await body(daemons);
+  } finally {
+    for (const daemon of daemons.values()) await daemon.stop();
+  }
+}
+
+/** `count` timings of `action` on each daemon, alternating between daemons on every repetition. */
+async function interleaved(daemons: Daemons, count: number, action: (daemon: BenchDaemon, program: ProgramName, i: number) => Promise<unknown>): Promise<Map<ProgramName, number[]>> {
+  const samples = new Map<ProgramName, number[]>([...daemons.keys()].map((program) => [program, []]));
+  for (let i = 0; i < count; i++) {
+    for (const [program, daemon] of daemons) samples.get(program)!.push(await timed(() => action(daemon, program, i)));
+  }
+  return samples;
+}
+
+function recordAll(section: string, figure: string, unit: string, kind: Row['kind'], samples: Map<ProgramName, number[]>, target?: Target): void {
+  for (const [program, values] of samples) record(section, figure, unit, kind, program, values, target);
+}
+
+/** A null-co node in each program's own spelling (qemu-storage-daemon wants two dashes). */
+function nullNode(program: ProgramName, name: string, size: number): string[] {
+  return [program === 'qsd' ? '--blockdev' : '-blockdev', `driver=null-co,node-name=${name},size=${size}`];
+}
+
+function hmpWrite(node: string, offset: number, length: number, zero = true): string {
+  return JSON.stringify({ execute: 'human-monitor-command', arguments: { 'command-line': `qemu-io ${node} "write ${zero ? '-z ' : ''}${offset} ${length}"` } });
+}
+
+/** Writes [offset, offset+length) in pieces QEMU accepts, all pipelined. */
+async function dirty(daemon: BenchDaemon, node: string, ranges: Array<[number, number]>): Promise<void> {
+  const lines: string[] = [];
+  for (const [offset, length] of ranges) {
+    for (let at = offset; at < offset + length; at += MAX_WRITE) lines.push(hmpWrite(node, at, Math.min(MAX_WRITE, offset + length - at)));
+  }
+  for (let i = 0; i < lines.length; i += 2000) await daemon.pipeline(lines.slice(i, i + 2000));
+}
+
+// ---------------------------------------------------------------------------------------
+// Start-up, first command, idle memory
+
+const NODE_START = "bare `node -e ''` start, for scale";
+const GREETING = 'startup: spawn to QMP greeting';
+type Memory = { rss: number; anon: number; pss: number };
+
+async function startup(active: ProgramName[]): Promise<void> {
+  const samples = (): Map<ProgramName, number[]> => new Map(active.map((program) => [program, []]));
+  const greetings = samples();
+  const firsts = samples();
+  const seconds = samples();
+  const memory = new Map<ProgramName, Memory[]>(active.map((program) => [program, []]));
+  const bareNode: number[] = [];
+  for (let i = 0; i < reps(21); i++) {
+    // A bare Node start between the spawns measured, so both see the same load.
     const start = performance.now();
     spawnSync(process.execPath, ['-e', '']);
-    times.push(performance.now() - start);
+    bareNode.push(performance.now() - start);
+    for (const program of active) {
+      const daemon = await BenchDaemon.start(PROGRAMS[program], nullNode(program, 'n0', GIB), program === 'qsd');
+      greetings.get(program)!.push(daemon.greetingMs);
+      await daemon.execute('qmp_capabilities');
+      firsts.get(program)!.push(await timed(() => daemon.execute('block-dirty-bitmap-add', { node: 'n0', name: 'first' })));
+      seconds.get(program)!.push(await timed(() => daemon.execute('block-dirty-bitmap-add', { node: 'n0', name: 'second' })));
+      memory.get(program)!.push(daemon.memory());
+      await daemon.stop();
+    }
   }
-  record("bare `node -e ''` start, for scale", 'ms', 'time', 'qblockd', median(times));
+  record('start-up', NODE_START, 'ms', 'time', 'qblockd', bareNode);
+  recordAll('start-up', GREETING, 'ms', 'time', greetings, {
+    description: "qblockd within 25 ms of `node -e ''` (medians)",
+    met: (row) => {
+      const ours = row.values.qblockd?.median;
+      const node = medianOf(NODE_START, 'qblockd');
+      return ours === undefined || node === undefined ? undefined : ours - node <= 25;
+    },
+  });
+  recordAll('start-up', 'startup: first command (bitmap add)', 'ms', 'time', firsts, {
+    description: 'qblockd first <= 2x its second',
+    met: (row) => {
+      const first = row.values.qblockd?.median;
+      const second = medianOf('startup: second command (bitmap add)', 'qblockd');
+      return first === undefined || second === undefined ? undefined : first <= 2 * second;
+    },
+  });
+  recordAll('start-up', 'startup: second command (bitmap add)', 'ms', 'time', seconds);
+  const mib = (pick: (m: Memory) => number) => new Map([...memory].map(([program, values]) => [program, values.map((m) => pick(m) / MIB)]));
+  recordAll('idle memory', 'idle memory: resident set (RSS)', 'MiB', 'bytes', mib((m) => m.rss), {
+    description: '<= QEMU -M none',
+    met: (row) => {
+      const value = ratio(row, 'qemu');
+      return value === undefined ? undefined : value >= 1;
+    },
+  });
+  recordAll('idle memory', 'idle memory: anonymous (RssAnon)', 'MiB', 'bytes', mib((m) => m.anon), atLeast(1));
+  recordAll('idle memory', 'idle memory: proportional share (PSS)', 'MiB', 'bytes', mib((m) => m.pss), atLeast(1));
 }
 
-function ratioOf(row: Row): number | undefined {
-  const a = row.values.qblockd;
-  const b = row.values.qemu;
-  if (typeof a !== 'number' || typeof b !== 'number' || a === 0) return undefined;
-  return row.kind === 'rate' ? a / b : b / a;
+// ---------------------------------------------------------------------------------------
+// Protocol: round trips and clients
+
+async function protocol(active: ProgramName[]): Promise<void> {
+  await withDaemons(active, () => [], async (daemons) => {
+    const batch = 100;
+    const serial = await interleaved(daemons, reps(30), async (daemon) => {
+      for (let i = 0; i < batch; i++) await daemon.execute('query-version');
+    });
+    const rates = (timings: Map<ProgramName, number[]>, commands: number) => new Map([...timings].map(([program, values]) => [program, values.map((ms) => (commands / ms) * 1000)]));
+    recordAll('protocol', 'round trips, one at a time', 'cmd/s', 'rate', rates(serial, batch), atLeast(1));
+    const line = '{"execute": "query-version"}';
+    const burst = reps(4000);
+    // A short unmeasured burst first, so every program is measured warm (JIT, socket buffers).
+    for (const daemon of daemons.values()) await daemon.pipeline(Array(1000).fill(line));
+    const pipelined = await interleaved(daemons, reps(9), (daemon) => daemon.pipeline(Array(burst).fill(line)));
+    recordAll('protocol', 'commands pipelined on one socket', 'cmd/s', 'rate', rates(pipelined, burst), atLeast(10));
+  });
 }
 
-function format(value: number | string | undefined): string {
-  if (value === undefined) return 'n/a';
-  if (typeof value === 'string') return value;
+/** N clients, each on its own monitor (QEMU serves one client per monitor), all sending round trips at once. */
+async function clients(active: ProgramName[]): Promise<void> {
+  for (const count of CURVES.clients) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qblockd-bench-mon-'));
+    const socket = (program: ProgramName, i: number) => path.join(dir, `${program}-${i}.sock`);
+    const monitors = (program: ProgramName) =>
+      Array.from({ length: count }, (_, i) => [
+        program === 'qsd' ? '--chardev' : '-chardev',
+        `socket,id=c${i},path=${socket(program, i)},server=on,wait=off`,
+        ...(program === 'qsd' ? ['--monitor', `chardev=c${i}`] : ['-mon', `chardev=c${i},mode=control`]),
+      ]).flat();
+    try {
+      await withDaemons(active, monitors, async (daemons) => {
+        const connected = new Map<ProgramName, BenchDaemon[]>();
+        for (const [program, daemon] of daemons) {
+          connected.set(program, await Promise.all(Array.from({ length: count }, (_, i) => daemon.connectAnother(socket(program, i)))));
+        }
+        const perClient = Math.max(20, Math.ceil(reps(1500) / count));
+        const timings = await interleaved(daemons, reps(9), (_daemon, program) =>
+          Promise.all(connected.get(program)!.map(async (client) => {
+            for (let i = 0; i < perClient; i++) await client.execute('query-version');
+          })),
+        );
+        for (const clientList of connected.values()) for (const client of clientList) client.disconnect();
+        const rates = new Map([...timings].map(([program, values]) => [program, values.map((ms) => ((perClient * count) / ms) * 1000)]));
+        recordAll('clients', `${count} clients, round trips in parallel (total)`, 'cmd/s', 'rate', rates, atLeast(1));
+      });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// 16 TiB node: 200 scattered extents, then the dirty-density curve
+
+function extentOffset(i: number): number {
+  return Math.floor((i * (TIB16 / EXTENTS)) / 65536) * 65536;
+}
+
+const sha256Of = async (daemon: BenchDaemon, node: string, name: string): Promise<string> =>
+  (await daemon.execute('x-debug-block-dirty-bitmap-sha256', { node, name })).sha256;
+
+async function scatteredExtents(active: ProgramName[]): Promise<void> {
+  await withDaemons(active.filter((program) => CAN_WRITE[program]), (program) => nullNode(program, 'n0', TIB16), async (daemons) => {
+    const baseline = new Map([...daemons].map(([program, daemon]) => [program, daemon.rssBytes()]));
+    for (const daemon of daemons.values()) {
+      await daemon.execute('block-dirty-bitmap-add', { node: 'n0', name: 'src' });
+      await dirty(daemon, 'n0', Array.from({ length: EXTENTS }, (_, i) => [extentOffset(i), EXTENT]));
+      await daemon.execute('block-dirty-bitmap-disable', { node: 'n0', name: 'src' });
+      await daemon.execute('block-dirty-bitmap-add', { node: 'n0', name: 'dst', disabled: true });
+    }
+    const adds = await interleaved(daemons, reps(21), async (daemon, _program, i) => {
+      await daemon.execute('block-dirty-bitmap-add', { node: 'n0', name: `tmp${i}`, disabled: true });
+    });
+    for (const daemon of daemons.values()) for (let i = 0; i < reps(21); i++) await daemon.execute('block-dirty-bitmap-remove', { node: 'n0', name: `tmp${i}` });
+    recordAll('16 TiB', '16 TiB node: bitmap add', 'ms', 'time', adds);
+
+    const merges = await interleaved(daemons, reps(15), (daemon) => daemon.execute('block-dirty-bitmap-merge', { node: 'n0', target: 'dst', bitmaps: ['src'] }));
+    recordAll('16 TiB', '16 TiB node: merge (200 x 16 MiB extents)', 'ms', 'time', merges, atLeast(1));
+    const clears = await interleaved(daemons, reps(15), async (daemon) => {
+      await daemon.execute('block-dirty-bitmap-clear', { node: 'n0', name: 'dst' });
+    });
+    recordAll('16 TiB', '16 TiB node: clear (after merging 200 extents once)', 'ms', 'time', clears, atLeast(1));
+
+    const hashes = await interleaved(daemons, reps(9), (daemon) => sha256Of(daemon, 'n0', 'src'));
+    recordAll('16 TiB', '16 TiB node: sha256 (200 extents)', 'ms', 'time', hashes, atLeast(0.8));
+    for (const [program, daemon] of daemons) crossCheck('sha256 of 200 scattered extents on 16 TiB', program, await sha256Of(daemon, 'n0', 'src'));
+
+    for (const daemon of daemons.values()) await daemon.execute('block-dirty-bitmap-add', { node: 'n0', name: 'rec' });
+    const writes = await interleaved(daemons, reps(9), (daemon, _program, i) =>
+      daemon.execute('human-monitor-command', { 'command-line': `qemu-io n0 "write ${i * 32}M 16M"` }),
+    );
+    recordAll('16 TiB', '16 TiB node: 16 MiB guest write', 'ms', 'time', writes, atLeast(1));
+    for (const [program, daemon] of daemons) {
+      crossCheck('sha256 after 16 MiB writes', program, await sha256Of(daemon, 'n0', 'rec'));
+      await daemon.execute('block-dirty-bitmap-remove', { node: 'n0', name: 'rec' });
+      await daemon.execute('block-dirty-bitmap-remove', { node: 'n0', name: 'dst' });
+      for (let i = 0; i < BITMAPS; i++) {
+        await daemon.pipeline([
+          JSON.stringify({ execute: 'block-dirty-bitmap-add', arguments: { node: 'n0', name: `b${i}`, disabled: true } }),
+          JSON.stringify({ execute: 'block-dirty-bitmap-merge', arguments: { node: 'n0', target: `b${i}`, bitmaps: ['src'] } }),
+        ]);
+      }
+      const nodes = await daemon.execute('query-named-block-nodes');
+      const counts = nodes[0]['dirty-bitmaps'].map((b: { count: number }) => b.count).join(',');
+      crossCheck('counts of 100 merged bitmaps', program, String(counts.length) + ':' + counts.slice(0, 64));
+      record('16 TiB', 'resident memory growth: 100 bitmaps x 200 extents', 'MiB', 'bytes', program, [(daemon.rssBytes() - baseline.get(program)!) / MIB], {
+        description: '<= 1/10 of QEMU',
+        met: (row) => {
+          const value = ratio(row, 'qemu');
+          return value === undefined ? undefined : value >= 10;
+        },
+      });
+    }
+  });
+}
+
+const RAW_SHA256 = 'raw SHA-256 of 32 MiB (what QEMU hashes for 16 TiB), this machine';
+
+/** SHA-256 of the 32 MiB a 16 TiB bitmap at 64 KiB granularity serializes to, in this process: the machine's speed. */
+function rawSha256(): void {
+  const bytes = Buffer.alloc(TIB16 / 65536 / 8, 0x5a);
+  const samples: number[] = [];
+  for (let i = 0; i < reps(15); i++) {
+    const start = performance.now();
+    createHash('sha256').update(bytes).digest('hex');
+    samples.push(performance.now() - start);
+  }
+  record('density', RAW_SHA256, 'ms', 'time', 'qblockd', samples);
+}
+
+/**
+ * Dirty density d% of a 16 TiB node: 4,096 stripes of 4 GiB, the first d% of each dirty,
+ * so pages are full, clean, or (at each stripe's edge) mixed. Densities grow in order,
+ * each adding to the last.
+ */
+async function density(active: ProgramName[]): Promise<void> {
+  const stripe = 4 * GIB;
+  const dirtyLength = (percent: number) => Math.round((stripe * percent) / 100 / 65536) * 65536;
+  await withDaemons(active.filter((program) => CAN_WRITE[program]), (program) => nullNode(program, 'n0', TIB16), async (daemons) => {
+    for (const daemon of daemons.values()) {
+      await daemon.execute('block-dirty-bitmap-add', { node: 'n0', name: 'src' });
+      await daemon.execute('block-dirty-bitmap-add', { node: 'n0', name: 'dst', disabled: true });
+    }
+    let previous = 0;
+    for (const percent of CURVES.densities) {
+      const from = dirtyLength(previous);
+      const to = dirtyLength(percent);
+      previous = percent;
+      if (to > from) {
+        const ranges: Array<[number, number]> = [];
+        for (let offset = 0; offset < TIB16; offset += stripe) ranges.push([offset + from, to - from]);
+        for (const daemon of daemons.values()) await dirty(daemon, 'n0', ranges);
+      }
+      for (const [program, daemon] of daemons) crossCheck(`sha256 at ${percent}% dirty on 16 TiB`, program, await sha256Of(daemon, 'n0', 'src'));
+      const hashes = await interleaved(daemons, reps(9), (daemon) => sha256Of(daemon, 'n0', 'src'));
+      recordAll('density', `16 TiB, ${percent}% dirty: sha256`, 'ms', 'time', hashes, {
+        description: '>= 0.8x QEMU and <= 1.2x raw SHA-256',
+        met: (row) => {
+          const vsQemu = ratio(row, 'qemu');
+          const raw = medianOf(RAW_SHA256, 'qblockd');
+          const ours = row.values.qblockd?.median;
+          if (vsQemu === undefined || raw === undefined || ours === undefined) return undefined;
+          return vsQemu >= 0.8 && ours <= 1.2 * raw;
+        },
+      });
+      const merges = new Map<ProgramName, number[]>([...daemons.keys()].map((program) => [program, []]));
+      const clears = new Map<ProgramName, number[]>([...daemons.keys()].map((program) => [program, []]));
+      const transactionClears = new Map<ProgramName, number[]>([...daemons.keys()].map((program) => [program, []]));
+      for (let i = 0; i < reps(9); i++) {
+        for (const [program, daemon] of daemons) {
+          const merge = () => daemon.execute('block-dirty-bitmap-merge', { node: 'n0', target: 'dst', bitmaps: ['src'] });
+          merges.get(program)!.push(await timed(merge));
+          clears.get(program)!.push(await timed(() => daemon.execute('block-dirty-bitmap-clear', { node: 'n0', name: 'dst' })));
+          await merge();
+          transactionClears.get(program)!.push(
+            await timed(() => daemon.execute('transaction', { actions: [{ type: 'block-dirty-bitmap-clear', data: { node: 'n0', name: 'dst' } }] })),
+          );
+        }
+      }
+      recordAll('density', `16 TiB, ${percent}% dirty: merge into an empty bitmap`, 'ms', 'time', merges, atLeast(2));
+      recordAll('density', `16 TiB, ${percent}% dirty: clear`, 'ms', 'time', clears, atLeast(1));
+      recordAll('density', `16 TiB, ${percent}% dirty: clear in a transaction`, 'ms', 'time', transactionClears, atLeast(1));
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Curves: bitmap count, node count, disk size
+
+async function bitmapCount(active: ProgramName[]): Promise<void> {
+  const drive = (program: ProgramName) => (program === 'qsd' ? nullNode(program, 'd0', GIB) : ['-drive', `if=none,id=d0,driver=null-co,size=${GIB}`]);
+  await withDaemons(active, drive, async (daemons) => {
+    let made = 0;
+    for (const count of CURVES.bitmaps) {
+      const adds: string[] = [];
+      for (; made < count; made++) adds.push(JSON.stringify({ execute: 'block-dirty-bitmap-add', arguments: { node: 'd0', name: `bitmap${made}` } }));
+      for (const daemon of daemons.values()) {
+        for (let i = 0; i < adds.length; i += 2000) await daemon.pipeline(adds.slice(i, i + 2000));
+        await daemon.execute('query-named-block-nodes');
+      }
+      const queryReps = reps(count >= 3000 ? 9 : 21);
+      recordAll('bitmap count', `${count} bitmaps: query-named-block-nodes`, 'ms', 'time', await interleaved(daemons, queryReps, (daemon) => daemon.execute('query-named-block-nodes')), atLeast(1));
+      const withDevices = new Map([...daemons].filter(([program]) => program !== 'qsd'));
+      recordAll('bitmap count', `${count} bitmaps: query-block`, 'ms', 'time', await interleaved(withDevices, queryReps, (daemon) => daemon.execute('query-block')), atLeast(1));
+      const actions = Array.from({ length: count }, (_, i) => ({ type: 'block-dirty-bitmap-clear', data: { node: 'd0', name: `bitmap${i}` } }));
+      const transactionReps = count >= 3000 ? 3 : reps(9);
+      recordAll('bitmap count', `${count} bitmaps: one transaction clearing all`, 'ms', 'time', await interleaved(daemons, transactionReps, (daemon) => daemon.execute('transaction', { actions })), atLeast(1));
+    }
+  });
+}
+
+async function nodeCount(active: ProgramName[]): Promise<void> {
+  for (const count of CURVES.nodes) {
+    const args = (program: ProgramName) => Array.from({ length: count }, (_, i) => nullNode(program, `n${i}`, TIB16)).flat();
+    await withDaemons(active, args, async (daemons) => {
+      for (const daemon of daemons.values()) await daemon.execute('query-named-block-nodes');
+      const queries = await interleaved(daemons, reps(count >= 1000 ? 9 : 21), (daemon) => daemon.execute('query-named-block-nodes'));
+      recordAll('node count', `${count} nodes: query-named-block-nodes`, 'ms', 'time', queries, atLeast(1));
+      const perNode = await interleaved(daemons, Math.min(count, reps(30)), async (daemon, _program, i) => {
+        await daemon.execute('block-dirty-bitmap-add', { node: `n${i}`, name: 'b' });
+        await daemon.execute('block-dirty-bitmap-clear', { node: `n${i}`, name: 'b' });
+      });
+      recordAll('node count', `${count} nodes: bitmap add + clear on a node`, 'ms', 'time', perNode, atLeast(1));
+    });
+  }
+}
+
+const SIZE_NAMES = new Map([[GIB, '1 GiB'], [TIB, '1 TiB'], [TIB16, '16 TiB'], [256 * TIB, '256 TiB'], [PIB, '1 PiB']]);
+
+async function diskSize(active: ProgramName[]): Promise<void> {
+  for (const size of CURVES.sizes) {
+    const name = `disk ${SIZE_NAMES.get(size)!}`;
+    await withDaemons(active, (program) => nullNode(program, 'n0', size), async (daemons) => {
+      const adds = await interleaved(daemons, reps(9), (daemon, _program, i) => daemon.execute('block-dirty-bitmap-add', { node: 'n0', name: `b${i}` }));
+      recordAll('disk size', `${name}: bitmap add`, 'ms', 'time', adds, atLeast(1));
+      const removes = await interleaved(daemons, reps(9), (daemon, _program, i) => daemon.execute('block-dirty-bitmap-remove', { node: 'n0', name: `b${i}` }));
+      recordAll('disk size', `${name}: bitmap remove`, 'ms', 'time', removes, atLeast(1));
+      for (const [program, daemon] of daemons) {
+        await daemon.execute('block-dirty-bitmap-add', { node: 'n0', name: 'b' });
+        if (CAN_WRITE[program]) await dirty(daemon, 'n0', [[0, 16 * MIB], [size / 2, 16 * MIB]]);
+      }
+      const hashes = await interleaved(daemons, size >= 256 * TIB ? 3 : reps(9), (daemon) => sha256Of(daemon, 'n0', 'b'));
+      recordAll('disk size', `${name}: sha256`, 'ms', 'time', hashes, atLeast(0.8));
+      const clears = await interleaved(daemons, reps(9), (daemon) => daemon.execute('block-dirty-bitmap-clear', { node: 'n0', name: 'b' }));
+      recordAll('disk size', `${name}: clear`, 'ms', 'time', clears, atLeast(1));
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// qcow2: open and close a 1 TiB image carrying 100 bitmaps
+
+let qcow2Template: string | undefined;
+
+function makeQcow2Template(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qblockd-bench-img-'));
+  const image = path.join(dir, 'template.qcow2');
+  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', image, '1T']);
+  for (let i = 0; i < BITMAPS; i++) execFileSync('qemu-img', ['bitmap', '--add', image, `b${i}`]);
+  const commands = Array.from({ length: EXTENTS }, (_, i) => ['-c', `write -z ${Math.floor((i * (TIB / EXTENTS)) / 65536) * 65536} 16M`]).flat();
+  execFileSync('qemu-io', ['-f', 'qcow2', ...commands, image]);
+  return image;
+}
+
+async function qcow2OpenClose(active: ProgramName[]): Promise<void> {
+  qcow2Template ??= makeQcow2Template();
+  const opens = new Map<ProgramName, number[]>(active.map((program) => [program, []]));
+  const closes = new Map<ProgramName, number[]>(active.map((program) => [program, []]));
+  for (let i = 0; i < reps(5); i++) {
+    for (const program of active) {
+      const image = path.join(path.dirname(qcow2Template), `${program}-${i}.qcow2`);
+      fs.copyFileSync(qcow2Template, image);
+      await withDaemons([program], () => [], async (daemons) => {
+        const daemon = daemons.get(program)!;
+        await daemon.execute('blockdev-add', { driver: 'file', 'node-name': 'f0', filename: image });
+        opens.get(program)!.push(await timed(() => daemon.execute('blockdev-add', { driver: 'qcow2', 'node-name': 'q0', file: 'f0' })));
+        if (i === 0) crossCheck('sha256 of a qemu-img bitmap on 1 TiB qcow2', program, await sha256Of(daemon, 'q0', 'b7'));
+        closes.get(program)!.push(await timed(() => daemon.execute('blockdev-del', { 'node-name': 'q0' })));
+      });
+      fs.rmSync(image);
+    }
+  }
+  recordAll('qcow2', 'qcow2 1 TiB, 100 bitmaps: open', 'ms', 'time', opens, atLeast(1));
+  recordAll('qcow2', 'qcow2 1 TiB, 100 bitmaps: close (store)', 'ms', 'time', closes, atLeast(1));
+}
+
+// ---------------------------------------------------------------------------------------
+// Report
+
+function format(value: number): string {
   return value >= 100 ? value.toFixed(0) : value >= 1 ? value.toFixed(2) : value.toFixed(3);
+}
+
+function cell(value: Stat | undefined): string {
+  if (value === undefined) return 'n/a';
+  if (value.n === 1) return format(value.median);
+  return `${format(value.median)} (${format(value.low)}–${format(value.high)})`;
 }
 
 function machine(): Record<string, string> {
@@ -272,42 +558,75 @@ function machine(): Record<string, string> {
   };
 }
 
+function table(): string[] {
+  const lines = [
+    '| figure | unit | qblockd | qemu-system-x86_64 | qemu-storage-daemon | x vs QEMU | x vs qsd | target | met |',
+    '|---|---|---|---|---|---|---|---|---|',
+  ];
+  let section = '';
+  for (const row of rows) {
+    if (row.section !== section) {
+      section = row.section;
+      lines.push(`| **${section}** | | | | | | | | |`);
+    }
+    const vsQemu = ratio(row, 'qemu');
+    const vsQsd = ratio(row, 'qsd');
+    const met = row.target?.met(row);
+    const metText = row.target === undefined ? '' : met === undefined ? 'n/a' : met ? 'yes' : 'NO';
+    lines.push(
+      `| ${row.figure} | ${row.unit} | ${cell(row.values.qblockd)} | ${cell(row.values.qemu)} | ${cell(row.values.qsd)} | ` +
+        `${vsQemu === undefined ? '' : vsQemu.toFixed(2)} | ${vsQsd === undefined ? '' : vsQsd.toFixed(2)} | ${row.target?.description ?? ''} | ${metText} |`,
+    );
+  }
+  return lines;
+}
+
+/** Replaces the text between the bench markers of a README with the latest complete run. */
+function publish(file: string, text: string): void {
+  const begin = '<!-- bench:begin -->';
+  const end = '<!-- bench:end -->';
+  const content = fs.readFileSync(file, 'utf8');
+  const from = content.indexOf(begin);
+  const to = content.indexOf(end);
+  if (from < 0 || to < from) return;
+  fs.writeFileSync(file, content.slice(0, from + begin.length) + '\n' + text + '\n' + content.slice(to));
+}
+
 async function main(): Promise<void> {
-  const suites: Array<[string, (program: ProgramName) => Promise<void>]> = [
-    ['startup', startup],
+  const started = performance.now();
+  const suites: Array<[string, (active: ProgramName[]) => Promise<void>]> = [
+    ['start-up', startup],
     ['protocol', protocol],
-    ['bitmaps', bitmapOperations],
-    ['node growth', nodeGrowth],
+    ['clients', clients],
+    ['16 TiB', scatteredExtents],
+    ['density', density],
+    ['bitmap count', bitmapCount],
+    ['node count', nodeCount],
+    ['disk size', diskSize],
     ['qcow2', qcow2OpenClose],
   ];
-  nodeStartup();
+  const load = os.loadavg().map((value) => value.toFixed(2)).join(' ');
+  rawSha256();
+  const failures: string[] = [];
   for (const [name, suite] of suites) {
-    for (const program of programs) {
-      process.stderr.write(`bench: ${name} on ${program}...\n`);
-      try {
-        await suite(program);
-      } catch (error) {
-        process.stderr.write(`bench: ${name} on ${program} failed: ${(error as Error).message}\n`);
-        record(`${name}: failed`, '', 'time', program, `n/a (${(error as Error).message.slice(0, 60)})`);
-      }
+    process.stderr.write(`bench: ${name}... (${((performance.now() - started) / 1000).toFixed(0)} s)\n`);
+    try {
+      await suite(programs);
+    } catch (error) {
+      process.stderr.write(`bench: ${name} failed: ${(error as Error).message}\n`);
+      failures.push(`${name}: ${(error as Error).message.slice(0, 160)}`);
     }
   }
-  const lines = [
-    '| figure | unit | qblockd | QEMU 7.2 | ratio (x better) | target | met |',
-    '|---|---|---|---|---|---|---|',
-    ...rows.map((row) => {
-      const ratio = ratioOf(row);
-      let met = '';
-      if (row.target && typeof row.values.qblockd === 'number') {
-        if (ratio === undefined && !row.target.absolute) met = 'n/a (no QEMU figure)';
-        else met = row.target.met(ratio ?? NaN, row.values.qblockd) ? 'yes' : 'NO';
-      }
-      return `| ${row.figure} | ${row.unit} | ${format(row.values.qblockd)} | ${format(row.values.qemu)} | ${ratio === undefined ? '' : ratio.toFixed(2)} | ${row.target?.description ?? ''} | ${met} |`;
-    }),
-  ];
+  const lines = table();
   const facts = machine();
+  const minutes = ((performance.now() - started) / 60000).toFixed(1);
+  const conditions =
+    `Machine: ${Object.entries(facts).map(([k, v]) => `${k} ${v}`).join('; ')}. ` +
+    `Load average (1, 5, 15 min) at start ${load}, at end ${os.loadavg().map((value) => value.toFixed(2)).join(' ')}; ` +
+    `${minutes} min${quick ? ' (--quick)' : ''}. Cells: median (quartiles, or min–max under 4 samples).`;
   console.log(lines.join('\n'));
-  console.log(`\nMachine: ${Object.entries(facts).map(([k, v]) => `${k} ${v}`).join('; ')}${quick ? ' (--quick)' : ''}`);
+  console.log(`\n${conditions}`);
+  for (const failure of failures) console.log(`FAILED: ${failure}`);
   let mismatch = false;
   for (const check of crossChecks) {
     const values = Object.values(check.values);
@@ -315,15 +634,26 @@ async function main(): Promise<void> {
     if (!same) mismatch = true;
     console.log(`cross-check ${same ? 'ok' : 'MISMATCH'}: ${check.what}${same ? '' : ' ' + JSON.stringify(check.values)}`);
   }
-  const result = { date: new Date().toISOString(), quick, machine: facts, rows: rows.map((row) => ({ ...row, target: row.target?.description, ratio: ratioOf(row) })), crossChecks };
-  const partial = quick || only !== undefined || rowFilter !== undefined;
-  const stamp = `${result.date.slice(0, 10)}-${os.hostname()}${partial ? '-partial' : ''}`;
+  const result = {
+    date: new Date().toISOString(),
+    quick,
+    machine: facts,
+    conditions,
+    rows: rows.map((row) => ({ ...row, target: row.target?.description, met: row.target?.met(row), vsQemu: ratio(row, 'qemu'), vsQsd: ratio(row, 'qsd') })),
+    crossChecks,
+    failures,
+  };
+  const partial = quick || only !== undefined || rowFilter !== undefined || failures.length > 0;
+  const stamp = `${result.date.slice(0, 16).replace(':', '')}-${os.hostname()}${partial ? '-partial' : ''}`;
   fs.mkdirSync(path.join(REPO, 'bench/results'), { recursive: true });
   fs.writeFileSync(path.join(REPO, `bench/results/${stamp}.json`), JSON.stringify(result, null, 2) + '\n');
-  // Only a complete run (both programs, every row, full repetitions) may stand as the published table.
+  // Only a complete run (every program, every row, full repetitions) may stand as the published table.
   if (!partial) {
+    const published = lines.join('\n') + `\n\n${conditions}\n`;
     fs.writeFileSync(path.join(REPO, 'bench/results/latest.json'), JSON.stringify(result, null, 2) + '\n');
-    fs.writeFileSync(path.join(REPO, 'bench/results/latest.md'), lines.join('\n') + `\n\nMachine: ${Object.entries(facts).map(([k, v]) => `${k} ${v}`).join('; ')}\n`);
+    fs.writeFileSync(path.join(REPO, 'bench/results/latest.md'), published);
+    publish(path.join(REPO, 'bench/README.md'), published);
+    publish(path.join(REPO, 'README.md'), published);
   }
   if (mismatch) {
     console.error('bench: the programs disagreed on results: speed figures are not comparable');
