@@ -164,6 +164,11 @@ async function interleaved(daemons: Daemons, count: number, action: (daemon: Ben
   return samples;
 }
 
+/** A few unmeasured runs of each query first: every program is measured warm (for qblockd: JIT-compiled). */
+async function warmUp(daemon: BenchDaemon, commands: string[]): Promise<void> {
+  for (const command of commands) await daemon.pipeline(Array(10).fill(JSON.stringify({ execute: command })));
+}
+
 function recordAll(section: string, figure: string, unit: string, kind: Row['kind'], samples: Map<ProgramName, number[]>, target?: Target): void {
   for (const [program, values] of samples) record(section, figure, unit, kind, program, values, target);
 }
@@ -445,7 +450,7 @@ async function bitmapCount(active: ProgramName[]): Promise<void> {
       for (; made < count; made++) adds.push(JSON.stringify({ execute: 'block-dirty-bitmap-add', arguments: { node: 'd0', name: `bitmap${made}` } }));
       for (const daemon of daemons.values()) {
         for (let i = 0; i < adds.length; i += 2000) await daemon.pipeline(adds.slice(i, i + 2000));
-        await daemon.execute('query-named-block-nodes');
+        await warmUp(daemon, ['query-named-block-nodes', 'query-block']);
       }
       const queryReps = reps(count >= 3000 ? 9 : 21);
       recordAll('bitmap count', `${count} bitmaps: query-named-block-nodes`, 'ms', 'time', await interleaved(daemons, queryReps, (daemon) => daemon.execute('query-named-block-nodes')), atLeast(1));
@@ -462,7 +467,7 @@ async function nodeCount(active: ProgramName[]): Promise<void> {
   for (const count of CURVES.nodes) {
     const args = (program: ProgramName) => Array.from({ length: count }, (_, i) => nullNode(program, `n${i}`, TIB16)).flat();
     await withDaemons(active, args, async (daemons) => {
-      for (const daemon of daemons.values()) await daemon.execute('query-named-block-nodes');
+      for (const daemon of daemons.values()) await warmUp(daemon, ['query-named-block-nodes']);
       const queries = await interleaved(daemons, reps(count >= 1000 ? 9 : 21), (daemon) => daemon.execute('query-named-block-nodes'));
       recordAll('node count', `${count} nodes: query-named-block-nodes`, 'ms', 'time', queries, atLeast(1));
       const perNode = await interleaved(daemons, Math.min(count, reps(30)), async (daemon, _program, i) => {
