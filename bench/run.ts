@@ -480,9 +480,9 @@ async function nodeCount(active: ProgramName[]): Promise<void> {
       for (const daemon of daemons.values()) await warmUp(daemon, ['query-named-block-nodes']);
       const queries = await interleaved(daemons, reps(count >= 1000 ? 9 : 21), (daemon) => daemon.execute('query-named-block-nodes'));
       recordAll('node count', `${count} nodes: query-named-block-nodes`, 'ms', 'time', queries, atLeast(1));
-      const perNode = await interleaved(daemons, Math.min(count, reps(30)), async (daemon, _program, i) => {
-        await daemon.execute('block-dirty-bitmap-add', { node: `n${i}`, name: 'b' });
-        await daemon.execute('block-dirty-bitmap-clear', { node: `n${i}`, name: 'b' });
+      const perNode = await interleaved(daemons, reps(30), async (daemon, _program, i) => {
+        await daemon.execute('block-dirty-bitmap-add', { node: `n${i % count}`, name: `b${i}` });
+        await daemon.execute('block-dirty-bitmap-clear', { node: `n${i % count}`, name: `b${i}` });
       });
       recordAll('node count', `${count} nodes: bitmap add + clear on a node`, 'ms', 'time', perNode, atLeast(1));
     });
