@@ -2,6 +2,8 @@ import fs from 'node:fs';
 import type net from 'node:net';
 import type { WebSocketServer } from 'ws';
 import { ExportManager } from './block/exports.ts';
+import { JobList } from './block/jobs/job-list.ts';
+import { RunState } from './block/run-state.ts';
 import { BlockGraph } from './block/graph.ts';
 import { driveToBlockdev } from './block/drive-options.ts';
 import { allCommands, type DaemonServices } from './commands/index.ts';
@@ -22,6 +24,7 @@ const DEFAULT_LIMITS = { maxPendingReplyBytes: 8 << 20, maxQueuedRequests: 64, m
 export class Daemon {
   readonly graph = new BlockGraph();
   readonly exports: ExportManager;
+  readonly jobs = new JobList((name, data) => this.emitEvent(name, data));
   private readonly sessions = new Set<QmpSession>();
   private readonly servers: net.Server[] = [];
   private readonly socketPaths: string[] = [];
@@ -39,6 +42,8 @@ export class Daemon {
     const services: DaemonServices = {
       graph: this.graph,
       exports: this.exports,
+      jobs: this.jobs,
+      runState: new RunState(config.startPaused ? 'prelaunch' : 'running', config.name, (event) => this.emitEvent(event)),
       schema: this.schema,
       version: config.version,
       emitEvent: (name, data) => this.emitEvent(name, data),
@@ -58,7 +63,7 @@ export class Daemon {
     }
     for (const drive of this.config.drives) {
       const { id, blockdev } = driveToBlockdev(drive.options);
-      this.graph.addDrive(id, this.schema.validateType('BlockdevOptions', blockdev, 'keyval'));
+      this.graph.addDrive(id, this.schema.validateType('BlockdevOptions', blockdev, 'keyval'), blockdev);
     }
     const host = {
       openSession: (transport: SessionTransport) => this.openSession(transport),
@@ -101,6 +106,7 @@ export class Daemon {
     this.shuttingDown = true;
     this.log.info({ reason }, 'shutting down');
     try {
+      this.jobs.cancelAll();
       this.exports.close();
       this.graph.closeAll();
     } catch (error) {

@@ -99,6 +99,23 @@ export class BitmapData {
     this.setChunks = 0;
   }
 
+  /** An independent copy; full pages stay shared, since they are never written. */
+  snapshot(): BitmapData {
+    const copy = new BitmapData({ diskSize: this.diskSize, granularity: this.granularity });
+    copy.restoreFrom(this);
+    return copy;
+  }
+
+  /** Takes `other`'s bits (copied); a pending undo record keeps the page table it replaces. */
+  restoreFrom(other: BitmapData): void {
+    for (const undo of this.undoRecords) undo.replacedPages ??= this.pages;
+    this.pages = new Map();
+    for (const [index, page] of other.pages) this.pages.set(index, page === FULL ? FULL : page.slice());
+    this.pagesAscending = other.pagesAscending;
+    this.highestPage = other.highestPage;
+    this.setChunks = other.setChunks;
+  }
+
   /** Starts recording what changes, so that rollBack() can restore this moment exactly. */
   recordUndo(): BitmapUndo {
     const undo: BitmapUndo = { setChunks: this.setChunks, pages: new Map() };
