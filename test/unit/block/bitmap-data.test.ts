@@ -172,6 +172,20 @@ describe('BitmapData merge, snapshot and restore', () => {
     expect(data.setChunkCount()).toBe(model.setChunkCount());
   });
 
+  it('rolls back a restoreFrom() made while an undo record was pending', () => {
+    const data = new BitmapData({ diskSize: TiB, granularity: 64 * KiB });
+    data.markRange(5 * MiB, 300 * MiB);
+    const before = data.sha256();
+    const other = new BitmapData({ diskSize: TiB, granularity: 64 * KiB });
+    other.markRange(TiB / 2, 3 * MiB);
+    const undo = data.recordUndo();
+    data.restoreFrom(other);
+    expect(data.sha256()).toBe(other.sha256());
+    data.rollBack(undo);
+    expect(data.sha256()).toBe(before);
+    expect(data.dirtyBytes()).toBe(300 * MiB);
+  });
+
   it('keeps a committed change: a later rollback returns to it, not to the state before', () => {
     const data = new BitmapData({ diskSize: TiB, granularity: 64 * KiB });
     data.markRange(5 * MiB, 300 * MiB);
