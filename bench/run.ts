@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --quick] [--only qblockd|qemu|qsd] [--rows REGEX]
+ * npm run bench [-- --quick] [--only qblockd|qemu|qsd] [--rows REGEX] [--suite NAME]
  *
  * Measures qblockd, qemu-system-x86_64 -M none and qemu-storage-daemon side by side in
  * one run, as curves over bitmap count, node count, disk size, dirty density and clients,
@@ -17,6 +17,7 @@ const REPO = path.resolve(import.meta.dirname, '..');
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
 const only = argv.includes('--only') ? argv[argv.indexOf('--only') + 1] : undefined;
+const suiteName = argv.includes('--suite') ? argv[argv.indexOf('--suite') + 1] : undefined;
 const rowFilter = argv.includes('--rows') ? new RegExp(argv[argv.indexOf('--rows') + 1]!) : undefined;
 
 type ProgramName = 'qblockd' | 'qemu' | 'qsd';
@@ -645,6 +646,64 @@ async function backups(active: ProgramName[]): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------
+// NBD serving
+
+let nbdImages: { data: string; bitmap: string } | undefined;
+
+const NBD_DATA_MIB = 512;
+const NBD_DIRTY_EXTENTS = 10_000;
+
+/** A qcow2 image full of data for throughput, and a 16 TiB one whose persistent bitmap has 10,000 dirty extents. */
+function makeNbdImages(): { data: string; bitmap: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qblockd-bench-nbd-'));
+  const data = path.join(dir, 'data.qcow2');
+  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', data, `${NBD_DATA_MIB}M`]);
+  execFileSync('qemu-io', ['-f', 'qcow2', '-c', `write -P 0x5a 0 ${NBD_DATA_MIB}M`, data], { stdio: 'ignore' });
+  const bitmap = path.join(dir, 'bitmap.qcow2');
+  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', bitmap, '16T']);
+  execFileSync('qemu-img', ['bitmap', '--add', bitmap, 'b0']);
+  const stride = Math.floor(TIB16 / NBD_DIRTY_EXTENTS / 65536) * 65536;
+  const commands = Array.from({ length: NBD_DIRTY_EXTENTS }, (_, i) => ['-c', `write -z ${i * stride} 64k`]).flat();
+  execFileSync('qemu-io', ['-f', 'qcow2', ...commands, bitmap], { stdio: 'ignore', maxBuffer: 1 << 28 });
+  return { data, bitmap };
+}
+
+/**
+ * The same read-only images served over NBD by qemu-storage-daemon and by qblockd with the
+ * same launch line: nbdcopy throughput, and qemu-img map of a dirty bitmap.
+ */
+async function nbdServing(active: ProgramName[]): Promise<void> {
+  nbdImages ??= makeNbdImages();
+  const images = nbdImages;
+  const blockdevs = Object.entries(images).flatMap(([name, image]) => [
+    '--blockdev', `driver=file,node-name=${name}-file,filename=${image},read-only=on`,
+    '--blockdev', `driver=qcow2,node-name=${name},file=${name}-file,read-only=on`,
+  ]);
+  const servers = active.filter((program) => program !== 'qemu');
+  const sockets = new Map<ProgramName, string>();
+  await withDaemons(servers, () => blockdevs, async (daemons) => {
+    for (const [program, daemon] of daemons) {
+      const socket = path.join(path.dirname(daemon.socketPath), 'nbd.sock');
+      sockets.set(program, socket);
+      await daemon.execute('nbd-server-start', { addr: { type: 'unix', data: { path: socket } } });
+      await daemon.execute('block-export-add', { type: 'nbd', id: 'data', 'node-name': 'data' });
+      await daemon.execute('block-export-add', { type: 'nbd', id: 'bitmap', 'node-name': 'bitmap', bitmaps: ['b0'] });
+    }
+    const reads = await interleaved(daemons, reps(3), async (_daemon, program) => {
+      execFileSync('nbdcopy', [`nbd+unix:///data?socket=${sockets.get(program)}`, 'null:']);
+    });
+    const rates = new Map([...reads].map(([program, values]) => [program, values.map((ms) => NBD_DATA_MIB / 1.048576 / (ms / 1000))]));
+    recordAll('nbd', `NBD sequential read, nbdcopy of ${NBD_DATA_MIB} MiB qcow2`, 'MB/s', 'rate', rates, atLeast(1, 'qsd'));
+    const maps = await interleaved(daemons, reps(3), async (_daemon, program, i) => {
+      const opts = `driver=nbd,server.type=unix,server.path=${sockets.get(program)},export=bitmap,x-dirty-bitmap=qemu:dirty-bitmap:b0`;
+      const output = execFileSync('qemu-img', ['map', '--output=json', '--image-opts', opts], { encoding: 'utf8', maxBuffer: 1 << 28 });
+      if (i === 0) crossCheck('qemu-img map of the 16 TiB bitmap over NBD (sha256 of the output)', program, createHash('sha256').update(output).digest('hex'));
+    });
+    recordAll('nbd', 'NBD qemu-img map, 16 TiB bitmap with 10,000 dirty extents', 'ms', 'time', maps, atLeast(1, 'qsd'));
+  });
+}
+
+// ---------------------------------------------------------------------------------------
 // Report
 
 function format(value: number): string {
@@ -716,11 +775,13 @@ async function main(): Promise<void> {
     ['disk size', diskSize],
     ['qcow2', qcow2OpenClose],
     ['backup', backups],
+    ['nbd', nbdServing],
   ];
   const load = os.loadavg().map((value) => value.toFixed(2)).join(' ');
   rawSha256();
   const failures: string[] = [];
   for (const [name, suite] of suites) {
+    if (suiteName !== undefined && name !== suiteName) continue;
     process.stderr.write(`bench: ${name}... (${((performance.now() - started) / 1000).toFixed(0)} s)\n`);
     try {
       await suite(programs);
@@ -755,7 +816,7 @@ async function main(): Promise<void> {
     crossChecks,
     failures,
   };
-  const partial = quick || only !== undefined || rowFilter !== undefined || failures.length > 0;
+  const partial = quick || only !== undefined || rowFilter !== undefined || suiteName !== undefined || failures.length > 0;
   const stamp = `${result.date.slice(0, 16).replace(':', '')}-${os.hostname()}${partial ? '-partial' : ''}`;
   fs.mkdirSync(path.join(REPO, 'bench/results'), { recursive: true });
   fs.writeFileSync(path.join(REPO, `bench/results/${stamp}.json`), JSON.stringify(result, null, 2) + '\n');

@@ -2,17 +2,24 @@ import fs from 'node:fs';
 import type net from 'node:net';
 import type { WebSocketServer } from 'ws';
 import { ExportManager } from './block/exports.ts';
+import { NbdServer } from './nbd/server.ts';
 import { JobList } from './block/jobs/job-list.ts';
 import { RunState } from './block/run-state.ts';
 import { BlockGraph } from './block/graph.ts';
-import { driveToBlockdev } from './block/drive-options.ts';
+import { driveToBlockdev, isWritethroughDrive } from './block/drive-options.ts';
 import { allCommands, type DaemonServices } from './commands/index.ts';
 import type { DaemonConfig } from './config/index.ts';
 import type { Logger } from './log.ts';
 import { Dispatcher } from './qmp/dispatcher.ts';
 import { QmpSession, type SessionTransport } from './qmp/session.ts';
 import { loadSchema, type Schema } from './schema/index.ts';
+import type { MonitorSpec } from './cli/index.ts';
+import { connectUnix } from './transport/client-socket.ts';
+import { serveInheritedSocket } from './transport/inherited-socket.ts';
+import type { SessionHost } from './transport/session-host.ts';
 import { listenUnix } from './transport/unix-socket.ts';
+import { Machine } from './machine/machine.ts';
+import { startQtest } from './machine/qtest-connection.ts';
 
 const DEFAULT_LIMITS = { maxPendingReplyBytes: 8 << 20, maxQueuedRequests: 64, maxLineBytes: 64 << 20 };
 
@@ -24,6 +31,7 @@ const DEFAULT_LIMITS = { maxPendingReplyBytes: 8 << 20, maxQueuedRequests: 64, m
 export class Daemon {
   readonly graph = new BlockGraph();
   readonly exports: ExportManager;
+  readonly nbd: NbdServer;
   readonly jobs = new JobList((name, data) => this.emitEvent(name, data));
   private readonly sessions = new Set<QmpSession>();
   private readonly servers: net.Server[] = [];
@@ -32,21 +40,28 @@ export class Daemon {
   private readonly dispatcher: Dispatcher;
   private readonly schema: Schema;
   private shuttingDown = false;
+  private qtest: { close(): void } | undefined;
+  readonly machine: Machine;
 
   constructor(
     private readonly config: DaemonConfig,
     private readonly log: Logger,
   ) {
     this.schema = loadSchema();
+    this.machine = new Machine(this.graph, config.machine);
     this.exports = new ExportManager(this.graph, (id) => this.emitEvent('BLOCK_EXPORT_DELETED', { id }));
+    this.nbd = new NbdServer(this.exports);
     const services: DaemonServices = {
       graph: this.graph,
+      machine: this.machine,
       exports: this.exports,
+      nbd: this.nbd,
       jobs: this.jobs,
       runState: new RunState(config.startPaused ? 'prelaunch' : 'running', config.name, (event) => this.emitEvent(event)),
       schema: this.schema,
       version: config.version,
       emitEvent: (name, data) => this.emitEvent(name, data),
+      printOutput: (text) => void process.stdout.write(text),
       requestShutdown: (reason) => setImmediate(() => void this.shutdown(reason)),
     };
     this.dispatcher = new Dispatcher(this.schema, allCommands(services), (name, ms, error) => {
@@ -62,17 +77,26 @@ export class Daemon {
       this.graph.addBlockdev(options);
     }
     for (const drive of this.config.drives) {
-      const { id, blockdev } = driveToBlockdev(drive.options);
-      this.graph.addDrive(id, this.schema.validateType('BlockdevOptions', blockdev, 'keyval'), blockdev);
+      withOption(drive.option, () => {
+        const name = this.machine.placeDrive(drive.options, drive.option);
+        const blockdev = driveToBlockdev(drive.options);
+        const options = this.schema.validateType('BlockdevOptions', blockdev, 'keyval');
+        this.graph.addDrive(name, options, blockdev, isWritethroughDrive(drive.options));
+      });
     }
+    for (const device of this.config.devices) withOption(device.option, () => this.machine.addDevice(device.options));
+    this.machine.attachDrives();
     const host = {
       openSession: (transport: SessionTransport) => this.openSession(transport),
       closeSession: (session: QmpSession) => this.closeSession(session),
     };
     for (const monitor of this.config.monitors) {
-      this.servers.push(await listenUnix({ path: monitor.path, mode: this.config.socketMode }, host, this.log));
-      this.socketPaths.push(monitor.path);
-      this.log.info({ path: monitor.path }, 'QMP monitor listening');
+      await withOption(monitor.option, () => this.openMonitor(monitor, host));
+    }
+    if (this.config.qtest) {
+      const { endpoint, option } = this.config.qtest;
+      const clockCommands = this.machine.accel === 'qtest';
+      this.qtest = await withOption(option, () => startQtest({ endpoint, clockCommands, logFile: this.config.qtestLog }));
     }
     if (this.config.websocket) {
       // Loaded only when configured: ws and node:http are most of what a start would otherwise compile.
@@ -83,6 +107,28 @@ export class Daemon {
         this.log,
       );
       this.log.info({ host: this.config.websocket.host, port: this.config.websocket.port }, 'QMP WebSocket listening');
+    }
+  }
+
+  private async openMonitor({ endpoint, concurrentClients }: MonitorSpec, host: SessionHost): Promise<void> {
+    switch (endpoint.kind) {
+      case 'listen':
+        this.servers.push(
+          await listenUnix({ path: endpoint.path, mode: this.config.socketMode, concurrentClients }, host, this.log),
+        );
+        this.socketPaths.push(endpoint.path);
+        this.log.info({ path: endpoint.path }, 'QMP monitor listening');
+        return;
+      case 'inherited': {
+        const server = await serveInheritedSocket(endpoint.fd, endpoint.listening, concurrentClients, host, this.log);
+        if (server) this.servers.push(server);
+        this.log.info({ fd: endpoint.fd, listening: endpoint.listening }, 'QMP monitor on an inherited socket');
+        return;
+      }
+      case 'connect':
+        await connectUnix(endpoint.path, host, this.log);
+        this.log.info({ path: endpoint.path }, 'QMP monitor connected');
+        return;
     }
   }
 
@@ -107,12 +153,13 @@ export class Daemon {
     this.log.info({ reason }, 'shutting down');
     try {
       this.jobs.cancelAll();
-      this.exports.close();
+      this.nbd.close();
       this.graph.closeAll();
     } catch (error) {
       this.log.error({ err: error }, 'failed to close block nodes cleanly');
     }
     for (const server of this.servers) server.close();
+    this.qtest?.close();
     this.webSocketServer?.close();
     for (const path of this.socketPaths) fs.rmSync(path, { force: true });
     await Promise.race([
@@ -140,5 +187,18 @@ export class Daemon {
     session.close();
     this.sessions.delete(session);
     this.log.debug({ session: session.id }, 'client disconnected');
+  }
+}
+
+/** Runs a start-up step; its error names the option it came from, as QEMU's do ("-device ...: reason"). */
+function withOption<T>(option: string | undefined, step: () => T): T {
+  const prefix = (error: unknown): never => {
+    throw option ? new Error(`${option}: ${(error as Error).message}`) : error;
+  };
+  try {
+    const result = step();
+    return result instanceof Promise ? (result.catch(prefix) as T) : result;
+  } catch (error) {
+    return prefix(error);
   }
 }

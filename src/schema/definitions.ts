@@ -3,6 +3,7 @@ import blockCore from '../../schema/block-core.json' with { type: 'json' };
 import transaction from '../../schema/transaction.json' with { type: 'json' };
 import blockExport from '../../schema/block-export.json' with { type: 'json' };
 import job from '../../schema/job.json' with { type: 'json' };
+import qom from '../../schema/qom.json' with { type: 'json' };
 
 /** A type reference: a type name, or a one-element array for a list of that type. */
 export type TypeRef = string | [string];
@@ -11,6 +12,8 @@ export interface Member {
   name: string;
   optional: boolean;
   type: TypeRef;
+  /** Special features of the member (unstable, deprecated), reported by query-qmp-schema. */
+  features?: string[];
 }
 
 export type TypeDef =
@@ -25,6 +28,8 @@ export interface CommandDef {
   /** A struct or union name; commands without arguments get the empty struct. */
   argType: string;
   returns: TypeRef | null;
+  /** As query-qmp-schema reports them ("unstable" on x- commands, ...). */
+  features: string[];
 }
 
 export interface EventDef {
@@ -39,6 +44,7 @@ export const SCHEMA_FILES: Array<{ file: string; entries: unknown[] }> = [
   { file: 'transaction.json', entries: transaction },
   { file: 'block-export.json', entries: blockExport },
   { file: 'job.json', entries: job },
+  { file: 'qom.json', entries: qom },
 ];
 
 /** Builtins and their JSON types, as QEMU's introspection reports them. */
@@ -62,9 +68,14 @@ export class SchemaDefinitions {
     for (const [name, jsonType] of Object.entries(BUILTINS)) this.types.set(name, { kind: 'builtin', name, jsonType });
     this.types.set(EMPTY_STRUCT, { kind: 'struct', name: EMPTY_STRUCT, members: [] });
     const pendingStructs: Array<{ name: string; base?: string; data: Record<string, unknown> }> = [];
+    const seen = new Set<string>();
     for (const { file, entries } of SCHEMA_FILES) {
       for (const entry of entries as Array<Record<string, any>>) {
-        if (ENTRY_KEYWORDS.filter((keyword) => keyword in entry).length !== 1) throw new Error(`schema/${file}: malformed entry ${JSON.stringify(entry).slice(0, 80)}`);
+        const keywords = ENTRY_KEYWORDS.filter((keyword) => keyword in entry);
+        if (keywords.length !== 1) throw new Error(`schema/${file}: malformed entry ${JSON.stringify(entry).slice(0, 80)}`);
+        const defined = `${keywords[0] === 'command' || keywords[0] === 'event' ? keywords[0] : 'type'} ${entry[keywords[0]!]}`;
+        if (seen.has(defined)) throw new Error(`schema/${file}: ${defined} is defined twice`);
+        seen.add(defined);
         if (entry.enum) this.types.set(entry.enum, { kind: 'enum', name: entry.enum, values: entry.data });
         else if (entry.struct) pendingStructs.push({ name: entry.struct, base: entry.base, data: entry.data });
         else if (entry.union) this.addUnion(entry);
@@ -107,7 +118,7 @@ export class SchemaDefinitions {
     let argType = EMPTY_STRUCT;
     if (typeof entry.data === 'string') argType = entry.data;
     else if (entry.data) argType = this.inlineStruct(`q_obj_${entry.command}-arg`, entry.data);
-    this.commands.set(entry.command, { name: entry.command, argType, returns: entry.returns ?? null });
+    this.commands.set(entry.command, { name: entry.command, argType, returns: entry.returns ?? null, features: entry.features ?? [] });
   }
 
   private inlineStruct(name: string, data: Record<string, unknown>): string {
@@ -116,11 +127,15 @@ export class SchemaDefinitions {
   }
 
   private membersOf(data: Record<string, unknown>): Member[] {
-    return Object.entries(data).map(([key, type]) => ({
-      name: key.replace(/^\*/, ''),
-      optional: key.startsWith('*'),
-      type: type as TypeRef,
-    }));
+    return Object.entries(data).map(([key, value]) => {
+      const member: Member = { name: key.replace(/^\*/, ''), optional: key.startsWith('*'), type: value as TypeRef };
+      if (typeof value === 'object' && !Array.isArray(value)) {
+        const { type, features } = value as { type: TypeRef; features: string[] };
+        member.type = type;
+        member.features = features;
+      }
+      return member;
+    });
   }
 
   /** Base members come first, recursively. */

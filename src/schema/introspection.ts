@@ -45,6 +45,7 @@ export function buildIntrospection(schema: SchemaDefinitions): SchemaInfoEntry[]
   for (const command of schema.commands.values()) {
     const entry: SchemaInfoEntry = { name: command.name, 'meta-type': 'command', 'arg-type': nameOf(command.argType) };
     entry['ret-type'] = command.returns ? nameOf(command.returns) : nameOf('q_empty');
+    if (command.features.length > 0) entry.features = [...command.features];
     entries.push(entry);
   }
   for (const event of schema.events.values()) {
@@ -71,6 +72,7 @@ export function buildIntrospection(schema: SchemaDefinitions): SchemaInfoEntry[]
         const members = definition.members.map((member) => {
           const info: Record<string, unknown> = { name: member.name, type: nameOf(member.type) };
           if (member.optional) info.default = null;
+          if (member.features) info.features = [...member.features];
           return info;
         });
         const entry: SchemaInfoEntry = { name, 'meta-type': 'object', members };

@@ -48,7 +48,7 @@ describe('the daemon: several clients, WebSocket, socket files, signals', () => 
     port = await freePort();
     const config = path.join(dir, 'config.json');
     fs.writeFileSync(config, JSON.stringify({ websocket: { port, allowedOrigins: ['http://good.example'] } }));
-    daemon = await DaemonProcess.start(['--config', config, '-blockdev', 'driver=null-co,node-name=n0,size=1048576']);
+    daemon = await DaemonProcess.start(['--config', config, '--concurrent-clients', '-blockdev', 'driver=null-co,node-name=n0,size=1048576']);
   });
   afterAll(async () => {
     await daemon.stop();

@@ -209,7 +209,10 @@ export interface BlockInfo {
   'removable': boolean;
   'locked': boolean;
   'inserted'?: BlockDeviceInfo;
+  'io-status'?: BlockDeviceIoStatus;
 }
+
+export type BlockDeviceIoStatus = 'ok' | 'failed' | 'nospace';
 
 export interface BlockDirtyBitmap {
   'node': string;
@@ -360,6 +363,14 @@ export interface BlockExportOptionsNbd {
 
 export interface BlockExportOptionsUnsupported {}
 
+export interface NbdServerAddOptions {
+  'name'?: string;
+  'description'?: string;
+  'device': string;
+  'writable'?: boolean;
+  'bitmap'?: string;
+}
+
 export type BlockExportOptions = {
   'id': string;
   'fixed-iothread'?: boolean;
@@ -397,8 +408,6 @@ export interface JobInfo {
   'total-progress': number | bigint;
   'error'?: string;
 }
-
-export type BlockDeviceIoStatus = 'ok' | 'failed' | 'nospace';
 
 export interface BlockJobInfo {
   'type': string;
@@ -498,6 +507,8 @@ export interface NameInfo {
   'name'?: string;
 }
 
+// schema/qom.json
+
 /** Every named schema type, by its QAPI name. */
 export interface QapiTypes {
   'QMPCapability': QMPCapability;
@@ -534,6 +545,7 @@ export interface QapiTypes {
   'BlockdevCacheInfo': BlockdevCacheInfo;
   'BlockDeviceInfo': BlockDeviceInfo;
   'BlockInfo': BlockInfo;
+  'BlockDeviceIoStatus': BlockDeviceIoStatus;
   'BlockDirtyBitmap': BlockDirtyBitmap;
   'BlockDirtyBitmapAdd': BlockDirtyBitmapAdd;
   'BlockDirtyBitmapOrStr': BlockDirtyBitmapOrStr;
@@ -565,13 +577,13 @@ export interface QapiTypes {
   'BlockExportOptionsNbdBase': BlockExportOptionsNbdBase;
   'BlockExportOptionsNbd': BlockExportOptionsNbd;
   'BlockExportOptionsUnsupported': BlockExportOptionsUnsupported;
+  'NbdServerAddOptions': NbdServerAddOptions;
   'BlockExportOptions': BlockExportOptions;
   'BlockExportRemoveMode': BlockExportRemoveMode;
   'BlockExportInfo': BlockExportInfo;
   'JobType': JobType;
   'JobStatus': JobStatus;
   'JobInfo': JobInfo;
-  'BlockDeviceIoStatus': BlockDeviceIoStatus;
   'BlockJobInfo': BlockJobInfo;
   'IoOperationType': IoOperationType;
   'BlockErrorAction': BlockErrorAction;
@@ -627,7 +639,12 @@ export interface CommandArguments {
     'max-connections'?: number;
   };
   'nbd-server-stop': QapiEmpty;
+  'nbd-server-add': NbdServerAddOptions;
   'block-export-add': BlockExportOptions;
+  'nbd-server-remove': {
+    'name': string;
+    'mode'?: BlockExportRemoveMode;
+  };
   'block-export-del': {
     'id': string;
     'mode'?: BlockExportRemoveMode;
@@ -682,6 +699,15 @@ export interface CommandArguments {
   'query-name': QapiEmpty;
   'stop': QapiEmpty;
   'cont': QapiEmpty;
+  'qom-get': {
+    'path': string;
+    'property': string;
+  };
+  'qom-set': {
+    'path': string;
+    'property': string;
+    'value': unknown;
+  };
 }
 
 /** What each command's handler returns. */
@@ -706,7 +732,9 @@ export interface CommandResults {
   'transaction': QapiEmpty;
   'nbd-server-start': QapiEmpty;
   'nbd-server-stop': QapiEmpty;
+  'nbd-server-add': QapiEmpty;
   'block-export-add': QapiEmpty;
+  'nbd-server-remove': QapiEmpty;
   'block-export-del': QapiEmpty;
   'query-block-exports': BlockExportInfo[];
   'query-jobs': JobInfo[];
@@ -730,6 +758,8 @@ export interface CommandResults {
   'query-name': NameInfo;
   'stop': QapiEmpty;
   'cont': QapiEmpty;
+  'qom-get': unknown;
+  'qom-set': QapiEmpty;
 }
 
 export type CommandName = keyof CommandArguments;
