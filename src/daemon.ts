@@ -20,7 +20,6 @@ import type { SessionHost } from './transport/session-host.ts';
 import { listenUnix } from './transport/unix-socket.ts';
 import { Machine } from './machine/machine.ts';
 import { startQtest } from './machine/qtest-connection.ts';
-import { listenWebSocket } from './transport/websocket.ts';
 
 const DEFAULT_LIMITS = { maxPendingReplyBytes: 8 << 20, maxQueuedRequests: 64, maxLineBytes: 64 << 20 };
 
@@ -100,6 +99,8 @@ export class Daemon {
       this.qtest = await withOption(option, () => startQtest({ endpoint, clockCommands, logFile: this.config.qtestLog }));
     }
     if (this.config.websocket) {
+      // Loaded only when configured: ws and node:http are most of what a start would otherwise compile.
+      const { listenWebSocket } = await import('./transport/websocket.ts');
       this.webSocketServer = await listenWebSocket(
         { ...this.config.websocket, maxMessageBytes: this.limits.maxLineBytes },
         host,
@@ -172,7 +173,8 @@ export class Daemon {
     return { ...DEFAULT_LIMITS, ...(this.config.limits ?? {}) };
   }
 
-  private openSession(transport: SessionTransport): QmpSession {
+  /** A client on some transport: a monitor socket, a WebSocket, or the startup snapshot's rehearsal. */
+  openSession(transport: SessionTransport): QmpSession {
     const session = new QmpSession(transport, this.dispatcher, this.limits, {
       QMP: { version: this.config.version, capabilities: ['oob'] },
     });

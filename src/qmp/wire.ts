@@ -7,55 +7,79 @@ import { qdictKeyOrder } from './qdict-order.ts';
  * outside printable ASCII as an upper-case \uXXXX escape.
  */
 export function toQmpJson(value: unknown): string {
-  const parts: string[] = [];
-  write(value, parts);
-  return parts.join('');
-}
-
-function write(value: unknown, out: string[]): void {
   switch (typeof value) {
     case 'string':
-      out.push(quoteString(value));
-      return;
+      return quoteString(value);
     case 'number':
-      out.push(formatNumber(value));
-      return;
+      return formatNumber(value);
     case 'bigint':
-      out.push(value.toString());
-      return;
+      return value.toString();
     case 'boolean':
-      out.push(value ? 'true' : 'false');
-      return;
+      return value ? 'true' : 'false';
     case 'object':
-      if (value === null) {
-        out.push('null');
-      } else if (value instanceof JsonFloat) {
-        out.push(formatNumber(value.value));
-      } else if (Array.isArray(value)) {
-        out.push('[');
-        value.forEach((item, i) => {
-          if (i > 0) out.push(', ');
-          write(item, out);
-        });
-        out.push(']');
-      } else {
-        writeObject(value as Record<string, unknown>, out);
-      }
-      return;
+      if (value === null) return 'null';
+      if (value instanceof JsonFloat) return formatNumber(value.value);
+      return Array.isArray(value) ? arrayText(value) : objectText(value as Record<string, unknown>);
     default:
-      out.push('null');
+      return 'null';
   }
 }
 
-function writeObject(object: Record<string, unknown>, out: string[]): void {
-  const keys = qdictKeyOrder(Object.keys(object).filter((key) => object[key] !== undefined));
-  out.push('{');
-  keys.forEach((key, i) => {
-    if (i > 0) out.push(', ');
-    out.push(quoteString(key), ': ');
-    write(object[key], out);
-  });
-  out.push('}');
+// Built by concatenation: V8 joins the pieces as ropes, flattened once when the reply is written.
+function arrayText(items: unknown[]): string {
+  if (items.length === 0) return '[]';
+  let text = '[' + toQmpJson(items[0]);
+  for (let i = 1; i < items.length; i++) text += ', ' + toQmpJson(items[i]);
+  return text + ']';
+}
+
+function objectText(object: Record<string, unknown>): string {
+  let text = '{';
+  for (const { key, prefix } of printOrder(object)) {
+    const value = object[key];
+    if (value === undefined) continue;
+    if (text.length > 1) text += ', ';
+    text += prefix + toQmpJson(value);
+  }
+  return text + '}';
+}
+
+/** A key in print order, with its printed `"key": ` prefix. */
+interface PrintedKey {
+  key: string;
+  prefix: string;
+}
+
+/**
+ * Objects by list of keys, as a trie: replies repeat a few shapes (one per QAPI
+ * type) many times over, e.g. one BlockDirtyInfo per bitmap, so each shape's QDict
+ * order and printed keys are worked out once. Bounded; past the bound, worked out each time.
+ */
+interface Shape {
+  next: Map<string, Shape>;
+  order?: PrintedKey[];
+}
+const shapes: Shape = { next: new Map() };
+let shapeCount = 0;
+const MAX_SHAPES = 4096;
+
+function printOrder(object: Record<string, unknown>): PrintedKey[] {
+  const keys = Object.keys(object);
+  let shape = shapes;
+  for (const key of keys) {
+    let next = shape.next.get(key);
+    if (next === undefined) {
+      if (shapeCount >= MAX_SHAPES) return printedKeys(keys);
+      shape.next.set(key, (next = { next: new Map() }));
+      shapeCount++;
+    }
+    shape = next;
+  }
+  return (shape.order ??= printedKeys(keys));
+}
+
+function printedKeys(keys: string[]): PrintedKey[] {
+  return qdictKeyOrder(keys).map((key) => ({ key, prefix: quoteString(key) + ': ' }));
 }
 
 const SHORT_ESCAPES: Record<string, string> = {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { JsonStream } from '../../../src/qmp/json-stream.ts';
+import { qdictKeyOrder } from '../../../src/qmp/qdict-order.ts';
 import { toQmpJson } from '../../../src/qmp/wire.ts';
 
 // Expected texts are what QEMU 7.2.22 printed for the same values (see test/protocol).
@@ -8,6 +9,17 @@ describe('toQmpJson: QEMU 7.2 output formatting', () => {
   it('orders object keys as QEMU hashes them, not as inserted', () => {
     expect(toQmpJson({ major: 7, minor: 2, micro: 22 })).toBe('{"micro": 22, "minor": 2, "major": 7}');
     expect(toQmpJson({ class: 'GenericError', desc: 'x' })).toBe('{"class": "GenericError", "desc": "x"}');
+  });
+
+  it('prints each shape of object in its own order, however often and in whatever mix it repeats', () => {
+    const version = '{"micro": 22, "minor": 2, "major": 7}';
+    const reply = toQmpJson({ return: [{ major: 7, minor: 2, micro: 22 }, { micro: 22, major: 7 }, { major: 7, minor: 2, micro: 22 }, {}] });
+    expect(reply).toBe(`{"return": [${version}, {"micro": 22, "major": 7}, ${version}, {}]}`);
+    const [first, second] = qdictKeyOrder(['a\u0000b', 'c']);
+    const members: Record<string, string> = { 'a\u0000b': '"a\\u0000b": 1', c: `"c": ${version}` };
+    expect(toQmpJson({ 'a\u0000b': 1, c: { major: 7, minor: 2, micro: 22, skipped: undefined } })).toBe(
+      `{${members[first!]}, ${members[second!]}}`,
+    );
   });
 
   it('prints doubles as %.17g and integers as integers', () => {
