@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import type net from 'node:net';
+import type { AddressInfo } from 'node:net';
 import type { WebSocketServer } from 'ws';
 import { ExportManager } from './block/exports.ts';
 import { BlockGraph, type BlockdevOptions } from './block/graph.ts';
@@ -8,12 +9,16 @@ import { allCommands, type DaemonServices } from './commands/index.ts';
 import type { DaemonConfig } from './config/index.ts';
 import type { Logger } from './log.ts';
 import { Dispatcher } from './qmp/dispatcher.ts';
-import { QmpSession, type SessionTransport } from './qmp/session.ts';
+import { QmpSession, type SessionLimits, type SessionTransport } from './qmp/session.ts';
 import { loadSchema, type Schema } from './schema/index.ts';
 import { listenUnix } from './transport/unix-socket.ts';
+import type { MonitorOptions, SessionHost } from './transport/session-host.ts';
 import { listenWebSocket } from './transport/websocket.ts';
+import { defaultTokenPath, newWebSocketToken, writeTokenFile } from './transport/websocket-token.ts';
 
-const DEFAULT_LIMITS = { maxPendingReplyBytes: 8 << 20, maxQueuedRequests: 64, maxLineBytes: 64 << 20 };
+const DEFAULT_LIMITS: SessionLimits = { maxPendingReplyBytes: 8 << 20, maxPendingInputBytes: 1 << 20, maxUnreadOutputBytes: 64 << 20 };
+/** Large enough for a request at QEMU's 64 MiB token limit in one frame. */
+const DEFAULT_MAX_FRAME_BYTES = (64 << 20) + (64 << 10);
 
 /**
  * The running daemon: one block graph, one dispatcher, any number of QMP
@@ -27,6 +32,9 @@ export class Daemon {
   private readonly servers: net.Server[] = [];
   private readonly socketPaths: string[] = [];
   private webSocketServer: WebSocketServer | null = null;
+  /** Where clients find the WebSocket token, once the listener is up. */
+  webSocketTokenFile: string | null = null;
+  webSocketUrl: string | null = null;
   private readonly dispatcher: Dispatcher;
   private readonly schema: Schema;
   private shuttingDown = false;
@@ -62,22 +70,31 @@ export class Daemon {
       this.graph.addDrive(id, this.schema.validateType('BlockdevOptions', blockdev, 'keyval') as BlockdevOptions);
     }
     const host = {
-      openSession: (transport: SessionTransport) => this.openSession(transport),
+      openSession: (transport: SessionTransport, options: MonitorOptions) => this.openSession(transport, options),
       closeSession: (session: QmpSession) => this.closeSession(session),
     };
     for (const monitor of this.config.monitors) {
-      this.servers.push(await listenUnix({ path: monitor.path, mode: this.config.socketMode }, host, this.log));
+      this.servers.push(await listenUnix({ path: monitor.path, mode: this.config.socketMode, pretty: monitor.pretty }, host, this.log));
       this.socketPaths.push(monitor.path);
       this.log.info({ path: monitor.path }, 'QMP monitor listening');
     }
-    if (this.config.websocket) {
-      this.webSocketServer = await listenWebSocket(
-        { ...this.config.websocket, maxMessageBytes: this.limits.maxLineBytes },
-        host,
-        this.log,
-      );
-      this.log.info({ host: this.config.websocket.host, port: this.config.websocket.port }, 'QMP WebSocket listening');
-    }
+    if (this.config.websocket) await this.startWebSocket(this.config.websocket, host);
+  }
+
+  /** Listens, then writes the token where only this user can read it. */
+  private async startWebSocket(options: NonNullable<DaemonConfig['websocket']>, host: SessionHost): Promise<void> {
+    const token = newWebSocketToken();
+    this.webSocketServer = await listenWebSocket(
+      { host: options.host, port: options.port, allowedOrigins: options.allowedOrigins, token, maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES },
+      host,
+      this.log,
+    );
+    const port = (this.webSocketServer.address() as AddressInfo).port;
+    const tokenFile = options.tokenFile ?? defaultTokenPath(port);
+    writeTokenFile(tokenFile, token);
+    this.webSocketTokenFile = tokenFile;
+    this.webSocketUrl = `ws://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
+    this.log.info({ host: options.host, port, tokenFile }, 'QMP WebSocket listening');
   }
 
   get monitorPaths(): readonly string[] {
@@ -108,6 +125,7 @@ export class Daemon {
     for (const server of this.servers) server.close();
     this.webSocketServer?.close();
     for (const path of this.socketPaths) fs.rmSync(path, { force: true });
+    if (this.webSocketTokenFile) fs.rmSync(this.webSocketTokenFile, { force: true });
     await Promise.race([
       Promise.all([...this.sessions].map((session) => session.closeGracefully())),
       new Promise((resolve) => setTimeout(resolve, 500)),
@@ -115,14 +133,13 @@ export class Daemon {
     process.exit(0);
   }
 
-  private get limits() {
+  private get limits(): SessionLimits {
     return { ...DEFAULT_LIMITS, ...(this.config.limits ?? {}) };
   }
 
-  private openSession(transport: SessionTransport): QmpSession {
-    const session = new QmpSession(transport, this.dispatcher, this.limits, {
-      QMP: { version: this.config.version, capabilities: ['oob'] },
-    });
+  private openSession(transport: SessionTransport, options: MonitorOptions): QmpSession {
+    const greeting = { QMP: { version: this.config.version, capabilities: ['oob'] } };
+    const session = new QmpSession(transport, this.dispatcher, this.limits, greeting, options.pretty);
     this.sessions.add(session);
     this.log.debug({ session: session.id }, 'client connected');
     return session;
@@ -131,6 +148,7 @@ export class Daemon {
   private closeSession(session: QmpSession): void {
     session.close();
     this.sessions.delete(session);
+    if (session.overflowed) this.log.warn({ session: session.id }, 'disconnected a client that left too much output unread');
     this.log.debug({ session: session.id }, 'client disconnected');
   }
 }

@@ -11,12 +11,12 @@ export interface DaemonConfig {
   monitors: MonitorSpec[];
   /** Permission bits of the monitor sockets, e.g. 0o600. */
   socketMode: number;
-  websocket?: { host: string; port: number; allowedOrigins: string[] };
+  websocket?: { host: string; port: number; allowedOrigins: string[]; tokenFile?: string; maxFrameBytes?: number };
   log: { level: LogLevel; destination: 'stderr' | string };
   version: { qemu: { major: number; minor: number; micro: number }; package: string };
   blockdevs: BlockdevSpec[];
   drives: DriveSpec[];
-  limits?: { maxLineBytes?: number; maxPendingReplyBytes?: number; maxQueuedRequests?: number };
+  limits?: { maxPendingReplyBytes?: number; maxPendingInputBytes?: number; maxUnreadOutputBytes?: number };
 }
 
 /** The JSON file's shape, after schema validation (config/schema.json). */
@@ -24,7 +24,7 @@ export interface ConfigFile {
   commandLine?: CommandLineMerge;
   monitors?: Array<{ id?: string; path: string; pretty?: boolean }>;
   socketMode?: number | string;
-  websocket?: { host?: string; port: number; allowedOrigins?: string[] };
+  websocket?: { host?: string; port: number; allowedOrigins?: string[]; tokenFile?: string; maxFrameBytes?: number };
   log?: { level?: LogLevel; destination?: string };
   version?: { qemu?: { major: number; minor: number; micro: number }; package?: string };
   blockdevs?: Array<Record<string, unknown> | string>;

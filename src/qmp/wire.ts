@@ -3,15 +3,19 @@ import { qdictKeyOrder } from './qdict-order.ts';
 /**
  * Serialises a value exactly as QEMU 7.2's QMP monitor prints it: ", " and ": "
  * separators, object keys in QDict order, doubles as "%.17g", every character
- * outside printable ASCII as an upper-case \uXXXX escape.
+ * outside printable ASCII as an upper-case \uXXXX escape. `pretty` is QEMU's
+ * pretty=on layout: one member per line, four spaces per level, and an empty
+ * object or array still split over two lines. Lines end in "\n"; the monitor
+ * socket sends each as "\r\n", as QEMU's monitor does.
  */
-export function toQmpJson(value: unknown): string {
+export function toQmpJson(value: unknown, pretty = false): string {
   const parts: string[] = [];
-  write(value, parts);
+  write(value, parts, pretty ? 0 : -1);
   return parts.join('');
 }
 
-function write(value: unknown, out: string[]): void {
+/** `level` is the pretty-printing depth, or -1 for the single-line form. */
+function write(value: unknown, out: string[], level: number): void {
   switch (typeof value) {
     case 'string':
       out.push(quoteString(value));
@@ -29,14 +33,14 @@ function write(value: unknown, out: string[]): void {
       if (value === null) {
         out.push('null');
       } else if (Array.isArray(value)) {
-        out.push('[');
-        value.forEach((item, i) => {
-          if (i > 0) out.push(', ');
-          write(item, out);
-        });
-        out.push(']');
+        writeMembers('[', ']', value.length, (i) => write(value[i], out, inner(level)), out, level);
       } else {
-        writeObject(value as Record<string, unknown>, out);
+        const object = value as Record<string, unknown>;
+        const keys = qdictKeyOrder(Object.keys(object).filter((key) => object[key] !== undefined));
+        writeMembers('{', '}', keys.length, (i) => {
+          out.push(quoteString(keys[i]!), ': ');
+          write(object[keys[i]!], out, inner(level));
+        }, out, level);
       }
       return;
     default:
@@ -44,15 +48,18 @@ function write(value: unknown, out: string[]): void {
   }
 }
 
-function writeObject(object: Record<string, unknown>, out: string[]): void {
-  const keys = qdictKeyOrder(Object.keys(object).filter((key) => object[key] !== undefined));
-  out.push('{');
-  keys.forEach((key, i) => {
-    if (i > 0) out.push(', ');
-    out.push(quoteString(key), ': ');
-    write(object[key], out);
-  });
-  out.push('}');
+const inner = (level: number) => (level < 0 ? level : level + 1);
+const indent = (level: number) => '\n' + '    '.repeat(level);
+
+function writeMembers(open: string, close: string, count: number, member: (i: number) => void, out: string[], level: number): void {
+  out.push(open);
+  for (let i = 0; i < count; i++) {
+    if (i > 0) out.push(level < 0 ? ', ' : ',');
+    if (level >= 0) out.push(indent(level + 1));
+    member(i);
+  }
+  if (level >= 0) out.push(indent(level));
+  out.push(close);
 }
 
 const SHORT_ESCAPES: Record<string, string> = {

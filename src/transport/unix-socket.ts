@@ -7,6 +7,8 @@ import type { SessionHost } from './session-host.ts';
 export interface UnixListenOptions {
   path: string;
   mode: number;
+  /** QEMU's pretty=on: replies and events laid out over several lines. */
+  pretty: boolean;
 }
 
 /** Listens on a Unix socket and hands each connection to a new QMP session. */
@@ -14,7 +16,7 @@ export async function listenUnix(options: UnixListenOptions, host: SessionHost, 
   await removeStaleSocket(options.path);
   const server = net.createServer((socket) => {
     const transport = new SocketTransport(socket);
-    const session = host.openSession(transport);
+    const session = host.openSession(transport, { pretty: options.pretty });
     session.flowControl = { pause: () => socket.pause(), resume: () => socket.resume() };
     socket.on('data', (chunk) => session.receive(chunk));
     socket.on('error', (error) => log.debug({ err: error, session: session.id }, 'client socket error'));
@@ -60,31 +62,43 @@ async function removeStaleSocket(path: string): Promise<void> {
   fs.unlinkSync(path);
 }
 
+/** A monitor socket: one message per line, every line break sent as "\r\n" as QEMU's monitor sends it. */
 class SocketTransport implements SessionTransport {
   constructor(private readonly socket: net.Socket) {}
 
-  send(message: string): void {
-    if (!this.socket.destroyed) this.socket.write(message + '\r\n');
+  send(messages: readonly string[]): void {
+    if (this.socket.destroyed) return;
+    const text = messages.length === 1 ? messages[0]! : messages.join('\n');
+    this.socket.write((text.includes('\n') ? text.replaceAll('\n', '\r\n') : text) + '\r\n');
   }
 
   pendingBytes(): number {
-    return this.socket.writableLength;
+    return this.socket.destroyed ? 0 : this.socket.writableLength;
   }
 
   drained(): Promise<void> {
-    if (this.socket.destroyed) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        this.socket.off('drain', done);
-        this.socket.off('close', done);
-        resolve();
-      };
-      this.socket.once('drain', done);
-      this.socket.once('close', done);
-    });
+    return socketDrained(this.socket);
   }
 
   close(): void {
     this.socket.end();
   }
+
+  abort(): void {
+    this.socket.destroy();
+  }
+}
+
+/** Resolves on the socket's next 'drain', or at once when it is gone. */
+function socketDrained(socket: net.Socket): Promise<void> {
+  if (socket.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      socket.off('drain', done);
+      socket.off('close', done);
+      resolve();
+    };
+    socket.once('drain', done);
+    socket.once('close', done);
+  });
 }
