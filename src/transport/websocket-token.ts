@@ -35,17 +35,18 @@ function ensurePrivateDirectory(dir: string): void {
 }
 
 /**
- * Writes the token to a new file readable by the owner alone: any file already
- * there (a stale token, or a link planted by someone else) is removed, never
- * followed or reused.
+ * Writes the token to a new file readable by the owner alone, then renames it
+ * into place: a reader never sees it half written, and whatever was at `file`
+ * (a stale token, or a link planted by someone else) is replaced, never followed.
  */
 export function writeTokenFile(file: string, token: string): void {
-  fs.rmSync(file, { force: true });
-  const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+  const temporary = `${file}.${process.pid}.${crypto.randomBytes(6).toString('hex')}`;
+  const fd = fs.openSync(temporary, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
   try {
     fs.fchmodSync(fd, 0o600);
     fs.writeSync(fd, token + '\n');
   } finally {
     fs.closeSync(fd);
   }
+  fs.renameSync(temporary, file);
 }

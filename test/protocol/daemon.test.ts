@@ -17,7 +17,7 @@ describe('the daemon: several clients, WebSocket, socket files, signals', () => 
     port = await freePort();
     const config = path.join(dir, 'config.json');
     const tokenFile = path.join(dir, 'ws.token');
-    fs.writeFileSync(config, JSON.stringify({ websocket: { port, allowedOrigins: ['http://good.example'], tokenFile } }));
+    fs.writeFileSync(config, JSON.stringify({ monitors: [], websocket: { port, allowedOrigins: ['http://good.example'], tokenFile } }));
     daemon = await DaemonProcess.start(['--config', config, '-blockdev', 'driver=null-co,node-name=n0,size=1048576']);
     await waitFor(() => fs.existsSync(tokenFile), 10_000);
     url = `ws://127.0.0.1:${port}/?token=${fs.readFileSync(tokenFile, 'utf8').trim()}`;

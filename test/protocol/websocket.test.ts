@@ -24,7 +24,7 @@ describe('WebSocket: token authentication, streaming framing, hostile frames', (
     tokenFile = path.join(shared, 'ws.token');
     const port = await freePort();
     const config = path.join(dir, 'config.json');
-    fs.writeFileSync(config, JSON.stringify({ websocket: { port, allowedOrigins: ['http://good.example'], tokenFile } }));
+    fs.writeFileSync(config, JSON.stringify({ monitors: [], websocket: { port, allowedOrigins: ['http://good.example'], tokenFile } }));
     daemon = await DaemonProcess.start(['--config', config]);
     await waitFor(() => fs.existsSync(tokenFile), 10_000);
     token = fs.readFileSync(tokenFile, 'utf8').trim();
