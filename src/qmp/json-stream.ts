@@ -152,12 +152,26 @@ export class JsonStream {
 
   /** Drops the chunks that neither unread input nor a pending token points into. */
   private releaseChunks(): void {
-    const keepFrom = this.tokens.length > 0 ? this.tokens.start(0) : this.state === Lex.Start || this.state === Lex.Recovery ? this.position : this.tokenStart;
+    this.dropChunksBefore(this.tokens.length > 0 ? this.tokens.start(0) : this.state === Lex.Start || this.state === Lex.Recovery ? this.position : this.tokenStart);
+  }
+
+  private dropChunksBefore(offset: number): void {
     let drop = 0;
-    while (drop < this.readChunk && this.chunks[drop]!.start + this.chunks[drop]!.bytes.length <= keepFrom) drop++;
+    while (drop < this.readChunk && this.chunks[drop]!.start + this.chunks[drop]!.bytes.length <= offset) drop++;
     if (drop === 0) return;
     this.chunks.splice(0, drop);
     this.readChunk -= drop;
+  }
+
+  /**
+   * A token's bytes for the parser, which asks for each token once and in order:
+   * the chunks wholly before its end can go before the token is decoded, so a
+   * huge string is never held as received chunks, joined bytes and text at once.
+   */
+  private takeToken(index: number): Buffer {
+    const bytes = this.bytesAt(this.tokens.start(index), this.tokens.end(index));
+    this.dropChunksBefore(this.tokens.end(index));
+    return bytes;
   }
 
   /** Stream bytes [start, end) as one Buffer (a view when they lie in one chunk). */
@@ -293,7 +307,7 @@ export class JsonStream {
     if (this.braces + this.brackets > this.limits.maxNesting) return this.fail('JSON nesting depth limit exceeded');
     if (this.braces < 0 || this.brackets < 0 || (this.braces === 0 && this.brackets === 0)) {
       try {
-        this.output.push({ kind: 'value', value: new TokenParser(this.tokens, (i) => this.bytesAt(this.tokens.start(i), this.tokens.end(i))).parse() });
+        this.output.push({ kind: 'value', value: new TokenParser(this.tokens, (i) => this.takeToken(i)).parse() });
       } catch (error) {
         if (!(error instanceof JsonParseError)) throw error;
         this.output.push({ kind: 'error', message: `JSON parse error, ${error.message}` });

@@ -1,11 +1,14 @@
 import { JsonStream } from './json-stream.ts';
-import { toQmpJson } from './wire.ts';
+import { toQmpJsonParts } from './wire.ts';
 import type { Dispatcher, SessionView } from './dispatcher.ts';
+
+/** One serialised message (without line terminator), in pieces to be sent one after the other. */
+export type OutgoingMessage = readonly string[];
 
 /** The byte pipe under a session: a Unix socket, a WebSocket, a test double. */
 export interface SessionTransport {
   /** Sends serialised messages, in order, each framed as the transport frames one message. */
-  send(messages: readonly string[]): void;
+  send(messages: readonly OutgoingMessage[]): void;
   /** Bytes handed to send() that the peer has not taken yet. */
   pendingBytes(): number;
   /** Resolves when pendingBytes() has fallen low again, or the peer is gone. */
@@ -53,7 +56,7 @@ export class QmpSession implements SessionView {
   private running = false;
   private closed = false;
   private inputPaused = false;
-  private backlog: string[] = [];
+  private backlog: OutgoingMessage[] = [];
   private backlogBytes = 0;
   private flushing = false;
 
@@ -146,13 +149,15 @@ export class QmpSession implements SessionView {
 
   private send(message: unknown): void {
     if (this.closed) return;
-    const text = toQmpJson(message, this.pretty);
+    const parts = toQmpJsonParts(message, this.pretty);
     if (this.backlog.length === 0 && this.transport.pendingBytes() <= TRANSPORT_BACKLOG_BYTES) {
-      this.transport.send([text]);
+      this.transport.send([parts]);
       return;
     }
-    this.backlog.push(text);
-    this.backlogBytes += text.length;
+    const length = parts.reduce((sum, part) => sum + part.length, 0);
+    // A small message waits as one string: far less per event than its pieces would cost.
+    this.backlog.push(length < 4096 ? [parts.join('')] : parts);
+    this.backlogBytes += length;
     if (!this.flushing) void this.flushBacklog();
   }
 

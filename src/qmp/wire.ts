@@ -9,16 +9,22 @@ import { qdictKeyOrder } from './qdict-order.ts';
  * socket sends each as "\r\n", as QEMU's monitor does.
  */
 export function toQmpJson(value: unknown, pretty = false): string {
+  return toQmpJsonParts(value, pretty).join('');
+}
+
+/** The same text in pieces, so that a huge reply can be written out without first being joined. */
+export function toQmpJsonParts(value: unknown, pretty = false): string[] {
   const parts: string[] = [];
   write(value, parts, pretty ? 0 : -1);
-  return parts.join('');
+  return parts;
 }
 
 /** `level` is the pretty-printing depth, or -1 for the single-line form. */
 function write(value: unknown, out: string[], level: number): void {
   switch (typeof value) {
     case 'string':
-      out.push(quoteString(value));
+      if (NEEDS_ESCAPE.test(value)) out.push(quoteString(value));
+      else out.push('"', value, '"');
       return;
     case 'number':
       out.push(formatNumber(value));

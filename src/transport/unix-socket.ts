@@ -1,7 +1,7 @@
 import net from 'node:net';
 import fs from 'node:fs';
 import type { Logger } from 'pino';
-import type { SessionTransport } from '../qmp/session.ts';
+import type { OutgoingMessage, SessionTransport } from '../qmp/session.ts';
 import type { SessionHost } from './session-host.ts';
 
 export interface UnixListenOptions {
@@ -62,18 +62,57 @@ async function removeStaleSocket(path: string): Promise<void> {
   fs.unlinkSync(path);
 }
 
+/** Text goes to the socket at most this much at a time, so a huge reply is never copied whole. */
+const WRITE_SLICE = 1 << 20;
+
 /** A monitor socket: one message per line, every line break sent as "\r\n" as QEMU's monitor sends it. */
 class SocketTransport implements SessionTransport {
-  constructor(private readonly socket: net.Socket) {}
+  /** Text accepted by send() and not yet handed to the socket, from index `head` on. */
+  private unwritten: string[] = [];
+  private head = 0;
+  private unwrittenLength = 0;
 
-  send(messages: readonly string[]): void {
+  constructor(private readonly socket: net.Socket) {
+    socket.on('drain', () => this.pump());
+  }
+
+  send(messages: readonly OutgoingMessage[]): void {
     if (this.socket.destroyed) return;
-    const text = messages.length === 1 ? messages[0]! : messages.join('\n');
-    this.socket.write((text.includes('\n') ? text.replaceAll('\n', '\r\n') : text) + '\r\n');
+    for (const parts of messages) {
+      for (const part of parts) this.unwritten.push(part);
+      this.unwritten.push('\n');
+    }
+    for (const parts of messages) this.unwrittenLength += parts.reduce((sum, part) => sum + part.length, 1);
+    this.pump();
+  }
+
+  /** Writes slices while the socket keeps up; 'drain' brings it back for the rest. */
+  private pump(): void {
+    while (this.head < this.unwritten.length && this.socket.writableLength < WRITE_SLICE && !this.socket.destroyed) {
+      let slice = '';
+      while (this.head < this.unwritten.length && slice.length < WRITE_SLICE) {
+        const next = this.unwritten[this.head]!;
+        const room = WRITE_SLICE - slice.length;
+        if (next.length <= room) {
+          slice += next;
+          this.head++;
+        } else {
+          slice += next.slice(0, room);
+          this.unwritten[this.head] = next.slice(room);
+        }
+      }
+      this.unwrittenLength -= slice.length;
+      // QMP output is ASCII (wire.ts escapes the rest): latin1 writes it at one byte a character.
+      this.socket.write(slice.includes('\n') ? slice.replaceAll('\n', '\r\n') : slice, 'latin1');
+    }
+    if (this.head === this.unwritten.length) {
+      this.unwritten = [];
+      this.head = 0;
+    }
   }
 
   pendingBytes(): number {
-    return this.socket.destroyed ? 0 : this.socket.writableLength;
+    return this.socket.destroyed ? 0 : this.socket.writableLength + this.unwrittenLength;
   }
 
   drained(): Promise<void> {

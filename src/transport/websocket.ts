@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from 'pino';
-import type { SessionTransport } from '../qmp/session.ts';
+import type { OutgoingMessage, SessionTransport } from '../qmp/session.ts';
 import type { SessionHost } from './session-host.ts';
 
 export interface WebSocketListenOptions {
@@ -82,10 +82,11 @@ class WebSocketTransport implements SessionTransport {
 
   constructor(private readonly socket: WebSocket) {}
 
-  send(messages: readonly string[]): void {
+  send(messages: readonly OutgoingMessage[]): void {
     if (this.socket.readyState !== this.socket.OPEN) return;
-    for (const message of messages) {
-      this.lastWrite = new Promise((resolve) => this.socket.send(message, () => resolve()));
+    for (const parts of messages) {
+      const frame = parts.length === 1 ? parts[0]! : parts.join('');
+      this.lastWrite = new Promise((resolve) => this.socket.send(frame, () => resolve()));
     }
   }
 

@@ -103,3 +103,41 @@ describe('a client that sends without reading holds bounded memory, on every tra
     worker.close();
   }, 120_000);
 });
+
+describe('memory per request stays proportional to its bytes', () => {
+  let daemon: DaemonProcess;
+  afterEach(() => daemon.stop());
+
+  // Bounds are peak RSS growth over the request's size. One string costs its received
+  // bytes, its text and its reply (3x measured); a million strings add a JS string and a
+  // token entry each (3.8x measured). The byte-per-number lexer took 36x.
+  it.each([
+    ['a 60 MiB string echoed back as the id', (n: number) => `{"execute":"query-version","id":"${'a'.repeat(n)}"}\n`, true, 4],
+    // 2M tokens: just within QEMU's token count limit.
+    ['a 60 MiB array of a million strings', (n: number) => `{"execute":"query-version","arguments":{"x":[${`"${'b'.repeat(Math.floor(n / 1_000_000) - 3)}",`.repeat(999_999)}"b"]}}\n`, false, 5],
+  ] as const)('%s', async (_name, request, echoed, bound) => {
+    daemon = await DaemonProcess.start();
+    const client = await daemon.client();
+    const baseline = memory(daemon.child.pid!, 'VmHWM');
+    const size = 60 * MiB;
+    const text = request(size);
+    // The reply is counted, not kept: only the daemon's memory is measured.
+    let replyBytes = 0;
+    let tail = '';
+    client.socket.removeAllListeners('data');
+    const replied = new Promise<void>((resolve) =>
+      client.socket.on('data', (chunk: Buffer) => {
+        replyBytes += chunk.length;
+        tail = (tail + chunk.toString('latin1')).slice(-200);
+        if (tail.endsWith('\r\n')) resolve();
+      }),
+    );
+    client.send(text);
+    await replied;
+    if (echoed) expect(replyBytes).toBeGreaterThan(size);
+    else expect(tail).toBe('{"error": {"class": "GenericError", "desc": "Parameter \'x\' is unexpected"}}\r\n');
+    const peak = memory(daemon.child.pid!, 'VmHWM');
+    expect(peak - baseline).toBeLessThan(bound * text.length);
+    client.close();
+  }, 180_000);
+});
