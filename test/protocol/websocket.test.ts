@@ -41,8 +41,8 @@ describe('WebSocket: token authentication, streaming framing, hostile frames', (
     client.socket.close();
   };
 
-  it('prints where the token is and keeps it owner-only (0600)', () => {
-    expect(daemon.stderr.join('')).toContain(`token (?token= or Authorization: Bearer) in ${tokenFile}`);
+  it('prints where the token is and keeps it owner-only (0600)', async () => {
+    await waitFor(() => daemon.stderr.join('').includes(`token (?token= or Authorization: Bearer) in ${tokenFile}`), 10_000);
     expect(fs.statSync(tokenFile).mode & 0o777).toBe(0o600);
     expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
   });
