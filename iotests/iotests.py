@@ -165,6 +165,12 @@ class QmpClient:
     def send_raw(self, data):
         self.sock.sendall(data if isinstance(data, bytes) else data.encode())
 
+    def raw_log(self, line):
+        """Sends one request line exactly as written; logs it and the reply line exactly as received."""
+        self.send_raw(line + '\n')
+        log('>> ' + line)
+        log('<< ' + self.read_line())
+
     def read_message(self):
         """The next reply; events met on the way are kept for get_qmp_events()."""
         while True:
@@ -299,6 +305,20 @@ class VM(QmpClient):
                 if time.time() > deadline:
                     raise
                 time.sleep(0.01)
+
+    def launch_error(self):
+        """Starts a daemon that must refuse its command line; returns its exit status and message.
+
+        The message loses the program name and, where QEMU prefixes it, the option it is
+        about ("--blockdev ARG: "), so QEMU's and qblockd's messages compare.
+        """
+        process = subprocess.run(self.command_line(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=20)
+        message = process.stderr.decode().strip().split(': ', 1)[-1]
+        for option, argument in zip(self.args, self.args[1:]):
+            prefix = '%s %s: ' % (option, argument)
+            if message.startswith(prefix):
+                message = message[len(prefix):]
+        return process.returncode, message
 
     def shutdown(self):
         try:

@@ -3,7 +3,7 @@ import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { WebSocketServer } from 'ws';
 import { ExportManager } from './block/exports.ts';
-import { BlockGraph, type BlockdevOptions } from './block/graph.ts';
+import { BlockGraph } from './block/graph.ts';
 import { driveToBlockdev } from './block/drive-options.ts';
 import { allCommands, type DaemonServices } from './commands/index.ts';
 import type { DaemonConfig } from './config/index.ts';
@@ -63,11 +63,11 @@ export class Daemon {
   async start(): Promise<void> {
     for (const spec of this.config.blockdevs) {
       const options = this.schema.validateType('BlockdevOptions', spec.value, spec.syntax === 'json' ? 'qmp' : 'keyval');
-      this.graph.addBlockdev(options as BlockdevOptions);
+      this.graph.addBlockdev(options);
     }
     for (const drive of this.config.drives) {
       const { id, blockdev } = driveToBlockdev(drive.options);
-      this.graph.addDrive(id, this.schema.validateType('BlockdevOptions', blockdev, 'keyval') as BlockdevOptions);
+      this.graph.addDrive(id, this.schema.validateType('BlockdevOptions', blockdev, 'keyval'));
     }
     const host = {
       openSession: (transport: SessionTransport, options: MonitorOptions) => this.openSession(transport, options),

@@ -5,20 +5,12 @@ import type { DirtyBitmap } from './bitmap/dirty-bitmap.ts';
 import { checkBitmapPermission } from './bitmap/permissions.ts';
 import type { BlockGraph } from './graph.ts';
 import type { BlockNode } from './node.ts';
-
-export type SocketAddress =
-  | { type: 'unix'; data: { path: string } }
-  | { type: 'inet'; data: { host: string; port: string } }
-  | { type: string; data: Record<string, unknown> };
-
-export interface NbdExportArgs {
-  type: string;
-  id: string;
-  'node-name': string;
-  writable?: boolean;
-  name?: string;
-  bitmaps?: Array<string | { node: string; name: string }>;
-}
+import type {
+  BlockDirtyBitmapOrStr,
+  BlockExportInfo,
+  BlockExportOptions,
+  SocketAddressLegacy,
+} from '../schema/generated/qapi-types.ts';
 
 interface BlockExport {
   id: string;
@@ -43,7 +35,7 @@ export class ExportManager {
     private readonly emitDeleted: (id: string) => void,
   ) {}
 
-  async startServer(address: SocketAddress): Promise<void> {
+  async startServer(address: SocketAddressLegacy): Promise<void> {
     if (this.server) throw new QmpError('NBD server already running');
     const server = net.createServer((client) => client.destroy());
     const listenArgs = listenArguments(address);
@@ -52,7 +44,7 @@ export class ExportManager {
       server.listen(listenArgs, () => resolve());
     });
     this.server = server;
-    this.unixPath = address.type === 'unix' ? String(address.data.path) : null;
+    this.unixPath = address.type === 'unix' ? address.data.path : null;
   }
 
   stopServer(): void {
@@ -64,7 +56,7 @@ export class ExportManager {
     this.unixPath = null;
   }
 
-  add(args: NbdExportArgs): void {
+  add(args: BlockExportOptions): void {
     if (args.type !== 'nbd') throw new QmpError(`Export type '${args.type}' is not supported by qblockd`);
     if (this.exports.some((exported) => exported.id === args.id)) {
       throw new QmpError(`Block export id '${args.id}' is already in use`);
@@ -97,7 +89,7 @@ export class ExportManager {
     this.remove(exported);
   }
 
-  list(): Array<Record<string, unknown>> {
+  list(): BlockExportInfo[] {
     return this.exports.map((exported) => ({
       id: exported.id,
       type: 'nbd',
@@ -110,7 +102,7 @@ export class ExportManager {
     if (this.server) this.stopServer();
   }
 
-  private findExportBitmap(node: BlockNode, reference: string | { node: string; name: string }): DirtyBitmap {
+  private findExportBitmap(node: BlockNode, reference: BlockDirtyBitmapOrStr): DirtyBitmap {
     if (typeof reference !== 'string') {
       const owner = this.graph.findBitmapNode(reference.node);
       const bitmap = owner.findBitmap(reference.name);
@@ -139,15 +131,15 @@ function filteredChild(node: BlockNode): BlockNode | undefined {
   return node.driver.format === 'raw' ? node.children[0] : undefined;
 }
 
-function listenArguments(address: SocketAddress): net.ListenOptions {
-  if (address.type === 'unix') return { path: String(address.data.path) };
-  if (address.type === 'inet') return { host: String(address.data.host), port: Number(address.data.port) };
+function listenArguments(address: SocketAddressLegacy): net.ListenOptions {
+  if (address.type === 'unix') return { path: address.data.path };
+  if (address.type === 'inet') return { host: address.data.host, port: Number(address.data.port) };
   throw new QmpError(`Socket address type '${address.type}' is not supported by qblockd`);
 }
 
-function bindError(address: SocketAddress, error: NodeJS.ErrnoException): QmpError {
+function bindError(address: SocketAddressLegacy, error: NodeJS.ErrnoException): QmpError {
   if (address.type === 'unix') {
-    return new QmpError(`Failed to bind socket to ${String(address.data.path)}: ${errnoText(error)}`);
+    return new QmpError(`Failed to bind socket to ${address.data.path}: ${errnoText(error)}`);
   }
   return new QmpError(`Failed to bind socket: ${errnoText(error)}`);
 }

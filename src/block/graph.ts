@@ -7,11 +7,12 @@ import { NullDriver } from './drivers/null-co.ts';
 import { Qcow2Driver } from './drivers/qcow2-driver.ts';
 import { RawDriver } from './drivers/raw.ts';
 import { BlockNode, type BlockChildIo } from './node.ts';
+import type { BlockdevDriver, BlockdevOptions, BlockdevRef } from '../schema/generated/qapi-types.ts';
 
-/** BlockdevOptions as they arrive from QMP, -blockdev or -drive (already schema-checked). */
-export type BlockdevOptions = Record<string, unknown> & { driver: string; 'node-name'?: string };
+/** One driver's BlockdevOptions: the common members and its own. */
+type DriverOptions<D extends BlockdevDriver> = Extract<BlockdevOptions, { driver: D }>;
 
-interface DriverSpec {
+interface DriverSpec<Options> {
   /** Format drivers sit on a protocol child named by the `file` member. */
   needsFile: boolean;
   /**
@@ -20,17 +21,17 @@ interface DriverSpec {
    * through and, like an unused -drive, claims nothing.
    */
   claimsFile?: boolean;
-  open(options: BlockdevOptions, child: BlockChildIo | undefined, readOnly: boolean): BlockDriver;
+  open(options: Options, child: BlockChildIo | undefined, readOnly: boolean): BlockDriver;
 }
 
-const DRIVERS: Record<string, DriverSpec> = {
+const DRIVERS: { [D in BlockdevDriver]?: DriverSpec<DriverOptions<D>> } = {
   'null-co': {
     needsFile: false,
     open: (options) => new NullDriver(pick(options, ['size', 'read-zeroes', 'latency-ns'])),
   },
   file: {
     needsFile: false,
-    open: (options, _child, readOnly) => new FileDriver(String(options.filename), readOnly),
+    open: (options, _child, readOnly) => new FileDriver(options.filename, readOnly),
   },
   raw: { needsFile: true, open: (_options, child) => new RawDriver(child!) },
   qcow2: { needsFile: true, claimsFile: true, open: (_options, child) => new Qcow2Driver(child!) },
@@ -127,10 +128,10 @@ export class BlockGraph {
   }
 
   private open(options: BlockdevOptions, monitorOwned: boolean): BlockNode {
-    const spec = DRIVERS[options.driver];
+    const spec = driverSpec(options.driver);
     if (!spec) throw new QmpError(`Driver '${options.driver}' is not supported by qblockd`);
     const readOnly = options['read-only'] === true;
-    const child = spec.needsFile ? this.resolveChild(options.file, readOnly) : undefined;
+    const child = spec.needsFile && 'file' in options ? this.resolveChild(options.file, readOnly) : undefined;
     let claimedChild = false;
     try {
       const nodeName = this.assignNodeName(options['node-name']);
@@ -156,11 +157,11 @@ export class BlockGraph {
     }
   }
 
-  private resolveChild(reference: unknown, readOnly: boolean): BlockNode {
+  private resolveChild(reference: BlockdevRef, readOnly: boolean): BlockNode {
     if (typeof reference === 'string') {
       return this.findDeviceOrNode(reference);
     }
-    const nested = { ...(reference as BlockdevOptions) };
+    const nested = { ...reference };
     if (readOnly && nested['read-only'] === undefined) nested['read-only'] = true;
     return this.open(nested, false);
   }
@@ -208,7 +209,7 @@ export class BlockGraph {
       node.driver.close();
       this.nodes.delete(node.nodeName);
       for (const child of node.children) {
-        if (DRIVERS[node.driver.format]?.claimsFile) child.driver.hostLock?.release(lockMode(node.readOnly));
+        if (driverSpec(node.driver.format)?.claimsFile) child.driver.hostLock?.release(lockMode(node.readOnly));
         child.users.delete(`parent ${node.nodeName}`);
         if (!child.monitorOwned && child.users.size === 0) this.close(child);
       }
@@ -233,8 +234,13 @@ function hasParent(node: BlockNode): boolean {
   return [...node.users].some((user) => user.startsWith('parent '));
 }
 
-function pick(options: BlockdevOptions, keys: string[]): Record<string, unknown> {
-  const picked: Record<string, unknown> = {};
+/** The table's entry for one driver, typed for that driver's options. */
+function driverSpec<D extends BlockdevDriver>(driver: D): DriverSpec<DriverOptions<D>> | undefined {
+  return DRIVERS[driver];
+}
+
+function pick<T, K extends keyof T>(options: T, keys: K[]): Pick<T, K> {
+  const picked = {} as Pick<T, K>;
   for (const key of keys) if (options[key] !== undefined) picked[key] = options[key];
   return picked;
 }

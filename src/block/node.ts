@@ -2,6 +2,7 @@ import { QmpError } from '../qmp/errors.ts';
 import type { DirtyBitmap } from './bitmap/dirty-bitmap.ts';
 import type { ByteStore } from './drivers/byte-store.ts';
 import type { BlockDriver } from './drivers/driver.ts';
+import type { ImageInfo } from '../schema/generated/qapi-types.ts';
 
 /** The data path a parent node sees of its child: the child's bitmaps record what the parent writes. */
 export interface BlockChildIo {
@@ -11,7 +12,7 @@ export interface BlockChildIo {
   writeZeroes(offset: number, length: number): void;
   discard(offset: number, length: number): void;
   flush(): void;
-  imageInfo(): Record<string, unknown>;
+  imageInfo(): ImageInfo;
   readonly byteStore?: ByteStore;
 }
 

@@ -1,43 +1,48 @@
 import { QmpError } from '../qmp/errors.ts';
+import type { ActionCompletionMode, TransactionAction, TransactionActionKind } from '../schema/generated/qapi-types.ts';
 import type { PreparedAction } from './bitmap/actions.ts';
 
-export interface TransactionActionRequest {
-  type: string;
-  data: Record<string, unknown>;
-}
+/** Each action kind's `data`, as the schema declares it. */
+export type TransactionActionData = { [K in TransactionActionKind]: Extract<TransactionAction, { type: K }>['data'] };
 
-export type CompletionMode = 'individual' | 'grouped';
-
-export interface ActionDefinition {
+export interface ActionDefinition<Data> {
   /** Refuses `completion-mode: grouped`, as every bitmap action does. */
   individualOnly: boolean;
-  prepare(data: any): PreparedAction;
+  prepare(data: Data): PreparedAction;
 }
+
+/** The actions qblockd implements; a kind missing here is refused. */
+export type TransactionActionTable = { [K in TransactionActionKind]?: ActionDefinition<TransactionActionData[K]> };
 
 /**
  * All or nothing: prepare every action in order; on the first failure abort
  * the prepared ones in reverse and report that failure; otherwise commit all.
  */
 export function runTransaction(
-  actions: TransactionActionRequest[],
-  completionMode: CompletionMode,
-  definitions: Record<string, ActionDefinition>,
+  actions: TransactionAction[],
+  completionMode: ActionCompletionMode,
+  definitions: TransactionActionTable,
 ): void {
   const prepared: PreparedAction[] = [];
   try {
-    for (const action of actions) {
-      const definition = definitions[action.type];
-      if (!definition) throw new QmpError(`Transaction action '${action.type}' is not supported by qblockd`);
-      if (definition.individualOnly && completionMode !== 'individual') {
-        throw new QmpError(
-          `Action '${action.type}' does not support Transaction property completion-mode = ${completionMode}`,
-        );
-      }
-      prepared.push(definition.prepare(action.data));
-    }
+    for (const action of actions) prepared.push(prepareAction(definitions, action.type, action.data, completionMode));
   } catch (error) {
     for (const action of prepared.reverse()) action.abort();
     throw error;
   }
   for (const action of prepared) action.commit();
+}
+
+function prepareAction<K extends TransactionActionKind>(
+  definitions: TransactionActionTable,
+  type: K,
+  data: TransactionActionData[K],
+  completionMode: ActionCompletionMode,
+): PreparedAction {
+  const definition = definitions[type];
+  if (!definition) throw new QmpError(`Transaction action '${type}' is not supported by qblockd`);
+  if (definition.individualOnly && completionMode !== 'individual') {
+    throw new QmpError(`Action '${type}' does not support Transaction property completion-mode = ${completionMode}`);
+  }
+  return definition.prepare(data);
 }

@@ -1,3 +1,4 @@
+import { JsonFloat } from '../qmp/json-value.ts';
 import { OptionSyntaxError } from './errors.ts';
 
 /**
@@ -5,7 +6,8 @@ import { OptionSyntaxError } from './errors.ts';
  * (`-blockdev '{...}'`): standard JSON plus single-quoted strings (with \'),
  * duplicate keys refused, and QEMU 7.2's error texts for the common mistakes
  * ("JSON parse error, premature EOI", "... expecting value", "Expecting at
- * most one JSON value", ...). Integers become numbers (exact up to 2^53).
+ * most one JSON value", ...). Integers become numbers (exact up to 2^53);
+ * numbers with a fraction or an exponent become JsonFloat (QEMU's doubles).
  */
 export function parseJsonArgument(text: string): unknown {
   const parser = new JsonParser(text);
@@ -123,12 +125,12 @@ class JsonParser {
     return KEYWORDS[word];
   }
 
-  private number(): number {
+  private number(): number | JsonFloat {
     const match = NUMBER.exec(this.text.slice(this.position));
     const end = this.position + (match?.[0].length ?? 0);
     if (!match || (end < this.text.length && !TOKEN_END.test(this.text[end]!))) return this.stray();
     this.position = end;
-    return Number(match[0]);
+    return /[.eE]/.test(match[0]) ? new JsonFloat(Number(match[0])) : Number(match[0]);
   }
 
   /** Garbage the lexer cannot make a token of, quoted up to the next delimiter. */

@@ -7,50 +7,62 @@ import {
   prepareSetEnabled,
   type PreparedAction,
 } from '../block/bitmap/actions.ts';
-import type { BlockGraph } from '../block/graph.ts';
-import { runTransaction, type ActionDefinition, type CompletionMode, type TransactionActionRequest } from '../block/transaction.ts';
+import { runTransaction, type ActionDefinition, type TransactionActionTable } from '../block/transaction.ts';
 import { QmpError } from '../qmp/errors.ts';
 import type { CommandTable } from '../qmp/dispatcher.ts';
+import type { BlockDirtyBitmap, BlockDirtyBitmapAdd, BlockDirtyBitmapMerge, QapiEmpty } from '../schema/generated/qapi-types.ts';
 import type { DaemonServices } from './services.ts';
 
-/** The six bitmap operations, each usable as a command and as a transaction action. */
-function bitmapActions(graph: BlockGraph): Record<string, (args: any) => PreparedAction> {
-  return {
-    'block-dirty-bitmap-add': (args) => prepareAdd(graph, args),
-    'block-dirty-bitmap-remove': (args) => prepareRemove(graph, args),
-    'block-dirty-bitmap-clear': (args) => prepareClear(graph, args),
-    'block-dirty-bitmap-enable': (args) => prepareSetEnabled(graph, args, true),
-    'block-dirty-bitmap-disable': (args) => prepareSetEnabled(graph, args, false),
-    'block-dirty-bitmap-merge': (args) => prepareMerge(graph, args),
+const ABORT: ActionDefinition<unknown> = {
+  individualOnly: false,
+  prepare() {
+    throw new QmpError('Transaction aborted using Abort action');
+  },
+};
+
+/** A bitmap operation run on its own: prepared and committed at once. */
+function runAlone<Args>(prepare: (args: Args) => PreparedAction): (args: Args) => QapiEmpty {
+  return (args) => {
+    prepare(args).commit();
+    return {};
   };
 }
 
-export function bitmapCommands({ graph }: DaemonServices): CommandTable {
-  const actions = bitmapActions(graph);
-  const transactionActions: Record<string, ActionDefinition> = {
-    abort: {
-      individualOnly: false,
-      prepare() {
-        throw new QmpError('Transaction aborted using Abort action');
-      },
-    },
+/** A bitmap operation as a transaction action. */
+function individualAction<Data>(prepare: (data: Data) => PreparedAction): ActionDefinition<Data> {
+  return { individualOnly: true, prepare };
+}
+
+/** The six bitmap operations, each usable as a command and as a transaction action. */
+export function bitmapCommands({ graph }: DaemonServices) {
+  const add = (args: BlockDirtyBitmapAdd) => prepareAdd(graph, args);
+  const remove = (args: BlockDirtyBitmap) => prepareRemove(graph, args);
+  const clear = (args: BlockDirtyBitmap) => prepareClear(graph, args);
+  const enable = (args: BlockDirtyBitmap) => prepareSetEnabled(graph, args, true);
+  const disable = (args: BlockDirtyBitmap) => prepareSetEnabled(graph, args, false);
+  const merge = (args: BlockDirtyBitmapMerge) => prepareMerge(graph, args);
+  const transactionActions: TransactionActionTable = {
+    abort: ABORT,
+    'block-dirty-bitmap-add': individualAction(add),
+    'block-dirty-bitmap-remove': individualAction(remove),
+    'block-dirty-bitmap-clear': individualAction(clear),
+    'block-dirty-bitmap-enable': individualAction(enable),
+    'block-dirty-bitmap-disable': individualAction(disable),
+    'block-dirty-bitmap-merge': individualAction(merge),
   };
-  const commands: CommandTable = {};
-  for (const [name, prepare] of Object.entries(actions)) {
-    commands[name] = (args) => {
-      prepare(args).commit();
-      return {};
-    };
-    transactionActions[name] = { individualOnly: true, prepare };
-  }
   return {
-    ...commands,
-    'x-debug-block-dirty-bitmap-sha256'(args: { node: string; name: string }) {
+    'block-dirty-bitmap-add': runAlone(add),
+    'block-dirty-bitmap-remove': runAlone(remove),
+    'block-dirty-bitmap-clear': runAlone(clear),
+    'block-dirty-bitmap-enable': runAlone(enable),
+    'block-dirty-bitmap-disable': runAlone(disable),
+    'block-dirty-bitmap-merge': runAlone(merge),
+    'x-debug-block-dirty-bitmap-sha256'(args) {
       return { sha256: lookupBitmap(graph, args.node, args.name).bitmap.data.sha256() };
     },
-    transaction(args: { actions: TransactionActionRequest[]; properties?: { 'completion-mode'?: CompletionMode } }) {
+    transaction(args) {
       runTransaction(args.actions, args.properties?.['completion-mode'] ?? 'individual', transactionActions);
       return {};
     },
-  };
+  } satisfies Partial<CommandTable>;
 }

@@ -1,15 +1,15 @@
-import type { BlockdevOptions } from '../block/graph.ts';
 import type { BlockNode } from '../block/node.ts';
 import type { CommandTable } from '../qmp/dispatcher.ts';
+import type { BlockDeviceInfo } from '../schema/generated/qapi-types.ts';
 import type { DaemonServices } from './services.ts';
 
-export function blockNodeCommands({ graph }: DaemonServices): CommandTable {
+export function blockNodeCommands({ graph }: DaemonServices) {
   return {
-    'blockdev-add'(options: BlockdevOptions) {
+    'blockdev-add'(options) {
       graph.addBlockdev(options);
       return {};
     },
-    'blockdev-del'(args: { 'node-name': string }) {
+    'blockdev-del'(args) {
       graph.deleteBlockdev(args['node-name']);
       return {};
     },
@@ -22,13 +22,13 @@ export function blockNodeCommands({ graph }: DaemonServices): CommandTable {
         locked: false,
         inserted: blockDeviceInfo(node),
       })),
-  };
+  } satisfies Partial<CommandTable>;
 }
 
 /** BlockDeviceInfo in QEMU's member order; throttling and cache figures are QEMU's defaults. */
-export function blockDeviceInfo(node: BlockNode): Record<string, unknown> {
+export function blockDeviceInfo(node: BlockNode): BlockDeviceInfo {
   const image = node.driver.imageInfo();
-  const info: Record<string, unknown> = {
+  const info: BlockDeviceInfo = {
     file: image.filename,
     'node-name': node.nodeName,
     ro: node.readOnly,

@@ -2,9 +2,9 @@ import { QmpError } from '../qmp/errors.ts';
 import type { CommandTable } from '../qmp/dispatcher.ts';
 import type { DaemonServices } from './services.ts';
 
-export function controlCommands(services: DaemonServices): CommandTable {
+export function controlCommands(services: DaemonServices) {
   return {
-    qmp_capabilities(args: { enable?: string[] }, session) {
+    qmp_capabilities(args, session) {
       if (session.negotiated) {
         throw new QmpError('Capabilities negotiation is already complete, command ignored', 'CommandNotFound');
       }
@@ -20,5 +20,5 @@ export function controlCommands(services: DaemonServices): CommandTable {
       services.requestShutdown('host-qmp-quit');
       return {};
     },
-  };
+  } satisfies Partial<CommandTable>;
 }

@@ -1,10 +1,9 @@
-import type { NbdExportArgs, SocketAddress } from '../block/exports.ts';
 import type { CommandTable } from '../qmp/dispatcher.ts';
 import type { DaemonServices } from './services.ts';
 
-export function exportCommands({ exports }: DaemonServices): CommandTable {
+export function exportCommands({ exports }: DaemonServices) {
   return {
-    async 'nbd-server-start'(args: { addr: SocketAddress }) {
+    async 'nbd-server-start'(args) {
       await exports.startServer(args.addr);
       return {};
     },
@@ -12,14 +11,14 @@ export function exportCommands({ exports }: DaemonServices): CommandTable {
       exports.stopServer();
       return {};
     },
-    'block-export-add'(args: NbdExportArgs) {
+    'block-export-add'(args) {
       exports.add(args);
       return {};
     },
-    'block-export-del'(args: { id: string }) {
+    'block-export-del'(args) {
       exports.delete(args.id);
       return {};
     },
     'query-block-exports': () => exports.list(),
-  };
+  } satisfies Partial<CommandTable>;
 }

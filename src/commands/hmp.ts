@@ -3,14 +3,14 @@ import { runHumanMonitorCommand, type QemuIoTarget } from '../hmp/index.ts';
 import type { CommandTable } from '../qmp/dispatcher.ts';
 import type { DaemonServices } from './services.ts';
 
-export function hmpCommands({ graph }: DaemonServices): CommandTable {
+export function hmpCommands({ graph }: DaemonServices) {
   return {
-    'human-monitor-command'(args: { 'command-line': string }) {
+    'human-monitor-command'(args) {
       return runHumanMonitorCommand(args['command-line'], {
         resolveQemuIoTarget: (device, guestDevicesOnly) => qemuIoTarget(graph.findForQemuIo(device, guestDevicesOnly)),
       });
     },
-  };
+  } satisfies Partial<CommandTable>;
 }
 
 function qemuIoTarget(node: BlockNode): QemuIoTarget {

@@ -8,7 +8,7 @@ import type { DaemonServices } from './services.ts';
 
 export type { DaemonServices } from './services.ts';
 
-/** Every QMP command qblockd implements, by name; the schema says which exist. */
+/** Every QMP command of the schema and its handler; the type checker refuses a missing or mistyped one. */
 export function allCommands(services: DaemonServices): CommandTable {
   return {
     ...controlCommands(services),

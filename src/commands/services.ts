@@ -1,11 +1,7 @@
 import type { BlockGraph } from '../block/graph.ts';
 import type { ExportManager } from '../block/exports.ts';
 import type { Schema } from '../schema/index.ts';
-
-export interface VersionInfo {
-  qemu: { major: number; minor: number; micro: number };
-  package: string;
-}
+import type { EventData, EventName, VersionInfo } from '../schema/generated/qapi-types.ts';
 
 /** What command handlers drive: the block layer, exports, events and the daemon's lifecycle. */
 export interface DaemonServices {
@@ -13,7 +9,7 @@ export interface DaemonServices {
   exports: ExportManager;
   schema: Schema;
   version: VersionInfo;
-  emitEvent(name: string, data?: Record<string, unknown>): void;
+  emitEvent<E extends EventName>(name: E, data: EventData[E]): void;
   /** Runs after the current reply has been sent. */
   requestShutdown(reason: string): void;
 }

@@ -1,6 +1,8 @@
 import { QmpError } from './errors.ts';
+import { isJsonObject } from './json-value.ts';
 import { qdictKeyOrder } from './qdict-order.ts';
 import type { Schema } from '../schema/index.ts';
+import type { CommandArguments, CommandName, CommandResults } from '../schema/generated/qapi-types.ts';
 
 /** What a command handler may know about the client that sent the command. */
 export interface SessionView {
@@ -9,8 +11,14 @@ export interface SessionView {
   oobEnabled: boolean;
 }
 
-export type CommandHandler = (args: any, session: SessionView) => unknown | Promise<unknown>;
-export type CommandTable = Record<string, CommandHandler>;
+/** A command's handler, typed by the schema: it gets the checked arguments and returns the declared result. */
+export type CommandHandler<C extends CommandName> = (
+  args: CommandArguments[C],
+  session: SessionView,
+) => CommandResults[C] | Promise<CommandResults[C]>;
+
+/** One handler for every command of the schema. */
+export type CommandTable = { [C in CommandName]: CommandHandler<C> };
 
 export type Reply = { return: unknown; id?: unknown } | { error: { class: string; desc: string }; id?: unknown };
 
@@ -26,17 +34,11 @@ export class Dispatcher {
     private readonly schema: Schema,
     private readonly handlers: CommandTable,
     private readonly onCommand?: (name: string, ms: number, error?: QmpError) => void,
-  ) {
-    for (const name of schema.commandNames()) {
-      if (!handlers[name]) throw new Error(`schema command '${name}' has no handler`);
-    }
-  }
+  ) {}
 
   async dispatch(request: unknown, session: SessionView): Promise<Reply> {
-    if (typeof request !== 'object' || request === null || Array.isArray(request)) {
-      return errorReply(new QmpError('QMP input must be a JSON object'));
-    }
-    const envelope = request as Record<string, unknown>;
+    if (!isJsonObject(request)) return errorReply(new QmpError('QMP input must be a JSON object'));
+    const envelope = request;
     const withId = (reply: Reply): Reply => ('id' in envelope ? { ...reply, id: envelope.id } : reply);
     try {
       const { name, args } = this.checkEnvelope(envelope, session);
@@ -44,7 +46,7 @@ export class Dispatcher {
       try {
         const result = await this.invoke(name, args, session);
         this.onCommand?.(name, performance.now() - started);
-        return withId({ return: result ?? {} });
+        return withId({ return: result });
       } catch (error) {
         const qmpError = asQmpError(error);
         this.onCommand?.(name, performance.now() - started, qmpError);
@@ -61,9 +63,7 @@ export class Dispatcher {
       if (member === 'execute' || (member === 'exec-oob' && session.oobEnabled)) {
         if (typeof value !== 'string') throw new QmpError(`QMP input member '${member}' must be a string`);
       } else if (member === 'arguments') {
-        if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-          throw new QmpError("QMP input member 'arguments' must be an object");
-        }
+        if (!isJsonObject(value)) throw new QmpError("QMP input member 'arguments' must be an object");
       } else if (member !== 'id') {
         throw new QmpError(`QMP input member '${member}' is unexpected`);
       }
@@ -81,9 +81,10 @@ export class Dispatcher {
     return { name, args: envelope.arguments as Record<string, unknown> | undefined };
   }
 
-  private async invoke(name: string, rawArgs: Record<string, unknown> | undefined, session: SessionView) {
+  private async invoke<C extends CommandName>(name: C, rawArgs: Record<string, unknown> | undefined, session: SessionView) {
     const args = this.schema.validateCommandArguments(name, rawArgs);
-    return this.handlers[name]!(args, session);
+    const handler: CommandHandler<C> = this.handlers[name];
+    return handler(args, session);
   }
 
   /** Before negotiation QEMU rewrites every CommandNotFound into a hint. */

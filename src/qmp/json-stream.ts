@@ -5,6 +5,8 @@
  * braces and brackets, and a parser whose error texts are QEMU's.
  */
 
+import { JsonFloat, jsonInteger } from './json-value.ts';
+
 export type StreamItem = { kind: 'value'; value: unknown } | { kind: 'error'; message: string };
 
 export interface JsonLimits {
@@ -371,7 +373,7 @@ class TokenParser {
       case 'integer':
         return decodeInteger(this.textOf(this.position++).toString('latin1'));
       case 'float':
-        return Number(this.textOf(this.position++).toString('latin1'));
+        return new JsonFloat(Number(this.textOf(this.position++).toString('latin1')));
       case 'keyword':
         return decodeKeyword(this.textOf(this.position++).toString('latin1'));
       default:
@@ -427,13 +429,11 @@ function decodeKeyword(text: string): boolean | null {
 }
 
 /** int64 when it fits, else uint64, else a double: QEMU's order of attempts. */
-function decodeInteger(text: string): number | bigint {
+function decodeInteger(text: string): number | bigint | JsonFloat {
   const value = BigInt(text);
-  if (value >= INT64_MIN && value <= INT64_MAX) {
-    return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value;
-  }
+  if (value >= INT64_MIN && value <= INT64_MAX) return jsonInteger(value);
   if (value > 0n && value <= UINT64_MAX) return value;
-  return Number(text);
+  return new JsonFloat(Number(text));
 }
 
 const SIMPLE_ESCAPES: Record<string, string> = {

@@ -1,3 +1,4 @@
+import { JsonFloat } from './json-value.ts';
 import { qdictKeyOrder } from './qdict-order.ts';
 
 /**
@@ -38,6 +39,8 @@ function write(value: unknown, out: string[], level: number): void {
     case 'object':
       if (value === null) {
         out.push('null');
+      } else if (value instanceof JsonFloat) {
+        out.push(formatNumber(value.value));
       } else if (Array.isArray(value)) {
         writeMembers('[', ']', value.length, (i) => write(value[i], out, inner(level)), out, level);
       } else {

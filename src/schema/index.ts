@@ -2,16 +2,17 @@ import { QmpError } from '../qmp/errors.ts';
 import { SchemaDefinitions } from './definitions.ts';
 import { buildIntrospection } from './introspection.ts';
 import { InputVisitor, type InputMode } from './visitor.ts';
+import type { CommandArguments, CommandName, QapiTypes, SchemaInfo } from './generated/qapi-types.ts';
 
 export interface Schema {
-  commandNames(): string[];
-  hasCommand(name: string): boolean;
+  commandNames(): CommandName[];
+  hasCommand(name: string): name is CommandName;
   /** Checks a command's `arguments` as QEMU's QMP dispatcher would; throws QmpError with QEMU's text. */
-  validateCommandArguments(command: string, args: Record<string, unknown> | undefined): Record<string, unknown>;
+  validateCommandArguments<C extends CommandName>(command: C, args: Record<string, unknown> | undefined): CommandArguments[C];
   /** Checks (and in keyval mode converts) a value of a named type, e.g. a -blockdev's BlockdevOptions. */
-  validateType(typeName: string, value: unknown, mode: InputMode): unknown;
+  validateType<T extends keyof QapiTypes>(typeName: T, value: unknown, mode: InputMode): QapiTypes[T];
   /** query-qmp-schema's SchemaInfo list. */
-  introspect(): unknown[];
+  introspect(): SchemaInfo[];
 }
 
 let cached: Schema | undefined;
@@ -24,17 +25,20 @@ export function loadSchema(): Schema {
 
 function createSchema(definitions: SchemaDefinitions): Schema {
   const visitors = { qmp: new InputVisitor(definitions, 'qmp'), keyval: new InputVisitor(definitions, 'keyval') };
-  let introspection: unknown[] | undefined;
-  const names = [...definitions.commands.keys()];
+  let introspection: SchemaInfo[] | undefined;
+  const names = [...definitions.commands.keys()] as CommandName[];
+  // The visitor checked the value against the very definitions the generated types come from
+  // (test/unit/schema/generated-types.test.ts keeps them in step), so it has the named type.
   return {
     commandNames: () => names,
-    hasCommand: (name) => definitions.commands.has(name),
-    validateCommandArguments(command, args) {
+    hasCommand: (name): name is CommandName => definitions.commands.has(name),
+    validateCommandArguments<C extends CommandName>(command: C, args: Record<string, unknown> | undefined) {
       const definition = definitions.commands.get(command);
       if (!definition) throw new QmpError(`The command ${command} has not been found`, 'CommandNotFound');
-      return visitors.qmp.visit(definition.argType, args ?? {}, [], null) as Record<string, unknown>;
+      return visitors.qmp.visit(definition.argType, args ?? {}, [], null) as CommandArguments[C];
     },
-    validateType: (typeName, value, mode) => visitors[mode].visit(typeName, value, [], null),
+    validateType: <T extends keyof QapiTypes>(typeName: T, value: unknown, mode: InputMode) =>
+      visitors[mode].visit(typeName, value, [], null) as QapiTypes[T],
     introspect: () => (introspection ??= buildIntrospection(definitions)),
   };
 }

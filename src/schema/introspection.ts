@@ -1,12 +1,16 @@
 import type { SchemaDefinitions, TypeRef } from './definitions.ts';
+import type { SchemaInfo } from './generated/qapi-types.ts';
+
+/** A SchemaInfo with the members of its meta-type's variant (arg-type, members, ...). */
+type SchemaInfoEntry = SchemaInfo & Record<string, unknown>;
 
 /**
  * query-qmp-schema's SchemaInfo list: commands and events by name, every
  * other type behind an opaque number (builtins keep their names), numbered in
  * the order they are first reached, as QEMU masks them.
  */
-export function buildIntrospection(schema: SchemaDefinitions): unknown[] {
-  const entries: unknown[] = [];
+export function buildIntrospection(schema: SchemaDefinitions): SchemaInfoEntry[] {
+  const entries: SchemaInfoEntry[] = [];
   const names = new Map<string, string>();
   const pending: string[] = [];
 
@@ -39,7 +43,7 @@ export function buildIntrospection(schema: SchemaDefinitions): unknown[] {
   };
 
   for (const command of schema.commands.values()) {
-    const entry: Record<string, unknown> = { name: command.name, 'meta-type': 'command', 'arg-type': nameOf(command.argType) };
+    const entry: SchemaInfoEntry = { name: command.name, 'meta-type': 'command', 'arg-type': nameOf(command.argType) };
     entry['ret-type'] = command.returns ? nameOf(command.returns) : nameOf('q_empty');
     entries.push(entry);
   }
@@ -69,7 +73,7 @@ export function buildIntrospection(schema: SchemaDefinitions): unknown[] {
           if (member.optional) info.default = null;
           return info;
         });
-        const entry: Record<string, unknown> = { name, 'meta-type': 'object', members };
+        const entry: SchemaInfoEntry = { name, 'meta-type': 'object', members };
         if (definition.kind === 'union') {
           entry.tag = definition.discriminator;
           entry.variants = Object.entries(definition.branches).map(([value, type]) => ({ case: value, type: nameOf(type) }));

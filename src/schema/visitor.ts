@@ -1,4 +1,5 @@
 import { QmpError } from '../qmp/errors.ts';
+import { JsonFloat, isJsonObject, jsonInteger } from '../qmp/json-value.ts';
 import { qdictKeyOrder } from '../qmp/qdict-order.ts';
 import { ghashKeyOrder } from './ghash-order.ts';
 import type { Member, SchemaDefinitions, TypeDef, TypeRef } from './definitions.ts';
@@ -27,7 +28,9 @@ const SIZE_SUFFIXES: Record<string, number> = { '': 1, b: 1, k: 2 ** 10, m: 2 **
  * Walks an input value along a schema type the way QEMU's QObject input
  * visitor does: members in declaration order, first problem wins, unexpected
  * members reported last. In keyval mode scalars arrive as strings and are
- * converted. Returns the (converted) value.
+ * converted. Returns the converted value, as QEMU's generated C struct holds
+ * it: only the schema's members, integers as numbers (bigints beyond 2^53),
+ * unsigned ones wrapped as in C, floats unwrapped.
  */
 export class InputVisitor {
   constructor(
@@ -63,8 +66,8 @@ export class InputVisitor {
     path: PathStep[],
     variantMembers: (object: Record<string, unknown>) => Member[],
   ): Record<string, unknown> {
-    if (!isObject(value)) throw typeError(path, 'object');
-    const result: Record<string, unknown> = this.mode === 'keyval' ? {} : value;
+    if (!isJsonObject(value)) throw typeError(path, 'object');
+    const result: Record<string, unknown> = {};
     const visited = new Set<string>();
     const visitMembers = (members: Member[]) => {
       for (const member of members) {
@@ -73,12 +76,11 @@ export class InputVisitor {
           if (member.optional) continue;
           throw new QmpError(`Parameter '${fullName([...path, member.name])}' is missing`);
         }
-        const converted = this.visit(member.type, value[member.name], [...path, member.name], member.name);
-        if (this.mode === 'keyval') result[member.name] = converted;
+        result[member.name] = this.visit(member.type, value[member.name], [...path, member.name], member.name);
       }
     };
     visitMembers(definition.members);
-    visitMembers(variantMembers(this.mode === 'keyval' ? { ...value, ...result } : value));
+    visitMembers(variantMembers(result));
     const unexpected = ghashKeyOrder(qdictKeyOrder(Object.keys(value))).find((key) => !visited.has(key));
     if (unexpected !== undefined) throw new QmpError(`Parameter '${fullName([...path, unexpected])}' is unexpected`);
     return result;
@@ -97,7 +99,7 @@ export class InputVisitor {
 
   /** The branch is chosen by the JSON type of the input, as QEMU's generated alternate visitors do. */
   private visitAlternate(definition: TypeDef & { kind: 'alternate' }, value: unknown, path: PathStep[], name: string | null) {
-    const jsonKind = value === null ? 'null' : isObject(value) ? 'object' : typeof value === 'bigint' ? 'number' : typeof value;
+    const jsonKind = value === null ? 'null' : isJsonObject(value) ? 'object' : isJsonNumber(value) ? 'number' : typeof value;
     const branch = definition.branches.find((candidate) => {
       const type = this.schema.type(candidate.type);
       if (jsonKind === 'object') return type.kind === 'struct' || type.kind === 'union';
@@ -131,8 +133,9 @@ export class InputVisitor {
           if (Number.isNaN(parsed)) throw valueError(path, 'number');
           return parsed;
         }
+        if (value instanceof JsonFloat) return value.value;
         if (typeof value !== 'number' && typeof value !== 'bigint') throw typeError(path, 'number');
-        return value;
+        return Number(value);
       case 'null':
         if (value !== null) throw typeError(path, 'null');
         return null;
@@ -144,6 +147,7 @@ export class InputVisitor {
   /**
    * Signed types take only integers that fit int64 ("Invalid parameter type ... integer");
    * unsigned ones take any integer, negatives wrapping as in C ("expects uint64" otherwise).
+   * A float is refused by both even when whole (65536.0): QEMU reads it as a double.
    * The narrower range check names the member without its path, as QEMU does.
    */
   private qmpInteger(range: (typeof INT_RANGES)[string], value: unknown, path: PathStep[], name: string | null) {
@@ -156,7 +160,7 @@ export class InputVisitor {
       if (big < 0n) big += 2n ** 64n;
     }
     if (big < range.min || big > range.max) throw new QmpError(`Parameter '${name ?? 'null'}' expects ${range.label}`);
-    return big === BigInt(value as number | bigint) ? value : big;
+    return jsonInteger(big);
   }
 
   private keyvalInteger(type: string, value: unknown, path: PathStep[], name: string | null): number | bigint {
@@ -165,7 +169,7 @@ export class InputVisitor {
     if (parsed === null) throw valueError(path, type === 'size' ? 'size' : 'integer');
     const range = INT_RANGES[type]!;
     if (parsed < range.min || parsed > range.max) throw new QmpError(`Parameter '${name ?? 'null'}' expects ${range.label}`);
-    return parsed >= BigInt(Number.MIN_SAFE_INTEGER) && parsed <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(parsed) : parsed;
+    return jsonInteger(parsed);
   }
 }
 
@@ -194,8 +198,8 @@ function parseSize(text: string): bigint | null {
   return BigInt(Math.round(value));
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+function isJsonNumber(value: unknown): boolean {
+  return typeof value === 'number' || typeof value === 'bigint' || value instanceof JsonFloat;
 }
 
 export function fullName(path: PathStep[]): string {

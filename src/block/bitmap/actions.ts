@@ -4,6 +4,7 @@ import type { BlockNode } from '../node.ts';
 import { BitmapData } from './bitmap-data.ts';
 import { DirtyBitmap } from './dirty-bitmap.ts';
 import { checkBitmapPermission } from './permissions.ts';
+import type { BlockDirtyBitmap, BlockDirtyBitmapAdd, BlockDirtyBitmapMerge } from '../../schema/generated/qapi-types.ts';
 
 /** An applied change that can still be made final or undone. */
 export interface PreparedAction {
@@ -16,24 +17,6 @@ const NOTHING_TO_UNDO: PreparedAction = { commit() {}, abort() {} };
 const NAME_MAX = 1023;
 const MIN_GRANULARITY = 512;
 const DEFAULT_GRANULARITY = 65536;
-
-export interface BitmapAddArgs {
-  node: string;
-  name: string;
-  granularity?: number;
-  persistent?: boolean;
-  disabled?: boolean;
-}
-export interface BitmapRefArgs {
-  node: string;
-  name: string;
-}
-export type MergeSource = string | { node: string; name: string };
-export interface BitmapMergeArgs {
-  node: string;
-  target: string;
-  bitmaps: MergeSource[];
-}
 
 /** Finds an existing bitmap, with the errors of QEMU's block_dirty_bitmap_lookup. */
 export function lookupBitmap(graph: BlockGraph, nodeName: string, name: string): { node: BlockNode; bitmap: DirtyBitmap } {
@@ -54,7 +37,7 @@ function isPowerOfTwo(value: number): boolean {
   return Number.isInteger(value) && value > 0 && 2 ** Math.round(Math.log2(value)) === value;
 }
 
-export function prepareAdd(graph: BlockGraph, args: BitmapAddArgs): PreparedAction {
+export function prepareAdd(graph: BlockGraph, args: BlockDirtyBitmapAdd): PreparedAction {
   if (args.name === '') throw new QmpError('Bitmap name cannot be empty');
   const node = graph.findDeviceOrNode(args.node);
   if (args.granularity !== undefined && (args.granularity < MIN_GRANULARITY || !isPowerOfTwo(args.granularity))) {
@@ -79,7 +62,7 @@ export function prepareAdd(graph: BlockGraph, args: BitmapAddArgs): PreparedActi
   return { commit() {}, abort: () => node.dropBitmap(bitmap) };
 }
 
-export function prepareRemove(graph: BlockGraph, args: BitmapRefArgs): PreparedAction {
+export function prepareRemove(graph: BlockGraph, args: BlockDirtyBitmap): PreparedAction {
   const { node, bitmap } = lookupBitmap(graph, args.node, args.name);
   checkBitmapPermission(bitmap, 'remove');
   if (bitmap.persistent) node.driver.bitmapStore?.removeBitmap(bitmap.name);
@@ -99,13 +82,13 @@ export function prepareRemove(graph: BlockGraph, args: BitmapRefArgs): PreparedA
   };
 }
 
-export function prepareClear(graph: BlockGraph, args: BitmapRefArgs): PreparedAction {
+export function prepareClear(graph: BlockGraph, args: BlockDirtyBitmap): PreparedAction {
   const { bitmap } = lookupBitmap(graph, args.node, args.name);
   checkBitmapPermission(bitmap, 'clear');
   return replaceBits(bitmap, () => bitmap.data.clearAll());
 }
 
-export function prepareSetEnabled(graph: BlockGraph, args: BitmapRefArgs, enabled: boolean): PreparedAction {
+export function prepareSetEnabled(graph: BlockGraph, args: BlockDirtyBitmap, enabled: boolean): PreparedAction {
   const { bitmap } = lookupBitmap(graph, args.node, args.name);
   checkBitmapPermission(bitmap, enabled ? 'enable' : 'disable');
   const wasEnabled = bitmap.enabled;
@@ -122,7 +105,7 @@ export function prepareSetEnabled(graph: BlockGraph, args: BitmapRefArgs, enable
  * Target first, then every source in order (a plain name is a bitmap of the
  * target's node), then the target's own permission: QEMU's order of errors.
  */
-export function prepareMerge(graph: BlockGraph, args: BitmapMergeArgs): PreparedAction {
+export function prepareMerge(graph: BlockGraph, args: BlockDirtyBitmapMerge): PreparedAction {
   const { node, bitmap: target } = lookupBitmap(graph, args.node, args.target);
   if (args.bitmaps.length === 0) return NOTHING_TO_UNDO;
   const sources = args.bitmaps.map((source) => {

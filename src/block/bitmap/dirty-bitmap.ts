@@ -1,16 +1,7 @@
 import { BitmapData } from './bitmap-data.ts';
 import type { BitmapState } from './permissions.ts';
+import type { BlockDirtyInfo } from '../../schema/generated/qapi-types.ts';
 
-/** QMP's BlockDirtyInfo, members in QEMU's declaration order. */
-export interface BlockDirtyInfo {
-  name: string;
-  count: number;
-  granularity: number;
-  recording: boolean;
-  busy: boolean;
-  persistent: boolean;
-  inconsistent?: true;
-}
 
 /** A named dirty bitmap on a node: its bits plus the states QMP reports and checks. */
 export class DirtyBitmap implements BitmapState {

@@ -1,5 +1,6 @@
 import type { BitmapData } from '../bitmap/bitmap-data.ts';
 import type { ByteStore } from './byte-store.ts';
+import type { BlockdevDriver, ImageInfo } from '../../schema/generated/qapi-types.ts';
 
 /** A bitmap as found in an image when it is opened. */
 export interface LoadedBitmap {
@@ -32,7 +33,7 @@ export interface PersistentBitmapStore {
 
 /** The guest-visible data path and the facts query commands report. */
 export interface BlockDriver {
-  readonly format: string;
+  readonly format: BlockdevDriver;
   size(): number;
   /** Cluster size where the format has one; it sets the default bitmap granularity. */
   readonly clusterSize?: number;
@@ -42,7 +43,7 @@ export interface BlockDriver {
   discard(offset: number, length: number): void;
   flush(): void;
   /** Driver-specific ImageInfo members (filename, actual-size, format-specific...). */
-  imageInfo(): Record<string, unknown>;
+  imageInfo(): ImageInfo;
   /** A protocol driver exposes its bytes to the format driver above it. */
   readonly byteStore?: ByteStore;
   readonly bitmapStore?: PersistentBitmapStore;

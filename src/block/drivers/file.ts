@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { QmpError } from '../../qmp/errors.ts';
 import { FileByteStore, type ByteStore } from './byte-store.ts';
 import type { BlockDriver, HostLock, HostLockMode } from './driver.ts';
+import type { ImageInfo } from '../../schema/generated/qapi-types.ts';
 
 /**
  * Who uses each host file (by real path) within this daemon, and how. Both
@@ -82,7 +83,7 @@ export class FileDriver implements BlockDriver {
     else hostFileUsers.delete(this.realPath);
   }
 
-  imageInfo(): Record<string, unknown> {
+  imageInfo(): ImageInfo {
     return {
       'virtual-size': this.size(),
       filename: this.filename,

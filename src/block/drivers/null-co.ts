@@ -1,5 +1,6 @@
 import { toQmpJson } from '../../qmp/wire.ts';
 import type { BlockDriver } from './driver.ts';
+import type { BlockdevOptionsNull, ImageInfo } from '../../schema/generated/qapi-types.ts';
 
 const SECTOR = 512;
 const DEFAULT_SIZE = 1 << 30;
@@ -9,7 +10,7 @@ export class NullDriver implements BlockDriver {
   readonly format = 'null-co';
   private readonly length: number;
 
-  constructor(private readonly options: { size?: number | string; 'read-zeroes'?: boolean; 'latency-ns'?: number }) {
+  constructor(private readonly options: BlockdevOptionsNull) {
     const requested = options.size === undefined ? DEFAULT_SIZE : Number(options.size);
     this.length = Math.ceil(requested / SECTOR) * SECTOR;
   }
@@ -28,7 +29,7 @@ export class NullDriver implements BlockDriver {
   flush(): void {}
   close(): void {}
 
-  imageInfo(): Record<string, unknown> {
+  imageInfo(): ImageInfo {
     const given = Object.keys(this.options).length > 0;
     const filename = given ? `json:${toQmpJson({ driver: 'null-co', ...this.options })}` : 'null-co://';
     return { 'virtual-size': this.length, filename, format: 'null-co', 'actual-size': 0 };

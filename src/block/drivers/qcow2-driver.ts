@@ -3,6 +3,7 @@ import { Qcow2FormatError, Qcow2Image } from './qcow2/image.ts';
 import type { BitmapToStore, BlockDriver, LoadedBitmap, PersistentBitmapStore } from './driver.ts';
 import { allocatedBytes } from './file.ts';
 import type { BlockChildIo } from '../node.ts';
+import type { ImageInfo } from '../../schema/generated/qapi-types.ts';
 
 /** The `qcow2` format driver: QEMU's image format over a protocol child, with persistent bitmaps. */
 export class Qcow2Driver implements BlockDriver, PersistentBitmapStore {
@@ -77,7 +78,7 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore {
     guarded(() => this.image.removeBitmap(name));
   }
 
-  imageInfo(): Record<string, unknown> {
+  imageInfo(): ImageInfo {
     const childInfo = this.child.imageInfo();
     const data: Record<string, unknown> =
       this.image.version === 3

@@ -1,5 +1,6 @@
 import type { BlockDriver } from './driver.ts';
 import type { BlockChildIo } from '../node.ts';
+import type { ImageInfo } from '../../schema/generated/qapi-types.ts';
 
 /** The `raw` format: a pass-through over its protocol child. */
 export class RawDriver implements BlockDriver {
@@ -33,7 +34,7 @@ export class RawDriver implements BlockDriver {
 
   close(): void {}
 
-  imageInfo(): Record<string, unknown> {
+  imageInfo(): ImageInfo {
     return { ...this.child.imageInfo(), format: 'raw' };
   }
 }

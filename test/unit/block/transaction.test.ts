@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { runTransaction, type ActionDefinition } from '../../../src/block/transaction.ts';
 import { QmpError } from '../../../src/qmp/errors.ts';
+import type { TransactionAction } from '../../../src/schema/generated/qapi-types.ts';
 
 function recorder() {
   const log: string[] = [];
-  const action = (name: string, fail = false): ActionDefinition => ({
+  const action = (name: string, fail = false): ActionDefinition<unknown> => ({
     individualOnly: true,
     prepare() {
       if (fail) throw new QmpError(`${name} failed`);
@@ -15,31 +16,47 @@ function recorder() {
   return { log, action };
 }
 
+const bitmap = { node: 'n0', name: 'b0' };
+const enable: TransactionAction = { type: 'block-dirty-bitmap-enable', data: bitmap };
+const disable: TransactionAction = { type: 'block-dirty-bitmap-disable', data: bitmap };
+const clear: TransactionAction = { type: 'block-dirty-bitmap-clear', data: bitmap };
+const remove: TransactionAction = { type: 'block-dirty-bitmap-remove', data: bitmap };
+
 describe('transaction runner', () => {
   it('prepares all in order, then commits all in order', () => {
     const { log, action } = recorder();
-    runTransaction([{ type: 'a', data: {} }, { type: 'b', data: {} }], 'individual', { a: action('a'), b: action('b') });
+    runTransaction([enable, disable], 'individual', {
+      'block-dirty-bitmap-enable': action('a'),
+      'block-dirty-bitmap-disable': action('b'),
+    });
     expect(log).toEqual(['prepare a', 'prepare b', 'commit a', 'commit b']);
   });
 
   it('aborts the prepared actions in reverse on the first failure and reports it', () => {
     const { log, action } = recorder();
-    const definitions = { a: action('a'), b: action('b'), bad: action('bad', true), c: action('c') };
-    expect(() =>
-      runTransaction(
-        [{ type: 'a', data: {} }, { type: 'b', data: {} }, { type: 'bad', data: {} }, { type: 'c', data: {} }],
-        'individual',
-        definitions,
-      ),
-    ).toThrow('bad failed');
+    const definitions = {
+      'block-dirty-bitmap-enable': action('a'),
+      'block-dirty-bitmap-disable': action('b'),
+      'block-dirty-bitmap-clear': action('bad', true),
+      'block-dirty-bitmap-remove': action('c'),
+    };
+    expect(() => runTransaction([enable, disable, clear, remove], 'individual', definitions)).toThrow('bad failed');
     expect(log).toEqual(['prepare a', 'prepare b', 'abort b', 'abort a']);
+  });
+
+  it('refuses an action kind it has no definition for, after aborting the prepared ones', () => {
+    const { log, action } = recorder();
+    expect(() =>
+      runTransaction([enable, { type: 'drive-backup', data: {} }], 'individual', { 'block-dirty-bitmap-enable': action('a') }),
+    ).toThrow("Transaction action 'drive-backup' is not supported by qblockd");
+    expect(log).toEqual(['prepare a', 'abort a']);
   });
 
   it('refuses grouped completion for individual-only actions with QEMU text', () => {
     const { log, action } = recorder();
     expect(() =>
-      runTransaction([{ type: 'a', data: {} }, { type: 'block-dirty-bitmap-add', data: {} }], 'grouped', {
-        a: { ...action('a'), individualOnly: false },
+      runTransaction([enable, { type: 'block-dirty-bitmap-add', data: bitmap }], 'grouped', {
+        'block-dirty-bitmap-enable': { ...action('a'), individualOnly: false },
         'block-dirty-bitmap-add': action('add'),
       }),
     ).toThrow("Action 'block-dirty-bitmap-add' does not support Transaction property completion-mode = grouped");

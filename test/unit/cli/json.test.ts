@@ -1,14 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import { parseJsonArgument } from '../../../src/cli/json.ts';
+import { JsonFloat } from '../../../src/qmp/json-value.ts';
 
 describe('JSON option arguments', () => {
   it('parses objects, lists, numbers, keywords and both quote styles', () => {
     expect(parseJsonArgument(`{"driver": "null-co", "size": 17592186044416, "x": [1.5, true, null], 'y': 'it\\'s'}`)).toEqual({
       driver: 'null-co',
       size: 17592186044416,
-      x: [1.5, true, null],
+      x: [new JsonFloat(1.5), true, null],
       y: "it's",
     });
+    expect(parseJsonArgument('[65536, 65536.0, 6.5536e4, -0.0]')).toEqual([
+      65536,
+      new JsonFloat(65536),
+      new JsonFloat(65536),
+      new JsonFloat(-0),
+    ]);
     expect(parseJsonArgument('{"a":"\\u00e9\\n"}  ')).toEqual({ a: 'é\n' });
   });
 

@@ -1,0 +1,488 @@
+// Generated from schema/*.json by src/schema/generate-types.ts (npm run schema:types). Do not edit.
+
+/** Arguments of a command without any, and the return of a command that returns nothing. */
+export type QapiEmpty = Record<string, never>;
+
+// schema/control.json
+
+export type QMPCapability = 'oob';
+
+export interface VersionTriple {
+  'major': number | bigint;
+  'minor': number | bigint;
+  'micro': number | bigint;
+}
+
+export interface VersionInfo {
+  'qemu': VersionTriple;
+  'package': string;
+}
+
+export interface CommandInfo {
+  'name': string;
+}
+
+export type ShutdownCause = 'none' | 'host-error' | 'host-qmp-quit' | 'host-qmp-system-reset' | 'host-signal' | 'host-ui' | 'guest-shutdown' | 'guest-reset' | 'guest-panic' | 'subsystem-reset' | 'snapshot-load';
+
+export type SchemaMetaType = 'builtin' | 'enum' | 'array' | 'object' | 'alternate' | 'command' | 'event';
+
+export interface SchemaInfo {
+  'name': string;
+  'meta-type': SchemaMetaType;
+  'features'?: string[];
+}
+
+// schema/block-core.json
+
+export type BlockdevDriver = 'blkdebug' | 'blklogwrites' | 'blkreplay' | 'blkverify' | 'bochs' | 'cloop' | 'compress' | 'copy-before-write' | 'copy-on-read' | 'dmg' | 'file' | 'snapshot-access' | 'ftp' | 'ftps' | 'gluster' | 'host_cdrom' | 'host_device' | 'http' | 'https' | 'iscsi' | 'luks' | 'nbd' | 'nfs' | 'null-aio' | 'null-co' | 'nvme' | 'parallels' | 'preallocate' | 'qcow' | 'qcow2' | 'qed' | 'quorum' | 'raw' | 'rbd' | 'replication' | 'ssh' | 'throttle' | 'vdi' | 'vhdx' | 'vmdk' | 'vpc' | 'vvfat';
+
+export type BlockdevDiscardOptions = 'ignore' | 'unmap';
+
+export type BlockdevDetectZeroesOptions = 'off' | 'on' | 'unmap';
+
+export type BlockdevAioOptions = 'threads' | 'native' | 'io_uring';
+
+export type OnOffAuto = 'auto' | 'on' | 'off';
+
+export interface BlockdevCacheOptions {
+  'direct'?: boolean;
+  'no-flush'?: boolean;
+}
+
+export interface BlockdevOptionsFile {
+  'filename': string;
+  'pr-manager'?: string;
+  'locking'?: OnOffAuto;
+  'aio'?: BlockdevAioOptions;
+  'aio-max-batch'?: number | bigint;
+  'drop-cache'?: boolean;
+  'x-check-cache-dropped'?: boolean;
+}
+
+export interface BlockdevOptionsNull {
+  'size'?: number | bigint;
+  'latency-ns'?: number | bigint;
+  'read-zeroes'?: boolean;
+}
+
+export interface BlockdevOptionsGenericFormat {
+  'file': BlockdevRef;
+}
+
+export interface BlockdevOptionsRaw {
+  'file': BlockdevRef;
+  'offset'?: number | bigint;
+  'size'?: number | bigint;
+}
+
+export interface BlockdevOptionsGenericCOWFormat {
+  'file': BlockdevRef;
+  'backing'?: BlockdevRefOrNull;
+}
+
+export interface BlockdevOptionsQcow2 {
+  'file': BlockdevRef;
+  'backing'?: BlockdevRefOrNull;
+  'lazy-refcounts'?: boolean;
+  'pass-discard-request'?: boolean;
+  'pass-discard-snapshot'?: boolean;
+  'pass-discard-other'?: boolean;
+  'cache-size'?: number | bigint;
+  'l2-cache-size'?: number | bigint;
+  'l2-cache-entry-size'?: number | bigint;
+  'refcount-cache-size'?: number | bigint;
+  'cache-clean-interval'?: number | bigint;
+  'data-file'?: BlockdevRef;
+}
+
+export type BlockdevOptions = {
+  'node-name'?: string;
+  'discard'?: BlockdevDiscardOptions;
+  'cache'?: BlockdevCacheOptions;
+  'read-only'?: boolean;
+  'auto-read-only'?: boolean;
+  'force-share'?: boolean;
+  'detect-zeroes'?: BlockdevDetectZeroesOptions;
+} & (
+  | ({ 'driver': 'file' } & BlockdevOptionsFile)
+  | ({ 'driver': 'null-co' } & BlockdevOptionsNull)
+  | ({ 'driver': 'null-aio' } & BlockdevOptionsNull)
+  | ({ 'driver': 'raw' } & BlockdevOptionsRaw)
+  | ({ 'driver': 'qcow2' } & BlockdevOptionsQcow2)
+  | { 'driver': 'blkdebug' | 'blklogwrites' | 'blkreplay' | 'blkverify' | 'bochs' | 'cloop' | 'compress' | 'copy-before-write' | 'copy-on-read' | 'dmg' | 'snapshot-access' | 'ftp' | 'ftps' | 'gluster' | 'host_cdrom' | 'host_device' | 'http' | 'https' | 'iscsi' | 'luks' | 'nbd' | 'nfs' | 'nvme' | 'parallels' | 'preallocate' | 'qcow' | 'qed' | 'quorum' | 'rbd' | 'replication' | 'ssh' | 'throttle' | 'vdi' | 'vhdx' | 'vmdk' | 'vpc' | 'vvfat' }
+);
+
+export type BlockdevRef = BlockdevOptions | string;
+
+export type BlockdevRefOrNull = BlockdevOptions | string | null;
+
+export interface BlockDirtyInfo {
+  'name'?: string;
+  'count': number | bigint;
+  'granularity': number;
+  'recording': boolean;
+  'busy': boolean;
+  'persistent': boolean;
+  'inconsistent'?: boolean;
+}
+
+export interface ImageInfo {
+  'filename': string;
+  'format': string;
+  'dirty-flag'?: boolean;
+  'actual-size'?: number | bigint;
+  'virtual-size': number | bigint;
+  'cluster-size'?: number | bigint;
+  'format-specific'?: unknown;
+}
+
+export interface BlockdevCacheInfo {
+  'writeback': boolean;
+  'direct': boolean;
+  'no-flush': boolean;
+}
+
+export interface BlockDeviceInfo {
+  'file': string;
+  'node-name'?: string;
+  'ro': boolean;
+  'drv': string;
+  'backing_file_depth': number | bigint;
+  'encrypted': boolean;
+  'detect_zeroes': BlockdevDetectZeroesOptions;
+  'bps': number | bigint;
+  'bps_rd': number | bigint;
+  'bps_wr': number | bigint;
+  'iops': number | bigint;
+  'iops_rd': number | bigint;
+  'iops_wr': number | bigint;
+  'image': ImageInfo;
+  'cache': BlockdevCacheInfo;
+  'write_threshold': number | bigint;
+  'dirty-bitmaps'?: BlockDirtyInfo[];
+}
+
+export interface BlockInfo {
+  'device': string;
+  'qdev'?: string;
+  'type': string;
+  'removable': boolean;
+  'locked': boolean;
+  'inserted'?: BlockDeviceInfo;
+}
+
+export interface BlockDirtyBitmap {
+  'node': string;
+  'name': string;
+}
+
+export interface BlockDirtyBitmapAdd {
+  'node': string;
+  'name': string;
+  'granularity'?: number;
+  'persistent'?: boolean;
+  'disabled'?: boolean;
+}
+
+export type BlockDirtyBitmapOrStr = string | BlockDirtyBitmap;
+
+export interface BlockDirtyBitmapMerge {
+  'node': string;
+  'target': string;
+  'bitmaps': BlockDirtyBitmapOrStr[];
+}
+
+export interface BlockDirtyBitmapSha256 {
+  'sha256': string;
+}
+
+// schema/transaction.json
+
+export interface Abort {}
+
+export type ActionCompletionMode = 'individual' | 'grouped';
+
+export type TransactionActionKind = 'abort' | 'block-dirty-bitmap-add' | 'block-dirty-bitmap-remove' | 'block-dirty-bitmap-clear' | 'block-dirty-bitmap-enable' | 'block-dirty-bitmap-disable' | 'block-dirty-bitmap-merge' | 'blockdev-backup' | 'blockdev-snapshot' | 'blockdev-snapshot-internal-sync' | 'blockdev-snapshot-sync' | 'drive-backup';
+
+export interface AbortWrapper {
+  'data': Abort;
+}
+
+export interface BlockDirtyBitmapAddWrapper {
+  'data': BlockDirtyBitmapAdd;
+}
+
+export interface BlockDirtyBitmapWrapper {
+  'data': BlockDirtyBitmap;
+}
+
+export interface BlockDirtyBitmapMergeWrapper {
+  'data': BlockDirtyBitmapMerge;
+}
+
+export interface UnsupportedActionWrapper {
+  'data': unknown;
+}
+
+export type TransactionAction = (
+  | ({ 'type': 'abort' } & AbortWrapper)
+  | ({ 'type': 'block-dirty-bitmap-add' } & BlockDirtyBitmapAddWrapper)
+  | ({ 'type': 'block-dirty-bitmap-remove' } & BlockDirtyBitmapWrapper)
+  | ({ 'type': 'block-dirty-bitmap-clear' } & BlockDirtyBitmapWrapper)
+  | ({ 'type': 'block-dirty-bitmap-enable' } & BlockDirtyBitmapWrapper)
+  | ({ 'type': 'block-dirty-bitmap-disable' } & BlockDirtyBitmapWrapper)
+  | ({ 'type': 'block-dirty-bitmap-merge' } & BlockDirtyBitmapMergeWrapper)
+  | ({ 'type': 'blockdev-backup' } & UnsupportedActionWrapper)
+  | ({ 'type': 'blockdev-snapshot' } & UnsupportedActionWrapper)
+  | ({ 'type': 'blockdev-snapshot-internal-sync' } & UnsupportedActionWrapper)
+  | ({ 'type': 'blockdev-snapshot-sync' } & UnsupportedActionWrapper)
+  | ({ 'type': 'drive-backup' } & UnsupportedActionWrapper)
+);
+
+export interface TransactionProperties {
+  'completion-mode'?: ActionCompletionMode;
+}
+
+// schema/block-export.json
+
+export type SocketAddressType = 'inet' | 'unix' | 'vsock' | 'fd';
+
+export interface InetSocketAddress {
+  'host': string;
+  'port': string;
+  'numeric'?: boolean;
+  'to'?: number;
+  'ipv4'?: boolean;
+  'ipv6'?: boolean;
+  'keep-alive'?: boolean;
+  'mptcp'?: boolean;
+}
+
+export interface UnixSocketAddress {
+  'path': string;
+  'abstract'?: boolean;
+  'tight'?: boolean;
+}
+
+export interface VsockSocketAddress {
+  'cid': string;
+  'port': string;
+}
+
+export interface String {
+  'str': string;
+}
+
+export interface InetSocketAddressWrapper {
+  'data': InetSocketAddress;
+}
+
+export interface UnixSocketAddressWrapper {
+  'data': UnixSocketAddress;
+}
+
+export interface VsockSocketAddressWrapper {
+  'data': VsockSocketAddress;
+}
+
+export interface StringWrapper {
+  'data': String;
+}
+
+export type SocketAddressLegacy = (
+  | ({ 'type': 'inet' } & InetSocketAddressWrapper)
+  | ({ 'type': 'unix' } & UnixSocketAddressWrapper)
+  | ({ 'type': 'vsock' } & VsockSocketAddressWrapper)
+  | ({ 'type': 'fd' } & StringWrapper)
+);
+
+export type BlockExportType = 'nbd' | 'vhost-user-blk' | 'fuse' | 'vduse-blk';
+
+export interface BlockExportOptionsNbdBase {
+  'name'?: string;
+  'description'?: string;
+}
+
+export interface BlockExportOptionsNbd {
+  'name'?: string;
+  'description'?: string;
+  'bitmaps'?: BlockDirtyBitmapOrStr[];
+  'allocation-depth'?: boolean;
+}
+
+export interface BlockExportOptionsUnsupported {}
+
+export type BlockExportOptions = {
+  'id': string;
+  'fixed-iothread'?: boolean;
+  'iothread'?: string;
+  'node-name': string;
+  'writable'?: boolean;
+  'writethrough'?: boolean;
+} & (
+  | ({ 'type': 'nbd' } & BlockExportOptionsNbd)
+  | ({ 'type': 'vhost-user-blk' } & BlockExportOptionsUnsupported)
+  | ({ 'type': 'fuse' } & BlockExportOptionsUnsupported)
+  | ({ 'type': 'vduse-blk' } & BlockExportOptionsUnsupported)
+);
+
+export type BlockExportRemoveMode = 'safe' | 'hard';
+
+export interface BlockExportInfo {
+  'id': string;
+  'type': BlockExportType;
+  'node-name': string;
+  'shutting-down': boolean;
+}
+
+/** Every named schema type, by its QAPI name. */
+export interface QapiTypes {
+  'QMPCapability': QMPCapability;
+  'VersionTriple': VersionTriple;
+  'VersionInfo': VersionInfo;
+  'CommandInfo': CommandInfo;
+  'ShutdownCause': ShutdownCause;
+  'SchemaMetaType': SchemaMetaType;
+  'SchemaInfo': SchemaInfo;
+  'BlockdevDriver': BlockdevDriver;
+  'BlockdevDiscardOptions': BlockdevDiscardOptions;
+  'BlockdevDetectZeroesOptions': BlockdevDetectZeroesOptions;
+  'BlockdevAioOptions': BlockdevAioOptions;
+  'OnOffAuto': OnOffAuto;
+  'BlockdevCacheOptions': BlockdevCacheOptions;
+  'BlockdevOptionsFile': BlockdevOptionsFile;
+  'BlockdevOptionsNull': BlockdevOptionsNull;
+  'BlockdevOptionsGenericFormat': BlockdevOptionsGenericFormat;
+  'BlockdevOptionsRaw': BlockdevOptionsRaw;
+  'BlockdevOptionsGenericCOWFormat': BlockdevOptionsGenericCOWFormat;
+  'BlockdevOptionsQcow2': BlockdevOptionsQcow2;
+  'BlockdevOptions': BlockdevOptions;
+  'BlockdevRef': BlockdevRef;
+  'BlockdevRefOrNull': BlockdevRefOrNull;
+  'BlockDirtyInfo': BlockDirtyInfo;
+  'ImageInfo': ImageInfo;
+  'BlockdevCacheInfo': BlockdevCacheInfo;
+  'BlockDeviceInfo': BlockDeviceInfo;
+  'BlockInfo': BlockInfo;
+  'BlockDirtyBitmap': BlockDirtyBitmap;
+  'BlockDirtyBitmapAdd': BlockDirtyBitmapAdd;
+  'BlockDirtyBitmapOrStr': BlockDirtyBitmapOrStr;
+  'BlockDirtyBitmapMerge': BlockDirtyBitmapMerge;
+  'BlockDirtyBitmapSha256': BlockDirtyBitmapSha256;
+  'Abort': Abort;
+  'ActionCompletionMode': ActionCompletionMode;
+  'TransactionActionKind': TransactionActionKind;
+  'AbortWrapper': AbortWrapper;
+  'BlockDirtyBitmapAddWrapper': BlockDirtyBitmapAddWrapper;
+  'BlockDirtyBitmapWrapper': BlockDirtyBitmapWrapper;
+  'BlockDirtyBitmapMergeWrapper': BlockDirtyBitmapMergeWrapper;
+  'UnsupportedActionWrapper': UnsupportedActionWrapper;
+  'TransactionAction': TransactionAction;
+  'TransactionProperties': TransactionProperties;
+  'SocketAddressType': SocketAddressType;
+  'InetSocketAddress': InetSocketAddress;
+  'UnixSocketAddress': UnixSocketAddress;
+  'VsockSocketAddress': VsockSocketAddress;
+  'String': String;
+  'InetSocketAddressWrapper': InetSocketAddressWrapper;
+  'UnixSocketAddressWrapper': UnixSocketAddressWrapper;
+  'VsockSocketAddressWrapper': VsockSocketAddressWrapper;
+  'StringWrapper': StringWrapper;
+  'SocketAddressLegacy': SocketAddressLegacy;
+  'BlockExportType': BlockExportType;
+  'BlockExportOptionsNbdBase': BlockExportOptionsNbdBase;
+  'BlockExportOptionsNbd': BlockExportOptionsNbd;
+  'BlockExportOptionsUnsupported': BlockExportOptionsUnsupported;
+  'BlockExportOptions': BlockExportOptions;
+  'BlockExportRemoveMode': BlockExportRemoveMode;
+  'BlockExportInfo': BlockExportInfo;
+}
+
+/** Each command's arguments as the dispatcher hands them to its handler. */
+export interface CommandArguments {
+  'qmp_capabilities': {
+    'enable'?: QMPCapability[];
+  };
+  'query-version': QapiEmpty;
+  'query-commands': QapiEmpty;
+  'query-qmp-schema': QapiEmpty;
+  'quit': QapiEmpty;
+  'human-monitor-command': {
+    'command-line': string;
+    'cpu-index'?: number | bigint;
+  };
+  'blockdev-add': BlockdevOptions;
+  'blockdev-del': {
+    'node-name': string;
+  };
+  'query-block': QapiEmpty;
+  'query-named-block-nodes': {
+    'flat'?: boolean;
+  };
+  'block-dirty-bitmap-add': BlockDirtyBitmapAdd;
+  'block-dirty-bitmap-remove': BlockDirtyBitmap;
+  'block-dirty-bitmap-clear': BlockDirtyBitmap;
+  'block-dirty-bitmap-enable': BlockDirtyBitmap;
+  'block-dirty-bitmap-disable': BlockDirtyBitmap;
+  'block-dirty-bitmap-merge': BlockDirtyBitmapMerge;
+  'x-debug-block-dirty-bitmap-sha256': BlockDirtyBitmap;
+  'transaction': {
+    'actions': TransactionAction[];
+    'properties'?: TransactionProperties;
+  };
+  'nbd-server-start': {
+    'addr': SocketAddressLegacy;
+    'tls-creds'?: string;
+    'tls-authz'?: string;
+    'max-connections'?: number;
+  };
+  'nbd-server-stop': QapiEmpty;
+  'block-export-add': BlockExportOptions;
+  'block-export-del': {
+    'id': string;
+    'mode'?: BlockExportRemoveMode;
+  };
+  'query-block-exports': QapiEmpty;
+}
+
+/** What each command's handler returns. */
+export interface CommandResults {
+  'qmp_capabilities': QapiEmpty;
+  'query-version': VersionInfo;
+  'query-commands': CommandInfo[];
+  'query-qmp-schema': SchemaInfo[];
+  'quit': QapiEmpty;
+  'human-monitor-command': string;
+  'blockdev-add': QapiEmpty;
+  'blockdev-del': QapiEmpty;
+  'query-block': BlockInfo[];
+  'query-named-block-nodes': BlockDeviceInfo[];
+  'block-dirty-bitmap-add': QapiEmpty;
+  'block-dirty-bitmap-remove': QapiEmpty;
+  'block-dirty-bitmap-clear': QapiEmpty;
+  'block-dirty-bitmap-enable': QapiEmpty;
+  'block-dirty-bitmap-disable': QapiEmpty;
+  'block-dirty-bitmap-merge': QapiEmpty;
+  'x-debug-block-dirty-bitmap-sha256': BlockDirtyBitmapSha256;
+  'transaction': QapiEmpty;
+  'nbd-server-start': QapiEmpty;
+  'nbd-server-stop': QapiEmpty;
+  'block-export-add': QapiEmpty;
+  'block-export-del': QapiEmpty;
+  'query-block-exports': BlockExportInfo[];
+}
+
+export type CommandName = keyof CommandArguments;
+
+/** Each event's data member. */
+export interface EventData {
+  'SHUTDOWN': {
+    'guest': boolean;
+    'reason': ShutdownCause;
+  };
+  'BLOCK_EXPORT_DELETED': {
+    'id': string;
+  };
+}
+
+export type EventName = keyof EventData;
