@@ -31,8 +31,16 @@ export class DaemonProcess {
     return daemon;
   }
 
+  /** QEMU creates its socket file before it listens: a refused connection is retried for a while. */
   async connect(): Promise<RawClient> {
-    return RawClient.connect(this.socketPath);
+    for (let tries = 0; ; tries++) {
+      try {
+        return await RawClient.connect(this.socketPath);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ECONNREFUSED' || tries >= 100 || this.child.exitCode !== null) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
   }
 
   /** Connects and negotiates; the greeting is consumed. */
