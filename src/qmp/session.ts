@@ -81,7 +81,13 @@ export class QmpSession implements SessionView {
       this.inputPaused = true;
       this.flowControl.pause();
     }
-    if (!this.running) void this.serve();
+    // A failure inside one client's session ends that client, never the daemon.
+    if (!this.running) this.serve().catch(() => this.drop());
+  }
+
+  private drop(): void {
+    this.close();
+    this.transport.abort();
   }
 
   /** Events reach only clients that finished negotiation, as in QEMU. */
@@ -89,8 +95,7 @@ export class QmpSession implements SessionView {
     if (!this.negotiated || this.closed) return;
     if (this.backlogBytes > this.limits.maxUnreadOutputBytes) {
       this.overflowed = true;
-      this.close();
-      this.transport.abort();
+      this.drop();
       return;
     }
     this.send(event);
@@ -158,7 +163,9 @@ export class QmpSession implements SessionView {
     // A small message waits as one string: far less per event than its pieces would cost.
     this.backlog.push(length < 4096 ? [parts.join('')] : parts);
     this.backlogBytes += length;
-    if (!this.flushing) void this.flushBacklog();
+    if (!this.flushing) {
+      this.flushBacklog().catch(() => this.drop());
+    }
   }
 
   /** Hands the waiting output to the transport once it has room, all at once. */
