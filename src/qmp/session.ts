@@ -37,6 +37,9 @@ export interface InputFlowControl {
 /** Output waits in the session (compactly) rather than in the transport once this much is unread. */
 const TRANSPORT_BACKLOG_BYTES = 64 << 10;
 
+/** Requests one session serves before letting the event loop take a turn. */
+const REQUESTS_PER_TURN = 64;
+
 let nextSessionId = 1;
 
 /**
@@ -126,11 +129,14 @@ export class QmpSession implements SessionView {
   private async serve(): Promise<void> {
     this.running = true;
     try {
-      while (!this.closed) {
+      for (let served = 1; !this.closed; served++) {
         if (this.unreadOutputBytes > this.limits.maxPendingReplyBytes) {
           await this.outputDrained();
           continue;
         }
+        // Requests resolve in microtasks; a long pipelined batch lets the event loop
+        // run now and then, so replies flow out and other clients are served meanwhile.
+        if (served % REQUESTS_PER_TURN === 0) await new Promise((resolve) => setImmediate(resolve));
         const item = this.input.next();
         this.resumeInputIfCaughtUp();
         if (item === undefined) break;

@@ -3,24 +3,22 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DaemonProcess, QBLOCKD, waitFor } from '../support/daemon.ts';
-import { freePort, openWebSocket } from '../support/websocket.ts';
+import { DaemonProcess, QBLOCKD } from '../support/daemon.ts';
+import { openWebSocket, startWithWebSocket } from '../support/websocket.ts';
 
 // Event order and texts as QEMU 7.2 sent them (BLOCK_EXPORT_DELETED before the block-export-del reply).
 describe('the daemon: several clients, WebSocket, socket files, signals', () => {
   let daemon: DaemonProcess;
-  let port: number;
   let dir: string;
   let url: string;
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qblockd-daemon-test-'));
-    port = await freePort();
-    const config = path.join(dir, 'config.json');
-    const tokenFile = path.join(dir, 'ws.token');
-    fs.writeFileSync(config, JSON.stringify({ monitors: [], websocket: { port, allowedOrigins: ['http://good.example'], tokenFile } }));
-    daemon = await DaemonProcess.start(['--config', config, '-blockdev', 'driver=null-co,node-name=n0,size=1048576']);
-    await waitFor(() => fs.existsSync(tokenFile), 10_000);
-    url = `ws://127.0.0.1:${port}/?token=${fs.readFileSync(tokenFile, 'utf8').trim()}`;
+    const started = await startWithWebSocket(dir, {
+      websocket: { allowedOrigins: ['http://good.example'] },
+      args: ['-blockdev', 'driver=null-co,node-name=n0,size=1048576'],
+    });
+    daemon = started.daemon;
+    url = `${started.base}?token=${started.token}`;
   });
   afterAll(async () => {
     await daemon.stop();

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DaemonProcess, waitFor } from '../support/daemon.ts';
-import { freePort, openWebSocket } from '../support/websocket.ts';
+import { openWebSocket, startWithWebSocket } from '../support/websocket.ts';
 
 /** A figure from /proc/PID/status, in bytes (VmRSS now, VmHWM the peak so far). */
 function memory(pid: number, field: 'VmRSS' | 'VmHWM'): number {
@@ -49,22 +49,21 @@ describe('a client that sends without reading holds bounded memory, on every tra
   }
 
   it('WebSocket: the daemon stops reading once behind, and RSS levels off', async () => {
-    const port = await freePort();
-    const tokenFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'qblockd-flow-token-')), 'token');
-    const daemon = await start({ websocket: { port, tokenFile } });
-    await waitFor(() => fs.existsSync(tokenFile), 10_000);
-    const client = await openWebSocket(`ws://127.0.0.1:${port}/?token=${fs.readFileSync(tokenFile, 'utf8').trim()}`);
-    fs.rmSync(path.dirname(tokenFile), { recursive: true });
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qblockd-flow-test-'));
+    const started = await startWithWebSocket(dir);
+    const pid = started.daemon.child.pid!;
+    daemon = started.daemon;
+    const client = await openWebSocket(`${started.base}?token=${started.token}`);
     await client.next();
     client.socket.send('{"execute":"qmp_capabilities"}');
     await client.next();
-    const baseline = memory(daemon.child.pid!, 'VmRSS');
-    const readBefore = bytesRead(daemon.child.pid!);
+    const baseline = memory(pid, 'VmRSS');
+    const readBefore = bytesRead(pid);
     client.socket.pause();
     for (let i = 0; i < 64; i++) client.socket.send(FLOOD);
-    const taken = (await settled(() => bytesRead(daemon.child.pid!))) - readBefore;
+    const taken = (await settled(() => bytesRead(pid))) - readBefore;
     expect(taken).toBeLessThan(24 * MiB);
-    expect(memory(daemon.child.pid!, 'VmRSS') - baseline).toBeLessThan(100 * MiB);
+    expect(memory(pid, 'VmRSS') - baseline).toBeLessThan(100 * MiB);
     client.socket.terminate();
   }, 120_000);
 

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DaemonProcess, waitFor } from '../support/daemon.ts';
-import { freePort, openWebSocket } from '../support/websocket.ts';
+import { openWebSocket, startWithWebSocket } from '../support/websocket.ts';
 
 const NOT_NEGOTIATED = '{"error": {"class": "CommandNotFound", "desc": "Expecting capabilities negotiation with \'qmp_capabilities\'"}}';
 const NOT_AN_OBJECT = '{"error": {"class": "GenericError", "desc": "QMP input must be a JSON object"}}';
@@ -21,14 +21,7 @@ describe('WebSocket: token authentication, streaming framing, hostile frames', (
     const shared = path.join(dir, 'shared');
     fs.mkdirSync(shared, { mode: 0o755 });
     fs.chmodSync(dir, 0o755);
-    tokenFile = path.join(shared, 'ws.token');
-    const port = await freePort();
-    const config = path.join(dir, 'config.json');
-    fs.writeFileSync(config, JSON.stringify({ monitors: [], websocket: { port, allowedOrigins: ['http://good.example'], tokenFile } }));
-    daemon = await DaemonProcess.start(['--config', config]);
-    await waitFor(() => fs.existsSync(tokenFile), 10_000);
-    token = fs.readFileSync(tokenFile, 'utf8').trim();
-    base = `ws://127.0.0.1:${port}/`;
+    ({ daemon, base, token, tokenFile } = await startWithWebSocket(dir, { websocket: { allowedOrigins: ['http://good.example'] }, tokenDir: shared }));
   });
   afterAll(async () => {
     await daemon.stop();
