@@ -67,7 +67,7 @@ export class Daemon {
     }
     for (const drive of this.config.drives) {
       const { id, blockdev } = driveToBlockdev(drive.options);
-      this.graph.addDrive(id, this.schema.validateType('BlockdevOptions', blockdev, 'keyval'));
+      this.graph.addDrive(id, this.schema.validateType('BlockdevOptions', blockdev, 'keyval'), blockdev);
     }
     const host = {
       openSession: (transport: SessionTransport, options: MonitorOptions) => this.openSession(transport, options),

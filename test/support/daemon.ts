@@ -31,14 +31,14 @@ export class DaemonProcess {
     return daemon;
   }
 
-  /** QEMU creates its socket file before it listens: a refused connection is retried for a while. */
+  /** The socket file can appear a moment before the program listens on it (QEMU binds, then listens). */
   async connect(): Promise<RawClient> {
-    for (let tries = 0; ; tries++) {
+    for (let attempt = 0; ; attempt++) {
       try {
         return await RawClient.connect(this.socketPath);
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ECONNREFUSED' || tries >= 100 || this.child.exitCode !== null) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 50));
+        if ((error as NodeJS.ErrnoException).code !== 'ECONNREFUSED' || attempt >= 50) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 20));
       }
     }
   }
