@@ -3,6 +3,8 @@ import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { WebSocketServer } from 'ws';
 import { ExportManager } from './block/exports.ts';
+import { JobList } from './block/jobs/job-list.ts';
+import { RunState } from './block/run-state.ts';
 import { BlockGraph } from './block/graph.ts';
 import { driveToBlockdev } from './block/drive-options.ts';
 import { allCommands, type DaemonServices } from './commands/index.ts';
@@ -28,6 +30,7 @@ const DEFAULT_MAX_FRAME_BYTES = (64 << 20) + (64 << 10);
 export class Daemon {
   readonly graph = new BlockGraph();
   readonly exports: ExportManager;
+  readonly jobs = new JobList((name, data) => this.emitEvent(name, data));
   private readonly sessions = new Set<QmpSession>();
   private readonly servers: net.Server[] = [];
   private readonly socketPaths: string[] = [];
@@ -48,6 +51,8 @@ export class Daemon {
     const services: DaemonServices = {
       graph: this.graph,
       exports: this.exports,
+      jobs: this.jobs,
+      runState: new RunState(config.startPaused ? 'prelaunch' : 'running', config.name, (event) => this.emitEvent(event)),
       schema: this.schema,
       version: config.version,
       emitEvent: (name, data) => this.emitEvent(name, data),
@@ -117,6 +122,7 @@ export class Daemon {
     this.shuttingDown = true;
     this.log.info({ reason }, 'shutting down');
     try {
+      this.jobs.cancelAll();
       this.exports.close();
       this.graph.closeAll();
     } catch (error) {

@@ -1,5 +1,7 @@
 import type { BlockGraph } from '../block/graph.ts';
 import type { ExportManager } from '../block/exports.ts';
+import type { JobList } from '../block/jobs/job-list.ts';
+import type { RunState } from '../block/run-state.ts';
 import type { Schema } from '../schema/index.ts';
 import type { EventData, EventName, VersionInfo } from '../schema/generated/qapi-types.ts';
 
@@ -7,6 +9,8 @@ import type { EventData, EventName, VersionInfo } from '../schema/generated/qapi
 export interface DaemonServices {
   graph: BlockGraph;
   exports: ExportManager;
+  jobs: JobList;
+  runState: RunState;
   schema: Schema;
   version: VersionInfo;
   emitEvent<E extends EventName>(name: E, data: EventData[E]): void;

@@ -17,6 +17,9 @@ export interface DaemonConfig {
   blockdevs: BlockdevSpec[];
   drives: DriveSpec[];
   limits?: { maxPendingReplyBytes?: number; maxPendingInputBytes?: number; maxUnreadOutputBytes?: number };
+  /** From -S and -name. */
+  startPaused?: boolean;
+  name?: string;
 }
 
 /** The JSON file's shape, after schema validation (config/schema.json). */

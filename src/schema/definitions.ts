@@ -2,6 +2,7 @@ import control from '../../schema/control.json' with { type: 'json' };
 import blockCore from '../../schema/block-core.json' with { type: 'json' };
 import transaction from '../../schema/transaction.json' with { type: 'json' };
 import blockExport from '../../schema/block-export.json' with { type: 'json' };
+import job from '../../schema/job.json' with { type: 'json' };
 
 /** A type reference: a type name, or a one-element array for a list of that type. */
 export type TypeRef = string | [string];
@@ -37,6 +38,7 @@ export const SCHEMA_FILES: Array<{ file: string; entries: unknown[] }> = [
   { file: 'block-core.json', entries: blockCore },
   { file: 'transaction.json', entries: transaction },
   { file: 'block-export.json', entries: blockExport },
+  { file: 'job.json', entries: job },
 ];
 
 /** Builtins and their JSON types, as QEMU's introspection reports them. */
