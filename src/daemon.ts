@@ -6,15 +6,20 @@ import { ExportManager } from './block/exports.ts';
 import { JobList } from './block/jobs/job-list.ts';
 import { RunState } from './block/run-state.ts';
 import { BlockGraph } from './block/graph.ts';
-import { driveToBlockdev } from './block/drive-options.ts';
+import { driveToBlockdev, isWritethroughDrive } from './block/drive-options.ts';
 import { allCommands, type DaemonServices } from './commands/index.ts';
 import type { DaemonConfig } from './config/index.ts';
 import type { Logger } from './log.ts';
 import { Dispatcher } from './qmp/dispatcher.ts';
 import { QmpSession, type SessionLimits, type SessionTransport } from './qmp/session.ts';
 import { loadSchema, type Schema } from './schema/index.ts';
-import { listenUnix } from './transport/unix-socket.ts';
+import type { MonitorSpec } from './cli/index.ts';
+import { connectUnix } from './transport/client-socket.ts';
+import { serveInheritedSocket } from './transport/inherited-socket.ts';
 import type { MonitorOptions, SessionHost } from './transport/session-host.ts';
+import { listenUnix } from './transport/unix-socket.ts';
+import { Machine } from './machine/machine.ts';
+import { startQtest } from './machine/qtest-connection.ts';
 import { listenWebSocket } from './transport/websocket.ts';
 import { defaultTokenPath, newWebSocketToken, writeTokenFile } from './transport/websocket-token.ts';
 
@@ -41,21 +46,26 @@ export class Daemon {
   private readonly dispatcher: Dispatcher;
   private readonly schema: Schema;
   private shuttingDown = false;
+  private qtest: { close(): void } | undefined;
+  readonly machine: Machine;
 
   constructor(
     private readonly config: DaemonConfig,
     private readonly log: Logger,
   ) {
     this.schema = loadSchema();
+    this.machine = new Machine(this.graph, config.machine);
     this.exports = new ExportManager(this.graph, (id) => this.emitEvent('BLOCK_EXPORT_DELETED', { id }));
     const services: DaemonServices = {
       graph: this.graph,
+      machine: this.machine,
       exports: this.exports,
       jobs: this.jobs,
       runState: new RunState(config.startPaused ? 'prelaunch' : 'running', config.name, (event) => this.emitEvent(event)),
       schema: this.schema,
       version: config.version,
       emitEvent: (name, data) => this.emitEvent(name, data),
+      printOutput: (text) => void process.stdout.write(text),
       requestShutdown: (reason) => setImmediate(() => void this.shutdown(reason)),
     };
     this.dispatcher = new Dispatcher(this.schema, allCommands(services), (name, ms, error) => {
@@ -71,17 +81,26 @@ export class Daemon {
       this.graph.addBlockdev(options);
     }
     for (const drive of this.config.drives) {
-      const { id, blockdev } = driveToBlockdev(drive.options);
-      this.graph.addDrive(id, this.schema.validateType('BlockdevOptions', blockdev, 'keyval'), blockdev);
+      withOption(drive.option, () => {
+        const name = this.machine.placeDrive(drive.options, drive.option);
+        const blockdev = driveToBlockdev(drive.options);
+        const options = this.schema.validateType('BlockdevOptions', blockdev, 'keyval');
+        this.graph.addDrive(name, options, blockdev, isWritethroughDrive(drive.options));
+      });
     }
+    for (const device of this.config.devices) withOption(device.option, () => this.machine.addDevice(device.options));
+    this.machine.attachDrives();
     const host = {
       openSession: (transport: SessionTransport, options: MonitorOptions) => this.openSession(transport, options),
       closeSession: (session: QmpSession) => this.closeSession(session),
     };
     for (const monitor of this.config.monitors) {
-      this.servers.push(await listenUnix({ path: monitor.path, mode: this.config.socketMode, pretty: monitor.pretty }, host, this.log));
-      this.socketPaths.push(monitor.path);
-      this.log.info({ path: monitor.path }, 'QMP monitor listening');
+      await withOption(monitor.option, () => this.openMonitor(monitor, host));
+    }
+    if (this.config.qtest) {
+      const { endpoint, option } = this.config.qtest;
+      const clockCommands = this.machine.accel === 'qtest';
+      this.qtest = await withOption(option, () => startQtest({ endpoint, clockCommands, logFile: this.config.qtestLog }));
     }
     if (this.config.websocket) await this.startWebSocket(this.config.websocket, host);
   }
@@ -100,6 +119,28 @@ export class Daemon {
     this.webSocketTokenFile = tokenFile;
     this.webSocketUrl = `ws://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
     this.log.info({ host: options.host, port, tokenFile }, 'QMP WebSocket listening');
+  }
+
+  private async openMonitor({ endpoint, concurrentClients, pretty }: MonitorSpec, host: SessionHost): Promise<void> {
+    switch (endpoint.kind) {
+      case 'listen':
+        this.servers.push(
+          await listenUnix({ path: endpoint.path, mode: this.config.socketMode, concurrentClients, pretty }, host, this.log),
+        );
+        this.socketPaths.push(endpoint.path);
+        this.log.info({ path: endpoint.path }, 'QMP monitor listening');
+        return;
+      case 'inherited': {
+        const server = await serveInheritedSocket(endpoint.fd, endpoint.listening, concurrentClients, { pretty }, host, this.log);
+        if (server) this.servers.push(server);
+        this.log.info({ fd: endpoint.fd, listening: endpoint.listening }, 'QMP monitor on an inherited socket');
+        return;
+      }
+      case 'connect':
+        await connectUnix(endpoint.path, { pretty }, host, this.log);
+        this.log.info({ path: endpoint.path }, 'QMP monitor connected');
+        return;
+    }
   }
 
   get monitorPaths(): readonly string[] {
@@ -129,6 +170,7 @@ export class Daemon {
       this.log.error({ err: error }, 'failed to close block nodes cleanly');
     }
     for (const server of this.servers) server.close();
+    this.qtest?.close();
     this.webSocketServer?.close();
     for (const path of this.socketPaths) fs.rmSync(path, { force: true });
     if (this.webSocketTokenFile) fs.rmSync(this.webSocketTokenFile, { force: true });
@@ -156,5 +198,18 @@ export class Daemon {
     this.sessions.delete(session);
     if (session.overflowed) this.log.warn({ session: session.id }, 'disconnected a client that left too much output unread');
     this.log.debug({ session: session.id }, 'client disconnected');
+  }
+}
+
+/** Runs a start-up step; its error names the option it came from, as QEMU's do ("-device ...: reason"). */
+function withOption<T>(option: string | undefined, step: () => T): T {
+  const prefix = (error: unknown): never => {
+    throw option ? new Error(`${option}: ${(error as Error).message}`) : error;
+  };
+  try {
+    const result = step();
+    return result instanceof Promise ? (result.catch(prefix) as T) : result;
+  } catch (error) {
+    return prefix(error);
   }
 }

@@ -3,6 +3,7 @@ import blockCore from '../../schema/block-core.json' with { type: 'json' };
 import transaction from '../../schema/transaction.json' with { type: 'json' };
 import blockExport from '../../schema/block-export.json' with { type: 'json' };
 import job from '../../schema/job.json' with { type: 'json' };
+import qom from '../../schema/qom.json' with { type: 'json' };
 
 /** A type reference: a type name, or a one-element array for a list of that type. */
 export type TypeRef = string | [string];
@@ -25,6 +26,8 @@ export interface CommandDef {
   /** A struct or union name; commands without arguments get the empty struct. */
   argType: string;
   returns: TypeRef | null;
+  /** As query-qmp-schema reports them ("unstable" on x- commands, ...). */
+  features: string[];
 }
 
 export interface EventDef {
@@ -39,6 +42,7 @@ export const SCHEMA_FILES: Array<{ file: string; entries: unknown[] }> = [
   { file: 'transaction.json', entries: transaction },
   { file: 'block-export.json', entries: blockExport },
   { file: 'job.json', entries: job },
+  { file: 'qom.json', entries: qom },
 ];
 
 /** Builtins and their JSON types, as QEMU's introspection reports them. */
@@ -107,7 +111,7 @@ export class SchemaDefinitions {
     let argType = EMPTY_STRUCT;
     if (typeof entry.data === 'string') argType = entry.data;
     else if (entry.data) argType = this.inlineStruct(`q_obj_${entry.command}-arg`, entry.data);
-    this.commands.set(entry.command, { name: entry.command, argType, returns: entry.returns ?? null });
+    this.commands.set(entry.command, { name: entry.command, argType, returns: entry.returns ?? null, features: entry.features ?? [] });
   }
 
   private inlineStruct(name: string, data: Record<string, unknown>): string {

@@ -45,6 +45,7 @@ export function buildIntrospection(schema: SchemaDefinitions): SchemaInfoEntry[]
   for (const command of schema.commands.values()) {
     const entry: SchemaInfoEntry = { name: command.name, 'meta-type': 'command', 'arg-type': nameOf(command.argType) };
     entry['ret-type'] = command.returns ? nameOf(command.returns) : nameOf('q_empty');
+    if (command.features.length > 0) entry.features = [...command.features];
     entries.push(entry);
   }
   for (const event of schema.events.values()) {

@@ -15,7 +15,7 @@ describe('the daemon: several clients, WebSocket, socket files, signals', () => 
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qblockd-daemon-test-'));
     const started = await startWithWebSocket(dir, {
       websocket: { allowedOrigins: ['http://good.example'] },
-      args: ['-blockdev', 'driver=null-co,node-name=n0,size=1048576'],
+      args: ['--concurrent-clients', '-blockdev', 'driver=null-co,node-name=n0,size=1048576'],
     });
     daemon = started.daemon;
     url = `${started.base}?token=${started.token}`;

@@ -44,7 +44,7 @@ describe('a client that sends without reading holds bounded memory, on every tra
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qblockd-flow-test-'));
     const file = path.join(dir, 'config.json');
     fs.writeFileSync(file, JSON.stringify({ monitors: [], ...config }));
-    daemon = await DaemonProcess.start(['--config', file]);
+    daemon = await DaemonProcess.start(['--config', file, '--concurrent-clients']);
     return daemon;
   }
 

@@ -209,7 +209,10 @@ export interface BlockInfo {
   'removable': boolean;
   'locked': boolean;
   'inserted'?: BlockDeviceInfo;
+  'io-status'?: BlockDeviceIoStatus;
 }
+
+export type BlockDeviceIoStatus = 'ok' | 'failed' | 'nospace';
 
 export interface BlockDirtyBitmap {
   'node': string;
@@ -398,8 +401,6 @@ export interface JobInfo {
   'error'?: string;
 }
 
-export type BlockDeviceIoStatus = 'ok' | 'failed' | 'nospace';
-
 export interface BlockJobInfo {
   'type': string;
   'device': string;
@@ -498,6 +499,8 @@ export interface NameInfo {
   'name'?: string;
 }
 
+// schema/qom.json
+
 /** Every named schema type, by its QAPI name. */
 export interface QapiTypes {
   'QMPCapability': QMPCapability;
@@ -534,6 +537,7 @@ export interface QapiTypes {
   'BlockdevCacheInfo': BlockdevCacheInfo;
   'BlockDeviceInfo': BlockDeviceInfo;
   'BlockInfo': BlockInfo;
+  'BlockDeviceIoStatus': BlockDeviceIoStatus;
   'BlockDirtyBitmap': BlockDirtyBitmap;
   'BlockDirtyBitmapAdd': BlockDirtyBitmapAdd;
   'BlockDirtyBitmapOrStr': BlockDirtyBitmapOrStr;
@@ -571,7 +575,6 @@ export interface QapiTypes {
   'JobType': JobType;
   'JobStatus': JobStatus;
   'JobInfo': JobInfo;
-  'BlockDeviceIoStatus': BlockDeviceIoStatus;
   'BlockJobInfo': BlockJobInfo;
   'IoOperationType': IoOperationType;
   'BlockErrorAction': BlockErrorAction;
@@ -682,6 +685,15 @@ export interface CommandArguments {
   'query-name': QapiEmpty;
   'stop': QapiEmpty;
   'cont': QapiEmpty;
+  'qom-get': {
+    'path': string;
+    'property': string;
+  };
+  'qom-set': {
+    'path': string;
+    'property': string;
+    'value': unknown;
+  };
 }
 
 /** What each command's handler returns. */
@@ -730,6 +742,8 @@ export interface CommandResults {
   'query-name': NameInfo;
   'stop': QapiEmpty;
   'cont': QapiEmpty;
+  'qom-get': unknown;
+  'qom-set': QapiEmpty;
 }
 
 export type CommandName = keyof CommandArguments;
