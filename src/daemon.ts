@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import type net from 'node:net';
+import type { AddressInfo } from 'node:net';
 import type { WebSocketServer } from 'ws';
 import { ExportManager } from './block/exports.ts';
 import { NbdServer } from './nbd/server.ts';
@@ -11,17 +12,19 @@ import { allCommands, type DaemonServices } from './commands/index.ts';
 import type { DaemonConfig } from './config/index.ts';
 import type { Logger } from './log.ts';
 import { Dispatcher } from './qmp/dispatcher.ts';
-import { QmpSession, type SessionTransport } from './qmp/session.ts';
+import { QmpSession, type SessionLimits, type SessionTransport } from './qmp/session.ts';
 import { loadSchema, type Schema } from './schema/index.ts';
 import type { MonitorSpec } from './cli/index.ts';
 import { connectUnix } from './transport/client-socket.ts';
 import { serveInheritedSocket } from './transport/inherited-socket.ts';
-import type { SessionHost } from './transport/session-host.ts';
+import type { MonitorOptions, SessionHost } from './transport/session-host.ts';
 import { listenUnix } from './transport/unix-socket.ts';
 import { Machine } from './machine/machine.ts';
 import { startQtest } from './machine/qtest-connection.ts';
 
-const DEFAULT_LIMITS = { maxPendingReplyBytes: 8 << 20, maxQueuedRequests: 64, maxLineBytes: 64 << 20 };
+const DEFAULT_LIMITS: SessionLimits = { maxPendingReplyBytes: 8 << 20, maxPendingInputBytes: 1 << 20, maxUnreadOutputBytes: 64 << 20 };
+/** Large enough for a request at QEMU's 64 MiB token limit in one frame. */
+const DEFAULT_MAX_FRAME_BYTES = (64 << 20) + (64 << 10);
 
 /**
  * The running daemon: one block graph, one dispatcher, any number of QMP
@@ -37,6 +40,9 @@ export class Daemon {
   private readonly servers: net.Server[] = [];
   private readonly socketPaths: string[] = [];
   private webSocketServer: WebSocketServer | null = null;
+  /** Where clients find the WebSocket token, once the listener is up. */
+  webSocketTokenFile: string | null = null;
+  webSocketUrl: string | null = null;
   private readonly dispatcher: Dispatcher;
   private readonly schema: Schema;
   private shuttingDown = false;
@@ -87,7 +93,7 @@ export class Daemon {
     for (const device of this.config.devices) withOption(device.option, () => this.machine.addDevice(device.options));
     this.machine.attachDrives();
     const host = {
-      openSession: (transport: SessionTransport) => this.openSession(transport),
+      openSession: (transport: SessionTransport, options: MonitorOptions) => this.openSession(transport, options),
       closeSession: (session: QmpSession) => this.closeSession(session),
     };
     for (const monitor of this.config.monitors) {
@@ -98,35 +104,45 @@ export class Daemon {
       const clockCommands = this.machine.accel === 'qtest';
       this.qtest = await withOption(option, () => startQtest({ endpoint, clockCommands, logFile: this.config.qtestLog }));
     }
-    if (this.config.websocket) {
-      // Loaded only when configured: ws and node:http are most of what a start would otherwise compile.
-      const { listenWebSocket } = await import('./transport/websocket.ts');
-      this.webSocketServer = await listenWebSocket(
-        { ...this.config.websocket, maxMessageBytes: this.limits.maxLineBytes },
-        host,
-        this.log,
-      );
-      this.log.info({ host: this.config.websocket.host, port: this.config.websocket.port }, 'QMP WebSocket listening');
-    }
+    if (this.config.websocket) await this.startWebSocket(this.config.websocket, host);
   }
 
-  private async openMonitor({ endpoint, concurrentClients }: MonitorSpec, host: SessionHost): Promise<void> {
+  /** Listens, then writes the token where only this user can read it. */
+  private async startWebSocket(options: NonNullable<DaemonConfig['websocket']>, host: SessionHost): Promise<void> {
+    // Loaded only when configured: ws, node:http and node:crypto are most of what a start would otherwise compile.
+    const { listenWebSocket } = await import('./transport/websocket.ts');
+    const { defaultTokenPath, newWebSocketToken, writeTokenFile } = await import('./transport/websocket-token.ts');
+    const token = newWebSocketToken();
+    this.webSocketServer = await listenWebSocket(
+      { host: options.host, port: options.port, allowedOrigins: options.allowedOrigins, token, maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES },
+      host,
+      this.log,
+    );
+    const port = (this.webSocketServer.address() as AddressInfo).port;
+    const tokenFile = options.tokenFile ?? defaultTokenPath(port);
+    writeTokenFile(tokenFile, token);
+    this.webSocketTokenFile = tokenFile;
+    this.webSocketUrl = `ws://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
+    this.log.info({ host: options.host, port, tokenFile }, 'QMP WebSocket listening');
+  }
+
+  private async openMonitor({ endpoint, concurrentClients, pretty }: MonitorSpec, host: SessionHost): Promise<void> {
     switch (endpoint.kind) {
       case 'listen':
         this.servers.push(
-          await listenUnix({ path: endpoint.path, mode: this.config.socketMode, concurrentClients }, host, this.log),
+          await listenUnix({ path: endpoint.path, mode: this.config.socketMode, concurrentClients, pretty }, host, this.log),
         );
         this.socketPaths.push(endpoint.path);
         this.log.info({ path: endpoint.path }, 'QMP monitor listening');
         return;
       case 'inherited': {
-        const server = await serveInheritedSocket(endpoint.fd, endpoint.listening, concurrentClients, host, this.log);
+        const server = await serveInheritedSocket(endpoint.fd, endpoint.listening, concurrentClients, { pretty }, host, this.log);
         if (server) this.servers.push(server);
         this.log.info({ fd: endpoint.fd, listening: endpoint.listening }, 'QMP monitor on an inherited socket');
         return;
       }
       case 'connect':
-        await connectUnix(endpoint.path, host, this.log);
+        await connectUnix(endpoint.path, { pretty }, host, this.log);
         this.log.info({ path: endpoint.path }, 'QMP monitor connected');
         return;
     }
@@ -162,6 +178,7 @@ export class Daemon {
     this.qtest?.close();
     this.webSocketServer?.close();
     for (const path of this.socketPaths) fs.rmSync(path, { force: true });
+    if (this.webSocketTokenFile) fs.rmSync(this.webSocketTokenFile, { force: true });
     await Promise.race([
       Promise.all([...this.sessions].map((session) => session.closeGracefully())),
       new Promise((resolve) => setTimeout(resolve, 500)),
@@ -169,15 +186,14 @@ export class Daemon {
     process.exit(0);
   }
 
-  private get limits() {
+  private get limits(): SessionLimits {
     return { ...DEFAULT_LIMITS, ...(this.config.limits ?? {}) };
   }
 
-  /** A client on some transport: a monitor socket, a WebSocket, or the startup snapshot's rehearsal. */
-  openSession(transport: SessionTransport): QmpSession {
-    const session = new QmpSession(transport, this.dispatcher, this.limits, {
-      QMP: { version: this.config.version, capabilities: ['oob'] },
-    });
+  /** A client on some transport: a monitor socket, a WebSocket, or the startup code cache's rehearsal. */
+  openSession(transport: SessionTransport, options: MonitorOptions): QmpSession {
+    const greeting = { QMP: { version: this.config.version, capabilities: ['oob'] } };
+    const session = new QmpSession(transport, this.dispatcher, this.limits, greeting, options.pretty);
     this.sessions.add(session);
     this.log.debug({ session: session.id }, 'client connected');
     return session;
@@ -186,6 +202,7 @@ export class Daemon {
   private closeSession(session: QmpSession): void {
     session.close();
     this.sessions.delete(session);
+    if (session.overflowed) this.log.warn({ session: session.id }, 'disconnected a client that left too much output unread');
     this.log.debug({ session: session.id }, 'client disconnected');
   }
 }

@@ -30,15 +30,19 @@ export async function rehearse(): Promise<void> {
   const replies: string[] = [];
   let answered = () => {};
   const done = new Promise<void>((resolve) => (answered = resolve));
-  const session = daemon.openSession({
-    send(message) {
-      replies.push(message);
-      if (replies.length === REHEARSAL.length + 1) answered();
+  const session = daemon.openSession(
+    {
+      send(messages) {
+        for (const parts of messages) replies.push(parts.join(''));
+        if (replies.length === REHEARSAL.length + 1) answered();
+      },
+      pendingBytes: () => 0,
+      drained: async () => {},
+      close() {},
+      abort() {},
     },
-    pendingBytes: () => 0,
-    drained: async () => {},
-    close() {},
-  });
+    { pretty: false },
+  );
   session.receive(Buffer.from(REHEARSAL.map((request) => JSON.stringify(request) + '\n').join('')));
   await done;
   const failed = replies.slice(1).find((reply) => !reply.startsWith('{"return"'));

@@ -20,6 +20,9 @@ async function main(argv: string[]): Promise<void> {
   if (commandLine.monitors.length === 0) {
     for (const path of daemon.monitorPaths) process.stderr.write(`qblockd: QMP monitor listening on ${path}\n`);
   }
+  if (daemon.webSocketUrl) {
+    process.stderr.write(`qblockd: QMP WebSocket listening on ${daemon.webSocketUrl}; token (?token= or Authorization: Bearer) in ${daemon.webSocketTokenFile}\n`);
+  }
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
     process.on(signal, () => {
       daemon.emitEvent('SHUTDOWN', { guest: false, reason: 'host-signal' });

@@ -4,44 +4,82 @@ import { qdictKeyOrder } from './qdict-order.ts';
 /**
  * Serialises a value exactly as QEMU 7.2's QMP monitor prints it: ", " and ": "
  * separators, object keys in QDict order, doubles as "%.17g", every character
- * outside printable ASCII as an upper-case \uXXXX escape.
+ * outside printable ASCII as an upper-case \uXXXX escape. `pretty` is QEMU's
+ * pretty=on layout: one member per line, four spaces per level, and an empty
+ * object or array still split over two lines. Lines end in "\n"; the monitor
+ * socket sends each as "\r\n", as QEMU's monitor does.
  */
-export function toQmpJson(value: unknown): string {
+export function toQmpJson(value: unknown, pretty = false): string {
+  return toQmpJsonParts(value, pretty).join('');
+}
+
+/** The same text in pieces, so that a huge reply can be written out without first being joined. */
+export function toQmpJsonParts(value: unknown, pretty = false): string[] {
+  const parts: string[] = [];
+  write(value, parts, pretty ? 0 : -1);
+  return parts;
+}
+
+/** `level` is the pretty-printing depth, or -1 for the single-line form. */
+function write(value: unknown, out: string[], level: number): void {
   switch (typeof value) {
     case 'string':
-      return quoteString(value);
+      if (NEEDS_ESCAPE.test(value)) out.push(quoteString(value));
+      else out.push('"', value, '"');
+      return;
     case 'number':
-      return formatNumber(value);
+      out.push(formatNumber(value));
+      return;
     case 'bigint':
-      return value.toString();
+      out.push(value.toString());
+      return;
     case 'boolean':
-      return value ? 'true' : 'false';
+      out.push(value ? 'true' : 'false');
+      return;
     case 'object':
-      if (value === null) return 'null';
-      if (value instanceof JsonFloat) return formatNumber(value.value);
-      return Array.isArray(value) ? arrayText(value) : objectText(value as Record<string, unknown>);
+      if (value === null) {
+        out.push('null');
+      } else if (value instanceof JsonFloat) {
+        out.push(formatNumber(value.value));
+      } else if (Array.isArray(value)) {
+        out.push('[');
+        for (let i = 0; i < value.length; i++) {
+          startMember(i === 0, out, level);
+          write(value[i], out, inner(level));
+        }
+        endMembers(']', out, level);
+      } else {
+        const object = value as Record<string, unknown>;
+        out.push('{');
+        let first = true;
+        for (const { key, prefix } of printOrder(object)) {
+          const member = object[key];
+          if (member === undefined) continue;
+          startMember(first, out, level);
+          first = false;
+          out.push(prefix);
+          write(member, out, inner(level));
+        }
+        endMembers('}', out, level);
+      }
+      return;
     default:
-      return 'null';
+      out.push('null');
   }
 }
 
-// Built by concatenation: V8 joins the pieces as ropes, flattened once when the reply is written.
-function arrayText(items: unknown[]): string {
-  if (items.length === 0) return '[]';
-  let text = '[' + toQmpJson(items[0]);
-  for (let i = 1; i < items.length; i++) text += ', ' + toQmpJson(items[i]);
-  return text + ']';
+const inner = (level: number) => (level < 0 ? level : level + 1);
+const indent = (level: number) => '\n' + '    '.repeat(level);
+
+function startMember(first: boolean, out: string[], level: number): void {
+  if (!first) out.push(level < 0 ? ', ' : ',');
+  if (level >= 0) out.push(indent(level + 1));
 }
 
-function objectText(object: Record<string, unknown>): string {
-  let text = '{';
-  for (const { key, prefix } of printOrder(object)) {
-    const value = object[key];
-    if (value === undefined) continue;
-    if (text.length > 1) text += ', ';
-    text += prefix + toQmpJson(value);
-  }
-  return text + '}';
+/** Pretty output splits even an empty object or array over two lines, as QEMU's does. */
+function endMembers(close: string, out: string[], level: number): void {
+  if (level >= 0) out.push(indent(level));
+  out.push(close);
 }
 
 /** A key in print order, with its printed `"key": ` prefix. */

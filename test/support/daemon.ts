@@ -17,10 +17,10 @@ export class DaemonProcess {
   ) {}
 
   /** `program` defaults to qblockd; pass 'qemu-system-x86_64' to run QEMU itself with the same arguments. */
-  static async start(args: string[] = [], options: { socketPath?: string; program?: string; env?: Record<string, string> } = {}): Promise<DaemonProcess> {
+  static async start(args: string[] = [], options: { socketPath?: string; program?: string; pretty?: boolean; env?: Record<string, string> } = {}): Promise<DaemonProcess> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qblockd-test-'));
     const socketPath = options.socketPath ?? path.join(dir, 'qmp.sock');
-    const child = spawn(options.program ?? QBLOCKD, ['-M', 'none', '-nodefaults', '-display', 'none', ...args, '-qmp', `unix:${socketPath},server=on,wait=off`], {
+    const child = spawn(options.program ?? QBLOCKD, ['-M', 'none', '-nodefaults', '-display', 'none', ...args, options.pretty ? '-qmp-pretty' : '-qmp', `unix:${socketPath},server=on,wait=off`], {
       stdio: ['ignore', 'ignore', 'pipe'],
       env: { ...process.env, ...options.env },
     });

@@ -34,7 +34,12 @@ describe('toQmpJson: QEMU 7.2 output formatting', () => {
 });
 
 describe('JsonStream: framing', () => {
-  const values = (stream: JsonStream, text: string) => stream.push(Buffer.from(text));
+  const values = (stream: JsonStream, text: string) => {
+    stream.push(Buffer.from(text));
+    const items = [];
+    for (let item = stream.next(); item !== undefined; item = stream.next()) items.push(item);
+    return items;
+  };
 
   it('joins a value split across chunks and splits several values in one chunk', () => {
     const stream = new JsonStream();
@@ -56,9 +61,21 @@ describe('JsonStream: framing', () => {
     expect(values(stream, '[[[[')[0]).toEqual({ kind: 'error', message: 'JSON nesting depth limit exceeded' });
   });
 
-  it('discards an unfinished value at end of input', () => {
+  it('parses only as far as asked: the rest waits as bytes', () => {
     const stream = new JsonStream();
-    values(stream, '{"a": 1');
-    expect(stream.end()).toEqual([]);
+    stream.push(Buffer.from('1 2 3'));
+    expect(stream.next()).toEqual({ kind: 'value', value: 1 });
+    expect(stream.unreadBytes).toBe(3);
+    expect(stream.next()).toEqual({ kind: 'value', value: 2 });
+    expect(stream.next()).toBeUndefined();
+    expect(values(stream, ' ')).toEqual([{ kind: 'value', value: 3 }]);
+  });
+
+  it('keeps a token split over many chunks intact', () => {
+    const stream = new JsonStream();
+    const text = '{"id": "' + 'abc'.repeat(1000) + '\\u00e9"}';
+    const items = [];
+    for (let i = 0; i < text.length; i += 7) items.push(...values(stream, text.slice(i, i + 7)));
+    expect(items).toEqual([{ kind: 'value', value: { id: 'abc'.repeat(1000) + '\u00e9' } }]);
   });
 });
