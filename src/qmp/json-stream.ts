@@ -215,9 +215,9 @@ export class JsonStream {
           if (isDigit(c)) return this.extend(Lex.Integer);
           return this.lexError();
         case Lex.Zero:
+          // As in QEMU's lexer, only a fraction continues a leading zero: "0e0" is 0 then a keyword.
           if (isDigit(c)) return this.lexError();
           if (c === 0x2e) return this.extend(Lex.Mantissa);
-          if (c === 0x65 || c === 0x45) return this.extend(Lex.Exponent);
           this.finishToken('integer', 0);
           continue;
         case Lex.Integer:
@@ -336,7 +336,8 @@ class JsonParseError extends Error {}
 const INT64_MAX = (1n << 63n) - 1n;
 const INT64_MIN = -(1n << 63n);
 const UINT64_MAX = (1n << 64n) - 1n;
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// A U+FEFF is a character like any other inside a JSON string, not a byte-order mark to drop.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Recursive descent over one value's tokens; the first error wins, as in QEMU's parser. */
 class TokenParser {
