@@ -1,7 +1,8 @@
 /**
  * Differential fuzzing of qblockd against QEMU 7.2:
- *   npm run fuzz -- --seed N --count M [--against qemu] [--report FILE] [--timeout MS]
- * Without --against, qblockd runs alone and must neither die nor hang. Exits 1 on any difference.
+ *   npm run fuzz -- --seed N --count M [--against qemu] [--report FILE] [--timeout MS] [--known FILE]
+ * Without --against, qblockd runs alone and must neither die nor hang. Exits 1 on any difference
+ * but those --known lists (never a crash or hang of qblockd), and on a listed one that is gone.
  */
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -16,6 +17,7 @@ const { values } = parseArgs({
     against: { type: 'string' },
     report: { type: 'string', default: 'fuzz-report.json' },
     timeout: { type: 'string', default: '10000' },
+    known: { type: 'string' },
   },
 });
 if (values.against !== undefined && values.against !== 'qemu') throw new Error(`--against: only 'qemu' is known, not '${values.against}'`);
@@ -39,7 +41,9 @@ async function main(): Promise<number> {
   const qblockd = new Target('qblockd', timeoutMs);
   const qemu = values.against === 'qemu' ? new Target('qemu', timeoutMs) : null;
   await Promise.all([qblockd.start(), qemu?.start()]);
-  const tally: Record<Verdict['kind'], number> = { same: 0, 'not-emulated': 0, 'known-qemu-crash': 0, difference: 0 };
+  const tally: Record<Verdict['kind'] | 'known-divergence', number> = { same: 0, 'not-emulated': 0, 'known-qemu-crash': 0, difference: 0, 'known-divergence': 0 };
+  const known = knownDivergences(seed, count);
+  const knownSeen = new Set<string>();
   const knownCrashes: Record<string, number> = {};
   const findings: Finding[] = [];
   const started = Date.now();
@@ -55,11 +59,13 @@ async function main(): Promise<number> {
       if (process.env.FUZZ_TRACE) console.error(`case ${fuzzCase.id} ${fuzzCase.kind}: ${fuzzCase.description.slice(0, 120)}`);
       const [own, reference] = await Promise.all([qblockd.run(fuzzCase), qemu ? qemu.run(fuzzCase) : null]);
       const verdict = judge(fuzzCase, own, reference);
-      tally[verdict.kind]++;
+      const listed = verdict.kind === 'difference' && known.has(fuzzCase.id) && own.survived && !own.hung;
+      if (listed) knownSeen.add(fuzzCase.id);
+      tally[listed ? 'known-divergence' : verdict.kind]++;
       if (verdict.kind === 'known-qemu-crash') knownCrashes[verdict.crash] = (knownCrashes[verdict.crash] ?? 0) + 1;
       if (verdict.kind === 'difference') {
         findings.push(finding(fuzzCase, verdict.what, own, reference));
-        console.log(`DIFF ${fuzzCase.id} ${fuzzCase.kind}: ${fuzzCase.description}: ${verdict.what.join(', ')}`);
+        console.log(`${listed ? 'KNOWN' : 'DIFF'} ${fuzzCase.id} ${fuzzCase.kind}: ${fuzzCase.description}: ${verdict.what.join(', ')}`);
         if (reference) console.log(`  ${firstDifference(own, reference)}`);
         writeReport(done);
       }
@@ -75,9 +81,20 @@ async function main(): Promise<number> {
     await Promise.all([qblockd.stop(), qemu?.stop()]);
   }
   const seconds = writeReport(done);
+  const gone = qemu ? [...known.keys()].filter((id) => !knownSeen.has(id)) : [];
+  for (const id of gone) console.log(`GONE ${id}: listed in ${values.known} but now the same as QEMU; take it off the list`);
   console.log(`${count} cases in ${seconds.toFixed(1)} s (seed ${seed}${qemu ? ', against QEMU 7.2' : ', qblockd alone'}): ` +
-    `${tally.same} same, ${tally['not-emulated']} not emulated, ${tally['known-qemu-crash']} known QEMU crashes, ${tally.difference} differences; report: ${values.report}`);
-  return tally.difference > 0 ? 1 : 0;
+    `${tally.same} same, ${tally['not-emulated']} not emulated, ${tally['known-qemu-crash']} known QEMU crashes, ` +
+    `${tally['known-divergence']} known divergences, ${tally.difference} differences; report: ${values.report}`);
+  return tally.difference > 0 || gone.length > 0 ? 1 : 0;
+}
+
+/** The divergences from QEMU still open, by case id, for the seed and count they were found with. */
+function knownDivergences(seed: number, count: number): Map<string, string> {
+  if (values.known === undefined) return new Map();
+  const list = JSON.parse(fs.readFileSync(values.known, 'utf8')) as { seed: number; count: number; divergences: Array<{ id: string; what: string }> };
+  if (list.seed !== seed || list.count !== count) throw new Error(`${values.known} lists seed ${list.seed}, count ${list.count}: run with those`);
+  return new Map(list.divergences.map(({ id, what }) => [id, what]));
 }
 
 /** Where two outcomes part, with some context: enough to see the difference in a terminal. */
