@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { JsonStream } from '../../../src/qmp/json-stream.ts';
 import { qdictKeyOrder } from '../../../src/qmp/qdict-order.ts';
-import { toQmpJson } from '../../../src/qmp/wire.ts';
+import { toQmpJson, toQmpJsonParts } from '../../../src/qmp/wire.ts';
 
 // Expected texts are what QEMU 7.2.22 printed for the same values (see test/protocol).
 
@@ -30,6 +30,18 @@ describe('toQmpJson: QEMU 7.2 output formatting', () => {
 
   it('escapes everything outside printable ASCII as upper-case \\uXXXX', () => {
     expect(toQmpJson('é\u0001\u007f😀"\\/')).toBe('"\\u00E9\\u0001\\u007F\\uD83D\\uDE00\\"\\\\/"');
+  });
+});
+
+describe('toQmpJsonParts: long strings', () => {
+  it('keeps a long string as a part of its own, escaped or not, and the text is the same as in one piece', () => {
+    const plain = 'a'.repeat(1 << 17);
+    const escaped = `${'b'.repeat(1 << 17)}\u00e9"`;
+    const value = { id: plain, return: [escaped, 1] };
+    const parts = toQmpJsonParts(value);
+    expect(parts).toContain(plain);
+    expect(parts.join('')).toBe(`{"return": ["${'b'.repeat(1 << 17)}\\u00E9\\"", 1], "id": "${plain}"}`);
+    expect(parts.join('')).toBe(toQmpJson(value));
   });
 });
 
