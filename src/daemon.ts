@@ -1,18 +1,27 @@
 import fs from 'node:fs';
 import type net from 'node:net';
-import type { WebSocketServer } from 'ws';
+import type { AddressInfo } from 'node:net';
 import { ExportManager } from './block/exports.ts';
 import { BlockGraph } from './block/graph.ts';
 import { driveToBlockdev } from './block/drive-options.ts';
 import { allCommands, type DaemonServices } from './commands/index.ts';
+import { graphView } from './commands/graph-view.ts';
+import { SessionWatchers } from './commands/session-watchers.ts';
+import type { WatchedState } from './commands/change-watch.ts';
 import type { DaemonConfig } from './config/index.ts';
 import type { Logger } from './log.ts';
 import { Dispatcher } from './qmp/dispatcher.ts';
 import { QmpSession, type SessionTransport } from './qmp/session.ts';
 import { loadSchema, type Schema } from './schema/index.ts';
+import type { XQblockdTransport } from './schema/generated/qapi-types.ts';
+import type { SessionHost } from './transport/session-host.ts';
 import { listenUnix } from './transport/unix-socket.ts';
 import { listenWebSocket } from './transport/websocket.ts';
+import { defaultTokenPath, newWebSocketToken, writeTokenFile } from './transport/websocket-token.ts';
+import { isLoopback, webPage } from './web/page.ts';
 
+/** Where --web listens when no WebSocket listener is configured. */
+const WEB_VIEW_LISTENER = { host: '127.0.0.1', port: 0, allowedOrigins: [] };
 const DEFAULT_LIMITS = { maxPendingReplyBytes: 8 << 20, maxQueuedRequests: 64, maxLineBytes: 64 << 20 };
 
 /**
@@ -26,9 +35,15 @@ export class Daemon {
   private readonly sessions = new Set<QmpSession>();
   private readonly servers: net.Server[] = [];
   private readonly socketPaths: string[] = [];
-  private webSocketServer: WebSocketServer | null = null;
+  private webSocketServer: { close(): void } | null = null;
+  /** Where clients find the WebSocket token, once the listener is up. */
+  webSocketTokenFile: string | null = null;
+  webSocketUrl: string | null = null;
+  /** The web view's address, token included, when --web / config `web` is on. */
+  webUrl: string | null = null;
   private readonly dispatcher: Dispatcher;
   private readonly schema: Schema;
+  private readonly watchers: SessionWatchers;
   private shuttingDown = false;
 
   constructor(
@@ -37,15 +52,18 @@ export class Daemon {
   ) {
     this.schema = loadSchema();
     this.exports = new ExportManager(this.graph, (id) => this.emitEvent('BLOCK_EXPORT_DELETED', { id }));
+    this.watchers = new SessionWatchers(() => this.watchedState(), (name, data) => makeEvent(name, data));
     const services: DaemonServices = {
       graph: this.graph,
       exports: this.exports,
       schema: this.schema,
       version: config.version,
       emitEvent: (name, data) => this.emitEvent(name, data),
+      watchers: this.watchers,
       requestShutdown: (reason) => setImmediate(() => void this.shutdown(reason)),
     };
     this.dispatcher = new Dispatcher(this.schema, allCommands(services), (name, ms, error) => {
+      this.watchers.poke();
       if (error) this.log.debug({ command: name, ms, error: error.message }, 'command failed');
       else this.log.debug({ command: name, ms }, 'command');
     });
@@ -61,23 +79,39 @@ export class Daemon {
       const { id, blockdev } = driveToBlockdev(drive.options);
       this.graph.addDrive(id, this.schema.validateType('BlockdevOptions', blockdev, 'keyval'));
     }
-    const host = {
-      openSession: (transport: SessionTransport) => this.openSession(transport),
+    const host = (kind: XQblockdTransport): SessionHost => ({
+      openSession: (transport: SessionTransport) => this.openSession(transport, kind),
       closeSession: (session: QmpSession) => this.closeSession(session),
-    };
+    });
     for (const monitor of this.config.monitors) {
-      this.servers.push(await listenUnix({ path: monitor.path, mode: this.config.socketMode }, host, this.log));
+      this.servers.push(await listenUnix({ path: monitor.path, mode: this.config.socketMode }, host('unix'), this.log));
       this.socketPaths.push(monitor.path);
       this.log.info({ path: monitor.path }, 'QMP monitor listening');
     }
-    if (this.config.websocket) {
-      this.webSocketServer = await listenWebSocket(
-        { ...this.config.websocket, maxMessageBytes: this.limits.maxLineBytes },
-        host,
-        this.log,
-      );
-      this.log.info({ host: this.config.websocket.host, port: this.config.websocket.port }, 'QMP WebSocket listening');
+    const websocket = this.config.websocket ?? (this.config.web ? WEB_VIEW_LISTENER : undefined);
+    if (websocket) await this.startWebSocket(websocket, host('websocket'));
+  }
+
+  /** Listens (serving the web view too when it is on), then writes the token where only this user can read it. */
+  private async startWebSocket(options: NonNullable<DaemonConfig['websocket']>, host: SessionHost): Promise<void> {
+    if (this.config.web && !isLoopback(options.host)) {
+      throw new Error(`the web view is served on loopback addresses only, not on websocket host ${options.host}`);
     }
+    const token = newWebSocketToken();
+    const listener = await listenWebSocket(
+      { ...options, token, maxMessageBytes: this.limits.maxLineBytes, ...(this.config.web ? { serveHttp: webPage() } : {}) },
+      host,
+      this.log,
+    );
+    this.webSocketServer = { close: () => (listener.server.close(), listener.http.close()) };
+    const port = (listener.http.address() as AddressInfo).port;
+    const tokenFile = defaultTokenPath(port);
+    writeTokenFile(tokenFile, token);
+    this.webSocketTokenFile = tokenFile;
+    const authority = `${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
+    this.webSocketUrl = `ws://${authority}`;
+    if (this.config.web) this.webUrl = `http://${authority}/?token=${token}`;
+    this.log.info({ host: options.host, port, tokenFile, web: this.config.web }, 'QMP WebSocket listening');
   }
 
   get monitorPaths(): readonly string[] {
@@ -85,19 +119,16 @@ export class Daemon {
   }
 
   emitEvent(name: string, data?: Record<string, unknown>): void {
-    const now = Date.now() * 1000 + Math.floor((performance.now() * 1000) % 1000);
-    const event: Record<string, unknown> = {
-      event: name,
-      timestamp: { seconds: Math.floor(now / 1e6), microseconds: now % 1e6 },
-    };
-    if (data) event.data = data;
+    const event = makeEvent(name, data);
     for (const session of this.sessions) session.emitEvent(event);
+    this.watchers.poke();
   }
 
   /** quit, SIGTERM, SIGINT: store what persists, say goodbye, exit. */
   async shutdown(reason: string): Promise<void> {
     if (this.shuttingDown) return;
     this.shuttingDown = true;
+    this.watchers.stop();
     this.log.info({ reason }, 'shutting down');
     try {
       this.exports.close();
@@ -108,6 +139,7 @@ export class Daemon {
     for (const server of this.servers) server.close();
     this.webSocketServer?.close();
     for (const path of this.socketPaths) fs.rmSync(path, { force: true });
+    if (this.webSocketTokenFile) fs.rmSync(this.webSocketTokenFile, { force: true });
     await Promise.race([
       Promise.all([...this.sessions].map((session) => session.closeGracefully())),
       new Promise((resolve) => setTimeout(resolve, 500)),
@@ -119,11 +151,25 @@ export class Daemon {
     return { ...DEFAULT_LIMITS, ...(this.config.limits ?? {}) };
   }
 
-  private openSession(transport: SessionTransport): QmpSession {
+  /** What x-qblockd-watch clients are told about: the graph without the bits, and each bitmap's count. */
+  private watchedState(): WatchedState {
+    const nodes = graphView(this.graph);
+    const bitmaps: WatchedState['bitmaps'] = new Map();
+    for (const node of nodes) {
+      for (const bitmap of node.bitmaps) {
+        bitmaps.set(`${node['node-name']}/${bitmap.name}`, { node: node['node-name'], name: bitmap.name, count: Number(bitmap.count) });
+      }
+    }
+    const withoutCounts = (key: string, value: unknown) => (key === 'count' ? undefined : value);
+    return { shape: JSON.stringify([nodes, this.exports.list(), this.watchers.clients()], withoutCounts), bitmaps };
+  }
+
+  private openSession(transport: SessionTransport, kind: XQblockdTransport): QmpSession {
     const session = new QmpSession(transport, this.dispatcher, this.limits, {
       QMP: { version: this.config.version, capabilities: ['oob'] },
     });
     this.sessions.add(session);
+    this.watchers.opened(session, kind);
     this.log.debug({ session: session.id }, 'client connected');
     return session;
   }
@@ -131,6 +177,18 @@ export class Daemon {
   private closeSession(session: QmpSession): void {
     session.close();
     this.sessions.delete(session);
+    this.watchers.closed(session);
     this.log.debug({ session: session.id }, 'client disconnected');
   }
+}
+
+/** A QMP event as QEMU sends it: name, wall-clock timestamp in microseconds, optional data. */
+function makeEvent(name: string, data?: Record<string, unknown>): Record<string, unknown> {
+  const now = Date.now() * 1000 + Math.floor((performance.now() * 1000) % 1000);
+  const event: Record<string, unknown> = {
+    event: name,
+    timestamp: { seconds: Math.floor(now / 1e6), microseconds: now % 1e6 },
+  };
+  if (data) event.data = data;
+  return event;
 }

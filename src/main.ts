@@ -13,6 +13,10 @@ async function main(argv: string[]): Promise<void> {
   const daemon = new Daemon(config, log);
   await daemon.start();
   for (const path of daemon.monitorPaths) process.stderr.write(`qblockd: QMP monitor listening on ${path}\n`);
+  if (daemon.webSocketUrl) {
+    process.stderr.write(`qblockd: QMP WebSocket listening on ${daemon.webSocketUrl}; token (?token= or Authorization: Bearer) in ${daemon.webSocketTokenFile}\n`);
+  }
+  if (daemon.webUrl) process.stderr.write(`qblockd: web view at ${daemon.webUrl}\n`);
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
     process.on(signal, () => {
       daemon.emitEvent('SHUTDOWN', { guest: false, reason: 'host-signal' });

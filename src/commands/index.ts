@@ -4,6 +4,7 @@ import { blockNodeCommands } from './block-nodes.ts';
 import { controlCommands } from './control.ts';
 import { exportCommands } from './exports.ts';
 import { hmpCommands } from './hmp.ts';
+import { qblockdCommands } from './qblockd.ts';
 import type { DaemonServices } from './services.ts';
 
 export type { DaemonServices } from './services.ts';
@@ -16,5 +17,6 @@ export function allCommands(services: DaemonServices): CommandTable {
     ...bitmapCommands(services),
     ...exportCommands(services),
     ...hmpCommands(services),
+    ...qblockdCommands(services),
   };
 }

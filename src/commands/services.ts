@@ -1,7 +1,14 @@
 import type { BlockGraph } from '../block/graph.ts';
 import type { ExportManager } from '../block/exports.ts';
 import type { Schema } from '../schema/index.ts';
-import type { EventData, EventName, VersionInfo } from '../schema/generated/qapi-types.ts';
+import type { SessionView } from '../qmp/dispatcher.ts';
+import type { EventData, EventName, VersionInfo, XQblockdClientInfo } from '../schema/generated/qapi-types.ts';
+
+/** The clients that asked for qblockd's change notifications (x-qblockd-watch). */
+export interface Watchers {
+  watch(session: SessionView): void;
+  clients(): XQblockdClientInfo[];
+}
 
 /** What command handlers drive: the block layer, exports, events and the daemon's lifecycle. */
 export interface DaemonServices {
@@ -10,6 +17,7 @@ export interface DaemonServices {
   schema: Schema;
   version: VersionInfo;
   emitEvent<E extends EventName>(name: E, data: EventData[E]): void;
+  watchers: Watchers;
   /** Runs after the current reply has been sent. */
   requestShutdown(reason: string): void;
 }

@@ -2,6 +2,7 @@ import control from '../../schema/control.json' with { type: 'json' };
 import blockCore from '../../schema/block-core.json' with { type: 'json' };
 import transaction from '../../schema/transaction.json' with { type: 'json' };
 import blockExport from '../../schema/block-export.json' with { type: 'json' };
+import qblockd from '../../schema/qblockd.json' with { type: 'json' };
 
 /** A type reference: a type name, or a one-element array for a list of that type. */
 export type TypeRef = string | [string];
@@ -24,11 +25,14 @@ export interface CommandDef {
   /** A struct or union name; commands without arguments get the empty struct. */
   argType: string;
   returns: TypeRef | null;
+  /** QAPI features, e.g. `unstable` for qblockd's own x- commands. */
+  features: string[];
 }
 
 export interface EventDef {
   name: string;
   argType: string | null;
+  features: string[];
 }
 
 /** The schema files, in load order. Imported, so a bundled daemon carries them. */
@@ -37,6 +41,7 @@ export const SCHEMA_FILES: Array<{ file: string; entries: unknown[] }> = [
   { file: 'block-core.json', entries: blockCore },
   { file: 'transaction.json', entries: transaction },
   { file: 'block-export.json', entries: blockExport },
+  { file: 'qblockd.json', entries: qblockd },
 ];
 
 /** Builtins and their JSON types, as QEMU's introspection reports them. */
@@ -72,7 +77,7 @@ export class SchemaDefinitions {
         } else if (entry.command) this.addCommand(entry);
         else if (entry.event) {
           const argType = entry.data ? this.inlineStruct(`q_obj_${entry.event}-arg`, entry.data) : null;
-          this.events.set(entry.event, { name: entry.event, argType });
+          this.events.set(entry.event, { name: entry.event, argType, features: entry.features ?? [] });
         }
       }
     }
@@ -105,7 +110,7 @@ export class SchemaDefinitions {
     let argType = EMPTY_STRUCT;
     if (typeof entry.data === 'string') argType = entry.data;
     else if (entry.data) argType = this.inlineStruct(`q_obj_${entry.command}-arg`, entry.data);
-    this.commands.set(entry.command, { name: entry.command, argType, returns: entry.returns ?? null });
+    this.commands.set(entry.command, { name: entry.command, argType, returns: entry.returns ?? null, features: entry.features ?? [] });
   }
 
   private inlineStruct(name: string, data: Record<string, unknown>): string {

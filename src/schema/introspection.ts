@@ -45,10 +45,10 @@ export function buildIntrospection(schema: SchemaDefinitions): SchemaInfoEntry[]
   for (const command of schema.commands.values()) {
     const entry: SchemaInfoEntry = { name: command.name, 'meta-type': 'command', 'arg-type': nameOf(command.argType) };
     entry['ret-type'] = command.returns ? nameOf(command.returns) : nameOf('q_empty');
-    entries.push(entry);
+    entries.push(withFeatures(entry, command.features));
   }
   for (const event of schema.events.values()) {
-    entries.push({ name: event.name, 'meta-type': 'event', 'arg-type': nameOf(event.argType ?? 'q_empty') });
+    entries.push(withFeatures({ name: event.name, 'meta-type': 'event', 'arg-type': nameOf(event.argType ?? 'q_empty') }, event.features));
   }
   while (pending.length > 0) {
     const ref = pending.shift()!;
@@ -86,6 +86,12 @@ export function buildIntrospection(schema: SchemaDefinitions): SchemaInfoEntry[]
     }
   }
   return entries;
+}
+
+/** QEMU lists `features` only when there are some. */
+function withFeatures(entry: SchemaInfoEntry, features: string[]): SchemaInfoEntry {
+  if (features.length > 0) entry.features = features;
+  return entry;
 }
 
 function countBuiltinsAndArrays(names: Map<string, string>): number {

@@ -1,54 +1,27 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
-import { DaemonProcess, QBLOCKD } from '../support/daemon.ts';
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-/** A WebSocket QMP client: every frame is one message. */
-async function openWebSocket(port: number, origin?: string): Promise<{ socket: WebSocket; frames: string[]; next(): Promise<string> }> {
-  const socket = new WebSocket(`ws://127.0.0.1:${port}`, origin ? { origin } : {});
-  const frames: string[] = [];
-  let wake: (() => void) | undefined;
-  socket.on('message', (data) => {
-    frames.push(data.toString());
-    wake?.();
-  });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('open', () => resolve());
-    socket.once('error', reject);
-  });
-  return {
-    socket,
-    frames,
-    async next() {
-      while (frames.length === 0) await new Promise<void>((resolve) => (wake = resolve));
-      return frames.shift()!;
-    },
-  };
-}
+import { defaultTokenPath } from '../../src/transport/websocket-token.ts';
+import { DaemonProcess, QBLOCKD, waitFor } from '../support/daemon.ts';
+import { freePort, openWebSocket } from '../support/websocket.ts';
 
 // Event order and texts as QEMU 7.2 sent them (BLOCK_EXPORT_DELETED before the block-export-del reply).
 describe('the daemon: several clients, WebSocket, socket files, signals', () => {
   let daemon: DaemonProcess;
   let port: number;
   let dir: string;
+  let url: string;
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qblockd-daemon-test-'));
     port = await freePort();
     const config = path.join(dir, 'config.json');
     fs.writeFileSync(config, JSON.stringify({ websocket: { port, allowedOrigins: ['http://good.example'] } }));
     daemon = await DaemonProcess.start(['--config', config, '-blockdev', 'driver=null-co,node-name=n0,size=1048576']);
+    const tokenFile = defaultTokenPath(port);
+    await waitFor(() => fs.existsSync(tokenFile), 10_000);
+    url = `ws://127.0.0.1:${port}/?token=${fs.readFileSync(tokenFile, 'utf8').trim()}`;
   });
   afterAll(async () => {
     await daemon.stop();
@@ -80,7 +53,7 @@ describe('the daemon: several clients, WebSocket, socket files, signals', () => 
   });
 
   it('serves the same session over WebSocket, one message per frame', async () => {
-    const ws = await openWebSocket(port);
+    const ws = await openWebSocket(url);
     expect(JSON.parse(await ws.next())).toHaveProperty('QMP.capabilities', ['oob']);
     ws.socket.send('{"execute":"qmp_capabilities"}');
     expect(await ws.next()).toBe('{"return": {}}');
@@ -98,10 +71,10 @@ describe('the daemon: several clients, WebSocket, socket files, signals', () => 
   });
 
   it('lets in an allowed browser Origin and refuses any other', async () => {
-    const allowed = await openWebSocket(port, 'http://good.example');
+    const allowed = await openWebSocket(url, { origin: 'http://good.example' });
     expect(JSON.parse(await allowed.next())).toHaveProperty('QMP');
     allowed.socket.close();
-    await expect(openWebSocket(port, 'http://evil.example')).rejects.toThrow(/401|403/);
+    await expect(openWebSocket(url, { origin: 'http://evil.example' })).rejects.toThrow(/Unexpected server response: 403/);
   });
 
   it('refuses to start on a socket another live daemon answers on, naming it', () => {

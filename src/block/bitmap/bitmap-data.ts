@@ -10,7 +10,7 @@ const ZEROES = Buffer.alloc(1 << 20);
 
 type Page = Uint32Array;
 
-function popcount32(word: number): number {
+export function popcount32(word: number): number {
   word -= (word >>> 1) & 0x55555555;
   word = (word & 0x33333333) + ((word >>> 2) & 0x33333333);
   return (Math.imul((word + (word >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24) as number;
@@ -261,6 +261,26 @@ export class BitmapData {
   /** Marks every chunk covered by a serialized range (qcow2's all-ones table entry). */
   fillSerialized(byteOffset: number, byteLength: number): void {
     this.setChunkRange(byteOffset * 8, Math.min(this.chunkCount, (byteOffset + byteLength) * 8));
+  }
+
+  /**
+   * Visits each stored page overlapping chunks [first, end), in no set order, with its first
+   * chunk, its length in chunks and its words (null when every chunk of the page is set).
+   * Absent pages are clean. Lets summaries (bitmap/density.ts) read the page structure.
+   */
+  forEachStoredPage(first: number, end: number, visit: (firstChunk: number, length: number, words: Uint32Array | null) => void): void {
+    if (end <= first) return;
+    const firstPage = Math.floor(first / PAGE_BITS);
+    const lastPage = Math.floor((end - 1) / PAGE_BITS);
+    const report = (index: number, page: Page) => visit(index * PAGE_BITS, this.pageLength(index), page === FULL ? null : page);
+    if (lastPage - firstPage >= this.pages.size) {
+      for (const [index, page] of this.pages) if (index >= firstPage && index <= lastPage) report(index, page);
+      return;
+    }
+    for (let index = firstPage; index <= lastPage; index++) {
+      const page = this.pages.get(index);
+      if (page) report(index, page);
+    }
   }
 
   private pageLength(index: number): number {

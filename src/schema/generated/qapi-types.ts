@@ -335,6 +335,46 @@ export interface BlockExportInfo {
   'shutting-down': boolean;
 }
 
+// schema/qblockd.json
+
+export interface XQblockdBitmap {
+  'name': string;
+  'granularity': number;
+  'count': number | bigint;
+  'recording': boolean;
+  'enabled': boolean;
+  'persistent': boolean;
+  'busy': boolean;
+  'readonly': boolean;
+  'inconsistent': boolean;
+}
+
+export interface XQblockdNode {
+  'node-name': string;
+  'driver': string;
+  'size': number | bigint;
+  'read-only': boolean;
+  'device'?: string;
+  'children': string[];
+  'bitmaps': XQblockdBitmap[];
+}
+
+export interface XQblockdDirtyMap {
+  'offset': number | bigint;
+  'length': number | bigint;
+  'granularity': number;
+  'count': number | bigint;
+  'density': string;
+}
+
+export type XQblockdTransport = 'unix' | 'websocket';
+
+export interface XQblockdClientInfo {
+  'id': number | bigint;
+  'transport': XQblockdTransport;
+  'watching': boolean;
+}
+
 /** Every named schema type, by its QAPI name. */
 export interface QapiTypes {
   'QMPCapability': QMPCapability;
@@ -396,6 +436,11 @@ export interface QapiTypes {
   'BlockExportOptions': BlockExportOptions;
   'BlockExportRemoveMode': BlockExportRemoveMode;
   'BlockExportInfo': BlockExportInfo;
+  'XQblockdBitmap': XQblockdBitmap;
+  'XQblockdNode': XQblockdNode;
+  'XQblockdDirtyMap': XQblockdDirtyMap;
+  'XQblockdTransport': XQblockdTransport;
+  'XQblockdClientInfo': XQblockdClientInfo;
 }
 
 /** Each command's arguments as the dispatcher hands them to its handler. */
@@ -443,6 +488,16 @@ export interface CommandArguments {
     'mode'?: BlockExportRemoveMode;
   };
   'query-block-exports': QapiEmpty;
+  'x-qblockd-watch': QapiEmpty;
+  'x-qblockd-query-graph': QapiEmpty;
+  'x-qblockd-dirty-map': {
+    'node': string;
+    'name': string;
+    'offset'?: number | bigint;
+    'length'?: number | bigint;
+    'width': number;
+  };
+  'x-qblockd-query-clients': QapiEmpty;
 }
 
 /** What each command's handler returns. */
@@ -470,6 +525,10 @@ export interface CommandResults {
   'block-export-add': QapiEmpty;
   'block-export-del': QapiEmpty;
   'query-block-exports': BlockExportInfo[];
+  'x-qblockd-watch': QapiEmpty;
+  'x-qblockd-query-graph': XQblockdNode[];
+  'x-qblockd-dirty-map': XQblockdDirtyMap;
+  'x-qblockd-query-clients': XQblockdClientInfo[];
 }
 
 export type CommandName = keyof CommandArguments;
@@ -483,6 +542,12 @@ export interface EventData {
   'BLOCK_EXPORT_DELETED': {
     'id': string;
   };
+  'X_QBLOCKD_BITMAP_CHANGED': {
+    'node': string;
+    'name': string;
+    'count': number | bigint;
+  };
+  'X_QBLOCKD_GRAPH_CHANGED': undefined;
 }
 
 export type EventName = keyof EventData;

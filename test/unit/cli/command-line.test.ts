@@ -84,6 +84,7 @@ describe('parseCommandLine: accepted launch lines', () => {
       monitors: [],
       blockdevs: [],
       drives: [],
+      web: false,
     });
   });
 
