@@ -2,7 +2,16 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
-const ASSETS = new URL('./assets/', import.meta.url);
+/**
+ * src/web/assets, from the sources (./assets) or from bin/qblockd's bundle,
+ * which runs from node_modules/.cache/qblockd/ in the same checkout.
+ */
+function assetsDirectory(): URL {
+  const candidates = [new URL('./assets/', import.meta.url), new URL('../../../src/web/assets/', import.meta.url)];
+  const found = candidates.find((candidate) => fs.existsSync(new URL('index.html', candidate)));
+  if (!found) throw new Error(`web view assets not found (looked in ${candidates.map((c) => c.pathname).join(', ')})`);
+  return found;
+}
 
 /** Addresses the web view may be served on: the page holds a console to the whole daemon. */
 export function isLoopback(host: string): boolean {
@@ -15,7 +24,8 @@ export function isLoopback(host: string): boolean {
  * request to authenticate). The page then speaks QMP over the WebSocket.
  */
 export function webPage(): (req: IncomingMessage, res: ServerResponse) => void {
-  const read = (name: string) => fs.readFileSync(new URL(name, ASSETS), 'utf8');
+  const assets = assetsDirectory();
+  const read = (name: string) => fs.readFileSync(new URL(name, assets), 'utf8');
   const script = read('app.js');
   const style = read('style.css');
   const html = read('index.html').replace('/*STYLE*/', () => style).replace('/*SCRIPT*/', () => script);
