@@ -41,19 +41,24 @@ export function dirtyDensity(data: BitmapData, offset: number, length: number, w
     const from = Math.max(pageFirst, firstChunk);
     const to = Math.min(pageFirst + pageLength, endChunk);
     if (words === null) return addRun(from, to);
+    // Walk the words with the current pixel's end in hand: no division per word.
+    let pixel = pixelOf(from);
+    let boundary = pixelStart(pixel + 1);
     for (let w = (from - pageFirst) >>> 5; pageFirst + w * 32 < to; w++) {
       let word = words[w]!;
       if (word === 0) continue;
       const wordFirst = pageFirst + w * 32;
-      if (wordFirst < from) word &= ~((1 << (from - wordFirst)) - 1) >>> 0;
+      if (wordFirst < from) word &= ~((1 << (from - wordFirst)) - 1);
       if (wordFirst + 32 > to) word &= (1 << (to - wordFirst)) - 1;
-      word >>>= 0;
-      const lastBit = Math.min(wordFirst + 31, to - 1);
-      if (pixelOf(Math.max(wordFirst, from)) === pixelOf(lastBit)) {
-        dirty[pixelOf(Math.max(wordFirst, from))]! += popcount32(word);
+      while (wordFirst >= boundary) boundary = pixelStart(++pixel + 1);
+      if (wordFirst + 32 <= boundary) {
+        dirty[pixel]! += popcount32(word >>> 0);
         continue;
       }
-      for (let bit = 0; bit < 32; bit++) if ((word >>> bit) & 1) dirty[pixelOf(wordFirst + bit)]!++;
+      for (let bit = 0; bit < 32; bit++) {
+        if (wordFirst + bit >= boundary) boundary = pixelStart(++pixel + 1);
+        if ((word >>> bit) & 1) dirty[pixel]!++;
+      }
     }
   });
 

@@ -272,6 +272,7 @@ async function fetchMap(key) {
   if (!map) return;
   if (map.busy) return void (map.stale = true);
   map.busy = true;
+  const started = performance.now();
   try {
     const width = Math.max(1, Math.min(65535, Math.round(map.canvas.clientWidth * devicePixelRatio)));
     const args = { node: map.node, name: map.name, width, ...(map.range ?? {}) };
@@ -283,7 +284,9 @@ async function fetchMap(key) {
     map.busy = false;
     if (map.stale) {
       map.stale = false;
-      fetchMap(key);
+      // A map that took the daemon long to draw is asked for again only after as long again,
+      // so a bitmap changing without pause never keeps the daemon busier than half the time.
+      setTimeout(() => fetchMap(key), Math.min(1000, performance.now() - started));
     }
   }
 }
