@@ -281,12 +281,15 @@ async function fetchMap(key) {
   } catch (error) {
     map.rangeText.textContent = String(error);
   } finally {
-    map.busy = false;
-    if (map.stale) {
-      map.stale = false;
-      // A map that took the daemon long to draw is asked for again only after as long again,
-      // so a bitmap changing without pause never keeps the daemon busier than half the time.
-      setTimeout(() => fetchMap(key), Math.min(1000, performance.now() - started));
+    if (!map.stale) map.busy = false;
+    else {
+      // A map that took the daemon long to draw is asked for again only after as long again
+      // (changes meanwhile wait), so a bitmap changing without pause keeps the daemon busy half the time at most.
+      setTimeout(() => {
+        map.busy = false;
+        map.stale = false;
+        fetchMap(key);
+      }, Math.min(1000, performance.now() - started));
     }
   }
 }
