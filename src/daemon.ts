@@ -71,6 +71,10 @@ export class Daemon {
 
   /** Opens the configured nodes, then starts listening. Throws with a one-line reason. */
   async start(): Promise<void> {
+    const websocket = this.config.websocket ?? (this.config.web ? WEB_VIEW_LISTENER : undefined);
+    if (websocket && this.config.web && !isLoopback(websocket.host)) {
+      throw new Error(`the web view is served on loopback addresses only, not on websocket host ${websocket.host}`);
+    }
     for (const spec of this.config.blockdevs) {
       const options = this.schema.validateType('BlockdevOptions', spec.value, spec.syntax === 'json' ? 'qmp' : 'keyval');
       this.graph.addBlockdev(options);
@@ -88,15 +92,11 @@ export class Daemon {
       this.socketPaths.push(monitor.path);
       this.log.info({ path: monitor.path }, 'QMP monitor listening');
     }
-    const websocket = this.config.websocket ?? (this.config.web ? WEB_VIEW_LISTENER : undefined);
     if (websocket) await this.startWebSocket(websocket, host('websocket'));
   }
 
   /** Listens (serving the web view too when it is on), then writes the token where only this user can read it. */
   private async startWebSocket(options: NonNullable<DaemonConfig['websocket']>, host: SessionHost): Promise<void> {
-    if (this.config.web && !isLoopback(options.host)) {
-      throw new Error(`the web view is served on loopback addresses only, not on websocket host ${options.host}`);
-    }
     const token = newWebSocketToken();
     const listener = await listenWebSocket(
       { ...options, token, maxMessageBytes: this.limits.maxLineBytes, ...(this.config.web ? { serveHttp: webPage() } : {}) },

@@ -1,6 +1,10 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DaemonProcess, waitFor, type RawClient } from '../support/daemon.ts';
+import { DaemonProcess, QBLOCKD, waitFor, type RawClient } from '../support/daemon.ts';
 import { openWebSocket, type WebSocketClient } from '../support/websocket.ts';
 
 const TIB16 = 2 ** 44;
@@ -155,5 +159,17 @@ describe('the web view: page, token, x-qblockd commands and events', () => {
     // Once the watcher has heard of the removal, the ordinary client still has nothing waiting but this reply.
     expect(await plain({ execute: 'query-version', id: 'after' })).toHaveProperty('id', 'after');
     watcher.ws.socket.close();
+  });
+});
+
+describe('the web view stays on loopback', () => {
+  it('refuses to start on a WebSocket host other than a loopback address', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qblockd-web-test-'));
+    const config = path.join(dir, 'config.json');
+    fs.writeFileSync(config, JSON.stringify({ monitors: [], web: true, websocket: { host: '0.0.0.0', port: 0 } }));
+    const result = spawnSync(QBLOCKD, ['--config', config], { encoding: 'utf8', timeout: 20_000 });
+    fs.rmSync(dir, { recursive: true, force: true });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('qblockd: the web view is served on loopback addresses only, not on websocket host 0.0.0.0\n');
   });
 });
