@@ -1,12 +1,14 @@
 import type { BlockGraph } from '../block/graph.ts';
 import type { ExportManager } from '../block/exports.ts';
-import type { Schema } from '../schema/index.ts';
+import type { Schema, SchemaView } from '../schema/index.ts';
 import type { SessionView } from '../qmp/dispatcher.ts';
 import type { EventData, EventName, VersionInfo, XQblockdClientInfo } from '../schema/generated/qapi-types.ts';
 
 /** The clients that asked for qblockd's change notifications (x-qblockd-watch). */
 export interface Watchers {
   watch(session: SessionView): void;
+  /** Ordinary clients are shown QEMU's commands only; watchers see qblockd's x- commands too. */
+  schemaView(session: SessionView): SchemaView;
   clients(): XQblockdClientInfo[];
 }
 

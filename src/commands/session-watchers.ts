@@ -2,6 +2,7 @@ import type { QmpSession } from '../qmp/session.ts';
 import type { SessionView } from '../qmp/dispatcher.ts';
 import type { XQblockdClientInfo, XQblockdTransport } from '../schema/generated/qapi-types.ts';
 import { ChangeWatch, type WatchedState } from './change-watch.ts';
+import type { SchemaView } from '../schema/index.ts';
 import type { Watchers } from './services.ts';
 
 /** At most one notification per bitmap per this many milliseconds, however fast it changes. */
@@ -43,6 +44,10 @@ export class SessionWatchers implements Watchers {
       graphChanged: () => this.notify('X_QBLOCKD_GRAPH_CHANGED'),
       bitmapChanged: (node, name, count) => this.notify('X_QBLOCKD_BITMAP_CHANGED', { node, name, count }),
     }, NOTIFY_INTERVAL_MS);
+  }
+
+  schemaView(view: SessionView): SchemaView {
+    return this.clientsBySession.get(view)?.watching ? 'with-qblockd' : 'qemu';
   }
 
   clients(): XQblockdClientInfo[] {

@@ -27,21 +27,24 @@ export interface CommandDef {
   returns: TypeRef | null;
   /** QAPI features, e.g. `unstable` for qblockd's own x- commands. */
   features: string[];
+  /** Declared in schema/qblockd.json: QEMU has no such command. */
+  qblockdOnly: boolean;
 }
 
 export interface EventDef {
   name: string;
   argType: string | null;
   features: string[];
+  qblockdOnly: boolean;
 }
 
 /** The schema files, in load order. Imported, so a bundled daemon carries them. */
-export const SCHEMA_FILES: Array<{ file: string; entries: unknown[] }> = [
+export const SCHEMA_FILES: Array<{ file: string; entries: unknown[]; qblockdOnly?: boolean }> = [
   { file: 'control.json', entries: control },
   { file: 'block-core.json', entries: blockCore },
   { file: 'transaction.json', entries: transaction },
   { file: 'block-export.json', entries: blockExport },
-  { file: 'qblockd.json', entries: qblockd },
+  { file: 'qblockd.json', entries: qblockd, qblockdOnly: true },
 ];
 
 /** Builtins and their JSON types, as QEMU's introspection reports them. */
@@ -65,7 +68,7 @@ export class SchemaDefinitions {
     for (const [name, jsonType] of Object.entries(BUILTINS)) this.types.set(name, { kind: 'builtin', name, jsonType });
     this.types.set(EMPTY_STRUCT, { kind: 'struct', name: EMPTY_STRUCT, members: [] });
     const pendingStructs: Array<{ name: string; base?: string; data: Record<string, unknown> }> = [];
-    for (const { file, entries } of SCHEMA_FILES) {
+    for (const { file, entries, qblockdOnly = false } of SCHEMA_FILES) {
       for (const entry of entries as Array<Record<string, any>>) {
         if (ENTRY_KEYWORDS.filter((keyword) => keyword in entry).length !== 1) throw new Error(`schema/${file}: malformed entry ${JSON.stringify(entry).slice(0, 80)}`);
         if (entry.enum) this.types.set(entry.enum, { kind: 'enum', name: entry.enum, values: entry.data });
@@ -74,10 +77,10 @@ export class SchemaDefinitions {
         else if (entry.alternate) {
           const branches = Object.entries(entry.data as Record<string, string>).map(([name, type]) => ({ name, type }));
           this.types.set(entry.alternate, { kind: 'alternate', name: entry.alternate, branches });
-        } else if (entry.command) this.addCommand(entry);
+        } else if (entry.command) this.addCommand(entry, qblockdOnly);
         else if (entry.event) {
           const argType = entry.data ? this.inlineStruct(`q_obj_${entry.event}-arg`, entry.data) : null;
-          this.events.set(entry.event, { name: entry.event, argType, features: entry.features ?? [] });
+          this.events.set(entry.event, { name: entry.event, argType, features: entry.features ?? [], qblockdOnly });
         }
       }
     }
@@ -106,11 +109,11 @@ export class SchemaDefinitions {
     });
   }
 
-  private addCommand(entry: Record<string, any>): void {
+  private addCommand(entry: Record<string, any>, qblockdOnly: boolean): void {
     let argType = EMPTY_STRUCT;
     if (typeof entry.data === 'string') argType = entry.data;
     else if (entry.data) argType = this.inlineStruct(`q_obj_${entry.command}-arg`, entry.data);
-    this.commands.set(entry.command, { name: entry.command, argType, returns: entry.returns ?? null, features: entry.features ?? [] });
+    this.commands.set(entry.command, { name: entry.command, argType, returns: entry.returns ?? null, features: entry.features ?? [], qblockdOnly });
   }
 
   private inlineStruct(name: string, data: Record<string, unknown>): string {

@@ -99,12 +99,23 @@ describe('the web view: page, token, x-qblockd commands and events', () => {
     await expect(openWebSocket(wsUrl, { origin: 'http://evil.example' })).rejects.toThrow(/Unexpected server response: 403/);
   });
 
-  it('declares the x- commands and events with the unstable feature', async () => {
-    const schema = (await ordinary.command({ execute: 'query-qmp-schema' })).return as Array<{ name: string; features?: string[] }>;
-    for (const name of ['x-qblockd-watch', 'x-qblockd-query-graph', 'x-qblockd-dirty-map', 'x-qblockd-query-clients', 'X_QBLOCKD_BITMAP_CHANGED', 'X_QBLOCKD_GRAPH_CHANGED']) {
-      expect(schema.find((entry) => entry.name === name)?.features, name).toEqual(['unstable']);
-    }
+  it('shows ordinary clients QEMU\'s commands only; a watcher sees the x- ones with the unstable feature', async () => {
+    const ours = ['x-qblockd-watch', 'x-qblockd-query-graph', 'x-qblockd-dirty-map', 'x-qblockd-query-clients', 'X_QBLOCKD_BITMAP_CHANGED', 'X_QBLOCKD_GRAPH_CHANGED'];
+    const names = (list: Array<{ name: string }>) => list.map((entry) => entry.name);
+    const plainCommands = names((await ordinary.command({ execute: 'query-commands' })).return);
+    const plainSchema = (await ordinary.command({ execute: 'query-qmp-schema' })).return as Array<{ name: string; features?: string[] }>;
+    expect(plainCommands).toContain('block-dirty-bitmap-add');
+    expect(plainCommands.filter((name) => /qblockd/i.test(name))).toEqual([]);
+    expect(plainSchema.filter((entry) => /qblockd/i.test(entry.name) || entry.features !== undefined)).toEqual([]);
+
+    const watcher = await webClient(wsUrl);
+    expect(names((await watcher.command({ execute: 'query-commands' })).return)).toEqual(plainCommands);
+    await watcher.command({ execute: 'x-qblockd-watch' });
+    const schema = (await watcher.command({ execute: 'query-qmp-schema' })).return as Array<{ name: string; features?: string[] }>;
+    for (const name of ours) expect(schema.find((entry) => entry.name === name)?.features, name).toEqual(['unstable']);
     expect(schema.find((entry) => entry.name === 'block-dirty-bitmap-add')).not.toHaveProperty('features');
+    expect(names((await watcher.command({ execute: 'query-commands' })).return)).toEqual([...plainCommands, ...ours.filter((name) => name.startsWith('x-'))]);
+    watcher.ws.socket.close();
   });
 
   it('tells watchers of graph and bitmap changes, draws the dirty map, and tells ordinary clients nothing new', async () => {
