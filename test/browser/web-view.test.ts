@@ -86,6 +86,22 @@ describeBrowser('the web view in headless Chromium', () => {
     console.info(`web view: screenshot in ${SCREENSHOT}`);
   }, 60_000);
 
+  it('zooms into a byte range by dragging across the map, and back out by double-clicking', async () => {
+    const box = (await card().locator('canvas').boundingBox())!;
+    const y = box.y + box.height / 2;
+    // Drag from 7/16 to 9/16 of the disk: 7 TiB to 9 TiB, half of it dirty (8 TiB onwards).
+    await page.mouse.move(box.x + (box.width * 7) / 16, y);
+    await page.mouse.down();
+    await page.mouse.move(box.x + (box.width * 9) / 16, y, { steps: 4 });
+    await page.mouse.up();
+    await expect.poll(() => card().locator('.range').textContent()).toMatch(/^zoomed: bytes 7 TiB – 9 TiB/);
+    const pixels = await card().locator('canvas').evaluate((canvas: HTMLCanvasElement) => canvas.width);
+    await expect.poll(async () => Number(await card().getAttribute('data-dirty-pixels'))).toBeGreaterThan(pixels * 0.45);
+    expect(Number(await card().getAttribute('data-dirty-pixels'))).toBeLessThan(pixels * 0.55);
+    await card().locator('canvas').dblclick();
+    await expect.poll(() => card().locator('.range').textContent()).toMatch(/^whole disk: bytes 0 B – 16 TiB/);
+  }, 60_000);
+
   it('follows a merge and a clear, and logs the events', async () => {
     await typeInConsole('block-dirty-bitmap-add node=disk0 name=b1 granularity=1048576');
     await typeInConsole('block-dirty-bitmap-merge node=disk0 target=b1 bitmaps=["b0"]');
