@@ -217,8 +217,9 @@ function drawBitmaps(nodes) {
         element('span', { class: 'meta' }, `granularity ${formatBytes(bitmap.granularity)}`),
       );
       map.countText.textContent = formatBytes(bitmap.count);
+      // A graph change (a client came, a flag flipped) redraws only the maps whose bits may differ.
+      if (map.card.dataset.count !== String(bitmap.count) || !map.drawn) fetchMap(key);
       map.card.dataset.count = String(bitmap.count);
-      fetchMap(key);
     }
   }
   for (const [key, map] of state.maps) {
