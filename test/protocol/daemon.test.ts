@@ -17,7 +17,7 @@ describe('the daemon: several clients, WebSocket, socket files, signals', () => 
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qblockd-daemon-test-'));
     port = await freePort();
     const config = path.join(dir, 'config.json');
-    fs.writeFileSync(config, JSON.stringify({ websocket: { port, allowedOrigins: ['http://good.example'] } }));
+    fs.writeFileSync(config, JSON.stringify({ monitors: [], websocket: { port, allowedOrigins: ['http://good.example'] } }));
     daemon = await DaemonProcess.start(['--config', config, '-blockdev', 'driver=null-co,node-name=n0,size=1048576']);
     const tokenFile = defaultTokenPath(port);
     await waitFor(() => fs.existsSync(tokenFile), 10_000);
