@@ -81,7 +81,7 @@ export class Daemon {
     }
     for (const drive of this.config.drives) {
       const { id, blockdev } = driveToBlockdev(drive.options);
-      this.graph.addDrive(id, this.schema.validateType('BlockdevOptions', blockdev, 'keyval'));
+      this.graph.addDrive(id, this.schema.validateType('BlockdevOptions', blockdev, 'keyval'), blockdev);
     }
     const host = (kind: XQblockdTransport): SessionHost => ({
       openSession: (transport: SessionTransport) => this.openSession(transport, kind),

@@ -17,7 +17,7 @@ export function driveToBlockdev(options: Record<string, string>): { id: string; 
   if ((options.if ?? 'ide') !== 'none') throw new QmpError(`-drive: machine type does not support if=${options.if ?? 'ide'}`);
   const blockdev: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(options)) {
-    if (!DRIVE_ONLY_KEYS.has(key)) blockdev[key] = value;
+    if (!DRIVE_ONLY_KEYS.has(key)) setDotted(blockdev, key, value);
   }
   const readOnly = options['read-only'] ?? options.readonly;
   if (readOnly !== undefined) blockdev['read-only'] = readOnly;
@@ -32,6 +32,17 @@ export function driveToBlockdev(options: Record<string, string>): { id: string; 
   }
   if (blockdev.driver === undefined) throw new QmpError("-drive: Parameter 'driver' is missing");
   return { id, blockdev };
+}
+
+/** `file.filename=x` becomes `{file: {filename: x}}`, as QEMU's -drive reads dotted keys. */
+function setDotted(target: Record<string, unknown>, key: string, value: string): void {
+  const path = key.split('.');
+  let object = target;
+  for (const step of path.slice(0, -1)) {
+    const next = object[step];
+    object = typeof next === 'object' && next !== null ? (next as Record<string, unknown>) : (object[step] = {});
+  }
+  object[path[path.length - 1]!] = value;
 }
 
 function probeFormat(path: string): string {

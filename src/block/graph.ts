@@ -7,10 +7,26 @@ import { NullDriver } from './drivers/null-co.ts';
 import { Qcow2Driver } from './drivers/qcow2-driver.ts';
 import { RawDriver } from './drivers/raw.ts';
 import { BlockNode, type BlockChildIo } from './node.ts';
+import { COMMON_RULES, FILE_RULES, NULL_RULES, QCOW2_CHILD_RULES, RAW_RULES, firstProblem, type OptionRule } from './drivers/option-rules.ts';
+import { toQmpJson } from '../qmp/wire.ts';
 import type { BlockdevDriver, BlockdevOptions, BlockdevRef } from '../schema/generated/qapi-types.ts';
 
 /** One driver's BlockdevOptions: the common members and its own. */
 type DriverOptions<D extends BlockdevDriver> = Extract<BlockdevOptions, { driver: D }>;
+
+/** How a node is named in query output: its plain filename where it has one, else `json:` and its options. */
+interface NodeDescription {
+  /** The driver, the options that define the node's contents, and its child's, as given. */
+  openOptions: Record<string, unknown>;
+  plainFilename?: string;
+}
+
+interface OpenArguments<Options> {
+  options: Options;
+  child: BlockChildIo | undefined;
+  readOnly: boolean;
+  filename: string;
+}
 
 interface DriverSpec<Options> {
   /** Format drivers sit on a protocol child named by the `file` member. */
@@ -21,20 +37,52 @@ interface DriverSpec<Options> {
    * through and, like an unused -drive, claims nothing.
    */
   claimsFile?: boolean;
-  open(options: Options, child: BlockChildIo | undefined, readOnly: boolean): BlockDriver;
+  /** QEMU's checks on this driver's option values, in its order (block/drivers/option-rules.ts). */
+  rules: Array<OptionRule<Options>>;
+  /** The options that change what the node contains: they appear in its `json:` filename (QEMU's strong options). */
+  strongOptions: string[];
+  /** The node's plain filename, if it has one: the host file's, the child's, or a URL-like name. */
+  plainFilename(options: Options, child: NodeDescription | undefined, strongGiven: boolean): string | undefined;
+  open(args: OpenArguments<Options>): BlockDriver;
 }
 
+/** Format drivers show their child's filename unless their own strong options make the node different. */
+const childFilename = (_options: unknown, child: NodeDescription | undefined, strongGiven: boolean) => (strongGiven ? undefined : child?.plainFilename);
+
+const NULL_DRIVER = {
+  needsFile: false,
+  rules: NULL_RULES,
+  strongOptions: ['size', 'read-zeroes'],
+  plainFilename: (options: DriverOptions<'null-co' | 'null-aio'>, _child: NodeDescription | undefined, strongGiven: boolean) =>
+    strongGiven ? undefined : `${options.driver}://`,
+  open: ({ options, filename }: OpenArguments<DriverOptions<'null-co' | 'null-aio'>>) => new NullDriver(options.driver, options, filename),
+};
+
 const DRIVERS: { [D in BlockdevDriver]?: DriverSpec<DriverOptions<D>> } = {
-  'null-co': {
-    needsFile: false,
-    open: (options) => new NullDriver(pick(options, ['size', 'read-zeroes', 'latency-ns'])),
-  },
+  'null-co': NULL_DRIVER,
+  'null-aio': NULL_DRIVER,
   file: {
     needsFile: false,
-    open: (options, _child, readOnly) => new FileDriver(options.filename, readOnly),
+    rules: FILE_RULES,
+    strongOptions: ['filename'],
+    plainFilename: (options) => options.filename,
+    open: ({ options, readOnly }) => new FileDriver(options.filename, readOnly),
   },
-  raw: { needsFile: true, open: (_options, child) => new RawDriver(child!) },
-  qcow2: { needsFile: true, claimsFile: true, open: (_options, child) => new Qcow2Driver(child!) },
+  raw: {
+    needsFile: true,
+    rules: RAW_RULES,
+    strongOptions: ['offset', 'size'],
+    plainFilename: childFilename,
+    open: ({ options, child, filename }) => new RawDriver(child!, options, filename),
+  },
+  qcow2: {
+    needsFile: true,
+    claimsFile: true,
+    rules: QCOW2_CHILD_RULES,
+    strongOptions: [],
+    plainFilename: childFilename,
+    open: ({ options, child, filename }) => new Qcow2Driver(child!, filename, options),
+  },
 };
 
 const NODE_NAME_MAX = 31;
@@ -47,6 +95,7 @@ const WELL_FORMED_ID = /^[A-Za-z][A-Za-z0-9_.-]*$/;
 export class BlockGraph {
   private readonly nodes = new Map<string, BlockNode>();
   private readonly devices = new Map<string, BlockNode>();
+  private readonly descriptions = new WeakMap<BlockNode, NodeDescription>();
   private generatedIds = 0;
 
   /** Newest first, the order of QEMU's query-named-block-nodes. */
@@ -99,10 +148,10 @@ export class BlockGraph {
     return this.open(options, true);
   }
 
-  /** -drive if=none,id=NAME,...: a named device over a new node tree. */
-  addDrive(id: string, options: BlockdevOptions): BlockNode {
+  /** -drive if=none,id=NAME,...: a named device over a new node tree; `given` is the options as typed (strings). */
+  addDrive(id: string, options: BlockdevOptions, given: object = options): BlockNode {
     if (this.devices.has(id) || this.nodes.has(id)) throw new QmpError(`Duplicate ID '${id}' for drive`);
-    const node = this.open(options, false);
+    const node = this.open(options, false, given);
     node.users.add(`device ${id}`);
     this.devices.set(id, node);
     return node;
@@ -127,20 +176,32 @@ export class BlockGraph {
     this.devices.clear();
   }
 
-  private open(options: BlockdevOptions, monitorOwned: boolean): BlockNode {
+  /**
+   * Opens a node in QEMU's order: its child, the checks on the members all
+   * drivers share, the node name, the driver's own option checks, the driver.
+   * `given` holds the options as the user wrote them (strings from -drive),
+   * which is how QEMU prints them in a `json:` filename.
+   */
+  private open(options: BlockdevOptions, monitorOwned: boolean, given: object = options): BlockNode {
     const spec = driverSpec(options.driver);
     if (!spec) throw new QmpError(`Driver '${options.driver}' is not supported by qblockd`);
     const readOnly = options['read-only'] === true;
-    const child = spec.needsFile && 'file' in options ? this.resolveChild(options.file, readOnly) : undefined;
+    const givenMembers = given as Record<string, unknown>;
+    const child = spec.needsFile && 'file' in options ? this.resolveChild(options.file, readOnly, givenMembers.file) : undefined;
     let claimedChild = false;
     try {
+      refuse(firstProblem(COMMON_RULES, options));
       const nodeName = this.assignNodeName(options['node-name']);
+      const nodeExists = (name: string) => this.devices.has(name) || this.nodes.has(name);
+      refuse(firstProblem(spec.rules, options, { childSize: child && BigInt(child.size()), nodeExists }));
+      const description = describe(spec, options, givenMembers, child && this.descriptions.get(child));
       if (child && spec.claimsFile) {
         child.driver.hostLock?.claim(lockMode(readOnly));
         claimedChild = true;
       }
-      const driver = spec.open(options, child?.asChild(), readOnly);
-      const node = new BlockNode(nodeName, driver, child ? [child] : [], readOnly, monitorOwned);
+      const filename = description.plainFilename ?? `json:${toQmpJson(description.openOptions)}`;
+      const driver = spec.open({ options, child: child?.asChild(), readOnly, filename });
+      const node = new BlockNode(nodeName, driver, child ? [child] : [], readOnly, monitorOwned, options['detect-zeroes']);
       try {
         this.loadPersistentBitmaps(node);
       } catch (error) {
@@ -148,6 +209,7 @@ export class BlockGraph {
         throw error;
       }
       this.nodes.set(nodeName, node);
+      this.descriptions.set(node, description);
       if (child) child.users.add(`parent ${nodeName}`);
       return node;
     } catch (error) {
@@ -157,13 +219,15 @@ export class BlockGraph {
     }
   }
 
-  private resolveChild(reference: BlockdevRef, readOnly: boolean): BlockNode {
+  /** A child defined in place inherits read-only and, as in QEMU, `discard: unmap`. */
+  private resolveChild(reference: BlockdevRef, readOnly: boolean, given: unknown): BlockNode {
     if (typeof reference === 'string') {
       return this.findDeviceOrNode(reference);
     }
     const nested = { ...reference };
     if (readOnly && nested['read-only'] === undefined) nested['read-only'] = true;
-    return this.open(nested, false);
+    if (nested.discard === undefined) nested.discard = 'unmap';
+    return this.open(nested, false, typeof given === 'object' && given !== null ? given : reference);
   }
 
   private assignNodeName(requested: string | undefined): string {
@@ -239,8 +303,19 @@ function driverSpec<D extends BlockdevDriver>(driver: D): DriverSpec<DriverOptio
   return DRIVERS[driver];
 }
 
-function pick<T, K extends keyof T>(options: T, keys: K[]): Pick<T, K> {
-  const picked = {} as Pick<T, K>;
-  for (const key of keys) if (options[key] !== undefined) picked[key] = options[key];
-  return picked;
+function refuse(problem: string | null): void {
+  if (problem) throw new QmpError(problem);
+}
+
+function describe<Options extends BlockdevOptions>(
+  spec: DriverSpec<Options>,
+  options: Options,
+  given: Record<string, unknown>,
+  child: NodeDescription | undefined,
+): NodeDescription {
+  const strong = spec.strongOptions.filter((key) => given[key] !== undefined);
+  const openOptions: Record<string, unknown> = { driver: options.driver };
+  for (const key of strong) openOptions[key] = given[key];
+  if (child) openOptions.file = child.openOptions;
+  return { openOptions, plainFilename: spec.plainFilename(options, child, strong.length > 0) };
 }

@@ -2,7 +2,7 @@ import { QmpError } from '../qmp/errors.ts';
 import type { DirtyBitmap } from './bitmap/dirty-bitmap.ts';
 import type { ByteStore } from './drivers/byte-store.ts';
 import type { BlockDriver } from './drivers/driver.ts';
-import type { ImageInfo } from '../schema/generated/qapi-types.ts';
+import type { BlockdevDetectZeroesOptions, ImageInfo } from '../schema/generated/qapi-types.ts';
 
 /** The data path a parent node sees of its child: the child's bitmaps record what the parent writes. */
 export interface BlockChildIo {
@@ -30,6 +30,7 @@ export class BlockNode {
     readonly readOnly: boolean,
     /** Added by the user (blockdev-add / -blockdev) rather than created implicitly. */
     readonly monitorOwned: boolean,
+    readonly detectZeroes: BlockdevDetectZeroesOptions = 'off',
   ) {}
 
   size(): number {

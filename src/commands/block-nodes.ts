@@ -35,7 +35,7 @@ export function blockDeviceInfo(node: BlockNode): BlockDeviceInfo {
     drv: node.driver.format,
     backing_file_depth: 0,
     encrypted: false,
-    detect_zeroes: 'off',
+    detect_zeroes: node.detectZeroes,
     bps: 0,
     bps_rd: 0,
     bps_wr: 0,

@@ -6,9 +6,13 @@ import type { DaemonServices } from './services.ts';
 export function hmpCommands({ graph }: DaemonServices) {
   return {
     'human-monitor-command'(args) {
-      return runHumanMonitorCommand(args['command-line'], {
-        resolveQemuIoTarget: (device, guestDevicesOnly) => qemuIoTarget(graph.findForQemuIo(device, guestDevicesOnly)),
-      });
+      return runHumanMonitorCommand(
+        args['command-line'],
+        {
+          resolveQemuIoTarget: (device, guestDevicesOnly) => qemuIoTarget(graph.findForQemuIo(device, guestDevicesOnly)),
+        },
+        args['cpu-index'],
+      );
     },
   } satisfies Partial<CommandTable>;
 }

@@ -31,8 +31,16 @@ export class DaemonProcess {
     return daemon;
   }
 
+  /** The socket file can appear a moment before the program listens on it (QEMU binds, then listens). */
   async connect(): Promise<RawClient> {
-    return RawClient.connect(this.socketPath);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await RawClient.connect(this.socketPath);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ECONNREFUSED' || attempt >= 50) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
   }
 
   /** Connects and negotiates; the greeting is consumed. */

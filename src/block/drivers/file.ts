@@ -11,6 +11,8 @@ import type { ImageInfo } from '../../schema/generated/qapi-types.ts';
  */
 const hostFileUsers = new Map<string, Array<{ driver: FileDriver; mode: HostLockMode }>>();
 
+const SECTOR = 512;
+
 /** The `file` protocol driver: guest bytes are the bytes of a host file. */
 export class FileDriver implements BlockDriver {
   readonly format = 'file';
@@ -21,12 +23,20 @@ export class FileDriver implements BlockDriver {
     readonly filename: string,
     readOnly: boolean,
   ) {
+    let store: ByteStore;
     try {
+      // Anything but a regular file or a directory is refused before opening: a FIFO opened for reading would block.
+      if (isSpecialFile(filename)) throw notRegular(filename);
       this.realPath = fs.realpathSync(filename);
-      this.byteStore = FileByteStore.open(filename, { readOnly });
+      store = FileByteStore.open(filename, { readOnly });
     } catch (error) {
-      throw openError(filename, error);
+      throw error instanceof QmpError ? error : openError(filename, error);
     }
+    if (!fs.statSync(this.realPath).isFile()) {
+      store.close();
+      throw notRegular(filename);
+    }
+    this.byteStore = store;
   }
 
   /**
@@ -52,8 +62,9 @@ export class FileDriver implements BlockDriver {
     },
   };
 
+  /** Whole sectors, as QEMU reports a file's length: the last partial sector counts. */
   size(): number {
-    return this.byteStore.size();
+    return Math.ceil(this.byteStore.size() / SECTOR) * SECTOR;
   }
 
   read(offset: number, length: number): Buffer {
@@ -92,6 +103,19 @@ export class FileDriver implements BlockDriver {
       'dirty-flag': false,
     };
   }
+}
+
+function isSpecialFile(filename: string): boolean {
+  try {
+    const stat = fs.statSync(filename);
+    return !stat.isFile() && !stat.isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function notRegular(filename: string): QmpError {
+  return new QmpError(`'file' driver requires '${filename}' to be a regular file`);
 }
 
 export function allocatedBytes(path: string): number {

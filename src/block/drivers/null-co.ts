@@ -1,22 +1,24 @@
-import { toQmpJson } from '../../qmp/wire.ts';
 import type { BlockDriver } from './driver.ts';
+import { integer, roundUpToSector } from './option-rules.ts';
 import type { BlockdevOptionsNull, ImageInfo } from '../../schema/generated/qapi-types.ts';
 
-const SECTOR = 512;
-const DEFAULT_SIZE = 1 << 30;
+const DEFAULT_SIZE = 1n << 30n;
 
-/** Reads zeroes, swallows writes: the cheapest node to hang bitmaps on. */
+/** Reads zeroes, swallows writes: the cheapest node to hang bitmaps on (null-co and null-aio). */
 export class NullDriver implements BlockDriver {
-  readonly format = 'null-co';
-  private readonly length: number;
+  /** Whole sectors, as QEMU counts a node's length; up to 2^63 - 2^30, so kept exact. */
+  private readonly length: bigint;
 
-  constructor(private readonly options: BlockdevOptionsNull) {
-    const requested = options.size === undefined ? DEFAULT_SIZE : Number(options.size);
-    this.length = Math.ceil(requested / SECTOR) * SECTOR;
+  constructor(
+    readonly format: 'null-co' | 'null-aio',
+    options: BlockdevOptionsNull,
+    private readonly filename: string,
+  ) {
+    this.length = roundUpToSector(integer(options.size) ?? DEFAULT_SIZE);
   }
 
   size(): number {
-    return this.length;
+    return Number(this.length);
   }
 
   read(_offset: number, length: number): Buffer {
@@ -30,8 +32,7 @@ export class NullDriver implements BlockDriver {
   close(): void {}
 
   imageInfo(): ImageInfo {
-    const given = Object.keys(this.options).length > 0;
-    const filename = given ? `json:${toQmpJson({ driver: 'null-co', ...this.options })}` : 'null-co://';
-    return { 'virtual-size': this.length, filename, format: 'null-co', 'actual-size': 0 };
+    const virtualSize = this.length <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(this.length) : this.length;
+    return { 'virtual-size': virtualSize, filename: this.filename, format: this.format, 'actual-size': 0 };
   }
 }

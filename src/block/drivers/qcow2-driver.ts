@@ -2,8 +2,9 @@ import { QmpError } from '../../qmp/errors.ts';
 import { Qcow2FormatError, Qcow2Image } from './qcow2/image.ts';
 import type { BitmapToStore, BlockDriver, LoadedBitmap, PersistentBitmapStore } from './driver.ts';
 import { allocatedBytes } from './file.ts';
+import { firstProblem, QCOW2_RULES } from './option-rules.ts';
 import type { BlockChildIo } from '../node.ts';
-import type { ImageInfo } from '../../schema/generated/qapi-types.ts';
+import type { BlockdevOptionsQcow2, ImageInfo } from '../../schema/generated/qapi-types.ts';
 
 /** The `qcow2` format driver: QEMU's image format over a protocol child, with persistent bitmaps. */
 export class Qcow2Driver implements BlockDriver, PersistentBitmapStore {
@@ -11,10 +12,14 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore {
   readonly bitmapStore: PersistentBitmapStore = this;
   private readonly image: Qcow2Image;
 
-  constructor(private readonly child: BlockChildIo) {
+  constructor(
+    private readonly child: BlockChildIo,
+    private readonly filename: string,
+    options: BlockdevOptionsQcow2,
+  ) {
     if (!child.byteStore) throw new QmpError('qcow2 needs a protocol node such as file under it');
     try {
-      this.image = Qcow2Image.open(child.byteStore);
+      this.image = Qcow2Image.open(child.byteStore, (image) => firstProblem(QCOW2_RULES, options, { image }));
     } catch (error) {
       throw asQmpError(error);
     }
@@ -99,7 +104,7 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore {
     if (Array.isArray(data.bitmaps) && data.bitmaps.length === 0) delete data.bitmaps;
     return {
       'virtual-size': this.image.virtualSize,
-      filename: childInfo.filename,
+      filename: this.filename,
       'cluster-size': this.image.clusterSize,
       format: 'qcow2',
       'actual-size': typeof childInfo.filename === 'string' ? allocatedBytes(childInfo.filename) : 0,

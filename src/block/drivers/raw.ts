@@ -1,31 +1,42 @@
 import type { BlockDriver } from './driver.ts';
 import type { BlockChildIo } from '../node.ts';
-import type { ImageInfo } from '../../schema/generated/qapi-types.ts';
+import { integer, roundUpToSector } from './option-rules.ts';
+import type { BlockdevOptionsRaw, ImageInfo } from '../../schema/generated/qapi-types.ts';
 
-/** The `raw` format: a pass-through over its protocol child. */
+/** The `raw` format: a pass-through over its protocol child, or over the window `offset`/`size` of it. */
 export class RawDriver implements BlockDriver {
   readonly format = 'raw';
+  private readonly offset: number;
+  private readonly length: number;
 
-  constructor(private readonly child: BlockChildIo) {}
+  /** Options already checked by RAW_RULES: the window lies within the child. */
+  constructor(
+    private readonly child: BlockChildIo,
+    options: BlockdevOptionsRaw,
+    private readonly filename: string,
+  ) {
+    this.offset = Number(integer(options.offset) ?? 0n);
+    this.length = Number(integer(options.size) ?? BigInt(child.size() - this.offset));
+  }
 
   size(): number {
-    return this.child.size();
+    return Number(roundUpToSector(BigInt(this.length)));
   }
 
   read(offset: number, length: number): Buffer {
-    return this.child.read(offset, length);
+    return this.child.read(this.offset + offset, length);
   }
 
   write(offset: number, data: Buffer): void {
-    this.child.write(offset, data);
+    this.child.write(this.offset + offset, data);
   }
 
   writeZeroes(offset: number, length: number): void {
-    this.child.writeZeroes(offset, length);
+    this.child.writeZeroes(this.offset + offset, length);
   }
 
   discard(offset: number, length: number): void {
-    this.child.discard(offset, length);
+    this.child.discard(this.offset + offset, length);
   }
 
   flush(): void {
@@ -35,6 +46,6 @@ export class RawDriver implements BlockDriver {
   close(): void {}
 
   imageInfo(): ImageInfo {
-    return { ...this.child.imageInfo(), format: 'raw' };
+    return { ...this.child.imageInfo(), 'virtual-size': this.size(), filename: this.filename, format: 'raw' };
   }
 }

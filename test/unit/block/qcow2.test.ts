@@ -3,35 +3,7 @@ import { BitmapData } from '../../../src/block/bitmap/bitmap-data.ts';
 import { MemoryByteStore } from '../../../src/block/drivers/byte-store.ts';
 import { parseDirectory, serializeDirectory, type BitmapDirectoryEntry } from '../../../src/block/drivers/qcow2/bitmap-directory.ts';
 import { Qcow2FormatError, Qcow2Image } from '../../../src/block/drivers/qcow2/image.ts';
-
-const CLUSTER = 65536;
-
-/**
- * A fresh qcow2 image built from docs/interop/qcow2.txt alone, independently of
- * the parser under test: header, refcount table, one refcount block, L1 table.
- */
-function buildImage(options: { virtualSize?: number; version?: 2 | 3; incompatible?: bigint; magic?: number } = {}): Buffer {
-  const virtualSize = options.virtualSize ?? 64 << 20;
-  const version = options.version ?? 3;
-  const image = Buffer.alloc(4 * CLUSTER);
-  const header = image;
-  header.writeUInt32BE(options.magic ?? 0x514649fb, 0);
-  header.writeUInt32BE(version, 4);
-  header.writeUInt32BE(16, 20); // cluster_bits
-  header.writeBigUInt64BE(BigInt(virtualSize), 24);
-  header.writeUInt32BE(Math.ceil(virtualSize / (CLUSTER * (CLUSTER / 8))), 36); // l1_size
-  header.writeBigUInt64BE(BigInt(3 * CLUSTER), 40); // l1_table_offset
-  header.writeBigUInt64BE(BigInt(1 * CLUSTER), 48); // refcount_table_offset
-  header.writeUInt32BE(1, 56); // refcount_table_clusters
-  if (version === 3) {
-    header.writeBigUInt64BE(options.incompatible ?? 0n, 72);
-    header.writeUInt32BE(4, 96); // refcount_order: 16-bit refcounts
-    header.writeUInt32BE(104, 100); // header_length
-  }
-  image.writeBigUInt64BE(BigInt(2 * CLUSTER), CLUSTER); // refcount table -> block at cluster 2
-  for (let cluster = 0; cluster < 4; cluster++) image.writeUInt16BE(1, 2 * CLUSTER + cluster * 2);
-  return image;
-}
+import { buildImage, CLUSTER } from '../../support/qcow2-images.ts';
 
 function refcountOf(image: Buffer, cluster: number): number {
   const block = Number(image.readBigUInt64BE(CLUSTER));

@@ -1,0 +1,239 @@
+/** What qemu-io needs of a block node. */
+export interface QemuIoTarget {
+  readonly size: number;
+  readonly readOnly: boolean;
+  read(offset: number, length: number): Buffer;
+  write(offset: number, data: Buffer): void;
+  writeZeroes(offset: number, length: number): void;
+  discard(offset: number, length: number): void;
+  flush(): void;
+}
+
+/** QEMU's BDRV_REQUEST_MAX_BYTES: the largest request qemu-io sends without -n. */
+export const MAX_REQUEST_BYTES = 2 ** 31 - 512;
+const INT64_MAX = 2n ** 63n - 1n;
+const UINT64_MAX = 2n ** 64n - 1n;
+const SUFFIXES: Record<string, bigint> = { b: 1n, k: 1n << 10n, m: 1n << 20n, g: 1n << 30n, t: 1n << 40n, p: 1n << 50n, e: 1n << 60n };
+
+/**
+ * qemu-io's cvtnum (QEMU 7.2's qemu_strtosz): a decimal number, or `0x` hex,
+ * with an optional binary suffix; a fraction only with a suffix other than
+ * `b`. Hex with a suffix is accepted with a warning that goes into the
+ * monitor reply. `null` for what qemu-io refuses (it prints why, on stdout).
+ */
+export function cvtnum(text: string): { value: bigint; warning?: string } | null {
+  const hex = /^\s*\+?0[xX]([0-9a-fA-F]+)([bkmgtpeBKMGTPE]?)$/.exec(text);
+  if (hex) {
+    const value = BigInt(`0x${hex[1]}`) * (hex[2] ? SUFFIXES[hex[2].toLowerCase()]! : 1n);
+    if (value > INT64_MAX) return null;
+    return hex[2] ? { value, warning: `warning: Using a multiplier suffix on hex numbers is deprecated: ${text}` } : { value };
+  }
+  const decimal = /^\s*\+?([0-9]+)(?:\.([0-9]*))?([bkmgtpeBKMGTPE]?)$/.exec(text);
+  if (!decimal) return null;
+  const [, whole, fraction, suffix] = decimal;
+  const multiplier = suffix ? SUFFIXES[suffix.toLowerCase()]! : 1n;
+  if (fraction !== undefined && multiplier === 1n) return null;
+  const integral = BigInt(whole!);
+  if (integral > UINT64_MAX) return null;
+  const fractional = fraction ? BigInt(Math.floor(Number(`0.${fraction}`) * Number(multiplier))) : 0n;
+  const value = integral * multiplier + fractional;
+  return value > INT64_MAX ? null : { value };
+}
+
+/** GNU getopt as qemu-io uses it: options may follow the operands, `--` ends them, `X:` takes a value. */
+function getopt(words: string[], optstring: string): { flags: Map<string, string | true>; operands: string[] } | null {
+  const flags = new Map<string, string | true>();
+  const operands: string[] = [];
+  for (let index = 0; index < words.length; index++) {
+    const word = words[index]!;
+    if (word === '--') {
+      operands.push(...words.slice(index + 1));
+      break;
+    }
+    if (!word.startsWith('-') || word === '-') {
+      operands.push(word);
+      continue;
+    }
+    for (let at = 1; at < word.length; at++) {
+      const letter = word[at]!;
+      const spec = optstring.indexOf(letter);
+      if (spec < 0 || letter === ':') return null;
+      if (optstring[spec + 1] === ':') {
+        const value = word.slice(at + 1) || words[++index];
+        if (value === undefined) return null;
+        flags.set(letter, value);
+        break;
+      }
+      flags.set(letter, true);
+    }
+  }
+  return { flags, operands };
+}
+
+/** qemu-io's pattern byte: strtol base 0 (decimal, 0x hex, 0 octal), 0..255. */
+function patternByte(text: string): number | null {
+  if (!/^\s*[+-]?(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$/.test(text)) return null;
+  const trimmed = text.trim().replace(/^\+/, '');
+  const negative = trimmed.startsWith('-');
+  const digits = negative ? trimmed.slice(1) : trimmed;
+  const value = /^0[xX]/.test(digits) ? parseInt(digits.slice(2), 16) : digits.length > 1 && digits.startsWith('0') ? parseInt(digits, 8) : parseInt(digits, 10);
+  return !negative && value <= 255 ? value : null;
+}
+
+type Flags = Map<string, string | true>;
+
+/** One request as qemu-io would send it, once its arguments passed every check. */
+interface Request {
+  offset: number;
+  length: number;
+  flags: Flags;
+}
+
+interface QemuIoCommand {
+  /** getopt's option string. */
+  optstring: string;
+  /** Operands: offset then lengths; `vector` commands take one or more lengths. */
+  vector: boolean;
+  /** Fewer or more operands: qemu-io prints its usage and does nothing. */
+  operands?: number;
+  writes: boolean;
+  /** Checks on the flags, in qemu-io's order; any failing one means nothing is done. */
+  flagRules: Array<(flags: Flags) => boolean>;
+  /** Lengths above MAX_REQUEST_BYTES are refused (qemu-io prints its own text for each command). */
+  limitsLength(flags: Flags): boolean;
+  run(target: QemuIoTarget, request: Request): void;
+}
+
+const onlyOneSource = (flags: Flags) => [flags.has('z'), flags.has('P'), flags.has('s')].filter(Boolean).length <= 1;
+const needsZ = (letter: string) => (flags: Flags) => !flags.has(letter) || flags.has('z');
+const validPattern = (flags: Flags) => !flags.has('P') || patternByte(String(flags.get('P'))) !== null;
+
+function guestWrite(target: QemuIoTarget, { offset, length, flags }: Request): void {
+  // -b writes the VM state area and -s copies a host file: neither is guest data qblockd tracks.
+  if (flags.has('b') || flags.has('s')) return;
+  if (flags.has('z')) target.writeZeroes(offset, length);
+  else inPieces(offset, length, (at, size) => target.write(at, patternBuffer(patternOf(flags), size)));
+}
+
+function guestRead(target: QemuIoTarget, { offset, length }: Request): void {
+  inPieces(offset, length, (at, size) => target.read(at, size));
+}
+
+const WRITE: QemuIoCommand = {
+  optstring: 'bcCfnpP:quzs:',
+  vector: false,
+  operands: 2,
+  writes: true,
+  flagRules: [(flags) => !(flags.has('b') && flags.has('z')), needsZ('u'), needsZ('n'), onlyOneSource, validPattern],
+  limitsLength: (flags) => !flags.has('n'),
+  run: guestWrite,
+};
+
+const AIO_WRITE: QemuIoCommand = {
+  optstring: 'CfiqzuP:',
+  vector: true,
+  writes: true,
+  flagRules: [needsZ('u'), onlyOneSource, validPattern],
+  limitsLength: (flags) => !flags.has('z'),
+  run: guestWrite,
+};
+
+const READ: QemuIoCommand = {
+  optstring: 'abCqvP:s:l:',
+  vector: false,
+  operands: 2,
+  writes: false,
+  flagRules: [validPattern],
+  limitsLength: () => true,
+  run: guestRead,
+};
+
+const READV: QemuIoCommand = { optstring: 'CqvP:', vector: true, writes: false, flagRules: [validPattern], limitsLength: () => true, run: guestRead };
+
+/** qemu-io's commands that qblockd implements, by every name qemu-io accepts for them. */
+const QEMU_IO_COMMANDS: Record<string, QemuIoCommand> = {
+  write: WRITE,
+  w: WRITE,
+  writev: { ...AIO_WRITE, optstring: 'CfqP:', flagRules: [validPattern], limitsLength: () => true },
+  aio_write: AIO_WRITE,
+  read: READ,
+  r: READ,
+  readv: READV,
+  aio_read: { ...READV, optstring: 'CiqvP:' },
+  discard: {
+    optstring: 'Cq',
+    vector: false,
+    operands: 2,
+    writes: true,
+    flagRules: [],
+    limitsLength: () => true,
+    run: (target, { offset, length }) => target.discard(offset, length),
+  },
+  flush: { optstring: '', vector: false, operands: 0, writes: false, flagRules: [], limitsLength: () => false, run: (target) => target.flush() },
+};
+QEMU_IO_COMMANDS.aio_flush = QEMU_IO_COMMANDS.flush!;
+
+/**
+ * Runs one qemu-io command line. qemu-io prints its results and argument
+ * errors on QEMU's stdout; only the read-only refusal and the warnings of
+ * the number parser reach the monitor reply, so they are all that is returned.
+ */
+export function runQemuIoCommand(commandLine: string, target: QemuIoTarget): string {
+  const argv = commandLine.trim().split(/\s+/).filter(Boolean);
+  const command = QEMU_IO_COMMANDS[argv[0] ?? ''];
+  if (!command) return '';
+  if (command.writes && target.readOnly) return 'Block node is read-only\r\n';
+  const parsed = getopt(argv.slice(1), command.optstring);
+  if (!parsed) return '';
+  const { flags, operands } = parsed;
+  const wrongCount = command.vector ? operands.length < 2 : operands.length !== command.operands;
+  if (wrongCount || !command.flagRules.every((rule) => rule(flags))) return '';
+  if (operands.length === 0) {
+    command.run(target, { offset: 0, length: 0, flags });
+    return '';
+  }
+  const warnings: string[] = [];
+  const numbers: bigint[] = [];
+  for (const operand of operands) {
+    const number = cvtnum(operand);
+    if (!number) return reply(warnings);
+    if (number.warning) warnings.push(number.warning);
+    numbers.push(number.value);
+    if (numbers.length > 1 && command.limitsLength(flags) && number.value > BigInt(MAX_REQUEST_BYTES)) return reply(warnings);
+  }
+  const [offset, ...lengths] = numbers as [bigint, ...bigint[]];
+  const length = lengths.reduce((sum, each) => sum + each, 0n);
+  if (length > 0n && offset + length <= BigInt(target.size)) command.run(target, { offset: Number(offset), length: Number(length), flags });
+  return reply(warnings);
+}
+
+function reply(warnings: string[]): string {
+  return warnings.map((warning) => `${warning}\r\n`).join('');
+}
+
+/**
+ * Guest I/O goes down in pieces of at most this size, as QEMU's block layer
+ * splits requests: a 16 GiB qemu-io write must not need a 16 GiB buffer.
+ */
+const IO_PIECE = 16 << 20;
+
+function inPieces(offset: number, length: number, io: (offset: number, length: number) => void): void {
+  for (let done = 0; done < length; done += IO_PIECE) io(offset + done, Math.min(IO_PIECE, length - done));
+}
+
+/**
+ * One pattern-filled buffer, kept between commands: filling 16 MiB costs more
+ * than marking the bitmaps. Drivers copy or write synchronously and keep no
+ * reference, so sharing it is safe.
+ */
+let patternCache: { byte: number; buffer: Buffer } | undefined;
+
+function patternBuffer(byte: number, length: number): Buffer {
+  if (patternCache?.byte !== byte) patternCache = { byte, buffer: Buffer.allocUnsafe(IO_PIECE).fill(byte) };
+  return patternCache.buffer.subarray(0, length);
+}
+
+function patternOf(flags: Flags): number {
+  const pattern = flags.get('P');
+  return typeof pattern === 'string' ? patternByte(pattern)! : 0xcd;
+}
