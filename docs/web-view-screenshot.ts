@@ -35,8 +35,8 @@ try {
   await io('disk0', 'write 6T 256M');
   await run('block-dirty-bitmap-disable', { node: 'disk0', name: 'daily' });
   await io('disk0', 'write 12T 128M');
-  await io('scratch0', 'write 4T 3T');
-  await io('scratch0', 'write 11T 300G');
+  await io('scratch0', 'write -z -n 4T 3T');
+  await io('scratch0', 'write -z -n 11T 300G');
   await run('block-dirty-bitmap-disable', { node: 'scratch0', name: 'export-view' });
   await run('nbd-server-start', { addr: { type: 'unix', data: { path: path.join(scratch, 'nbd.sock') } } });
   await run('block-export-add', { type: 'nbd', id: 'export0', 'node-name': 'scratch0', bitmaps: ['export-view'] });

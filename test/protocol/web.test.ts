@@ -142,7 +142,7 @@ describe('the web view: page, token, x-qblockd commands and events', () => {
     const bitmapChanged = (count: number) => (event: any) => event.event === 'X_QBLOCKD_BITMAP_CHANGED' && event.data.count === count;
     let changed = await nextEvent(watcher, bitmapChanged(1048576));
     expect(changed.data).toEqual({ node: 'disk0', name: 'b0', count: 1048576 });
-    expect(await hmp('qemu-io disk0 "write 8T 4T"')).toEqual({ return: '' });
+    expect(await hmp('qemu-io disk0 "write -z -n 8T 4T"')).toEqual({ return: '' });
     changed = await nextEvent(watcher, bitmapChanged(1048576 + 4 * 2 ** 40));
     expect(changed.data).toEqual({ node: 'disk0', name: 'b0', count: 1048576 + 4 * 2 ** 40 });
 
