@@ -8,6 +8,8 @@ import path from 'node:path';
 export class BenchDaemon {
   private buffer = '';
   private waiters: Array<() => void> = [];
+  /** Events met while waiting for replies, for waitForEvent(). */
+  private readonly events: Array<{ event: string; data?: Record<string, unknown> }> = [];
   private socket!: net.Socket;
   readonly spawnedAt: number;
   greetingMs = 0;
@@ -78,10 +80,28 @@ export class BenchDaemon {
     this.socket.write(JSON.stringify(args ? { execute: command, arguments: args } : { execute: command }) + '\n');
     for (;;) {
       const message = JSON.parse(await this.readLine());
-      if ('event' in message) continue;
+      if ('event' in message) {
+        this.events.push(message);
+        continue;
+      }
       if (message.error) throw new Error(`${command}: ${message.error.desc}`);
       return message.return;
     }
+  }
+
+  /** Resolves with the first event named `name` (met before or after this call) that `matches`. */
+  async waitForEvent(name: string, matches: (data: Record<string, unknown>) => boolean = () => true): Promise<Record<string, unknown>> {
+    for (;;) {
+      const index = this.events.findIndex((event) => event.event === name && matches(event.data ?? {}));
+      if (index >= 0) return this.events.splice(index, 1)[0]!.data ?? {};
+      const message = JSON.parse(await this.readLine());
+      if ('event' in message) this.events.push(message);
+    }
+  }
+
+  /** Forgets the events collected so far. */
+  clearEvents(): void {
+    this.events.length = 0;
   }
 
   /** Writes `count` commands at once and waits for every reply (events are not counted). */

@@ -231,6 +231,105 @@ async function qcow2OpenClose(program: ProgramName): Promise<void> {
   record('qcow2 1 TiB, 100 bitmaps: close (store)', 'ms', 'time', program, median(closes), { description: '>= 1x QEMU', met: (r) => r >= 1 });
 }
 
+let backupTemplate: string | undefined;
+
+/** A 1 GiB qcow2 image full of data, written by qemu-io. */
+function makeBackupTemplate(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qblockd-bench-backup-'));
+  const image = path.join(dir, 'source.qcow2');
+  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', image, '1G']);
+  const commands = Array.from({ length: 16 }, (_, i) => ['-c', `write -P ${i + 1} ${i * 64}M 64M`]).flat();
+  execFileSync('qemu-io', ['-f', 'qcow2', ...commands, image], { stdio: 'ignore' });
+  return image;
+}
+
+/** Reads a file once so that both programs start from the page cache. */
+function warmCache(file: string): void {
+  const fd = fs.openSync(file, 'r');
+  const buffer = Buffer.alloc(16 << 20);
+  try {
+    for (let offset = 0; fs.readSync(fd, buffer, 0, buffer.length, offset) > 0; offset += buffer.length);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Runs one backup job to BLOCK_JOB_COMPLETED and returns the milliseconds from the command to the event. */
+async function timedBackup(daemon: BenchDaemon, args: Record<string, unknown>): Promise<number> {
+  daemon.clearEvents();
+  const started = performance.now();
+  await daemon.execute('blockdev-backup', args);
+  const completed = await daemon.waitForEvent('BLOCK_JOB_COMPLETED', (data) => data.device === args['job-id']);
+  const elapsed = performance.now() - started;
+  if (completed.error) throw new Error(`backup failed: ${String(completed.error)}`);
+  return elapsed;
+}
+
+async function backups(program: ProgramName): Promise<void> {
+  backupTemplate ??= makeBackupTemplate();
+  const rates: number[] = [];
+  for (let i = 0; i < reps(3); i++) {
+    const target = path.join(path.dirname(backupTemplate), `${program}-${i}.qcow2`);
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', target, '1G']);
+    warmCache(backupTemplate);
+    await withDaemon(program, [
+      '-blockdev', `driver=file,node-name=sf,filename=${backupTemplate}`,
+      '-blockdev', 'driver=qcow2,node-name=src,file=sf',
+      '-blockdev', `driver=file,node-name=tf,filename=${target}`,
+      '-blockdev', 'driver=qcow2,node-name=tgt,file=tf',
+    ], async (daemon) => {
+      await daemon.execute('qmp_capabilities');
+      const ms = await timedBackup(daemon, { device: 'src', target: 'tgt', sync: 'full', 'job-id': 'full' });
+      rates.push(1024 / (ms / 1000));
+    });
+    const same = spawnSync('qemu-img', ['compare', '-q', '-f', 'qcow2', '-F', 'qcow2', backupTemplate, target]).status === 0;
+    if (i === 0) crossCheck('full backup of 1 GiB qcow2 identical to its source (qemu-img compare)', program, String(same));
+    fs.rmSync(target);
+  }
+  record('full backup, 1 GiB qcow2 with data -> qcow2', 'MB/s', 'rate', program, median(rates), { description: '>= 1x QEMU', met: (r) => r >= 1 });
+
+  await withDaemon(program, [
+    '-blockdev', `driver=null-co,node-name=src,size=${TIB16}`,
+    '-blockdev', `driver=null-co,node-name=tgt,size=${TIB16}`,
+  ], async (daemon) => {
+    await daemon.execute('qmp_capabilities');
+    await daemon.execute('block-dirty-bitmap-add', { node: 'src', name: 'b' });
+    const extents = 1000;
+    const extent = Math.floor(TIB16 / 100 / extents / 65536) * 65536;
+    const durations: number[] = [];
+    let growth = 0;
+    for (let rep = 0; rep < reps(3); rep++) {
+      for (let i = 0; i < extents; i++) {
+        const offset = Math.floor((i * (TIB16 / extents)) / 65536) * 65536;
+        await daemon.execute('human-monitor-command', { 'command-line': `qemu-io src "write -z ${offset} ${extent}"` });
+      }
+      const before = daemon.rssBytes();
+      durations.push(await timedBackup(daemon, { device: 'src', target: 'tgt', sync: 'incremental', bitmap: 'b', 'job-id': `inc${rep}` }));
+      growth = Math.max(growth, daemon.rssBytes() - before);
+    }
+    record('incremental backup, 16 TiB null-co, 1% dirty in 1000 extents (median)', 'ms', 'time', program, median(durations), {
+      description: '>= 1x QEMU',
+      met: (r) => r >= 1,
+    });
+    record('resident memory growth during that backup (largest)', 'MiB', 'bytes', program, growth / 2 ** 20);
+    record('resident memory total after that backup', 'MiB', 'bytes', program, daemon.rssBytes() / 2 ** 20, {
+      description: '<= QEMU',
+      met: (r) => r >= 1,
+    });
+    const nodes: Array<{ 'node-name': string; 'dirty-bitmaps': Array<{ count: number }> }> = await daemon.execute('query-named-block-nodes');
+    crossCheck('bitmap count after the incremental backup', program, String(nodes.find((node) => node['node-name'] === 'src')!['dirty-bitmaps'][0]!.count));
+
+    const latencies: number[] = [];
+    for (let i = 0; i < reps(20); i++) {
+      latencies.push(await timedBackup(daemon, { device: 'src', target: 'tgt', sync: 'incremental', bitmap: 'b', 'job-id': `e${i}` }));
+    }
+    record('empty incremental backup: command to BLOCK_JOB_COMPLETED (median)', 'ms', 'time', program, median(latencies), {
+      description: '>= 1x QEMU',
+      met: (r) => r >= 1,
+    });
+  });
+}
+
 function crossCheck(what: string, program: ProgramName, value: string): void {
   let check = crossChecks.find((candidate) => candidate.what === what);
   if (!check) crossChecks.push((check = { what, values: {} }));
@@ -279,6 +378,7 @@ async function main(): Promise<void> {
     ['bitmaps', bitmapOperations],
     ['node growth', nodeGrowth],
     ['qcow2', qcow2OpenClose],
+    ['backup', backups],
   ];
   nodeStartup();
   for (const [name, suite] of suites) {

@@ -214,6 +214,19 @@ class QmpClient:
         for event in self.get_qmp_events(wait):
             log(json.dumps(filter_qmp(event), sort_keys=True))
 
+    def log_events_until(self, *names, timeout=30):
+        """Logs events as they come until one named NAMES arrives (e.g. a job's BLOCK_JOB_COMPLETED)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            events = self.get_qmp_events(0.1)
+            for event in events:
+                log(json.dumps(filter_qmp(event), sort_keys=True))
+            found = [event for event in events if event.get('event') in names]
+            if found:
+                return found[0]
+        log('timed out waiting for ' + ' or '.join(names))
+        return None
+
     def hmp_qemu_io(self, node, command, log_reply=True):
         line = 'qemu-io %s "%s"' % (node, command)
         reply = self.qmp('human-monitor-command', command_line=line)

@@ -2,6 +2,8 @@ import fs from 'node:fs';
 import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { ExportManager } from './block/exports.ts';
+import { JobList } from './block/jobs/job-list.ts';
+import { RunState } from './block/run-state.ts';
 import { BlockGraph } from './block/graph.ts';
 import { driveToBlockdev } from './block/drive-options.ts';
 import { allCommands, type DaemonServices } from './commands/index.ts';
@@ -32,6 +34,7 @@ const DEFAULT_LIMITS = { maxPendingReplyBytes: 8 << 20, maxQueuedRequests: 64, m
 export class Daemon {
   readonly graph = new BlockGraph();
   readonly exports: ExportManager;
+  readonly jobs = new JobList((name, data) => this.emitEvent(name, data));
   private readonly sessions = new Set<QmpSession>();
   private readonly servers: net.Server[] = [];
   private readonly socketPaths: string[] = [];
@@ -52,10 +55,16 @@ export class Daemon {
   ) {
     this.schema = loadSchema();
     this.exports = new ExportManager(this.graph, (id) => this.emitEvent('BLOCK_EXPORT_DELETED', { id }));
-    this.watchers = new SessionWatchers(() => this.watchedState(), (name, data) => makeEvent(name, data));
+    this.watchers = new SessionWatchers(
+      () => this.watchedState(),
+      (name, data) => makeEvent(name, data),
+      () => this.jobs.all().some((job) => job.status === 'running'),
+    );
     const services: DaemonServices = {
       graph: this.graph,
       exports: this.exports,
+      jobs: this.jobs,
+      runState: new RunState(config.startPaused ? 'prelaunch' : 'running', config.name, (event) => this.emitEvent(event)),
       schema: this.schema,
       version: config.version,
       emitEvent: (name, data) => this.emitEvent(name, data),
@@ -131,6 +140,7 @@ export class Daemon {
     this.watchers.stop();
     this.log.info({ reason }, 'shutting down');
     try {
+      this.jobs.cancelAll();
       this.exports.close();
       this.graph.closeAll();
     } catch (error) {
@@ -151,7 +161,7 @@ export class Daemon {
     return { ...DEFAULT_LIMITS, ...(this.config.limits ?? {}) };
   }
 
-  /** What x-qblockd-watch clients are told about: the graph without the bits, and each bitmap's count. */
+  /** What x-qblockd-watch clients are told about: the graph without the bits (jobs with their progress), and each bitmap's count. */
   private watchedState(): WatchedState {
     const nodes = graphView(this.graph);
     const bitmaps: WatchedState['bitmaps'] = new Map();
@@ -161,7 +171,8 @@ export class Daemon {
       }
     }
     const withoutCounts = (key: string, value: unknown) => (key === 'count' ? undefined : value);
-    return { shape: JSON.stringify([nodes, this.exports.list(), this.watchers.clients()], withoutCounts), bitmaps };
+    const shape = [nodes, this.exports.list(), this.jobs.queryJobs(), this.watchers.clients()];
+    return { shape: JSON.stringify(shape, withoutCounts), bitmaps };
   }
 
   private openSession(transport: SessionTransport, kind: XQblockdTransport): QmpSession {

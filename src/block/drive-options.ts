@@ -45,7 +45,8 @@ function setDotted(target: Record<string, unknown>, key: string, value: string):
   object[path[path.length - 1]!] = value;
 }
 
-function probeFormat(path: string): string {
+/** QEMU's format probe: qcow2 by its magic, raw otherwise. */
+export function probeFormat(path: string): string {
   try {
     const fd = fs.openSync(path, 'r');
     try {

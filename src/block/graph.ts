@@ -1,8 +1,12 @@
 import { QmpError } from '../qmp/errors.ts';
 import { BitmapData } from './bitmap/bitmap-data.ts';
 import { DirtyBitmap } from './bitmap/dirty-bitmap.ts';
+import { probeFormat } from './drive-options.ts';
+import { BlkdebugDriver } from './drivers/blkdebug.ts';
+import { CopyBeforeWriteDriver } from './drivers/copy-before-write.ts';
 import type { BlockDriver, HostLockMode } from './drivers/driver.ts';
 import { FileDriver } from './drivers/file.ts';
+import { SnapshotAccessDriver } from './drivers/snapshot-access.ts';
 import { NullDriver } from './drivers/null-co.ts';
 import { Qcow2Driver } from './drivers/qcow2-driver.ts';
 import { RawDriver } from './drivers/raw.ts';
@@ -26,11 +30,16 @@ interface OpenArguments<Options> {
   child: BlockChildIo | undefined;
   readOnly: boolean;
   filename: string;
+  /** The children named by `extraChildren`. */
+  extra: Record<string, BlockChildIo>;
+  graph: BlockGraph;
 }
 
 interface DriverSpec<Options> {
-  /** Format drivers sit on a protocol child named by the `file` member. */
-  needsFile: boolean;
+  /** Format and filter drivers sit on a child named by this member (`file`; blkdebug's `image`). */
+  childOption?: 'file' | 'image';
+  /** Further children named by members (copy-before-write's `target`). */
+  extraChildren?: readonly string[];
   /**
    * Keeps its own metadata in the child, so it claims the host file (QEMU's
    * image lock) for as long as it is attached. Raw passes its users' needs
@@ -50,7 +59,6 @@ interface DriverSpec<Options> {
 const childFilename = (_options: unknown, child: NodeDescription | undefined, strongGiven: boolean) => (strongGiven ? undefined : child?.plainFilename);
 
 const NULL_DRIVER = {
-  needsFile: false,
   rules: NULL_RULES,
   strongOptions: ['size', 'read-zeroes'],
   plainFilename: (options: DriverOptions<'null-co' | 'null-aio'>, _child: NodeDescription | undefined, strongGiven: boolean) =>
@@ -62,26 +70,51 @@ const DRIVERS: { [D in BlockdevDriver]?: DriverSpec<DriverOptions<D>> } = {
   'null-co': NULL_DRIVER,
   'null-aio': NULL_DRIVER,
   file: {
-    needsFile: false,
     rules: FILE_RULES,
     strongOptions: ['filename'],
     plainFilename: (options) => options.filename,
     open: ({ options, readOnly }) => new FileDriver(options.filename, readOnly),
   },
   raw: {
-    needsFile: true,
+    childOption: 'file',
     rules: RAW_RULES,
     strongOptions: ['offset', 'size'],
     plainFilename: childFilename,
     open: ({ options, child, filename }) => new RawDriver(child!, options, filename),
   },
   qcow2: {
-    needsFile: true,
+    childOption: 'file',
     claimsFile: true,
     rules: QCOW2_CHILD_RULES,
     strongOptions: [],
     plainFilename: childFilename,
     open: ({ options, child, filename }) => new Qcow2Driver(child!, filename, options),
+  },
+  'copy-before-write': {
+    childOption: 'file',
+    extraChildren: ['target'],
+    rules: [],
+    strongOptions: [],
+    plainFilename: childFilename,
+    open: ({ options, child, extra, graph }) =>
+      new CopyBeforeWriteDriver(child!, extra.target!, {
+        bitmap: options.bitmap && graph.findBitmapData(options.bitmap.node, options.bitmap.name),
+        onCbwError: options['on-cbw-error'],
+      }),
+  },
+  'snapshot-access': {
+    childOption: 'file',
+    rules: [],
+    strongOptions: [],
+    plainFilename: childFilename,
+    open: ({ child }) => new SnapshotAccessDriver(child!),
+  },
+  blkdebug: {
+    childOption: 'image',
+    rules: [],
+    strongOptions: [],
+    plainFilename: childFilename,
+    open: ({ options, child }) => new BlkdebugDriver(child!, options['inject-error'] ?? [], options['set-state'] ?? []),
   },
 };
 
@@ -138,6 +171,13 @@ export class BlockGraph {
     return node;
   }
 
+  /** The bits of an existing bitmap, with block_dirty_bitmap_lookup's errors. */
+  findBitmapData(nodeName: string, name: string): BitmapData {
+    const bitmap = this.findBitmapNode(nodeName).findBitmap(name);
+    if (!bitmap) throw new QmpError(`Dirty bitmap '${name}' not found`);
+    return bitmap.data;
+  }
+
   findNode(nodeName: string): BlockNode | undefined {
     return this.nodes.get(nodeName);
   }
@@ -155,6 +195,47 @@ export class BlockGraph {
     node.users.add(`device ${id}`);
     this.devices.set(id, node);
     return node;
+  }
+
+  /** drive-backup's target: an image opened by file name, closed again by closeImplicit. */
+  openImplicit(filename: string, format: string | undefined): BlockNode {
+    return this.open({ driver: format ?? probeFormat(filename), file: { driver: 'file', filename } } as BlockdevOptions, false);
+  }
+
+  closeImplicit(node: BlockNode): void {
+    this.close(node);
+  }
+
+  /** Puts a filter node above `node`: devices that showed `node` now show the filter. */
+  insertFilter(node: BlockNode, driver: BlockDriver, requestedName: string | undefined): BlockNode {
+    const filter = new BlockNode(this.assignNodeName(requestedName), driver, [node], node.readOnly, false);
+    this.nodes.set(filter.nodeName, filter);
+    node.users.add(`parent ${filter.nodeName}`);
+    attachInternalBitmaps(filter);
+    for (const [id, device] of this.devices) if (device === node) this.devices.set(id, filter);
+    return filter;
+  }
+
+  /** Takes a filter out again: its devices show the filtered node. */
+  removeFilter(filter: BlockNode): void {
+    const [child] = filter.children;
+    detachInternalBitmaps(filter);
+    for (const [id, device] of this.devices) if (device === filter) this.devices.set(id, child!);
+    child!.users.delete(`parent ${filter.nodeName}`);
+    this.nodes.delete(filter.nodeName);
+  }
+
+  /** QEMU's permission conflict for a new writer on `node`, when a filter above it unshares writes. */
+  writeConflict(node: BlockNode): string | null {
+    for (const parent of this.nodes.values()) {
+      if (parent.driver.unsharesChildWrite && parent.children[0] === node) {
+        return (
+          `Permission conflict on node '${node.nodeName}': permissions 'write' are both required by an unnamed block device ` +
+          `(uses node '${node.nodeName}' as 'root' child) and unshared by node '${parent.nodeName}' (uses node '${node.nodeName}' as 'file' child).`
+        );
+      }
+    }
+    return null;
   }
 
   /** blockdev-del, with QEMU's checks in QEMU's order. */
@@ -187,9 +268,19 @@ export class BlockGraph {
     if (!spec) throw new QmpError(`Driver '${options.driver}' is not supported by qblockd`);
     const readOnly = options['read-only'] === true;
     const givenMembers = given as Record<string, unknown>;
-    const child = spec.needsFile && 'file' in options ? this.resolveChild(options.file, readOnly, givenMembers.file) : undefined;
+    const members = options as Record<string, unknown>;
+    const opened: BlockNode[] = [];
+    const childOf = (member: string | undefined) => {
+      const reference = member && members[member];
+      if (!reference) return undefined;
+      const node = this.resolveChild(reference as BlockdevRef, readOnly, givenMembers[member]);
+      opened.push(node);
+      return node;
+    };
     let claimedChild = false;
+    const child = childOf(spec.childOption);
     try {
+      const extras = Object.fromEntries((spec.extraChildren ?? []).map((member) => [member, childOf(member)!]));
       refuse(firstProblem(COMMON_RULES, options));
       const nodeName = this.assignNodeName(options['node-name']);
       const nodeExists = (name: string) => this.devices.has(name) || this.nodes.has(name);
@@ -200,8 +291,9 @@ export class BlockGraph {
         claimedChild = true;
       }
       const filename = description.plainFilename ?? `json:${toQmpJson(description.openOptions)}`;
-      const driver = spec.open({ options, child: child?.asChild(), readOnly, filename });
-      const node = new BlockNode(nodeName, driver, child ? [child] : [], readOnly, monitorOwned, options['detect-zeroes']);
+      const extra = Object.fromEntries(Object.entries(extras).map(([member, node]) => [member, node.asChild()]));
+      const driver = spec.open({ options, child: child?.asChild(), readOnly, filename, extra, graph: this });
+      const node = new BlockNode(nodeName, driver, opened, readOnly, monitorOwned, options['detect-zeroes']);
       try {
         this.loadPersistentBitmaps(node);
       } catch (error) {
@@ -210,11 +302,12 @@ export class BlockGraph {
       }
       this.nodes.set(nodeName, node);
       this.descriptions.set(node, description);
-      if (child) child.users.add(`parent ${nodeName}`);
+      for (const used of opened) used.users.add(`parent ${nodeName}`);
+      attachInternalBitmaps(node);
       return node;
     } catch (error) {
       if (claimedChild) child!.driver.hostLock?.release(lockMode(readOnly));
-      if (child && !child.monitorOwned) this.close(child);
+      for (const used of opened) if (!used.monitorOwned) this.close(used);
       throw error;
     }
   }
@@ -271,6 +364,7 @@ export class BlockGraph {
       storePersistentBitmaps(node);
     } finally {
       node.driver.close();
+      detachInternalBitmaps(node);
       this.nodes.delete(node.nodeName);
       for (const child of node.children) {
         if (driverSpec(node.driver.format)?.claimsFile) child.driver.hostLock?.release(lockMode(node.readOnly));
@@ -279,6 +373,21 @@ export class BlockGraph {
       }
     }
   }
+}
+
+/** A driver's own unnamed bitmaps show on its node and on its `file` child, newest first. */
+function attachInternalBitmaps(node: BlockNode): void {
+  const bitmaps = node.driver.internalBitmaps?.();
+  if (!bitmaps) return;
+  for (const bitmap of bitmaps.file) node.children[0]!.addBitmap(bitmap);
+  for (const bitmap of bitmaps.own) node.addBitmap(bitmap);
+}
+
+function detachInternalBitmaps(node: BlockNode): void {
+  const bitmaps = node.driver.internalBitmaps?.();
+  if (!bitmaps) return;
+  for (const bitmap of bitmaps.file) node.children[0]!.dropBitmap(bitmap);
+  for (const bitmap of bitmaps.own) node.dropBitmap(bitmap);
 }
 
 export function storePersistentBitmaps(node: BlockNode): void {

@@ -1,7 +1,7 @@
 import { QmpError } from '../qmp/errors.ts';
 import type { DirtyBitmap } from './bitmap/dirty-bitmap.ts';
 import type { ByteStore } from './drivers/byte-store.ts';
-import type { BlockDriver } from './drivers/driver.ts';
+import type { BlockDriver, SnapshotSource } from './drivers/driver.ts';
 import type { BlockdevDetectZeroesOptions, ImageInfo } from '../schema/generated/qapi-types.ts';
 
 /** The data path a parent node sees of its child: the child's bitmaps record what the parent writes. */
@@ -14,6 +14,11 @@ export interface BlockChildIo {
   flush(): void;
   imageInfo(): ImageInfo;
   readonly byteStore?: ByteStore;
+  /** Block status of the child, where its driver knows it. */
+  readsAsZero?(offset: number, length: number): boolean;
+  allocatedExtents?(): Iterable<[number, number]>;
+  /** Set when the child is a copy-before-write filter. */
+  readonly snapshot?: SnapshotSource;
 }
 
 /** A node of the block graph: a driver instance, its children and its dirty bitmaps. */
@@ -38,7 +43,7 @@ export class BlockNode {
   }
 
   findBitmap(name: string): DirtyBitmap | undefined {
-    return this.bitmaps.find((bitmap) => bitmap.name === name);
+    return this.bitmaps.find((bitmap) => !bitmap.anonymous && bitmap.name === name);
   }
 
   addBitmap(bitmap: DirtyBitmap): void {
@@ -53,7 +58,7 @@ export class BlockNode {
   /** Marks every recording bitmap over [offset, offset+length), as a completed guest write does. */
   markDirty(offset: number, length: number): void {
     for (const bitmap of this.bitmaps) {
-      if (bitmap.recording) bitmap.data.markRange(offset, length);
+      if (bitmap.marksWrites) bitmap.data.markRange(offset, length);
     }
   }
 
@@ -96,6 +101,9 @@ export class BlockNode {
       discard: (offset, length) => node.discard(offset, length),
       flush: () => node.flush(),
       imageInfo: () => node.driver.imageInfo(),
+      snapshot: node.driver.snapshotSource?.(),
+      readsAsZero: node.driver.readsAsZero && ((offset, length) => node.driver.readsAsZero!(offset, length)),
+      allocatedExtents: node.driver.allocatedExtents && (() => node.driver.allocatedExtents!()),
       byteStore: store && {
         get readOnly() {
           return store.readOnly;

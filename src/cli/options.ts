@@ -30,7 +30,7 @@ export interface OptionRule {
 
 /** Options QEMU has and qblockd refuses plainly, instead of calling them invalid. */
 export const UNSUPPORTED_QEMU_OPTIONS: ReadonlySet<string> = new Set([
-  'device', 'object', 'netdev', 'nic', 'm', 'smp', 'cpu', 'enable-kvm', 'accel', 'daemonize', 'pidfile', 'name',
+  'device', 'object', 'netdev', 'nic', 'm', 'smp', 'cpu', 'enable-kvm', 'accel', 'daemonize', 'pidfile',
   'chroot', 'runas', 'trace', 'D', 'd', 'nbd-server', 'export', 'serial', 'kernel', 'boot', 'hda', 'cdrom',
   'vnc', 'incoming', 'vga', 'usb', 'global', 'readconfig', 'sandbox', 'msg', 'rtc', 'icount',
 ]);
@@ -149,8 +149,15 @@ export const OPTION_RULES: readonly OptionRule[] = [
     names: ['S'],
     takesArgument: false,
     usage: '-S',
-    help: 'accepted for compatibility: there are no CPUs to hold',
-    apply: noOperation,
+    help: "start in run state 'prelaunch' (query-status) until 'cont'",
+    apply: ({ commandLine }) => void (commandLine.startPaused = true),
+  },
+  {
+    names: ['name'],
+    takesArgument: true,
+    usage: '-name NAME',
+    help: 'the name query-name reports (guest=NAME and further keys are accepted)',
+    apply: ({ commandLine }, { argument }) => void (commandLine.name = parseQemuOpts(argument, 'guest').guest),
   },
 ];
 

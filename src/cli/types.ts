@@ -12,6 +12,10 @@ export interface CommandLine {
   blockdevs: BlockdevSpec[];
   /** -drive, in order. */
   drives: DriveSpec[];
+  /** -S: start in run state prelaunch until `cont`. */
+  startPaused?: boolean;
+  /** -name NAME, reported by query-name. */
+  name?: string;
 }
 
 /** A QMP monitor on a listening Unix socket (the only kind qblockd serves). */

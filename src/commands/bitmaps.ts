@@ -11,6 +11,7 @@ import { runTransaction, type ActionDefinition, type TransactionActionTable } fr
 import { QmpError } from '../qmp/errors.ts';
 import type { CommandTable } from '../qmp/dispatcher.ts';
 import type { BlockDirtyBitmap, BlockDirtyBitmapAdd, BlockDirtyBitmapMerge, QapiEmpty } from '../schema/generated/qapi-types.ts';
+import { backupActions } from './backup.ts';
 import type { DaemonServices } from './services.ts';
 
 const ABORT: ActionDefinition<unknown> = {
@@ -34,7 +35,8 @@ function individualAction<Data>(prepare: (data: Data) => PreparedAction): Action
 }
 
 /** The six bitmap operations, each usable as a command and as a transaction action. */
-export function bitmapCommands({ graph }: DaemonServices) {
+export function bitmapCommands(services: DaemonServices) {
+  const { graph } = services;
   const add = (args: BlockDirtyBitmapAdd) => prepareAdd(graph, args);
   const remove = (args: BlockDirtyBitmap) => prepareRemove(graph, args);
   const clear = (args: BlockDirtyBitmap) => prepareClear(graph, args);
@@ -49,6 +51,7 @@ export function bitmapCommands({ graph }: DaemonServices) {
     'block-dirty-bitmap-enable': individualAction(enable),
     'block-dirty-bitmap-disable': individualAction(disable),
     'block-dirty-bitmap-merge': individualAction(merge),
+    ...backupActions(services),
   };
   return {
     'block-dirty-bitmap-add': runAlone(add),

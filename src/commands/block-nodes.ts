@@ -33,7 +33,7 @@ export function blockDeviceInfo(node: BlockNode): BlockDeviceInfo {
     'node-name': node.nodeName,
     ro: node.readOnly,
     drv: node.driver.format,
-    backing_file_depth: 0,
+    backing_file_depth: image['backing-image'] === undefined ? 0 : 1,
     encrypted: false,
     detect_zeroes: node.detectZeroes,
     bps: 0,

@@ -16,6 +16,7 @@ export interface ChangeListener {
  * x-qblockd change notifications: it compares the state with the last one it
  * reported and looks at most once per interval, so a flood of guest writes
  * costs one comparison and at most one notification per bitmap per interval.
+ * While something changes unprompted (a job running), it keeps looking each interval.
  */
 export class ChangeWatch {
   private lastShape: string;
@@ -27,6 +28,8 @@ export class ChangeWatch {
     private readonly snapshot: () => WatchedState,
     private readonly listener: ChangeListener,
     private readonly intervalMs: number,
+    /** True while the state changes with no command or event to say so (a running job's progress). */
+    private readonly changingUnprompted: () => boolean,
   ) {
     const state = snapshot();
     this.lastShape = state.shape;
@@ -55,6 +58,7 @@ export class ChangeWatch {
       if (this.lastCounts.get(key) !== bitmap.count) this.listener.bitmapChanged(bitmap.node, bitmap.name, bitmap.count);
     }
     this.lastCounts = countsOf(state);
+    if (this.changingUnprompted()) this.poke();
   }
 
   stop(): void {

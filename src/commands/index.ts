@@ -1,9 +1,12 @@
 import type { CommandTable } from '../qmp/dispatcher.ts';
+import { backupCommands } from './backup.ts';
 import { bitmapCommands } from './bitmaps.ts';
 import { blockNodeCommands } from './block-nodes.ts';
 import { controlCommands } from './control.ts';
 import { exportCommands } from './exports.ts';
 import { hmpCommands } from './hmp.ts';
+import { jobCommands } from './jobs.ts';
+import { runStateCommands } from './run-state.ts';
 import { qblockdCommands } from './qblockd.ts';
 import type { DaemonServices } from './services.ts';
 
@@ -17,6 +20,9 @@ export function allCommands(services: DaemonServices): CommandTable {
     ...bitmapCommands(services),
     ...exportCommands(services),
     ...hmpCommands(services),
+    ...jobCommands(services),
+    ...backupCommands(services),
+    ...runStateCommands(services),
     ...qblockdCommands(services),
   };
 }

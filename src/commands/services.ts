@@ -1,5 +1,7 @@
 import type { BlockGraph } from '../block/graph.ts';
 import type { ExportManager } from '../block/exports.ts';
+import type { JobList } from '../block/jobs/job-list.ts';
+import type { RunState } from '../block/run-state.ts';
 import type { Schema, SchemaView } from '../schema/index.ts';
 import type { SessionView } from '../qmp/dispatcher.ts';
 import type { EventData, EventName, VersionInfo, XQblockdClientInfo } from '../schema/generated/qapi-types.ts';
@@ -16,6 +18,8 @@ export interface Watchers {
 export interface DaemonServices {
   graph: BlockGraph;
   exports: ExportManager;
+  jobs: JobList;
+  runState: RunState;
   schema: Schema;
   version: VersionInfo;
   emitEvent<E extends EventName>(name: E, data: EventData[E]): void;

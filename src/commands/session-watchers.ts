@@ -20,6 +20,7 @@ export class SessionWatchers implements Watchers {
   constructor(
     private readonly watchedState: () => WatchedState,
     private readonly makeEvent: (name: string, data?: Record<string, unknown>) => unknown,
+    private readonly changingUnprompted: () => boolean,
   ) {}
 
   opened(session: QmpSession, transport: XQblockdTransport): void {
@@ -43,7 +44,7 @@ export class SessionWatchers implements Watchers {
     this.changeWatch ??= new ChangeWatch(this.watchedState, {
       graphChanged: () => this.notify('X_QBLOCKD_GRAPH_CHANGED'),
       bitmapChanged: (node, name, count) => this.notify('X_QBLOCKD_BITMAP_CHANGED', { node, name, count }),
-    }, NOTIFY_INTERVAL_MS);
+    }, NOTIFY_INTERVAL_MS, this.changingUnprompted);
   }
 
   schemaView(view: SessionView): SchemaView {

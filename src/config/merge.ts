@@ -19,5 +19,7 @@ export function applyCommandLine(config: DaemonConfig, cl: CommandLine): DaemonC
     monitors: [...(keepMonitors ? config.monitors : []), ...cl.monitors],
     blockdevs: [...(keepNodes ? config.blockdevs : []), ...cl.blockdevs],
     drives: [...(keepNodes ? config.drives : []), ...cl.drives],
+    ...(cl.startPaused ? { startPaused: true } : {}),
+    ...(cl.name !== undefined ? { name: cl.name } : {}),
   };
 }

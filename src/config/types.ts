@@ -19,6 +19,9 @@ export interface DaemonConfig {
   blockdevs: BlockdevSpec[];
   drives: DriveSpec[];
   limits?: { maxLineBytes?: number; maxPendingReplyBytes?: number; maxQueuedRequests?: number };
+  /** From -S and -name. */
+  startPaused?: boolean;
+  name?: string;
 }
 
 /** The JSON file's shape, after schema validation (config/schema.json). */

@@ -1,7 +1,9 @@
+import { BlockIoError } from '../block/io-error.ts';
 /** What qemu-io needs of a block node. */
 export interface QemuIoTarget {
   readonly size: number;
-  readonly readOnly: boolean;
+  /** Why a writing command is refused (read-only node, a permission conflict), or null. */
+  readonly writeRefusal: string | null;
   read(offset: number, length: number): Buffer;
   write(offset: number, data: Buffer): void;
   writeZeroes(offset: number, length: number): void;
@@ -182,14 +184,14 @@ export function runQemuIoCommand(commandLine: string, target: QemuIoTarget): str
   const argv = commandLine.trim().split(/\s+/).filter(Boolean);
   const command = QEMU_IO_COMMANDS[argv[0] ?? ''];
   if (!command) return '';
-  if (command.writes && target.readOnly) return 'Block node is read-only\r\n';
+  if (command.writes && target.writeRefusal !== null) return `${target.writeRefusal}\r\n`;
   const parsed = getopt(argv.slice(1), command.optstring);
   if (!parsed) return '';
   const { flags, operands } = parsed;
   const wrongCount = command.vector ? operands.length < 2 : operands.length !== command.operands;
   if (wrongCount || !command.flagRules.every((rule) => rule(flags))) return '';
   if (operands.length === 0) {
-    command.run(target, { offset: 0, length: 0, flags });
+    runReportingOnStdout(() => command.run(target, { offset: 0, length: 0, flags }));
     return '';
   }
   const warnings: string[] = [];
@@ -203,8 +205,19 @@ export function runQemuIoCommand(commandLine: string, target: QemuIoTarget): str
   }
   const [offset, ...lengths] = numbers as [bigint, ...bigint[]];
   const length = lengths.reduce((sum, each) => sum + each, 0n);
-  if (length > 0n && offset + length <= BigInt(target.size)) command.run(target, { offset: Number(offset), length: Number(length), flags });
+  if (length > 0n && offset + length <= BigInt(target.size)) {
+    runReportingOnStdout(() => command.run(target, { offset: Number(offset), length: Number(length), flags }));
+  }
   return reply(warnings);
+}
+
+/** qemu-io reports a failed request ("write failed: ...") on QEMU's stdout, not in the reply. */
+function runReportingOnStdout(run: () => void): void {
+  try {
+    run();
+  } catch (error) {
+    if (!(error instanceof BlockIoError)) throw error;
+  }
 }
 
 function reply(warnings: string[]): string {

@@ -2,6 +2,7 @@ import control from '../../schema/control.json' with { type: 'json' };
 import blockCore from '../../schema/block-core.json' with { type: 'json' };
 import transaction from '../../schema/transaction.json' with { type: 'json' };
 import blockExport from '../../schema/block-export.json' with { type: 'json' };
+import job from '../../schema/job.json' with { type: 'json' };
 import qblockd from '../../schema/qblockd.json' with { type: 'json' };
 
 /** A type reference: a type name, or a one-element array for a list of that type. */
@@ -44,6 +45,7 @@ export const SCHEMA_FILES: Array<{ file: string; entries: unknown[]; qblockdOnly
   { file: 'block-core.json', entries: blockCore },
   { file: 'transaction.json', entries: transaction },
   { file: 'block-export.json', entries: blockExport },
+  { file: 'job.json', entries: job },
   { file: 'qblockd.json', entries: qblockd, qblockdOnly: true },
 ];
 

@@ -173,6 +173,34 @@ describe('the web view: page, token, x-qblockd commands and events', () => {
   });
 });
 
+describe('job progress reaches watchers without any command', () => {
+  it('sends X_QBLOCKD_GRAPH_CHANGED while a backup job runs, each time with new progress', async () => {
+    const daemon = await DaemonProcess.start(['--web', '-blockdev', 'driver=null-co,node-name=src,size=536870912', '-blockdev', 'driver=null-co,node-name=tgt,size=536870912']);
+    try {
+      await waitFor(() => /web view at (\S+)/.test(daemon.stderr.join('')), 10_000);
+      const page = new URL(/web view at (\S+)/.exec(daemon.stderr.join(''))![1]!);
+      const watcher = await webClient(`ws://${page.host}/?token=${page.searchParams.get('token')}`);
+      await watcher.command({ execute: 'x-qblockd-watch' });
+      const started = await watcher.command({
+        execute: 'blockdev-backup',
+        arguments: { 'job-id': 'j0', device: 'src', target: 'tgt', sync: 'full', speed: 128 << 20 },
+      });
+      expect(started).toEqual({ return: {} });
+      const seen: number[] = [];
+      while (seen.length < 3) {
+        await nextEvent(watcher, (event) => event.event === 'X_QBLOCKD_GRAPH_CHANGED');
+        const [job] = (await watcher.command({ execute: 'query-jobs' })).return;
+        if (job?.status === 'running' && job['current-progress'] > (seen.at(-1) ?? 0)) seen.push(job['current-progress']);
+      }
+      expect(seen[2]).toBeGreaterThan(seen[0]!);
+      expect(await watcher.command({ execute: 'block-job-cancel', arguments: { device: 'j0' } })).toEqual({ return: {} });
+      watcher.ws.socket.close();
+    } finally {
+      await daemon.stop();
+    }
+  }, 30_000);
+});
+
 describe('the web view stays on loopback', () => {
   it('refuses to start on a WebSocket host other than a loopback address', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qblockd-web-test-'));

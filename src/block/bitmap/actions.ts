@@ -10,6 +10,8 @@ import type { BlockDirtyBitmap, BlockDirtyBitmapAdd, BlockDirtyBitmapMerge } fro
 export interface PreparedAction {
   commit(): void;
   abort(): void;
+  /** After every action committed or aborted (a backup ends its drain here). */
+  clean?(): void;
 }
 
 const NOTHING_TO_UNDO: PreparedAction = { commit() {}, abort() {} };

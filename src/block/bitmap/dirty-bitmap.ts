@@ -11,6 +11,8 @@ export class DirtyBitmap implements BitmapState {
   readonly inconsistent: boolean;
   /** Set while a transaction has removed the bitmap but may still roll back. */
   skipStore = false;
+  /** While a job uses the bitmap, new writes land here instead (block/bitmap/successor.ts). */
+  successor: DirtyBitmap | undefined;
   private readonly holders = new Set<object>();
 
   constructor(
@@ -28,7 +30,18 @@ export class DirtyBitmap implements BitmapState {
     return this.data.granularity;
   }
 
+  /** Jobs' internal bitmaps have no name and are never listed by name. */
+  get anonymous(): boolean {
+    return this.name === '';
+  }
+
+  /** Whether guest writes are recorded here or, while frozen by a job, in its successor. */
   get recording(): boolean {
+    return (this.enabled && !this.inconsistent) || (this.successor?.recording ?? false);
+  }
+
+  /** Whether a guest write marks this bitmap's own bits. */
+  get marksWrites(): boolean {
     return this.enabled && !this.inconsistent;
   }
 
@@ -47,7 +60,7 @@ export class DirtyBitmap implements BitmapState {
 
   info(): BlockDirtyInfo {
     const info: BlockDirtyInfo = {
-      name: this.name,
+      ...(this.anonymous ? {} : { name: this.name }),
       count: this.data.dirtyBytes(),
       granularity: this.granularity,
       recording: this.recording,

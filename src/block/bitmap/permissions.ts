@@ -36,6 +36,8 @@ export const OPERATION_CHECKS = {
   remove: ALLOW_INCONSISTENT,
   mergeTarget: ALL,
   mergeSource: ALLOW_READONLY,
+  // A backup reads any usable bitmap; it must also be writable unless bitmap-mode is never.
+  backupInput: ALLOW_READONLY,
   backup: ALL,
   export: ALLOW_READONLY,
 } as const satisfies Record<string, readonly BitmapFlag[]>;

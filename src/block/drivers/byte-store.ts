@@ -14,17 +14,22 @@ export interface ByteStore {
 
 /** A host file through synchronous I/O: the daemon is single-threaded and requests are small. */
 export class FileByteStore implements ByteStore {
+  /** The file's length, kept up to date by our own writes: the image is ours while it is open (image locks). */
+  private length: number;
+
   private constructor(
     private readonly fd: number,
     readonly readOnly: boolean,
-  ) {}
+  ) {
+    this.length = fs.fstatSync(fd).size;
+  }
 
   static open(path: string, options: { readOnly: boolean }): FileByteStore {
     return new FileByteStore(fs.openSync(path, options.readOnly ? 'r' : 'r+'), options.readOnly);
   }
 
   size(): number {
-    return fs.fstatSync(this.fd).size;
+    return this.length;
   }
 
   pread(buffer: Buffer, offset: number): number {
@@ -40,10 +45,12 @@ export class FileByteStore implements ByteStore {
   pwrite(buffer: Buffer, offset: number): void {
     let done = 0;
     while (done < buffer.length) done += fs.writeSync(this.fd, buffer, done, buffer.length - done, offset + done);
+    this.length = Math.max(this.length, offset + buffer.length);
   }
 
   truncate(length: number): void {
     fs.ftruncateSync(this.fd, length);
+    this.length = length;
   }
 
   flush(): void {

@@ -1,3 +1,4 @@
+import type { DirtyBitmap } from '../bitmap/dirty-bitmap.ts';
 import type { BitmapData } from '../bitmap/bitmap-data.ts';
 import type { ByteStore } from './byte-store.ts';
 import type { BlockdevDriver, ImageInfo } from '../../schema/generated/qapi-types.ts';
@@ -49,7 +50,31 @@ export interface BlockDriver {
   readonly bitmapStore?: PersistentBitmapStore;
   /** Drivers of host files: claimed by each parent that reads or writes through the node. */
   readonly hostLock?: HostLock;
+  /** A filter that takes its child's write permission away from other users (copy-before-write). */
+  readonly unsharesChildWrite?: boolean;
+  /** Unnamed bitmaps the driver keeps, listed on its own node and on its `file` child. */
+  internalBitmaps?(): InternalBitmaps;
+  /**
+   * The allocated regions as [start, end) byte runs, ascending (block status);
+   * a driver without it has everything allocated.
+   */
+  allocatedExtents?(): Iterable<[number, number]>;
+  /** Block status: whether the range is known to read as zeroes, so a copy can write zeroes without reading. */
+  readsAsZero?(offset: number, length: number): boolean;
+  /** copy-before-write: the point-in-time view snapshot-access reads. */
+  snapshotSource?(): SnapshotSource;
   close(): void;
+}
+
+export interface InternalBitmaps {
+  own: DirtyBitmap[];
+  file: DirtyBitmap[];
+}
+
+/** The snapshot a copy-before-write filter keeps: the source as it was when the filter was added. */
+export interface SnapshotSource {
+  snapshotRead(offset: number, length: number): Buffer;
+  snapshotDiscard(offset: number, length: number): void;
 }
 
 export type HostLockMode = 'read' | 'write';

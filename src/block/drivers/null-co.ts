@@ -8,6 +8,7 @@ const DEFAULT_SIZE = 1n << 30n;
 export class NullDriver implements BlockDriver {
   /** Whole sectors, as QEMU counts a node's length; up to 2^63 - 2^30, so kept exact. */
   private readonly length: bigint;
+  private readonly readZeroes: boolean;
 
   constructor(
     readonly format: 'null-co' | 'null-aio',
@@ -15,6 +16,7 @@ export class NullDriver implements BlockDriver {
     private readonly filename: string,
   ) {
     this.length = roundUpToSector(integer(options.size) ?? DEFAULT_SIZE);
+    this.readZeroes = options['read-zeroes'] === true;
   }
 
   size(): number {
@@ -23,6 +25,15 @@ export class NullDriver implements BlockDriver {
 
   read(_offset: number, length: number): Buffer {
     return Buffer.alloc(length);
+  }
+
+  /** Without read-zeroes nothing is allocated (QEMU's block status for null-co). */
+  allocatedExtents(): Iterable<[number, number]> {
+    return this.readZeroes ? [[0, this.size()]] : [];
+  }
+
+  readsAsZero(): boolean {
+    return true;
   }
 
   write(): void {}

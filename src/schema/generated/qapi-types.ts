@@ -95,6 +95,42 @@ export interface BlockdevOptionsQcow2 {
   'data-file'?: BlockdevRef;
 }
 
+export type BlkdebugEvent = 'l1_update' | 'l1_grow_alloc_table' | 'l1_grow_write_table' | 'l1_grow_activate_table' | 'l2_load' | 'l2_update' | 'l2_update_compressed' | 'l2_alloc_cow_read' | 'l2_alloc_write' | 'read_aio' | 'read_backing_aio' | 'read_compressed' | 'write_aio' | 'write_compressed' | 'vmstate_load' | 'vmstate_save' | 'cow_read' | 'cow_write' | 'reftable_load' | 'reftable_grow' | 'reftable_update' | 'refblock_load' | 'refblock_update' | 'refblock_update_part' | 'refblock_alloc' | 'refblock_alloc_hookup' | 'refblock_alloc_write' | 'refblock_alloc_write_blocks' | 'refblock_alloc_write_table' | 'refblock_alloc_switch_table' | 'cluster_alloc' | 'cluster_alloc_bytes' | 'cluster_free' | 'flush_to_os' | 'flush_to_disk' | 'pwritev_rmw_head' | 'pwritev_rmw_after_head' | 'pwritev_rmw_tail' | 'pwritev_rmw_after_tail' | 'pwritev' | 'pwritev_zero' | 'pwritev_done' | 'empty_image_prepare' | 'l1_shrink_write_table' | 'l1_shrink_free_l2_clusters' | 'cor_write' | 'cluster_alloc_space' | 'none';
+
+export type BlkdebugIOType = 'read' | 'write' | 'write-zeroes' | 'discard' | 'flush' | 'block-status';
+
+export interface BlkdebugInjectErrorOptions {
+  'event': BlkdebugEvent;
+  'state'?: number | bigint;
+  'iotype'?: BlkdebugIOType;
+  'errno'?: number | bigint;
+  'sector'?: number | bigint;
+  'once'?: boolean;
+  'immediately'?: boolean;
+}
+
+export interface BlkdebugSetStateOptions {
+  'event': BlkdebugEvent;
+  'state'?: number | bigint;
+  'new_state': number | bigint;
+}
+
+export type OnCbwError = 'break-guest-write' | 'break-snapshot';
+
+export interface BlockdevOptionsCbw {
+  'file': BlockdevRef;
+  'target': BlockdevRef;
+  'bitmap'?: BlockDirtyBitmap;
+  'on-cbw-error'?: OnCbwError;
+  'cbw-timeout'?: number;
+}
+
+export interface BlockdevOptionsBlkdebug {
+  'image': BlockdevRef;
+  'inject-error'?: BlkdebugInjectErrorOptions[];
+  'set-state'?: BlkdebugSetStateOptions[];
+}
+
 export type BlockdevOptions = {
   'node-name'?: string;
   'discard'?: BlockdevDiscardOptions;
@@ -104,12 +140,15 @@ export type BlockdevOptions = {
   'force-share'?: boolean;
   'detect-zeroes'?: BlockdevDetectZeroesOptions;
 } & (
+  | ({ 'driver': 'blkdebug' } & BlockdevOptionsBlkdebug)
+  | ({ 'driver': 'copy-before-write' } & BlockdevOptionsCbw)
   | ({ 'driver': 'file' } & BlockdevOptionsFile)
+  | ({ 'driver': 'snapshot-access' } & BlockdevOptionsGenericFormat)
   | ({ 'driver': 'null-co' } & BlockdevOptionsNull)
   | ({ 'driver': 'null-aio' } & BlockdevOptionsNull)
   | ({ 'driver': 'raw' } & BlockdevOptionsRaw)
   | ({ 'driver': 'qcow2' } & BlockdevOptionsQcow2)
-  | { 'driver': 'blkdebug' | 'blklogwrites' | 'blkreplay' | 'blkverify' | 'bochs' | 'cloop' | 'compress' | 'copy-before-write' | 'copy-on-read' | 'dmg' | 'snapshot-access' | 'ftp' | 'ftps' | 'gluster' | 'host_cdrom' | 'host_device' | 'http' | 'https' | 'iscsi' | 'luks' | 'nbd' | 'nfs' | 'nvme' | 'parallels' | 'preallocate' | 'qcow' | 'qed' | 'quorum' | 'rbd' | 'replication' | 'ssh' | 'throttle' | 'vdi' | 'vhdx' | 'vmdk' | 'vpc' | 'vvfat' }
+  | { 'driver': 'blklogwrites' | 'blkreplay' | 'blkverify' | 'bochs' | 'cloop' | 'compress' | 'copy-on-read' | 'dmg' | 'ftp' | 'ftps' | 'gluster' | 'host_cdrom' | 'host_device' | 'http' | 'https' | 'iscsi' | 'luks' | 'nbd' | 'nfs' | 'nvme' | 'parallels' | 'preallocate' | 'qcow' | 'qed' | 'quorum' | 'rbd' | 'replication' | 'ssh' | 'throttle' | 'vdi' | 'vhdx' | 'vmdk' | 'vpc' | 'vvfat' }
 );
 
 export type BlockdevRef = BlockdevOptions | string;
@@ -134,6 +173,7 @@ export interface ImageInfo {
   'virtual-size': number | bigint;
   'cluster-size'?: number | bigint;
   'format-specific'?: unknown;
+  'backing-image'?: ImageInfo;
 }
 
 export interface BlockdevCacheInfo {
@@ -220,6 +260,14 @@ export interface BlockDirtyBitmapMergeWrapper {
   'data': BlockDirtyBitmapMerge;
 }
 
+export interface BlockdevBackupWrapper {
+  'data': BlockdevBackup;
+}
+
+export interface DriveBackupWrapper {
+  'data': DriveBackup;
+}
+
 export interface UnsupportedActionWrapper {
   'data': unknown;
 }
@@ -232,11 +280,11 @@ export type TransactionAction = (
   | ({ 'type': 'block-dirty-bitmap-enable' } & BlockDirtyBitmapWrapper)
   | ({ 'type': 'block-dirty-bitmap-disable' } & BlockDirtyBitmapWrapper)
   | ({ 'type': 'block-dirty-bitmap-merge' } & BlockDirtyBitmapMergeWrapper)
-  | ({ 'type': 'blockdev-backup' } & UnsupportedActionWrapper)
+  | ({ 'type': 'blockdev-backup' } & BlockdevBackupWrapper)
   | ({ 'type': 'blockdev-snapshot' } & UnsupportedActionWrapper)
   | ({ 'type': 'blockdev-snapshot-internal-sync' } & UnsupportedActionWrapper)
   | ({ 'type': 'blockdev-snapshot-sync' } & UnsupportedActionWrapper)
-  | ({ 'type': 'drive-backup' } & UnsupportedActionWrapper)
+  | ({ 'type': 'drive-backup' } & DriveBackupWrapper)
 );
 
 export interface TransactionProperties {
@@ -335,6 +383,121 @@ export interface BlockExportInfo {
   'shutting-down': boolean;
 }
 
+// schema/job.json
+
+export type JobType = 'commit' | 'stream' | 'mirror' | 'backup' | 'create' | 'amend' | 'snapshot-load' | 'snapshot-save' | 'snapshot-delete';
+
+export type JobStatus = 'undefined' | 'created' | 'running' | 'paused' | 'ready' | 'standby' | 'waiting' | 'pending' | 'aborting' | 'concluded' | 'null';
+
+export interface JobInfo {
+  'id': string;
+  'type': JobType;
+  'status': JobStatus;
+  'current-progress': number | bigint;
+  'total-progress': number | bigint;
+  'error'?: string;
+}
+
+export type BlockDeviceIoStatus = 'ok' | 'failed' | 'nospace';
+
+export interface BlockJobInfo {
+  'type': string;
+  'device': string;
+  'len': number | bigint;
+  'offset': number | bigint;
+  'busy': boolean;
+  'paused': boolean;
+  'speed': number | bigint;
+  'io-status': BlockDeviceIoStatus;
+  'ready': boolean;
+  'status': JobStatus;
+  'auto-finalize': boolean;
+  'auto-dismiss': boolean;
+  'error'?: string;
+}
+
+export type IoOperationType = 'read' | 'write';
+
+export type BlockErrorAction = 'ignore' | 'report' | 'stop';
+
+export type MirrorSyncMode = 'top' | 'full' | 'none' | 'incremental' | 'bitmap';
+
+export type BitmapSyncMode = 'on-success' | 'never' | 'always';
+
+export type BlockdevOnError = 'report' | 'ignore' | 'enospc' | 'stop' | 'auto';
+
+export type NewImageMode = 'existing' | 'absolute-paths';
+
+export interface BackupPerf {
+  'use-copy-range'?: boolean;
+  'max-workers'?: number | bigint;
+  'max-chunk'?: number | bigint;
+}
+
+export interface BackupCommon {
+  'job-id'?: string;
+  'device': string;
+  'sync': MirrorSyncMode;
+  'speed'?: number | bigint;
+  'bitmap'?: string;
+  'bitmap-mode'?: BitmapSyncMode;
+  'compress'?: boolean;
+  'on-source-error'?: BlockdevOnError;
+  'on-target-error'?: BlockdevOnError;
+  'auto-finalize'?: boolean;
+  'auto-dismiss'?: boolean;
+  'filter-node-name'?: string;
+  'x-perf'?: BackupPerf;
+}
+
+export interface DriveBackup {
+  'job-id'?: string;
+  'device': string;
+  'sync': MirrorSyncMode;
+  'speed'?: number | bigint;
+  'bitmap'?: string;
+  'bitmap-mode'?: BitmapSyncMode;
+  'compress'?: boolean;
+  'on-source-error'?: BlockdevOnError;
+  'on-target-error'?: BlockdevOnError;
+  'auto-finalize'?: boolean;
+  'auto-dismiss'?: boolean;
+  'filter-node-name'?: string;
+  'x-perf'?: BackupPerf;
+  'target': string;
+  'format'?: string;
+  'mode'?: NewImageMode;
+}
+
+export interface BlockdevBackup {
+  'job-id'?: string;
+  'device': string;
+  'sync': MirrorSyncMode;
+  'speed'?: number | bigint;
+  'bitmap'?: string;
+  'bitmap-mode'?: BitmapSyncMode;
+  'compress'?: boolean;
+  'on-source-error'?: BlockdevOnError;
+  'on-target-error'?: BlockdevOnError;
+  'auto-finalize'?: boolean;
+  'auto-dismiss'?: boolean;
+  'filter-node-name'?: string;
+  'x-perf'?: BackupPerf;
+  'target': string;
+}
+
+export type RunState = 'debug' | 'inmigrate' | 'internal-error' | 'io-error' | 'paused' | 'postmigrate' | 'prelaunch' | 'finish-migrate' | 'restore-vm' | 'running' | 'save-vm' | 'shutdown' | 'suspended' | 'watchdog' | 'guest-panicked' | 'colo';
+
+export interface StatusInfo {
+  'running': boolean;
+  'singlestep': boolean;
+  'status': RunState;
+}
+
+export interface NameInfo {
+  'name'?: string;
+}
+
 // schema/qblockd.json
 
 export interface XQblockdBitmap {
@@ -396,6 +559,13 @@ export interface QapiTypes {
   'BlockdevOptionsRaw': BlockdevOptionsRaw;
   'BlockdevOptionsGenericCOWFormat': BlockdevOptionsGenericCOWFormat;
   'BlockdevOptionsQcow2': BlockdevOptionsQcow2;
+  'BlkdebugEvent': BlkdebugEvent;
+  'BlkdebugIOType': BlkdebugIOType;
+  'BlkdebugInjectErrorOptions': BlkdebugInjectErrorOptions;
+  'BlkdebugSetStateOptions': BlkdebugSetStateOptions;
+  'OnCbwError': OnCbwError;
+  'BlockdevOptionsCbw': BlockdevOptionsCbw;
+  'BlockdevOptionsBlkdebug': BlockdevOptionsBlkdebug;
   'BlockdevOptions': BlockdevOptions;
   'BlockdevRef': BlockdevRef;
   'BlockdevRefOrNull': BlockdevRefOrNull;
@@ -416,6 +586,8 @@ export interface QapiTypes {
   'BlockDirtyBitmapAddWrapper': BlockDirtyBitmapAddWrapper;
   'BlockDirtyBitmapWrapper': BlockDirtyBitmapWrapper;
   'BlockDirtyBitmapMergeWrapper': BlockDirtyBitmapMergeWrapper;
+  'BlockdevBackupWrapper': BlockdevBackupWrapper;
+  'DriveBackupWrapper': DriveBackupWrapper;
   'UnsupportedActionWrapper': UnsupportedActionWrapper;
   'TransactionAction': TransactionAction;
   'TransactionProperties': TransactionProperties;
@@ -436,6 +608,24 @@ export interface QapiTypes {
   'BlockExportOptions': BlockExportOptions;
   'BlockExportRemoveMode': BlockExportRemoveMode;
   'BlockExportInfo': BlockExportInfo;
+  'JobType': JobType;
+  'JobStatus': JobStatus;
+  'JobInfo': JobInfo;
+  'BlockDeviceIoStatus': BlockDeviceIoStatus;
+  'BlockJobInfo': BlockJobInfo;
+  'IoOperationType': IoOperationType;
+  'BlockErrorAction': BlockErrorAction;
+  'MirrorSyncMode': MirrorSyncMode;
+  'BitmapSyncMode': BitmapSyncMode;
+  'BlockdevOnError': BlockdevOnError;
+  'NewImageMode': NewImageMode;
+  'BackupPerf': BackupPerf;
+  'BackupCommon': BackupCommon;
+  'DriveBackup': DriveBackup;
+  'BlockdevBackup': BlockdevBackup;
+  'RunState': RunState;
+  'StatusInfo': StatusInfo;
+  'NameInfo': NameInfo;
   'XQblockdBitmap': XQblockdBitmap;
   'XQblockdNode': XQblockdNode;
   'XQblockdDirtyMap': XQblockdDirtyMap;
@@ -488,6 +678,55 @@ export interface CommandArguments {
     'mode'?: BlockExportRemoveMode;
   };
   'query-block-exports': QapiEmpty;
+  'query-jobs': QapiEmpty;
+  'job-pause': {
+    'id': string;
+  };
+  'job-resume': {
+    'id': string;
+  };
+  'job-cancel': {
+    'id': string;
+  };
+  'job-complete': {
+    'id': string;
+  };
+  'job-dismiss': {
+    'id': string;
+  };
+  'job-finalize': {
+    'id': string;
+  };
+  'query-block-jobs': QapiEmpty;
+  'block-job-set-speed': {
+    'device': string;
+    'speed': number | bigint;
+  };
+  'block-job-cancel': {
+    'device': string;
+    'force'?: boolean;
+  };
+  'block-job-pause': {
+    'device': string;
+  };
+  'block-job-resume': {
+    'device': string;
+  };
+  'block-job-complete': {
+    'device': string;
+  };
+  'block-job-dismiss': {
+    'id': string;
+  };
+  'block-job-finalize': {
+    'id': string;
+  };
+  'blockdev-backup': BlockdevBackup;
+  'drive-backup': DriveBackup;
+  'query-status': QapiEmpty;
+  'query-name': QapiEmpty;
+  'stop': QapiEmpty;
+  'cont': QapiEmpty;
   'x-qblockd-watch': QapiEmpty;
   'x-qblockd-query-graph': QapiEmpty;
   'x-qblockd-dirty-map': {
@@ -525,6 +764,27 @@ export interface CommandResults {
   'block-export-add': QapiEmpty;
   'block-export-del': QapiEmpty;
   'query-block-exports': BlockExportInfo[];
+  'query-jobs': JobInfo[];
+  'job-pause': QapiEmpty;
+  'job-resume': QapiEmpty;
+  'job-cancel': QapiEmpty;
+  'job-complete': QapiEmpty;
+  'job-dismiss': QapiEmpty;
+  'job-finalize': QapiEmpty;
+  'query-block-jobs': BlockJobInfo[];
+  'block-job-set-speed': QapiEmpty;
+  'block-job-cancel': QapiEmpty;
+  'block-job-pause': QapiEmpty;
+  'block-job-resume': QapiEmpty;
+  'block-job-complete': QapiEmpty;
+  'block-job-dismiss': QapiEmpty;
+  'block-job-finalize': QapiEmpty;
+  'blockdev-backup': QapiEmpty;
+  'drive-backup': QapiEmpty;
+  'query-status': StatusInfo;
+  'query-name': NameInfo;
+  'stop': QapiEmpty;
+  'cont': QapiEmpty;
   'x-qblockd-watch': QapiEmpty;
   'x-qblockd-query-graph': XQblockdNode[];
   'x-qblockd-dirty-map': XQblockdDirtyMap;
@@ -542,6 +802,43 @@ export interface EventData {
   'BLOCK_EXPORT_DELETED': {
     'id': string;
   };
+  'JOB_STATUS_CHANGE': {
+    'id': string;
+    'status': JobStatus;
+  };
+  'BLOCK_JOB_COMPLETED': {
+    'type': JobType;
+    'device': string;
+    'len': number | bigint;
+    'offset': number | bigint;
+    'speed': number | bigint;
+    'error'?: string;
+  };
+  'BLOCK_JOB_CANCELLED': {
+    'type': JobType;
+    'device': string;
+    'len': number | bigint;
+    'offset': number | bigint;
+    'speed': number | bigint;
+  };
+  'BLOCK_JOB_ERROR': {
+    'device': string;
+    'operation': IoOperationType;
+    'action': BlockErrorAction;
+  };
+  'BLOCK_JOB_READY': {
+    'type': JobType;
+    'device': string;
+    'len': number | bigint;
+    'offset': number | bigint;
+    'speed': number | bigint;
+  };
+  'BLOCK_JOB_PENDING': {
+    'type': JobType;
+    'id': string;
+  };
+  'STOP': undefined;
+  'RESUME': undefined;
   'X_QBLOCKD_BITMAP_CHANGED': {
     'node': string;
     'name': string;

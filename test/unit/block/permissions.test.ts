@@ -24,6 +24,7 @@ const EXPECTED: Record<BitmapOperation, BitmapFlag[]> = {
   remove: ['busy', 'readonly'],
   mergeTarget: ['busy', 'readonly', 'inconsistent'],
   mergeSource: ['busy', 'inconsistent'],
+  backupInput: ['busy', 'inconsistent'],
   backup: ['busy', 'readonly', 'inconsistent'],
   export: ['busy', 'inconsistent'],
 };

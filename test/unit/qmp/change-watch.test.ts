@@ -13,11 +13,12 @@ describe('ChangeWatch: change notifications for x-qblockd-watch clients', () => 
       bitmaps: new Map([...counts].map(([key, count]) => [key, { node: 'n0', name: key.split('/')[1]!, count }])),
     });
     const heard: string[] = [];
+    let running = false;
     const watch = new ChangeWatch(state, {
       graphChanged: () => heard.push('graph'),
       bitmapChanged: (node, name, count) => heard.push(`${node}/${name}=${count}`),
-    }, 50);
-    return { watch, heard, counts, setShape: (value: string) => (shape = value) };
+    }, 50, () => running);
+    return { watch, heard, counts, setShape: (value: string) => (shape = value), setRunning: (value: boolean) => (running = value) };
   }
 
   it('says nothing while nothing changed, and names the bitmap whose count did', () => {
@@ -50,5 +51,24 @@ describe('ChangeWatch: change notifications for x-qblockd-watch clients', () => 
     counts.set('n0/b1', 0);
     watch.check();
     expect(heard).toEqual(['graph', 'n0/b1=0']);
+  });
+
+  it('keeps looking each interval while something changes unprompted (a job running), and stops after', () => {
+    const { watch, heard, setShape, setRunning } = setup();
+    setRunning(true);
+    watch.poke();
+    for (let progress = 1; progress <= 10; progress++) {
+      setShape(`n0 job ${progress}`);
+      vi.advanceTimersByTime(50);
+    }
+    expect(heard.filter((what) => what === 'graph').length).toBe(10);
+    setRunning(false);
+    vi.advanceTimersByTime(50);
+    setShape('n0 job done');
+    vi.advanceTimersByTime(1000);
+    expect(heard.filter((what) => what === 'graph').length).toBe(10); // no longer looking on its own
+    watch.poke();
+    vi.advanceTimersByTime(50);
+    expect(heard.filter((what) => what === 'graph').length).toBe(11);
   });
 });

@@ -21,7 +21,7 @@ describe('src/schema/generated/qapi-types.ts', () => {
   it('spells a union as its common members and one alternative per tag value', () => {
     const text = renderQapiTypes();
     expect(text).toContain("| ({ 'driver': 'null-co' } & BlockdevOptionsNull)");
-    expect(text).toMatch(/\| \{ 'driver': 'blkdebug' \| [^}]*'vvfat' \}/);
+    expect(text).toMatch(/\| \{ 'driver': 'blklogwrites' \| [^}]*'vvfat' \}/);
     expect(text).toContain("export type BlockDirtyBitmapOrStr = string | BlockDirtyBitmap;");
   });
 

@@ -107,38 +107,129 @@ export class Qcow2Image {
   read(offset: number, length: number): Buffer {
     this.checkRange(offset, length);
     const out = Buffer.alloc(length);
+    // Clusters whose host clusters follow each other are read with one pread.
+    let pending: { at: number; host: number; length: number } | null = null;
+    const flush = () => {
+      if (pending) this.store.pread(out.subarray(pending.at, pending.at + pending.length), pending.host);
+      pending = null;
+    };
     this.forEachCluster(offset, length, (guestCluster, inCluster, count, at) => {
       const entry = this.l2Entry(guestCluster);
-      if (entry === null) return;
-      if (entry & COMPRESSED) {
+      if (entry !== null && entry & COMPRESSED) {
+        flush();
         this.readCompressed(entry).copy(out, at, inCluster, inCluster + count);
         return;
       }
-      const host = Number(entry & OFFSET_MASK);
-      if (host === 0 || entry & ZERO) return;
-      this.store.pread(out.subarray(at, at + count), host + inCluster);
+      const host = entry === null ? 0 : Number(entry & OFFSET_MASK);
+      if (entry === null || host === 0 || entry & ZERO) {
+        flush();
+        return;
+      }
+      if (pending && pending.host + pending.length === host + inCluster && pending.at + pending.length === at) {
+        pending.length += count;
+        return;
+      }
+      flush();
+      pending = { at, host: host + inCluster, length: count };
     });
+    flush();
     return out;
   }
 
   write(offset: number, data: Buffer): void {
     this.checkWritable();
     this.checkRange(offset, data.length);
-    this.forEachCluster(offset, data.length, (guestCluster, inCluster, count, at) => {
-      const piece = data.subarray(at, at + count);
-      const entry = this.l2Entry(guestCluster);
-      const host = entry === null ? 0 : Number(entry & OFFSET_MASK);
-      const inPlace = entry !== null && host !== 0 && (entry & COPIED) !== 0n && (entry & COMPRESSED) === 0n;
-      if (inPlace && (entry & ZERO) === 0n) {
-        this.store.pwrite(piece, host + inCluster);
-        return;
+    for (let at = 0; at < data.length; ) {
+      const guestCluster = Math.floor((offset + at) / this.clusterSize);
+      const inCluster = (offset + at) % this.clusterSize;
+      const fresh = inCluster === 0 ? this.freshClusters(guestCluster, Math.floor((data.length - at) / this.clusterSize)) : 0;
+      if (fresh > 0) {
+        // Whole clusters that own no host cluster yet: one allocation, one data write, one L2 write per table.
+        const host = this.refcounts.allocate(fresh);
+        this.store.pwrite(data.subarray(at, at + fresh * this.clusterSize), host);
+        this.setL2Run(guestCluster, fresh, host);
+        at += fresh * this.clusterSize;
+        continue;
       }
-      const cluster = count === this.clusterSize ? Buffer.from(piece) : this.read(guestCluster * this.clusterSize, this.clusterSize);
-      if (count !== this.clusterSize) piece.copy(cluster, inCluster);
-      const target = inPlace ? host : this.refcounts.allocate(1);
-      this.store.pwrite(cluster, target);
-      this.setL2Entry(guestCluster, BigInt(target) | COPIED);
+      const count = Math.min(this.clusterSize - inCluster, data.length - at);
+      this.writeCluster(guestCluster, inCluster, data.subarray(at, at + count));
+      at += count;
+    }
+  }
+
+  /** How many of the `limit` clusters from `first` on own no host cluster (unallocated, or zero without one). */
+  private freshClusters(first: number, limit: number): number {
+    let count = 0;
+    while (count < limit) {
+      const entry = this.l2Entry(first + count);
+      if (entry !== null && ((entry & COMPRESSED) !== 0n || (entry & OFFSET_MASK) !== 0n)) break;
+      count++;
+    }
+    return count;
+  }
+
+  private writeCluster(guestCluster: number, inCluster: number, piece: Buffer): void {
+    const count = piece.length;
+    const entry = this.l2Entry(guestCluster);
+    const host = entry === null ? 0 : Number(entry & OFFSET_MASK);
+    const inPlace = entry !== null && host !== 0 && (entry & COPIED) !== 0n && (entry & COMPRESSED) === 0n;
+    if (inPlace && (entry & ZERO) === 0n) {
+      this.store.pwrite(piece, host + inCluster);
+      return;
+    }
+    const cluster = count === this.clusterSize ? Buffer.from(piece) : this.read(guestCluster * this.clusterSize, this.clusterSize);
+    if (count !== this.clusterSize) piece.copy(cluster, inCluster);
+    const target = inPlace ? host : this.refcounts.allocate(1);
+    this.store.pwrite(cluster, target);
+    this.setL2Entry(guestCluster, BigInt(target) | COPIED);
+  }
+
+  /** Points `count` guest clusters from `first` at consecutive host clusters from `host`. */
+  private setL2Run(first: number, count: number, host: number): void {
+    for (let done = 0; done < count; ) {
+      const guestCluster = first + done;
+      const l1Index = Math.floor(guestCluster / this.l2Entries);
+      const table = this.l2Table(l1Index, true)!;
+      const index = guestCluster % this.l2Entries;
+      const inTable = Math.min(count - done, this.l2Entries - index);
+      for (let i = 0; i < inTable; i++) {
+        table.writeBigUInt64BE(BigInt(host + (done + i) * this.clusterSize) | COPIED, (index + i) * 8);
+      }
+      this.store.pwrite(table.subarray(index * 8, (index + inTable) * 8), Number(this.l1[l1Index]! & OFFSET_MASK) + index * 8);
+      done += inTable;
+    }
+  }
+
+  /** Whether every cluster the range touches is unallocated or a zero cluster (there is no backing file). */
+  readsAsZero(offset: number, length: number): boolean {
+    this.checkRange(offset, length);
+    let zero = true;
+    this.forEachCluster(offset, length, (guestCluster) => {
+      const entry = this.l2Entry(guestCluster);
+      if (entry !== null && (entry & ZERO) === 0n) zero = false;
     });
+    return zero;
+  }
+
+  /** Runs [offset, end) of guest bytes with an L2 entry (data or zero flag), ascending: what `sync: top` copies. */
+  *allocatedExtents(): Iterable<[number, number]> {
+    let runStart = -1;
+    let runEnd = -1;
+    for (let l1Index = 0; l1Index < this.l1.length; l1Index++) {
+      const table = this.l2Table(l1Index, false);
+      if (!table) continue;
+      for (let index = 0; index < this.l2Entries; index++) {
+        if (table.readBigUInt64BE(index * 8) === 0n) continue;
+        const start = (l1Index * this.l2Entries + index) * this.clusterSize;
+        if (start >= this.virtualSize) break;
+        if (start !== runEnd) {
+          if (runStart >= 0) yield [runStart, runEnd];
+          runStart = start;
+        }
+        runEnd = Math.min(start + this.clusterSize, this.virtualSize);
+      }
+    }
+    if (runStart >= 0) yield [runStart, runEnd];
   }
 
   writeZeroes(offset: number, length: number): void {

@@ -1,0 +1,146 @@
+import type { BlkdebugEvent, BlkdebugInjectErrorOptions, BlkdebugIOType, BlkdebugSetStateOptions, ImageInfo } from '../../schema/generated/qapi-types.ts';
+import { BlockIoError } from '../io-error.ts';
+import type { BlockChildIo } from '../node.ts';
+import type { BlockDriver } from './driver.ts';
+
+const SECTOR = 512;
+const EIO = 5;
+/** Without `iotype` a rule hits every kind of request but block-status. */
+const DEFAULT_IOTYPES: readonly BlkdebugIOType[] = ['read', 'write', 'write-zeroes', 'discard', 'flush'];
+
+interface InjectRule {
+  kind: 'inject';
+  event: BlkdebugEvent;
+  state: number;
+  iotypes: readonly BlkdebugIOType[];
+  errno: number;
+  /** Byte offset the request must cover, or null for any request. */
+  offset: number | null;
+  once: boolean;
+}
+
+interface SetStateRule {
+  kind: 'set-state';
+  event: BlkdebugEvent;
+  state: number;
+  newState: number;
+}
+
+/**
+ * QEMU's fault-injection filter. Rules fire on block-layer events (qblockd's
+ * data path raises `pwritev` / `pwritev_zero` / `pwritev_done` around each
+ * write to this node and `none` once at open); an inject-error rule that fires
+ * becomes active and fails the next matching request with its errno.
+ * A state (starting at 1) gates rules; set-state rules move it.
+ */
+export class BlkdebugDriver implements BlockDriver {
+  readonly format = 'blkdebug';
+  private readonly rules: Array<InjectRule | SetStateRule>;
+  private active: InjectRule[] = [];
+  private state = 1;
+
+  constructor(
+    private readonly child: BlockChildIo,
+    injectErrors: BlkdebugInjectErrorOptions[],
+    setStates: BlkdebugSetStateOptions[],
+  ) {
+    const injects: InjectRule[] = injectErrors.map((rule) => ({
+      kind: 'inject',
+      event: rule.event,
+      state: Number(rule.state ?? 0),
+      iotypes: rule.iotype === undefined ? DEFAULT_IOTYPES : [rule.iotype],
+      errno: Number(rule.errno ?? EIO),
+      offset: rule.sector === undefined || Number(rule.sector) < 0 ? null : Number(rule.sector) * SECTOR,
+      once: rule.once ?? false,
+    }));
+    const setters: SetStateRule[] = setStates.map((rule) => ({
+      kind: 'set-state',
+      event: rule.event,
+      state: Number(rule.state ?? 0),
+      newState: Number(rule.new_state),
+    }));
+    // QEMU keeps each event's rules newest first.
+    this.rules = [...injects, ...setters].reverse();
+    this.event('none');
+  }
+
+  size(): number {
+    return this.child.size();
+  }
+
+  read(offset: number, length: number): Buffer {
+    this.check('read', offset, length);
+    return this.child.read(offset, length);
+  }
+
+  write(offset: number, data: Buffer): void {
+    this.event('pwritev');
+    this.check('write', offset, data.length);
+    this.child.write(offset, data);
+    this.event('pwritev_done');
+  }
+
+  writeZeroes(offset: number, length: number): void {
+    this.event('pwritev_zero');
+    this.check('write-zeroes', offset, length);
+    this.child.writeZeroes(offset, length);
+    this.event('pwritev_done');
+  }
+
+  /** Block status passes through (rules for iotype block-status are not emulated). */
+  readsAsZero(offset: number, length: number): boolean {
+    return this.child.readsAsZero?.(offset, length) ?? false;
+  }
+
+  allocatedExtents(): Iterable<[number, number]> {
+    return this.child.allocatedExtents?.() ?? [[0, this.child.size()]];
+  }
+
+  discard(offset: number, length: number): void {
+    this.check('discard', offset, length);
+    this.child.discard(offset, length);
+  }
+
+  flush(): void {
+    this.check('flush', 0, 0);
+    this.child.flush();
+  }
+
+  close(): void {}
+
+  imageInfo(): ImageInfo {
+    const childInfo = this.child.imageInfo();
+    return { 'virtual-size': this.child.size(), filename: childInfo.filename, format: this.format };
+  }
+
+  /** bdrv_debug_event: rules of the current state fire; an injecting rule replaces the active set. */
+  private event(event: BlkdebugEvent): void {
+    let newState = this.state;
+    let injected = false;
+    for (const rule of this.rules) {
+      if (rule.event !== event || (rule.state !== 0 && rule.state !== this.state)) continue;
+      if (rule.kind === 'set-state') {
+        newState = rule.newState;
+        continue;
+      }
+      if (!injected) this.active = [];
+      injected = true;
+      this.active.unshift(rule);
+    }
+    this.state = newState;
+  }
+
+  private check(iotype: BlkdebugIOType, offset: number, length: number): void {
+    const rule = this.active.find(
+      (candidate) =>
+        candidate.iotypes.includes(iotype) &&
+        (candidate.offset === null || (length > 0 && candidate.offset >= offset && candidate.offset < offset + length)),
+    );
+    if (!rule) return;
+    if (rule.once) {
+      this.active.splice(this.active.indexOf(rule), 1);
+      this.rules.splice(this.rules.indexOf(rule), 1);
+    }
+    throw new BlockIoError(rule.errno);
+  }
+}

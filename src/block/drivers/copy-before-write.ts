@@ -1,0 +1,219 @@
+import type { ImageInfo } from '../../schema/generated/qapi-types.ts';
+import { BitmapData } from '../bitmap/bitmap-data.ts';
+import { DirtyBitmap } from '../bitmap/dirty-bitmap.ts';
+import { BlockIoError } from '../io-error.ts';
+import type { BlockChildIo } from '../node.ts';
+import type { BlockDriver, InternalBitmaps, SnapshotSource } from './driver.ts';
+
+const CLUSTER_SIZE = 65536;
+const EACCES = 13;
+
+export interface CopyFailure {
+  operation: 'read' | 'write';
+  errno: number;
+}
+
+export type OnCbwError = 'break-guest-write' | 'break-snapshot';
+
+/**
+ * The copy-before-write filter (QEMU 7.2's block/copy-before-write.c with its
+ * block-copy state). Before a write reaches the source (`file`), the old data
+ * of the clusters still in the copy set goes to `target`. The source's
+ * pre-write view stays readable as a snapshot: copied clusters from the
+ * target, the others from the source. A backup job drives the same copy set
+ * from its copy loop; fleecing reads the snapshot through snapshot-access.
+ *
+ * Three unnamed, disabled bitmaps show what it does, as in QEMU: the copy set
+ * on the source, the `done` and `access` bitmaps on the filter itself.
+ */
+export class CopyBeforeWriteDriver implements BlockDriver, SnapshotSource {
+  readonly format = 'copy-before-write';
+  readonly unsharesChildWrite = true;
+  readonly copySet: DirtyBitmap;
+  private readonly done: DirtyBitmap;
+  private readonly access: DirtyBitmap;
+  private snapshotBroken = false;
+  /** Counts copies made ahead of guest writes: while it stays put, the copy set only lost what the job copied. */
+  writeCopies = 0;
+  /** Every cluster copied, by the job or before a guest write (a backup's progress). */
+  onCopied: (bytes: number) => void = () => {};
+
+  constructor(
+    private readonly child: BlockChildIo,
+    private readonly target: BlockChildIo,
+    options: {
+      /** The user's `bitmap`: only its regions are protected and readable in the snapshot. */
+      bitmap?: BitmapData;
+      /** A backup's own copy set (the snapshot stays readable everywhere). */
+      copySet?: BitmapData;
+      clusterSize?: number;
+      onCbwError?: OnCbwError;
+    },
+  ) {
+    const diskSize = child.size();
+    const granularity = Math.max(CLUSTER_SIZE, options.clusterSize ?? 0);
+    const unnamed = (bitmapGranularity: number) =>
+      new DirtyBitmap('', new BitmapData({ diskSize, granularity: bitmapGranularity }), { enabled: false, persistent: false });
+    const protectedBits = options.bitmap ?? options.copySet;
+    this.copySet = unnamed(granularity);
+    if (protectedBits) this.copySet.data.mergeFrom(protectedBits);
+    else this.copySet.data.markRange(0, diskSize);
+    this.done = unnamed(CLUSTER_SIZE);
+    this.access = unnamed(CLUSTER_SIZE);
+    if (options.bitmap) this.access.data.mergeFrom(options.bitmap);
+    else this.access.data.markRange(0, diskSize);
+    this.onCbwError = options.onCbwError ?? 'break-guest-write';
+  }
+
+  private readonly onCbwError: OnCbwError;
+
+  snapshotSource(): SnapshotSource {
+    return this;
+  }
+
+  internalBitmaps(): InternalBitmaps {
+    return { own: [this.done, this.access], file: [this.copySet] };
+  }
+
+  size(): number {
+    return this.child.size();
+  }
+
+  read(offset: number, length: number): Buffer {
+    return this.child.read(offset, length);
+  }
+
+  write(offset: number, data: Buffer): void {
+    this.copyBefore(offset, data.length);
+    this.child.write(offset, data);
+  }
+
+  writeZeroes(offset: number, length: number): void {
+    this.copyBefore(offset, length);
+    this.child.writeZeroes(offset, length);
+  }
+
+  discard(offset: number, length: number): void {
+    this.copyBefore(offset, length);
+    this.child.discard(offset, length);
+  }
+
+  flush(): void {
+    this.child.flush();
+  }
+
+  close(): void {}
+
+  /** A filter reports its child's image as its backing image. */
+  imageInfo(): ImageInfo {
+    const childInfo = this.child.imageInfo();
+    const info: ImageInfo = {
+      'virtual-size': this.child.size(),
+      filename: childInfo.filename,
+      format: this.format,
+      'backing-image': childInfo,
+    };
+    if (childInfo['actual-size'] !== undefined) info['actual-size'] = childInfo['actual-size'];
+    return info;
+  }
+
+  /** Copies [offset, offset+length) (cluster-aligned) from the source to the target and takes it out of the copy set. */
+  /** Block status of the source: the range can be copied as zeroes. */
+  sourceReadsAsZero(offset: number, length: number): boolean {
+    return this.child.readsAsZero?.(offset, length) ?? false;
+  }
+
+  copy(offset: number, length: number): CopyFailure | null {
+    if (this.sourceReadsAsZero(offset, length)) {
+      try {
+        this.target.writeZeroes(offset, length);
+      } catch (error) {
+        return { operation: 'write', errno: errnoOf(error) };
+      }
+      return this.copied(offset, length);
+    }
+    let buffer: Buffer;
+    try {
+      buffer = this.child.read(offset, length);
+    } catch (error) {
+      return { operation: 'read', errno: errnoOf(error) };
+    }
+    try {
+      if (isZero(buffer)) this.target.writeZeroes(offset, length);
+      else this.target.write(offset, buffer);
+    } catch (error) {
+      return { operation: 'write', errno: errnoOf(error) };
+    }
+    return this.copied(offset, length);
+  }
+
+  private copied(offset: number, length: number): null {
+    this.copySet.data.resetRange(offset, length);
+    this.onCopied(length);
+    return null;
+  }
+
+  /**
+   * Before a guest write: the clusters it touches that are still protected go
+   * to the target first. If that fails, on-cbw-error decides: the guest write
+   * fails, or the snapshot breaks (its reads fail from then on) and the write
+   * goes ahead. The whole written range counts as done for the snapshot.
+   */
+  private copyBefore(offset: number, length: number): void {
+    if (this.snapshotBroken) return;
+    const data = this.copySet.data;
+    const granularity = data.granularity;
+    const first = Math.floor(offset / granularity);
+    const end = Math.ceil(Math.min(offset + length, data.diskSize) / granularity);
+    for (let cluster = first; cluster < end; cluster++) {
+      if (!data.getChunk(cluster)) continue;
+      const at = cluster * granularity;
+      const failure = this.copy(at, Math.min(granularity, data.diskSize - at));
+      if (!failure) {
+        this.writeCopies++;
+        continue;
+      }
+      if (this.onCbwError === 'break-guest-write') throw new BlockIoError(failure.errno);
+      this.snapshotBroken = true;
+      return;
+    }
+    this.done.data.markRange(first * granularity, Math.min(end * granularity, data.diskSize) - first * granularity);
+  }
+
+  // ---- the snapshot (what snapshot-access reads) ------------------------
+
+  snapshotRead(offset: number, length: number): Buffer {
+    const granularity = CLUSTER_SIZE;
+    const out = Buffer.alloc(length);
+    for (let at = offset; at < offset + length; ) {
+      const cluster = Math.floor(at / granularity);
+      const next = Math.min((cluster + 1) * granularity, offset + length);
+      if (this.snapshotBroken || !this.access.data.getChunk(cluster)) throw new BlockIoError(EACCES);
+      const source = this.done.data.getChunk(cluster) ? this.target : this.child;
+      source.read(at, next - at).copy(out, at - offset);
+      at = next;
+    }
+    return out;
+  }
+
+  /** Discarding snapshot regions ends their protection: nothing more is copied there. */
+  snapshotDiscard(offset: number, length: number): void {
+    this.copySet.data.resetRange(offset, length);
+    this.access.data.resetRange(offset, length);
+  }
+}
+
+const ZEROES = Buffer.alloc(1 << 20);
+
+function isZero(buffer: Buffer): boolean {
+  for (let at = 0; at < buffer.length; at += ZEROES.length) {
+    const piece = buffer.subarray(at, at + ZEROES.length);
+    if (!piece.equals(ZEROES.subarray(0, piece.length))) return false;
+  }
+  return true;
+}
+
+function errnoOf(error: unknown): number {
+  if (error instanceof BlockIoError) return error.errno;
+  return 5;
+}

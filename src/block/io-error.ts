@@ -1,0 +1,20 @@
+/** strerror() wording of the errnos block jobs and qemu-io report. */
+const STRERROR: Record<number, string> = {
+  5: 'Input/output error',
+  13: 'Permission denied',
+  22: 'Invalid argument',
+  28: 'No space left on device',
+  125: 'Operation canceled',
+};
+
+export function strerror(errno: number): string {
+  return STRERROR[errno] ?? `Unknown error ${errno}`;
+}
+
+/** A failed read or write of a node, with the errno QEMU's block layer would return. */
+export class BlockIoError extends Error {
+  constructor(readonly errno: number) {
+    super(strerror(errno));
+    this.name = 'BlockIoError';
+  }
+}

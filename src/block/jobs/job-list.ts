@@ -1,0 +1,153 @@
+import { QmpError } from '../../qmp/errors.ts';
+import type { BlockJobInfo, JobInfo, JobStatus as QapiJobStatus, JobType } from '../../schema/generated/qapi-types.ts';
+import type { BlockNode } from '../node.ts';
+import { Job, type JobDriver, type JobEventSink, type JobGroup } from './job.ts';
+
+const WELL_FORMED_ID = /^[A-Za-z][A-Za-z0-9_.-]*$/;
+
+export interface JobOptions {
+  autoFinalize: boolean;
+  autoDismiss: boolean;
+  group?: JobGroup;
+}
+
+/**
+ * Every job by id, newest first (QEMU's order), and the two lookup families:
+ * job-* commands answer GenericError "Job not found", block-job-* commands
+ * DeviceNotActive "Block job 'x' not found".
+ */
+export class JobList {
+  private readonly jobs: Job[] = [];
+  private readonly nodesOf = new Map<Job, { drained: BlockNode[]; blocked: BlockNode[] }>();
+  private readonly quiesced = new Map<BlockNode, number>();
+  private readonly sink: JobEventSink;
+
+  constructor(emit: (name: string, data: Record<string, unknown>) => void) {
+    this.sink = {
+      emit,
+      removed: (job) => {
+        const index = this.jobs.indexOf(job);
+        if (index >= 0) this.jobs.splice(index, 1);
+        this.nodesOf.delete(job);
+      },
+    };
+  }
+
+  /** job_create's id checks, then the job in state created. */
+  create(id: string, driver: JobDriver, options: JobOptions): Job {
+    if (!WELL_FORMED_ID.test(id)) throw new QmpError(`Invalid job ID '${id}'`);
+    if (this.find(id)) throw new QmpError(`Job ID '${id}' already in use`);
+    const job = new Job(id, driver, options, this.sink);
+    this.jobs.unshift(job);
+    return job;
+  }
+
+  /**
+   * The nodes a job holds: draining any of them pauses the job; the blocked
+   * ones refuse to take part in another job.
+   */
+  attachNodes(job: Job, nodes: { drained: BlockNode[]; blocked: BlockNode[] }): void {
+    this.nodesOf.set(job, nodes);
+  }
+
+  /** The job whose op blocker is on `node`, if any. */
+  blockerOf(node: BlockNode): Job | undefined {
+    return this.jobs.find((job) => this.nodesOf.get(job)?.blocked.includes(node));
+  }
+
+  find(id: string): Job | undefined {
+    return this.jobs.find((job) => job.id === id);
+  }
+
+  get(id: string): Job {
+    const job = this.find(id);
+    if (!job) throw new QmpError('Job not found');
+    return job;
+  }
+
+  getBlockJob(id: string): Job {
+    const job = this.find(id);
+    if (!job) throw new QmpError(`Block job '${id}' not found`, 'DeviceNotActive');
+    return job;
+  }
+
+  all(): readonly Job[] {
+    return this.jobs;
+  }
+
+  /** Jobs that a drain of `node` reaches: it quiesces every parent above the node, and a job is a parent of its nodes. */
+  jobsOn(node: BlockNode): Job[] {
+    return this.jobs.filter((job) => this.nodesOf.get(job)?.drained.some((held) => isAtOrAbove(held, node)));
+  }
+
+  /** Begins a drained section over `node`: every job it reaches pauses (sections nest). */
+  drainBegin(node: BlockNode): void {
+    this.quiesced.set(node, this.quiescedCount(node) + 1);
+    for (const job of this.jobsOn(node)) job.pause();
+  }
+
+  /** Ends a drained section: the jobs resume, newest first (QEMU notifies the newest parent first). */
+  drainEnd(node: BlockNode): void {
+    const count = this.quiescedCount(node) - 1;
+    if (count > 0) this.quiesced.set(node, count);
+    else this.quiesced.delete(node);
+    for (const job of this.jobsOn(node)) job.resume();
+  }
+
+  /** How many drained sections are open on `node`: a job attached inside them starts that many times paused. */
+  quiescedCount(node: BlockNode): number {
+    return this.quiesced.get(node) ?? 0;
+  }
+
+  /** A drained section over `node`: every job holding it pauses and resumes. */
+  drain(node: BlockNode): void {
+    this.drainBegin(node);
+    this.drainEnd(node);
+  }
+
+  /**
+   * Shutdown: QEMU drains everything, then force-cancels every job and waits
+   * for each (job_cancel_sync_all), so frozen bitmaps are merged back before
+   * they are stored.
+   */
+  cancelAll(): void {
+    for (const job of this.jobs) job.drain();
+    while (this.jobs.length > 0) this.jobs[0]!.cancelSync();
+  }
+
+  queryJobs(): JobInfo[] {
+    return this.jobs.map((job) => ({
+      id: job.id,
+      type: job.type as JobType,
+      status: job.status as QapiJobStatus,
+      'current-progress': job.progressCurrent,
+      'total-progress': job.progressTotal,
+      ...(job.ret && job.error !== undefined ? { error: job.error } : {}),
+    }));
+  }
+
+  queryBlockJobs(): BlockJobInfo[] {
+    return this.jobs.map((job) => {
+      const info: BlockJobInfo = {
+        type: job.type,
+        device: job.id,
+        len: job.progressTotal,
+        offset: job.progressCurrent,
+        busy: job.busy,
+        paused: job.pauseRequested,
+        speed: job.speed,
+        'io-status': job.ioStatus,
+        ready: job.status === 'ready' || job.status === 'standby',
+        status: job.status as QapiJobStatus,
+        'auto-finalize': job.autoFinalize,
+        'auto-dismiss': job.autoDismiss,
+      };
+      if (job.ret && job.error !== undefined) info.error = job.error;
+      return info;
+    });
+  }
+}
+
+function isAtOrAbove(node: BlockNode, target: BlockNode): boolean {
+  return node === target || node.children.some((child) => isAtOrAbove(child, target));
+}
