@@ -40,6 +40,8 @@ try {
   await run('block-dirty-bitmap-disable', { node: 'scratch0', name: 'export-view' });
   await run('nbd-server-start', { addr: { type: 'unix', data: { path: path.join(scratch, 'nbd.sock') } } });
   await run('block-export-add', { type: 'nbd', id: 'export0', 'node-name': 'scratch0', bitmaps: ['export-view'] });
+  await run('blockdev-add', { driver: 'null-co', 'node-name': 'target0', size: 2 ** 44 });
+  await run('blockdev-backup', { 'job-id': 'backup0', device: 'scratch0', target: 'target0', sync: 'full', speed: 2 ** 40 });
 
   const context = await chromium.launchPersistentContext(path.join(scratch, 'profile'), {
     executablePath: CHROMIUM,

@@ -3,7 +3,7 @@ import type { BlockNode } from '../block/node.ts';
 import type { DirtyBitmap } from '../block/bitmap/dirty-bitmap.ts';
 import type { XQblockdBitmap, XQblockdNode } from '../schema/generated/qapi-types.ts';
 
-/** x-qblockd-query-graph: every node with its children, device and bitmaps, all flags included. */
+/** x-qblockd-query-graph: every node with its children, device and named bitmaps, all flags included. */
 export function graphView(graph: BlockGraph): XQblockdNode[] {
   const devices = new Map<BlockNode, string>(graph.allDevices().map(([name, node]) => [node, name]));
   return graph.allNodes().map((node) => {
@@ -13,7 +13,8 @@ export function graphView(graph: BlockGraph): XQblockdNode[] {
       size: node.size(),
       'read-only': node.readOnly,
       children: node.children.map((child) => child.nodeName),
-      bitmaps: node.bitmaps.map(bitmapView),
+      // Unnamed bitmaps (a job's or a filter's own) cannot be asked for by name, so they are left out.
+      bitmaps: node.bitmaps.filter((bitmap) => !bitmap.anonymous).map(bitmapView),
     };
     const device = devices.get(node);
     if (device !== undefined) view.device = device;
