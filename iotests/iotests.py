@@ -354,3 +354,216 @@ class VM(QmpClient):
         for path in [self.sock_path] + self.monitors:
             if os.path.exists(path):
                 os.unlink(path)
+
+
+# ---- launched as QEMU's own Python harness launches QEMU ----------------------
+#
+# qemu.machine.QEMUMachine (and QEMUQtestMachine, which QEMU's iotests use) starts
+# the emulator with a fixed argument list and talks to it over sockets it created
+# itself. HarnessVM does the same with the standard library only, so a test written
+# against that harness runs unchanged against qblockd:
+#
+#   -display none -vga none
+#   -chardev socket,id=mon,fd=N      N: one end of a socketpair, inherited (monitor='fd')
+#   -chardev socket,id=mon,path=P    P: a socket the harness listens on (monitor='path',
+#                                    the QEMU 7.2 harness; the emulator connects to it)
+#   -mon chardev=mon,mode=control
+#   [-machine TYPE]
+#   -qtest unix:path=Q -accel qtest  Q: a socket the harness listens on
+#   -nodefaults -display none -accel qtest   (iotests' QEMU_OPTIONS)
+#   ...the test's own arguments
+#
+# stdout and stderr both go to one log file, which the test may compare after shutdown.
+
+_accel_qtest = None
+
+
+def qemu_has_qtest_accel():
+    """Debian's qemu-system-x86_64 7.2 is built without the qtest accelerator."""
+    global _accel_qtest
+    if _accel_qtest is None:
+        result = subprocess.run([QEMU, '-accel', 'help'], capture_output=True, text=True)
+        _accel_qtest = 'qtest' in result.stdout.split()
+    return _accel_qtest
+
+
+def filter_qemu_prog(text):
+    """Error lines start with the program's name: qblockd's or QEMU's."""
+    return re.sub(r'^(%s|%s|qblockd|qemu-system-x86_64): ' % (re.escape(QBLOCKD), re.escape(QEMU)), 'QEMU_PROG: ',
+                  text, flags=re.M)
+
+
+def filter_qemu_io_timing(text):
+    """qemu-io's report line, without its timing (as QEMU's iotests filter it)."""
+    return re.sub(r'[0-9]* ops; [0-9/:. sec]* \([0-9/.inf]* [EPTGMKiBbytes]*/sec and [0-9/.inf]* ops/sec\)',
+                  'X ops; XX:XX:XX.X (XXX YYY/sec and XXX ops/sec)', text)
+
+
+def filter_qtest_log(text):
+    """The qtest exchange QEMU logs on stderr, without its timings; OPENED/CLOSED dropped as iotests do."""
+    text = re.sub(r'^\[I \+?[0-9.]+\] (OPENED|CLOSED)\n', '', text, flags=re.M)
+    return re.sub(r'^\[([RS]) \+[0-9.]+\]', r'[\1 +TIME]', text, flags=re.M)
+
+
+class HarnessVM(QmpClient):
+    """qblockd or qemu-system-x86_64, launched exactly as QEMUQtestMachine with iotests' options."""
+
+    def __init__(self, monitor='fd', qtest=True, machine=None, iotests_options=True):
+        global _sock_counter
+        _sock_counter += 1
+        QmpClient.__init__(self)
+        self.name = 'qemu-%d-%d' % (os.getpid(), _sock_counter)
+        self.monitor_mode = monitor
+        self.use_qtest = qtest
+        self.machine = machine
+        self.iotests_options = iotests_options
+        self.args = []
+        self.num_drives = 0
+        self.process = None
+        self.log_path = scratch(self.name + '.log')
+        self.monitor_path = scratch(self.name + '-monitor.sock')
+        self.qtest_path = scratch(self.name + '-qtest.sock')
+        self.qtest_sock = None
+        self.qtest_file = None
+        self.exit_code = None
+        self.output = None
+
+    def add_args(self, *args):
+        self.args += list(args)
+        return self
+
+    def add_drive(self, path, opts='', interface='virtio', img_format='qcow2'):
+        """iotests' VM.add_drive: if=virtio by default, cache and aio spelled out."""
+        options = ['if=%s' % interface, 'id=drive%d' % self.num_drives]
+        if path is not None:
+            options += ['file=%s' % path, 'format=%s' % img_format, 'cache=writeback', 'aio=threads']
+        if opts:
+            options.append(opts)
+        self.args += ['-drive', ','.join(options)]
+        self.num_drives += 1
+        return self
+
+    def add_blockdev(self, spec):
+        self.args += ['-blockdev', spec if isinstance(spec, str) else json.dumps(spec)]
+        return self
+
+    def add_device(self, spec):
+        self.args += ['-device', spec]
+        return self
+
+    def _accel(self):
+        if PROG == 'qemu' and not qemu_has_qtest_accel():
+            return 'tcg'
+        return 'qtest'
+
+    def base_args(self, monitor_fd=None):
+        args = ['-display', 'none', '-vga', 'none']
+        if monitor_fd is not None:
+            args += ['-chardev', 'socket,id=mon,fd=%d' % monitor_fd]
+        else:
+            args += ['-chardev', 'socket,id=mon,path=%s' % self.monitor_path]
+        args += ['-mon', 'chardev=mon,mode=control']
+        if self.machine is not None:
+            args += ['-machine', self.machine]
+        if self.use_qtest:
+            args += ['-qtest', 'unix:path=%s' % self.qtest_path, '-accel', self._accel()]
+        if self.iotests_options:
+            args += ['-nodefaults', '-display', 'none', '-accel', self._accel()]
+        return args
+
+    def launch(self):
+        """Starts the program; returns True once QMP and qtest are connected, False if it exited."""
+        prog = QBLOCKD if PROG == 'qblockd' else QEMU
+        listeners = []
+        qtest_listener = None
+        if self.use_qtest:
+            qtest_listener = socket.socket(socket.AF_UNIX)
+            qtest_listener.bind(self.qtest_path)
+            qtest_listener.listen(1)
+            listeners.append(qtest_listener)
+        child_end = None
+        monitor_listener = None
+        if self.monitor_mode == 'fd':
+            child_end, self.sock = socket.socketpair()
+            os.set_inheritable(child_end.fileno(), True)
+            command = [prog] + self.base_args(child_end.fileno()) + self.args
+        else:
+            monitor_listener = socket.socket(socket.AF_UNIX)
+            monitor_listener.bind(self.monitor_path)
+            monitor_listener.listen(1)
+            listeners.append(monitor_listener)
+            command = [prog] + self.base_args() + self.args
+        log_file = open(self.log_path, 'wb')
+        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+                                        close_fds=False)
+        log_file.close()
+        if child_end is not None:
+            child_end.close()
+        try:
+            if monitor_listener is not None:
+                self.sock = self._accept(monitor_listener)
+            self.buffer = b''
+            self.greeting = json.loads(self.read_line(timeout=20))
+            self.qmp('qmp_capabilities')
+            if qtest_listener is not None:
+                self.qtest_sock = self._accept(qtest_listener)
+                self.qtest_file = self.qtest_sock.makefile('r')
+            return True
+        except (OSError, EOFError, ValueError):
+            self._wait_exit()
+            return False
+        finally:
+            for listener in listeners:
+                listener.close()
+
+    def _accept(self, listener):
+        deadline = time.time() + 20
+        while True:
+            listener.settimeout(0.1)
+            try:
+                connection, _ = listener.accept()
+                connection.settimeout(None)
+                return connection
+            except socket.timeout:
+                if self.process.poll() is not None:
+                    raise EOFError('exited before connecting')
+                if time.time() > deadline:
+                    raise
+
+    def qtest(self, command):
+        self.qtest_sock.sendall((command + '\n').encode())
+        return self.qtest_file.readline()
+
+    def qtest_log(self, command):
+        log('qtest %s -> %s' % (command, self.qtest(command).rstrip('\n')))
+
+    def shutdown(self):
+        try:
+            self.qmp('quit')
+        except (EOFError, OSError):
+            pass
+        self._wait_exit()
+
+    def _wait_exit(self):
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        for sock in (self.sock, self.qtest_sock):
+            if sock is not None:
+                sock.close()
+        self.exit_code = self.process.returncode
+        with open(self.log_path, encoding='utf-8', errors='replace') as output:
+            self.output = output.read()
+        for path in (self.monitor_path, self.qtest_path):
+            if os.path.exists(path):
+                os.unlink(path)
+
+    def get_log(self):
+        """What the program printed on stdout and stderr, filtered as iotests filter QEMU's log."""
+        return filter_qemu_io_timing(filter_qtest_log(filter_qemu_prog(filter_testfiles(self.output or ''))))
+
+    def log_launch_failure(self):
+        log('exit code %s' % self.exit_code)
+        log(self.get_log().rstrip('\n'))

@@ -5,7 +5,7 @@ import { ExportManager } from './block/exports.ts';
 import { JobList } from './block/jobs/job-list.ts';
 import { RunState } from './block/run-state.ts';
 import { BlockGraph } from './block/graph.ts';
-import { driveToBlockdev } from './block/drive-options.ts';
+import { driveToBlockdev, isWritethroughDrive } from './block/drive-options.ts';
 import { allCommands, type DaemonServices } from './commands/index.ts';
 import { graphView } from './commands/graph-view.ts';
 import { SessionWatchers } from './commands/session-watchers.ts';
@@ -16,8 +16,13 @@ import { Dispatcher } from './qmp/dispatcher.ts';
 import { QmpSession, type SessionTransport } from './qmp/session.ts';
 import { loadSchema, type Schema } from './schema/index.ts';
 import type { XQblockdTransport } from './schema/generated/qapi-types.ts';
+import type { MonitorSpec } from './cli/index.ts';
+import { connectUnix } from './transport/client-socket.ts';
+import { serveInheritedSocket } from './transport/inherited-socket.ts';
 import type { SessionHost } from './transport/session-host.ts';
 import { listenUnix } from './transport/unix-socket.ts';
+import { Machine } from './machine/machine.ts';
+import { startQtest } from './machine/qtest-connection.ts';
 import { listenWebSocket } from './transport/websocket.ts';
 import { defaultTokenPath, newWebSocketToken, writeTokenFile } from './transport/websocket-token.ts';
 import { isLoopback, webPage } from './web/page.ts';
@@ -48,12 +53,15 @@ export class Daemon {
   private readonly schema: Schema;
   private readonly watchers: SessionWatchers;
   private shuttingDown = false;
+  private qtest: { close(): void } | undefined;
+  readonly machine: Machine;
 
   constructor(
     private readonly config: DaemonConfig,
     private readonly log: Logger,
   ) {
     this.schema = loadSchema();
+    this.machine = new Machine(this.graph, config.machine);
     this.exports = new ExportManager(this.graph, (id) => this.emitEvent('BLOCK_EXPORT_DELETED', { id }));
     this.watchers = new SessionWatchers(
       () => this.watchedState(),
@@ -62,6 +70,7 @@ export class Daemon {
     );
     const services: DaemonServices = {
       graph: this.graph,
+      machine: this.machine,
       exports: this.exports,
       jobs: this.jobs,
       runState: new RunState(config.startPaused ? 'prelaunch' : 'running', config.name, (event) => this.emitEvent(event)),
@@ -69,6 +78,7 @@ export class Daemon {
       version: config.version,
       emitEvent: (name, data) => this.emitEvent(name, data),
       watchers: this.watchers,
+      printOutput: (text) => void process.stdout.write(text),
       requestShutdown: (reason) => setImmediate(() => void this.shutdown(reason)),
     };
     this.dispatcher = new Dispatcher(this.schema, allCommands(services), (name, ms, error) => {
@@ -89,17 +99,26 @@ export class Daemon {
       this.graph.addBlockdev(options);
     }
     for (const drive of this.config.drives) {
-      const { id, blockdev } = driveToBlockdev(drive.options);
-      this.graph.addDrive(id, this.schema.validateType('BlockdevOptions', blockdev, 'keyval'), blockdev);
+      withOption(drive.option, () => {
+        const name = this.machine.placeDrive(drive.options, drive.option);
+        const blockdev = driveToBlockdev(drive.options);
+        const options = this.schema.validateType('BlockdevOptions', blockdev, 'keyval');
+        this.graph.addDrive(name, options, blockdev, isWritethroughDrive(drive.options));
+      });
     }
+    for (const device of this.config.devices) withOption(device.option, () => this.machine.addDevice(device.options));
+    this.machine.attachDrives();
     const host = (kind: XQblockdTransport): SessionHost => ({
       openSession: (transport: SessionTransport) => this.openSession(transport, kind),
       closeSession: (session: QmpSession) => this.closeSession(session),
     });
     for (const monitor of this.config.monitors) {
-      this.servers.push(await listenUnix({ path: monitor.path, mode: this.config.socketMode }, host('unix'), this.log));
-      this.socketPaths.push(monitor.path);
-      this.log.info({ path: monitor.path }, 'QMP monitor listening');
+      await withOption(monitor.option, () => this.openMonitor(monitor, host('unix')));
+    }
+    if (this.config.qtest) {
+      const { endpoint, option } = this.config.qtest;
+      const clockCommands = this.machine.accel === 'qtest';
+      this.qtest = await withOption(option, () => startQtest({ endpoint, clockCommands, logFile: this.config.qtestLog }));
     }
     if (websocket) await this.startWebSocket(websocket, host('websocket'));
   }
@@ -121,6 +140,28 @@ export class Daemon {
     this.webSocketUrl = `ws://${authority}`;
     if (this.config.web) this.webUrl = `http://${authority}/?token=${token}`;
     this.log.info({ host: options.host, port, tokenFile, web: this.config.web }, 'QMP WebSocket listening');
+  }
+
+  private async openMonitor({ endpoint, concurrentClients }: MonitorSpec, host: SessionHost): Promise<void> {
+    switch (endpoint.kind) {
+      case 'listen':
+        this.servers.push(
+          await listenUnix({ path: endpoint.path, mode: this.config.socketMode, concurrentClients }, host, this.log),
+        );
+        this.socketPaths.push(endpoint.path);
+        this.log.info({ path: endpoint.path }, 'QMP monitor listening');
+        return;
+      case 'inherited': {
+        const server = await serveInheritedSocket(endpoint.fd, endpoint.listening, concurrentClients, host, this.log);
+        if (server) this.servers.push(server);
+        this.log.info({ fd: endpoint.fd, listening: endpoint.listening }, 'QMP monitor on an inherited socket');
+        return;
+      }
+      case 'connect':
+        await connectUnix(endpoint.path, host, this.log);
+        this.log.info({ path: endpoint.path }, 'QMP monitor connected');
+        return;
+    }
   }
 
   get monitorPaths(): readonly string[] {
@@ -147,6 +188,7 @@ export class Daemon {
       this.log.error({ err: error }, 'failed to close block nodes cleanly');
     }
     for (const server of this.servers) server.close();
+    this.qtest?.close();
     this.webSocketServer?.close();
     for (const path of this.socketPaths) fs.rmSync(path, { force: true });
     if (this.webSocketTokenFile) fs.rmSync(this.webSocketTokenFile, { force: true });
@@ -202,4 +244,17 @@ function makeEvent(name: string, data?: Record<string, unknown>): Record<string,
   };
   if (data) event.data = data;
   return event;
+}
+
+/** Runs a start-up step; its error names the option it came from, as QEMU's do ("-device ...: reason"). */
+function withOption<T>(option: string | undefined, step: () => T): T {
+  const prefix = (error: unknown): never => {
+    throw option ? new Error(`${option}: ${(error as Error).message}`) : error;
+  };
+  try {
+    const result = step();
+    return result instanceof Promise ? (result.catch(prefix) as T) : result;
+  } catch (error) {
+    return prefix(error);
+  }
 }

@@ -4,17 +4,37 @@ import { QmpError } from '../qmp/errors.ts';
 const QCOW2_MAGIC = Buffer.from([0x51, 0x46, 0x49, 0xfb]);
 
 /** -drive keys that belong to the device or to QEMU's legacy spelling, not to BlockdevOptions. */
-const DRIVE_ONLY_KEYS = new Set(['id', 'if', 'file', 'format', 'readonly', 'read-only', 'media', 'index']);
+const DRIVE_ONLY_KEYS = new Set(['id', 'if', 'file', 'format', 'readonly', 'read-only', 'media', 'index', 'bus', 'unit', 'cache', 'aio']);
+
+/** -drive cache=MODE as QEMU spells it out for the node: [cache.direct, cache.no-flush]. */
+const CACHE_MODES: Record<string, [boolean, boolean]> = {
+  writeback: [false, false],
+  writethrough: [false, false],
+  none: [true, false],
+  directsync: [true, false],
+  unsafe: [false, true],
+};
+const AIO_MODES = new Set(['threads', 'native', 'io_uring']);
+/** Keyed checks QEMU makes on the -drive values it passes on, with its messages. */
+const DRIVE_VALUE_CHECKS: Record<string, { accepted: ReadonlySet<string>; message: (value: string) => string }> = {
+  discard: { accepted: new Set(['ignore', 'off', 'unmap', 'on']), message: () => 'Invalid discard option' },
+  'detect-zeroes': { accepted: new Set(['off', 'on', 'unmap']), message: (value) => `invalid parameter value: ${value}` },
+};
 
 /**
  * Turns flat -drive options into a keyval BlockdevOptions tree, as QEMU's
  * drive_new does: `format` over a `file` protocol node, the format probed
- * when not given (qcow2 by its magic, raw otherwise).
+ * when not given (qcow2 by its magic, raw otherwise); cache= and aio= spelled
+ * out as the node options they stand for. Where the drive attaches is the machine's business.
  */
-export function driveToBlockdev(options: Record<string, string>): { id: string; blockdev: Record<string, unknown> } {
-  const id = options.id;
-  if (!id) throw new QmpError("-drive: parameter 'id' is required with if=none");
-  if ((options.if ?? 'ide') !== 'none') throw new QmpError(`-drive: machine type does not support if=${options.if ?? 'ide'}`);
+export function driveToBlockdev(options: Record<string, string>): Record<string, unknown> {
+  for (const [key, { accepted, message }] of Object.entries(DRIVE_VALUE_CHECKS)) {
+    const value = options[key];
+    if (value !== undefined && !accepted.has(value)) throw new QmpError(message(value));
+  }
+  const cache = options.cache === undefined ? undefined : CACHE_MODES[options.cache];
+  if (options.cache !== undefined && !cache) throw new QmpError('invalid cache option');
+  if (options.aio !== undefined && !AIO_MODES.has(options.aio)) throw new QmpError('invalid aio option');
   const blockdev: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(options)) {
     if (!DRIVE_ONLY_KEYS.has(key)) setDotted(blockdev, key, value);
@@ -25,13 +45,25 @@ export function driveToBlockdev(options: Record<string, string>): { id: string; 
     const format = options.format ?? probeFormat(options.file);
     const protocol: Record<string, unknown> = { driver: 'file', filename: options.file };
     if (readOnly !== undefined) protocol['read-only'] = readOnly;
+    if (options.aio !== undefined) protocol.aio = options.aio;
+    if (cache) protocol.cache = cacheOptions(cache);
     blockdev.driver = format;
     blockdev.file = protocol;
   } else if (options.format !== undefined && blockdev.driver === undefined) {
     blockdev.driver = options.format;
   }
-  if (blockdev.driver === undefined) throw new QmpError("-drive: Parameter 'driver' is missing");
-  return { id, blockdev };
+  if (blockdev.driver === undefined) throw new QmpError("Parameter 'driver' is missing");
+  if (cache) blockdev.cache = cacheOptions(cache);
+  return blockdev;
+}
+
+/** cache=writethrough and directsync make the BlockBackend flush after every write. */
+export function isWritethroughDrive(options: Record<string, string>): boolean {
+  return options.cache === 'writethrough' || options.cache === 'directsync';
+}
+
+function cacheOptions([direct, noFlush]: [boolean, boolean]): Record<string, string> {
+  return { direct: direct ? 'on' : 'off', 'no-flush': noFlush ? 'on' : 'off' };
 }
 
 /** `file.filename=x` becomes `{file: {filename: x}}`, as QEMU's -drive reads dotted keys. */

@@ -119,6 +119,12 @@ const DRIVERS: { [D in BlockdevDriver]?: DriverSpec<DriverOptions<D>> } = {
 };
 
 const NODE_NAME_MAX = 31;
+/** -drive format=help, as QEMU prints it: every driver, sorted, all of them usable read-write. */
+export function formatHelpText(): string {
+  const names = Object.keys(DRIVERS).sort().join(' ');
+  return `Supported formats: ${names}\nSupported formats (read-only): ${names}\n`;
+}
+
 const WELL_FORMED_ID = /^[A-Za-z][A-Za-z0-9_.-]*$/;
 
 /**
@@ -128,6 +134,7 @@ const WELL_FORMED_ID = /^[A-Za-z][A-Za-z0-9_.-]*$/;
 export class BlockGraph {
   private readonly nodes = new Map<string, BlockNode>();
   private readonly devices = new Map<string, BlockNode>();
+  private readonly writethroughDevices = new Set<string>();
   private readonly descriptions = new WeakMap<BlockNode, NodeDescription>();
   private generatedIds = 0;
 
@@ -138,6 +145,22 @@ export class BlockGraph {
 
   allDevices(): Array<[string, BlockNode]> {
     return [...this.devices.entries()];
+  }
+
+  /** The root node of the -drive BlockBackend NAME. */
+  deviceNode(name: string): BlockNode | undefined {
+    return this.devices.get(name);
+  }
+
+  /** A guest device's `drive` property was set: the BlockBackend NAME now sits on `node`. */
+  replaceDeviceNode(name: string, node: BlockNode): void {
+    const old = this.devices.get(name);
+    if (!old) throw new QmpError(`Device '${name}' not found`);
+    old.users.delete(`device ${name}`);
+    node.users.add(`device ${name}`);
+    this.devices.set(name, node);
+    // The -drive's own node tree goes away with its last user, as in QEMU.
+    if (!old.monitorOwned && old.users.size === 0) this.close(old);
   }
 
   deviceNameOf(node: BlockNode): string | undefined {
@@ -159,13 +182,8 @@ export class BlockGraph {
     return node;
   }
 
-  /**
-   * qemu-io's lookup: a device, else a node name, with bdrv_lookup_bs(NULL, name)'s message.
-   * With -d QEMU looks for a guest (qdev) device by id; qblockd, like `-M none`, has none,
-   * so -drive ids are not found there either.
-   */
-  findForQemuIo(name: string, guestDevicesOnly = false): BlockNode {
-    if (guestDevicesOnly) throw new QmpError(`Device '${name}' not found`);
+  /** qemu-io's lookup without -d: a device, else a node name, with bdrv_lookup_bs(NULL, name)'s message. */
+  findForQemuIo(name: string): BlockNode {
     const node = this.devices.get(name) ?? this.nodes.get(name);
     if (!node) throw new QmpError(`Cannot find device='' nor node-name='${name}'`);
     return node;
@@ -188,12 +206,16 @@ export class BlockGraph {
     return this.open(options, true);
   }
 
-  /** -drive if=none,id=NAME,...: a named device over a new node tree; `given` is the options as typed (strings). */
-  addDrive(id: string, options: BlockdevOptions, given: object = options): BlockNode {
+  /**
+   * -drive if=none,id=NAME,...: a named device over a new node tree; `given` is the options as
+   * typed (strings); `writethrough` for cache=writethrough|directsync.
+   */
+  addDrive(id: string, options: BlockdevOptions, given: object = options, writethrough = false): BlockNode {
     if (this.devices.has(id) || this.nodes.has(id)) throw new QmpError(`Duplicate ID '${id}' for drive`);
     const node = this.open(options, false, given);
     node.users.add(`device ${id}`);
     this.devices.set(id, node);
+    if (writethrough) this.writethroughDevices.add(id);
     return node;
   }
 
@@ -236,6 +258,11 @@ export class BlockGraph {
       }
     }
     return null;
+  }
+
+  /** A -drive BlockBackend's cache mode (cache=writethrough|directsync): the device waits for each write to be flushed. */
+  isWritethrough(device: string): boolean {
+    return this.writethroughDevices.has(device);
   }
 
   /** blockdev-del, with QEMU's checks in QEMU's order. */
@@ -293,7 +320,12 @@ export class BlockGraph {
       const filename = description.plainFilename ?? `json:${toQmpJson(description.openOptions)}`;
       const extra = Object.fromEntries(Object.entries(extras).map(([member, node]) => [member, node.asChild()]));
       const driver = spec.open({ options, child: child?.asChild(), readOnly, filename, extra, graph: this });
-      const node = new BlockNode(nodeName, driver, opened, readOnly, monitorOwned, options['detect-zeroes']);
+      const settings = {
+        direct: options.cache?.direct === true,
+        noFlush: options.cache?.['no-flush'] === true,
+        detectZeroes: options['detect-zeroes'] ?? 'off',
+      };
+      const node = new BlockNode(nodeName, driver, opened, readOnly, monitorOwned, settings);
       try {
         this.loadPersistentBitmaps(node);
       } catch (error) {

@@ -21,6 +21,14 @@ export interface BlockChildIo {
   readonly snapshot?: SnapshotSource;
 }
 
+export interface NodeSettings {
+  direct: boolean;
+  noFlush: boolean;
+  detectZeroes: BlockdevDetectZeroesOptions;
+}
+
+const DEFAULT_NODE_SETTINGS: NodeSettings = { direct: false, noFlush: false, detectZeroes: 'off' };
+
 /** A node of the block graph: a driver instance, its children and its dirty bitmaps. */
 export class BlockNode {
   /** Newest first, the order QEMU lists them in. */
@@ -35,7 +43,8 @@ export class BlockNode {
     readonly readOnly: boolean,
     /** Added by the user (blockdev-add / -blockdev) rather than created implicitly. */
     readonly monitorOwned: boolean,
-    readonly detectZeroes: BlockdevDetectZeroesOptions = 'off',
+    /** The node's cache and detect-zeroes options, as query-named-block-nodes reports them. */
+    readonly settings: NodeSettings = DEFAULT_NODE_SETTINGS,
   ) {}
 
   size(): number {

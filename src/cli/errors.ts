@@ -26,3 +26,6 @@ export class CommandLineError extends Error {
 export class OptionSyntaxError extends Error {
   override readonly name = 'OptionSyntaxError';
 }
+
+/** A syntax error QEMU reports without naming the option ("unknown vga type: foo"). */
+export class BareOptionError extends OptionSyntaxError {}

@@ -17,7 +17,7 @@ export function helpText(): string {
   return [
     'Usage: qblockd [options]',
     'A QMP daemon emulating the block layer and dirty bitmaps of QEMU 7.2.',
-    'Accepts the qemu-storage-daemon and qemu-system-x86_64 -M none spellings of these options',
+    'Accepts the qemu-storage-daemon and qemu-system-x86_64 spellings of these options',
     '(one or two dashes; "--option=VALUE" or "-option VALUE"; ",," escapes a comma in a value):',
     '',
     ...lines,

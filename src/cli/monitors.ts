@@ -1,12 +1,14 @@
 import { OptionSyntaxError } from './errors.ts';
 import { parseKeyval } from './keyval.ts';
 import { checkIdentifier, checkKnownKeys, parseBoolean, parseQemuOpts } from './qemu-opts.ts';
-import type { MonitorSpec } from './types.ts';
+import fs from 'node:fs';
+import type { MonitorEndpoint, MonitorSpec } from './types.ts';
 
 /**
- * QMP monitors from -qmp/-qmp-pretty, --chardev and --monitor/-mon. The only
- * chardev qblockd serves is a listening Unix socket that does not wait for a
- * client: "socket,id=ID,path=PATH,server=on,wait=off".
+ * QMP monitors from -qmp/-qmp-pretty, --chardev and --monitor/-mon. The chardevs
+ * qblockd serves are Unix sockets: listening without waiting for a client
+ * ("socket,id=ID,path=PATH,server=on,wait=off"), connecting out ("path=PATH",
+ * server off), or inherited from the parent ("fd=N", listening or connected).
  */
 
 /** Backends QEMU knows but qblockd does not serve: a clear refusal, not "not a valid char driver". */
@@ -14,19 +16,22 @@ const OTHER_CHARDEV_BACKENDS = new Set([
   'null', 'file', 'pipe', 'pty', 'stdio', 'serial', 'tty', 'parallel', 'parport', 'udp', 'ringbuf', 'memory',
   'mux', 'msmouse', 'wctablet', 'braille', 'testdev', 'vc', 'spicevmc', 'spiceport', 'dbus', 'qemu-vdagent',
 ]);
-/** Socket chardev keys QEMU accepts and qblockd cannot honour (TCP, telnet, TLS, client mode...). */
+/** Socket chardev keys QEMU accepts and qblockd cannot honour (TCP, telnet, TLS...). */
 const UNSUPPORTED_SOCKET_KEYS = new Set([
   'host', 'port', 'to', 'ipv4', 'ipv6', 'nodelay', 'telnet', 'tn3270', 'websocket', 'reconnect', 'delay',
-  'tls-creds', 'tls-authz', 'fd', 'abstract', 'tight', 'logfile', 'logappend', 'mux', 'signal',
+  'tls-creds', 'tls-authz', 'abstract', 'tight', 'logfile', 'logappend', 'mux', 'signal',
 ]);
-const SOCKET_KEYS = new Set(['backend', 'id', 'path', 'server', 'wait']);
+const SOCKET_KEYS = new Set(['backend', 'id', 'path', 'fd', 'server', 'wait']);
+/** QEMU accepts at most one of these addresses per socket chardev. */
+const SOCKET_ADDRESS_KEYS = ['path', 'fd', 'host'];
 /** Prefixes of -qmp's legacy chardev spellings other than "unix:". */
 const OTHER_LEGACY_PREFIXES = ['tcp:', 'telnet:', 'tn3270:', 'websocket:', 'udp:', 'file:', 'pipe:', 'mon:', 'vc', 'stdio', 'null', 'pty', '/dev/', 'COM', 'msmouse', 'braille'];
 const MON_KEYS = new Set(['id', 'mode', 'chardev', 'pretty']);
 const MONITOR_MODES = new Set(['control', 'readline']);
 
 interface Chardev {
-  path: string;
+  endpoint: MonitorEndpoint;
+  option: string;
 }
 
 /** A monitor waiting for its chardev, which may be defined later on the command line. */
@@ -42,20 +47,13 @@ export class MonitorBuilder {
   private readonly entries: Array<MonitorSpec | MonitorReference> = [];
 
   /** `-qmp unix:PATH,server=on,wait=off` (also the legacy "server,nowait"). */
-  addQmp(spec: string, pretty: boolean): void {
-    if (!spec.startsWith('unix:')) {
-      if (OTHER_LEGACY_PREFIXES.some((prefix) => spec.startsWith(prefix))) {
-        throw new OptionSyntaxError('only unix:PATH,server=on,wait=off is supported by qblockd');
-      }
-      throw new OptionSyntaxError(`'${spec}' is not a valid char driver`);
-    }
-    const options = parseQemuOpts(spec.slice('unix:'.length), 'path');
-    const socket = checkSocket(options);
-    this.entries.push(monitor(socket.path, pretty, options.id));
+  addQmp(spec: string, pretty: boolean, option: string): void {
+    const { endpoint, id } = legacySocketEndpoint(spec);
+    this.entries.push(monitor({ endpoint, option }, pretty, id));
   }
 
   /** `--chardev socket,id=ID,path=PATH,server=on,wait=off` */
-  addChardev(spec: string): void {
+  addChardev(spec: string, option: string): void {
     const options = parseQemuOpts(spec, 'backend');
     const backend = options.backend;
     const id = options.id;
@@ -72,7 +70,7 @@ export class MonitorBuilder {
     if (id === undefined) throw new OptionSyntaxError('chardev: no id specified');
     checkIdentifier(id);
     if (this.chardevs.has(id)) throw new OptionSyntaxError(`Duplicate ID '${id}' for chardev`);
-    this.chardevs.set(id, checkSocket(options));
+    this.chardevs.set(id, { endpoint: socketEndpoint(options), option });
   }
 
   /** qemu-storage-daemon's `--monitor [chardev=]ID[,mode=control][,pretty=on|off][,id=ID]` (keyval, QMP by default). */
@@ -102,7 +100,7 @@ export class MonitorBuilder {
       if (!('chardev' in entry)) return entry;
       const chardev = this.chardevs.get(entry.chardev);
       if (!chardev) throw new MonitorReferenceError(entry.option, `chardev "${entry.chardev}" not found`);
-      return monitor(chardev.path, entry.pretty, entry.id ?? entry.chardev);
+      return monitor(chardev, entry.pretty, entry.id ?? entry.chardev);
     });
   }
 
@@ -117,6 +115,18 @@ export class MonitorBuilder {
   }
 }
 
+/** A chardev in -qmp / -qtest's legacy spelling: "unix:PATH[,server=on,wait=off]" or "unix:path=PATH,...". */
+export function legacySocketEndpoint(spec: string): { endpoint: MonitorEndpoint; id?: string } {
+  if (!spec.startsWith('unix:')) {
+    if (OTHER_LEGACY_PREFIXES.some((prefix) => spec.startsWith(prefix))) {
+      throw new OptionSyntaxError('only unix:PATH,server=on,wait=off is supported by qblockd');
+    }
+    throw new OptionSyntaxError(`'${spec}' is not a valid char driver`);
+  }
+  const options = parseQemuOpts(spec.slice('unix:'.length), 'path');
+  return { endpoint: socketEndpoint(options), id: options.id };
+}
+
 /** A monitor whose chardev never appeared; names the --monitor option, not the last one parsed. */
 export class MonitorReferenceError extends Error {
   constructor(
@@ -127,22 +137,38 @@ export class MonitorReferenceError extends Error {
   }
 }
 
-function checkSocket(options: Record<string, string>): Chardev {
+function socketEndpoint(options: Record<string, string>): MonitorEndpoint {
   for (const key of Object.keys(options)) {
     if (UNSUPPORTED_SOCKET_KEYS.has(key)) throw new OptionSyntaxError(`socket option '${key}' is not supported by qblockd`);
   }
   checkKnownKeys(options, SOCKET_KEYS);
   if (options.id !== undefined) checkIdentifier(options.id);
+  if (SOCKET_ADDRESS_KEYS.filter((key) => options[key] !== undefined).length > 1) {
+    throw new OptionSyntaxError("None or one of 'path', 'fd' or 'host' option required.");
+  }
   const server = options.server === undefined ? false : parseBoolean('server', options.server);
   const wait = options.wait === undefined ? true : parseBoolean('wait', options.wait);
-  if (!options.path) throw new OptionSyntaxError("a socket needs 'path': qblockd serves Unix sockets only");
-  if (!server) throw new OptionSyntaxError('server=off is not supported: qblockd only listens (use server=on,wait=off)');
-  if (wait) throw new OptionSyntaxError('wait=on is not supported: qblockd does not wait for a client (use wait=off)');
-  return { path: options.path };
+  if (server && wait) throw new OptionSyntaxError('wait=on is not supported: qblockd does not wait for a client (use wait=off)');
+  if (options.path === undefined) return { kind: 'inherited', fd: inheritedSocket(options.fd ?? ''), listening: server };
+  return server ? { kind: 'listen', path: options.path } : { kind: 'connect', path: options.path };
 }
 
-function monitor(path: string, pretty: boolean, id: string | undefined): MonitorSpec {
-  const spec: MonitorSpec = { path, server: true, wait: false, mode: 'control', pretty };
+/** fd=N must name a socket this process inherited. */
+function inheritedSocket(text: string): number {
+  if (!/^[0-9]+$/.test(text)) throw new OptionSyntaxError(`Unable to parse FD number ${text}`);
+  const fd = Number(text);
+  let isSocket = false;
+  try {
+    isSocket = fs.fstatSync(fd).isSocket();
+  } catch {
+    // a closed descriptor is "not a socket" too
+  }
+  if (!isSocket) throw new OptionSyntaxError(`File descriptor '${fd}' is not a socket`);
+  return fd;
+}
+
+function monitor(chardev: Chardev, pretty: boolean, id: string | undefined): MonitorSpec {
+  const spec: MonitorSpec = { endpoint: chardev.endpoint, pretty, concurrentClients: false, option: chardev.option };
   if (id !== undefined) spec.id = id;
   return spec;
 }

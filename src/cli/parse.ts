@@ -1,6 +1,6 @@
-import { CommandLineError, OptionSyntaxError } from './errors.ts';
+import { BareOptionError, CommandLineError, OptionSyntaxError } from './errors.ts';
 import { MonitorBuilder, MonitorReferenceError } from './monitors.ts';
-import { OPTION_RULES, UNSUPPORTED_QEMU_OPTIONS, type OptionRule, type ParseState } from './options.ts';
+import { finishMachine, OPTION_RULES, UNSUPPORTED_QEMU_OPTIONS, type OptionRule, type ParseState } from './options.ts';
 import type { CommandLine } from './types.ts';
 
 const RULES_BY_NAME = new Map<string, OptionRule>(OPTION_RULES.flatMap((rule) => rule.names.map((name) => [name, rule])));
@@ -13,10 +13,11 @@ const RULES_BY_NAME = new Map<string, OptionRule>(OPTION_RULES.flatMap((rule) =>
  */
 export function parseCommandLine(argv: readonly string[]): CommandLine {
   const state: ParseState = {
-    commandLine: { monitors: [], blockdevs: [], drives: [], web: false },
+    commandLine: { monitors: [], blockdevs: [], drives: [], devices: [], web: false },
     monitors: new MonitorBuilder(),
     driveIds: new Set(),
   };
+  let systemEmulatorLine = false;
   for (let index = 0; index < argv.length; index++) {
     const token = argv[index]!;
     const { name, inlineArgument } = splitToken(token);
@@ -34,13 +35,17 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
     try {
       rule.apply(state, { argument: argument ?? '', written });
     } catch (error) {
+      if (error instanceof BareOptionError) throw new CommandLineError(error.message);
       if (error instanceof OptionSyntaxError) throw new CommandLineError(`${written}: ${error.message}`);
       throw error;
     }
     if (state.commandLine.action) return state.commandLine;
+    if (rule.systemOnly) systemEmulatorLine = true;
   }
+  finishMachine(state.commandLine, systemEmulatorLine);
   try {
-    state.commandLine.monitors = state.monitors.finish();
+    const concurrentClients = state.commandLine.concurrentClients === true;
+    state.commandLine.monitors = state.monitors.finish().map((monitor) => ({ ...monitor, concurrentClients }));
   } catch (error) {
     if (error instanceof MonitorReferenceError) throw new CommandLineError(`${error.option}: ${error.message}`);
     throw error;

@@ -1,9 +1,10 @@
 import type { BlockNode } from '../block/node.ts';
 import type { CommandTable } from '../qmp/dispatcher.ts';
-import type { BlockDeviceInfo } from '../schema/generated/qapi-types.ts';
+import type { GuestDisk } from '../machine/machine.ts';
+import type { BlockDeviceInfo, BlockInfo } from '../schema/generated/qapi-types.ts';
 import type { DaemonServices } from './services.ts';
 
-export function blockNodeCommands({ graph }: DaemonServices) {
+export function blockNodeCommands({ graph, machine }: DaemonServices) {
   return {
     'blockdev-add'(options) {
       graph.addBlockdev(options);
@@ -14,18 +15,36 @@ export function blockNodeCommands({ graph }: DaemonServices) {
       return {};
     },
     'query-named-block-nodes': () => graph.allNodes().map(blockDeviceInfo),
-    'query-block': () =>
-      graph.allDevices().map(([device, node]) => ({
-        device,
-        type: 'unknown',
-        removable: true,
-        locked: false,
-        inserted: blockDeviceInfo(node),
-      })),
+    'query-block': () => queryBlock({ graph, machine }),
   } satisfies Partial<CommandTable>;
 }
 
-/** BlockDeviceInfo in QEMU's member order; throttling and cache figures are QEMU's defaults. */
+/**
+ * query-block: -drive BlockBackends come first, then the unnamed ones guest disks made over
+ * -blockdev nodes: QEMU's creation order, since every -drive is opened before any -device.
+ */
+export function queryBlock({ graph, machine }: Pick<DaemonServices, 'graph' | 'machine'>): BlockInfo[] {
+  return [
+    ...graph.allDevices().map(([device, node]) => {
+      const info = blockInfo(device, node, machine.diskOfDrive(device));
+      if (graph.isWritethrough(device)) info.inserted!.cache.writeback = false;
+      return info;
+    }),
+    ...machine.unnamedDisks().map(({ disk, node }) => blockInfo('', node, disk)),
+  ];
+}
+
+/** A BlockBackend; one attached to a guest disk names it (qdev), is not removable and reports its I/O status. */
+function blockInfo(device: string, node: BlockNode, disk: GuestDisk | undefined): BlockInfo {
+  const info: BlockInfo = { device, type: 'unknown', removable: disk === undefined, locked: false, inserted: blockDeviceInfo(node) };
+  if (disk) {
+    info.qdev = disk.qdev;
+    info['io-status'] = 'ok';
+  }
+  return info;
+}
+
+/** BlockDeviceInfo in QEMU's member order; throttling figures are QEMU's defaults. */
 export function blockDeviceInfo(node: BlockNode): BlockDeviceInfo {
   const image = node.driver.imageInfo();
   const info: BlockDeviceInfo = {
@@ -35,7 +54,7 @@ export function blockDeviceInfo(node: BlockNode): BlockDeviceInfo {
     drv: node.driver.format,
     backing_file_depth: image['backing-image'] === undefined ? 0 : 1,
     encrypted: false,
-    detect_zeroes: node.detectZeroes,
+    detect_zeroes: node.settings.detectZeroes,
     bps: 0,
     bps_rd: 0,
     bps_wr: 0,
@@ -43,7 +62,7 @@ export function blockDeviceInfo(node: BlockNode): BlockDeviceInfo {
     iops_rd: 0,
     iops_wr: 0,
     image,
-    cache: { writeback: true, direct: false, 'no-flush': false },
+    cache: { writeback: true, direct: node.settings.direct, 'no-flush': node.settings.noFlush },
     write_threshold: 0,
   };
   if (node.bitmaps.length > 0) info['dirty-bitmaps'] = node.bitmaps.map((bitmap) => bitmap.info());

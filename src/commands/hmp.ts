@@ -1,19 +1,28 @@
 import type { BlockNode } from '../block/node.ts';
-import { runHumanMonitorCommand, type QemuIoTarget } from '../hmp/index.ts';
+import { QemuIoOpenError, runHumanMonitorCommand, type QemuIoTarget } from '../hmp/index.ts';
 import type { CommandTable } from '../qmp/dispatcher.ts';
+import { blockDeviceInfo, queryBlock } from './block-nodes.ts';
 import type { DaemonServices } from './services.ts';
 
-export function hmpCommands({ graph, jobs }: DaemonServices) {
+export function hmpCommands({ graph, jobs, machine, printOutput, version }: DaemonServices) {
   return {
     'human-monitor-command'(args) {
       return runHumanMonitorCommand(
         args['command-line'],
         {
-          resolveQemuIoTarget: (device, guestDevicesOnly) => {
-            const node = graph.findForQemuIo(device, guestDevicesOnly);
-            // On a node name qemu-io attaches a new BlockBackend and detaches it again:
-            // two drained sections, each a paused/running pair of every job on the node.
-            if (!graph.allDevices().some(([name]) => name === device)) {
+          print: printOutput,
+          version,
+          blockBackends: () => queryBlock({ graph, machine }),
+          namedNodes: () => graph.allNodes().map(blockDeviceInfo),
+          resolveQemuIoTarget(device, guestDevicesOnly) {
+            if (guestDevicesOnly) return qemuIoTarget(machine.nodeForQemuIo(device), null);
+            const node = graph.findForQemuIo(device);
+            if (!graph.deviceNode(device)) {
+              // By node name, qemu-io opens a BlockBackend of its own, which a guest disk's refuses to share.
+              const conflict = machine.conflictWithWriter(node);
+              if (conflict) throw new QemuIoOpenError(conflict);
+              // Attaching that BlockBackend and detaching it again are two drained sections,
+              // each a paused/running pair of every job on the node.
               jobs.drain(node);
               jobs.drain(node);
             }

@@ -2,6 +2,7 @@ import type { BlockGraph } from '../block/graph.ts';
 import type { ExportManager } from '../block/exports.ts';
 import type { JobList } from '../block/jobs/job-list.ts';
 import type { RunState } from '../block/run-state.ts';
+import type { Machine } from '../machine/machine.ts';
 import type { Schema, SchemaView } from '../schema/index.ts';
 import type { SessionView } from '../qmp/dispatcher.ts';
 import type { EventData, EventName, VersionInfo, XQblockdClientInfo } from '../schema/generated/qapi-types.ts';
@@ -17,12 +18,15 @@ export interface Watchers {
 /** What command handlers drive: the block layer, exports, events and the daemon's lifecycle. */
 export interface DaemonServices {
   graph: BlockGraph;
+  machine: Machine;
   exports: ExportManager;
   jobs: JobList;
   runState: RunState;
   schema: Schema;
   version: VersionInfo;
   emitEvent<E extends EventName>(name: E, data: EventData[E]): void;
+  /** QEMU's standard output: where qemu-io prints its reports. */
+  printOutput(text: string): void;
   watchers: Watchers;
   /** Runs after the current reply has been sent. */
   requestShutdown(reason: string): void;

@@ -44,6 +44,7 @@ function resolve(file: ConfigFile, source: string): DaemonConfig {
     },
     blockdevs: (file.blockdevs ?? []).map((entry, i) => withKey(source, `blockdevs[${i}]`, () => toBlockdev(entry))),
     drives: (file.drives ?? []).map((entry, i) => withKey(source, `drives[${i}]`, () => toDrive(entry))),
+    devices: [],
   };
   if (file.websocket) {
     config.websocket = {
@@ -57,7 +58,11 @@ function resolve(file: ConfigFile, source: string): DaemonConfig {
 }
 
 function toMonitor(entry: NonNullable<ConfigFile['monitors']>[number]): MonitorSpec {
-  const monitor: MonitorSpec = { path: entry.path, server: true, wait: false, mode: 'control', pretty: entry.pretty ?? false };
+  const monitor: MonitorSpec = {
+    endpoint: { kind: 'listen', path: entry.path },
+    pretty: entry.pretty ?? false,
+    concurrentClients: entry.concurrentClients ?? false,
+  };
   if (entry.id !== undefined) monitor.id = entry.id;
   return monitor;
 }

@@ -10,10 +10,10 @@ import type { DaemonConfig } from './types.ts';
  */
 export function applyCommandLine(config: DaemonConfig, cl: CommandLine): DaemonConfig {
   const replace = config.commandLine === 'replace';
-  const launchLine = cl.monitors.length + cl.blockdevs.length + cl.drives.length > 0;
+  const launchLine = cl.monitors.length + cl.blockdevs.length + cl.drives.length + cl.devices.length > 0;
   const keepMonitors = !(replace && cl.monitors.length > 0);
   const keepNodes = !(replace && launchLine);
-  return {
+  const merged: DaemonConfig = {
     ...config,
     web: config.web || cl.web,
     monitors: [...(keepMonitors ? config.monitors : []), ...cl.monitors],
@@ -21,5 +21,20 @@ export function applyCommandLine(config: DaemonConfig, cl: CommandLine): DaemonC
     drives: [...(keepNodes ? config.drives : []), ...cl.drives],
     ...(cl.startPaused ? { startPaused: true } : {}),
     ...(cl.name !== undefined ? { name: cl.name } : {}),
+    devices: cl.devices,
+    log: { ...config.log, ...quietLaunchLine(cl), ...cl.log } as DaemonConfig['log'],
   };
+  if (cl.machine) merged.machine = cl.machine;
+  if (cl.qtest) merged.qtest = cl.qtest;
+  if (cl.qtestLog !== undefined) merged.qtestLog = cl.qtestLog;
+  return merged;
+}
+
+/**
+ * A QEMU launch line (monitors on the command line, no --config) writes to stdout and
+ * stderr only what QEMU would: harnesses compare that output. qblockd's own log is then
+ * off unless --log-level / --log-file ask for it.
+ */
+function quietLaunchLine(cl: CommandLine): Partial<DaemonConfig['log']> {
+  return cl.monitors.length > 0 && cl.configFile === undefined && cl.log === undefined ? { level: 'silent' } : {};
 }

@@ -1,4 +1,4 @@
-import type { BlockdevSpec, DriveSpec, MonitorSpec } from '../cli/index.ts';
+import type { BlockdevSpec, CommandLine, DeviceSpec, DriveSpec, MachineSpec, MonitorSpec } from '../cli/index.ts';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -18,6 +18,11 @@ export interface DaemonConfig {
   version: { qemu: { major: number; minor: number; micro: number }; package: string };
   blockdevs: BlockdevSpec[];
   drives: DriveSpec[];
+  /** From a QEMU launch line only: the machine, its -device list and the qtest connection. */
+  machine?: MachineSpec;
+  devices: DeviceSpec[];
+  qtest?: CommandLine['qtest'];
+  qtestLog?: string;
   limits?: { maxLineBytes?: number; maxPendingReplyBytes?: number; maxQueuedRequests?: number };
   /** From -S and -name. */
   startPaused?: boolean;
@@ -27,7 +32,7 @@ export interface DaemonConfig {
 /** The JSON file's shape, after schema validation (config/schema.json). */
 export interface ConfigFile {
   commandLine?: CommandLineMerge;
-  monitors?: Array<{ id?: string; path: string; pretty?: boolean }>;
+  monitors?: Array<{ id?: string; path: string; pretty?: boolean; concurrentClients?: boolean }>;
   socketMode?: number | string;
   websocket?: { host?: string; port: number; allowedOrigins?: string[] };
   web?: boolean;

@@ -1,41 +1,119 @@
 import { QmpError } from '../qmp/errors.ts';
+import type { BlockDeviceInfo, BlockInfo, VersionInfo } from '../schema/generated/qapi-types.ts';
+import { infoBlock } from './info-block.ts';
 import { runQemuIoCommand, type QemuIoTarget } from './qemu-io.ts';
 
 export type { QemuIoTarget } from './qemu-io.ts';
 
+/** qemu-io could not attach to the node (a permission conflict): QEMU replies with the bare message. */
+export class QemuIoOpenError extends Error {}
+
 export interface HmpContext {
+  /** QEMU's standard output, where qemu-io prints its reports and its own errors. */
+  print(text: string): void;
   /** Throws QmpError with QEMU's lookup message for unknown devices; `guestDevicesOnly` for qemu-io -d (guest devices by qdev id). */
   resolveQemuIoTarget(device: string, guestDevicesOnly: boolean): QemuIoTarget;
+  /** query-block's and query-named-block-nodes' answers, for `info block`. */
+  blockBackends(): BlockInfo[];
+  namedNodes(): BlockDeviceInfo[];
+  version: VersionInfo;
 }
 
-const TRY_HELP = 'Try "help qemu-io" for more information\r\n';
+interface HmpCommand {
+  /** The lines `help` prints for it (QEMU 7.2's text); continuation lines start with tabs. */
+  help: string[];
+  /** Runs with the rest of the command line; returns the reply text (lines end in "\n"). */
+  run(rest: string, context: HmpContext): string;
+}
+
+/** `info` subcommands qblockd answers, with QEMU 7.2's help lines. */
+const INFO_COMMANDS: Record<string, HmpCommand> = {
+  block: {
+    help: ['info block [-n] [-v] [device] -- show info of one block device or all block devices (-n: show named nodes; -v: show details)'],
+    run(rest, context) {
+      const words = rest.trim().split(/\s+/).filter(Boolean);
+      if (words.includes('-v')) return 'info block -v is not supported by qblockd\n';
+      const device = words.find((word) => !word.startsWith('-'));
+      return infoBlock(context.blockBackends(), context.namedNodes(), words.includes('-n'), device);
+    },
+  },
+  version: {
+    help: ['info version  -- show the version of QEMU'],
+    run: (_rest, { version: { qemu, package: pkg } }) => `${qemu.major}.${qemu.minor}.${qemu.micro}${pkg}\n`,
+  },
+};
+
+/** The HMP commands qblockd answers (qmp-shell -H completes from `help`). */
+const HMP_COMMANDS: Record<string, HmpCommand> = {
+  help: {
+    help: ['help|? [cmd] -- show the help'],
+    run(rest) {
+      const name = rest.trim();
+      if (name === '') return Object.values(HMP_COMMANDS).flatMap((command) => command.help.map((line) => line + '\n')).join('');
+      if (name === 'info') return infoHelp();
+      const command = HMP_COMMANDS[name];
+      return command ? command.help.map((line) => line + '\n').join('') : `unknown command: '${name}'\n`;
+    },
+  },
+  info: {
+    help: ['info [subcommand] -- show various information about the system state'],
+    run(rest, context) {
+      const [name = '', args] = splitFirstWord(rest.trimStart());
+      if (name === '') return infoHelp();
+      const subcommand = INFO_COMMANDS[name];
+      return subcommand ? subcommand.run(args, context) : `unknown command: 'info ${name}'\n`;
+    },
+  },
+  'qemu-io': {
+    help: [
+      'qemu-io [-d] [device] "[command]" -- run a qemu-io command on a block device',
+      '\t\t\t-d: [device] is a device ID rather than a drive ID or node name',
+    ],
+    run: (rest, context) => runQemuIo(rest, context),
+  },
+};
+
+function infoHelp(): string {
+  return Object.values(INFO_COMMANDS).flatMap((command) => command.help.map((line) => line + '\n')).join('');
+}
+
+const TRY_HELP = 'Try "help qemu-io" for more information\n';
 
 /**
- * human-monitor-command as QEMU 7.2 answers it for `qemu-io`. The monitor
- * parses every argument first (its errors come back in the reply), then
- * looks the device up; qemu-io's own output goes to QEMU's stdout, not
- * into the reply. `cpuIndex`: like `-M none`, qblockd has no CPU to select.
+ * human-monitor-command as QEMU 7.2 answers the commands qblockd knows. QEMU's monitor
+ * ends each line of the reply with "\r\n". `cpuIndex`: like `-M none`, qblockd has no CPU
+ * to select.
  */
 export function runHumanMonitorCommand(commandLine: string, context: HmpContext, cpuIndex?: number | bigint): string {
   if (cpuIndex !== undefined) throw new QmpError("Parameter 'cpu-index' expects a CPU number");
   const [name = '', rest = ''] = splitFirstWord(commandLine.trim());
-  if (name !== 'qemu-io') return `unknown command: '${name}'\r\n`;
+  const command = HMP_COMMANDS[name === '?' ? 'help' : name];
+  const reply = command ? command.run(rest, context) : `unknown command: '${name}'\n`;
+  return reply.replace(/\r?\n/g, '\r\n');
+}
+
+/**
+ * qemu-io: the monitor parses every argument first (its errors come back in the reply), then
+ * looks the device up; qemu-io's own output goes to QEMU's stdout, not into the reply.
+ */
+function runQemuIo(rest: string, context: HmpContext): string {
   let remainder = rest.trimStart();
   const guestDevicesOnly = /^-d(\s|$)/.test(remainder);
   if (guestDevicesOnly) remainder = remainder.slice(2);
   const device = hmpString(remainder);
-  if (!device) return `qemu-io: block device name expected\r\n${TRY_HELP}`;
+  if (!device) return `qemu-io: block device name expected\n${TRY_HELP}`;
   const command = hmpString(device.rest);
-  if (!command) return `qemu-io: string expected\r\n${TRY_HELP}`;
-  if (command.rest.trim() !== '') return `qemu-io: extraneous characters at the end of line\r\n${TRY_HELP}`;
+  if (!command) return `qemu-io: string expected\n${TRY_HELP}`;
+  if (command.rest.trim() !== '') return `qemu-io: extraneous characters at the end of line\n${TRY_HELP}`;
   let target: QemuIoTarget;
   try {
     target = context.resolveQemuIoTarget(device.value, guestDevicesOnly);
   } catch (error) {
-    if (error instanceof QmpError) return `Error: ${error.message}\r\n`;
+    if (error instanceof QemuIoOpenError) return `${error.message}\n`;
+    if (error instanceof QmpError) return `Error: ${error.message}\n`;
     throw error;
   }
-  return runQemuIoCommand(command.value, target);
+  return runQemuIoCommand(command.value, target, context.print);
 }
 
 function splitFirstWord(text: string): [string, string] {

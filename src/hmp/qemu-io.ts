@@ -43,7 +43,7 @@ export function cvtnum(text: string): { value: bigint; warning?: string } | null
 }
 
 /** GNU getopt as qemu-io uses it: options may follow the operands, `--` ends them, `X:` takes a value. */
-function getopt(words: string[], optstring: string): { flags: Map<string, string | true>; operands: string[] } | null {
+function getopt(words: string[], optstring: string): { flags: Map<string, string | true>; operands: string[] } | { badOption: string } {
   const flags = new Map<string, string | true>();
   const operands: string[] = [];
   for (let index = 0; index < words.length; index++) {
@@ -59,10 +59,10 @@ function getopt(words: string[], optstring: string): { flags: Map<string, string
     for (let at = 1; at < word.length; at++) {
       const letter = word[at]!;
       const spec = optstring.indexOf(letter);
-      if (spec < 0 || letter === ':') return null;
+      if (spec < 0 || letter === ':') return { badOption: letter };
       if (optstring[spec + 1] === ':') {
         const value = word.slice(at + 1) || words[++index];
-        if (value === undefined) return null;
+        if (value === undefined) return { badOption: letter };
         flags.set(letter, value);
         break;
       }
@@ -92,6 +92,12 @@ interface Request {
 }
 
 interface QemuIoCommand {
+  /** The name qemu-io's messages use (aliases report as their command). */
+  name: string;
+  /** The usage line qemu-io prints after an option or operand error (QEMU 7.2's text). */
+  usage: string;
+  /** The verb of the report after a request ("wrote 4096/4096 bytes at offset 0"). */
+  verb: string;
   /** getopt's option string. */
   optstring: string;
   /** Operands: offset then lengths; `vector` commands take one or more lengths. */
@@ -99,16 +105,29 @@ interface QemuIoCommand {
   /** Fewer or more operands: qemu-io prints its usage and does nothing. */
   operands?: number;
   writes: boolean;
-  /** Checks on the flags, in qemu-io's order; any failing one means nothing is done. */
-  flagRules: Array<(flags: Flags) => boolean>;
+  /** Checks on the flags, in qemu-io's order; any failing one means nothing is done (and prints `message` if known). */
+  flagRules: FlagRule[];
   /** Lengths above MAX_REQUEST_BYTES are refused (qemu-io prints its own text for each command). */
   limitsLength(flags: Flags): boolean;
-  run(target: QemuIoTarget, request: Request): void;
+  /** Does the request; returns a line qemu-io prints before its report, if any. */
+  run(target: QemuIoTarget, request: Request): string | undefined | void;
 }
 
-const onlyOneSource = (flags: Flags) => [flags.has('z'), flags.has('P'), flags.has('s')].filter(Boolean).length <= 1;
-const needsZ = (letter: string) => (flags: Flags) => !flags.has(letter) || flags.has('z');
-const validPattern = (flags: Flags) => !flags.has('P') || patternByte(String(flags.get('P'))) !== null;
+interface FlagRule {
+  holds(flags: Flags): boolean;
+  /** What qemu-io prints when the rule fails; undefined where QEMU's text has not been observed. */
+  message?(flags: Flags): string;
+}
+
+const onlyOneSource: FlagRule = {
+  holds: (flags) => [flags.has('z'), flags.has('P'), flags.has('s')].filter(Boolean).length <= 1,
+  message: () => 'Only one of -z, -P, and -s can be specified at the same time',
+};
+const needsZ = (letter: string): FlagRule => ({ holds: (flags) => !flags.has(letter) || flags.has('z') });
+const validPattern: FlagRule = {
+  holds: (flags) => !flags.has('P') || patternByte(String(flags.get('P'))) !== null,
+  message: (flags) => `${String(flags.get('P'))} is not a valid pattern byte`,
+};
 
 function guestWrite(target: QemuIoTarget, { offset, length, flags }: Request): void {
   // -b writes the VM state area and -s copies a host file: neither is guest data qblockd tracks.
@@ -117,21 +136,38 @@ function guestWrite(target: QemuIoTarget, { offset, length, flags }: Request): v
   else inPieces(offset, length, (at, size) => target.write(at, patternBuffer(patternOf(flags), size)));
 }
 
-function guestRead(target: QemuIoTarget, { offset, length }: Request): void {
-  inPieces(offset, length, (at, size) => target.read(at, size));
+/** Reads; with -P, checks the data against the pattern as qemu-io does. */
+function guestRead(target: QemuIoTarget, { offset, length, flags }: Request): string | undefined {
+  const pattern = flags.has('P') ? patternOf(flags) : undefined;
+  let matches = true;
+  inPieces(offset, length, (at, size) => {
+    const data = target.read(at, size);
+    if (pattern !== undefined && data.some((byte) => byte !== pattern)) matches = false;
+  });
+  return matches ? undefined : `Pattern verification failed at offset ${offset}, ${length} bytes`;
 }
 
+const WRITE_USAGE = 'write [-bcCfnquz] [-P pattern | -s source_file] off len -- writes a number of bytes at a specified offset';
+const READ_USAGE = 'read [-abCqv] [-P pattern [-s off] [-l len]] off len -- reads a number of bytes at a specified offset';
+const DISCARD_USAGE = 'discard [-Cq] off len -- discards a number of bytes at a specified offset';
+
 const WRITE: QemuIoCommand = {
+  name: 'write',
+  usage: WRITE_USAGE,
+  verb: 'wrote',
   optstring: 'bcCfnpP:quzs:',
   vector: false,
   operands: 2,
   writes: true,
-  flagRules: [(flags) => !(flags.has('b') && flags.has('z')), needsZ('u'), needsZ('n'), onlyOneSource, validPattern],
+  flagRules: [{ holds: (flags) => !(flags.has('b') && flags.has('z')) }, needsZ('u'), needsZ('n'), onlyOneSource, validPattern],
   limitsLength: (flags) => !flags.has('n'),
   run: guestWrite,
 };
 
 const AIO_WRITE: QemuIoCommand = {
+  name: 'aio_write',
+  usage: 'aio_write [-Cfiquz] [-P pattern] off len [len..] -- asynchronously writes a number of bytes',
+  verb: 'wrote',
   optstring: 'CfiqzuP:',
   vector: true,
   writes: true,
@@ -141,6 +177,9 @@ const AIO_WRITE: QemuIoCommand = {
 };
 
 const READ: QemuIoCommand = {
+  name: 'read',
+  usage: READ_USAGE,
+  verb: 'read',
   optstring: 'abCqvP:s:l:',
   vector: false,
   operands: 2,
@@ -150,19 +189,39 @@ const READ: QemuIoCommand = {
   run: guestRead,
 };
 
-const READV: QemuIoCommand = { optstring: 'CqvP:', vector: true, writes: false, flagRules: [validPattern], limitsLength: () => true, run: guestRead };
+const READV: QemuIoCommand = {
+  name: 'readv',
+  usage: 'readv [-Cqv] [-P pattern] off len [len..] -- reads a number of bytes at a specified offset',
+  verb: 'read',
+  optstring: 'CqvP:',
+  vector: true,
+  writes: false,
+  flagRules: [validPattern],
+  limitsLength: () => true,
+  run: guestRead,
+};
 
 /** qemu-io's commands that qblockd implements, by every name qemu-io accepts for them. */
 const QEMU_IO_COMMANDS: Record<string, QemuIoCommand> = {
   write: WRITE,
   w: WRITE,
-  writev: { ...AIO_WRITE, optstring: 'CfqP:', flagRules: [validPattern], limitsLength: () => true },
+  writev: {
+    ...AIO_WRITE,
+    name: 'writev',
+    usage: 'writev [-Cfq] [-P pattern] off len [len..] -- writes a number of bytes at a specified offset',
+    optstring: 'CfqP:',
+    flagRules: [validPattern],
+    limitsLength: () => true,
+  },
   aio_write: AIO_WRITE,
   read: READ,
   r: READ,
   readv: READV,
-  aio_read: { ...READV, optstring: 'CiqvP:' },
+  aio_read: { ...READV, name: 'aio_read', usage: 'aio_read [-Ciqv] [-P pattern] off len [len..] -- asynchronously reads a number of bytes', optstring: 'CiqvP:' },
   discard: {
+    name: 'discard',
+    usage: DISCARD_USAGE,
+    verb: 'discard',
     optstring: 'Cq',
     vector: false,
     operands: 2,
@@ -171,53 +230,107 @@ const QEMU_IO_COMMANDS: Record<string, QemuIoCommand> = {
     limitsLength: () => true,
     run: (target, { offset, length }) => target.discard(offset, length),
   },
-  flush: { optstring: '', vector: false, operands: 0, writes: false, flagRules: [], limitsLength: () => false, run: (target) => target.flush() },
+  flush: {
+    name: 'flush',
+    usage: 'flush -- flush all in-core file state to disk',
+    verb: '',
+    optstring: '',
+    vector: false,
+    operands: 0,
+    writes: false,
+    flagRules: [],
+    limitsLength: () => false,
+    run: (target) => target.flush(),
+  },
 };
 QEMU_IO_COMMANDS.aio_flush = QEMU_IO_COMMANDS.flush!;
 
 /**
- * Runs one qemu-io command line. qemu-io prints its results and argument
- * errors on QEMU's stdout; only the read-only refusal and the warnings of
- * the number parser reach the monitor reply, so they are all that is returned.
+ * Runs one qemu-io command line. qemu-io prints its results and argument errors on QEMU's
+ * stdout (`print`); only the read-only refusal and the warnings of the number parser reach
+ * the monitor reply, so they are all that is returned.
  */
-export function runQemuIoCommand(commandLine: string, target: QemuIoTarget): string {
+export function runQemuIoCommand(commandLine: string, target: QemuIoTarget, print: (text: string) => void): string {
   const argv = commandLine.trim().split(/\s+/).filter(Boolean);
+  const say = (line: string, warnings: string[] = []): string => {
+    print(`${line}\n`);
+    return reply(warnings);
+  };
   const command = QEMU_IO_COMMANDS[argv[0] ?? ''];
-  if (!command) return '';
+  if (!command) return say(`command "${argv[0] ?? ''}" not found`);
   if (command.writes && target.writeRefusal !== null) return `${target.writeRefusal}\r\n`;
+  const countProblem = argumentCountProblem(command, argv.length - 1);
+  if (countProblem) return say(countProblem);
   const parsed = getopt(argv.slice(1), command.optstring);
-  if (!parsed) return '';
+  if ('badOption' in parsed) return say(`${command.name}: invalid option -- '${parsed.badOption}'\n${command.usage}`);
   const { flags, operands } = parsed;
   const wrongCount = command.vector ? operands.length < 2 : operands.length !== command.operands;
-  if (wrongCount || !command.flagRules.every((rule) => rule(flags))) return '';
+  if (wrongCount) return say(command.usage);
+  const failed = command.flagRules.find((rule) => !rule.holds(flags));
+  if (failed) return failed.message ? say(failed.message(flags)) : '';
   if (operands.length === 0) {
-    runReportingOnStdout(() => command.run(target, { offset: 0, length: 0, flags }));
+    runRequest(command, target, { offset: 0, length: 0, flags }, print);
     return '';
   }
   const warnings: string[] = [];
   const numbers: bigint[] = [];
   for (const operand of operands) {
     const number = cvtnum(operand);
-    if (!number) return reply(warnings);
+    if (!number) return say(`Parsing error: non-numeric argument, or extraneous/unrecognized suffix -- ${operand}`, warnings);
     if (number.warning) warnings.push(number.warning);
     numbers.push(number.value);
     if (numbers.length > 1 && command.limitsLength(flags) && number.value > BigInt(MAX_REQUEST_BYTES)) return reply(warnings);
   }
   const [offset, ...lengths] = numbers as [bigint, ...bigint[]];
   const length = lengths.reduce((sum, each) => sum + each, 0n);
-  if (length > 0n && offset + length <= BigInt(target.size)) {
-    runReportingOnStdout(() => command.run(target, { offset: Number(offset), length: Number(length), flags }));
-  }
+  if (offset + length > BigInt(target.size)) return say(`${command.name} failed: Input/output error`, warnings);
+  const request = { offset: Number(offset), length: Number(length), flags };
+  const started = performance.now();
+  if (length > 0n && !runRequest(command, target, request, print)) return reply(warnings);
+  if (!flags.has('q')) print(report(command.verb, request, (performance.now() - started) / 1000));
   return reply(warnings);
 }
 
-/** qemu-io reports a failed request ("write failed: ...") on QEMU's stdout, not in the reply. */
-function runReportingOnStdout(run: () => void): void {
+/** Does one request; a failed one is reported on stdout as qemu-io does ("write failed: ..."). */
+function runRequest(command: QemuIoCommand, target: QemuIoTarget, request: Request, print: (text: string) => void): boolean {
   try {
-    run();
+    const note = command.run(target, request);
+    if (note) print(`${note}\n`);
+    return true;
   } catch (error) {
     if (!(error instanceof BlockIoError)) throw error;
+    print(`${command.name} failed: ${error.message}\n`);
+    return false;
   }
+}
+
+/** qemu-io's own check of the argument count, before option parsing: QEMU 7.2's texts. */
+function argumentCountProblem(command: QemuIoCommand, given: number): string | undefined {
+  const minimum = command.operands ?? 2;
+  const maximum = command.operands === 0 ? 0 : undefined;
+  if (given >= minimum && (maximum === undefined || given <= maximum)) return undefined;
+  const expected = maximum === minimum ? `${minimum}` : `at least ${minimum}`;
+  return `bad argument count ${given} to ${command.name}, expected ${expected} arguments`;
+}
+
+/** qemu-io's two report lines after a request. */
+function report(verb: string, { offset, length }: Request, seconds: number): string {
+  const elapsed = Math.max(seconds, 1e-6);
+  return (
+    `${verb} ${length}/${length} bytes at offset ${offset}\n` +
+    `${humanSize(length)}, 1 ops; ${elapsed.toFixed(2).padStart(5, '0')} sec ` +
+    `(${humanSize(length / elapsed)}/sec and ${(1 / elapsed).toFixed(4)} ops/sec)\n`
+  );
+}
+
+const SIZE_UNITS: Array<[number, string]> = [
+  [2 ** 60, 'EiB'], [2 ** 50, 'PiB'], [2 ** 40, 'TiB'], [2 ** 30, 'GiB'], [2 ** 20, 'MiB'], [2 ** 10, 'KiB'],
+];
+
+/** qemu-io's cvtstr: three decimals in the largest binary unit, ".000" dropped. */
+function humanSize(value: number): string {
+  const [scale, unit] = SIZE_UNITS.find(([threshold]) => value >= threshold) ?? [1, 'bytes'];
+  return `${(value / scale).toFixed(3).replace(/\.000$/, '')} ${unit}`;
 }
 
 function reply(warnings: string[]): string {

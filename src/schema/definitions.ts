@@ -3,6 +3,7 @@ import blockCore from '../../schema/block-core.json' with { type: 'json' };
 import transaction from '../../schema/transaction.json' with { type: 'json' };
 import blockExport from '../../schema/block-export.json' with { type: 'json' };
 import job from '../../schema/job.json' with { type: 'json' };
+import qom from '../../schema/qom.json' with { type: 'json' };
 import qblockd from '../../schema/qblockd.json' with { type: 'json' };
 
 /** A type reference: a type name, or a one-element array for a list of that type. */
@@ -26,7 +27,7 @@ export interface CommandDef {
   /** A struct or union name; commands without arguments get the empty struct. */
   argType: string;
   returns: TypeRef | null;
-  /** QAPI features, e.g. `unstable` for qblockd's own x- commands. */
+  /** As query-qmp-schema reports them ("unstable" on x- commands, ...). */
   features: string[];
   /** Declared in schema/qblockd.json: QEMU has no such command. */
   qblockdOnly: boolean;
@@ -46,6 +47,7 @@ export const SCHEMA_FILES: Array<{ file: string; entries: unknown[]; qblockdOnly
   { file: 'transaction.json', entries: transaction },
   { file: 'block-export.json', entries: blockExport },
   { file: 'job.json', entries: job },
+  { file: 'qom.json', entries: qom },
   { file: 'qblockd.json', entries: qblockd, qblockdOnly: true },
 ];
 

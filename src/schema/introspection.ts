@@ -47,11 +47,14 @@ export function buildIntrospection(schema: SchemaDefinitions, withQblockd: boole
     if (command.qblockdOnly && !withQblockd) continue;
     const entry: SchemaInfoEntry = { name: command.name, 'meta-type': 'command', 'arg-type': nameOf(command.argType) };
     entry['ret-type'] = command.returns ? nameOf(command.returns) : nameOf('q_empty');
-    entries.push(withFeatures(entry, command.features));
+    if (command.features.length > 0) entry.features = [...command.features];
+    entries.push(entry);
   }
   for (const event of schema.events.values()) {
     if (event.qblockdOnly && !withQblockd) continue;
-    entries.push(withFeatures({ name: event.name, 'meta-type': 'event', 'arg-type': nameOf(event.argType ?? 'q_empty') }, event.features));
+    const entry: SchemaInfoEntry = { name: event.name, 'meta-type': 'event', 'arg-type': nameOf(event.argType ?? 'q_empty') };
+    if (event.features.length > 0) entry.features = [...event.features];
+    entries.push(entry);
   }
   while (pending.length > 0) {
     const ref = pending.shift()!;
@@ -89,12 +92,6 @@ export function buildIntrospection(schema: SchemaDefinitions, withQblockd: boole
     }
   }
   return entries;
-}
-
-/** QEMU lists `features` only when there are some. */
-function withFeatures(entry: SchemaInfoEntry, features: string[]): SchemaInfoEntry {
-  if (features.length > 0) entry.features = features;
-  return entry;
 }
 
 function countBuiltinsAndArrays(names: Map<string, string>): number {

@@ -1,25 +1,21 @@
 import net from 'node:net';
 import fs from 'node:fs';
 import type { Logger } from 'pino';
-import type { SessionTransport } from '../qmp/session.ts';
 import type { SessionHost } from './session-host.ts';
+import { serveConnections } from './socket-session.ts';
 
 export interface UnixListenOptions {
   path: string;
   mode: number;
+  /** Serve every client at once instead of one at a time (QEMU's way). */
+  concurrentClients: boolean;
 }
 
-/** Listens on a Unix socket and hands each connection to a new QMP session. */
+/** Listens on a Unix socket and hands its connections to QMP sessions. */
 export async function listenUnix(options: UnixListenOptions, host: SessionHost, log: Logger): Promise<net.Server> {
   await removeStaleSocket(options.path);
-  const server = net.createServer((socket) => {
-    const transport = new SocketTransport(socket);
-    const session = host.openSession(transport);
-    session.flowControl = { pause: () => socket.pause(), resume: () => socket.resume() };
-    socket.on('data', (chunk) => session.receive(chunk));
-    socket.on('error', (error) => log.debug({ err: error, session: session.id }, 'client socket error'));
-    socket.on('close', () => host.closeSession(session));
-  });
+  const server = net.createServer();
+  serveConnections(server, options.concurrentClients, host, log);
   const previousUmask = process.umask(0o177);
   try {
     await new Promise<void>((resolve, reject) => {
@@ -58,33 +54,4 @@ async function removeStaleSocket(path: string): Promise<void> {
   });
   if (alive) throw new Error(`Failed to bind socket to ${path}: another process is listening on it`);
   fs.unlinkSync(path);
-}
-
-class SocketTransport implements SessionTransport {
-  constructor(private readonly socket: net.Socket) {}
-
-  send(message: string): void {
-    if (!this.socket.destroyed) this.socket.write(message + '\r\n');
-  }
-
-  pendingBytes(): number {
-    return this.socket.writableLength;
-  }
-
-  drained(): Promise<void> {
-    if (this.socket.destroyed) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        this.socket.off('drain', done);
-        this.socket.off('close', done);
-        resolve();
-      };
-      this.socket.once('drain', done);
-      this.socket.once('close', done);
-    });
-  }
-
-  close(): void {
-    this.socket.end();
-  }
 }

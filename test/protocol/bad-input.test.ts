@@ -12,7 +12,7 @@ describe('bad input over a real socket: QEMU replies, and the session goes on', 
   let daemon: DaemonProcess;
   let client: RawClient;
   beforeAll(async () => {
-    daemon = await DaemonProcess.start();
+    daemon = await DaemonProcess.start(['--concurrent-clients']);
     client = await daemon.client();
   });
   afterAll(async () => {

@@ -18,7 +18,7 @@ describe('the daemon: several clients, WebSocket, socket files, signals', () => 
     port = await freePort();
     const config = path.join(dir, 'config.json');
     fs.writeFileSync(config, JSON.stringify({ monitors: [], websocket: { port, allowedOrigins: ['http://good.example'] } }));
-    daemon = await DaemonProcess.start(['--config', config, '-blockdev', 'driver=null-co,node-name=n0,size=1048576']);
+    daemon = await DaemonProcess.start(['--config', config, '--concurrent-clients', '-blockdev', 'driver=null-co,node-name=n0,size=1048576']);
     const tokenFile = defaultTokenPath(port);
     await waitFor(() => fs.existsSync(tokenFile), 10_000);
     url = `ws://127.0.0.1:${port}/?token=${fs.readFileSync(tokenFile, 'utf8').trim()}`;

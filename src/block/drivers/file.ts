@@ -94,9 +94,10 @@ export class FileDriver implements BlockDriver {
     else hostFileUsers.delete(this.realPath);
   }
 
+  /** QEMU counts a node's length in 512-byte sectors, so a file's reported size is rounded up to one. */
   imageInfo(): ImageInfo {
     return {
-      'virtual-size': this.size(),
+      'virtual-size': Math.ceil(this.size() / 512) * 512,
       filename: this.filename,
       format: 'file',
       'actual-size': allocatedBytes(this.filename),

@@ -209,7 +209,10 @@ export interface BlockInfo {
   'removable': boolean;
   'locked': boolean;
   'inserted'?: BlockDeviceInfo;
+  'io-status'?: BlockDeviceIoStatus;
 }
+
+export type BlockDeviceIoStatus = 'ok' | 'failed' | 'nospace';
 
 export interface BlockDirtyBitmap {
   'node': string;
@@ -398,8 +401,6 @@ export interface JobInfo {
   'error'?: string;
 }
 
-export type BlockDeviceIoStatus = 'ok' | 'failed' | 'nospace';
-
 export interface BlockJobInfo {
   'type': string;
   'device': string;
@@ -498,6 +499,8 @@ export interface NameInfo {
   'name'?: string;
 }
 
+// schema/qom.json
+
 // schema/qblockd.json
 
 export interface XQblockdBitmap {
@@ -574,6 +577,7 @@ export interface QapiTypes {
   'BlockdevCacheInfo': BlockdevCacheInfo;
   'BlockDeviceInfo': BlockDeviceInfo;
   'BlockInfo': BlockInfo;
+  'BlockDeviceIoStatus': BlockDeviceIoStatus;
   'BlockDirtyBitmap': BlockDirtyBitmap;
   'BlockDirtyBitmapAdd': BlockDirtyBitmapAdd;
   'BlockDirtyBitmapOrStr': BlockDirtyBitmapOrStr;
@@ -611,7 +615,6 @@ export interface QapiTypes {
   'JobType': JobType;
   'JobStatus': JobStatus;
   'JobInfo': JobInfo;
-  'BlockDeviceIoStatus': BlockDeviceIoStatus;
   'BlockJobInfo': BlockJobInfo;
   'IoOperationType': IoOperationType;
   'BlockErrorAction': BlockErrorAction;
@@ -727,6 +730,15 @@ export interface CommandArguments {
   'query-name': QapiEmpty;
   'stop': QapiEmpty;
   'cont': QapiEmpty;
+  'qom-get': {
+    'path': string;
+    'property': string;
+  };
+  'qom-set': {
+    'path': string;
+    'property': string;
+    'value': unknown;
+  };
   'x-qblockd-watch': QapiEmpty;
   'x-qblockd-query-graph': QapiEmpty;
   'x-qblockd-dirty-map': {
@@ -785,6 +797,8 @@ export interface CommandResults {
   'query-name': NameInfo;
   'stop': QapiEmpty;
   'cont': QapiEmpty;
+  'qom-get': unknown;
+  'qom-set': QapiEmpty;
   'x-qblockd-watch': QapiEmpty;
   'x-qblockd-query-graph': XQblockdNode[];
   'x-qblockd-dirty-map': XQblockdDirtyMap;

@@ -1,7 +1,8 @@
+import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { CommandLineError, helpText, parseCommandLine, versionText } from '../../../src/cli/index.ts';
 
-const SOCKET = { server: true, wait: false, mode: 'control' } as const;
+const listen = (path: string) => ({ endpoint: { kind: 'listen', path }, concurrentClients: false });
 const failure = (argv: string[]): string => {
   try {
     parseCommandLine(argv);
@@ -12,6 +13,12 @@ const failure = (argv: string[]): string => {
   throw new Error(`accepted: ${argv.join(' ')}`);
 };
 
+/** A socket this test process holds, standing for the one QEMU's harness passes down. */
+const inheritedSocketFd = (() => {
+  const server = net.createServer().listen(0).unref();
+  return (server as unknown as { _handle: { fd: number } })._handle.fd;
+})();
+
 describe('parseCommandLine: accepted launch lines', () => {
   it('reads the qemu-system-x86_64 -M none form', () => {
     const cl = parseCommandLine([
@@ -20,7 +27,7 @@ describe('parseCommandLine: accepted launch lines', () => {
       '-blockdev', 'driver=qcow2,node-name=n0,file=f0',
       '-qmp', 'unix:/tmp/q.sock,server=on,wait=off',
     ]);
-    expect(cl.monitors).toEqual([{ path: '/tmp/q.sock', pretty: false, ...SOCKET }]);
+    expect(cl.monitors).toEqual([{ pretty: false, ...listen('/tmp/q.sock'), option: '-qmp unix:/tmp/q.sock,server=on,wait=off' }]);
     expect(cl.blockdevs.map((b) => [b.syntax, b.value])).toEqual([
       ['keyval', { driver: 'file', 'node-name': 'f0', filename: 'd.qcow2' }],
       ['keyval', { driver: 'qcow2', 'node-name': 'n0', file: 'f0' }],
@@ -48,8 +55,8 @@ describe('parseCommandLine: accepted launch lines', () => {
     });
     expect(cl.blockdevs[1]).toEqual({ syntax: 'keyval', value: { driver: 'null-co', 'node-name': 'n1' }, option: '--blockdev=null-co,node-name=n1' });
     expect(cl.monitors).toEqual([
-      { id: 'm0', path: '/tmp/q.sock', pretty: false, ...SOCKET },
-      { id: 'mon1', path: '/tmp/r.sock', pretty: true, ...SOCKET },
+      { id: 'm0', pretty: false, ...listen('/tmp/q.sock'), option: expect.stringMatching(/^--chardev/) },
+      { id: 'mon1', pretty: true, ...listen('/tmp/r.sock'), option: '--chardev=socket,id=m1,path=/tmp/r.sock,server=on,wait=off' },
     ]);
     expect(cl.configFile).toBe('/etc/qblockd.json');
   });
@@ -63,11 +70,19 @@ describe('parseCommandLine: accepted launch lines', () => {
       '--monitor', 'c4',
       '--chardev', 'socket,id=c4,path=/tmp/4.sock,server=on,wait=off',
     ]);
-    expect(cl.monitors.map((m) => [m.id, m.path, m.pretty])).toEqual([
+    expect(cl.monitors.map((m) => [m.id, m.endpoint.kind === 'listen' && m.endpoint.path, m.pretty])).toEqual([
       [undefined, '/tmp/1.sock', false],
       ['c2', '/tmp/2.sock', false],
       ['q3', '/tmp/a,3.sock', true],
       ['c4', '/tmp/4.sock', false],
+    ]);
+  });
+
+  it('reads client-mode sockets (server off) as monitors that connect out', () => {
+    const cl = parseCommandLine(['-chardev', 'socket,id=mon,path=/tmp/c.sock', '-mon', 'chardev=mon,mode=control', '-qmp', 'unix:/tmp/d.sock']);
+    expect(cl.monitors.map((m) => [m.id, m.endpoint])).toEqual([
+      ['mon', { kind: 'connect', path: '/tmp/c.sock' }],
+      [undefined, { kind: 'connect', path: '/tmp/d.sock' }],
     ]);
   });
 
@@ -84,8 +99,27 @@ describe('parseCommandLine: accepted launch lines', () => {
       monitors: [],
       blockdevs: [],
       drives: [],
+      devices: [],
+      machine: { type: 'none', accel: 'tcg', properties: {}, option: '-M none,accel=tcg' },
       web: false,
     });
+  });
+
+  it("reads QEMU's Python harness launch line (QEMUMachine with qtest)", () => {
+    const cl = parseCommandLine([
+      '-display', 'none', '-vga', 'none', '-chardev', 'socket,id=mon,fd=0', '-mon', 'chardev=mon,mode=control',
+      '-qtest', 'unix:path=/tmp/q-qtest.sock', '-accel', 'qtest', '-nodefaults', '-serial', 'none', '-M', 'pc',
+      '-device', 'virtio-blk-pci,drive=d0,id=v0', '-drive', 'if=virtio,driver=null-co',
+    ].map((word) => (word === 'socket,id=mon,fd=0' ? `socket,id=mon,fd=${inheritedSocketFd}` : word)));
+    expect(cl.monitors.map((m) => [m.id, m.endpoint])).toEqual([['mon', { kind: 'inherited', fd: inheritedSocketFd, listening: false }]]);
+    expect(cl.qtest?.endpoint).toEqual({ kind: 'connect', path: '/tmp/q-qtest.sock' });
+    expect(cl.machine).toEqual({ type: 'pc', accel: 'qtest', properties: {}, option: '-M pc' });
+    expect(cl.devices).toEqual([{ options: { driver: 'virtio-blk-pci', drive: 'd0', id: 'v0' }, option: '-device virtio-blk-pci,drive=d0,id=v0' }]);
+  });
+
+  it('turns -device help and -drive format=help into their listings', () => {
+    expect(parseCommandLine(['-device', 'help']).action).toBe('device-help');
+    expect(parseCommandLine(['-drive', 'format=help']).action).toBe('format-help');
   });
 
   it('stops at --help and --version, as QEMU does', () => {
@@ -110,7 +144,7 @@ describe('parseCommandLine: errors name the option, qemu-system-x86_64 style', (
     [['--nodefaults=1'], '--nodefaults=1: does not take an argument'],
     // qemu-storage-daemon: foo: Unexpected argument
     [['disk.img'], 'disk.img: Unexpected argument'],
-    [['-device', 'virtio-blk'], '-device: option not supported by qblockd'],
+    [['-object', 'iothread,id=t0'], '-object: option not supported by qblockd'],
     // qemu-system-x86_64: -blockdev {: JSON parse error, premature EOI
     [['-blockdev', '{'], '-blockdev {: JSON parse error, premature EOI'],
     // qemu-system-x86_64: -blockdev null-co,a.1=x: Parameter 'a.0' missing
@@ -132,7 +166,6 @@ describe('parseCommandLine: errors name the option, qemu-system-x86_64 style', (
     [['-qmp', 'tcp:localhost:4444,server=on,wait=off'], '-qmp tcp:localhost:4444,server=on,wait=off: only unix:PATH,server=on,wait=off is supported by qblockd'],
     [['-qmp', 'unix:/tmp/x.sock,server=on'], '-qmp unix:/tmp/x.sock,server=on: wait=on is not supported: qblockd does not wait for a client (use wait=off)'],
     [['-qmp', 'unix:/tmp/x.sock,server=on,wait=on'], '-qmp unix:/tmp/x.sock,server=on,wait=on: wait=on is not supported: qblockd does not wait for a client (use wait=off)'],
-    [['-qmp', 'unix:/tmp/x.sock'], '-qmp unix:/tmp/x.sock: server=off is not supported: qblockd only listens (use server=on,wait=off)'],
   ])('-qmp %j -> %s', (argv, message) => {
     expect(failure(argv)).toBe(message);
   });
@@ -155,7 +188,14 @@ describe('parseCommandLine: errors name the option, qemu-system-x86_64 style', (
     // qemu-storage-daemon: --chardev ...,bogus=1: Invalid parameter 'bogus'
     [['--chardev', 'socket,id=c0,path=/y,server=on,wait=off,bogus=1'], "--chardev socket,id=c0,path=/y,server=on,wait=off,bogus=1: Invalid parameter 'bogus'"],
     [['--chardev', 'socket,id=c0,host=localhost,port=4444,server=on,wait=off'], "--chardev socket,id=c0,host=localhost,port=4444,server=on,wait=off: socket option 'host' is not supported by qblockd"],
-    [['--chardev', 'socket,id=c0,server=on,wait=off'], "--chardev socket,id=c0,server=on,wait=off: a socket needs 'path': qblockd serves Unix sockets only"],
+    // qemu-system-x86_64: -chardev socket,id=mon: Unable to parse FD number
+    [['--chardev', 'socket,id=c0,server=on,wait=off'], '--chardev socket,id=c0,server=on,wait=off: Unable to parse FD number '],
+    // qemu-system-x86_64: -chardev socket,id=mon,fd=abc: Unable to parse FD number abc
+    [['-chardev', 'socket,id=c0,fd=abc'], '-chardev socket,id=c0,fd=abc: Unable to parse FD number abc'],
+    // qemu-system-x86_64: -chardev socket,id=mon,fd=999: File descriptor '999' is not a socket
+    [['-chardev', 'socket,id=c0,fd=999'], "-chardev socket,id=c0,fd=999: File descriptor '999' is not a socket"],
+    // qemu-system-x86_64: -chardev socket,id=mon,fd=3,path=/x: None or one of 'path', 'fd' or 'host' option required.
+    [['-chardev', 'socket,id=c0,fd=3,path=/x'], "-chardev socket,id=c0,fd=3,path=/x: None or one of 'path', 'fd' or 'host' option required."],
   ])('--chardev %j -> %s', (argv, message) => {
     expect(failure(argv)).toBe(message);
   });
@@ -185,8 +225,14 @@ describe('parseCommandLine: errors name the option, qemu-system-x86_64 style', (
   });
 
   it.each([
-    [['-M', 'pc'], '-M pc: unsupported machine type (qblockd emulates -M none only)'],
-    [['-machine', 'type=q35'], '-machine type=q35: unsupported machine type (qblockd emulates -M none only)'],
+    // qemu-system-x86_64: -accel foo: invalid accelerator foo
+    [['-accel', 'foo'], '-accel foo: invalid accelerator foo'],
+    // qemu-system-x86_64: invalid accelerator foo
+    [['-machine', 'none,accel=foo'], 'invalid accelerator foo'],
+    // qemu-system-x86_64: unknown vga type: foo
+    [['-vga', 'foo'], 'unknown vga type: foo'],
+    [['-vga', 'std'], "-vga std: vga 'std' is not supported by qblockd (only none)"],
+    [['-serial', 'stdio'], '-serial stdio: only -serial none or null is supported by qblockd'],
     // qemu-system-x86_64: -display bogus: Parameter 'type' does not accept value 'bogus'
     [['-display', 'bogus'], "-display bogus: Parameter 'type' does not accept value 'bogus'"],
     // qemu-system-x86_64: -display none,bogus=1: Parameter 'bogus' is unexpected

@@ -28,7 +28,7 @@ function loadError(content: unknown): string {
 describe('loadConfig', () => {
   it('embeds config/default.json: one socket, one 1 GiB null-co node, QEMU 7.2.22', () => {
     const config = loadConfig(undefined);
-    expect(config.monitors).toEqual([{ path: '/tmp/qblockd.sock', server: true, wait: false, mode: 'control', pretty: false }]);
+    expect(config.monitors).toEqual([{ endpoint: { kind: 'listen', path: '/tmp/qblockd.sock' }, pretty: false, concurrentClients: true }]);
     expect(config.socketMode).toBe(0o600);
     expect(config.blockdevs).toEqual([{ syntax: 'json', value: { driver: 'null-co', 'node-name': 'disk0', size: 1073741824 } }]);
     expect(config.drives).toEqual([]);
@@ -60,7 +60,7 @@ describe('loadConfig', () => {
     expect(config.log).toEqual({ level: 'debug', destination: 'stderr' });
     expect(config.version).toEqual({ qemu: { major: 7, minor: 2, micro: 22 }, package: 'custom' });
     expect(config.websocket).toEqual({ host: '127.0.0.1', port: 4700, allowedOrigins: [] });
-    expect(config.monitors).toEqual([{ id: 'm', path: '/run/q.sock', pretty: true, server: true, wait: false, mode: 'control' }]);
+    expect(config.monitors).toEqual([{ id: 'm', endpoint: { kind: 'listen', path: '/run/q.sock' }, pretty: true, concurrentClients: false }]);
     expect(config.blockdevs).toEqual([
       { syntax: 'keyval', value: { driver: 'null-co', 'node-name': 'n0', size: '1M' } },
       { syntax: 'json', value: { driver: 'null-co', 'node-name': 'n1' } },
@@ -105,7 +105,7 @@ describe('applyCommandLine', () => {
 
   it('with the built-in default, a QEMU launch line gets exactly its own monitors and nodes', () => {
     const config = applyCommandLine(loadConfig(undefined), qemuLine);
-    expect(config.monitors.map((m) => m.path)).toEqual(['/tmp/t.sock']);
+    expect(config.monitors.map((m) => m.endpoint.kind === 'listen' && m.endpoint.path)).toEqual(['/tmp/t.sock']);
     expect(config.blockdevs.map((b) => b.value['node-name'])).toEqual(['n0']);
     const onlyMonitor = applyCommandLine(loadConfig(undefined), parseCommandLine(['-qmp', 'unix:/tmp/t.sock,server=on,wait=off']));
     expect(onlyMonitor.blockdevs).toEqual([]);
@@ -113,7 +113,7 @@ describe('applyCommandLine', () => {
 
   it('with the built-in default, nodes alone keep the default monitor; nothing keeps everything', () => {
     const nodesOnly = applyCommandLine(loadConfig(undefined), parseCommandLine(['--blockdev', 'null-co,node-name=n0']));
-    expect(nodesOnly.monitors.map((m) => m.path)).toEqual(['/tmp/qblockd.sock']);
+    expect(nodesOnly.monitors.map((m) => m.endpoint.kind === 'listen' && m.endpoint.path)).toEqual(['/tmp/qblockd.sock']);
     expect(nodesOnly.blockdevs.map((b) => b.value['node-name'])).toEqual(['n0']);
     const bare = applyCommandLine(loadConfig(undefined), parseCommandLine([]));
     expect(bare.blockdevs.map((b) => b.value['node-name'])).toEqual(['disk0']);
@@ -122,7 +122,7 @@ describe('applyCommandLine', () => {
   it('appends to a config file by default', () => {
     const base = loadConfig(configFile({ monitors: [{ path: '/run/a.sock' }], drives: ['if=none,id=d0,driver=null-co'] }));
     const config = applyCommandLine(base, qemuLine);
-    expect(config.monitors.map((m) => m.path)).toEqual(['/run/a.sock', '/tmp/t.sock']);
+    expect(config.monitors.map((m) => m.endpoint.kind === 'listen' && m.endpoint.path)).toEqual(['/run/a.sock', '/tmp/t.sock']);
     expect(config.blockdevs.map((b) => b.value['node-name'])).toEqual(['disk0', 'n0']);
     expect(config.drives.map((d) => d.options.id)).toEqual(['d0']);
     expect(base.monitors).toHaveLength(1);

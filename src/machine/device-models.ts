@@ -1,0 +1,45 @@
+/** A bus a device plugs into or provides. */
+export type BusKind = 'PCI' | 'SCSI' | 'IDE';
+
+/**
+ * A -device model qblockd emulates as an attachment point: a disk holds a BlockBackend
+ * (its `drive` property); a controller provides a bus for disks.
+ */
+export interface DeviceModel {
+  name: string;
+  bus: BusKind;
+  /** For -device help, as QEMU lists the model. */
+  alias?: string;
+  desc?: string;
+  /** A disk: the QOM child that owns the BlockBackend ("virtio-backend"), if not the device itself. */
+  disk?: { backendChild?: string; qomType: string };
+  provides?: BusKind;
+}
+
+export const DEVICE_MODELS: readonly DeviceModel[] = [
+  { name: 'ide-hd', bus: 'IDE', desc: 'virtual IDE disk', disk: { qomType: 'ide-hd' } },
+  { name: 'lsi53c895a', bus: 'PCI', alias: 'lsi', provides: 'SCSI' },
+  { name: 'scsi-hd', bus: 'SCSI', desc: 'virtual SCSI disk', disk: { qomType: 'scsi-hd' } },
+  {
+    name: 'virtio-blk-pci',
+    bus: 'PCI',
+    alias: 'virtio-blk',
+    disk: { backendChild: 'virtio-backend', qomType: 'virtio-blk-device' },
+  },
+  { name: 'virtio-scsi-pci', bus: 'PCI', alias: 'virtio-scsi', provides: 'SCSI' },
+];
+
+export function findDeviceModel(name: string): DeviceModel | undefined {
+  return DEVICE_MODELS.find((model) => model.name === name || model.alias === name);
+}
+
+/** `-device help`, in QEMU's format, listing the models qblockd supports. */
+export function deviceHelpText(): string {
+  const lines = DEVICE_MODELS.map((model) => {
+    let line = `name "${model.name}", bus ${model.bus}`;
+    if (model.alias) line += `, alias "${model.alias}"`;
+    if (model.desc) line += `, desc "${model.desc}"`;
+    return line;
+  });
+  return ['Storage devices:', ...lines, ''].join('\n');
+}
