@@ -1,10 +1,11 @@
 /**
- * npm run bench [-- --quick] [--only qblockd|qemu] [--rows REGEX]
+ * npm run bench [-- --quick] [--only qblockd|qemu] [--rows REGEX] [--suite NAME]
  *
  * Measures qblockd and QEMU 7.2 side by side in one run and prints one row per
  * figure with the ratio and the target. Results go to bench/results/.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,6 +16,7 @@ const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
 const only = argv.includes('--only') ? argv[argv.indexOf('--only') + 1] : undefined;
 const rowFilter = argv.includes('--rows') ? new RegExp(argv[argv.indexOf('--rows') + 1]!) : undefined;
+const suiteName = argv.includes('--suite') ? argv[argv.indexOf('--suite') + 1] : undefined;
 
 type ProgramName = 'qblockd' | 'qemu';
 const PROGRAMS: Record<ProgramName, string[]> = { qblockd: [path.join(REPO, 'bin/qblockd')], qemu: ['qemu-system-x86_64'] };
@@ -371,6 +373,63 @@ function machine(): Record<string, string> {
   };
 }
 
+let nbdImages: { data: string; bitmap: string } | undefined;
+
+const NBD_DATA_MIB = 512;
+const NBD_DIRTY_EXTENTS = 10_000;
+
+/** A qcow2 image full of data for throughput, and a 16 TiB one whose persistent bitmap has 10,000 dirty extents. */
+function makeNbdImages(): { data: string; bitmap: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qblockd-bench-nbd-'));
+  const data = path.join(dir, 'data.qcow2');
+  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', data, `${NBD_DATA_MIB}M`]);
+  execFileSync('qemu-io', ['-f', 'qcow2', '-c', `write -P 0x5a 0 ${NBD_DATA_MIB}M`, data], { stdio: 'ignore' });
+  const bitmap = path.join(dir, 'bitmap.qcow2');
+  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', bitmap, '16T']);
+  execFileSync('qemu-img', ['bitmap', '--add', bitmap, 'b0']);
+  const stride = Math.floor(TIB16 / NBD_DIRTY_EXTENTS / 65536) * 65536;
+  const commands = Array.from({ length: NBD_DIRTY_EXTENTS }, (_, i) => ['-c', `write -z ${i * stride} 64k`]).flat();
+  execFileSync('qemu-io', ['-f', 'qcow2', ...commands, bitmap], { stdio: 'ignore', maxBuffer: 1 << 28 });
+  return { data, bitmap };
+}
+
+/** The same read-only images served over NBD by qemu-storage-daemon and by qblockd with the same launch line. */
+async function nbdServing(program: ProgramName): Promise<void> {
+  nbdImages ??= makeNbdImages();
+  const launcher = program === 'qemu' ? ['qemu-storage-daemon'] : PROGRAMS.qblockd;
+  const blockdevs = Object.entries(nbdImages).flatMap(([name, image]) => [
+    '--blockdev', `driver=file,node-name=${name}-file,filename=${image},read-only=on`,
+    '--blockdev', `driver=qcow2,node-name=${name},file=${name}-file,read-only=on`,
+  ]);
+  const daemon = await BenchDaemon.start(launcher, blockdevs, true);
+  try {
+    await daemon.execute('qmp_capabilities');
+    const socket = path.join(path.dirname(daemon.socketPath), 'nbd.sock');
+    await daemon.execute('nbd-server-start', { addr: { type: 'unix', data: { path: socket } } });
+    await daemon.execute('block-export-add', { type: 'nbd', id: 'data', 'node-name': 'data' });
+    await daemon.execute('block-export-add', { type: 'nbd', id: 'bitmap', 'node-name': 'bitmap', bitmaps: ['b0'] });
+    const reads: number[] = [];
+    for (let i = 0; i < reps(3); i++) {
+      const start = performance.now();
+      execFileSync('nbdcopy', [`nbd+unix:///data?socket=${socket}`, 'null:']);
+      reads.push(NBD_DATA_MIB / 1.048576 / ((performance.now() - start) / 1000));
+    }
+    record(`NBD sequential read, nbdcopy of ${NBD_DATA_MIB} MiB qcow2`, 'MB/s', 'rate', program, median(reads), { description: '>= 1x QEMU', met: (r) => r >= 1 });
+    const maps: number[] = [];
+    const opts = `driver=nbd,server.type=unix,server.path=${socket},export=bitmap,x-dirty-bitmap=qemu:dirty-bitmap:b0`;
+    for (let i = 0; i < reps(3); i++) {
+      let output = '';
+      maps.push(await timed(async () => {
+        output = execFileSync('qemu-img', ['map', '--output=json', '--image-opts', opts], { encoding: 'utf8', maxBuffer: 1 << 28 });
+      }));
+      if (i === 0) crossCheck('qemu-img map of the 16 TiB bitmap over NBD (sha256 of the output)', program, createHash('sha256').update(output).digest('hex'));
+    }
+    record('NBD qemu-img map, 16 TiB bitmap with 10,000 dirty extents', 'ms', 'time', program, median(maps), { description: '>= 1x QEMU', met: (r) => r >= 1 });
+  } finally {
+    await daemon.stop();
+  }
+}
+
 async function main(): Promise<void> {
   const suites: Array<[string, (program: ProgramName) => Promise<void>]> = [
     ['startup', startup],
@@ -379,9 +438,11 @@ async function main(): Promise<void> {
     ['node growth', nodeGrowth],
     ['qcow2', qcow2OpenClose],
     ['backup', backups],
+    ['nbd', nbdServing],
   ];
   nodeStartup();
   for (const [name, suite] of suites) {
+    if (suiteName !== undefined && name !== suiteName) continue;
     for (const program of programs) {
       process.stderr.write(`bench: ${name} on ${program}...\n`);
       try {
@@ -392,6 +453,8 @@ async function main(): Promise<void> {
       }
     }
   }
+  // The NBD images are over a GiB of real data; a run leaves nothing behind.
+  if (nbdImages) fs.rmSync(path.dirname(nbdImages.data), { recursive: true, force: true });
   const lines = [
     '| figure | unit | qblockd | QEMU 7.2 | ratio (x better) | target | met |',
     '|---|---|---|---|---|---|---|',
@@ -416,7 +479,7 @@ async function main(): Promise<void> {
     console.log(`cross-check ${same ? 'ok' : 'MISMATCH'}: ${check.what}${same ? '' : ' ' + JSON.stringify(check.values)}`);
   }
   const result = { date: new Date().toISOString(), quick, machine: facts, rows: rows.map((row) => ({ ...row, target: row.target?.description, ratio: ratioOf(row) })), crossChecks };
-  const partial = quick || only !== undefined || rowFilter !== undefined;
+  const partial = quick || only !== undefined || rowFilter !== undefined || suiteName !== undefined;
   const stamp = `${result.date.slice(0, 10)}-${os.hostname()}${partial ? '-partial' : ''}`;
   fs.mkdirSync(path.join(REPO, 'bench/results'), { recursive: true });
   fs.writeFileSync(path.join(REPO, `bench/results/${stamp}.json`), JSON.stringify(result, null, 2) + '\n');

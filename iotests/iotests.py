@@ -124,6 +124,21 @@ def qemu_io(path, *commands, fmt='qcow2'):
 
 # ---- the daemon under test -------------------------------------------------
 
+def client_log(*args):
+    """Runs an NBD client (qemu-img, qemu-io, qemu-nbd, nbdinfo, nbdcopy) and logs
+    what it printed and its exit status; scratch paths and qemu-io timings are filtered."""
+    skip_if_missing(args[0])
+    result = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=120)
+    text = filter_testfiles(result.stdout + result.stderr)
+    text = re.sub(r'^.* ops; .*\n', '', text, flags=re.M)
+    log(text.rstrip('\n'))
+    log('exit %d' % result.returncode)
+
+
+def nbd_uri(sock, export=''):
+    return 'nbd+unix:///%s?socket=%s' % (export, sock)
+
+
 class QmpClient:
     """One QMP connection: reads replies, keeps the events met on the way."""
 

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { ExportManager } from './block/exports.ts';
+import { NbdServer } from './nbd/server.ts';
 import { JobList } from './block/jobs/job-list.ts';
 import { RunState } from './block/run-state.ts';
 import { BlockGraph } from './block/graph.ts';
@@ -39,6 +40,7 @@ const DEFAULT_LIMITS = { maxPendingReplyBytes: 8 << 20, maxQueuedRequests: 64, m
 export class Daemon {
   readonly graph = new BlockGraph();
   readonly exports: ExportManager;
+  readonly nbd: NbdServer;
   readonly jobs = new JobList((name, data) => this.emitEvent(name, data));
   private readonly sessions = new Set<QmpSession>();
   private readonly servers: net.Server[] = [];
@@ -63,6 +65,7 @@ export class Daemon {
     this.schema = loadSchema();
     this.machine = new Machine(this.graph, config.machine);
     this.exports = new ExportManager(this.graph, (id) => this.emitEvent('BLOCK_EXPORT_DELETED', { id }));
+    this.nbd = new NbdServer(this.exports);
     this.watchers = new SessionWatchers(
       () => this.watchedState(),
       (name, data) => makeEvent(name, data),
@@ -72,6 +75,7 @@ export class Daemon {
       graph: this.graph,
       machine: this.machine,
       exports: this.exports,
+      nbd: this.nbd,
       jobs: this.jobs,
       runState: new RunState(config.startPaused ? 'prelaunch' : 'running', config.name, (event) => this.emitEvent(event)),
       schema: this.schema,
@@ -182,7 +186,7 @@ export class Daemon {
     this.log.info({ reason }, 'shutting down');
     try {
       this.jobs.cancelAll();
-      this.exports.close();
+      this.nbd.close();
       this.graph.closeAll();
     } catch (error) {
       this.log.error({ err: error }, 'failed to close block nodes cleanly');

@@ -1,33 +1,46 @@
-import fs from 'node:fs';
-import net from 'node:net';
 import { QmpError } from '../qmp/errors.ts';
 import type { DirtyBitmap } from './bitmap/dirty-bitmap.ts';
 import { checkBitmapPermission } from './bitmap/permissions.ts';
 import type { BlockGraph } from './graph.ts';
 import type { BlockNode } from './node.ts';
-import type {
-  BlockDirtyBitmapOrStr,
-  BlockExportInfo,
-  BlockExportOptions,
-  SocketAddressLegacy,
-} from '../schema/generated/qapi-types.ts';
+import type { BlockDirtyBitmapOrStr, BlockExportInfo, BlockExportOptions, BlockExportRemoveMode } from '../schema/generated/qapi-types.ts';
 
-interface BlockExport {
-  id: string;
-  name: string;
-  node: BlockNode;
-  bitmaps: DirtyBitmap[];
+/** A connected client, as the export sees it: something it can disconnect. */
+export interface ExportClient {
+  disconnect(): void;
+}
+
+/** Longest export name or description QEMU accepts (NBD_MAX_STRING_SIZE). */
+const MAX_STRING_SIZE = 4096;
+const SECTOR = 512;
+
+export interface BlockExport {
+  readonly id: string;
+  readonly name: string;
+  readonly description: string | undefined;
+  readonly node: BlockNode;
+  readonly writable: boolean;
+  readonly allocationDepth: boolean;
+  readonly bitmaps: DirtyBitmap[];
+  /** The size clients see: the node's size rounded down to whole sectors, as QEMU advertises it. */
+  readonly size: number;
+  /** With several connections allowed, clients may spread their requests over them (NBD_FLAG_CAN_MULTI_CONN). */
+  readonly multiConnection: boolean;
+  readonly clients: Set<ExportClient>;
+  /** Deleted, gone from the server's list, waiting for its clients to go. */
+  shuttingDown: boolean;
 }
 
 /**
- * The NBD server and its exports. Serving NBD data is not implemented yet:
- * the server binds its address (so clients see it exists) and refuses clients.
- * What exports do to bitmaps — make them busy — is fully emulated.
+ * The block side of exports: which nodes are exported under which names,
+ * the bitmaps they make busy, and their lifetime while clients hold them.
+ * An export is really gone (BLOCK_EXPORT_DELETED) once it is deleted and its
+ * last client has left. The NBD server (src/nbd) serves what is listed here.
  */
 export class ExportManager {
-  private server: net.Server | null = null;
-  private unixPath: string | null = null;
-  /** Newest first, as query-block-exports lists them. */
+  /** Set while the NBD server runs: whether it allows more than one connection. */
+  private server: { maxConnections: number } | null = null;
+  /** Oldest first, the order NBD_OPT_LIST follows; query-block-exports lists newest first. */
   private readonly exports: BlockExport[] = [];
 
   constructor(
@@ -35,25 +48,21 @@ export class ExportManager {
     private readonly emitDeleted: (id: string) => void,
   ) {}
 
-  async startServer(address: SocketAddressLegacy): Promise<void> {
-    if (this.server) throw new QmpError('NBD server already running');
-    const server = net.createServer((client) => client.destroy());
-    const listenArgs = listenArguments(address);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (error: NodeJS.ErrnoException) => reject(bindError(address, error)));
-      server.listen(listenArgs, () => resolve());
-    });
-    this.server = server;
-    this.unixPath = address.type === 'unix' ? address.data.path : null;
+  get serverRunning(): boolean {
+    return this.server !== null;
   }
 
-  stopServer(): void {
-    if (!this.server) throw new QmpError('NBD server not running');
-    for (const exported of [...this.exports]) this.remove(exported);
-    this.server.close();
-    if (this.unixPath) fs.rmSync(this.unixPath, { force: true });
+  serverStarted(maxConnections: number): void {
+    this.server = { maxConnections };
+  }
+
+  /** The server stops: every export goes at once, its clients disconnected. */
+  serverStopped(): void {
+    for (const exported of [...this.exports]) {
+      this.shutDown(exported);
+      this.finish(exported);
+    }
     this.server = null;
-    this.unixPath = null;
   }
 
   add(args: BlockExportOptions): void {
@@ -63,43 +72,76 @@ export class ExportManager {
     }
     const node = this.graph.findNode(args['node-name']);
     if (!node) throw new QmpError(`Cannot find device='' nor node-name='${args['node-name']}'`);
+    if (args.writable && node.readOnly) throw new QmpError('Cannot export read-only node as writable');
     if (!this.server) throw new QmpError('NBD server not running');
     const name = args.name ?? args['node-name'];
-    if (this.exports.some((exported) => exported.name === name)) {
-      throw new QmpError(`NBD server already has export named '${name}'`);
+    if (Buffer.byteLength(name) > MAX_STRING_SIZE) throw new QmpError(`export name '${name}' too long`);
+    if (args.description !== undefined && Buffer.byteLength(args.description) > MAX_STRING_SIZE) {
+      throw new QmpError(`description '${args.description}' too long`);
     }
-    const readOnly = !(args.writable ?? false);
+    if (this.findByName(name)) throw new QmpError(`NBD server already has export named '${name}'`);
+    const writable = args.writable ?? false;
     const bitmaps = (args.bitmaps ?? []).map((reference) => {
       const bitmap = this.findExportBitmap(node, reference);
-      checkBitmapPermission(bitmap, 'export');
-      if (readOnly && !node.readOnly && bitmap.enabled) {
+      if (typeof reference === 'string' && !writable && !node.readOnly && bitmap.enabled) {
         throw new QmpError(`Enabled bitmap '${bitmap.name}' incompatible with readonly export`);
       }
+      checkBitmapPermission(bitmap, 'export');
       return bitmap;
     });
-    const exported: BlockExport = { id: args.id, name, node, bitmaps };
+    const exported: BlockExport = {
+      id: args.id,
+      name,
+      description: args.description,
+      node,
+      writable,
+      allocationDepth: args['allocation-depth'] ?? false,
+      bitmaps,
+      size: Math.floor(node.size() / SECTOR) * SECTOR,
+      multiConnection: this.server.maxConnections !== 1,
+      clients: new Set(),
+      shuttingDown: false,
+    };
     for (const bitmap of bitmaps) bitmap.acquire(exported);
     node.users.add(`export ${args.id}`);
-    this.exports.unshift(exported);
+    this.exports.push(exported);
   }
 
-  delete(id: string): void {
+  delete(id: string, mode: BlockExportRemoveMode = 'safe'): void {
     const exported = this.exports.find((candidate) => candidate.id === id);
     if (!exported) throw new QmpError(`Export '${id}' is not found`);
-    this.remove(exported);
+    if (exported.shuttingDown) throw new QmpError(`Export '${id}' is already shutting down`);
+    if (mode === 'safe' && exported.clients.size > 0) throw new QmpError(`export '${id}' still in use`);
+    this.shutDown(exported);
+    if (exported.clients.size === 0) this.finish(exported);
+  }
+
+  /** The export a client may open under `name`: deleted ones are no longer offered. */
+  findByName(name: string): BlockExport | undefined {
+    return this.exports.find((exported) => exported.name === name && !exported.shuttingDown);
+  }
+
+  /** Exports offered to clients, oldest first. */
+  offered(): BlockExport[] {
+    return this.exports.filter((exported) => !exported.shuttingDown);
+  }
+
+  attach(exported: BlockExport, client: ExportClient): void {
+    exported.clients.add(client);
+  }
+
+  detach(exported: BlockExport, client: ExportClient): void {
+    if (!exported.clients.delete(client)) return;
+    if (exported.shuttingDown && exported.clients.size === 0) this.finish(exported);
   }
 
   list(): BlockExportInfo[] {
-    return this.exports.map((exported) => ({
+    return [...this.exports].reverse().map((exported) => ({
       id: exported.id,
       type: 'nbd',
       'node-name': exported.node.nodeName,
-      'shutting-down': false,
+      'shutting-down': exported.shuttingDown,
     }));
-  }
-
-  close(): void {
-    if (this.server) this.stopServer();
   }
 
   private findExportBitmap(node: BlockNode, reference: BlockDirtyBitmapOrStr): DirtyBitmap {
@@ -117,10 +159,16 @@ export class ExportManager {
     throw new QmpError(`Bitmap '${reference}' is not found`);
   }
 
-  private remove(exported: BlockExport): void {
+  private shutDown(exported: BlockExport): void {
+    exported.shuttingDown = true;
+    for (const client of [...exported.clients]) client.disconnect();
+  }
+
+  private finish(exported: BlockExport): void {
     const index = this.exports.indexOf(exported);
     if (index < 0) return;
     this.exports.splice(index, 1);
+    exported.clients.clear();
     for (const bitmap of exported.bitmaps) bitmap.release(exported);
     exported.node.users.delete(`export ${exported.id}`);
     this.emitDeleted(exported.id);
@@ -129,26 +177,4 @@ export class ExportManager {
 
 function filteredChild(node: BlockNode): BlockNode | undefined {
   return node.driver.format === 'raw' ? node.children[0] : undefined;
-}
-
-function listenArguments(address: SocketAddressLegacy): net.ListenOptions {
-  if (address.type === 'unix') return { path: address.data.path };
-  if (address.type === 'inet') return { host: address.data.host, port: Number(address.data.port) };
-  throw new QmpError(`Socket address type '${address.type}' is not supported by qblockd`);
-}
-
-function bindError(address: SocketAddressLegacy, error: NodeJS.ErrnoException): QmpError {
-  if (address.type === 'unix') {
-    return new QmpError(`Failed to bind socket to ${address.data.path}: ${errnoText(error)}`);
-  }
-  return new QmpError(`Failed to bind socket: ${errnoText(error)}`);
-}
-
-function errnoText(error: NodeJS.ErrnoException): string {
-  const texts: Record<string, string> = {
-    EADDRINUSE: 'Address already in use',
-    EACCES: 'Permission denied',
-    ENOENT: 'No such file or directory',
-  };
-  return texts[error.code ?? ''] ?? error.message;
 }

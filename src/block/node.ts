@@ -1,7 +1,7 @@
 import { QmpError } from '../qmp/errors.ts';
 import type { DirtyBitmap } from './bitmap/dirty-bitmap.ts';
 import type { ByteStore } from './drivers/byte-store.ts';
-import type { BlockDriver, SnapshotSource } from './drivers/driver.ts';
+import type { BlockDriver, BlockStatus, SnapshotSource } from './drivers/driver.ts';
 import type { BlockdevDetectZeroesOptions, ImageInfo } from '../schema/generated/qapi-types.ts';
 
 /** The data path a parent node sees of its child: the child's bitmaps record what the parent writes. */
@@ -12,6 +12,7 @@ export interface BlockChildIo {
   writeZeroes(offset: number, length: number): void;
   discard(offset: number, length: number): void;
   flush(): void;
+  blockStatus(offset: number, length: number): BlockStatus;
   imageInfo(): ImageInfo;
   readonly byteStore?: ByteStore;
   /** Block status of the child, where its driver knows it. */
@@ -98,6 +99,10 @@ export class BlockNode {
     this.driver.flush();
   }
 
+  blockStatus(offset: number, length: number): BlockStatus {
+    return this.driver.blockStatus?.(offset, length) ?? { length, data: true, zero: false, allocated: true };
+  }
+
   /** The view a parent gets: reads and writes go through this node, so its bitmaps see them. */
   asChild(): BlockChildIo {
     const node = this;
@@ -109,6 +114,7 @@ export class BlockNode {
       writeZeroes: (offset, length) => node.writeZeroes(offset, length),
       discard: (offset, length) => node.discard(offset, length),
       flush: () => node.flush(),
+      blockStatus: (offset, length) => node.blockStatus(offset, length),
       imageInfo: () => node.driver.imageInfo(),
       snapshot: node.driver.snapshotSource?.(),
       readsAsZero: node.driver.readsAsZero && ((offset, length) => node.driver.readsAsZero!(offset, length)),

@@ -1,22 +1,43 @@
 import type { CommandTable } from '../qmp/dispatcher.ts';
+import { QmpError } from '../qmp/errors.ts';
 import type { DaemonServices } from './services.ts';
 
-export function exportCommands({ exports }: DaemonServices) {
+export function exportCommands({ exports, nbd, graph }: DaemonServices) {
   return {
     async 'nbd-server-start'(args) {
-      await exports.startServer(args.addr);
+      await nbd.start(args);
       return {};
     },
     'nbd-server-stop'() {
-      exports.stopServer();
+      nbd.stop();
       return {};
     },
     'block-export-add'(args) {
       exports.add(args);
       return {};
     },
+    // The deprecated pair QEMU 7.2 still has: an export whose id is its name, a read-only node quietly exported read-only.
+    'nbd-server-add'(args) {
+      const node = graph.findDeviceOrNode(args.device);
+      if (!exports.serverRunning) throw new QmpError('NBD server not running');
+      const name = args.name ?? args.device;
+      exports.add({
+        type: 'nbd',
+        id: name,
+        'node-name': node.nodeName,
+        name,
+        ...(args.description !== undefined && { description: args.description }),
+        writable: (args.writable ?? false) && !node.readOnly,
+        ...(args.bitmap !== undefined && { bitmaps: [args.bitmap] }),
+      });
+      return {};
+    },
+    'nbd-server-remove'(args) {
+      exports.delete(args.name, args.mode);
+      return {};
+    },
     'block-export-del'(args) {
-      exports.delete(args.id);
+      exports.delete(args.id, args.mode);
       return {};
     },
     'query-block-exports': () => exports.list(),

@@ -1,5 +1,6 @@
 import type { BlockGraph } from '../block/graph.ts';
 import type { ExportManager } from '../block/exports.ts';
+import type { NbdServer } from '../nbd/server.ts';
 import type { JobList } from '../block/jobs/job-list.ts';
 import type { RunState } from '../block/run-state.ts';
 import type { Machine } from '../machine/machine.ts';
@@ -20,6 +21,7 @@ export interface DaemonServices {
   graph: BlockGraph;
   machine: Machine;
   exports: ExportManager;
+  nbd: NbdServer;
   jobs: JobList;
   runState: RunState;
   schema: Schema;

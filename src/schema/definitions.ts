@@ -13,6 +13,8 @@ export interface Member {
   name: string;
   optional: boolean;
   type: TypeRef;
+  /** Special features of the member (unstable, deprecated), reported by query-qmp-schema. */
+  features?: string[];
 }
 
 export type TypeDef =
@@ -72,9 +74,14 @@ export class SchemaDefinitions {
     for (const [name, jsonType] of Object.entries(BUILTINS)) this.types.set(name, { kind: 'builtin', name, jsonType });
     this.types.set(EMPTY_STRUCT, { kind: 'struct', name: EMPTY_STRUCT, members: [] });
     const pendingStructs: Array<{ name: string; base?: string; data: Record<string, unknown> }> = [];
+    const seen = new Set<string>();
     for (const { file, entries, qblockdOnly = false } of SCHEMA_FILES) {
       for (const entry of entries as Array<Record<string, any>>) {
-        if (ENTRY_KEYWORDS.filter((keyword) => keyword in entry).length !== 1) throw new Error(`schema/${file}: malformed entry ${JSON.stringify(entry).slice(0, 80)}`);
+        const keywords = ENTRY_KEYWORDS.filter((keyword) => keyword in entry);
+        if (keywords.length !== 1) throw new Error(`schema/${file}: malformed entry ${JSON.stringify(entry).slice(0, 80)}`);
+        const defined = `${keywords[0] === 'command' || keywords[0] === 'event' ? keywords[0] : 'type'} ${entry[keywords[0]!]}`;
+        if (seen.has(defined)) throw new Error(`schema/${file}: ${defined} is defined twice`);
+        seen.add(defined);
         if (entry.enum) this.types.set(entry.enum, { kind: 'enum', name: entry.enum, values: entry.data });
         else if (entry.struct) pendingStructs.push({ name: entry.struct, base: entry.base, data: entry.data });
         else if (entry.union) this.addUnion(entry);
@@ -126,11 +133,15 @@ export class SchemaDefinitions {
   }
 
   private membersOf(data: Record<string, unknown>): Member[] {
-    return Object.entries(data).map(([key, type]) => ({
-      name: key.replace(/^\*/, ''),
-      optional: key.startsWith('*'),
-      type: type as TypeRef,
-    }));
+    return Object.entries(data).map(([key, value]) => {
+      const member: Member = { name: key.replace(/^\*/, ''), optional: key.startsWith('*'), type: value as TypeRef };
+      if (typeof value === 'object' && !Array.isArray(value)) {
+        const { type, features } = value as { type: TypeRef; features: string[] };
+        member.type = type;
+        member.features = features;
+      }
+      return member;
+    });
   }
 
   /** Base members come first, recursively. */

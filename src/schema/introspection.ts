@@ -77,6 +77,7 @@ export function buildIntrospection(schema: SchemaDefinitions, withQblockd: boole
         const members = definition.members.map((member) => {
           const info: Record<string, unknown> = { name: member.name, type: nameOf(member.type) };
           if (member.optional) info.default = null;
+          if (member.features) info.features = [...member.features];
           return info;
         });
         const entry: SchemaInfoEntry = { name, 'meta-type': 'object', members };

@@ -17,12 +17,12 @@ export class DaemonProcess {
   ) {}
 
   /** `program` defaults to qblockd; pass 'qemu-system-x86_64' to run QEMU itself with the same arguments. */
-  static async start(args: string[] = [], options: { socketPath?: string; program?: string } = {}): Promise<DaemonProcess> {
+  static async start(args: string[] = [], options: { socketPath?: string; program?: string; env?: Record<string, string> } = {}): Promise<DaemonProcess> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qblockd-test-'));
     const socketPath = options.socketPath ?? path.join(dir, 'qmp.sock');
     const child = spawn(options.program ?? QBLOCKD, ['-M', 'none', '-nodefaults', '-display', 'none', ...args, '-qmp', `unix:${socketPath},server=on,wait=off`], {
       stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env },
+      env: { ...process.env, ...options.env },
     });
     const daemon = new DaemonProcess(child, socketPath, dir);
     child.stderr!.on('data', (chunk: Buffer) => daemon.stderr.push(chunk.toString()));

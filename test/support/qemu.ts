@@ -7,6 +7,8 @@ function installed(binary: string): boolean {
 
 export const hasQemuImg = installed('qemu-img');
 export const hasQemuSystem = installed('qemu-system-x86_64');
+/** libnbd's tools (Debian: libnbd-bin). */
+export const hasNbdTools = installed('nbdinfo') && installed('nbdcopy');
 
 const required = Boolean(process.env.CI || process.env.QBLOCKD_REQUIRE_INTEROP);
 
@@ -14,8 +16,12 @@ const required = Boolean(process.env.CI || process.env.QBLOCKD_REQUIRE_INTEROP);
  * An interop suite needs Debian's qemu-utils / qemu-system-x86. Without them it
  * is reported by name and not run — except in CI, where missing tools fail it.
  */
-export function describeInterop(name: string, needs: { qemuImg?: boolean; qemuSystem?: boolean }, body: () => void): void {
-  const missing = [needs.qemuImg && !hasQemuImg && 'qemu-img', needs.qemuSystem && !hasQemuSystem && 'qemu-system-x86_64'].filter(Boolean);
+export function describeInterop(name: string, needs: { qemuImg?: boolean; qemuSystem?: boolean; nbdTools?: boolean }, body: () => void): void {
+  const missing = [
+    needs.qemuImg && !hasQemuImg && 'qemu-img',
+    needs.qemuSystem && !hasQemuSystem && 'qemu-system-x86_64',
+    needs.nbdTools && !hasNbdTools && 'nbdinfo/nbdcopy',
+  ].filter(Boolean);
   if (missing.length > 0 && !required) {
     console.warn(`interop: not run: ${name}: ${missing.join(', ')} not installed`);
     describe.skip(name, body);

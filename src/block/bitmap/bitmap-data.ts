@@ -106,12 +106,15 @@ export class BitmapData {
     this.setChunks = other.setChunks;
   }
 
-  /** Maximal runs [first, end) of set chunks, ascending. */
-  *dirtyRuns(): Iterable<[number, number]> {
+  /** Maximal runs [first, end) of set chunks, ascending, clipped to chunks [from, to). */
+  *dirtyRuns(from = 0, to = this.chunkCount): Iterable<[number, number]> {
     let runStart = -1;
     let runEnd = -1;
-    for (const index of [...this.pages.keys()].sort((a, b) => a - b)) {
-      for (const [first, end] of this.pageRuns(index)) {
+    for (const index of this.pageIndexesIn(from, to)) {
+      for (const [pageFirst, pageEnd] of this.pageRuns(index)) {
+        const first = Math.max(pageFirst, from);
+        const end = Math.min(pageEnd, to);
+        if (end <= first) continue;
         if (first === runEnd) {
           runEnd = end;
           continue;
@@ -361,6 +364,19 @@ export class BitmapData {
     if (count === 0) this.pages.delete(index);
     else if (count === pageLength) this.pages.set(index, FULL);
     else this.pages.set(index, words);
+  }
+
+  /** Indexes of the stored pages overlapping chunks [from, to), ascending. */
+  private pageIndexesIn(from: number, to: number): number[] {
+    if (to <= from) return [];
+    const firstPage = Math.floor(from / PAGE_BITS);
+    const lastPage = Math.floor((to - 1) / PAGE_BITS);
+    if (lastPage - firstPage + 1 <= this.pages.size) {
+      const indexes: number[] = [];
+      for (let index = firstPage; index <= lastPage; index++) if (this.pages.has(index)) indexes.push(index);
+      return indexes;
+    }
+    return [...this.pages.keys()].filter((index) => index >= firstPage && index <= lastPage).sort((a, b) => a - b);
   }
 
   private *pageRuns(index: number): Iterable<[number, number]> {

@@ -32,6 +32,18 @@ export interface PersistentBitmapStore {
   removeBitmap(name: string): void;
 }
 
+/** What a run of bytes starting at an offset holds, as QEMU's block status reports it. */
+export interface BlockStatus {
+  /** Bytes from the offset asked about that share this status (at least 1). */
+  length: number;
+  /** Stored data rather than a hole. */
+  data: boolean;
+  /** Reads as zeroes. */
+  zero: boolean;
+  /** Allocated in this node rather than left to what lies below (QEMU's is_allocated). */
+  allocated: boolean;
+}
+
 /** The guest-visible data path and the facts query commands report. */
 export interface BlockDriver {
   readonly format: BlockdevDriver;
@@ -43,6 +55,8 @@ export interface BlockDriver {
   writeZeroes(offset: number, length: number): void;
   discard(offset: number, length: number): void;
   flush(): void;
+  /** Status of [offset, offset+length); drivers without one hold data everywhere. */
+  blockStatus?(offset: number, length: number): BlockStatus;
   /** Driver-specific ImageInfo members (filename, actual-size, format-specific...). */
   imageInfo(): ImageInfo;
   /** A protocol driver exposes its bytes to the format driver above it. */

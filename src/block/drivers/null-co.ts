@@ -1,4 +1,4 @@
-import type { BlockDriver } from './driver.ts';
+import type { BlockDriver, BlockStatus } from './driver.ts';
 import { integer, roundUpToSector } from './option-rules.ts';
 import type { BlockdevOptionsNull, ImageInfo } from '../../schema/generated/qapi-types.ts';
 
@@ -25,6 +25,11 @@ export class NullDriver implements BlockDriver {
 
   read(_offset: number, length: number): Buffer {
     return Buffer.alloc(length);
+  }
+
+  /** Nothing is stored: a hole everywhere; with read-zeroes=on known to read as zeroes, and so allocated, as QEMU reports it. */
+  blockStatus(_offset: number, length: number): BlockStatus {
+    return { length, data: false, zero: this.readZeroes, allocated: this.readZeroes };
   }
 
   /** Without read-zeroes nothing is allocated (QEMU's block status for null-co). */

@@ -1,6 +1,6 @@
 import { QmpError } from '../../qmp/errors.ts';
 import { Qcow2FormatError, Qcow2Image } from './qcow2/image.ts';
-import type { BitmapToStore, BlockDriver, LoadedBitmap, PersistentBitmapStore } from './driver.ts';
+import type { BitmapToStore, BlockDriver, BlockStatus, LoadedBitmap, PersistentBitmapStore } from './driver.ts';
 import { allocatedBytes } from './file.ts';
 import { firstProblem, QCOW2_RULES } from './option-rules.ts';
 import type { BlockChildIo } from '../node.ts';
@@ -59,6 +59,10 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore {
 
   flush(): void {
     guarded(() => this.image.flush());
+  }
+
+  blockStatus(offset: number, length: number): BlockStatus {
+    return guarded(() => this.image.blockStatus(offset, length));
   }
 
   close(): void {

@@ -1,4 +1,4 @@
-import type { BlockDriver } from './driver.ts';
+import type { BlockDriver, BlockStatus } from './driver.ts';
 import type { BlockChildIo } from '../node.ts';
 import { integer, roundUpToSector } from './option-rules.ts';
 import type { BlockdevOptionsRaw, ImageInfo } from '../../schema/generated/qapi-types.ts';
@@ -41,6 +41,10 @@ export class RawDriver implements BlockDriver {
 
   flush(): void {
     this.child.flush();
+  }
+
+  blockStatus(offset: number, length: number): BlockStatus {
+    return this.child.blockStatus(this.offset + offset, length);
   }
 
   close(): void {}

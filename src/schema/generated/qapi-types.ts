@@ -363,6 +363,14 @@ export interface BlockExportOptionsNbd {
 
 export interface BlockExportOptionsUnsupported {}
 
+export interface NbdServerAddOptions {
+  'name'?: string;
+  'description'?: string;
+  'device': string;
+  'writable'?: boolean;
+  'bitmap'?: string;
+}
+
 export type BlockExportOptions = {
   'id': string;
   'fixed-iothread'?: boolean;
@@ -609,6 +617,7 @@ export interface QapiTypes {
   'BlockExportOptionsNbdBase': BlockExportOptionsNbdBase;
   'BlockExportOptionsNbd': BlockExportOptionsNbd;
   'BlockExportOptionsUnsupported': BlockExportOptionsUnsupported;
+  'NbdServerAddOptions': NbdServerAddOptions;
   'BlockExportOptions': BlockExportOptions;
   'BlockExportRemoveMode': BlockExportRemoveMode;
   'BlockExportInfo': BlockExportInfo;
@@ -675,7 +684,12 @@ export interface CommandArguments {
     'max-connections'?: number;
   };
   'nbd-server-stop': QapiEmpty;
+  'nbd-server-add': NbdServerAddOptions;
   'block-export-add': BlockExportOptions;
+  'nbd-server-remove': {
+    'name': string;
+    'mode'?: BlockExportRemoveMode;
+  };
   'block-export-del': {
     'id': string;
     'mode'?: BlockExportRemoveMode;
@@ -773,7 +787,9 @@ export interface CommandResults {
   'transaction': QapiEmpty;
   'nbd-server-start': QapiEmpty;
   'nbd-server-stop': QapiEmpty;
+  'nbd-server-add': QapiEmpty;
   'block-export-add': QapiEmpty;
+  'nbd-server-remove': QapiEmpty;
   'block-export-del': QapiEmpty;
   'query-block-exports': BlockExportInfo[];
   'query-jobs': JobInfo[];

@@ -246,6 +246,31 @@ export class Qcow2Image {
     });
   }
 
+  /**
+   * Status of the clusters from `offset` on, up to `length` bytes: a run of
+   * clusters of one kind. Without a backing file, unallocated clusters read
+   * as zeroes; zero clusters are allocated but hold no data.
+   */
+  blockStatus(offset: number, length: number): { length: number; data: boolean; zero: boolean; allocated: boolean } {
+    this.checkRange(offset, length);
+    const kindAt = (guestCluster: number): 'unallocated' | 'zero' | 'data' => {
+      const entry = this.l2Entry(guestCluster);
+      if (entry === null) return 'unallocated';
+      if (!(entry & COMPRESSED) && entry & ZERO) return 'zero';
+      return 'data';
+    };
+    // A missing L2 table leaves its whole range unallocated: step over it at once.
+    const step = (guestCluster: number): number =>
+      this.l2Table(Math.floor(guestCluster / this.l2Entries), false) ? 1 : this.l2Entries - (guestCluster % this.l2Entries);
+    const end = offset + length;
+    const first = Math.floor(offset / this.clusterSize);
+    const kind = kindAt(first);
+    let next = first + (kind === 'unallocated' ? step(first) : 1);
+    while (next * this.clusterSize < end && kindAt(next) === kind) next += kind === 'unallocated' ? step(next) : 1;
+    const runEnd = next * this.clusterSize;
+    return { length: Math.min(runEnd, end) - offset, data: kind === 'data', zero: kind !== 'data', allocated: kind !== 'unallocated' };
+  }
+
   /** Discard requests are ignored, as QEMU ignores them on nodes opened without discard=unmap. */
   discard(offset: number, length: number): void {
     this.checkRange(offset, length);

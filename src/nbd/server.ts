@@ -1,0 +1,184 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import type { ExportManager } from '../block/exports.ts';
+import { QmpError } from '../qmp/errors.ts';
+import type { CommandArguments, SocketAddressLegacy } from '../schema/generated/qapi-types.ts';
+import { NbdConnection } from './connection.ts';
+
+export type NbdServerOptions = CommandArguments['nbd-server-start'];
+
+/**
+ * The NBD server: one listener, its clients, and QEMU's connection limit.
+ * While `max-connections` clients are connected, new ones wait unanswered
+ * (QEMU stops accepting), and are served in turn when a slot frees.
+ */
+export class NbdServer {
+  private listener: net.Server | null = null;
+  private unixPath: string | null = null;
+  private maxConnections = 0;
+  private readonly connections = new Set<NbdConnection>();
+  private readonly waiting: net.Socket[] = [];
+
+  constructor(private readonly exports: ExportManager) {}
+
+  async start(options: NbdServerOptions): Promise<void> {
+    if (this.listener) throw new QmpError('NBD server already running');
+    const { listenOptions, unixPath } = resolveAddress(options.addr);
+    if (unixPath) removeStaleSocket(unixPath);
+    const listener = net.createServer((socket) => this.accept(socket));
+    await new Promise<void>((resolve, reject) => {
+      listener.once('error', (error: NodeJS.ErrnoException) => reject(bindError(options.addr, error)));
+      listener.listen(listenOptions, () => resolve());
+    });
+    listener.on('error', () => {});
+    const tlsCreds = options['tls-creds'];
+    if (tlsCreds !== undefined) {
+      // No object-add tls-creds-x509 exists in qblockd, so no id names credentials.
+      listener.close();
+      if (unixPath) fs.rmSync(unixPath, { force: true });
+      throw new QmpError(`No TLS credentials with id '${tlsCreds}'`);
+    }
+    this.listener = listener;
+    this.unixPath = unixPath;
+    this.maxConnections = options['max-connections'] ?? 0;
+    this.exports.serverStarted(this.maxConnections);
+  }
+
+  stop(): void {
+    if (!this.listener) throw new QmpError('NBD server not running');
+    this.close();
+  }
+
+  /** Stops the server if it runs (daemon shutdown). */
+  close(): void {
+    if (!this.listener) return;
+    this.exports.serverStopped();
+    for (const connection of [...this.connections]) connection.close();
+    for (const socket of this.waiting.splice(0)) socket.destroy();
+    this.listener.close();
+    if (this.unixPath) fs.rmSync(this.unixPath, { force: true });
+    this.listener = null;
+    this.unixPath = null;
+  }
+
+  private accept(socket: net.Socket): void {
+    socket.on('error', () => {});
+    if (this.maxConnections > 0 && this.connections.size >= this.maxConnections) {
+      socket.pause();
+      socket.once('close', () => this.waiting.splice(this.waiting.indexOf(socket) >>> 0, 1));
+      this.waiting.push(socket);
+      return;
+    }
+    this.serve(socket);
+  }
+
+  private serve(socket: net.Socket): void {
+    socket.setNoDelay(true);
+    const connection = new NbdConnection(socket, this.exports);
+    this.connections.add(connection);
+    connection.closed.then(() => {
+      this.connections.delete(connection);
+      const next = this.waiting.shift();
+      if (next && this.listener) this.serve(next);
+    });
+  }
+}
+
+function resolveAddress(address: SocketAddressLegacy): { listenOptions: net.ListenOptions; unixPath: string | null } {
+  if (address.type === 'unix') {
+    const unixPath = address.data.path || temporarySocketPath();
+    return { listenOptions: { path: unixPath }, unixPath };
+  }
+  if (address.type === 'inet') {
+    return { listenOptions: { host: address.data.host, port: servicePort(address.data.host, address.data.port) }, unixPath: null };
+  }
+  throw new QmpError(`Socket address type '${address.type}' is not supported by qblockd`);
+}
+
+/** QEMU unlinks whatever the path names before it binds (a stale socket, even a plain file). */
+function removeStaleSocket(unixPath: string): void {
+  try {
+    fs.unlinkSync(unixPath);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT') throw new QmpError(`Failed to unlink socket ${unixPath}: ${errnoText({ code } as NodeJS.ErrnoException)}`);
+  }
+}
+
+/** An empty unix path gets a fresh one in the temporary directory, as QEMU makes it. */
+function temporarySocketPath(): string {
+  const directory = process.env.TMPDIR || os.tmpdir();
+  const letters = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+  for (;;) {
+    let suffix = '';
+    for (let i = 0; i < 6; i++) suffix += letters[Math.floor(Math.random() * letters.length)];
+    const candidate = path.join(directory, `qemu-socket-${suffix}`);
+    if (!fs.existsSync(candidate)) return candidate;
+  }
+}
+
+/**
+ * The port getaddrinfo(3) makes of a service string, as QEMU passes it
+ * through: strtoul's reading truncated to an int, where -1 means "not a
+ * number, look the name up in /etc/services", then to 16 bits.
+ */
+function servicePort(host: string, service: string): number {
+  const numeric = /^\s*([+-]?)(\d*)$/.exec(service);
+  if (numeric && (numeric[2] !== '' || service === '')) {
+    const digits = numeric[2] || '0';
+    const magnitude = BigInt(digits);
+    const overflow = magnitude > 0xffffffffffffffffn;
+    const unsigned = overflow ? 0xffffffffffffffffn : numeric[1] === '-' ? (1n << 64n) - magnitude : magnitude;
+    const asInt = Number(BigInt.asIntN(32, unsigned % (1n << 64n)));
+    if (asInt !== -1) return asInt & 0xffff;
+  }
+  const named = lookUpService(service);
+  if (named === undefined) {
+    throw new QmpError(`address resolution failed for ${host}:${service}: Servname not supported for ai_socktype`);
+  }
+  return named;
+}
+
+function lookUpService(name: string): number | undefined {
+  let table: string;
+  try {
+    table = fs.readFileSync('/etc/services', 'utf8');
+  } catch {
+    return undefined;
+  }
+  for (const line of table.split('\n')) {
+    const [entry] = line.split('#');
+    const fields = entry!.trim().split(/\s+/);
+    const match = /^(\d+)\/tcp$/.exec(fields[1] ?? '');
+    if (match && (fields[0] === name || fields.slice(2).includes(name))) return Number(match[1]);
+  }
+  return undefined;
+}
+
+function bindError(address: SocketAddressLegacy, error: NodeJS.ErrnoException): QmpError {
+  if (address.type === 'unix') {
+    // libuv reports a missing directory as EACCES; bind(2) said ENOENT, as QEMU prints it.
+    const missingDirectory = error.code === 'EACCES' && !fs.existsSync(path.dirname(address.data.path));
+    return new QmpError(`Failed to bind socket to ${address.data.path}: ${errnoText(missingDirectory ? { ...error, code: 'ENOENT' } : error)}`);
+  }
+  if (error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN') {
+    const { host, port } = (address as { data: { host: string; port: string } }).data;
+    return new QmpError(`address resolution failed for ${host}:${port}: Name or service not known`);
+  }
+  return new QmpError(`Failed to bind socket: ${errnoText(error)}`);
+}
+
+function errnoText(error: NodeJS.ErrnoException): string {
+  const texts: Record<string, string> = {
+    EADDRINUSE: 'Address already in use',
+    EACCES: 'Permission denied',
+    ENOENT: 'No such file or directory',
+    EADDRNOTAVAIL: 'Cannot assign requested address',
+    EISDIR: 'Is a directory',
+    EPERM: 'Operation not permitted',
+    ENOTDIR: 'Not a directory',
+  };
+  return texts[error.code ?? ''] ?? 'Internal error';
+}
