@@ -1,5 +1,5 @@
 import { QmpError } from '../qmp/errors.ts';
-import type { BlockDeviceInfo, BlockInfo, VersionInfo } from '../schema/generated/qapi-types.ts';
+import type { BlockDeviceInfo, BlockInfo, StatusInfo, VersionInfo } from '../schema/generated/qapi-types.ts';
 import { infoBlock } from './info-block.ts';
 import { runQemuIoCommand, type QemuIoTarget } from './qemu-io.ts';
 
@@ -16,6 +16,8 @@ export interface HmpContext {
   /** query-block's and query-named-block-nodes' answers, for `info block`. */
   blockBackends(): BlockInfo[];
   namedNodes(): BlockDeviceInfo[];
+  /** query-status's answer, for `info status`. */
+  status(): StatusInfo;
   version: VersionInfo;
 }
 
@@ -35,6 +37,13 @@ const INFO_COMMANDS: Record<string, HmpCommand> = {
       if (words.includes('-v')) return 'info block -v is not supported by qblockd\n';
       const device = words.find((word) => !word.startsWith('-'));
       return infoBlock(context.blockBackends(), context.namedNodes(), words.includes('-n'), device);
+    },
+  },
+  status: {
+    help: ['info status  -- show the current VM status (running|paused)'],
+    run(_rest, context) {
+      const { running, status } = context.status();
+      return `VM status: ${running ? 'running' : 'paused'}${running || status === 'paused' ? '' : ` (${status})`}\n`;
     },
   },
   version: {
