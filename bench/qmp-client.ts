@@ -104,24 +104,45 @@ export class BenchDaemon {
     this.events.length = 0;
   }
 
-  /** Writes `count` commands at once and waits for every reply (events are not counted). */
-  async pipeline(line: string, count: number): Promise<void> {
-    this.socket.write((line + '\n').repeat(count));
+  /** Writes every line at once and waits for as many replies (events are not counted); an error reply throws. */
+  async pipeline(lines: string[]): Promise<void> {
+    this.socket.write(lines.map((line) => line + '\n').join(''));
     let replies = 0;
-    while (replies < count) {
+    while (replies < lines.length) {
       let start = 0;
-      for (let end = this.buffer.indexOf('\n'); end >= 0 && replies < count; end = this.buffer.indexOf('\n', start)) {
+      for (let end = this.buffer.indexOf('\n'); end >= 0 && replies < lines.length; end = this.buffer.indexOf('\n', start)) {
+        if (this.buffer.startsWith('{"error"', start)) throw new Error(`pipelined command failed: ${this.buffer.slice(start, end)}`);
         if (!this.buffer.startsWith('{"event"', start) && !this.buffer.startsWith('{"timestamp"', start)) replies++;
         start = end + 1;
       }
       this.buffer = this.buffer.slice(start);
-      if (replies < count) await new Promise<void>((resolve) => this.waiters.push(resolve));
+      if (replies < lines.length) await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
   }
 
-  rssBytes(): number {
+  /** Another client of the same daemon (on its monitor socket, or on another one it serves), negotiated. */
+  async connectAnother(socketPath = this.socketPath): Promise<BenchDaemon> {
+    const other = new BenchDaemon(this.child, socketPath, this.dir);
+    await other.connect();
+    await other.execute('qmp_capabilities');
+    return other;
+  }
+
+  /** Resident memory in bytes: the whole set, its anonymous part, and the proportional share (PSS). */
+  memory(): { rss: number; anon: number; pss: number } {
     const status = fs.readFileSync(`/proc/${this.child.pid}/status`, 'utf8');
-    return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
+    const rollup = fs.readFileSync(`/proc/${this.child.pid}/smaps_rollup`, 'utf8');
+    const kib = (text: string, field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(text)![1]) * 1024;
+    return { rss: kib(status, 'VmRSS'), anon: kib(status, 'RssAnon'), pss: kib(rollup, 'Pss') };
+  }
+
+  rssBytes(): number {
+    return this.memory().rss;
+  }
+
+  /** Closes this client's connection only (another client keeps the daemon). */
+  disconnect(): void {
+    this.socket.destroy();
   }
 
   async stop(): Promise<void> {

@@ -11,11 +11,13 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROG = os.environ.get('QBLOCKD_IOTESTS_PROG', 'qblockd')
-TEST_DIR = os.environ.get('TEST_DIR', '/tmp')
+# check gives each test its own directory; a test started by hand makes a private one.
+TEST_DIR = os.environ.get('TEST_DIR') or tempfile.mkdtemp(prefix='qblockd-iotest-')
 QBLOCKD = os.environ.get('QBLOCKD_PROG', os.path.join(REPO, 'bin', 'qblockd'))
 QEMU = os.environ.get('QEMU_PROG', 'qemu-system-x86_64')
 QSD = os.environ.get('QSD_PROG', 'qemu-storage-daemon')
@@ -87,6 +89,8 @@ def project_node(node):
 # ---- images --------------------------------------------------------------
 
 def qemu_img(*args, check=True):
+    # A test that needs an image tool it does not have reports itself as not run, by name.
+    skip_if_missing(QEMU_IMG)
     result = subprocess.run([QEMU_IMG] + [str(a) for a in args], capture_output=True, text=True)
     if check and result.returncode not in (0,):
         raise RuntimeError('qemu-img %s failed: %s' % (' '.join(map(str, args)), result.stderr))
@@ -116,6 +120,7 @@ def log_image_bitmaps(path):
 
 
 def qemu_io(path, *commands, fmt='qcow2'):
+    skip_if_missing(QEMU_IO)
     args = [QEMU_IO, '-f', fmt]
     for command in commands:
         args += ['-c', command]

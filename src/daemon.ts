@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import type net from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { ExportManager } from './block/exports.ts';
 import { NbdServer } from './nbd/server.ts';
 import { JobList } from './block/jobs/job-list.ts';
@@ -14,23 +13,23 @@ import type { WatchedState } from './commands/change-watch.ts';
 import type { DaemonConfig } from './config/index.ts';
 import type { Logger } from './log.ts';
 import { Dispatcher } from './qmp/dispatcher.ts';
-import { QmpSession, type SessionTransport } from './qmp/session.ts';
+import { QmpSession, type SessionLimits, type SessionTransport } from './qmp/session.ts';
 import { loadSchema, type Schema } from './schema/index.ts';
 import type { XQblockdTransport } from './schema/generated/qapi-types.ts';
 import type { MonitorSpec } from './cli/index.ts';
 import { connectUnix } from './transport/client-socket.ts';
 import { serveInheritedSocket } from './transport/inherited-socket.ts';
-import type { SessionHost } from './transport/session-host.ts';
+import type { MonitorOptions, SessionHost } from './transport/session-host.ts';
 import { listenUnix } from './transport/unix-socket.ts';
 import { Machine } from './machine/machine.ts';
 import { startQtest } from './machine/qtest-connection.ts';
-import { listenWebSocket } from './transport/websocket.ts';
-import { defaultTokenPath, newWebSocketToken, writeTokenFile } from './transport/websocket-token.ts';
-import { isLoopback, webPage } from './web/page.ts';
+import type { WebSocketListener } from './transport/websocket.ts';
 
 /** Where --web listens when no WebSocket listener is configured. */
 const WEB_VIEW_LISTENER = { host: '127.0.0.1', port: 0, allowedOrigins: [] };
-const DEFAULT_LIMITS = { maxPendingReplyBytes: 8 << 20, maxQueuedRequests: 64, maxLineBytes: 64 << 20 };
+const DEFAULT_LIMITS: SessionLimits = { maxPendingReplyBytes: 8 << 20, maxPendingInputBytes: 1 << 20, maxUnreadOutputBytes: 64 << 20 };
+/** Large enough for a request at QEMU's 64 MiB token limit in one frame. */
+const DEFAULT_MAX_FRAME_BYTES = (64 << 20) + (64 << 10);
 
 /**
  * The running daemon: one block graph, one dispatcher, any number of QMP
@@ -45,7 +44,7 @@ export class Daemon {
   private readonly sessions = new Set<QmpSession>();
   private readonly servers: net.Server[] = [];
   private readonly socketPaths: string[] = [];
-  private webSocketServer: { close(): void } | null = null;
+  private webSocketListener: WebSocketListener | null = null;
   /** Where clients find the WebSocket token, once the listener is up. */
   webSocketTokenFile: string | null = null;
   webSocketUrl: string | null = null;
@@ -95,8 +94,10 @@ export class Daemon {
   /** Opens the configured nodes, then starts listening. Throws with a one-line reason. */
   async start(): Promise<void> {
     const websocket = this.config.websocket ?? (this.config.web ? WEB_VIEW_LISTENER : undefined);
-    if (websocket && this.config.web && !isLoopback(websocket.host)) {
-      throw new Error(`the web view is served on loopback addresses only, not on websocket host ${websocket.host}`);
+    if (websocket && this.config.web) {
+      // Loaded only when the web view is on, like the WebSocket modules below.
+      const { isLoopback } = await import('./web/page.ts');
+      if (!isLoopback(websocket.host)) throw new Error(`the web view is served on loopback addresses only, not on websocket host ${websocket.host}`);
     }
     for (const spec of this.config.blockdevs) {
       const options = this.schema.validateType('BlockdevOptions', spec.value, spec.syntax === 'json' ? 'qmp' : 'keyval');
@@ -113,7 +114,7 @@ export class Daemon {
     for (const device of this.config.devices) withOption(device.option, () => this.machine.addDevice(device.options));
     this.machine.attachDrives();
     const host = (kind: XQblockdTransport): SessionHost => ({
-      openSession: (transport: SessionTransport) => this.openSession(transport, kind),
+      openSession: (transport: SessionTransport, options: MonitorOptions) => this.openSession(transport, options, kind),
       closeSession: (session: QmpSession) => this.closeSession(session),
     });
     for (const monitor of this.config.monitors) {
@@ -129,15 +130,25 @@ export class Daemon {
 
   /** Listens (serving the web view too when it is on), then writes the token where only this user can read it. */
   private async startWebSocket(options: NonNullable<DaemonConfig['websocket']>, host: SessionHost): Promise<void> {
+    // Loaded only when configured: ws, node:http and node:crypto are most of what a start would otherwise compile.
+    const { listenWebSocket } = await import('./transport/websocket.ts');
+    const { defaultTokenPath, newWebSocketToken, writeTokenFile } = await import('./transport/websocket-token.ts');
+    const serveHttp = this.config.web ? (await import('./web/page.ts')).webPage() : undefined;
     const token = newWebSocketToken();
-    const listener = await listenWebSocket(
-      { ...options, token, maxMessageBytes: this.limits.maxLineBytes, ...(this.config.web ? { serveHttp: webPage() } : {}) },
+    this.webSocketListener = await listenWebSocket(
+      {
+        host: options.host,
+        port: options.port,
+        allowedOrigins: options.allowedOrigins,
+        token,
+        maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+        ...(serveHttp ? { serveHttp } : {}),
+      },
       host,
       this.log,
     );
-    this.webSocketServer = { close: () => (listener.server.close(), listener.http.close()) };
-    const port = (listener.http.address() as AddressInfo).port;
-    const tokenFile = defaultTokenPath(port);
+    const { port } = this.webSocketListener;
+    const tokenFile = options.tokenFile ?? defaultTokenPath(port);
     writeTokenFile(tokenFile, token);
     this.webSocketTokenFile = tokenFile;
     const authority = `${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
@@ -146,23 +157,23 @@ export class Daemon {
     this.log.info({ host: options.host, port, tokenFile, web: this.config.web }, 'QMP WebSocket listening');
   }
 
-  private async openMonitor({ endpoint, concurrentClients }: MonitorSpec, host: SessionHost): Promise<void> {
+  private async openMonitor({ endpoint, concurrentClients, pretty }: MonitorSpec, host: SessionHost): Promise<void> {
     switch (endpoint.kind) {
       case 'listen':
         this.servers.push(
-          await listenUnix({ path: endpoint.path, mode: this.config.socketMode, concurrentClients }, host, this.log),
+          await listenUnix({ path: endpoint.path, mode: this.config.socketMode, concurrentClients, pretty }, host, this.log),
         );
         this.socketPaths.push(endpoint.path);
         this.log.info({ path: endpoint.path }, 'QMP monitor listening');
         return;
       case 'inherited': {
-        const server = await serveInheritedSocket(endpoint.fd, endpoint.listening, concurrentClients, host, this.log);
+        const server = await serveInheritedSocket(endpoint.fd, endpoint.listening, concurrentClients, { pretty }, host, this.log);
         if (server) this.servers.push(server);
         this.log.info({ fd: endpoint.fd, listening: endpoint.listening }, 'QMP monitor on an inherited socket');
         return;
       }
       case 'connect':
-        await connectUnix(endpoint.path, host, this.log);
+        await connectUnix(endpoint.path, { pretty }, host, this.log);
         this.log.info({ path: endpoint.path }, 'QMP monitor connected');
         return;
     }
@@ -193,7 +204,7 @@ export class Daemon {
     }
     for (const server of this.servers) server.close();
     this.qtest?.close();
-    this.webSocketServer?.close();
+    this.webSocketListener?.close();
     for (const path of this.socketPaths) fs.rmSync(path, { force: true });
     if (this.webSocketTokenFile) fs.rmSync(this.webSocketTokenFile, { force: true });
     await Promise.race([
@@ -203,7 +214,7 @@ export class Daemon {
     process.exit(0);
   }
 
-  private get limits() {
+  private get limits(): SessionLimits {
     return { ...DEFAULT_LIMITS, ...(this.config.limits ?? {}) };
   }
 
@@ -221,10 +232,10 @@ export class Daemon {
     return { shape: JSON.stringify(shape, withoutCounts), bitmaps };
   }
 
-  private openSession(transport: SessionTransport, kind: XQblockdTransport): QmpSession {
-    const session = new QmpSession(transport, this.dispatcher, this.limits, {
-      QMP: { version: this.config.version, capabilities: ['oob'] },
-    });
+  /** A client on some transport: a monitor socket, a WebSocket, or the startup code cache's rehearsal. */
+  openSession(transport: SessionTransport, options: MonitorOptions, kind: XQblockdTransport): QmpSession {
+    const greeting = { QMP: { version: this.config.version, capabilities: ['oob'] } };
+    const session = new QmpSession(transport, this.dispatcher, this.limits, greeting, options.pretty);
     this.sessions.add(session);
     this.watchers.opened(session, kind);
     this.log.debug({ session: session.id }, 'client connected');
@@ -235,6 +246,7 @@ export class Daemon {
     session.close();
     this.sessions.delete(session);
     this.watchers.closed(session);
+    if (session.overflowed) this.log.warn({ session: session.id }, 'disconnected a client that left too much output unread');
     this.log.debug({ session: session.id }, 'client disconnected');
   }
 }

@@ -72,6 +72,8 @@ export class ExportManager {
     }
     const node = this.graph.findNode(args['node-name']);
     if (!node) throw new QmpError(`Cannot find device='' nor node-name='${args['node-name']}'`);
+    // qblockd runs no iothreads, so any name is one QEMU would not find.
+    if (args.iothread !== undefined) throw new QmpError(`iothread "${args.iothread}" not found`);
     if (args.writable && node.readOnly) throw new QmpError('Cannot export read-only node as writable');
     if (!this.server) throw new QmpError('NBD server not running');
     const name = args.name ?? args['node-name'];

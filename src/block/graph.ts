@@ -339,7 +339,8 @@ export class BlockGraph {
       return node;
     } catch (error) {
       if (claimedChild) child!.driver.hostLock?.release(lockMode(readOnly));
-      for (const used of opened) if (!used.monitorOwned) this.close(used);
+      // Children this call created go with it; a node it only referred to (a device's, say) stays.
+      for (const used of opened) if (!used.monitorOwned && used.users.size === 0) this.close(used);
       throw error;
     }
   }

@@ -21,17 +21,23 @@ const ABORT: ActionDefinition<unknown> = {
   },
 };
 
+/**
+ * A bitmap operation's prepare step; `undoable` is true only inside a transaction,
+ * the one place an abort can follow, so only there does it keep what an abort restores.
+ */
+type Prepare<Args> = (args: Args, undoable: boolean) => PreparedAction;
+
 /** A bitmap operation run on its own: prepared and committed at once. */
-function runAlone<Args>(prepare: (args: Args) => PreparedAction): (args: Args) => QapiEmpty {
+function runAlone<Args>(prepare: Prepare<Args>): (args: Args) => QapiEmpty {
   return (args) => {
-    prepare(args).commit();
+    prepare(args, false).commit();
     return {};
   };
 }
 
 /** A bitmap operation as a transaction action. */
-function individualAction<Data>(prepare: (data: Data) => PreparedAction): ActionDefinition<Data> {
-  return { individualOnly: true, prepare };
+function individualAction<Data>(prepare: Prepare<Data>): ActionDefinition<Data> {
+  return { individualOnly: true, prepare: (data) => prepare(data, true) };
 }
 
 /** The six bitmap operations, each usable as a command and as a transaction action. */
@@ -39,10 +45,10 @@ export function bitmapCommands(services: DaemonServices) {
   const { graph } = services;
   const add = (args: BlockDirtyBitmapAdd) => prepareAdd(graph, args);
   const remove = (args: BlockDirtyBitmap) => prepareRemove(graph, args);
-  const clear = (args: BlockDirtyBitmap) => prepareClear(graph, args);
+  const clear = (args: BlockDirtyBitmap, undoable: boolean) => prepareClear(graph, args, undoable);
   const enable = (args: BlockDirtyBitmap) => prepareSetEnabled(graph, args, true);
   const disable = (args: BlockDirtyBitmap) => prepareSetEnabled(graph, args, false);
-  const merge = (args: BlockDirtyBitmapMerge) => prepareMerge(graph, args);
+  const merge = (args: BlockDirtyBitmapMerge, undoable: boolean) => prepareMerge(graph, args, undoable);
   const transactionActions: TransactionActionTable = {
     abort: ABORT,
     'block-dirty-bitmap-add': individualAction(add),

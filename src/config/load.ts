@@ -52,6 +52,8 @@ function resolve(file: ConfigFile, source: string): DaemonConfig {
       port: file.websocket.port,
       allowedOrigins: [...(file.websocket.allowedOrigins ?? [])],
     };
+    if (file.websocket.tokenFile !== undefined) config.websocket.tokenFile = file.websocket.tokenFile;
+    if (file.websocket.maxFrameBytes !== undefined) config.websocket.maxFrameBytes = file.websocket.maxFrameBytes;
   }
   if (file.limits) config.limits = { ...file.limits };
   return config;

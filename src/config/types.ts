@@ -11,7 +11,7 @@ export interface DaemonConfig {
   monitors: MonitorSpec[];
   /** Permission bits of the monitor sockets, e.g. 0o600. */
   socketMode: number;
-  websocket?: { host: string; port: number; allowedOrigins: string[] };
+  websocket?: { host: string; port: number; allowedOrigins: string[]; tokenFile?: string; maxFrameBytes?: number };
   /** Serve the web view on the WebSocket listener (loopback only). */
   web: boolean;
   log: { level: LogLevel; destination: 'stderr' | string };
@@ -23,7 +23,7 @@ export interface DaemonConfig {
   devices: DeviceSpec[];
   qtest?: CommandLine['qtest'];
   qtestLog?: string;
-  limits?: { maxLineBytes?: number; maxPendingReplyBytes?: number; maxQueuedRequests?: number };
+  limits?: { maxPendingReplyBytes?: number; maxPendingInputBytes?: number; maxUnreadOutputBytes?: number };
   /** From -S and -name. */
   startPaused?: boolean;
   name?: string;
@@ -34,7 +34,7 @@ export interface ConfigFile {
   commandLine?: CommandLineMerge;
   monitors?: Array<{ id?: string; path: string; pretty?: boolean; concurrentClients?: boolean }>;
   socketMode?: number | string;
-  websocket?: { host?: string; port: number; allowedOrigins?: string[] };
+  websocket?: { host?: string; port: number; allowedOrigins?: string[]; tokenFile?: string; maxFrameBytes?: number };
   web?: boolean;
   log?: { level?: LogLevel; destination?: string };
   version?: { qemu?: { major: number; minor: number; micro: number }; package?: string };

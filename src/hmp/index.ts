@@ -96,6 +96,7 @@ const TRY_HELP = 'Try "help qemu-io" for more information\n';
 export function runHumanMonitorCommand(commandLine: string, context: HmpContext, cpuIndex?: number | bigint): string {
   if (cpuIndex !== undefined) throw new QmpError("Parameter 'cpu-index' expects a CPU number");
   const [name = '', rest = ''] = splitFirstWord(commandLine.trim());
+  if (name === '') return '';
   const command = HMP_COMMANDS[name === '?' ? 'help' : name];
   const reply = command ? command.run(rest, context) : `unknown command: '${name}'\n`;
   return reply.replace(/\r?\n/g, '\r\n');

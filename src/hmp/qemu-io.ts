@@ -258,9 +258,10 @@ export function runQemuIoCommand(commandLine: string, target: QemuIoTarget, prin
   };
   const command = QEMU_IO_COMMANDS[argv[0] ?? ''];
   if (!command) return say(`command "${argv[0] ?? ''}" not found`);
-  if (command.writes && target.writeRefusal !== null) return `${target.writeRefusal}\r\n`;
+  // qemu-io counts the words (flags included) before it asks for the write permission.
   const countProblem = argumentCountProblem(command, argv.length - 1);
   if (countProblem) return say(countProblem);
+  if (command.writes && target.writeRefusal !== null) return `${target.writeRefusal}\r\n`;
   const parsed = getopt(argv.slice(1), command.optstring);
   if ('badOption' in parsed) return say(`${command.name}: invalid option -- '${parsed.badOption}'\n${command.usage}`);
   const { flags, operands } = parsed;

@@ -18,10 +18,6 @@ export interface JsonLimits {
 const QEMU_LIMITS: JsonLimits = { maxTokenBytes: 64 << 20, maxTokenCount: 2 << 20, maxNesting: 1024 };
 
 type TokenType = '{' | '}' | '[' | ']' | ':' | ',' | 'string' | 'integer' | 'float' | 'keyword';
-interface Token {
-  type: TokenType;
-  text: Buffer | string;
-}
 
 const enum Lex {
   Start,
@@ -46,41 +42,154 @@ const isWhitespace = (c: number) => c === 0x20 || c === 0x09 || c === 0x0a || c 
 /** Where the lexer stops skipping after an error: structure, control characters, impossible UTF-8 bytes. */
 const resynchronisesAt = (c: number) => STRUCTURAL.has(c) || (c < 0x20 && c !== 0x09) || c >= 0xfe;
 
+/** A received chunk the pending value's tokens may still point into. */
+interface HeldChunk {
+  /** Stream offset of bytes[0]. */
+  start: number;
+  bytes: Buffer;
+}
+
+const TOKEN_CODES: TokenType[] = ['{', '}', '[', ']', ':', ',', 'string', 'integer', 'float', 'keyword'];
+
+/**
+ * The tokens of the value being collected: types and stream offsets in typed
+ * arrays, the bytes themselves left in the received chunks.
+ */
+class TokenList {
+  length = 0;
+  private types = new Uint8Array(64);
+  private bounds = new Float64Array(128);
+
+  push(type: TokenType, start: number, end: number): void {
+    if (this.length === this.types.length) {
+      const types = new Uint8Array(this.types.length * 2);
+      types.set(this.types);
+      this.types = types;
+      const bounds = new Float64Array(this.bounds.length * 2);
+      bounds.set(this.bounds);
+      this.bounds = bounds;
+    }
+    this.types[this.length] = TOKEN_CODES.indexOf(type);
+    this.bounds[2 * this.length] = start;
+    this.bounds[2 * this.length + 1] = end;
+    this.length++;
+  }
+
+  type(index: number): TokenType {
+    return TOKEN_CODES[this.types[index]!]!;
+  }
+
+  start(index: number): number {
+    return this.bounds[2 * index]!;
+  }
+
+  end(index: number): number {
+    return this.bounds[2 * index + 1]!;
+  }
+
+  clear(): void {
+    this.length = 0;
+    if (this.types.length > 64) {
+      this.types = new Uint8Array(64);
+      this.bounds = new Float64Array(128);
+    }
+  }
+}
+
+/**
+ * Bytes in, QMP values (or QEMU's error texts) out, one at a time: push() only
+ * stores a chunk; next() lexes just far enough to produce the next item, so a
+ * client's input waits as bytes until the session is ready for it.
+ */
 export class JsonStream {
   private readonly limits: JsonLimits;
   private state = Lex.Start;
   private quote = 0;
-  private tokenBytes: number[] = [];
+  private readonly chunks: HeldChunk[] = [];
+  /** Index in chunks of the chunk holding `position`. */
+  private readChunk = 0;
+  /** Stream offset of the next byte to lex. */
+  private position = 0;
+  private received = 0;
+  private tokenStart = 0;
   private tokenLength = 0;
-  private tokens: Token[] = [];
+  private readonly tokens = new TokenList();
   private tokensSize = 0;
   private braces = 0;
   private brackets = 0;
-  private output: StreamItem[] = [];
+  private readonly output: StreamItem[] = [];
 
   constructor(limits: Partial<JsonLimits> = {}) {
     this.limits = { ...QEMU_LIMITS, ...limits };
   }
 
-  push(chunk: Buffer): StreamItem[] {
-    for (let i = 0; i < chunk.length; i++) this.feed(chunk[i]!);
-    return this.take();
+  push(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    this.chunks.push({ start: this.received, bytes: chunk });
+    this.received += chunk.length;
   }
 
-  /** End of input: QEMU flushes a pending token and discards an unfinished value. */
-  end(): StreamItem[] {
-    this.feed(0x0a);
-    this.tokens = [];
-    this.tokensSize = 0;
-    this.braces = this.brackets = 0;
-    this.state = Lex.Start;
-    return this.take();
+  /** Bytes pushed that have not been lexed yet. */
+  get unreadBytes(): number {
+    return this.received - this.position;
   }
 
-  private take(): StreamItem[] {
-    const items = this.output;
-    this.output = [];
-    return items;
+  /** The next complete value or error, or undefined when the input so far holds none. */
+  next(): StreamItem | undefined {
+    while (this.output.length === 0 && this.position < this.received) {
+      const chunk = this.chunks[this.readChunk]!;
+      const bytes = chunk.bytes;
+      let i = this.position - chunk.start;
+      while (i < bytes.length && this.output.length === 0) {
+        this.position = chunk.start + i;
+        this.feed(bytes[i]!);
+        i++;
+      }
+      this.position = chunk.start + i;
+      if (i === bytes.length) this.readChunk++;
+    }
+    this.releaseChunks();
+    return this.output.shift();
+  }
+
+  /** Drops the chunks that neither unread input nor a pending token points into. */
+  private releaseChunks(): void {
+    this.dropChunksBefore(this.tokens.length > 0 ? this.tokens.start(0) : this.state === Lex.Start || this.state === Lex.Recovery ? this.position : this.tokenStart);
+  }
+
+  private dropChunksBefore(offset: number): void {
+    let drop = 0;
+    while (drop < this.readChunk && this.chunks[drop]!.start + this.chunks[drop]!.bytes.length <= offset) drop++;
+    if (drop === 0) return;
+    this.chunks.splice(0, drop);
+    this.readChunk -= drop;
+  }
+
+  /**
+   * A token's bytes for the parser, which asks for each token once and in order:
+   * the chunks wholly before its end can go before the token is decoded, so a
+   * huge string is never held as received chunks, joined bytes and text at once.
+   */
+  private takeToken(index: number): Buffer {
+    const bytes = this.bytesAt(this.tokens.start(index), this.tokens.end(index));
+    this.dropChunksBefore(this.tokens.end(index));
+    return bytes;
+  }
+
+  /** Stream bytes [start, end) as one Buffer (a view when they lie in one chunk). */
+  private bytesAt(start: number, end: number): Buffer {
+    let index = 0;
+    while (this.chunks[index]!.start + this.chunks[index]!.bytes.length <= start) index++;
+    const first = this.chunks[index]!;
+    if (end <= first.start + first.bytes.length) return first.bytes.subarray(start - first.start, end - first.start);
+    const parts: Buffer[] = [];
+    for (let at = start; at < end; index++) {
+      const chunk = this.chunks[index]!;
+      const to = Math.min(end, chunk.start + chunk.bytes.length);
+      parts.push(chunk.bytes.subarray(at - chunk.start, to - chunk.start));
+      at = to;
+    }
+    return Buffer.concat(parts, end - start);
   }
 
   private feed(c: number): void {
@@ -94,55 +203,51 @@ export class JsonStream {
           this.state = Lex.Start;
           continue;
         case Lex.String:
-          if (c === this.quote) return this.finishToken('string', c);
-          if (c === 0x5c) return this.extend(c, Lex.StringEscape);
-          if (c < 0x20 || c >= 0xfe) return this.lexError(c);
-          return this.extend(c, Lex.String);
+          if (c === this.quote) return this.finishToken('string', 1);
+          if (c === 0x5c) return this.extend(Lex.StringEscape);
+          if (c < 0x20 || c >= 0xfe) return this.lexError();
+          return this.extend(Lex.String);
         case Lex.StringEscape:
-          if (c < 0x20 || c >= 0xfe) return this.lexError(c);
-          return this.extend(c, Lex.String);
+          if (c < 0x20 || c >= 0xfe) return this.lexError();
+          return this.extend(Lex.String);
         case Lex.Minus:
-          if (c === 0x30) return this.extend(c, Lex.Zero);
-          if (isDigit(c)) return this.extend(c, Lex.Integer);
-          return this.lexError(c);
+          if (c === 0x30) return this.extend(Lex.Zero);
+          if (isDigit(c)) return this.extend(Lex.Integer);
+          return this.lexError();
         case Lex.Zero:
-          if (isDigit(c) || c >= 0x80) return this.lexError(c);
-          if (c === 0x2e) return this.extend(c, Lex.Mantissa);
-          if (c === 0x65 || c === 0x45) return this.extend(c, Lex.Exponent);
-          this.finishToken('integer');
+          // As in QEMU's lexer, only a fraction continues a leading zero: "0e0" is 0 then a keyword.
+          if (isDigit(c)) return this.lexError();
+          if (c === 0x2e) return this.extend(Lex.Mantissa);
+          this.finishToken('integer', 0);
           continue;
         case Lex.Integer:
-          if (isDigit(c)) return this.extend(c, Lex.Integer);
-          if (c >= 0x80) return this.lexError(c);
-          if (c === 0x2e) return this.extend(c, Lex.Mantissa);
-          if (c === 0x65 || c === 0x45) return this.extend(c, Lex.Exponent);
-          this.finishToken('integer');
+          if (isDigit(c)) return this.extend(Lex.Integer);
+          if (c === 0x2e) return this.extend(Lex.Mantissa);
+          if (c === 0x65 || c === 0x45) return this.extend(Lex.Exponent);
+          this.finishToken('integer', 0);
           continue;
         case Lex.Mantissa:
-          if (isDigit(c)) return this.extend(c, Lex.MantissaDigits);
-          return this.lexError(c);
+          if (isDigit(c)) return this.extend(Lex.MantissaDigits);
+          return this.lexError();
         case Lex.MantissaDigits:
-          if (isDigit(c)) return this.extend(c, Lex.MantissaDigits);
-          if (c >= 0x80) return this.lexError(c);
-          if (c === 0x65 || c === 0x45) return this.extend(c, Lex.Exponent);
-          this.finishToken('float');
+          if (isDigit(c)) return this.extend(Lex.MantissaDigits);
+          if (c === 0x65 || c === 0x45) return this.extend(Lex.Exponent);
+          this.finishToken('float', 0);
           continue;
         case Lex.Exponent:
-          if (isDigit(c)) return this.extend(c, Lex.ExponentDigits);
-          if (c === 0x2b || c === 0x2d) return this.extend(c, Lex.ExponentSign);
-          return this.lexError(c);
+          if (isDigit(c)) return this.extend(Lex.ExponentDigits);
+          if (c === 0x2b || c === 0x2d) return this.extend(Lex.ExponentSign);
+          return this.lexError();
         case Lex.ExponentSign:
-          if (isDigit(c)) return this.extend(c, Lex.ExponentDigits);
-          return this.lexError(c);
+          if (isDigit(c)) return this.extend(Lex.ExponentDigits);
+          return this.lexError();
         case Lex.ExponentDigits:
-          if (isDigit(c)) return this.extend(c, Lex.ExponentDigits);
-          if (c >= 0x80) return this.lexError(c);
-          this.finishToken('float');
+          if (isDigit(c)) return this.extend(Lex.ExponentDigits);
+          this.finishToken('float', 0);
           continue;
         case Lex.Keyword:
-          if (c >= 0x61 && c <= 0x7a) return this.extend(c, Lex.Keyword);
-          if (c >= 0x80) return this.lexError(c);
-          this.finishToken('keyword');
+          if (c >= 0x61 && c <= 0x7a) return this.extend(Lex.Keyword);
+          this.finishToken('keyword', 0);
           continue;
       }
     }
@@ -150,75 +255,66 @@ export class JsonStream {
 
   private start(c: number): void {
     if (isWhitespace(c)) return;
+    this.tokenStart = this.position;
+    this.tokenLength = 0;
     if (STRUCTURAL.has(c)) {
-      this.tokenBytes = [];
       this.tokenLength = 1;
-      return this.emitToken({ type: String.fromCharCode(c) as TokenType, text: String.fromCharCode(c) });
+      return this.emitToken(String.fromCharCode(c) as TokenType, this.position + 1);
     }
     if (c === 0x22 || c === 0x27) {
       this.quote = c;
-      return this.extend(c, Lex.String);
+      return this.extend(Lex.String);
     }
-    if (c === 0x2d) return this.extend(c, Lex.Minus);
-    if (c === 0x30) return this.extend(c, Lex.Zero);
-    if (isDigit(c)) return this.extend(c, Lex.Integer);
-    if (c >= 0x61 && c <= 0x7a) return this.extend(c, Lex.Keyword);
-    return this.lexError(c);
+    if (c === 0x2d) return this.extend(Lex.Minus);
+    if (c === 0x30) return this.extend(Lex.Zero);
+    if (isDigit(c)) return this.extend(Lex.Integer);
+    if (c >= 0x61 && c <= 0x7a) return this.extend(Lex.Keyword);
+    return this.lexError();
   }
 
-  private extend(c: number, next: Lex): void {
+  private extend(next: Lex): void {
     this.state = next;
     this.tokenLength++;
     if (this.tokenLength > this.limits.maxTokenBytes) {
-      this.tokenBytes = [];
-      this.tokenLength = 0;
       this.state = Lex.Recovery;
       this.fail('JSON token size limit exceeded');
-      return;
     }
-    this.tokenBytes.push(c);
   }
 
-  private finishToken(type: TokenType, closing?: number): void {
-    if (closing !== undefined) this.tokenBytes.push(closing);
-    const text = Buffer.from(this.tokenBytes);
-    this.tokenBytes = [];
+  /** Ends the token before the current byte, or with it (`withCurrent` 1: a closing quote). */
+  private finishToken(type: TokenType, withCurrent: 0 | 1): void {
     this.state = Lex.Start;
-    this.emitToken({ type, text });
-    this.tokenLength = 0;
+    this.tokenLength += withCurrent;
+    this.emitToken(type, this.position + withCurrent);
   }
 
-  /** A character no token can continue with: report the token so far, then skip to a resync point. */
-  private lexError(c: number): void {
-    this.tokenBytes.push(c);
-    const raw = Buffer.from(this.tokenBytes);
+  /** A byte no token can continue with: report the token so far with it, then skip to a resync point. */
+  private lexError(): void {
+    const raw = this.bytesAt(this.tokenStart, this.position + 1);
     const nul = raw.indexOf(0);
     const text = (nul >= 0 ? raw.subarray(0, nul) : raw).toString('utf8');
-    this.tokenBytes = [];
-    this.tokenLength = 0;
     this.state = Lex.Recovery;
     this.fail(`JSON parse error, stray '${text}'`);
   }
 
-  private emitToken(token: Token): void {
-    if (token.type === '{') this.braces++;
-    else if (token.type === '}') this.braces--;
-    else if (token.type === '[') this.brackets++;
-    else if (token.type === ']') this.brackets--;
-    this.tokens.push(token);
+  private emitToken(type: TokenType, end: number): void {
+    if (type === '{') this.braces++;
+    else if (type === '}') this.braces--;
+    else if (type === '[') this.brackets++;
+    else if (type === ']') this.brackets--;
+    this.tokens.push(type, this.tokenStart, end);
     this.tokensSize += this.tokenLength;
     if (this.tokensSize > this.limits.maxTokenBytes) return this.fail('JSON token size limit exceeded');
     if (this.tokens.length > this.limits.maxTokenCount) return this.fail('JSON token count limit exceeded');
     if (this.braces + this.brackets > this.limits.maxNesting) return this.fail('JSON nesting depth limit exceeded');
     if (this.braces < 0 || this.brackets < 0 || (this.braces === 0 && this.brackets === 0)) {
-      const tokens = this.tokens;
-      this.resetValue();
       try {
-        this.output.push({ kind: 'value', value: new TokenParser(tokens).parse() });
+        this.output.push({ kind: 'value', value: new TokenParser(this.tokens, (i) => this.takeToken(i)).parse() });
       } catch (error) {
         if (!(error instanceof JsonParseError)) throw error;
         this.output.push({ kind: 'error', message: `JSON parse error, ${error.message}` });
       }
+      this.resetValue();
     }
   }
 
@@ -228,7 +324,7 @@ export class JsonStream {
   }
 
   private resetValue(): void {
-    this.tokens = [];
+    this.tokens.clear();
     this.tokensSize = 0;
     this.braces = 0;
     this.brackets = 0;
@@ -240,48 +336,47 @@ class JsonParseError extends Error {}
 const INT64_MAX = (1n << 63n) - 1n;
 const INT64_MIN = -(1n << 63n);
 const UINT64_MAX = (1n << 64n) - 1n;
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// A U+FEFF is a character like any other inside a JSON string, not a byte-order mark to drop.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Recursive descent over one value's tokens; the first error wins, as in QEMU's parser. */
 class TokenParser {
   private position = 0;
-  constructor(private readonly tokens: Token[]) {}
+  constructor(
+    private readonly tokens: TokenList,
+    private readonly textOf: (index: number) => Buffer,
+  ) {}
 
   parse(): unknown {
     return this.value();
   }
 
-  private peek(): Token {
-    const token = this.tokens[this.position];
-    if (!token) throw new JsonParseError('premature EOI');
-    return token;
+  private peek(): TokenType {
+    if (this.position >= this.tokens.length) throw new JsonParseError('premature EOI');
+    return this.tokens.type(this.position);
   }
 
-  private next(): Token {
-    const token = this.peek();
+  private next(): TokenType {
+    const type = this.peek();
     this.position++;
-    return token;
+    return type;
   }
 
   private value(): unknown {
-    const token = this.peek();
-    switch (token.type) {
+    const type = this.peek();
+    switch (type) {
       case '{':
         return this.object();
       case '[':
         return this.array();
       case 'string':
-        this.position++;
-        return decodeString(token.text as Buffer);
+        return decodeString(this.textOf(this.position++));
       case 'integer':
-        this.position++;
-        return decodeInteger(token.text.toString());
+        return decodeInteger(this.textOf(this.position++).toString('latin1'));
       case 'float':
-        this.position++;
-        return new JsonFloat(Number(token.text.toString()));
+        return new JsonFloat(Number(this.textOf(this.position++).toString('latin1')));
       case 'keyword':
-        this.position++;
-        return decodeKeyword(token.text.toString());
+        return decodeKeyword(this.textOf(this.position++).toString('latin1'));
       default:
         throw new JsonParseError('expecting value');
     }
@@ -290,22 +385,22 @@ class TokenParser {
   private object(): Record<string, unknown> {
     this.next();
     const result: Record<string, unknown> = {};
-    if (this.peek().type === '}') {
+    if (this.peek() === '}') {
       this.position++;
       return result;
     }
     for (;;) {
       this.pair(result);
       const separator = this.next();
-      if (separator.type === '}') return result;
-      if (separator.type !== ',') throw new JsonParseError('expected separator in dict');
+      if (separator === '}') return result;
+      if (separator !== ',') throw new JsonParseError('expected separator in dict');
     }
   }
 
   private pair(into: Record<string, unknown>): void {
     const key = this.value();
     if (typeof key !== 'string') throw new JsonParseError('key is not a string in object');
-    if (this.next().type !== ':') throw new JsonParseError('missing : in object pair');
+    if (this.next() !== ':') throw new JsonParseError('missing : in object pair');
     const value = this.value();
     if (Object.prototype.hasOwnProperty.call(into, key)) throw new JsonParseError('duplicate key');
     Object.defineProperty(into, key, { value, enumerable: true, writable: true, configurable: true });
@@ -314,15 +409,15 @@ class TokenParser {
   private array(): unknown[] {
     this.next();
     const result: unknown[] = [];
-    if (this.peek().type === ']') {
+    if (this.peek() === ']') {
       this.position++;
       return result;
     }
     for (;;) {
       result.push(this.value());
       const separator = this.next();
-      if (separator.type === ']') return result;
-      if (separator.type !== ',') throw new JsonParseError('expected separator in list');
+      if (separator === ']') return result;
+      if (separator !== ',') throw new JsonParseError('expected separator in list');
     }
   }
 }
@@ -354,17 +449,17 @@ const SIMPLE_ESCAPES: Record<string, string> = {
   t: '\t',
 };
 
-function decodeString(raw: Buffer): string {
-  const body = raw.subarray(1, raw.length - 1);
-  if (!body.includes(0x5c)) return decodeUtf8(body);
+/** A string token, quotes included, decoded as QEMU's parser does: left to right, first error wins. */
+function decodeString(token: Buffer): string {
+  const bodyEnd = token.length - 1;
   let result = '';
-  let runStart = 0;
-  for (let i = 0; i < body.length; i++) {
-    if (body[i] !== 0x5c) continue;
-    result += decodeUtf8(body.subarray(runStart, i));
-    const escape = String.fromCharCode(body[i + 1]!);
+  let runStart = 1;
+  for (let i = 1; i < bodyEnd; i++) {
+    if (token[i] !== 0x5c) continue;
+    result += decodeUtf8(token.subarray(runStart, i));
+    const escape = String.fromCharCode(token[i + 1]!);
     if (escape === 'u') {
-      const { text, length } = decodeUnicodeEscape(body, i);
+      const { text, length } = decodeUnicodeEscape(token, i);
       result += text;
       i += length - 1;
     } else {
@@ -375,25 +470,44 @@ function decodeString(raw: Buffer): string {
     }
     runStart = i + 1;
   }
-  return result + decodeUtf8(body.subarray(runStart));
+  return result + decodeUtf8(token.subarray(runStart, bodyEnd));
 }
 
-function decodeUnicodeEscape(body: Buffer, at: number): { text: string; length: number } {
-  const hex = (offset: number) => {
-    const digits = body.subarray(offset, offset + 4).toString('latin1');
-    if (!/^[0-9a-fA-F]{4}$/.test(digits)) throw new JsonParseError('invalid hex escape sequence in string');
-    return parseInt(digits, 16);
-  };
-  const first = hex(at + 2);
-  const shown = body.subarray(at + 2, at + 6).toString('latin1');
-  if (first >= 0xdc00 && first <= 0xdfff) throw new JsonParseError(`\\u${shown} is not a valid Unicode character`);
-  if (first >= 0xd800 && first <= 0xdbff) {
-    if (body[at + 6] !== 0x5c || body[at + 7] !== 0x75) throw new JsonParseError(`\\u${shown} is not a valid Unicode character`);
-    const second = hex(at + 8);
-    if (second < 0xdc00 || second > 0xdfff) throw new JsonParseError(`\\u${shown} is not a valid Unicode character`);
-    return { text: String.fromCharCode(first, second), length: 12 };
+/** Four hex digits at `offset`, or -1 when any of them (or the token) is missing. */
+function hex4(token: Buffer, offset: number): number {
+  if (offset + 4 > token.length) return -1;
+  const digits = token.subarray(offset, offset + 4).toString('latin1');
+  return /^[0-9a-fA-F]{4}$/.test(digits) ? parseInt(digits, 16) : -1;
+}
+
+/** What QEMU accepts as a character: in range, no surrogate, none of Unicode's 66 noncharacters. */
+function isValidCodePoint(cp: number): boolean {
+  if (cp < 0 || cp > 0x10ffff) return false;
+  if ((cp >= 0xfdd0 && cp <= 0xfdef) || (cp & 0xfffe) === 0xfffe) return false;
+  return cp < 0xd800 || cp > 0xdfff;
+}
+
+/**
+ * \uXXXX, or a surrogate pair of two. A bad one is quoted in the error as QEMU
+ * quotes it: the backslash and the four characters after "\u", cut at the token's end.
+ */
+function decodeUnicodeEscape(token: Buffer, at: number): { text: string; length: number } {
+  let cp = hex4(token, at + 2);
+  let length = 6;
+  if (cp >= 0xd800 && cp <= 0xdbff && token[at + 6] === 0x5c && token[at + 7] === 0x75) {
+    const trailing = hex4(token, at + 8);
+    if (trailing >= 0xdc00 && trailing <= 0xdfff) {
+      cp = 0x10000 + ((cp & 0x3ff) << 10) + (trailing & 0x3ff);
+      length = 12;
+    } else {
+      cp = -1;
+    }
   }
-  return { text: String.fromCharCode(first), length: 6 };
+  if (!isValidCodePoint(cp)) {
+    const shown = token.subarray(at, Math.min(at + length, token.length)).toString('latin1');
+    throw new JsonParseError(`${shown} is not a valid Unicode character`);
+  }
+  return { text: String.fromCodePoint(cp), length };
 }
 
 const MODIFIED_UTF8_NUL = Buffer.from([0xc0, 0x80]);
@@ -409,10 +523,16 @@ function decodeUtf8(bytes: Buffer): string {
   return text + decodeStrictUtf8(bytes.subarray(start));
 }
 
+/** U+FDD0..U+FDEF and every U+xxFFFE / U+xxFFFF, as UTF-16. */
+const NONCHARACTER = /[\uFDD0-\uFDEF\uFFFE\uFFFF]|[\uD83F\uD87F\uD8BF\uD8FF\uD93F\uD97F\uD9BF\uD9FF\uDA3F\uDA7F\uDABF\uDAFF\uDB3F\uDB7F\uDBBF\uDBFF][\uDFFE\uDFFF]/;
+
 function decodeStrictUtf8(bytes: Buffer): string {
+  let text: string;
   try {
-    return utf8.decode(bytes);
+    text = utf8.decode(bytes);
   } catch {
     throw new JsonParseError('invalid UTF-8 sequence in string');
   }
+  if (NONCHARACTER.test(text)) throw new JsonParseError('invalid UTF-8 sequence in string');
+  return text;
 }

@@ -99,7 +99,7 @@ export class InputVisitor {
 
   /** The branch is chosen by the JSON type of the input, as QEMU's generated alternate visitors do. */
   private visitAlternate(definition: TypeDef & { kind: 'alternate' }, value: unknown, path: PathStep[], name: string | null) {
-    const jsonKind = value === null ? 'null' : isJsonObject(value) ? 'object' : isJsonNumber(value) ? 'number' : typeof value;
+    const jsonKind = value === null ? 'null' : isJsonObject(value) ? 'object' : isJsonNumber(value) ? 'number' : Array.isArray(value) ? 'array' : typeof value;
     const branch = definition.branches.find((candidate) => {
       const type = this.schema.type(candidate.type);
       if (jsonKind === 'object') return type.kind === 'struct' || type.kind === 'union';

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import type { Logger } from 'pino';
-import type { SessionHost } from './session-host.ts';
+import type { MonitorOptions, SessionHost } from './session-host.ts';
 import { serveSocket } from './socket-session.ts';
 
 /**
@@ -8,8 +8,8 @@ import { serveSocket } from './socket-session.ts';
  * else listens on and serves QMP to it. As in QEMU, failing to connect at start is fatal
  * and a closed connection is not reopened.
  */
-export async function connectUnix(path: string, host: SessionHost, log: Logger): Promise<void> {
-  void serveSocket(await connectUnixSocket(path), host, log);
+export async function connectUnix(path: string, options: MonitorOptions, host: SessionHost, log: Logger): Promise<void> {
+  void serveSocket(await connectUnixSocket(path), options, host, log);
 }
 
 /** Connects to a listening Unix socket; the error reads as QEMU's "Failed to connect to ...". */

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import type { Logger } from 'pino';
-import type { SessionHost } from './session-host.ts';
+import type { MonitorOptions, SessionHost } from './session-host.ts';
 import { serveConnections, serveSocket } from './socket-session.ts';
 
 /**
@@ -13,11 +13,12 @@ export async function serveInheritedSocket(
   fd: number,
   listening: boolean,
   concurrentClients: boolean,
+  options: MonitorOptions,
   host: SessionHost,
   log: Logger,
 ): Promise<net.Server | undefined> {
   if (!listening) {
-    void serveSocket(new net.Socket({ fd, readable: true, writable: true }), host, log);
+    void serveSocket(new net.Socket({ fd, readable: true, writable: true }), options, host, log);
     return undefined;
   }
   const server = net.createServer();
@@ -25,6 +26,6 @@ export async function serveInheritedSocket(
     server.once('error', reject);
     server.listen({ fd }, resolve);
   });
-  serveConnections(server, concurrentClients, host, log);
+  serveConnections(server, concurrentClients, options, host, log);
   return server;
 }

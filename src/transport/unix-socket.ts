@@ -9,13 +9,16 @@ export interface UnixListenOptions {
   mode: number;
   /** Serve every client at once instead of one at a time (QEMU's way). */
   concurrentClients: boolean;
+  /** QEMU's pretty=on: replies and events laid out over several lines. */
+  pretty: boolean;
 }
 
 /** Listens on a Unix socket and hands its connections to QMP sessions. */
 export async function listenUnix(options: UnixListenOptions, host: SessionHost, log: Logger): Promise<net.Server> {
   await removeStaleSocket(options.path);
-  const server = net.createServer();
-  serveConnections(server, options.concurrentClients, host, log);
+  // Half-open: a client that shuts down its sending side still gets every reply.
+  const server = net.createServer({ allowHalfOpen: true });
+  serveConnections(server, options.concurrentClients, { pretty: options.pretty }, host, log);
   const previousUmask = process.umask(0o177);
   try {
     await new Promise<void>((resolve, reject) => {

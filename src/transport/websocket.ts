@@ -1,8 +1,9 @@
 import crypto from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from 'pino';
-import type { SessionTransport } from '../qmp/session.ts';
+import type { OutgoingMessage, SessionTransport } from '../qmp/session.ts';
 import type { SessionHost } from './session-host.ts';
 
 export interface WebSocketListenOptions {
@@ -12,24 +13,32 @@ export interface WebSocketListenOptions {
   allowedOrigins: string[];
   /** Every request, page or WebSocket, must present this, as `?token=` or `Authorization: Bearer`. */
   token: string;
-  maxMessageBytes: number;
+  maxFrameBytes: number;
   /** Answers plain HTTP requests that passed the token check (the web view); absent, they get 426. */
   serveHttp?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
+/** The listener: its port, and close() to stop both the WebSocket and the HTTP side. */
+export interface WebSocketListener {
+  port: number;
+  close(): void;
+}
+
 /**
- * Serves QMP over WebSocket, one JSON message per frame, on an HTTP server
- * that may also serve the web view. One check guards both.
+ * Serves QMP over WebSocket. Frames are chunks of one JSON stream, as bytes are
+ * on the monitor socket: a request may span frames and a frame may hold several
+ * requests. Each reply or event goes out as one text frame. The HTTP server
+ * underneath may also serve the web view; one check guards both.
  */
 export async function listenWebSocket(
   options: WebSocketListenOptions,
   host: SessionHost,
   log: Logger,
-): Promise<{ server: WebSocketServer; http: http.Server }> {
+): Promise<WebSocketListener> {
   const expected = digest(options.token);
   const refused = (req: IncomingMessage): boolean => {
     const refusal = refusalReason(req, options, expected);
-    if (refusal !== null) log.warn({ remote: req.socket.remoteAddress, origin: req.headers.origin, url: req.url?.replace(/token=[^&]*/, 'token=…'), reason: refusal }, 'refused connection');
+    if (refusal !== null) log.warn({ remote: req.socket.remoteAddress, origin: req.headers.origin, reason: refusal }, 'refused connection');
     return refusal !== null;
   };
   const httpServer = http.createServer((req, res) => {
@@ -39,7 +48,7 @@ export async function listenWebSocket(
   });
   const server = new WebSocketServer({
     server: httpServer,
-    maxPayload: options.maxMessageBytes,
+    maxPayload: options.maxFrameBytes,
     verifyClient: ({ req }: { req: IncomingMessage }, accept: (ok: boolean, code?: number, message?: string) => void) =>
       refused(req) ? accept(false, 403, 'Forbidden') : accept(true),
   });
@@ -48,15 +57,24 @@ export async function listenWebSocket(
     httpServer.listen(options.port, options.host, () => resolve());
   });
   server.on('connection', (socket) => {
-    const session = host.openSession(new WebSocketTransport(socket));
-    socket.on('message', (data, isBinary) => {
-      const message = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
-      if (isBinary || message.length > 0) session.receiveMessage(message);
-    });
+    const session = host.openSession(new WebSocketTransport(socket), { pretty: false });
+    session.flowControl = { pause: () => socket.pause(), resume: () => socket.resume() };
+    socket.on('message', (data) => session.receive(toBuffer(data)));
     socket.on('error', (error) => log.debug({ err: error, session: session.id }, 'websocket error'));
     socket.on('close', () => host.closeSession(session));
   });
-  return { server, http: httpServer };
+  return {
+    port: (httpServer.address() as AddressInfo).port,
+    close: () => {
+      server.close();
+      httpServer.close();
+    },
+  };
+}
+
+function toBuffer(data: Buffer | ArrayBuffer | Buffer[]): Buffer {
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.isBuffer(data) ? data : Buffer.from(data);
 }
 
 const digest = (text: string) => crypto.createHash('sha256').update(text).digest();
@@ -65,6 +83,7 @@ const digest = (text: string) => crypto.createHash('sha256').update(text).digest
 function refusalReason(req: IncomingMessage, options: WebSocketListenOptions, expected: Buffer): string | null {
   const origin = req.headers.origin;
   const allowed = options.allowedOrigins;
+  // When the page is served here, its own origin is the one it connects back from.
   const ownPage = options.serveHttp !== undefined && origin === `http://${req.headers.host}`;
   if (origin !== undefined && !ownPage && !allowed.includes(origin) && !allowed.includes('*')) return 'origin not allowed';
   const presented = presentedToken(req);
@@ -75,29 +94,40 @@ function refusalReason(req: IncomingMessage, options: WebSocketListenOptions, ex
 }
 
 function presentedToken(req: IncomingMessage): string | undefined {
-  const bearer = req.headers.authorization?.match(/^Bearer +(\S+)\s*$/i);
+  const authorization = req.headers.authorization;
+  const bearer = authorization?.match(/^Bearer +(\S+)\s*$/i);
   if (bearer) return bearer[1];
-  return new URL(req.url ?? '/', 'http://localhost').searchParams.get('token') ?? undefined;
+  const query = new URL(req.url ?? '/', 'ws://localhost').searchParams.get('token');
+  return query ?? undefined;
 }
 
 class WebSocketTransport implements SessionTransport {
+  private lastWrite: Promise<void> = Promise.resolve();
+
   constructor(private readonly socket: WebSocket) {}
 
-  send(message: string): void {
-    if (this.socket.readyState === this.socket.OPEN) this.socket.send(message);
+  send(messages: readonly OutgoingMessage[]): void {
+    if (this.socket.readyState !== this.socket.OPEN) return;
+    for (const parts of messages) {
+      const frame = parts.length === 1 ? parts[0]! : parts.join('');
+      this.lastWrite = new Promise((resolve) => this.socket.send(frame, () => resolve()));
+    }
   }
 
   pendingBytes(): number {
-    return this.socket.bufferedAmount;
+    return this.socket.readyState === this.socket.OPEN ? this.socket.bufferedAmount : 0;
   }
 
-  async drained(): Promise<void> {
-    while (this.socket.readyState === this.socket.OPEN && this.socket.bufferedAmount > 0) {
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
+  /** Resolves once the last frame handed to send() has been written out (or failed). */
+  drained(): Promise<void> {
+    return this.lastWrite;
   }
 
   close(): void {
     this.socket.close();
+  }
+
+  abort(): void {
+    this.socket.terminate();
   }
 }

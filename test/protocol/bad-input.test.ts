@@ -8,6 +8,49 @@ import { DaemonProcess, type RawClient } from '../support/daemon.ts';
 const VERSION = /^\{"return": \{"qemu": \{"micro": \d+, "minor": 2, "major": 7\}, "package": "[^"]*"\}, "id": (.*)\}$/;
 const parseError = (what: string) => `{"error": {"class": "GenericError", "desc": "JSON parse error, ${what}"}}`;
 
+// Each input (as Python bytes, latin1 below), then a newline and {"id": N}, went to QEMU 7.2.22;
+// these are the lines it sent before its reply to {"id": N} (checked last, as QEMU sent it). Noncharacters, bad \u escapes and
+// bytes that end a number or keyword without belonging to it.
+const ORACLE_CASES: Array<[string, string, string[]]> = [
+    ["b'1\\xff '", "1\u00ff ", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"QMP input must be a JSON object\"}}", "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, stray '\\uFFFD'\"}}"]],
+    ["b'0\\xff '", "0\u00ff ", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"QMP input must be a JSON object\"}}", "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, stray '\\uFFFD'\"}}"]],
+    ["b'1.5\\xff'", "1.5\u00ff", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"QMP input must be a JSON object\"}}", "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, stray '\\uFFFD'\"}}"]],
+    ["b'1e5\\xff'", "1e5\u00ff", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"QMP input must be a JSON object\"}}", "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, stray '\\uFFFD'\"}}"]],
+    ["b'tru\\xff'", "tru\u00ff", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, invalid keyword 'tru'\"}}", "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, stray '\\uFFFD'\"}}"]],
+    ["b'c\\xfe'", "c\u00fe", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, invalid keyword 'c'\"}}", "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, stray '\\uFFFD'\"}}"]],
+    ["b'-\\xff'", "-\u00ff", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, stray '-\\uFFFD'\"}}"]],
+    ["b'1.\\xff'", "1.\u00ff", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, stray '1.\\uFFFD'\"}}"]],
+    ["b'c\\xc3\\xa9'", "c\u00c3\u00a9", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, invalid keyword 'c'\"}}", "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, stray '\\uFFFD'\"}}"]],
+    ["b'cc\\xc3\\xa9 x'", "cc\u00c3\u00a9 x", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, invalid keyword 'cc'\"}}", "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, stray '\\uFFFD'\"}}"]],
+    ["b'\"\\\\u\"'", "\"\\u\"", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, \\\\u\\\" is not a valid Unicode character\"}}"]],
+    ["b'\"\\\\u1\"'", "\"\\u1\"", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, \\\\u1\\\" is not a valid Unicode character\"}}"]],
+    ["b'\"\\\\ud800\\\\u12\"'", "\"\\ud800\\u12\"", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, \\\\ud800 is not a valid Unicode character\"}}"]],
+    ["b'\"\\\\ud800\\\\ud800\"'", "\"\\ud800\\ud800\"", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, \\\\ud800 is not a valid Unicode character\"}}"]],
+    ["b'\"\\\\ud800x\"'", "\"\\ud800x\"", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, \\\\ud800 is not a valid Unicode character\"}}"]],
+    ["b'\"\\\\ufdd0\"'", "\"\\ufdd0\"", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, \\\\ufdd0 is not a valid Unicode character\"}}"]],
+    ["b'\"\\xef\\xb7\\x90\"'", "\"\u00ef\u00b7\u0090\"", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, invalid UTF-8 sequence in string\"}}"]],
+    ["b'\"\\\\u0000\"'", "\"\\u0000\"", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"QMP input must be a JSON object\"}}"]],
+    ["b'\"\\xf0\\x9f\\xbf\\xbf\"'", "\"\u00f0\u009f\u00bf\u00bf\"", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, invalid UTF-8 sequence in string\"}}"]],
+    ["b'\"a\\xef\\xbf\\xbe\"'", "\"a\u00ef\u00bf\u00be\"", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, invalid UTF-8 sequence in string\"}}"]],
+    ["b'\"\\\\uFFFE\"'", "\"\\uFFFE\"", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, \\\\uFFFE is not a valid Unicode character\"}}"]],
+    ["b'\"\\\\ud83f\\\\udffe\"'", "\"\\ud83f\\udffe\"", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, \\\\ud83f\\\\udffe is not a valid Unicode character\"}}"]],
+    ["b'\"\\\\u00e9\\\\uffff\"'", "\"\\u00e9\\uffff\"", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, \\\\uffff is not a valid Unicode character\"}}"]],
+    ["b'\"\\xef\\xbf\\xbf\\\\uffff\"'", "\"\u00ef\u00bf\u00bf\\uffff\"", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, invalid UTF-8 sequence in string\"}}"]],
+    ["b'\"\\\\uffff\\xc3\"'", "\"\\uffff\u00c3\"", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, \\\\uffff is not a valid Unicode character\"}}"]],
+    ["b'\"\\xf8\\x88\\x80\\x80\\x80\"'", "\"\u00f8\u0088\u0080\u0080\u0080\"", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, invalid UTF-8 sequence in string\"}}"]],
+    ["b'\"\\xc0\\xaf\"'", "\"\u00c0\u00af\"", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, invalid UTF-8 sequence in string\"}}"]],
+    ["b'01'", "01", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, stray '01'\"}}"]],
+    ["b'-0\\xff'", "-0\u00ff", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"QMP input must be a JSON object\"}}", "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, stray '\\uFFFD'\"}}"]],
+    ["b'1e\\xff'", "1e\u00ff", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, stray '1e\\uFFFD'\"}}"]],
+    ["b'tr ue'", "tr ue", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, invalid keyword 'tr'\"}}", "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, invalid keyword 'ue'\"}}"]],
+    ["b'\\x01'", "\u0001", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, stray '\\u0001'\"}}"]],
+    ["b'@'", "@", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, stray '@'\"}}"]],
+    ["b'\"\\\\uffff\"'", "\"\\uffff\"", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, \\\\uffff is not a valid Unicode character\"}}"]],
+    ["b'\"\\\\udbff\\\\udfff\"'", "\"\\udbff\\udfff\"", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, \\\\udbff\\\\udfff is not a valid Unicode character\"}}"]],
+    ["b'\"\\xef\\xbf\\xbf\"'", "\"\u00ef\u00bf\u00bf\"", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, invalid UTF-8 sequence in string\"}}"]],
+    ["b'\"\\xf4\\x8f\\xbf\\xbf\"'", "\"\u00f4\u008f\u00bf\u00bf\"", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, invalid UTF-8 sequence in string\"}}"]],
+];
+
 describe('bad input over a real socket: QEMU replies, and the session goes on', () => {
   let daemon: DaemonProcess;
   let client: RawClient;
@@ -93,4 +136,10 @@ describe('bad input over a real socket: QEMU replies, and the session goes on', 
     expect(await other.command({ execute: 'query-version', id: 5 })).toMatchObject({ id: 5 });
     other.close();
   }, 60_000);
+
+  it.each(ORACLE_CASES.map(([name, bytes, replies], n) => [name, bytes, replies, n] as const))('%s', async (_name, bytes, replies, n) => {
+    client.send(Buffer.concat([Buffer.from(bytes, 'latin1'), Buffer.from(`\n{"id":${n}}\n`)]));
+    for (const reply of replies) expect(await client.readLine()).toBe(reply);
+    expect(await client.readLine()).toBe(`{"id": ${n}, "error": {"class": "GenericError", "desc": "QMP input lacks member 'execute'"}}`);
+  });
 });

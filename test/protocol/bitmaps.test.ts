@@ -111,3 +111,60 @@ describe('bitmap commands over a real socket', () => {
     expect([count('n0'), count('r0'), count('f0')]).toEqual([524288, 65536, 65536]);
   });
 });
+
+// QEMU 7.2 runs the abort of the failed action too: a transaction whose block-dirty-bitmap-enable
+// fails its permission check leaves that bitmap disabled (`recording: false`, observed), and one
+// whose enable names a missing bitmap crashes QEMU (SIGSEGV, observed). qblockd keeps a failed
+// transaction's promise instead: nothing changes (README, "Differences from QEMU 7.2").
+describe('a transaction whose block-dirty-bitmap-enable fails', () => {
+  let daemon: DaemonProcess;
+  let client: RawClient;
+  const busy = "Bitmap 't' is currently in use by another operation and cannot be used";
+  const recording = async () => {
+    const nodes = (await client.command({ execute: 'query-named-block-nodes' })).return;
+    const bitmaps = nodes.find((node: any) => node['node-name'] === 'n0')['dirty-bitmaps'];
+    return Object.fromEntries(bitmaps.map((bitmap: any) => [bitmap.name, bitmap.recording]));
+  };
+  const enableIn = (actions: Array<Record<string, unknown>>) => client.command({ execute: 'transaction', arguments: { actions } });
+  const action = (type: string, name: string) => ({ type, data: { node: 'n0', name } });
+
+  beforeAll(async () => {
+    daemon = await DaemonProcess.start(['-blockdev', 'driver=null-co,node-name=n0,size=1048576']);
+    client = await daemon.client();
+    for (const request of [
+      { execute: 'block-dirty-bitmap-add', arguments: { node: 'n0', name: 'b0' } },
+      { execute: 'block-dirty-bitmap-add', arguments: { node: 'n0', name: 't' } },
+      { execute: 'block-dirty-bitmap-add', arguments: { node: 'n0', name: 'off', disabled: true } },
+      { execute: 'nbd-server-start', arguments: { addr: { type: 'unix', data: { path: path.join(daemon.dir, 'nbd.sock') } } } },
+      { execute: 'block-export-add', arguments: { type: 'nbd', id: 'e0', 'node-name': 'n0', writable: true, bitmaps: ['t', 'off'] } },
+    ]) {
+      expect(await client.command(request)).toEqual({ return: {} });
+    }
+  });
+  afterAll(async () => {
+    client.close();
+    await daemon.stop();
+  });
+
+  it("answers QEMU's error and leaves the busy bitmap recording (QEMU 7.2 disables it)", async () => {
+    expect(await enableIn([action('block-dirty-bitmap-enable', 't')])).toEqual({ error: { class: 'GenericError', desc: busy } });
+    expect(await enableIn([action('block-dirty-bitmap-disable', 'b0'), action('block-dirty-bitmap-enable', 't')])).toEqual({
+      error: { class: 'GenericError', desc: busy },
+    });
+    expect(await recording()).toEqual({ b0: true, t: true, off: false });
+  });
+
+  it('leaves a disabled busy bitmap disabled, as QEMU does', async () => {
+    expect(await enableIn([action('block-dirty-bitmap-enable', 'off')])).toEqual({
+      error: { class: 'GenericError', desc: "Bitmap 'off' is currently in use by another operation and cannot be used" },
+    });
+    expect(await recording()).toEqual({ b0: true, t: true, off: false });
+  });
+
+  it('answers an enable of a missing bitmap where QEMU 7.2 crashes, and changes nothing', async () => {
+    expect(await enableIn([action('block-dirty-bitmap-disable', 'b0'), action('block-dirty-bitmap-enable', 'nosuch')])).toEqual({
+      error: { class: 'GenericError', desc: "Dirty bitmap 'nosuch' not found" },
+    });
+    expect(await recording()).toEqual({ b0: true, t: true, off: false });
+  });
+});

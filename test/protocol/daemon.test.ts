@@ -3,25 +3,22 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defaultTokenPath } from '../../src/transport/websocket-token.ts';
-import { DaemonProcess, QBLOCKD, waitFor } from '../support/daemon.ts';
-import { freePort, openWebSocket } from '../support/websocket.ts';
+import { DaemonProcess, QBLOCKD } from '../support/daemon.ts';
+import { openWebSocket, startWithWebSocket } from '../support/websocket.ts';
 
 // Event order and texts as QEMU 7.2 sent them (BLOCK_EXPORT_DELETED before the block-export-del reply).
 describe('the daemon: several clients, WebSocket, socket files, signals', () => {
   let daemon: DaemonProcess;
-  let port: number;
   let dir: string;
   let url: string;
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qblockd-daemon-test-'));
-    port = await freePort();
-    const config = path.join(dir, 'config.json');
-    fs.writeFileSync(config, JSON.stringify({ monitors: [], websocket: { port, allowedOrigins: ['http://good.example'] } }));
-    daemon = await DaemonProcess.start(['--config', config, '--concurrent-clients', '-blockdev', 'driver=null-co,node-name=n0,size=1048576']);
-    const tokenFile = defaultTokenPath(port);
-    await waitFor(() => fs.existsSync(tokenFile), 10_000);
-    url = `ws://127.0.0.1:${port}/?token=${fs.readFileSync(tokenFile, 'utf8').trim()}`;
+    const started = await startWithWebSocket(dir, {
+      websocket: { allowedOrigins: ['http://good.example'] },
+      args: ['--concurrent-clients', '-blockdev', 'driver=null-co,node-name=n0,size=1048576'],
+    });
+    daemon = started.daemon;
+    url = `${started.base}?token=${started.token}`;
   });
   afterAll(async () => {
     await daemon.stop();
@@ -70,7 +67,7 @@ describe('the daemon: several clients, WebSocket, socket files, signals', () => 
     ws.socket.close();
   });
 
-  it('lets in an allowed browser Origin and refuses any other', async () => {
+  it('lets in an allowed browser Origin with the token and refuses any other Origin, token or not', async () => {
     const allowed = await openWebSocket(url, { origin: 'http://good.example' });
     expect(JSON.parse(await allowed.next())).toHaveProperty('QMP');
     allowed.socket.close();

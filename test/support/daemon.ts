@@ -17,10 +17,10 @@ export class DaemonProcess {
   ) {}
 
   /** `program` defaults to qblockd; pass 'qemu-system-x86_64' to run QEMU itself with the same arguments. */
-  static async start(args: string[] = [], options: { socketPath?: string; program?: string; env?: Record<string, string> } = {}): Promise<DaemonProcess> {
+  static async start(args: string[] = [], options: { socketPath?: string; program?: string; pretty?: boolean; env?: Record<string, string> } = {}): Promise<DaemonProcess> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qblockd-test-'));
     const socketPath = options.socketPath ?? path.join(dir, 'qmp.sock');
-    const child = spawn(options.program ?? QBLOCKD, ['-M', 'none', '-nodefaults', '-display', 'none', ...args, '-qmp', `unix:${socketPath},server=on,wait=off`], {
+    const child = spawn(options.program ?? QBLOCKD, ['-M', 'none', '-nodefaults', '-display', 'none', ...args, options.pretty ? '-qmp-pretty' : '-qmp', `unix:${socketPath},server=on,wait=off`], {
       stdio: ['ignore', 'ignore', 'pipe'],
       env: { ...process.env, ...options.env },
     });
@@ -141,6 +141,55 @@ export class RawClient {
   private wake(): void {
     for (const waiter of this.waiters.splice(0)) waiter();
   }
+}
+
+/**
+ * Sends `input` on a fresh connection, shuts down the sending side, and returns every
+ * line the program sends until it closes (CRLF removed); null if it has not closed
+ * within the timeout. With `endWhen`, the sending side stays open until the text
+ * received so far satisfies it, or until nothing has arrived for `endAfterMs`.
+ */
+export function exchangeUntilClose(
+  socketPath: string,
+  input: Buffer | string,
+  timeoutMs: number,
+  options: { endWhen?: (received: string) => boolean; endAfterMs?: number } = {},
+): Promise<string[] | null> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    const socket = net.connect(socketPath);
+    let endTimer: NodeJS.Timeout | undefined;
+    const endInput = () => {
+      clearTimeout(endTimer);
+      if (!socket.writableEnded) socket.end();
+    };
+    const finish = (lines: string[] | null) => {
+      clearTimeout(timer);
+      clearTimeout(endTimer);
+      socket.destroy();
+      resolve(lines);
+    };
+    const timer = setTimeout(() => finish(null), timeoutMs);
+    socket.on('connect', () => {
+      if (!options.endWhen) return void socket.end(input);
+      socket.write(input);
+      endTimer = setTimeout(endInput, options.endAfterMs ?? timeoutMs);
+    });
+    socket.on('data', (chunk) => {
+      chunks.push(chunk);
+      if (!options.endWhen || socket.writableEnded) return;
+      if (options.endWhen(Buffer.concat(chunks).toString('utf8'))) return endInput();
+      // Still answering: wait until it has been quiet for endAfterMs.
+      clearTimeout(endTimer);
+      endTimer = setTimeout(endInput, options.endAfterMs ?? timeoutMs);
+    });
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      const lines = Buffer.concat(chunks).toString('utf8').split('\r\n');
+      if (lines.at(-1) === '') lines.pop();
+      finish(lines);
+    });
+  });
 }
 
 export async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {

@@ -35,7 +35,7 @@ export function buildImage(options: { virtualSize?: number; version?: 2 | 3; inc
 }
 
 /** Header field offsets (docs/interop/qcow2.txt). */
-const FIELD = {
+export const FIELD = {
   magic: [0, 4],
   version: [4, 4],
   backingFileOffset: [8, 8],
@@ -56,9 +56,9 @@ const FIELD = {
   headerLength: [100, 4],
 } as const;
 
-type Field = keyof typeof FIELD;
+export type Field = keyof typeof FIELD;
 
-function set(image: Buffer, field: Field, value: number | bigint): void {
+export function setHeaderField(image: Buffer, field: Field, value: number | bigint): void {
   const [offset, width] = FIELD[field];
   if (width === 8) image.writeBigUInt64BE(BigInt(value), offset);
   else image.writeUInt32BE(Number(value), offset);
@@ -93,7 +93,7 @@ function bitmapsExtension(values: { count?: number; reserved?: number; directory
 /** An image whose autoclear bit vouches for the given bitmaps extension. */
 function withBitmapsExtension(data: Buffer): (image: Buffer) => void {
   return (image) => {
-    set(image, 'autoclearFeatures', AUTOCLEAR_BITMAPS);
+    setHeaderField(image, 'autoclearFeatures', AUTOCLEAR_BITMAPS);
     extensions(image, [{ type: EXT_BITMAPS, data }]);
   };
 }
@@ -107,30 +107,30 @@ export interface HostileHeader {
 }
 
 export const HOSTILE_HEADERS: HostileHeader[] = [
-  { name: 'bad magic', mutate: (image) => set(image, 'magic', 0x12345678), qemuError: 'Image is not in qcow2 format' },
-  { name: 'version 1', mutate: (image) => set(image, 'version', 1), qemuError: 'Unsupported qcow2 version 1' },
-  { name: 'version 4', mutate: (image) => set(image, 'version', 4), qemuError: 'Unsupported qcow2 version 4' },
-  { name: 'cluster_bits 8', mutate: (image) => set(image, 'clusterBits', 8), qemuError: 'Unsupported cluster size: 2^8' },
-  { name: 'cluster_bits 22', mutate: (image) => set(image, 'clusterBits', 22), qemuError: 'Unsupported cluster size: 2^22' },
-  { name: 'header_length below 104', mutate: (image) => set(image, 'headerLength', 100), qemuError: 'qcow2 header too short' },
-  { name: 'header_length beyond the cluster', mutate: (image) => set(image, 'headerLength', CLUSTER + 8), qemuError: 'qcow2 header exceeds cluster size' },
-  { name: 'backing file offset beyond the cluster', mutate: (image) => set(image, 'backingFileOffset', 2 * CLUSTER), qemuError: 'Invalid backing file offset' },
+  { name: 'bad magic', mutate: (image) => setHeaderField(image, 'magic', 0x12345678), qemuError: 'Image is not in qcow2 format' },
+  { name: 'version 1', mutate: (image) => setHeaderField(image, 'version', 1), qemuError: 'Unsupported qcow2 version 1' },
+  { name: 'version 4', mutate: (image) => setHeaderField(image, 'version', 4), qemuError: 'Unsupported qcow2 version 4' },
+  { name: 'cluster_bits 8', mutate: (image) => setHeaderField(image, 'clusterBits', 8), qemuError: 'Unsupported cluster size: 2^8' },
+  { name: 'cluster_bits 22', mutate: (image) => setHeaderField(image, 'clusterBits', 22), qemuError: 'Unsupported cluster size: 2^22' },
+  { name: 'header_length below 104', mutate: (image) => setHeaderField(image, 'headerLength', 100), qemuError: 'qcow2 header too short' },
+  { name: 'header_length beyond the cluster', mutate: (image) => setHeaderField(image, 'headerLength', CLUSTER + 8), qemuError: 'qcow2 header exceeds cluster size' },
+  { name: 'backing file offset beyond the cluster', mutate: (image) => setHeaderField(image, 'backingFileOffset', 2 * CLUSTER), qemuError: 'Invalid backing file offset' },
   {
     name: 'backing file name too long',
     mutate: (image) => {
-      set(image, 'backingFileOffset', 0x1000);
-      set(image, 'backingFileSize', 2000);
+      setHeaderField(image, 'backingFileOffset', 0x1000);
+      setHeaderField(image, 'backingFileSize', 2000);
     },
     qemuError: 'Backing file name too long',
   },
-  { name: 'unknown incompatible feature', mutate: (image) => set(image, 'incompatibleFeatures', 1n << 20n), qemuError: 'Unsupported qcow2 feature(s): Unknown incompatible feature: 100000' },
-  { name: 'two unknown incompatible features', mutate: (image) => set(image, 'incompatibleFeatures', (1n << 20n) | (1n << 63n)), qemuError: 'Unsupported qcow2 feature(s): Unknown incompatible feature: 8000000000100000' },
-  { name: 'compression bit with zlib', mutate: (image) => set(image, 'incompatibleFeatures', 1n << 3n), qemuError: 'qcow2: Compression type incompatible feature bit must not be set' },
+  { name: 'unknown incompatible feature', mutate: (image) => setHeaderField(image, 'incompatibleFeatures', 1n << 20n), qemuError: 'Unsupported qcow2 feature(s): Unknown incompatible feature: 100000' },
+  { name: 'two unknown incompatible features', mutate: (image) => setHeaderField(image, 'incompatibleFeatures', (1n << 20n) | (1n << 63n)), qemuError: 'Unsupported qcow2 feature(s): Unknown incompatible feature: 8000000000100000' },
+  { name: 'compression bit with zlib', mutate: (image) => setHeaderField(image, 'incompatibleFeatures', 1n << 3n), qemuError: 'qcow2: Compression type incompatible feature bit must not be set' },
   {
     name: 'unknown compression type',
     mutate: (image) => {
-      set(image, 'incompatibleFeatures', 1n << 3n);
-      set(image, 'headerLength', 112);
+      setHeaderField(image, 'incompatibleFeatures', 1n << 3n);
+      setHeaderField(image, 'headerLength', 112);
       image[104] = 7;
     },
     qemuError: 'qcow2: unknown compression type: 7',
@@ -138,50 +138,50 @@ export const HOSTILE_HEADERS: HostileHeader[] = [
   {
     name: 'zstd compression type without its bit',
     mutate: (image) => {
-      set(image, 'headerLength', 112);
+      setHeaderField(image, 'headerLength', 112);
       image[104] = 1;
     },
     qemuError: 'qcow2: Compression type incompatible feature bit must be set',
   },
-  { name: 'corrupt bit, opened read-write', mutate: (image) => set(image, 'incompatibleFeatures', 1n << 1n), qemuError: 'qcow2: Image is corrupt; cannot be opened read/write' },
-  { name: 'external data file bit without a data file', mutate: (image) => set(image, 'incompatibleFeatures', 1n << 2n), qemuError: "'data-file' is required for this image" },
+  { name: 'corrupt bit, opened read-write', mutate: (image) => setHeaderField(image, 'incompatibleFeatures', 1n << 1n), qemuError: 'qcow2: Image is corrupt; cannot be opened read/write' },
+  { name: 'external data file bit without a data file', mutate: (image) => setHeaderField(image, 'incompatibleFeatures', 1n << 2n), qemuError: "'data-file' is required for this image" },
   {
     name: 'extended L2 with 4 KiB clusters',
     mutate: (image) => {
-      set(image, 'clusterBits', 12);
-      set(image, 'incompatibleFeatures', 1n << 4n);
+      setHeaderField(image, 'clusterBits', 12);
+      setHeaderField(image, 'incompatibleFeatures', 1n << 4n);
     },
     qemuError: 'Unsupported subcluster size: 128',
   },
-  { name: 'refcount_order 7', mutate: (image) => set(image, 'refcountOrder', 7), qemuError: 'Reference count entry width too large; may not exceed 64 bits' },
-  { name: 'AES encryption', mutate: (image) => set(image, 'cryptMethod', 1), qemuError: 'Use of AES-CBC encrypted qcow2 images is no longer supported in system emulators' },
-  { name: 'LUKS encryption without its header', mutate: (image) => set(image, 'cryptMethod', 2), qemuError: 'Missing CRYPTO header for crypt method 2' },
-  { name: 'unknown crypt method', mutate: (image) => set(image, 'cryptMethod', 3), qemuError: 'Unsupported encryption method 3' },
-  { name: 'no refcount table', mutate: (image) => set(image, 'refcountTableClusters', 0), qemuError: 'Image does not contain a reference count table' },
-  { name: 'refcount table too large', mutate: (image) => set(image, 'refcountTableClusters', 129), qemuError: 'Reference count table too large' },
-  { name: 'refcount table offset unaligned', mutate: (image) => set(image, 'refcountTableOffset', CLUSTER + 8), qemuError: 'Reference count table offset invalid' },
-  { name: 'refcount table offset overflowing', mutate: (image) => set(image, 'refcountTableOffset', 0x7fffffffffff0000n), qemuError: 'Reference count table offset invalid' },
+  { name: 'refcount_order 7', mutate: (image) => setHeaderField(image, 'refcountOrder', 7), qemuError: 'Reference count entry width too large; may not exceed 64 bits' },
+  { name: 'AES encryption', mutate: (image) => setHeaderField(image, 'cryptMethod', 1), qemuError: 'Use of AES-CBC encrypted qcow2 images is no longer supported in system emulators' },
+  { name: 'LUKS encryption without its header', mutate: (image) => setHeaderField(image, 'cryptMethod', 2), qemuError: 'Missing CRYPTO header for crypt method 2' },
+  { name: 'unknown crypt method', mutate: (image) => setHeaderField(image, 'cryptMethod', 3), qemuError: 'Unsupported encryption method 3' },
+  { name: 'no refcount table', mutate: (image) => setHeaderField(image, 'refcountTableClusters', 0), qemuError: 'Image does not contain a reference count table' },
+  { name: 'refcount table too large', mutate: (image) => setHeaderField(image, 'refcountTableClusters', 129), qemuError: 'Reference count table too large' },
+  { name: 'refcount table offset unaligned', mutate: (image) => setHeaderField(image, 'refcountTableOffset', CLUSTER + 8), qemuError: 'Reference count table offset invalid' },
+  { name: 'refcount table offset overflowing', mutate: (image) => setHeaderField(image, 'refcountTableOffset', 0x7fffffffffff0000n), qemuError: 'Reference count table offset invalid' },
   {
     name: 'snapshot table too large',
     mutate: (image) => {
-      set(image, 'nbSnapshots', 65537);
-      set(image, 'snapshotsOffset', 3 * CLUSTER);
+      setHeaderField(image, 'nbSnapshots', 65537);
+      setHeaderField(image, 'snapshotsOffset', 3 * CLUSTER);
     },
     qemuError: 'Snapshot table too large',
   },
   {
     name: 'snapshot table offset unaligned',
     mutate: (image) => {
-      set(image, 'nbSnapshots', 1);
-      set(image, 'snapshotsOffset', 3 * CLUSTER + 8);
+      setHeaderField(image, 'nbSnapshots', 1);
+      setHeaderField(image, 'snapshotsOffset', 3 * CLUSTER + 8);
     },
     qemuError: 'Snapshot table offset invalid',
   },
-  { name: 'L1 table too large', mutate: (image) => set(image, 'l1Size', 0x2000000 / 8 + 1), qemuError: 'Active L1 table too large' },
-  { name: 'L1 table offset unaligned', mutate: (image) => set(image, 'l1TableOffset', 3 * CLUSTER + 8), qemuError: 'Active L1 table offset invalid' },
-  { name: 'L1 table offset overflowing', mutate: (image) => set(image, 'l1TableOffset', 0x7fffffffffff0000n), qemuError: 'Could not read L1 table: Input/output error' },
-  { name: 'L1 table too small', mutate: (image) => set(image, 'l1Size', 0), qemuError: 'L1 table is too small' },
-  { name: 'image too big', mutate: (image) => set(image, 'size', 1n << 61n), qemuError: 'Image is too big' },
+  { name: 'L1 table too large', mutate: (image) => setHeaderField(image, 'l1Size', 0x2000000 / 8 + 1), qemuError: 'Active L1 table too large' },
+  { name: 'L1 table offset unaligned', mutate: (image) => setHeaderField(image, 'l1TableOffset', 3 * CLUSTER + 8), qemuError: 'Active L1 table offset invalid' },
+  { name: 'L1 table offset overflowing', mutate: (image) => setHeaderField(image, 'l1TableOffset', 0x7fffffffffff0000n), qemuError: 'Could not read L1 table: Input/output error' },
+  { name: 'L1 table too small', mutate: (image) => setHeaderField(image, 'l1Size', 0), qemuError: 'L1 table is too small' },
+  { name: 'image too big', mutate: (image) => setHeaderField(image, 'size', 1n << 61n), qemuError: 'Image is too big' },
   { name: 'bitmaps extension of the wrong length', mutate: withBitmapsExtension(bitmapsExtension({}).subarray(0, 16)), qemuError: 'bitmaps_ext: Invalid extension length' },
   { name: 'bitmaps extension with reserved bits', mutate: withBitmapsExtension(bitmapsExtension({ reserved: 1 })), qemuError: 'bitmaps_ext: Reserved field is not zero' },
   { name: 'bitmaps extension with too many bitmaps', mutate: withBitmapsExtension(bitmapsExtension({ count: 65536 })), qemuError: 'bitmaps_ext: Image has 65536 bitmaps, exceeding the QEMU supported maximum of 65535' },
@@ -189,7 +189,7 @@ export const HOSTILE_HEADERS: HostileHeader[] = [
   {
     name: 'bitmap directory offset unaligned',
     mutate: (image) => {
-      set(image, 'autoclearFeatures', AUTOCLEAR_BITMAPS);
+      setHeaderField(image, 'autoclearFeatures', AUTOCLEAR_BITMAPS);
       extensions(image, [{ type: EXT_BITMAPS, data: bitmapsExtension({ directoryOffset: BigInt(4 * CLUSTER + 8) }) }]);
     },
     qemuError: 'bitmaps_ext: invalid bitmap directory offset',

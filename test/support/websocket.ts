@@ -1,5 +1,8 @@
+import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import WebSocket from 'ws';
+import { DaemonProcess, waitFor } from './daemon.ts';
 
 export async function freePort(): Promise<number> {
   const server = net.createServer();
@@ -60,4 +63,26 @@ export async function openWebSocket(url: string, options: { origin?: string; hea
       return new Promise((resolve) => socket.once('close', () => resolve()));
     },
   };
+}
+
+export interface WebSocketDaemon {
+  daemon: DaemonProcess;
+  /** ws://127.0.0.1:PORT/ */
+  base: string;
+  token: string;
+  tokenFile: string;
+}
+
+/**
+ * A daemon with a WebSocket listener (extra `websocket` keys merged in) and no
+ * configured monitor socket besides its private one; the token file goes in `tokenDir`.
+ */
+export async function startWithWebSocket(dir: string, options: { websocket?: Record<string, unknown>; args?: string[]; tokenDir?: string } = {}): Promise<WebSocketDaemon> {
+  const port = await freePort();
+  const tokenFile = path.join(options.tokenDir ?? dir, 'ws.token');
+  const config = path.join(dir, 'config.json');
+  fs.writeFileSync(config, JSON.stringify({ monitors: [], websocket: { port, tokenFile, ...options.websocket } }));
+  const daemon = await DaemonProcess.start(['--config', config, ...(options.args ?? [])]);
+  await waitFor(() => fs.existsSync(tokenFile), 10_000);
+  return { daemon, base: `ws://127.0.0.1:${port}/`, token: fs.readFileSync(tokenFile, 'utf8').trim(), tokenFile };
 }

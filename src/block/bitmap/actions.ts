@@ -84,10 +84,10 @@ export function prepareRemove(graph: BlockGraph, args: BlockDirtyBitmap): Prepar
   };
 }
 
-export function prepareClear(graph: BlockGraph, args: BlockDirtyBitmap): PreparedAction {
+export function prepareClear(graph: BlockGraph, args: BlockDirtyBitmap, undoable: boolean): PreparedAction {
   const { bitmap } = lookupBitmap(graph, args.node, args.name);
   checkBitmapPermission(bitmap, 'clear');
-  return replaceBits(bitmap, () => bitmap.data.clearAll());
+  return changeBits(bitmap, undoable, () => bitmap.data.clearAll());
 }
 
 export function prepareSetEnabled(graph: BlockGraph, args: BlockDirtyBitmap, enabled: boolean): PreparedAction {
@@ -104,16 +104,20 @@ export function prepareSetEnabled(graph: BlockGraph, args: BlockDirtyBitmap, ena
 }
 
 /**
- * Target first, then every source in order (a plain name is a bitmap of the
- * target's node), then the target's own permission: QEMU's order of errors.
+ * QEMU 7.2 merges source by source into the target: the target is looked up
+ * first; then for each source in order (a plain name is a bitmap of the target's
+ * node) the source is looked up, then the target's permission, the source's and
+ * the sizes are checked. So a busy target hides every later source's error but
+ * not a missing first source (iotest 028).
  */
-export function prepareMerge(graph: BlockGraph, args: BlockDirtyBitmapMerge): PreparedAction {
+export function prepareMerge(graph: BlockGraph, args: BlockDirtyBitmapMerge, undoable: boolean): PreparedAction {
   const { node, bitmap: target } = lookupBitmap(graph, args.node, args.target);
   if (args.bitmaps.length === 0) return NOTHING_TO_UNDO;
   const sources = args.bitmaps.map((source) => {
     const bitmap =
       typeof source === 'string' ? node.findBitmap(source) : lookupBitmap(graph, source.node, source.name).bitmap;
     if (!bitmap) throw new QmpError(`Dirty bitmap '${source as string}' not found`);
+    checkBitmapPermission(target, 'mergeTarget');
     checkBitmapPermission(bitmap, 'mergeSource');
     if (bitmap.data.diskSize !== target.data.diskSize) {
       throw new QmpError(
@@ -122,20 +126,30 @@ export function prepareMerge(graph: BlockGraph, args: BlockDirtyBitmapMerge): Pr
     }
     return bitmap;
   });
-  checkBitmapPermission(target, 'mergeTarget');
-  return replaceBits(target, () => {
+  return changeBits(target, undoable, () => {
     for (const source of sources) target.data.mergeFrom(source.data);
   });
 }
 
-/** Changes a bitmap's bits with a backup, so an abort restores them exactly. */
-function replaceBits(bitmap: DirtyBitmap, change: () => void): PreparedAction {
-  const backup = bitmap.data.snapshot();
-  change();
+/**
+ * Changes a bitmap's bits. Only a transaction can roll back (`undoable`): then the
+ * bitmap records the original of each page it changes, so an abort restores them
+ * exactly; a plain command records nothing.
+ */
+function changeBits(bitmap: DirtyBitmap, undoable: boolean, change: () => void): PreparedAction {
+  if (!undoable) {
+    change();
+    return NOTHING_TO_UNDO;
+  }
+  const undo = bitmap.data.recordUndo();
+  try {
+    change();
+  } catch (error) {
+    bitmap.data.rollBack(undo);
+    throw error;
+  }
   return {
-    commit() {},
-    abort() {
-      bitmap.data.restoreFrom(backup);
-    },
+    commit: () => bitmap.data.forgetUndo(undo),
+    abort: () => bitmap.data.rollBack(undo),
   };
 }

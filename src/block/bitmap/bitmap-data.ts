@@ -1,4 +1,6 @@
-import { createHash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
+import os from 'node:os';
+import { lazyCrypto } from '../builtins.ts';
 
 /** Bits per page. Small pages keep scattered extents cheap; whole-page runs use a shared sentinel. */
 const PAGE_BITS = 4096;
@@ -6,9 +8,28 @@ const PAGE_WORDS = PAGE_BITS / 32;
 const PAGE_BYTES = PAGE_BITS / 8;
 /** A page whose every bit is set, shared and never written. */
 const FULL = new Uint32Array(0);
-const ZEROES = Buffer.alloc(1 << 20);
+/** Bytes per hash update: SHA-256 reaches its full speed only on large inputs. */
+const HASH_RUN_BYTES = 1 << 20;
+const ZEROES = Buffer.alloc(HASH_RUN_BYTES);
+let onesBuffer: Buffer | undefined;
+/** HASH_RUN_BYTES of 0xff, made on first use so an idle daemon does not hold them. */
+const ONES = () => (onesBuffer ??= Buffer.alloc(HASH_RUN_BYTES, 0xff));
+
+// Pages are hashed by viewing their words as bytes, which gives the serialized (little-endian) layout only here.
+if (os.endianness() !== 'LE') throw new Error('qblockd needs a little-endian host');
 
 type Page = Uint32Array;
+
+/**
+ * What a bitmap looked like before a transaction action changed it: the
+ * original of every page changed since (recorded once, before the first
+ * change), or the whole page table when it was replaced at once.
+ */
+export interface BitmapUndo {
+  readonly setChunks: number;
+  readonly pages: Map<number, Page | undefined>;
+  replacedPages?: Map<number, Page>;
+}
 
 export function popcount32(word: number): number {
   word -= (word >>> 1) & 0x55555555;
@@ -33,7 +54,12 @@ export class BitmapData {
   readonly granularity: number;
   readonly chunkCount: number;
   private pages = new Map<number, Page>();
+  /** Whether the page table iterates in ascending index order, as it does while pages arrive in order. */
+  private pagesAscending = true;
+  private highestPage = -1;
   private setChunks = 0;
+  /** Undo records of the transaction actions still pending on this bitmap. */
+  private undoRecords: BitmapUndo[] = [];
 
   constructor(options: { diskSize: number; granularity: number }) {
     this.diskSize = options.diskSize;
@@ -66,8 +92,62 @@ export class BitmapData {
   }
 
   clearAll(): void {
+    for (const undo of this.undoRecords) undo.replacedPages ??= this.pages;
     this.pages = new Map();
+    this.pagesAscending = true;
+    this.highestPage = -1;
     this.setChunks = 0;
+  }
+
+  /** An independent copy; full pages stay shared, since they are never written. */
+  snapshot(): BitmapData {
+    const copy = new BitmapData({ diskSize: this.diskSize, granularity: this.granularity });
+    copy.restoreFrom(this);
+    return copy;
+  }
+
+  /** Takes `other`'s bits (copied); a pending undo record keeps the page table it replaces. */
+  restoreFrom(other: BitmapData): void {
+    for (const undo of this.undoRecords) undo.replacedPages ??= this.pages;
+    this.pages = new Map();
+    for (const [index, page] of other.pages) this.pages.set(index, page === FULL ? FULL : page.slice());
+    this.pagesAscending = other.pagesAscending;
+    this.highestPage = other.highestPage;
+    this.setChunks = other.setChunks;
+  }
+
+  /** Starts recording what changes, so that rollBack() can restore this moment exactly. */
+  recordUndo(): BitmapUndo {
+    const undo: BitmapUndo = { setChunks: this.setChunks, pages: new Map() };
+    this.undoRecords.push(undo);
+    return undo;
+  }
+
+  /** The change is final: stop recording for it. */
+  forgetUndo(undo: BitmapUndo): void {
+    this.undoRecords = this.undoRecords.filter((record) => record !== undo);
+  }
+
+  /** Restores the bits as they were when `undo` started; pending records roll back newest first. */
+  rollBack(undo: BitmapUndo): void {
+    this.forgetUndo(undo);
+    const pages = undo.replacedPages ?? this.pages;
+    for (const [index, page] of undo.pages) {
+      if (page === undefined) pages.delete(index);
+      else pages.set(index, page);
+    }
+    this.pages = pages;
+    this.pagesAscending = false;
+    this.setChunks = undo.setChunks;
+  }
+
+  /** Called before page `index` changes: each pending record keeps its first original. */
+  private recordPage(index: number): void {
+    for (const undo of this.undoRecords) {
+      if (undo.replacedPages || undo.pages.has(index)) continue;
+      const page = this.pages.get(index);
+      undo.pages.set(index, page === undefined || page === FULL ? page : page.slice());
+    }
   }
 
   isDirty(offset: number): boolean {
@@ -93,19 +173,6 @@ export class BitmapData {
     }
   }
 
-  /** An independent copy; full pages stay shared, since they are never written. */
-  snapshot(): BitmapData {
-    const copy = new BitmapData({ diskSize: this.diskSize, granularity: this.granularity });
-    copy.restoreFrom(this);
-    return copy;
-  }
-
-  restoreFrom(other: BitmapData): void {
-    this.pages = new Map();
-    for (const [index, page] of other.pages) this.pages.set(index, page === FULL ? FULL : page.slice());
-    this.setChunks = other.setChunks;
-  }
-
   /** Maximal runs [first, end) of set chunks, ascending, clipped to chunks [from, to). */
   *dirtyRuns(from = 0, to = this.chunkCount): Iterable<[number, number]> {
     let runStart = -1;
@@ -127,32 +194,29 @@ export class BitmapData {
     if (runStart >= 0) yield [runStart, runEnd];
   }
 
-  /** SHA-256 of the bits as 64-bit little-endian words, as x-debug-block-dirty-bitmap-sha256 hashes them. */
+  /**
+   * SHA-256 of the bits as 64-bit little-endian words, as x-debug-block-dirty-bitmap-sha256
+   * hashes them: clean and full stretches come from shared buffers, other pages are
+   * copied word-for-word into a staging run, and the hash sees only runs of HASH_RUN_BYTES.
+   */
   sha256(): string {
-    const hash = createHash('sha256');
+    const hash = new RunHasher(lazyCrypto().createHash('sha256'));
     const totalBytes = Math.ceil(this.chunkCount / 64) * 8;
-    const pageCount = Math.ceil(totalBytes / PAGE_BYTES);
-    let pendingZeroes = 0;
-    const flushZeroes = () => {
-      while (pendingZeroes > 0) {
-        const piece = Math.min(pendingZeroes, ZEROES.length);
-        hash.update(ZEROES.subarray(0, piece));
-        pendingZeroes -= piece;
+    let hashed = 0;
+    for (const [index, page] of this.ascendingPages()) {
+      const pageAt = index * PAGE_BYTES;
+      hash.fill(0, pageAt - hashed);
+      const bytes = Math.min(PAGE_BYTES, totalBytes - pageAt);
+      const pageLength = this.pageLength(index);
+      if (page === FULL && pageLength === PAGE_BITS) hash.fill(0xff, bytes);
+      else {
+        const words = page === FULL ? fullPage(pageLength) : page;
+        hash.copy(new Uint8Array(words.buffer, words.byteOffset, bytes));
       }
-    };
-    const buffer = Buffer.alloc(PAGE_BYTES);
-    for (let index = 0; index < pageCount; index++) {
-      const bytes = Math.min(PAGE_BYTES, totalBytes - index * PAGE_BYTES);
-      if (!this.pages.has(index)) {
-        pendingZeroes += bytes;
-        continue;
-      }
-      flushZeroes();
-      this.readSerialized(index * PAGE_BYTES, bytes, buffer);
-      hash.update(buffer.subarray(0, bytes));
+      hashed = pageAt + bytes;
     }
-    flushZeroes();
-    return hash.digest('hex');
+    hash.fill(0, totalBytes - hashed);
+    return hash.digest();
   }
 
   serializedByteLength(): number {
@@ -177,6 +241,26 @@ export class BitmapData {
       if (page && this.pageHasBitsIn(index, page, firstChunk, endChunk)) return true;
     }
     return false;
+  }
+
+  /**
+   * Visits each stored page overlapping chunks [first, end), in no set order, with its first
+   * chunk, its length in chunks and its words (null when every chunk of the page is set).
+   * Absent pages are clean. Lets summaries (bitmap/density.ts) read the page structure.
+   */
+  forEachStoredPage(first: number, end: number, visit: (firstChunk: number, length: number, words: Uint32Array | null) => void): void {
+    if (end <= first) return;
+    const firstPage = Math.floor(first / PAGE_BITS);
+    const lastPage = Math.floor((end - 1) / PAGE_BITS);
+    const report = (index: number, page: Page) => visit(index * PAGE_BITS, this.pageLength(index), page === FULL ? null : page);
+    if (lastPage - firstPage >= this.pages.size) {
+      for (const [index, page] of this.pages) if (index >= firstPage && index <= lastPage) report(index, page);
+      return;
+    }
+    for (let index = firstPage; index <= lastPage; index++) {
+      const page = this.pages.get(index);
+      if (page) report(index, page);
+    }
   }
 
   private pageHasBitsIn(index: number, page: Page, firstChunk: number, endChunk: number): boolean {
@@ -266,26 +350,6 @@ export class BitmapData {
     this.setChunkRange(byteOffset * 8, Math.min(this.chunkCount, (byteOffset + byteLength) * 8));
   }
 
-  /**
-   * Visits each stored page overlapping chunks [first, end), in no set order, with its first
-   * chunk, its length in chunks and its words (null when every chunk of the page is set).
-   * Absent pages are clean. Lets summaries (bitmap/density.ts) read the page structure.
-   */
-  forEachStoredPage(first: number, end: number, visit: (firstChunk: number, length: number, words: Uint32Array | null) => void): void {
-    if (end <= first) return;
-    const firstPage = Math.floor(first / PAGE_BITS);
-    const lastPage = Math.floor((end - 1) / PAGE_BITS);
-    const report = (index: number, page: Page) => visit(index * PAGE_BITS, this.pageLength(index), page === FULL ? null : page);
-    if (lastPage - firstPage >= this.pages.size) {
-      for (const [index, page] of this.pages) if (index >= firstPage && index <= lastPage) report(index, page);
-      return;
-    }
-    for (let index = firstPage; index <= lastPage; index++) {
-      const page = this.pages.get(index);
-      if (page) report(index, page);
-    }
-  }
-
   private pageLength(index: number): number {
     return Math.min(PAGE_BITS, this.chunkCount - index * PAGE_BITS);
   }
@@ -326,14 +390,16 @@ export class BitmapData {
 
   /** Makes a whole page all set (the shared FULL sentinel) or all clear (no page). */
   private fillPage(index: number, set: boolean, pageLength: number): void {
+    this.recordPage(index);
     const before = this.setBitsInPage(index, pageLength);
-    if (set) this.pages.set(index, FULL);
+    if (set) this.setPage(index, FULL);
     else this.pages.delete(index);
     this.setChunks += (set ? pageLength : 0) - before;
   }
 
   /** Edits a page's words (an absent or FULL page is materialized first), then stores it compactly and keeps the count. */
   private editPage(index: number, pageLength: number, edit: (words: Uint32Array) => void): void {
+    this.recordPage(index);
     const page = this.pages.get(index);
     const before = this.setBitsInPage(index, pageLength);
     const words = page === undefined ? new Uint32Array(PAGE_WORDS) : page === FULL ? fullPage(pageLength) : page;
@@ -343,27 +409,58 @@ export class BitmapData {
     this.setChunks += after - before;
   }
 
+  /** ORs one source page in, counting only the bits it adds. */
   private orPage(index: number, source: Page): void {
-    const pageLength = this.pageLength(index);
     const page = this.pages.get(index);
     if (page === FULL) return;
-    const before = page === undefined ? 0 : countPage(page);
+    const pageLength = this.pageLength(index);
     if (source === FULL) {
-      this.pages.set(index, FULL);
-      this.setChunks += pageLength - before;
+      this.recordPage(index);
+      this.setChunks += pageLength - (page === undefined ? 0 : countPage(page));
+      this.setPage(index, FULL);
       return;
     }
-    const words = page === undefined ? source.slice() : page;
-    if (page !== undefined) for (let w = 0; w < PAGE_WORDS; w++) words[w]! |= source[w]!;
-    const after = countPage(words);
-    this.storePage(index, words, after, pageLength);
-    this.setChunks += after - before;
+    if (page === undefined) {
+      this.recordPage(index);
+      this.setPage(index, source.slice());
+      this.setChunks += countPage(source);
+      return;
+    }
+    let added = 0;
+    for (let w = 0; w < PAGE_WORDS; w++) {
+      const fresh = source[w]! & ~page[w]!;
+      if (fresh === 0) continue;
+      if (added === 0) this.recordPage(index);
+      page[w] = (page[w]! | fresh) >>> 0;
+      added += popcount32(fresh);
+    }
+    if (added === 0) return;
+    this.setChunks += added;
+    if (isFullPage(page, pageLength)) this.setPage(index, FULL);
   }
 
   private storePage(index: number, words: Page, count: number, pageLength: number): void {
     if (count === 0) this.pages.delete(index);
-    else if (count === pageLength) this.pages.set(index, FULL);
-    else this.pages.set(index, words);
+    else this.setPage(index, count === pageLength ? FULL : words);
+  }
+
+  private setPage(index: number, page: Page): void {
+    const size = this.pages.size;
+    this.pages.set(index, page);
+    if (this.pages.size === size) return;
+    if (index < this.highestPage) this.pagesAscending = false;
+    else this.highestPage = index;
+  }
+
+  /** The page table in ascending index order, reordered once if pages arrived out of order. */
+  private ascendingPages(): Map<number, Page> {
+    if (!this.pagesAscending) {
+      const entries = [...this.pages].sort((a, b) => a[0] - b[0]);
+      this.pages = new Map(entries);
+      this.pagesAscending = true;
+      this.highestPage = entries.length > 0 ? entries[entries.length - 1]![0] : -1;
+    }
+    return this.pages;
   }
 
   /** Indexes of the stored pages overlapping chunks [from, to), ascending. */
@@ -376,7 +473,7 @@ export class BitmapData {
       for (let index = firstPage; index <= lastPage; index++) if (this.pages.has(index)) indexes.push(index);
       return indexes;
     }
-    return [...this.pages.keys()].filter((index) => index >= firstPage && index <= lastPage).sort((a, b) => a - b);
+    return [...this.ascendingPages().keys()].filter((index) => index >= firstPage && index <= lastPage);
   }
 
   private *pageRuns(index: number): Iterable<[number, number]> {
@@ -404,8 +501,6 @@ export class BitmapData {
   }
 }
 
-const ONES = Buffer.alloc(PAGE_BYTES, 0xff);
-
 /** true if the first `bitCount` bits of `bytes` are all set, false if all clear, undefined if mixed. */
 function uniformBits(bytes: Buffer, bitCount: number): boolean | undefined {
   const whole = bitCount >>> 3;
@@ -413,7 +508,7 @@ function uniformBits(bytes: Buffer, bitCount: number): boolean | undefined {
   const head = bytes.subarray(0, whole);
   const tail = tailBits === 0 ? 0 : bytes[whole]! & ((1 << tailBits) - 1);
   if (tail === 0 && head.equals(ZEROES.subarray(0, whole))) return false;
-  if ((tailBits === 0 || tail === (1 << tailBits) - 1) && head.equals(ONES.subarray(0, whole))) return true;
+  if ((tailBits === 0 || tail === (1 << tailBits) - 1) && head.equals(ONES().subarray(0, whole))) return true;
   return undefined;
 }
 
@@ -421,6 +516,67 @@ function readPartialWordLE(data: Buffer, byteAt: number): number {
   let word = 0;
   for (let byte = 0; byteAt + byte < data.length && byte < 4; byte++) word |= data[byteAt + byte]! << (8 * byte);
   return word >>> 0;
+}
+
+/** Collects hash input into runs of HASH_RUN_BYTES; consecutive fills of one byte become one run. */
+class RunHasher {
+  private readonly stage = Buffer.allocUnsafe(HASH_RUN_BYTES);
+  private staged = 0;
+  private fillByte: 0 | 0xff = 0;
+  private fillLength = 0;
+
+  constructor(private readonly hash: Hash) {}
+
+  fill(byte: 0 | 0xff, length: number): void {
+    if (length === 0) return;
+    if (byte !== this.fillByte) this.flushFill();
+    this.fillByte = byte;
+    this.fillLength += length;
+  }
+
+  copy(bytes: Uint8Array): void {
+    this.flushFill();
+    for (let from = 0; from < bytes.length; ) {
+      const piece = Math.min(bytes.length - from, HASH_RUN_BYTES - this.staged);
+      this.stage.set(bytes.subarray(from, from + piece), this.staged);
+      this.advance(piece);
+      from += piece;
+    }
+  }
+
+  digest(): string {
+    this.flushFill();
+    this.hash.update(this.stage.subarray(0, this.staged));
+    return this.hash.digest('hex');
+  }
+
+  private flushFill(): void {
+    while (this.fillLength > 0) {
+      if (this.staged === 0 && this.fillLength >= HASH_RUN_BYTES) {
+        this.hash.update(this.fillByte === 0 ? ZEROES : ONES());
+        this.fillLength -= HASH_RUN_BYTES;
+        continue;
+      }
+      const piece = Math.min(this.fillLength, HASH_RUN_BYTES - this.staged);
+      this.stage.fill(this.fillByte, this.staged, this.staged + piece);
+      this.advance(piece);
+      this.fillLength -= piece;
+    }
+  }
+
+  private advance(bytes: number): void {
+    this.staged += bytes;
+    if (this.staged === HASH_RUN_BYTES) {
+      this.hash.update(this.stage);
+      this.staged = 0;
+    }
+  }
+}
+
+function isFullPage(page: Page, pageLength: number): boolean {
+  if (pageLength < PAGE_BITS) return countPage(page) === pageLength;
+  for (let w = 0; w < PAGE_WORDS; w++) if (page[w] !== 0xffffffff) return false;
+  return true;
 }
 
 function countPage(page: Page): number {

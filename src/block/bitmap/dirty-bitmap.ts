@@ -59,14 +59,15 @@ export class DirtyBitmap implements BitmapState {
   }
 
   info(): BlockDirtyInfo {
-    const info: BlockDirtyInfo = {
-      ...(this.anonymous ? {} : { name: this.name }),
-      count: this.data.dirtyBytes(),
-      granularity: this.granularity,
-      recording: this.recording,
-      busy: this.isBusy(),
-      persistent: this.persistent,
-    };
+    // Member by member, in QEMU's order: a spread of the optional name made each reply object
+    // a slow one, and replies build one per bitmap.
+    const info = {} as BlockDirtyInfo;
+    if (!this.anonymous) info.name = this.name;
+    info.count = this.data.dirtyBytes();
+    info.granularity = this.granularity;
+    info.recording = this.recording;
+    info.busy = this.isBusy();
+    info.persistent = this.persistent;
     if (this.inconsistent) info.inconsistent = true;
     return info;
   }

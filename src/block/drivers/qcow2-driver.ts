@@ -1,5 +1,6 @@
 import { QmpError } from '../../qmp/errors.ts';
 import { Qcow2FormatError, Qcow2Image } from './qcow2/image.ts';
+import { QCOW2_MAGIC } from './qcow2/header.ts';
 import type { BitmapToStore, BlockDriver, BlockStatus, LoadedBitmap, PersistentBitmapStore } from './driver.ts';
 import { allocatedBytes } from './file.ts';
 import { firstProblem, QCOW2_RULES } from './option-rules.ts';
@@ -10,6 +11,8 @@ import type { BlockdevOptionsQcow2, ImageInfo } from '../../schema/generated/qap
 export class Qcow2Driver implements BlockDriver, PersistentBitmapStore {
   readonly format = 'qcow2';
   readonly bitmapStore: PersistentBitmapStore = this;
+  /** QEMU's format drivers take the only write permission on their file child. */
+  readonly unsharesChildWrite = true;
   private readonly image: Qcow2Image;
 
   constructor(
@@ -17,7 +20,11 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore {
     private readonly filename: string,
     options: BlockdevOptionsQcow2,
   ) {
-    if (!child.byteStore) throw new QmpError('qcow2 needs a protocol node such as file under it');
+    if (!child.byteStore) {
+      // QEMU reads the header through any child; qblockd opens images only on a file node.
+      if (child.size() < 4 || child.read(0, 4).readUInt32BE(0) !== QCOW2_MAGIC) throw new QmpError('Image is not in qcow2 format');
+      throw new QmpError('qcow2 over a node other than a file node is not supported by qblockd');
+    }
     try {
       this.image = Qcow2Image.open(child.byteStore, (image) => firstProblem(QCOW2_RULES, options, { image }));
     } catch (error) {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { BitmapData } from '../../../src/block/bitmap/bitmap-data.ts';
 
@@ -145,21 +146,88 @@ describe('BitmapData merge, snapshot and restore', () => {
     expect(target.setChunkCount()).toBe(2 + 8192);
   });
 
-  it('restores exactly the bits a snapshot held', () => {
+  it('rolls back exactly what changed since an undo record started, newest record first', () => {
+    const random = xorshift(5);
+    const diskSize = 3 * 4096 * 4096 + 777 * 4096;
+    const data = new BitmapData({ diskSize, granularity: 4096 });
+    const other = new BitmapData({ diskSize, granularity: 4096 });
+    for (let step = 0; step < 40; step++) {
+      data.markRange(Math.floor(random() * diskSize), Math.floor(random() * 40 * MiB));
+      other.markRange(Math.floor(random() * diskSize), Math.floor(random() * 40 * MiB));
+    }
+    const original = data.sha256();
+    const first = data.recordUndo();
+    data.mergeFrom(other);
+    const merged = data.sha256();
+    const second = data.recordUndo();
+    data.clearAll();
+    data.markRange(5 * MiB, 300 * MiB);
+    data.resetRange(7 * MiB, 1 * MiB);
+    data.rollBack(second);
+    expect(data.sha256()).toBe(merged);
+    data.rollBack(first);
+    expect(data.sha256()).toBe(original);
+    const model = new BitmapData({ diskSize, granularity: 4096 });
+    model.mergeFrom(data);
+    expect(data.setChunkCount()).toBe(model.setChunkCount());
+  });
+
+  it('rolls back a restoreFrom() made while an undo record was pending', () => {
     const data = new BitmapData({ diskSize: TiB, granularity: 64 * KiB });
     data.markRange(5 * MiB, 300 * MiB);
-    data.markRange(TiB - 1, 1);
     const before = data.sha256();
-    const saved = data.snapshot();
-    data.clearAll();
-    data.markRange(0, TiB);
-    data.restoreFrom(saved);
+    const other = new BitmapData({ diskSize: TiB, granularity: 64 * KiB });
+    other.markRange(TiB / 2, 3 * MiB);
+    const undo = data.recordUndo();
+    data.restoreFrom(other);
+    expect(data.sha256()).toBe(other.sha256());
+    data.rollBack(undo);
     expect(data.sha256()).toBe(before);
-    expect(data.dirtyBytes()).toBe(saved.dirtyBytes());
+    expect(data.dirtyBytes()).toBe(300 * MiB);
+  });
+
+  it('keeps a committed change: a later rollback returns to it, not to the state before', () => {
+    const data = new BitmapData({ diskSize: TiB, granularity: 64 * KiB });
+    data.markRange(5 * MiB, 300 * MiB);
+    const committed = data.recordUndo();
+    data.markRange(TiB - 1, 1);
+    data.forgetUndo(committed);
+    const kept = data.sha256();
+    const later = data.recordUndo();
+    data.clearAll();
+    data.rollBack(later);
+    expect(data.sha256()).toBe(kept);
+    expect(data.getChunk(data.chunkCount - 1)).toBe(true);
   });
 });
 
+/** The bits as QEMU hashes them: 64-bit little-endian words, the last one padded with zeroes. */
+function modelSha256(model: ModelBitmap): string {
+  const bytes = Buffer.alloc(Math.ceil(model.bits.length / 64) * 8);
+  model.bits.forEach((set, chunk) => {
+    if (set) bytes[chunk >>> 3]! |= 1 << (chunk & 7);
+  });
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
 describe('BitmapData sha256 (values QEMU 7.2 returned for the same writes)', () => {
+  it('equals the hash of the dense layout at every density, with full, clean and mixed pages and a partial last page', () => {
+    const random = xorshift(23);
+    const diskSize = 40 * 4096 * 4096 + 1234 * 4096 + 100;
+    for (const density of [0, 0.01, 0.3, 0.7, 0.99, 1]) {
+      const data = new BitmapData({ diskSize, granularity: 4096 });
+      const model = new ModelBitmap(diskSize, 4096);
+      const stripe = 4096 * 4096 * 3 + 4096 * 7;
+      for (let offset = 0; offset < diskSize; offset += stripe) {
+        const length = Math.round(stripe * density * (0.5 + random()));
+        data.markRange(offset, length);
+        model.mark(offset, length);
+      }
+      expect(data.sha256()).toBe(modelSha256(model));
+    }
+  });
+
+
   it('1 GiB at 64 KiB: empty, one chunk, 300 MiB run', () => {
     const data = new BitmapData({ diskSize: 1 << 30, granularity: 64 * KiB });
     expect(data.sha256()).toBe('e5a00aa9991ac8a5ee3109844d84a55583bd20572ad3ffcd42792f3c36b183ad');

@@ -53,7 +53,7 @@ describe('loadConfig', () => {
         monitors: [{ path: '/run/q.sock', pretty: true, id: 'm' }],
         blockdevs: ['null-co,node-name=n0,size=1M', { driver: 'null-co', 'node-name': 'n1' }],
         drives: ['if=none,id=d0,driver=null-co', { if: 'none', id: 'd1', driver: 'null-co' }],
-        limits: { maxLineBytes: 1024 },
+        limits: { maxPendingInputBytes: 1024 },
       }),
     );
     expect(config.socketMode).toBe(0o660);
@@ -69,7 +69,7 @@ describe('loadConfig', () => {
       { if: 'none', id: 'd0', driver: 'null-co' },
       { if: 'none', id: 'd1', driver: 'null-co' },
     ]);
-    expect(config.limits).toEqual({ maxLineBytes: 1024 });
+    expect(config.limits).toEqual({ maxPendingInputBytes: 1024 });
     expect(config.commandLine).toBe('append');
   });
 

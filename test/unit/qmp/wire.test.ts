@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { JsonStream } from '../../../src/qmp/json-stream.ts';
+import { qdictKeyOrder } from '../../../src/qmp/qdict-order.ts';
 import { toQmpJson } from '../../../src/qmp/wire.ts';
 
 // Expected texts are what QEMU 7.2.22 printed for the same values (see test/protocol).
@@ -8,6 +9,17 @@ describe('toQmpJson: QEMU 7.2 output formatting', () => {
   it('orders object keys as QEMU hashes them, not as inserted', () => {
     expect(toQmpJson({ major: 7, minor: 2, micro: 22 })).toBe('{"micro": 22, "minor": 2, "major": 7}');
     expect(toQmpJson({ class: 'GenericError', desc: 'x' })).toBe('{"class": "GenericError", "desc": "x"}');
+  });
+
+  it('prints each shape of object in its own order, however often and in whatever mix it repeats', () => {
+    const version = '{"micro": 22, "minor": 2, "major": 7}';
+    const reply = toQmpJson({ return: [{ major: 7, minor: 2, micro: 22 }, { micro: 22, major: 7 }, { major: 7, minor: 2, micro: 22 }, {}] });
+    expect(reply).toBe(`{"return": [${version}, {"micro": 22, "major": 7}, ${version}, {}]}`);
+    const [first, second] = qdictKeyOrder(['a\u0000b', 'c']);
+    const members: Record<string, string> = { 'a\u0000b': '"a\\u0000b": 1', c: `"c": ${version}` };
+    expect(toQmpJson({ 'a\u0000b': 1, c: { major: 7, minor: 2, micro: 22, skipped: undefined } })).toBe(
+      `{${members[first!]}, ${members[second!]}}`,
+    );
   });
 
   it('prints doubles as %.17g and integers as integers', () => {
@@ -22,7 +34,12 @@ describe('toQmpJson: QEMU 7.2 output formatting', () => {
 });
 
 describe('JsonStream: framing', () => {
-  const values = (stream: JsonStream, text: string) => stream.push(Buffer.from(text));
+  const values = (stream: JsonStream, text: string) => {
+    stream.push(Buffer.from(text));
+    const items = [];
+    for (let item = stream.next(); item !== undefined; item = stream.next()) items.push(item);
+    return items;
+  };
 
   it('joins a value split across chunks and splits several values in one chunk', () => {
     const stream = new JsonStream();
@@ -44,9 +61,21 @@ describe('JsonStream: framing', () => {
     expect(values(stream, '[[[[')[0]).toEqual({ kind: 'error', message: 'JSON nesting depth limit exceeded' });
   });
 
-  it('discards an unfinished value at end of input', () => {
+  it('parses only as far as asked: the rest waits as bytes', () => {
     const stream = new JsonStream();
-    values(stream, '{"a": 1');
-    expect(stream.end()).toEqual([]);
+    stream.push(Buffer.from('1 2 3'));
+    expect(stream.next()).toEqual({ kind: 'value', value: 1 });
+    expect(stream.unreadBytes).toBe(3);
+    expect(stream.next()).toEqual({ kind: 'value', value: 2 });
+    expect(stream.next()).toBeUndefined();
+    expect(values(stream, ' ')).toEqual([{ kind: 'value', value: 3 }]);
+  });
+
+  it('keeps a token split over many chunks intact', () => {
+    const stream = new JsonStream();
+    const text = '{"id": "' + 'abc'.repeat(1000) + '\\u00e9"}';
+    const items = [];
+    for (let i = 0; i < text.length; i += 7) items.push(...values(stream, text.slice(i, i + 7)));
+    expect(items).toEqual([{ kind: 'value', value: { id: 'abc'.repeat(1000) + '\u00e9' } }]);
   });
 });

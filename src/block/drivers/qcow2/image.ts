@@ -1,5 +1,5 @@
-import { inflateRawSync } from 'node:zlib';
 import type { BitmapData } from '../../bitmap/bitmap-data.ts';
+import { lazyZlib } from '../../builtins.ts';
 import type { ByteStore } from '../byte-store.ts';
 import {
   BITMAP_TYPE_DIRTY_TRACKING,
@@ -558,7 +558,7 @@ export class Qcow2Image {
     const sectors = Number((entry >> offsetBits) & ((1n << BigInt(this.header.clusterBits - 8)) - 1n)) + 1;
     const compressed = this.readExact(offset, sectors * 512 - (offset % 512));
     try {
-      const data = inflateRawSync(compressed, { finishFlush: 2 });
+      const data = lazyZlib().inflateRawSync(compressed, { finishFlush: 2 });
       const out = Buffer.alloc(this.clusterSize);
       data.copy(out, 0, 0, Math.min(data.length, this.clusterSize));
       return out;
