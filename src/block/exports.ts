@@ -48,10 +48,6 @@ export class ExportManager {
     private readonly emitDeleted: (id: string) => void,
   ) {}
 
-  get serverRunning(): boolean {
-    return this.server !== null;
-  }
-
   serverStarted(maxConnections: number): void {
     this.server = { maxConnections };
   }
@@ -75,6 +71,8 @@ export class ExportManager {
     // qblockd runs no iothreads, so any name is one QEMU would not find.
     if (args.iothread !== undefined) throw new QmpError(`iothread "${args.iothread}" not found`);
     if (args.writable && node.readOnly) throw new QmpError('Cannot export read-only node as writable');
+    const writeConflict = args.writable ? this.graph.writeConflict(node) : null;
+    if (writeConflict) throw new QmpError(writeConflict);
     if (!this.server) throw new QmpError('NBD server not running');
     const name = args.name ?? args['node-name'];
     if (Buffer.byteLength(name) > MAX_STRING_SIZE) throw new QmpError(`export name '${name}' too long`);
@@ -82,6 +80,9 @@ export class ExportManager {
       throw new QmpError(`description '${args.description}' too long`);
     }
     if (this.findByName(name)) throw new QmpError(`NBD server already has export named '${name}'`);
+    // An NBD export forbids resizing its node while it is served.
+    const resizeConflict = this.graph.resizeConflict(node);
+    if (resizeConflict) throw new QmpError(resizeConflict);
     const writable = args.writable ?? false;
     const bitmaps = (args.bitmaps ?? []).map((reference) => {
       const bitmap = this.findExportBitmap(node, reference);

@@ -221,7 +221,9 @@ export class BlockGraph {
 
   /** drive-backup's target: an image opened by file name, closed again by closeImplicit. */
   openImplicit(filename: string, format: string | undefined): BlockNode {
-    return this.open({ driver: format ?? probeFormat(filename), file: { driver: 'file', filename } } as BlockdevOptions, false);
+    const driver = format ?? probeFormat(filename);
+    const options = driver === 'file' ? { driver, filename } : { driver, file: { driver: 'file', filename } };
+    return this.open(options as BlockdevOptions, false);
   }
 
   closeImplicit(node: BlockNode): void {
@@ -254,6 +256,19 @@ export class BlockGraph {
         return (
           `Permission conflict on node '${node.nodeName}': permissions 'write' are both required by an unnamed block device ` +
           `(uses node '${node.nodeName}' as 'root' child) and unshared by node '${parent.nodeName}' (uses node '${node.nodeName}' as 'file' child).`
+        );
+      }
+    }
+    return null;
+  }
+
+  /** QEMU's permission conflict for a new user of `node` that forbids resizing it, when a writable parent grows it. */
+  resizeConflict(node: BlockNode): string | null {
+    for (const parent of this.nodes.values()) {
+      if (parent.driver.resizesChild && !parent.readOnly && parent.children[0] === node) {
+        return (
+          `Permission conflict on node '${node.nodeName}': permissions 'resize' are both required by node '${parent.nodeName}' ` +
+          `(uses node '${node.nodeName}' as 'file' child) and unshared by an unnamed block device (uses node '${node.nodeName}' as 'root' child).`
         );
       }
     }

@@ -6,11 +6,12 @@ import { emptyQcow2Image } from './drivers/qcow2/create.ts';
 /** The formats qblockd can create an image in, as bdrv_img_create does for drive-backup. */
 const CREATORS: Partial<Record<BlockdevDriver, (fd: number, size: number) => void>> = {
   raw: (fd, size) => fs.ftruncateSync(fd, size),
+  file: (fd, size) => fs.ftruncateSync(fd, size),
   qcow2: (fd, size) => fs.writeSync(fd, emptyQcow2Image(size), 0, undefined, 0),
 };
 
 /** Drivers that never create images (no file of their own). */
-const NO_CREATION: ReadonlySet<string> = new Set(['null-co', 'null-aio', 'blkdebug', 'copy-before-write', 'snapshot-access', 'file']);
+const NO_CREATION: ReadonlySet<string> = new Set(['null-co', 'null-aio', 'blkdebug', 'copy-before-write', 'snapshot-access']);
 
 /** Creates (or replaces) the image file `path` of `size` bytes in `format`, with QEMU's errors. */
 export function createImage(path: string, format: string, size: number, isKnownFormat: (format: string) => boolean): void {

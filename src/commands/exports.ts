@@ -1,5 +1,4 @@
 import type { CommandTable } from '../qmp/dispatcher.ts';
-import { QmpError } from '../qmp/errors.ts';
 import type { DaemonServices } from './services.ts';
 
 export function exportCommands({ exports, nbd, graph }: DaemonServices) {
@@ -19,7 +18,6 @@ export function exportCommands({ exports, nbd, graph }: DaemonServices) {
     // The deprecated pair QEMU 7.2 still has: an export whose id is its name, a read-only node quietly exported read-only.
     'nbd-server-add'(args) {
       const node = graph.findDeviceOrNode(args.device);
-      if (!exports.serverRunning) throw new QmpError('NBD server not running');
       const name = args.name ?? args.device;
       exports.add({
         type: 'nbd',

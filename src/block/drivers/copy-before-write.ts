@@ -149,7 +149,9 @@ export class CopyBeforeWriteDriver implements BlockDriver, SnapshotSource {
 
   private copied(offset: number, length: number): null {
     this.copySet.data.resetRange(offset, length);
-    this.onCopied(length);
+    // Progress counts whole clusters, as the job's total does: a last, partial cluster counts in full.
+    const granularity = this.copySet.data.granularity;
+    this.onCopied(Math.ceil((offset + length) / granularity) * granularity - Math.floor(offset / granularity) * granularity);
     return null;
   }
 

@@ -13,6 +13,7 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore {
   readonly bitmapStore: PersistentBitmapStore = this;
   /** QEMU's format drivers take the only write permission on their file child. */
   readonly unsharesChildWrite = true;
+  readonly resizesChild = true;
   private readonly image: Qcow2Image;
 
   constructor(
