@@ -1,7 +1,5 @@
 import fs from 'node:fs';
 import type net from 'node:net';
-import type { AddressInfo } from 'node:net';
-import type { WebSocketServer } from 'ws';
 import { ExportManager } from './block/exports.ts';
 import { NbdServer } from './nbd/server.ts';
 import { JobList } from './block/jobs/job-list.ts';
@@ -9,11 +7,15 @@ import { RunState } from './block/run-state.ts';
 import { BlockGraph } from './block/graph.ts';
 import { driveToBlockdev, isWritethroughDrive } from './block/drive-options.ts';
 import { allCommands, type DaemonServices } from './commands/index.ts';
+import { graphView } from './commands/graph-view.ts';
+import { SessionWatchers } from './commands/session-watchers.ts';
+import type { WatchedState } from './commands/change-watch.ts';
 import type { DaemonConfig } from './config/index.ts';
 import type { Logger } from './log.ts';
 import { Dispatcher } from './qmp/dispatcher.ts';
 import { QmpSession, type SessionLimits, type SessionTransport } from './qmp/session.ts';
 import { loadSchema, type Schema } from './schema/index.ts';
+import type { XQblockdTransport } from './schema/generated/qapi-types.ts';
 import type { MonitorSpec } from './cli/index.ts';
 import { connectUnix } from './transport/client-socket.ts';
 import { serveInheritedSocket } from './transport/inherited-socket.ts';
@@ -21,7 +23,10 @@ import type { MonitorOptions, SessionHost } from './transport/session-host.ts';
 import { listenUnix } from './transport/unix-socket.ts';
 import { Machine } from './machine/machine.ts';
 import { startQtest } from './machine/qtest-connection.ts';
+import type { WebSocketListener } from './transport/websocket.ts';
 
+/** Where --web listens when no WebSocket listener is configured. */
+const WEB_VIEW_LISTENER = { host: '127.0.0.1', port: 0, allowedOrigins: [] };
 const DEFAULT_LIMITS: SessionLimits = { maxPendingReplyBytes: 8 << 20, maxPendingInputBytes: 1 << 20, maxUnreadOutputBytes: 64 << 20 };
 /** Large enough for a request at QEMU's 64 MiB token limit in one frame. */
 const DEFAULT_MAX_FRAME_BYTES = (64 << 20) + (64 << 10);
@@ -39,12 +44,15 @@ export class Daemon {
   private readonly sessions = new Set<QmpSession>();
   private readonly servers: net.Server[] = [];
   private readonly socketPaths: string[] = [];
-  private webSocketServer: WebSocketServer | null = null;
+  private webSocketListener: WebSocketListener | null = null;
   /** Where clients find the WebSocket token, once the listener is up. */
   webSocketTokenFile: string | null = null;
   webSocketUrl: string | null = null;
+  /** The web view's address, token included, when --web / config `web` is on. */
+  webUrl: string | null = null;
   private readonly dispatcher: Dispatcher;
   private readonly schema: Schema;
+  private readonly watchers: SessionWatchers;
   private shuttingDown = false;
   private qtest: { close(): void } | undefined;
   readonly machine: Machine;
@@ -57,6 +65,11 @@ export class Daemon {
     this.machine = new Machine(this.graph, config.machine);
     this.exports = new ExportManager(this.graph, (id) => this.emitEvent('BLOCK_EXPORT_DELETED', { id }));
     this.nbd = new NbdServer(this.exports);
+    this.watchers = new SessionWatchers(
+      () => this.watchedState(),
+      (name, data) => makeEvent(name, data),
+      () => this.jobs.all().some((job) => job.status === 'running'),
+    );
     const services: DaemonServices = {
       graph: this.graph,
       machine: this.machine,
@@ -67,10 +80,12 @@ export class Daemon {
       schema: this.schema,
       version: config.version,
       emitEvent: (name, data) => this.emitEvent(name, data),
+      watchers: this.watchers,
       printOutput: (text) => void process.stdout.write(text),
       requestShutdown: (reason) => setImmediate(() => void this.shutdown(reason)),
     };
     this.dispatcher = new Dispatcher(this.schema, allCommands(services), (name, ms, error) => {
+      this.watchers.poke();
       if (error) this.log.debug({ command: name, ms, error: error.message }, 'command failed');
       else this.log.debug({ command: name, ms }, 'command');
     });
@@ -78,6 +93,12 @@ export class Daemon {
 
   /** Opens the configured nodes, then starts listening. Throws with a one-line reason. */
   async start(): Promise<void> {
+    const websocket = this.config.websocket ?? (this.config.web ? WEB_VIEW_LISTENER : undefined);
+    if (websocket && this.config.web) {
+      // Loaded only when the web view is on, like the WebSocket modules below.
+      const { isLoopback } = await import('./web/page.ts');
+      if (!isLoopback(websocket.host)) throw new Error(`the web view is served on loopback addresses only, not on websocket host ${websocket.host}`);
+    }
     for (const spec of this.config.blockdevs) {
       const options = this.schema.validateType('BlockdevOptions', spec.value, spec.syntax === 'json' ? 'qmp' : 'keyval');
       this.graph.addBlockdev(options);
@@ -92,38 +113,48 @@ export class Daemon {
     }
     for (const device of this.config.devices) withOption(device.option, () => this.machine.addDevice(device.options));
     this.machine.attachDrives();
-    const host = {
-      openSession: (transport: SessionTransport, options: MonitorOptions) => this.openSession(transport, options),
+    const host = (kind: XQblockdTransport): SessionHost => ({
+      openSession: (transport: SessionTransport, options: MonitorOptions) => this.openSession(transport, options, kind),
       closeSession: (session: QmpSession) => this.closeSession(session),
-    };
+    });
     for (const monitor of this.config.monitors) {
-      await withOption(monitor.option, () => this.openMonitor(monitor, host));
+      await withOption(monitor.option, () => this.openMonitor(monitor, host('unix')));
     }
     if (this.config.qtest) {
       const { endpoint, option } = this.config.qtest;
       const clockCommands = this.machine.accel === 'qtest';
       this.qtest = await withOption(option, () => startQtest({ endpoint, clockCommands, logFile: this.config.qtestLog }));
     }
-    if (this.config.websocket) await this.startWebSocket(this.config.websocket, host);
+    if (websocket) await this.startWebSocket(websocket, host('websocket'));
   }
 
-  /** Listens, then writes the token where only this user can read it. */
+  /** Listens (serving the web view too when it is on), then writes the token where only this user can read it. */
   private async startWebSocket(options: NonNullable<DaemonConfig['websocket']>, host: SessionHost): Promise<void> {
     // Loaded only when configured: ws, node:http and node:crypto are most of what a start would otherwise compile.
     const { listenWebSocket } = await import('./transport/websocket.ts');
     const { defaultTokenPath, newWebSocketToken, writeTokenFile } = await import('./transport/websocket-token.ts');
+    const serveHttp = this.config.web ? (await import('./web/page.ts')).webPage() : undefined;
     const token = newWebSocketToken();
-    this.webSocketServer = await listenWebSocket(
-      { host: options.host, port: options.port, allowedOrigins: options.allowedOrigins, token, maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES },
+    this.webSocketListener = await listenWebSocket(
+      {
+        host: options.host,
+        port: options.port,
+        allowedOrigins: options.allowedOrigins,
+        token,
+        maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+        ...(serveHttp ? { serveHttp } : {}),
+      },
       host,
       this.log,
     );
-    const port = (this.webSocketServer.address() as AddressInfo).port;
+    const { port } = this.webSocketListener;
     const tokenFile = options.tokenFile ?? defaultTokenPath(port);
     writeTokenFile(tokenFile, token);
     this.webSocketTokenFile = tokenFile;
-    this.webSocketUrl = `ws://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
-    this.log.info({ host: options.host, port, tokenFile }, 'QMP WebSocket listening');
+    const authority = `${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
+    this.webSocketUrl = `ws://${authority}`;
+    if (this.config.web) this.webUrl = `http://${authority}/?token=${token}`;
+    this.log.info({ host: options.host, port, tokenFile, web: this.config.web }, 'QMP WebSocket listening');
   }
 
   private async openMonitor({ endpoint, concurrentClients, pretty }: MonitorSpec, host: SessionHost): Promise<void> {
@@ -153,19 +184,16 @@ export class Daemon {
   }
 
   emitEvent(name: string, data?: Record<string, unknown>): void {
-    const now = Date.now() * 1000 + Math.floor((performance.now() * 1000) % 1000);
-    const event: Record<string, unknown> = {
-      event: name,
-      timestamp: { seconds: Math.floor(now / 1e6), microseconds: now % 1e6 },
-    };
-    if (data) event.data = data;
+    const event = makeEvent(name, data);
     for (const session of this.sessions) session.emitEvent(event);
+    this.watchers.poke();
   }
 
   /** quit, SIGTERM, SIGINT: store what persists, say goodbye, exit. */
   async shutdown(reason: string): Promise<void> {
     if (this.shuttingDown) return;
     this.shuttingDown = true;
+    this.watchers.stop();
     this.log.info({ reason }, 'shutting down');
     try {
       this.jobs.cancelAll();
@@ -176,7 +204,7 @@ export class Daemon {
     }
     for (const server of this.servers) server.close();
     this.qtest?.close();
-    this.webSocketServer?.close();
+    this.webSocketListener?.close();
     for (const path of this.socketPaths) fs.rmSync(path, { force: true });
     if (this.webSocketTokenFile) fs.rmSync(this.webSocketTokenFile, { force: true });
     await Promise.race([
@@ -190,11 +218,26 @@ export class Daemon {
     return { ...DEFAULT_LIMITS, ...(this.config.limits ?? {}) };
   }
 
+  /** What x-qblockd-watch clients are told about: the graph without the bits (jobs with their progress), and each bitmap's count. */
+  private watchedState(): WatchedState {
+    const nodes = graphView(this.graph);
+    const bitmaps: WatchedState['bitmaps'] = new Map();
+    for (const node of nodes) {
+      for (const bitmap of node.bitmaps) {
+        bitmaps.set(`${node['node-name']}/${bitmap.name}`, { node: node['node-name'], name: bitmap.name, count: Number(bitmap.count) });
+      }
+    }
+    const withoutCounts = (key: string, value: unknown) => (key === 'count' ? undefined : value);
+    const shape = [nodes, this.exports.list(), this.jobs.queryJobs(), this.watchers.clients()];
+    return { shape: JSON.stringify(shape, withoutCounts), bitmaps };
+  }
+
   /** A client on some transport: a monitor socket, a WebSocket, or the startup code cache's rehearsal. */
-  openSession(transport: SessionTransport, options: MonitorOptions): QmpSession {
+  openSession(transport: SessionTransport, options: MonitorOptions, kind: XQblockdTransport): QmpSession {
     const greeting = { QMP: { version: this.config.version, capabilities: ['oob'] } };
     const session = new QmpSession(transport, this.dispatcher, this.limits, greeting, options.pretty);
     this.sessions.add(session);
+    this.watchers.opened(session, kind);
     this.log.debug({ session: session.id }, 'client connected');
     return session;
   }
@@ -202,9 +245,21 @@ export class Daemon {
   private closeSession(session: QmpSession): void {
     session.close();
     this.sessions.delete(session);
+    this.watchers.closed(session);
     if (session.overflowed) this.log.warn({ session: session.id }, 'disconnected a client that left too much output unread');
     this.log.debug({ session: session.id }, 'client disconnected');
   }
+}
+
+/** A QMP event as QEMU sends it: name, wall-clock timestamp in microseconds, optional data. */
+function makeEvent(name: string, data?: Record<string, unknown>): Record<string, unknown> {
+  const now = Date.now() * 1000 + Math.floor((performance.now() * 1000) % 1000);
+  const event: Record<string, unknown> = {
+    event: name,
+    timestamp: { seconds: Math.floor(now / 1e6), microseconds: now % 1e6 },
+  };
+  if (data) event.data = data;
+  return event;
 }
 
 /** Runs a start-up step; its error names the option it came from, as QEMU's do ("-device ...: reason"). */

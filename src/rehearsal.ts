@@ -42,6 +42,7 @@ export async function rehearse(): Promise<void> {
       abort() {},
     },
     { pretty: false },
+    'unix',
   );
   session.receive(Buffer.from(REHEARSAL.map((request) => JSON.stringify(request) + '\n').join('')));
   await done;

@@ -23,6 +23,7 @@ async function main(argv: string[]): Promise<void> {
   if (daemon.webSocketUrl) {
     process.stderr.write(`qblockd: QMP WebSocket listening on ${daemon.webSocketUrl}; token (?token= or Authorization: Bearer) in ${daemon.webSocketTokenFile}\n`);
   }
+  if (daemon.webUrl) process.stderr.write(`qblockd: web view at ${daemon.webUrl}\n`);
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
     process.on(signal, () => {
       daemon.emitEvent('SHUTDOWN', { guest: false, reason: 'host-signal' });

@@ -78,6 +78,13 @@ export const OPTION_RULES: readonly OptionRule[] = [
     apply: ({ commandLine }, { argument }) => void (commandLine.configFile = argument),
   },
   {
+    names: ['web'],
+    takesArgument: false,
+    usage: '--web',
+    help: 'serve the live web view on the WebSocket listener (127.0.0.1, a free port unless configured)',
+    apply: ({ commandLine }) => void (commandLine.web = true),
+  },
+  {
     names: ['blockdev'],
     takesArgument: true,
     usage: '--blockdev OPTIONS',

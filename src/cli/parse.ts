@@ -13,7 +13,7 @@ const RULES_BY_NAME = new Map<string, OptionRule>(OPTION_RULES.flatMap((rule) =>
  */
 export function parseCommandLine(argv: readonly string[]): CommandLine {
   const state: ParseState = {
-    commandLine: { monitors: [], blockdevs: [], drives: [], devices: [] },
+    commandLine: { monitors: [], blockdevs: [], drives: [], devices: [], web: false },
     monitors: new MonitorBuilder(),
     driveIds: new Set(),
   };

@@ -6,6 +6,8 @@ export interface CommandLine {
   action?: 'help' | 'version' | 'device-help' | 'format-help';
   /** From -qmp / -qmp-pretty and from --chardev + --monitor (or -mon) pairs, in command-line order. */
   monitors: MonitorSpec[];
+  /** --web: serve the web view. */
+  web: boolean;
   /** --blockdev / -blockdev, in order. */
   blockdevs: BlockdevSpec[];
   /** -drive, in order. */

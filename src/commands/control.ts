@@ -13,8 +13,8 @@ export function controlCommands(services: DaemonServices) {
       return {};
     },
     'query-version': () => ({ qemu: { ...services.version.qemu }, package: services.version.package }),
-    'query-commands': () => services.schema.commandNames().map((name) => ({ name })),
-    'query-qmp-schema': () => services.schema.introspect(),
+    'query-commands': (_args, session) => services.schema.commandNames(services.watchers.schemaView(session)).map((name) => ({ name })),
+    'query-qmp-schema': (_args, session) => services.schema.introspect(services.watchers.schemaView(session)),
     quit() {
       services.emitEvent('SHUTDOWN', { guest: false, reason: 'host-qmp-quit' });
       services.requestShutdown('host-qmp-quit');

@@ -8,6 +8,7 @@ import { hmpCommands } from './hmp.ts';
 import { jobCommands } from './jobs.ts';
 import { runStateCommands } from './run-state.ts';
 import { qomCommands } from './qom.ts';
+import { qblockdCommands } from './qblockd.ts';
 import type { DaemonServices } from './services.ts';
 
 export type { DaemonServices } from './services.ts';
@@ -24,5 +25,6 @@ export function allCommands(services: DaemonServices): CommandTable {
     ...backupCommands(services),
     ...runStateCommands(services),
     ...qomCommands(services),
+    ...qblockdCommands(services),
   };
 }

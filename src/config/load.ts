@@ -36,6 +36,7 @@ function resolve(file: ConfigFile, source: string): DaemonConfig {
     commandLine: file.commandLine ?? 'append',
     monitors: (file.monitors ?? []).map(toMonitor),
     socketMode: toMode(file.socketMode ?? 0o600),
+    web: file.web ?? false,
     log: { level: file.log?.level ?? 'info', destination: file.log?.destination ?? 'stderr' },
     version: {
       qemu: { ...(file.version?.qemu ?? { major: 7, minor: 2, micro: 22 }) },

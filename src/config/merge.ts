@@ -15,6 +15,7 @@ export function applyCommandLine(config: DaemonConfig, cl: CommandLine): DaemonC
   const keepNodes = !(replace && launchLine);
   const merged: DaemonConfig = {
     ...config,
+    web: config.web || cl.web,
     monitors: [...(keepMonitors ? config.monitors : []), ...cl.monitors],
     blockdevs: [...(keepNodes ? config.blockdevs : []), ...cl.blockdevs],
     drives: [...(keepNodes ? config.drives : []), ...cl.drives],

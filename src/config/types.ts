@@ -12,6 +12,8 @@ export interface DaemonConfig {
   /** Permission bits of the monitor sockets, e.g. 0o600. */
   socketMode: number;
   websocket?: { host: string; port: number; allowedOrigins: string[]; tokenFile?: string; maxFrameBytes?: number };
+  /** Serve the web view on the WebSocket listener (loopback only). */
+  web: boolean;
   log: { level: LogLevel; destination: 'stderr' | string };
   version: { qemu: { major: number; minor: number; micro: number }; package: string };
   blockdevs: BlockdevSpec[];
@@ -33,6 +35,7 @@ export interface ConfigFile {
   monitors?: Array<{ id?: string; path: string; pretty?: boolean; concurrentClients?: boolean }>;
   socketMode?: number | string;
   websocket?: { host?: string; port: number; allowedOrigins?: string[]; tokenFile?: string; maxFrameBytes?: number };
+  web?: boolean;
   log?: { level?: LogLevel; destination?: string };
   version?: { qemu?: { major: number; minor: number; micro: number }; package?: string };
   blockdevs?: Array<Record<string, unknown> | string>;

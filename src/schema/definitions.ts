@@ -4,6 +4,7 @@ import transaction from '../../schema/transaction.json' with { type: 'json' };
 import blockExport from '../../schema/block-export.json' with { type: 'json' };
 import job from '../../schema/job.json' with { type: 'json' };
 import qom from '../../schema/qom.json' with { type: 'json' };
+import qblockd from '../../schema/qblockd.json' with { type: 'json' };
 
 /** A type reference: a type name, or a one-element array for a list of that type. */
 export type TypeRef = string | [string];
@@ -30,21 +31,26 @@ export interface CommandDef {
   returns: TypeRef | null;
   /** As query-qmp-schema reports them ("unstable" on x- commands, ...). */
   features: string[];
+  /** Declared in schema/qblockd.json: QEMU has no such command. */
+  qblockdOnly: boolean;
 }
 
 export interface EventDef {
   name: string;
   argType: string | null;
+  features: string[];
+  qblockdOnly: boolean;
 }
 
 /** The schema files, in load order. Imported, so a bundled daemon carries them. */
-export const SCHEMA_FILES: Array<{ file: string; entries: unknown[] }> = [
+export const SCHEMA_FILES: Array<{ file: string; entries: unknown[]; qblockdOnly?: boolean }> = [
   { file: 'control.json', entries: control },
   { file: 'block-core.json', entries: blockCore },
   { file: 'transaction.json', entries: transaction },
   { file: 'block-export.json', entries: blockExport },
   { file: 'job.json', entries: job },
   { file: 'qom.json', entries: qom },
+  { file: 'qblockd.json', entries: qblockd, qblockdOnly: true },
 ];
 
 /** Builtins and their JSON types, as QEMU's introspection reports them. */
@@ -69,7 +75,7 @@ export class SchemaDefinitions {
     this.types.set(EMPTY_STRUCT, { kind: 'struct', name: EMPTY_STRUCT, members: [] });
     const pendingStructs: Array<{ name: string; base?: string; data: Record<string, unknown> }> = [];
     const seen = new Set<string>();
-    for (const { file, entries } of SCHEMA_FILES) {
+    for (const { file, entries, qblockdOnly = false } of SCHEMA_FILES) {
       for (const entry of entries as Array<Record<string, any>>) {
         const keywords = ENTRY_KEYWORDS.filter((keyword) => keyword in entry);
         if (keywords.length !== 1) throw new Error(`schema/${file}: malformed entry ${JSON.stringify(entry).slice(0, 80)}`);
@@ -82,10 +88,10 @@ export class SchemaDefinitions {
         else if (entry.alternate) {
           const branches = Object.entries(entry.data as Record<string, string>).map(([name, type]) => ({ name, type }));
           this.types.set(entry.alternate, { kind: 'alternate', name: entry.alternate, branches });
-        } else if (entry.command) this.addCommand(entry);
+        } else if (entry.command) this.addCommand(entry, qblockdOnly);
         else if (entry.event) {
           const argType = entry.data ? this.inlineStruct(`q_obj_${entry.event}-arg`, entry.data) : null;
-          this.events.set(entry.event, { name: entry.event, argType });
+          this.events.set(entry.event, { name: entry.event, argType, features: entry.features ?? [], qblockdOnly });
         }
       }
     }
@@ -114,11 +120,11 @@ export class SchemaDefinitions {
     });
   }
 
-  private addCommand(entry: Record<string, any>): void {
+  private addCommand(entry: Record<string, any>, qblockdOnly: boolean): void {
     let argType = EMPTY_STRUCT;
     if (typeof entry.data === 'string') argType = entry.data;
     else if (entry.data) argType = this.inlineStruct(`q_obj_${entry.command}-arg`, entry.data);
-    this.commands.set(entry.command, { name: entry.command, argType, returns: entry.returns ?? null, features: entry.features ?? [] });
+    this.commands.set(entry.command, { name: entry.command, argType, returns: entry.returns ?? null, features: entry.features ?? [], qblockdOnly });
   }
 
   private inlineStruct(name: string, data: Record<string, unknown>): string {

@@ -4,15 +4,18 @@ import { buildIntrospection } from './introspection.ts';
 import { InputVisitor, type InputMode } from './visitor.ts';
 import type { CommandArguments, CommandName, QapiTypes, SchemaInfo } from './generated/qapi-types.ts';
 
+/** What a client is shown: QEMU's commands and events only, or qblockd's own x- ones too. */
+export type SchemaView = 'qemu' | 'with-qblockd';
+
 export interface Schema {
-  commandNames(): CommandName[];
+  commandNames(view: SchemaView): CommandName[];
   hasCommand(name: string): name is CommandName;
   /** Checks a command's `arguments` as QEMU's QMP dispatcher would; throws QmpError with QEMU's text. */
   validateCommandArguments<C extends CommandName>(command: C, args: Record<string, unknown> | undefined): CommandArguments[C];
   /** Checks (and in keyval mode converts) a value of a named type, e.g. a -blockdev's BlockdevOptions. */
   validateType<T extends keyof QapiTypes>(typeName: T, value: unknown, mode: InputMode): QapiTypes[T];
   /** query-qmp-schema's SchemaInfo list. */
-  introspect(): SchemaInfo[];
+  introspect(view: SchemaView): SchemaInfo[];
 }
 
 let cached: Schema | undefined;
@@ -25,12 +28,16 @@ export function loadSchema(): Schema {
 
 function createSchema(definitions: SchemaDefinitions): Schema {
   const visitors = { qmp: new InputVisitor(definitions, 'qmp'), keyval: new InputVisitor(definitions, 'keyval') };
-  let introspection: SchemaInfo[] | undefined;
-  const names = [...definitions.commands.keys()] as CommandName[];
+  const introspection = new Map<SchemaView, SchemaInfo[]>();
+  const commands = [...definitions.commands.values()];
+  const names: Record<SchemaView, CommandName[]> = {
+    qemu: commands.filter((command) => !command.qblockdOnly).map((command) => command.name as CommandName),
+    'with-qblockd': commands.map((command) => command.name as CommandName),
+  };
   // The visitor checked the value against the very definitions the generated types come from
   // (test/unit/schema/generated-types.test.ts keeps them in step), so it has the named type.
   return {
-    commandNames: () => names,
+    commandNames: (view) => names[view],
     hasCommand: (name): name is CommandName => definitions.commands.has(name),
     validateCommandArguments<C extends CommandName>(command: C, args: Record<string, unknown> | undefined) {
       const definition = definitions.commands.get(command);
@@ -39,6 +46,9 @@ function createSchema(definitions: SchemaDefinitions): Schema {
     },
     validateType: <T extends keyof QapiTypes>(typeName: T, value: unknown, mode: InputMode) =>
       visitors[mode].visit(typeName, value, [], null) as QapiTypes[T],
-    introspect: () => (introspection ??= buildIntrospection(definitions)),
+    introspect(view) {
+      if (!introspection.has(view)) introspection.set(view, buildIntrospection(definitions, view === 'with-qblockd'));
+      return introspection.get(view)!;
+    },
   };
 }

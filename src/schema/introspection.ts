@@ -7,9 +7,10 @@ type SchemaInfoEntry = SchemaInfo & Record<string, unknown>;
 /**
  * query-qmp-schema's SchemaInfo list: commands and events by name, every
  * other type behind an opaque number (builtins keep their names), numbered in
- * the order they are first reached, as QEMU masks them.
+ * the order they are first reached, as QEMU masks them. Without `withQblockd`,
+ * qblockd's own commands and events (and the types only they use) are left out.
  */
-export function buildIntrospection(schema: SchemaDefinitions): SchemaInfoEntry[] {
+export function buildIntrospection(schema: SchemaDefinitions, withQblockd: boolean): SchemaInfoEntry[] {
   const entries: SchemaInfoEntry[] = [];
   const names = new Map<string, string>();
   const pending: string[] = [];
@@ -43,13 +44,17 @@ export function buildIntrospection(schema: SchemaDefinitions): SchemaInfoEntry[]
   };
 
   for (const command of schema.commands.values()) {
+    if (command.qblockdOnly && !withQblockd) continue;
     const entry: SchemaInfoEntry = { name: command.name, 'meta-type': 'command', 'arg-type': nameOf(command.argType) };
     entry['ret-type'] = command.returns ? nameOf(command.returns) : nameOf('q_empty');
     if (command.features.length > 0) entry.features = [...command.features];
     entries.push(entry);
   }
   for (const event of schema.events.values()) {
-    entries.push({ name: event.name, 'meta-type': 'event', 'arg-type': nameOf(event.argType ?? 'q_empty') });
+    if (event.qblockdOnly && !withQblockd) continue;
+    const entry: SchemaInfoEntry = { name: event.name, 'meta-type': 'event', 'arg-type': nameOf(event.argType ?? 'q_empty') };
+    if (event.features.length > 0) entry.features = [...event.features];
+    entries.push(entry);
   }
   while (pending.length > 0) {
     const ref = pending.shift()!;

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from 'pino';
 import type { OutgoingMessage, SessionTransport } from '../qmp/session.ts';
@@ -10,36 +11,50 @@ export interface WebSocketListenOptions {
   port: number;
   /** Browser origins allowed to connect (with the token); a request with any other Origin is refused. */
   allowedOrigins: string[];
-  /** Every connection must present this, as `?token=` or `Authorization: Bearer`. */
+  /** Every request, page or WebSocket, must present this, as `?token=` or `Authorization: Bearer`. */
   token: string;
   maxFrameBytes: number;
+  /** Answers plain HTTP requests that passed the token check (the web view); absent, they get 426. */
+  serveHttp?: (req: IncomingMessage, res: ServerResponse) => void;
+}
+
+/** The listener: its port, and close() to stop both the WebSocket and the HTTP side. */
+export interface WebSocketListener {
+  port: number;
+  close(): void;
 }
 
 /**
  * Serves QMP over WebSocket. Frames are chunks of one JSON stream, as bytes are
  * on the monitor socket: a request may span frames and a frame may hold several
- * requests. Each reply or event goes out as one text frame.
+ * requests. Each reply or event goes out as one text frame. The HTTP server
+ * underneath may also serve the web view; one check guards both.
  */
 export async function listenWebSocket(
   options: WebSocketListenOptions,
   host: SessionHost,
   log: Logger,
-): Promise<WebSocketServer> {
+): Promise<WebSocketListener> {
   const expected = digest(options.token);
+  const refused = (req: IncomingMessage): boolean => {
+    const refusal = refusalReason(req, options, expected);
+    if (refusal !== null) log.warn({ remote: req.socket.remoteAddress, origin: req.headers.origin, reason: refusal }, 'refused connection');
+    return refusal !== null;
+  };
+  const httpServer = http.createServer((req, res) => {
+    if (refused(req)) return void res.writeHead(403, { 'Content-Type': 'text/plain' }).end('Forbidden\n');
+    if (options.serveHttp) return options.serveHttp(req, res);
+    res.writeHead(426, { 'Content-Type': 'text/plain' }).end('Upgrade Required\n');
+  });
   const server = new WebSocketServer({
-    host: options.host,
-    port: options.port,
+    server: httpServer,
     maxPayload: options.maxFrameBytes,
-    verifyClient: ({ req }: { req: IncomingMessage }, accept: (ok: boolean, code?: number, message?: string) => void) => {
-      const refusal = refusalReason(req, options.allowedOrigins, expected);
-      if (refusal === null) return accept(true);
-      log.warn({ remote: req.socket.remoteAddress, origin: req.headers.origin, reason: refusal }, 'refused WebSocket connection');
-      accept(false, 403, 'Forbidden');
-    },
+    verifyClient: ({ req }: { req: IncomingMessage }, accept: (ok: boolean, code?: number, message?: string) => void) =>
+      refused(req) ? accept(false, 403, 'Forbidden') : accept(true),
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('listening', resolve);
-    server.once('error', reject);
+    httpServer.once('error', reject);
+    httpServer.listen(options.port, options.host, () => resolve());
   });
   server.on('connection', (socket) => {
     const session = host.openSession(new WebSocketTransport(socket), { pretty: false });
@@ -48,7 +63,13 @@ export async function listenWebSocket(
     socket.on('error', (error) => log.debug({ err: error, session: session.id }, 'websocket error'));
     socket.on('close', () => host.closeSession(session));
   });
-  return server;
+  return {
+    port: (httpServer.address() as AddressInfo).port,
+    close: () => {
+      server.close();
+      httpServer.close();
+    },
+  };
 }
 
 function toBuffer(data: Buffer | ArrayBuffer | Buffer[]): Buffer {
@@ -58,10 +79,13 @@ function toBuffer(data: Buffer | ArrayBuffer | Buffer[]): Buffer {
 
 const digest = (text: string) => crypto.createHash('sha256').update(text).digest();
 
-/** Why a connection request is refused, or null to let it in. */
-function refusalReason(req: IncomingMessage, allowedOrigins: string[], expected: Buffer): string | null {
+/** Why a request is refused, or null to let it in. */
+function refusalReason(req: IncomingMessage, options: WebSocketListenOptions, expected: Buffer): string | null {
   const origin = req.headers.origin;
-  if (origin !== undefined && !allowedOrigins.includes(origin) && !allowedOrigins.includes('*')) return 'origin not allowed';
+  const allowed = options.allowedOrigins;
+  // When the page is served here, its own origin is the one it connects back from.
+  const ownPage = options.serveHttp !== undefined && origin === `http://${req.headers.host}`;
+  if (origin !== undefined && !ownPage && !allowed.includes(origin) && !allowed.includes('*')) return 'origin not allowed';
   const presented = presentedToken(req);
   if (presented === undefined) return 'no token';
   // Equal-length digests keep the comparison's time independent of the token's contents.

@@ -31,7 +31,7 @@ export interface BitmapUndo {
   replacedPages?: Map<number, Page>;
 }
 
-function popcount32(word: number): number {
+export function popcount32(word: number): number {
   word -= (word >>> 1) & 0x55555555;
   word = (word & 0x33333333) + ((word >>> 2) & 0x33333333);
   return (Math.imul((word + (word >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24) as number;
@@ -241,6 +241,26 @@ export class BitmapData {
       if (page && this.pageHasBitsIn(index, page, firstChunk, endChunk)) return true;
     }
     return false;
+  }
+
+  /**
+   * Visits each stored page overlapping chunks [first, end), in no set order, with its first
+   * chunk, its length in chunks and its words (null when every chunk of the page is set).
+   * Absent pages are clean. Lets summaries (bitmap/density.ts) read the page structure.
+   */
+  forEachStoredPage(first: number, end: number, visit: (firstChunk: number, length: number, words: Uint32Array | null) => void): void {
+    if (end <= first) return;
+    const firstPage = Math.floor(first / PAGE_BITS);
+    const lastPage = Math.floor((end - 1) / PAGE_BITS);
+    const report = (index: number, page: Page) => visit(index * PAGE_BITS, this.pageLength(index), page === FULL ? null : page);
+    if (lastPage - firstPage >= this.pages.size) {
+      for (const [index, page] of this.pages) if (index >= firstPage && index <= lastPage) report(index, page);
+      return;
+    }
+    for (let index = firstPage; index <= lastPage; index++) {
+      const page = this.pages.get(index);
+      if (page) report(index, page);
+    }
   }
 
   private pageHasBitsIn(index: number, page: Page, firstChunk: number, endChunk: number): boolean {

@@ -509,6 +509,46 @@ export interface NameInfo {
 
 // schema/qom.json
 
+// schema/qblockd.json
+
+export interface XQblockdBitmap {
+  'name': string;
+  'granularity': number;
+  'count': number | bigint;
+  'recording': boolean;
+  'enabled': boolean;
+  'persistent': boolean;
+  'busy': boolean;
+  'readonly': boolean;
+  'inconsistent': boolean;
+}
+
+export interface XQblockdNode {
+  'node-name': string;
+  'driver': string;
+  'size': number | bigint;
+  'read-only': boolean;
+  'device'?: string;
+  'children': string[];
+  'bitmaps': XQblockdBitmap[];
+}
+
+export interface XQblockdDirtyMap {
+  'offset': number | bigint;
+  'length': number | bigint;
+  'granularity': number;
+  'count': number | bigint;
+  'density': string;
+}
+
+export type XQblockdTransport = 'unix' | 'websocket';
+
+export interface XQblockdClientInfo {
+  'id': number | bigint;
+  'transport': XQblockdTransport;
+  'watching': boolean;
+}
+
 /** Every named schema type, by its QAPI name. */
 export interface QapiTypes {
   'QMPCapability': QMPCapability;
@@ -598,6 +638,11 @@ export interface QapiTypes {
   'RunState': RunState;
   'StatusInfo': StatusInfo;
   'NameInfo': NameInfo;
+  'XQblockdBitmap': XQblockdBitmap;
+  'XQblockdNode': XQblockdNode;
+  'XQblockdDirtyMap': XQblockdDirtyMap;
+  'XQblockdTransport': XQblockdTransport;
+  'XQblockdClientInfo': XQblockdClientInfo;
 }
 
 /** Each command's arguments as the dispatcher hands them to its handler. */
@@ -708,6 +753,16 @@ export interface CommandArguments {
     'property': string;
     'value': unknown;
   };
+  'x-qblockd-watch': QapiEmpty;
+  'x-qblockd-query-graph': QapiEmpty;
+  'x-qblockd-dirty-map': {
+    'node': string;
+    'name': string;
+    'offset'?: number | bigint;
+    'length'?: number | bigint;
+    'width': number;
+  };
+  'x-qblockd-query-clients': QapiEmpty;
 }
 
 /** What each command's handler returns. */
@@ -760,6 +815,10 @@ export interface CommandResults {
   'cont': QapiEmpty;
   'qom-get': unknown;
   'qom-set': QapiEmpty;
+  'x-qblockd-watch': QapiEmpty;
+  'x-qblockd-query-graph': XQblockdNode[];
+  'x-qblockd-dirty-map': XQblockdDirtyMap;
+  'x-qblockd-query-clients': XQblockdClientInfo[];
 }
 
 export type CommandName = keyof CommandArguments;
@@ -810,6 +869,12 @@ export interface EventData {
   };
   'STOP': undefined;
   'RESUME': undefined;
+  'X_QBLOCKD_BITMAP_CHANGED': {
+    'node': string;
+    'name': string;
+    'count': number | bigint;
+  };
+  'X_QBLOCKD_GRAPH_CHANGED': undefined;
 }
 
 export type EventName = keyof EventData;

@@ -101,6 +101,7 @@ describe('parseCommandLine: accepted launch lines', () => {
       drives: [],
       devices: [],
       machine: { type: 'none', accel: 'tcg', properties: {}, option: '-M none,accel=tcg' },
+      web: false,
     });
   });
 
