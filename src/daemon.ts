@@ -222,9 +222,11 @@ export class Daemon {
   private watchedState(): WatchedState {
     const nodes = graphView(this.graph);
     const bitmaps: WatchedState['bitmaps'] = new Map();
-    for (const node of nodes) {
+    for (const node of this.graph.allNodes()) {
       for (const bitmap of node.bitmaps) {
-        bitmaps.set(`${node['node-name']}/${bitmap.name}`, { node: node['node-name'], name: bitmap.name, count: Number(bitmap.count) });
+        if (bitmap.anonymous) continue;
+        const { data } = bitmap;
+        bitmaps.set(`${node.nodeName}/${bitmap.name}`, { node: node.nodeName, name: bitmap.name, count: data.dirtyBytes(), version: data.version });
       }
     }
     const withoutCounts = (key: string, value: unknown) => (key === 'count' ? undefined : value);

@@ -1,9 +1,9 @@
-/** What the daemon looks like to a watcher, taken cheaply: everything but the bits, and each bitmap's count. */
+/** What the daemon looks like to a watcher, taken cheaply: everything but the bits, and each bitmap's count and version. */
 export interface WatchedState {
   /** Changes whenever nodes, bitmaps (other than their counts), devices, exports, jobs or clients do. */
   shape: string;
   /** One entry per bitmap, keyed by node and name. */
-  bitmaps: Map<string, { node: string; name: string; count: number }>;
+  bitmaps: Map<string, { node: string; name: string; count: number; version: number }>;
 }
 
 export interface ChangeListener {
@@ -20,7 +20,7 @@ export interface ChangeListener {
  */
 export class ChangeWatch {
   private lastShape: string;
-  private lastCounts: Map<string, number>;
+  private lastVersions: Map<string, number>;
   private lastCheck = -Infinity;
   private timer: NodeJS.Timeout | null = null;
 
@@ -33,7 +33,7 @@ export class ChangeWatch {
   ) {
     const state = snapshot();
     this.lastShape = state.shape;
-    this.lastCounts = countsOf(state);
+    this.lastVersions = versionsOf(state);
   }
 
   /** Something may have changed: look as soon as the interval allows. */
@@ -55,9 +55,9 @@ export class ChangeWatch {
       this.listener.graphChanged();
     }
     for (const [key, bitmap] of state.bitmaps) {
-      if (this.lastCounts.get(key) !== bitmap.count) this.listener.bitmapChanged(bitmap.node, bitmap.name, bitmap.count);
+      if (this.lastVersions.get(key) !== bitmap.version) this.listener.bitmapChanged(bitmap.node, bitmap.name, bitmap.count);
     }
-    this.lastCounts = countsOf(state);
+    this.lastVersions = versionsOf(state);
     if (this.changingUnprompted()) this.poke();
   }
 
@@ -67,6 +67,6 @@ export class ChangeWatch {
   }
 }
 
-function countsOf(state: WatchedState): Map<string, number> {
-  return new Map([...state.bitmaps].map(([key, bitmap]) => [key, bitmap.count]));
+function versionsOf(state: WatchedState): Map<string, number> {
+  return new Map([...state.bitmaps].map(([key, bitmap]) => [key, bitmap.version]));
 }

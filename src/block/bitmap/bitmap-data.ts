@@ -60,6 +60,7 @@ export class BitmapData {
   private setChunks = 0;
   /** Undo records of the transaction actions still pending on this bitmap. */
   private undoRecords: BitmapUndo[] = [];
+  private edits = 0;
 
   constructor(options: { diskSize: number; granularity: number }) {
     this.diskSize = options.diskSize;
@@ -76,15 +77,22 @@ export class BitmapData {
     return this.setChunks;
   }
 
+  /** Grows with every change of the bits, also one that leaves the count as it was (watchers compare it). */
+  get version(): number {
+    return this.edits;
+  }
+
   /** Marks every chunk that [offset, offset+length) touches. */
   markRange(offset: number, length: number): void {
     if (length <= 0 || offset >= this.diskSize) return;
+    this.edits++;
     const end = Math.min(offset + length, this.diskSize);
     this.setChunkRange(Math.floor(offset / this.granularity), Math.ceil(end / this.granularity));
   }
 
   /** Clears the chunks fully inside [offset, offset+length); the disk's tail counts as covering the last chunk. */
   resetRange(offset: number, length: number): void {
+    this.edits++;
     const end = Math.min(offset + length, this.diskSize);
     const first = Math.ceil(offset / this.granularity);
     const last = end === this.diskSize ? this.chunkCount : Math.floor(end / this.granularity);
@@ -92,6 +100,7 @@ export class BitmapData {
   }
 
   clearAll(): void {
+    this.edits++;
     for (const undo of this.undoRecords) undo.replacedPages ??= this.pages;
     this.pages = new Map();
     this.pagesAscending = true;
@@ -108,6 +117,7 @@ export class BitmapData {
 
   /** Takes `other`'s bits (copied); a pending undo record keeps the page table it replaces. */
   restoreFrom(other: BitmapData): void {
+    this.edits++;
     for (const undo of this.undoRecords) undo.replacedPages ??= this.pages;
     this.pages = new Map();
     for (const [index, page] of other.pages) this.pages.set(index, page === FULL ? FULL : page.slice());
@@ -130,6 +140,7 @@ export class BitmapData {
 
   /** Restores the bits as they were when `undo` started; pending records roll back newest first. */
   rollBack(undo: BitmapUndo): void {
+    this.edits++;
     this.forgetUndo(undo);
     const pages = undo.replacedPages ?? this.pages;
     for (const [index, page] of undo.pages) {
@@ -164,6 +175,7 @@ export class BitmapData {
 
   /** ORs `source` into this bitmap; granularities may differ, sizes must match (the caller says so). */
   mergeFrom(source: BitmapData): void {
+    this.edits++;
     if (source.granularity === this.granularity) {
       for (const [index, page] of source.pages) this.orPage(index, page);
       return;
@@ -324,6 +336,7 @@ export class BitmapData {
    * `byteOffset` must be a multiple of 4, as qcow2 cluster offsets always are.
    */
   writeSerialized(byteOffset: number, data: Buffer): void {
+    this.edits++;
     if (byteOffset % 4 !== 0) throw new RangeError(`serialized bitmap offset ${byteOffset} is not 32-bit aligned`);
     const firstChunk = byteOffset * 8;
     const endChunk = Math.min(this.chunkCount, firstChunk + data.length * 8);
@@ -347,6 +360,7 @@ export class BitmapData {
 
   /** Marks every chunk covered by a serialized range (qcow2's all-ones table entry). */
   fillSerialized(byteOffset: number, byteLength: number): void {
+    this.edits++;
     this.setChunkRange(byteOffset * 8, Math.min(this.chunkCount, (byteOffset + byteLength) * 8));
   }
 

@@ -118,6 +118,23 @@ describe('BitmapData marking and clearing', () => {
   });
 });
 
+describe('BitmapData version', () => {
+  it('grows with every change of the bits, also one that leaves the count as it was', () => {
+    const data = new BitmapData({ diskSize: 1 << 30, granularity: 65536 });
+    const seen = [data.version];
+    data.markRange(0, 65536);
+    seen.push(data.version);
+    data.clearAll();
+    data.markRange(1 << 20, 65536);
+    seen.push(data.version);
+    data.mergeFrom(new BitmapData({ diskSize: 1 << 30, granularity: 65536 }));
+    seen.push(data.version);
+    expect(data.dirtyBytes()).toBe(65536);
+    expect(new Set(seen).size).toBe(seen.length);
+    expect(seen).toEqual([...seen].sort((a, b) => a - b));
+  });
+});
+
 describe('BitmapData merge, snapshot and restore', () => {
   it('merges sources of another granularity chunk by chunk covered', () => {
     const fine = new BitmapData({ diskSize: 16 * MiB, granularity: 4 * KiB });

@@ -7,10 +7,12 @@ describe('ChangeWatch: change notifications for x-qblockd-watch clients', () => 
 
   function setup() {
     let shape = 'n0';
-    const counts = new Map<string, number>([['n0/b0', 0]]);
+    const entries = new Map([['n0/b0', { count: 0, version: 0 }]]);
+    // Every set is a change of the bits, as BitmapData's version counts them, whether or not the count moves.
+    const counts = { set: (key: string, count: number) => entries.set(key, { count, version: (entries.get(key)?.version ?? 0) + 1 }) };
     const state = (): WatchedState => ({
       shape,
-      bitmaps: new Map([...counts].map(([key, count]) => [key, { node: 'n0', name: key.split('/')[1]!, count }])),
+      bitmaps: new Map([...entries].map(([key, { count, version }]) => [key, { node: 'n0', name: key.split('/')[1]!, count, version }])),
     });
     const heard: string[] = [];
     let running = false;
@@ -30,6 +32,16 @@ describe('ChangeWatch: change notifications for x-qblockd-watch clients', () => 
     watch.poke();
     vi.advanceTimersByTime(100);
     expect(heard).toEqual(['n0/b0=65536']);
+  });
+
+  it('names a bitmap whose bits changed while its count stayed (a clear, then as many bits written elsewhere)', () => {
+    const { watch, heard, counts } = setup();
+    counts.set('n0/b0', 65536);
+    watch.check();
+    counts.set('n0/b0', 0);
+    counts.set('n0/b0', 65536);
+    watch.check();
+    expect(heard).toEqual(['n0/b0=65536', 'n0/b0=65536']);
   });
 
   it('coalesces a flood of changes into at most one notification per bitmap per interval', () => {
