@@ -63,7 +63,11 @@ export class Daemon {
   ) {
     this.schema = loadSchema();
     this.machine = new Machine(this.graph, config.machine);
-    this.exports = new ExportManager(this.graph, (id) => this.emitEvent('BLOCK_EXPORT_DELETED', { id }));
+    this.exports = new ExportManager(
+      this.graph,
+      (id) => this.emitEvent('BLOCK_EXPORT_DELETED', { id }),
+      () => this.watchers.poke(),
+    );
     this.nbd = new NbdServer(this.exports);
     this.watchers = new SessionWatchers(
       () => this.watchedState(),
@@ -230,7 +234,7 @@ export class Daemon {
       }
     }
     const withoutCounts = (key: string, value: unknown) => (key === 'count' ? undefined : value);
-    const shape = [nodes, this.exports.list(), this.jobs.queryJobs(), this.watchers.clients()];
+    const shape = [nodes, this.exports.details(), this.jobs.queryJobs(), this.watchers.clients()];
     return { shape: JSON.stringify(shape, withoutCounts), bitmaps };
   }
 

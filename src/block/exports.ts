@@ -3,7 +3,7 @@ import type { DirtyBitmap } from './bitmap/dirty-bitmap.ts';
 import { checkBitmapPermission } from './bitmap/permissions.ts';
 import type { BlockGraph } from './graph.ts';
 import type { BlockNode } from './node.ts';
-import type { BlockDirtyBitmapOrStr, BlockExportInfo, BlockExportOptions, BlockExportRemoveMode } from '../schema/generated/qapi-types.ts';
+import type { BlockDirtyBitmapOrStr, BlockExportInfo, BlockExportOptions, BlockExportRemoveMode, XQblockdExport } from '../schema/generated/qapi-types.ts';
 
 /** A connected client, as the export sees it: something it can disconnect. */
 export interface ExportClient {
@@ -46,6 +46,8 @@ export class ExportManager {
   constructor(
     private readonly graph: BlockGraph,
     private readonly emitDeleted: (id: string) => void,
+    /** An NBD client came or went: nothing else tells watchers of it. */
+    private readonly clientsChanged: () => void = () => {},
   ) {}
 
   serverStarted(maxConnections: number): void {
@@ -131,11 +133,13 @@ export class ExportManager {
 
   attach(exported: BlockExport, client: ExportClient): void {
     exported.clients.add(client);
+    this.clientsChanged();
   }
 
   detach(exported: BlockExport, client: ExportClient): void {
     if (!exported.clients.delete(client)) return;
     if (exported.shuttingDown && exported.clients.size === 0) this.finish(exported);
+    this.clientsChanged();
   }
 
   list(): BlockExportInfo[] {
@@ -144,6 +148,20 @@ export class ExportManager {
       type: 'nbd',
       'node-name': exported.node.nodeName,
       'shutting-down': exported.shuttingDown,
+    }));
+  }
+
+  /** What the web view shows of each export besides query-block-exports: name, writability, bitmaps, NBD clients. */
+  details(): XQblockdExport[] {
+    return [...this.exports].reverse().map((exported) => ({
+      id: exported.id,
+      type: 'nbd',
+      name: exported.name,
+      'node-name': exported.node.nodeName,
+      writable: exported.writable,
+      'shutting-down': exported.shuttingDown,
+      bitmaps: exported.bitmaps.map((bitmap) => bitmap.name),
+      clients: exported.clients.size,
     }));
   }
 

@@ -5,7 +5,7 @@ import { graphView } from './graph-view.ts';
 import type { DaemonServices } from './services.ts';
 
 /** qblockd's own x- commands (feature `unstable`), used by the web view; QEMU has none of them. */
-export function qblockdCommands({ graph, watchers }: DaemonServices) {
+export function qblockdCommands({ graph, exports, watchers }: DaemonServices) {
   return {
     'x-qblockd-watch'(_args, session) {
       watchers.watch(session);
@@ -13,6 +13,7 @@ export function qblockdCommands({ graph, watchers }: DaemonServices) {
     },
     'x-qblockd-query-graph': () => graphView(graph),
     'x-qblockd-query-clients': () => watchers.clients(),
+    'x-qblockd-query-exports': () => exports.details(),
     'x-qblockd-dirty-map'(args) {
       const { bitmap } = lookupBitmap(graph, args.node, args.name);
       // Beyond 2^53 bytes a range lies past any disk's end, so rounding it cannot change the picture.

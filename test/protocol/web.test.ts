@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DaemonProcess, QBLOCKD, waitFor, type RawClient } from '../support/daemon.ts';
+import { NbdWire, OPT, infoPayload } from '../support/nbd-client.ts';
 import { openWebSocket, type WebSocketClient } from '../support/websocket.ts';
 
 const TIB16 = 2 ** 44;
@@ -100,7 +101,7 @@ describe('the web view: page, token, x-qblockd commands and events', () => {
   });
 
   it('shows ordinary clients QEMU\'s commands only; a watcher sees the x- ones with the unstable feature', async () => {
-    const ours = ['x-qblockd-watch', 'x-qblockd-query-graph', 'x-qblockd-dirty-map', 'x-qblockd-query-clients', 'X_QBLOCKD_BITMAP_CHANGED', 'X_QBLOCKD_GRAPH_CHANGED'];
+    const ours = ['x-qblockd-watch', 'x-qblockd-query-graph', 'x-qblockd-dirty-map', 'x-qblockd-query-clients', 'x-qblockd-query-exports', 'X_QBLOCKD_BITMAP_CHANGED', 'X_QBLOCKD_GRAPH_CHANGED'];
     const names = (list: Array<{ name: string }>) => list.map((entry) => entry.name);
     const plainCommands = names((await ordinary.command({ execute: 'query-commands' })).return);
     const plainSchema = (await ordinary.command({ execute: 'query-qmp-schema' })).return as Array<{ name: string; features?: string[] }>;
@@ -170,6 +171,38 @@ describe('the web view: page, token, x-qblockd commands and events', () => {
     // Once the watcher has heard of the removal, the ordinary client still has nothing waiting but this reply.
     expect(await plain({ execute: 'query-version', id: 'after' })).toHaveProperty('id', 'after');
     watcher.ws.socket.close();
+  });
+});
+
+describe('NBD clients of exports reach watchers', () => {
+  it('tells watchers when a client attaches to an export and when it leaves, and counts it per export', async () => {
+    const daemon = await DaemonProcess.start(['--web', '--blockdev', JSON.stringify({ driver: 'null-co', 'node-name': 'disk0', size: 1 << 30 })]);
+    try {
+      await waitFor(() => /web view at (\S+)/.test(daemon.stderr.join('')), 10_000);
+      const page = new URL(/web view at (\S+)/.exec(daemon.stderr.join(''))![1]!);
+      const watcher = await webClient(`ws://${page.host}/?token=${page.searchParams.get('token')}`);
+      await watcher.command({ execute: 'x-qblockd-watch' });
+      const socket = path.join(daemon.dir, 'nbd.sock');
+      await watcher.command({ execute: 'nbd-server-start', arguments: { addr: { type: 'unix', data: { path: socket } } } });
+      await watcher.command({ execute: 'block-export-add', arguments: { type: 'nbd', id: 'e0', 'node-name': 'disk0', name: 'disk' } });
+      const exports = async () => (await watcher.command({ execute: 'x-qblockd-query-exports' })).return;
+      expect(await exports()).toEqual([
+        { id: 'e0', type: 'nbd', name: 'disk', 'node-name': 'disk0', writable: false, 'shutting-down': false, bitmaps: [], clients: 0 },
+      ]);
+      watcher.events.length = 0;
+      const { wire } = await NbdWire.handshake(socket);
+      wire.option(OPT.GO, infoPayload('disk'));
+      await wire.optionReplies();
+      await nextEvent(watcher, (event) => event.event === 'X_QBLOCKD_GRAPH_CHANGED');
+      expect((await exports())[0].clients).toBe(1);
+      watcher.events.length = 0;
+      wire.close();
+      await nextEvent(watcher, (event) => event.event === 'X_QBLOCKD_GRAPH_CHANGED');
+      expect((await exports())[0].clients).toBe(0);
+      watcher.ws.socket.close();
+    } finally {
+      await daemon.stop();
+    }
   });
 });
 

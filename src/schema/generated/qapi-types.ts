@@ -549,6 +549,17 @@ export interface XQblockdClientInfo {
   'watching': boolean;
 }
 
+export interface XQblockdExport {
+  'id': string;
+  'type': BlockExportType;
+  'name': string;
+  'node-name': string;
+  'writable': boolean;
+  'shutting-down': boolean;
+  'bitmaps': string[];
+  'clients': number | bigint;
+}
+
 /** Every named schema type, by its QAPI name. */
 export interface QapiTypes {
   'QMPCapability': QMPCapability;
@@ -643,6 +654,7 @@ export interface QapiTypes {
   'XQblockdDirtyMap': XQblockdDirtyMap;
   'XQblockdTransport': XQblockdTransport;
   'XQblockdClientInfo': XQblockdClientInfo;
+  'XQblockdExport': XQblockdExport;
 }
 
 /** Each command's arguments as the dispatcher hands them to its handler. */
@@ -763,6 +775,7 @@ export interface CommandArguments {
     'width': number;
   };
   'x-qblockd-query-clients': QapiEmpty;
+  'x-qblockd-query-exports': QapiEmpty;
 }
 
 /** What each command's handler returns. */
@@ -819,6 +832,7 @@ export interface CommandResults {
   'x-qblockd-query-graph': XQblockdNode[];
   'x-qblockd-dirty-map': XQblockdDirtyMap;
   'x-qblockd-query-clients': XQblockdClientInfo[];
+  'x-qblockd-query-exports': XQblockdExport[];
 }
 
 export type CommandName = keyof CommandArguments;

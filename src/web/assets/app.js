@@ -107,7 +107,7 @@ async function refresh() {
     const qmp = state.qmp;
     const [graph, exports, clients, jobs] = await Promise.all([
       qmp.execute('x-qblockd-query-graph'),
-      qmp.execute('query-block-exports'),
+      qmp.execute('x-qblockd-query-exports'),
       qmp.execute('x-qblockd-query-clients'),
       state.commands.has('query-jobs') ? qmp.execute('query-jobs') : Promise.resolve([]),
     ]);
@@ -336,8 +336,13 @@ function drawJobs(jobs) {
 
 function drawExports(exports, clients) {
   const body = $('#exports tbody');
-  body.replaceChildren(...exports.map((e) => element('tr', {}, element('td', {}, e.id), element('td', {}, e.type), element('td', {}, e['node-name']))));
-  if (exports.length === 0) body.append(element('tr', {}, element('td', { colspan: '3', class: 'empty' }, 'No exports.')));
+  body.replaceChildren(
+    ...exports.map((e) =>
+      element('tr', {}, element('td', {}, e.id), element('td', {}, e.type), element('td', {}, e['node-name']),
+        element('td', {}, e.name), element('td', {}, String(e.clients))),
+    ),
+  );
+  if (exports.length === 0) body.append(element('tr', {}, element('td', { colspan: '5', class: 'empty' }, 'No exports.')));
   $('#clients tbody').replaceChildren(
     ...clients.map((c) => element('tr', {}, element('td', {}, `#${c.id}`), element('td', {}, c.transport), element('td', {}, c.watching ? 'yes' : 'no'))),
   );
