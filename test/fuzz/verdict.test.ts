@@ -14,6 +14,12 @@ describe('the fuzzer', () => {
     expect(bytes(5)).not.toEqual(bytes(6));
   });
 
+  it("never draws qblockd's own commands, which QEMU does not have", () => {
+    const drawn = [...generateCases(1, 2000)].filter((c) => c.kind === 'request').map((c) => c.input.toString('latin1'));
+    expect(drawn.length).toBeGreaterThan(1000);
+    expect(drawn.filter((input) => input.includes('x-qblockd'))).toEqual([]);
+  });
+
   it('finds requests behind garbage and several on one line', () => {
     const text = 'c\xff {"execute": "query-block"} {"execute": "transaction", "arguments": {"actions": []}}\n';
     expect(parsedRequests(Buffer.from(text, 'latin1')).map((r) => r.execute)).toEqual(['query-block', 'transaction']);
