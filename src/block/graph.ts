@@ -1,3 +1,4 @@
+import { permissionConflict, UNNAMED_BACKEND } from './permission-conflict.ts';
 import { QmpError } from '../qmp/errors.ts';
 import { BitmapData } from './bitmap/bitmap-data.ts';
 import { DirtyBitmap } from './bitmap/dirty-bitmap.ts';
@@ -249,29 +250,20 @@ export class BlockGraph {
     this.nodes.delete(filter.nodeName);
   }
 
-  /** QEMU's permission conflict for a new writer on `node`, when a filter above it unshares writes. */
+  /** QEMU's permission conflict for a new writer on `node`, when a parent (a format or filter node) unshares writes. */
   writeConflict(node: BlockNode): string | null {
-    for (const parent of this.nodes.values()) {
-      if (parent.driver.unsharesChildWrite && parent.children[0] === node) {
-        return (
-          `Permission conflict on node '${node.nodeName}': permissions 'write' are both required by an unnamed block device ` +
-          `(uses node '${node.nodeName}' as 'root' child) and unshared by node '${parent.nodeName}' (uses node '${node.nodeName}' as 'file' child).`
-        );
-      }
-    }
-    return null;
+    const parent = this.parentAsFile(node, (candidate) => candidate.driver.unsharesChildWrite === true);
+    return parent && permissionConflict(node.nodeName, 'write', UNNAMED_BACKEND, { name: `node '${parent.nodeName}'`, role: 'file' });
   }
 
   /** QEMU's permission conflict for a new user of `node` that forbids resizing it, when a writable parent grows it. */
   resizeConflict(node: BlockNode): string | null {
-    for (const parent of this.nodes.values()) {
-      if (parent.driver.resizesChild && !parent.readOnly && parent.children[0] === node) {
-        return (
-          `Permission conflict on node '${node.nodeName}': permissions 'resize' are both required by node '${parent.nodeName}' ` +
-          `(uses node '${node.nodeName}' as 'file' child) and unshared by an unnamed block device (uses node '${node.nodeName}' as 'root' child).`
-        );
-      }
-    }
+    const parent = this.parentAsFile(node, (candidate) => candidate.driver.resizesChild === true && !candidate.readOnly);
+    return parent && permissionConflict(node.nodeName, 'resize', { name: `node '${parent.nodeName}'`, role: 'file' }, UNNAMED_BACKEND);
+  }
+
+  private parentAsFile(node: BlockNode, matches: (parent: BlockNode) => boolean): BlockNode | null {
+    for (const parent of this.nodes.values()) if (parent.children[0] === node && matches(parent)) return parent;
     return null;
   }
 

@@ -1,3 +1,4 @@
+import { permissionConflict, UNNAMED_BACKEND, type NodeUser } from '../block/permission-conflict.ts';
 import type { BlockGraph } from '../block/graph.ts';
 import type { BlockNode } from '../block/node.ts';
 import { QmpError } from '../qmp/errors.ts';
@@ -272,13 +273,13 @@ export class Machine {
   /** A disk writes and shares no writes: a node already under another disk refuses a second one. */
   private checkNotHeld(node: BlockNode, newcomer: string): void {
     const holder = this.holderOf(node);
-    if (holder) throw new QmpError(permissionConflict(node, `block device '${backendLabel(holder)}'`, `block device '${newcomer}'`));
+    if (holder) throw new QmpError(permissionConflict(node.nodeName, 'write', asRoot(`block device '${backendLabel(holder)}'`), asRoot(`block device '${newcomer}'`)));
   }
 
   /** The refusal a new writer on `node` (qemu-io's own BlockBackend) meets from a disk holding it, if any. */
   conflictWithWriter(node: BlockNode): string | undefined {
     const holder = this.holderOf(node);
-    return holder && permissionConflict(node, 'an unnamed block device', `block device '${backendLabel(holder)}'`);
+    return holder && permissionConflict(node.nodeName, 'write', UNNAMED_BACKEND, asRoot(`block device '${backendLabel(holder)}'`));
   }
 
   private holderOf(node: BlockNode): GuestDisk | undefined {
@@ -308,12 +309,9 @@ export class Machine {
   }
 }
 
-function permissionConflict(node: BlockNode, requiredBy: string, unsharedBy: string): string {
-  const name = node.nodeName;
-  return (
-    `Permission conflict on node '${name}': permissions 'write' are both required by ${requiredBy} ` +
-    `(uses node '${name}' as 'root' child) and unshared by ${unsharedBy} (uses node '${name}' as 'root' child).`
-  );
+/** A guest disk's BlockBackend: the root user of its node. */
+function asRoot(name: string): NodeUser {
+  return { name, role: 'root' };
 }
 
 /** How QEMU names a BlockBackend in permission errors: its name, else the attached device's id or path. */
