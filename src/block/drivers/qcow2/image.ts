@@ -142,9 +142,12 @@ export class Qcow2Image {
     for (let at = 0; at < data.length; ) {
       const guestCluster = Math.floor((offset + at) / this.clusterSize);
       const inCluster = (offset + at) % this.clusterSize;
-      const fresh = inCluster === 0 ? this.freshClusters(guestCluster, Math.floor((data.length - at) / this.clusterSize)) : 0;
+      const inTable = this.l2Entries - (guestCluster % this.l2Entries);
+      const fresh = inCluster === 0 ? this.freshClusters(guestCluster, Math.min(inTable, Math.floor((data.length - at) / this.clusterSize))) : 0;
       if (fresh > 0) {
-        // Whole clusters that own no host cluster yet: one allocation, one data write, one L2 write per table.
+        // Whole clusters of one L2 table that own no host cluster yet: as in QEMU, the table first,
+        // then one allocation and one data write for the clusters, then one L2 write.
+        this.l2Table(Math.floor(guestCluster / this.l2Entries), true);
         const host = this.refcounts.allocate(fresh);
         this.store.pwrite(data.subarray(at, at + fresh * this.clusterSize), host);
         this.setL2Run(guestCluster, fresh, host);
@@ -179,6 +182,7 @@ export class Qcow2Image {
     }
     const cluster = count === this.clusterSize ? Buffer.from(piece) : this.read(guestCluster * this.clusterSize, this.clusterSize);
     if (count !== this.clusterSize) piece.copy(cluster, inCluster);
+    if (!inPlace) this.l2Table(Math.floor(guestCluster / this.l2Entries), true);
     const target = inPlace ? host : this.refcounts.allocate(1);
     this.store.pwrite(cluster, target);
     this.setL2Entry(guestCluster, BigInt(target) | COPIED);
