@@ -61,7 +61,7 @@ describe('MemoryTrim', () => {
     trim.noteActivity();
     vi.advanceTimersByTime(60_000);
     expect(state.collections).toBe(1);
-    state.resident = 66 * MiB;
+    state.resident = 63 * MiB;
     trim.noteActivity();
     vi.advanceTimersByTime(60_000);
     expect(state.collections).toBe(1);
