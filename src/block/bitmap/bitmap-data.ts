@@ -1,11 +1,8 @@
 import type { Hash } from 'node:crypto';
 import os from 'node:os';
 import { lazyCrypto } from '../builtins.ts';
-import { FULL, PageTable, type Page } from './page-table.ts';
+import { FULL, PAGE_BITS, PAGE_WORDS, PageTable, type Page } from './page-table.ts';
 
-/** Bits per page. Small pages keep scattered extents cheap; runs of full pages are stored as intervals. */
-const PAGE_BITS = 4096;
-const PAGE_WORDS = PAGE_BITS / 32;
 const PAGE_BYTES = PAGE_BITS / 8;
 /** Bytes per hash update: SHA-256 reaches its full speed only on large inputs. */
 const HASH_RUN_BYTES = 1 << 20;

@@ -1,3 +1,7 @@
+/** Bits per page. Small pages keep scattered extents cheap; runs of full pages are stored as intervals. */
+export const PAGE_BITS = 4096;
+export const PAGE_WORDS = PAGE_BITS / 32;
+
 /** The words of one page of a bitmap (PAGE_BITS bits). */
 export type Page = Uint32Array;
 
@@ -62,7 +66,16 @@ export class PageTable {
   /** An independent copy: words are copied, FULL stays shared. */
   clone(): PageTable {
     const copy = new PageTable();
-    for (const [index, page] of this.mixed) copy.mixed.set(index, page.slice());
+    // One allocation for all the words (an allocation per page cost more than the copying);
+    // the block lives as long as any of its pages does.
+    const words = new Uint32Array(this.mixed.size * PAGE_WORDS);
+    let at = 0;
+    for (const [index, page] of this.mixed) {
+      const pageCopy = words.subarray(at, at + PAGE_WORDS);
+      pageCopy.set(page);
+      copy.mixed.set(index, pageCopy);
+      at += PAGE_WORDS;
+    }
     copy.mixedAscending = this.mixedAscending;
     copy.highestMixed = this.highestMixed;
     copy.starts = [...this.starts];
