@@ -63,6 +63,7 @@ export class Daemon {
   ) {
     this.schema = loadSchema();
     this.machine = new Machine(this.graph, config.machine);
+    this.graph.eventSink = (name, data) => this.emitEvent(name, data);
     this.exports = new ExportManager(
       this.graph,
       (id) => this.emitEvent('BLOCK_EXPORT_DELETED', { id }),

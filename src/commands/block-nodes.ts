@@ -1,4 +1,5 @@
 import type { BlockNode } from '../block/node.ts';
+import { QmpError } from '../qmp/errors.ts';
 import type { CommandTable } from '../qmp/dispatcher.ts';
 import type { GuestDisk } from '../machine/machine.ts';
 import type { BlockDeviceInfo, BlockInfo } from '../schema/generated/qapi-types.ts';
@@ -14,7 +15,11 @@ export function blockNodeCommands({ graph, machine }: DaemonServices) {
       graph.deleteBlockdev(args['node-name']);
       return {};
     },
-    'query-named-block-nodes': () => graph.allNodes().map(blockDeviceInfo),
+    'query-named-block-nodes': () =>
+      graph.allNodes().map((node) => {
+        if (node.driver.noMedium?.()) throw new QmpError(`Block device ${graph.deviceNameOf(node) ?? node.nodeName} is ejected`);
+        return blockDeviceInfo(node);
+      }),
     'query-block': () => queryBlock({ graph, machine }),
   } satisfies Partial<CommandTable>;
 }
@@ -27,7 +32,7 @@ export function queryBlock({ graph, machine }: Pick<DaemonServices, 'graph' | 'm
   return [
     ...graph.allDevices().map(([device, node]) => {
       const info = blockInfo(device, node, machine.diskOfDrive(device));
-      if (graph.isWritethrough(device)) info.inserted!.cache.writeback = false;
+      if (graph.isWritethrough(device) && info.inserted) info.inserted.cache.writeback = false;
       return info;
     }),
     ...machine.unnamedDisks().map(({ disk, node }) => blockInfo('', node, disk)),
@@ -36,7 +41,9 @@ export function queryBlock({ graph, machine }: Pick<DaemonServices, 'graph' | 'm
 
 /** A BlockBackend; one attached to a guest disk names it (qdev), is not removable and reports its I/O status. */
 function blockInfo(device: string, node: BlockNode, disk: GuestDisk | undefined): BlockInfo {
-  const info: BlockInfo = { device, type: 'unknown', removable: disk === undefined, locked: false, inserted: blockDeviceInfo(node) };
+  const info: BlockInfo = { device, type: 'unknown', removable: disk === undefined, locked: false };
+  // A node without a driver (qcow2 after a fatal corruption) is not reported as inserted.
+  if (!node.driver.noMedium?.()) info.inserted = blockDeviceInfo(node);
   if (disk) {
     info.qdev = disk.qdev;
     info['io-status'] = 'ok';

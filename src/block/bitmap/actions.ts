@@ -51,6 +51,7 @@ export function prepareAdd(graph: BlockGraph, args: BlockDirtyBitmapAdd): Prepar
     const store = node.driver.bitmapStore;
     const where = graph.deviceNameOf(node) ?? node.nodeName;
     if (!store) throw new QmpError(`Can't store persistent bitmaps to ${where}: Operation not supported`);
+    if (node.driver.noMedium?.()) throw new QmpError(`Can't store persistent bitmaps to ${where}: No medium found`);
     const refusal = store.checkNewBitmap(args.name, granularity);
     if (refusal) throw new QmpError(`Can't make bitmap '${args.name}' persistent in '${where}': ${refusal}`);
   }

@@ -1,4 +1,7 @@
 import fs from 'node:fs';
+import { BlockIoError } from '../io-error.ts';
+
+const EFBIG = 27;
 
 /** Byte-addressed storage under a format driver: a host file, or memory in tests. */
 export interface ByteStore {
@@ -33,6 +36,8 @@ export class FileByteStore implements ByteStore {
   }
 
   pread(buffer: Buffer, offset: number): number {
+    // Nothing lies past the end (a hostile table offset may be beyond what a file position can name).
+    if (offset >= this.length) return 0;
     let done = 0;
     while (done < buffer.length) {
       const read = fs.readSync(this.fd, buffer, done, buffer.length - done, offset + done);
@@ -42,9 +47,16 @@ export class FileByteStore implements ByteStore {
     return done;
   }
 
+  /** A write the host refuses (past the file system's largest file, a full disk) fails as QEMU's would, with its errno. */
   pwrite(buffer: Buffer, offset: number): void {
+    if (offset + buffer.length > Number.MAX_SAFE_INTEGER) throw new BlockIoError(EFBIG);
     let done = 0;
-    while (done < buffer.length) done += fs.writeSync(this.fd, buffer, done, buffer.length - done, offset + done);
+    try {
+      while (done < buffer.length) done += fs.writeSync(this.fd, buffer, done, buffer.length - done, offset + done);
+    } catch (error) {
+      const errno = (error as NodeJS.ErrnoException).errno;
+      throw errno === undefined ? error : new BlockIoError(-errno);
+    }
     this.length = Math.max(this.length, offset + buffer.length);
   }
 

@@ -55,6 +55,8 @@ export interface BlockDriver {
   writeZeroes(offset: number, length: number): void;
   discard(offset: number, length: number): void;
   flush(): void;
+  /** True once the node lost its driver (qcow2 after a fatal corruption): QEMU's "ejected", ENOMEDIUM. */
+  noMedium?(): boolean;
   /** Status of [offset, offset+length); drivers without one hold data everywhere. */
   blockStatus?(offset: number, length: number): BlockStatus;
   /** Driver-specific ImageInfo members (filename, actual-size, format-specific...). */

@@ -1,6 +1,8 @@
 import { QmpError } from '../../qmp/errors.ts';
 import { Qcow2FormatError, Qcow2Image } from './qcow2/image.ts';
 import { QCOW2_MAGIC } from './qcow2/header.ts';
+import { Qcow2Corruption } from './qcow2/corruption.ts';
+import { BlockIoError } from '../io-error.ts';
 import type { BitmapToStore, BlockDriver, BlockStatus, LoadedBitmap, PersistentBitmapStore } from './driver.ts';
 import { allocatedBytes } from './file.ts';
 import { firstProblem, QCOW2_RULES } from './option-rules.ts';
@@ -15,11 +17,16 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore {
   readonly unsharesChildWrite = true;
   readonly resizesChild = true;
   private readonly image: Qcow2Image;
+  /** After a fatal corruption the node has no driver any more, as in QEMU: every request fails with ENOMEDIUM. */
+  private unusable = false;
+  private signalledCorruption = false;
 
   constructor(
     private readonly child: BlockChildIo,
     private readonly filename: string,
     options: BlockdevOptionsQcow2,
+    /** Sends BLOCK_IMAGE_CORRUPTED. */
+    private readonly reportCorruption: (corruption: Qcow2Corruption, fatal: boolean) => void = () => {},
   ) {
     if (!child.byteStore) {
       // QEMU reads the header through any child; qblockd opens images only on a file node.
@@ -42,39 +49,81 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore {
   }
 
   read(offset: number, length: number): Buffer {
-    return guarded(() => this.image.read(offset, length));
+    return this.guarded(() => this.image.read(offset, length));
   }
 
   write(offset: number, data: Buffer): void {
-    guarded(() => this.image.write(offset, data));
+    this.guarded(() => this.image.write(offset, data));
   }
 
   writeZeroes(offset: number, length: number): void {
-    guarded(() => this.image.writeZeroes(offset, length));
+    this.guarded(() => this.image.writeZeroes(offset, length));
   }
 
   readsAsZero(offset: number, length: number): boolean {
-    return guarded(() => this.image.readsAsZero(offset, length));
+    return this.guarded(() => this.image.readsAsZero(offset, length));
   }
 
   allocatedExtents(): Iterable<[number, number]> {
-    return guarded(() => [...this.image.allocatedExtents()]);
+    return this.guarded(() => [...this.image.allocatedExtents()]);
   }
 
   discard(offset: number, length: number): void {
-    guarded(() => this.image.discard(offset, length));
+    this.guarded(() => this.image.discard(offset, length));
   }
 
   flush(): void {
-    guarded(() => this.image.flush());
+    this.guarded(() => this.image.flush());
   }
 
   blockStatus(offset: number, length: number): BlockStatus {
-    return guarded(() => this.image.blockStatus(offset, length));
+    return this.guarded(() => this.image.blockStatus(offset, length));
   }
 
+  /** QEMU closes a node whatever its caches find on the way; a corruption found then is signalled, not returned. */
   close(): void {
-    this.image.close();
+    if (this.unusable) return;
+    this.survivingCorruption(() => this.image.close());
+  }
+
+  /** Whether a fatal corruption took the node's driver away. */
+  noMedium(): boolean {
+    return this.unusable;
+  }
+
+  /**
+   * QEMU's qcow2_signal_corruption: one event per node (a later fatal one
+   * still comes after a non-fatal one); fatal only on a writable node, which
+   * is then marked corrupt on disk and left without a driver.
+   */
+  private signal(corruption: Qcow2Corruption): void {
+    const fatal = !this.image.readOnly;
+    if (this.signalledCorruption && !fatal) return;
+    this.signalledCorruption = true;
+    this.reportCorruption(corruption, fatal);
+    if (!fatal) return;
+    this.unusable = true;
+    this.image.markCorrupt();
+  }
+
+  private guarded<T>(operation: () => T): T {
+    if (this.unusable) throw new BlockIoError(ENOMEDIUM);
+    try {
+      return operation();
+    } catch (error) {
+      if (!(error instanceof Qcow2Corruption)) throw asDriverError(error);
+      this.signal(error);
+      throw new BlockIoError(EIO);
+    }
+  }
+
+  private survivingCorruption(operation: () => void): void {
+    try {
+      operation();
+    } catch (error) {
+      if (!(error instanceof Qcow2Corruption)) throw asDriverError(error);
+      this.signal(error);
+    }
   }
 
   loadBitmaps(): LoadedBitmap[] {
@@ -83,12 +132,12 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore {
       granularity: stored.granularity,
       inUse: stored.inUse,
       enabled: stored.auto,
-      loadInto: (data) => guarded(() => this.image.loadBitmap(stored.name, data)),
+      loadInto: (data) => this.guarded(() => this.image.loadBitmap(stored.name, data)),
     }));
   }
 
   markInUse(): void {
-    guarded(() => this.image.markBitmapsInUse());
+    this.guarded(() => this.image.markBitmapsInUse());
   }
 
   checkNewBitmap(name: string, granularity: number): string | null {
@@ -96,11 +145,12 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore {
   }
 
   storeBitmaps(bitmaps: BitmapToStore[]): void {
-    guarded(() => this.image.storeBitmaps(bitmaps));
+    if (this.unusable) return;
+    this.survivingCorruption(() => this.image.storeBitmaps(bitmaps));
   }
 
   removeBitmap(name: string): void {
-    guarded(() => this.image.removeBitmap(name));
+    this.guarded(() => this.image.removeBitmap(name));
   }
 
   imageInfo(): ImageInfo {
@@ -140,10 +190,10 @@ function asQmpError(error: unknown): QmpError {
   return new QmpError(`qcow2: ${(error as Error).message}`);
 }
 
-function guarded<T>(operation: () => T): T {
-  try {
-    return operation();
-  } catch (error) {
-    throw asQmpError(error);
-  }
+const EIO = 5;
+const ENOMEDIUM = 123;
+
+/** A failed request keeps its errno (qemu-io prints it); anything else is a QMP error. */
+function asDriverError(error: unknown): Error {
+  return error instanceof BlockIoError ? error : asQmpError(error);
 }

@@ -1,5 +1,9 @@
 import type { ByteStore } from '../byte-store.ts';
-import { Qcow2FormatError, type Qcow2Header } from './header.ts';
+import { CORRUPTION_TEXTS, Qcow2Corruption, type MetadataGuard } from './corruption.ts';
+import type { Qcow2Header } from './header.ts';
+
+/** The offset bits of a refcount table entry; the low bits are reserved and, as in QEMU, ignored. */
+const REFCOUNT_TABLE_OFFSET_MASK = 0xfffffffffffffe00n;
 
 /**
  * The refcount table and blocks: which host clusters are in use. Writes go
@@ -19,25 +23,21 @@ export class RefcountManager {
     private readonly header: Qcow2Header,
     /** Rewrites the header after the refcount table moved. */
     private readonly writeHeader: () => void,
+    private readonly guard?: MetadataGuard,
   ) {
     this.clusterSize = 2 ** header.clusterBits;
     this.refcountBits = 2 ** header.refcountOrder;
     this.entriesPerBlock = (this.clusterSize * 8) / this.refcountBits;
+    // Entries are taken as they are: QEMU checks a refcount block's offset only when it uses the block.
     const tableBytes = header.refcountTableClusters * this.clusterSize;
-    if (header.refcountTableOffset + tableBytes > store.size() + this.clusterSize) {
-      throw new Qcow2FormatError('qcow2: refcount table is truncated');
-    }
     const raw = this.readExact(header.refcountTableOffset, tableBytes);
     this.table = [];
-    for (let i = 0; i < tableBytes / 8; i++) {
-      const entry = raw.readBigUInt64BE(i * 8);
-      const offset = Number(entry & 0x00fffffffffffe00n);
-      if (entry & 0x1ffn) throw new Qcow2FormatError('qcow2: refcount table entry has reserved bits set');
-      if (offset % this.clusterSize !== 0 || offset >= store.size()) {
-        throw new Qcow2FormatError('qcow2: refcount block lies outside the image');
-      }
-      this.table.push(offset);
-    }
+    for (let i = 0; i < tableBytes / 8; i++) this.table.push(Number(raw.readBigUInt64BE(i * 8) & REFCOUNT_TABLE_OFFSET_MASK));
+  }
+
+  /** Host offsets of the refcount blocks, for the overlap checks. */
+  blockOffsets(): readonly number[] {
+    return this.table;
   }
 
   get(cluster: number): number {
@@ -45,8 +45,22 @@ export class RefcountManager {
     return block ? this.readEntry(block, cluster % this.entriesPerBlock) : 0;
   }
 
-  /** Finds `count` contiguous free clusters, marks them used and returns the first one's byte offset. */
-  allocate(count: number): number {
+  /** Sets one cluster's refcount; false when no refcount block covers it. */
+  setCount(cluster: number, value: number): boolean {
+    if (!this.block(Math.floor(cluster / this.entriesPerBlock))) return false;
+    this.set(cluster, value);
+    if (value === 0) this.freeHint = Math.min(this.freeHint, cluster);
+    return true;
+  }
+
+  /**
+   * Finds `count` contiguous free clusters, marks them used and returns the
+   * first one's byte offset. Cluster 0 is free only in an image whose
+   * refcounts count nothing: `atClusterZero` throws the corruption QEMU
+   * signals for what the caller was about to write there (by default the
+   * write's overlap with the header).
+   */
+  allocate(count: number, atClusterZero: () => void = () => this.guard?.check(0, count * this.clusterSize)): number {
     for (;;) {
       const start = this.findFreeRun(count);
       const missing = this.firstUncoveredBlock(start, count);
@@ -54,6 +68,7 @@ export class RefcountManager {
         this.createBlock(missing);
         continue;
       }
+      if (start === 0) atClusterZero();
       this.setRun(start, count, 1);
       this.freeHint = start + count;
       return start * this.clusterSize;
@@ -98,6 +113,7 @@ export class RefcountManager {
     const entry = cluster % this.entriesPerBlock;
     const bytes = this.refcountBits / 8;
     this.writeEntry(block, entry, value);
+    if (this.guard?.mayWriteBack(this.table[index]!, 'refcountBlock') === false) return;
     this.store.pwrite(block.subarray(entry * bytes, entry * bytes + bytes), this.table[index]! + entry * bytes);
   }
 
@@ -111,7 +127,9 @@ export class RefcountManager {
       const first = cluster % this.entriesPerBlock;
       const end = Math.min(this.entriesPerBlock, first + (start + count - cluster));
       for (let entry = first; entry < end; entry++) this.writeEntry(block, entry, value);
-      this.store.pwrite(block.subarray(first * bytes, end * bytes), this.table[index]! + first * bytes);
+      if (this.guard?.mayWriteBack(this.table[index]!, 'refcountBlock') !== false) {
+        this.store.pwrite(block.subarray(first * bytes, end * bytes), this.table[index]! + first * bytes);
+      }
       cluster += end - first;
     }
   }
@@ -121,6 +139,9 @@ export class RefcountManager {
     if (index >= this.table.length) this.growTable(index + 1);
     if (this.table[index]) return;
     const cluster = index * this.entriesPerBlock;
+    // Only a refcount table that counts nothing (all zero) makes cluster 0 look free.
+    if (cluster === 0) throw new Qcow2Corruption(CORRUPTION_TEXTS.refcountBlockAtZero);
+    this.guard?.check(cluster * this.clusterSize, this.clusterSize, 'refcountBlock');
     const block = Buffer.alloc(this.clusterSize);
     this.writeEntry(block, 0, 1);
     this.store.pwrite(block, cluster * this.clusterSize);
@@ -175,6 +196,7 @@ export class RefcountManager {
   }
 
   private writeTableEntry(index: number): void {
+    this.guard?.check(this.header.refcountTableOffset + index * 8, 8, 'refcountTable');
     const entry = Buffer.alloc(8);
     entry.writeBigUInt64BE(BigInt(this.table[index]!));
     this.store.pwrite(entry, this.header.refcountTableOffset + index * 8);
@@ -185,6 +207,7 @@ export class RefcountManager {
     if (!offset) return undefined;
     let block = this.blocks.get(index);
     if (!block) {
+      if (offset % this.clusterSize !== 0) throw new Qcow2Corruption(CORRUPTION_TEXTS.unalignedRefcountBlock(BigInt(offset), index));
       block = this.readExact(offset, this.clusterSize);
       this.blocks.set(index, block);
     }
