@@ -105,7 +105,6 @@ export const CORRUPTION_TEXTS = {
   unalignedRefcountBlock: (blockOffset: bigint, tableIndex: number) => `Refblock offset ${hex(blockOffset)} unaligned (reftable index: ${hex(tableIndex)})`,
   unalignedCluster: (host: number, l2Offset: number, l2Index: number) =>
     `Cluster allocation offset ${hex(host)} unaligned (L2 offset: ${hex(l2Offset)}, L2 index: ${hex(l2Index)})`,
-  refcountBlockAtZero: 'Preventing invalid allocation of refcount block at offset 0',
   l2TableAtZero: 'Preventing invalid allocation of L2 table at offset 0',
 };
 

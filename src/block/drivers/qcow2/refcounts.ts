@@ -1,6 +1,6 @@
 import type { ByteStore } from '../byte-store.ts';
 import { CORRUPTION_TEXTS, Qcow2Corruption, type MetadataGuard } from './corruption.ts';
-import type { Qcow2Header } from './header.ts';
+import { Qcow2FormatError, type Qcow2Header } from './header.ts';
 
 /** The offset bits of a refcount table entry; the low bits are reserved and, as in QEMU, ignored. */
 const REFCOUNT_TABLE_OFFSET_MASK = 0xfffffffffffffe00n;
@@ -65,7 +65,7 @@ export class RefcountManager {
       const start = this.findFreeRun(count);
       const missing = this.firstUncoveredBlock(start, count);
       if (missing !== null) {
-        this.createBlock(missing);
+        this.createBlock(missing, start + count);
         continue;
       }
       if (start === 0) atClusterZero();
@@ -134,21 +134,26 @@ export class RefcountManager {
     }
   }
 
-  /** A new refcount block goes in the first cluster of the range it covers, and counts itself. */
-  private createBlock(index: number): void {
+  /**
+   * A new refcount block goes in the first cluster of the range it covers,
+   * and counts itself. The first block's range starts with the header: it is
+   * missing only from a refcount table that counts nothing, and then goes,
+   * as in QEMU, right after the clusters being allocated (`after`).
+   */
+  private createBlock(index: number, after: number): void {
     if (index >= this.table.length) this.growTable(index + 1);
     if (this.table[index]) return;
-    const cluster = index * this.entriesPerBlock;
-    // Only a refcount table that counts nothing (all zero) makes cluster 0 look free.
-    if (cluster === 0) throw new Qcow2Corruption(CORRUPTION_TEXTS.refcountBlockAtZero);
+    const cluster = index === 0 ? after : index * this.entriesPerBlock;
+    if (cluster >= (index + 1) * this.entriesPerBlock) throw new Qcow2FormatError('qcow2: no room for a refcount block in this image');
     this.guard?.check(cluster * this.clusterSize, this.clusterSize, 'refcountBlock');
     const block = Buffer.alloc(this.clusterSize);
-    this.writeEntry(block, 0, 1);
+    this.writeEntry(block, cluster % this.entriesPerBlock, 1);
     this.store.pwrite(block, cluster * this.clusterSize);
     this.store.flush();
+    // The table entry is written (without an overlap check, as QEMU) before the block counts as there.
+    this.writeTableEntry(index, cluster * this.clusterSize);
     this.table[index] = cluster * this.clusterSize;
     this.blocks.set(index, block);
-    this.writeTableEntry(index);
     this.store.flush();
   }
 
@@ -195,10 +200,9 @@ export class RefcountManager {
     this.free(oldOffset, oldClusters * this.clusterSize);
   }
 
-  private writeTableEntry(index: number): void {
-    this.guard?.check(this.header.refcountTableOffset + index * 8, 8, 'refcountTable');
+  private writeTableEntry(index: number, offset: number): void {
     const entry = Buffer.alloc(8);
-    entry.writeBigUInt64BE(BigInt(this.table[index]!));
+    entry.writeBigUInt64BE(BigInt(offset));
     this.store.pwrite(entry, this.header.refcountTableOffset + index * 8);
   }
 
