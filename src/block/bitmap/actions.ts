@@ -57,6 +57,7 @@ export function prepareAdd(graph: BlockGraph, args: BlockDirtyBitmapAdd): Prepar
   }
   if (node.findBitmap(args.name)) throw new QmpError(`Bitmap already exists: ${args.name}`);
   if (Buffer.byteLength(args.name) > NAME_MAX) throw new QmpError(`Bitmap name too long: ${args.name}`);
+  if (node.driver.noMedium?.()) throw new QmpError('could not get length of device: No medium found');
   const bitmap = new DirtyBitmap(args.name, new BitmapData({ diskSize: node.size(), granularity }), {
     enabled: !(args.disabled ?? false),
     persistent,

@@ -144,9 +144,15 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore {
     return this.image.checkNewPersistentBitmap(name, granularity);
   }
 
+  /** Called on close: QEMU reports a failure there on stderr only ("Lost persistent bitmaps"), the close goes on. */
   storeBitmaps(bitmaps: BitmapToStore[]): void {
     if (this.unusable) return;
-    this.survivingCorruption(() => this.image.storeBitmaps(bitmaps));
+    try {
+      this.survivingCorruption(() => this.image.storeBitmaps(bitmaps));
+    } catch (error) {
+      if (!(error instanceof BlockIoError)) throw error;
+      process.stderr.write(`qblockd: Lost persistent bitmaps of a qcow2 node: ${error.message}\n`);
+    }
   }
 
   removeBitmap(name: string): void {
@@ -167,7 +173,7 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore {
               granularity: bitmap.granularity,
             })),
             'refcount-bits': 16,
-            corrupt: false,
+            corrupt: this.image.corrupt,
             'extended-l2': false,
           }
         : { compat: '0.10', 'compression-type': 'zlib', 'refcount-bits': 16 };
@@ -179,7 +185,7 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore {
       format: 'qcow2',
       'actual-size': typeof childInfo.filename === 'string' ? allocatedBytes(childInfo.filename) : 0,
       'format-specific': { type: 'qcow2', data },
-      'dirty-flag': false,
+      'dirty-flag': this.image.dirty,
     };
   }
 }

@@ -150,6 +150,15 @@ export class Qcow2Image {
     };
   }
 
+  /** The header's dirty bit: set only on an image opened read-only (a read-write open repairs it). */
+  get dirty(): boolean {
+    return (this.header.incompatibleFeatures & INCOMPAT_DIRTY) !== 0n;
+  }
+
+  get corrupt(): boolean {
+    return (this.header.incompatibleFeatures & INCOMPAT_CORRUPT) !== 0n;
+  }
+
   /** After a fatal corruption: the image says so on disk, and nothing else is written. */
   markCorrupt(): void {
     this.header.incompatibleFeatures |= INCOMPAT_CORRUPT;

@@ -64,6 +64,14 @@ export class RefcountManager {
     for (;;) {
       const start = this.findFreeRun(count);
       const missing = this.firstUncoveredBlock(start, count);
+      if (missing === 0) {
+        // A refcount table that counts nothing: QEMU's free-cluster index has passed the run and the
+        // block placed after it, hooked up or not; once the block is hooked up the search starts over.
+        this.freeHint = start + count + 1;
+        this.createBlock(0, start + count);
+        this.freeHint = 0;
+        continue;
+      }
       if (missing !== null) {
         this.createBlock(missing, start + count);
         continue;
