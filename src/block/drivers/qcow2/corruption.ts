@@ -36,16 +36,13 @@ export interface MetadataMap {
   bitmapDirectory: { offset: number; size: number } | null;
 }
 
-const UINT64 = (1n << 64n) - 1n;
-
 /**
- * QEMU's range test, in unsigned 64-bit arithmetic: a region of size 0
- * ends just before its offset, so one at offset 0 overlaps everything.
+ * QEMU's range test. It computes in unsigned 64 bits, where a region of size
+ * 0 ends just before its offset: at offset 0 it covers everything.
  */
-function overlaps(offset: bigint, size: bigint, regionOffset: number, regionSize: number): boolean {
-  const last = (offset + size - 1n) & UINT64;
-  const regionLast = (BigInt(regionOffset) + BigInt(regionSize) - 1n) & UINT64;
-  return !(regionLast < offset || last < BigInt(regionOffset));
+function overlaps(start: number, length: number, regionOffset: number, regionSize: number): boolean {
+  if (regionSize === 0 && regionOffset === 0) return true;
+  return start < regionOffset + regionSize && start + length > regionOffset;
 }
 
 /**
@@ -56,8 +53,8 @@ export function overlappingSection(map: MetadataMap, offset: number, size: numbe
   if (size === 0) return null;
   const check = (section: MetadataSection) => section !== ignore;
   if (check('header') && offset < map.clusterSize) return 'header';
-  const start = BigInt(Math.floor(offset / map.clusterSize) * map.clusterSize);
-  const length = BigInt(Math.ceil(((offset % map.clusterSize) + size) / map.clusterSize) * map.clusterSize);
+  const start = Math.floor(offset / map.clusterSize) * map.clusterSize;
+  const length = Math.ceil(((offset % map.clusterSize) + size) / map.clusterSize) * map.clusterSize;
   const hits = (regionOffset: number, regionSize: number) => overlaps(start, length, regionOffset, regionSize);
   if (check('activeL1') && map.l1Size > 0 && hits(map.l1TableOffset, map.l1Size * 8)) return 'activeL1';
   if (check('refcountTable') && map.refcountTableBytes > 0 && hits(map.refcountTableOffset, map.refcountTableBytes)) return 'refcountTable';

@@ -130,7 +130,9 @@ export class Qcow2Image {
       get l1TableOffset() {
         return image.header.l1TableOffset;
       },
-      l1Size: this.header.l1Size,
+      get l1Size() {
+        return image.header.l1Size;
+      },
       get refcountTableOffset() {
         return image.header.refcountTableOffset;
       },

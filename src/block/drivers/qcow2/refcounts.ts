@@ -17,6 +17,7 @@ export class RefcountManager {
   private table: number[];
   private readonly blocks = new Map<number, Buffer>();
   private freeHint = 0;
+  private usedEntries: number[] | null = null;
 
   constructor(
     private readonly store: ByteStore,
@@ -35,9 +36,14 @@ export class RefcountManager {
     for (let i = 0; i < tableBytes / 8; i++) this.table.push(Number(raw.readBigUInt64BE(i * 8) & REFCOUNT_TABLE_OFFSET_MASK));
   }
 
-  /** Host offsets of the refcount blocks, for the overlap checks. */
+  /** Host offsets of the refcount blocks up to the last one there is (the overlap checks run through them on every write). */
   blockOffsets(): readonly number[] {
-    return this.table;
+    if (!this.usedEntries) {
+      let end = this.table.length;
+      while (end > 0 && !this.table[end - 1]) end--;
+      this.usedEntries = this.table.slice(0, end);
+    }
+    return this.usedEntries;
   }
 
   get(cluster: number): number {
@@ -161,6 +167,7 @@ export class RefcountManager {
     // The table entry is written (without an overlap check, as QEMU) before the block counts as there.
     this.writeTableEntry(index, cluster * this.clusterSize);
     this.table[index] = cluster * this.clusterSize;
+    this.usedEntries = null;
     this.blocks.set(index, block);
     this.store.flush();
   }
@@ -203,6 +210,7 @@ export class RefcountManager {
     this.header.refcountTableOffset = tableOffset;
     this.header.refcountTableClusters = tableClusters;
     this.table = newTable;
+    this.usedEntries = null;
     this.writeHeader();
     this.store.flush();
     this.free(oldOffset, oldClusters * this.clusterSize);
