@@ -36,8 +36,8 @@ export class FileByteStore implements ByteStore {
   }
 
   pread(buffer: Buffer, offset: number): number {
-    // Nothing lies past the end (a hostile table offset may be beyond what a file position can name).
-    if (offset >= this.length) return 0;
+    // A hostile table offset may lie beyond any position a file can have: nothing is there.
+    if (offset + buffer.length > Number.MAX_SAFE_INTEGER) return 0;
     let done = 0;
     while (done < buffer.length) {
       const read = fs.readSync(this.fd, buffer, done, buffer.length - done, offset + done);
