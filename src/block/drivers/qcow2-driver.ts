@@ -60,6 +60,10 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore {
     this.guarded(() => this.image.writeZeroes(offset, length));
   }
 
+  writeCompressed(offset: number, data: Buffer): void {
+    this.guarded(() => this.image.writeCompressed(offset, data));
+  }
+
   readsAsZero(offset: number, length: number): boolean {
     return this.guarded(() => this.image.readsAsZero(offset, length));
   }
