@@ -84,10 +84,9 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore {
     return this.guarded(() => this.image.blockStatus(offset, length));
   }
 
-  /** QEMU closes a node whatever its caches find on the way; a corruption found then is signalled, not returned. */
   close(): void {
     if (this.unusable) return;
-    this.survivingCorruption(() => this.image.close());
+    this.closing('Failed to flush the qcow2 node', () => this.image.close());
   }
 
   /** Whether a fatal corruption took the node's driver away. */
@@ -121,12 +120,17 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore {
     }
   }
 
-  private survivingCorruption(operation: () => void): void {
+  /**
+   * QEMU closes a node whatever it meets on the way: a corruption is
+   * signalled, an I/O error only reported on stderr, and the close goes on.
+   */
+  private closing(what: string, operation: () => void): void {
     try {
       operation();
     } catch (error) {
-      if (!(error instanceof Qcow2Corruption)) throw asDriverError(error);
-      this.signal(error);
+      if (error instanceof Qcow2Corruption) this.signal(error);
+      else if (error instanceof BlockIoError) process.stderr.write(`qblockd: ${what}: ${error.message}\n`);
+      else throw asQmpError(error);
     }
   }
 
@@ -148,15 +152,10 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore {
     return this.image.checkNewPersistentBitmap(name, granularity);
   }
 
-  /** Called on close: QEMU reports a failure there on stderr only ("Lost persistent bitmaps"), the close goes on. */
+  /** Called on close. */
   storeBitmaps(bitmaps: BitmapToStore[]): void {
     if (this.unusable) return;
-    try {
-      this.survivingCorruption(() => this.image.storeBitmaps(bitmaps));
-    } catch (error) {
-      if (!(error instanceof BlockIoError)) throw error;
-      process.stderr.write(`qblockd: Lost persistent bitmaps of a qcow2 node: ${error.message}\n`);
-    }
+    this.closing('Lost persistent bitmaps of a qcow2 node', () => this.image.storeBitmaps(bitmaps));
   }
 
   removeBitmap(name: string): void {
