@@ -203,7 +203,7 @@ const OPEN_CHECKS: HeaderCheck[] = [
   (h) => (BigInt(h.l1Size) < neededL1Entries(h) ? 'L1 table is too small' : null),
   (h) => (h.l1Size > 0 && h.l1TableOffset + BigInt(h.l1Size) * 8n > MAX_REQUEST_END ? 'Could not read L1 table: Input/output error' : null),
   (h, c) => c.checkOptions({ clusterSize: Number(c.clusterSize), virtualSize: h.size, version: h.version }),
-  (h) => (h.cryptMethod !== CRYPT_NONE && h.cryptMethod !== CRYPT_LUKS ? `Unsupported encryption method ${h.cryptMethod}` : null),
+  (h) => (h.cryptMethod !== CRYPT_NONE && h.cryptMethod !== CRYPT_LUKS ? `Unsupported encryption method ${h.cryptMethod | 0}` : null),
   (h) => (h.refcountTableOffset + (BigInt(h.refcountTableClusters) << BigInt(h.clusterBits)) > MAX_REQUEST_END ? 'Could not initialize refcount handling: Input/output error' : null),
   (h, c) => {
     try {
