@@ -23,6 +23,7 @@ describeInterop('hostile qcow2 images QEMU opens: the lines recorded from QEMU 7
   it.each(LAZY_IMAGES.map((testCase) => [testCase.name, testCase] as const))('%s', async (_name, testCase) => {
     const qemu = await runLazyCase(testCase, dir, 'qemu-system-x86_64');
     expect(qemu.lines).toEqual(testCase.qemuLines);
+    if (testCase.imageDiffers) return;
     const qblockd = await runLazyCase(testCase, dir);
     expect(qemuImgCheck(qblockd.file)).toEqual(qemuImgCheck(qemu.file));
     expect(fs.statSync(qblockd.file).size).toBe(fs.statSync(qemu.file).size);
@@ -30,7 +31,7 @@ describeInterop('hostile qcow2 images QEMU opens: the lines recorded from QEMU 7
   });
 
   it('a dirty image is left clean by the repair on open', async () => {
-    for (const testCase of LAZY_IMAGES.filter((candidate) => candidate.name.startsWith('dirty bit'))) {
+    for (const testCase of LAZY_IMAGES.filter((candidate) => ['dirty bit', 'dirty bit with leaked clusters'].includes(candidate.name))) {
       const { file } = await runLazyCase(testCase, dir);
       expect(qemuImgCheck(file)).toEqual({ corruptions: 0, leaks: 0, status: 0 });
     }

@@ -19,6 +19,8 @@ export interface LazyImageCase {
   image(): Buffer;
   requests: string[];
   qemuLines: string[];
+  /** Why the image qblockd leaves differs from QEMU's, when it does. */
+  imageDiffers?: string;
 }
 
 const ADD = (extra: Record<string, unknown> = {}) =>
@@ -217,6 +219,54 @@ export const LAZY_IMAGES: LazyImageCase[] = [
     requests: [ADD()],
     qemuLines: [
       '{"error": {"class": "GenericError", "desc": "Could not refresh total sector count: File too large"}}',
+    ],
+  },
+  {
+    name: 'an L2 table where the bitmap directory goes at close (QEMU drops its L1 table before storing bitmaps)',
+    fuzzCases: [],
+    image: mutated((image) => {
+      // The L2 table at cluster 5 is counted nowhere: the bitmap table goes to cluster 4, the directory to 5.
+      const grown = Buffer.concat([image, Buffer.alloc(2 * CLUSTER)]);
+      grown.writeBigUInt64BE(BigInt(5 * CLUSTER) | (1n << 63n), 3 * CLUSTER);
+      return grown;
+    }),
+    requests: [ADD(), BITMAP, DEL],
+    qemuLines: [
+      '{"return": {}}',
+      '{"return": {}}',
+      '{"return": {}}',
+    ],
+  },
+  {
+    name: 'the same L2 table hit by a guest write',
+    fuzzCases: [],
+    image: mutated((image) => {
+      const grown = Buffer.concat([image, Buffer.alloc(2 * CLUSTER)]);
+      grown.writeBigUInt64BE(BigInt(5 * CLUSTER) | (1n << 63n), 3 * CLUSTER);
+      return grown;
+    }),
+    requests: [ADD(), QEMU_IO('write 0 64k'), QEMU_IO('write 64k 64k'), DEL],
+    imageDiffers: 'the first write updated an L2 entry and a refcount: QEMU held them in its caches and lost them with the node, qblockd had written them',
+    qemuLines: [
+      '{"return": {}}',
+      '{"return": ""}',
+      '{"timestamp": T, "event": "BLOCK_IMAGE_CORRUPTED", "data": {"device": "", "msg": "Preventing invalid write on metadata (overlaps with active L2 table)", "offset": 327680, "node-name": "h", "fatal": true, "size": 65536}}',
+      '{"return": ""}',
+      '{"return": {}}',
+    ],
+  },
+  {
+    name: 'dirty bit and an unaligned refcount block: the repair fails',
+    fuzzCases: [],
+    image: mutated((image) => {
+      setHeaderField(image, 'incompatibleFeatures', 1);
+      image.writeBigUInt64BE(BigInt(2 * CLUSTER + 512), CLUSTER);
+    }),
+    requests: [ADD(), DEL],
+    qemuLines: [
+      '{"timestamp": T, "event": "BLOCK_IMAGE_CORRUPTED", "data": {"device": "", "msg": "Refblock offset 0x20200 unaligned (reftable index: 0)", "node-name": "h", "fatal": true}}',
+      '{"error": {"class": "GenericError", "desc": "Could not repair dirty image: Input/output error"}}',
+      '{"error": {"class": "GenericError", "desc": "Failed to find node with node-name=\'h\'"}}',
     ],
   },
   {

@@ -1,7 +1,10 @@
 import fs from 'node:fs';
 import { BlockIoError } from '../io-error.ts';
 
+const EIO = 5;
 const EFBIG = 27;
+/** QEMU's block layer refuses any request ending past this (BDRV_MAX_LENGTH) with EIO. */
+const MAX_REQUEST_END = 2 ** 63 - 2 ** 30;
 
 /** Byte-addressed storage under a format driver: a host file, or memory in tests. */
 export interface ByteStore {
@@ -36,6 +39,7 @@ export class FileByteStore implements ByteStore {
   }
 
   pread(buffer: Buffer, offset: number): number {
+    if (offset + buffer.length > MAX_REQUEST_END) throw new BlockIoError(EIO);
     // A hostile table offset may lie beyond any position a file can have: nothing is there.
     if (offset + buffer.length > Number.MAX_SAFE_INTEGER) return 0;
     let done = 0;
@@ -49,6 +53,7 @@ export class FileByteStore implements ByteStore {
 
   /** A write the host refuses (past the file system's largest file, a full disk) fails as QEMU's would, with its errno. */
   pwrite(buffer: Buffer, offset: number): void {
+    if (offset + buffer.length > MAX_REQUEST_END) throw new BlockIoError(EIO);
     if (offset + buffer.length > Number.MAX_SAFE_INTEGER) throw new BlockIoError(EFBIG);
     let done = 0;
     try {

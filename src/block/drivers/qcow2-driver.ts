@@ -1,7 +1,7 @@
 import { QmpError } from '../../qmp/errors.ts';
 import { Qcow2FormatError, Qcow2Image } from './qcow2/image.ts';
 import { QCOW2_MAGIC } from './qcow2/header.ts';
-import { Qcow2Corruption } from './qcow2/corruption.ts';
+import { Qcow2Corruption, RepairFailure } from './qcow2/corruption.ts';
 import { BlockIoError } from '../io-error.ts';
 import type { BitmapToStore, BlockDriver, BlockStatus, LoadedBitmap, PersistentBitmapStore } from './driver.ts';
 import { allocatedBytes } from './file.ts';
@@ -36,6 +36,7 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore {
     try {
       this.image = Qcow2Image.open(child.byteStore, (image) => firstProblem(QCOW2_RULES, options, { image }));
     } catch (error) {
+      if (error instanceof RepairFailure) reportCorruption(error.corruption, true);
       throw asQmpError(error);
     }
   }
@@ -86,6 +87,7 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore {
 
   close(): void {
     if (this.unusable) return;
+    this.image.startClosing();
     this.closing('Failed to flush the qcow2 node', () => this.image.close());
   }
 
@@ -155,6 +157,7 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore {
   /** Called on close. */
   storeBitmaps(bitmaps: BitmapToStore[]): void {
     if (this.unusable) return;
+    this.image.startClosing();
     this.closing('Lost persistent bitmaps of a qcow2 node', () => this.image.storeBitmaps(bitmaps));
   }
 
@@ -195,7 +198,7 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore {
 
 function asQmpError(error: unknown): QmpError {
   if (error instanceof QmpError) return error;
-  if (error instanceof Qcow2FormatError) return new QmpError(error.message);
+  if (error instanceof Qcow2FormatError || error instanceof RepairFailure) return new QmpError(error.message);
   return new QmpError(`qcow2: ${(error as Error).message}`);
 }
 

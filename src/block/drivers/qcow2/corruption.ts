@@ -83,6 +83,15 @@ export class Qcow2Corruption extends Error {
   }
 }
 
+/** The repair of a dirty image met a corruption: the open fails, after the event. */
+export class RepairFailure extends Error {
+  override readonly name = 'RepairFailure';
+
+  constructor(readonly corruption: Qcow2Corruption) {
+    super('Could not repair dirty image: Input/output error');
+  }
+}
+
 /** Throws the corruption QEMU signals before a metadata write that would hit other metadata. */
 function checkMetadataWrite(map: MetadataMap, offset: number, size: number, ignore?: MetadataSection): void {
   const section = overlappingSection(map, offset, size, ignore);

@@ -17,7 +17,7 @@ import {
   serializeDirectory,
   type BitmapDirectoryEntry,
 } from './bitmap-directory.ts';
-import { CORRUPTION_TEXTS, MetadataGuard, Qcow2Corruption, type MetadataMap } from './corruption.ts';
+import { CORRUPTION_TEXTS, MetadataGuard, Qcow2Corruption, RepairFailure, type MetadataMap } from './corruption.ts';
 import {
   AUTOCLEAR_BITMAPS,
   AUTOCLEAR_DATA_FILE_RAW,
@@ -81,6 +81,8 @@ export class Qcow2Image {
   private readonly l2Cache = new Map<number, Buffer>();
   private readonly l2Entries: number;
   private readonly guard: MetadataGuard;
+  /** QEMU frees the L1 table before it stores bitmaps and writes its caches back on close: no L2 overlap checks then. */
+  private closing = false;
   private directory: BitmapDirectoryEntry[] = [];
 
   private constructor(
@@ -118,7 +120,13 @@ export class Qcow2Image {
       changed = true;
     }
     if (this.header.incompatibleFeatures & INCOMPAT_DIRTY) {
-      repairRefcounts(this.store, this.header, this.l1, this.refcounts);
+      try {
+        repairRefcounts(this.store, this.header, this.l1, this.refcounts);
+      } catch (error) {
+        if (!(error instanceof Qcow2Corruption)) throw error;
+        this.markCorrupt();
+        throw new RepairFailure(error);
+      }
       this.header.incompatibleFeatures &= ~INCOMPAT_DIRTY;
       changed = true;
     }
@@ -148,7 +156,7 @@ export class Qcow2Image {
       snapshotsOffset: this.header.snapshotsOffset,
       // qblockd reads no snapshot table; it refuses writes to images that have one.
       snapshotsBytes: 0,
-      l2Offsets: () => this.l1.map((entry) => Number(entry & OFFSET_MASK)),
+      l2Offsets: () => (this.closing ? [] : this.l1.map((entry) => Number(entry & OFFSET_MASK))),
       refcountBlockOffsets: () => this.refcounts.blockOffsets(),
       get bitmapDirectory() {
         if (!(image.header.autoclearFeatures & AUTOCLEAR_BITMAPS)) return null;
@@ -165,6 +173,11 @@ export class Qcow2Image {
 
   get corrupt(): boolean {
     return (this.header.incompatibleFeatures & INCOMPAT_CORRUPT) !== 0n;
+  }
+
+  /** The node is being closed: what is written from now on (bitmaps, caches) is checked as QEMU checks it then. */
+  startClosing(): void {
+    this.closing = true;
   }
 
   /** After a fatal corruption: the image says so on disk, and nothing else is written. */
@@ -642,7 +655,8 @@ export class Qcow2Image {
     if (cached && (!allocate || entry & COPIED)) return cached;
     const offset = Number(entry & OFFSET_MASK);
     if (offset % this.clusterSize !== 0) throw new Qcow2Corruption(CORRUPTION_TEXTS.unalignedL2(offset, l1Index));
-    if (allocate && !(entry & COPIED)) return this.allocateL2(l1Index, offset, cached);
+    // COPIED without a table is nonsense QEMU 7.2 aborts on; qblockd gives the entry a table of its own.
+    if (allocate && (!(entry & COPIED) || offset === 0)) return this.allocateL2(l1Index, offset, cached);
     if (offset === 0) return null;
     const table = this.readExact(offset, this.clusterSize);
     // A table past the end of the file reads as zeroes; it is not kept, so a hostile L1 table cannot fill the cache.
