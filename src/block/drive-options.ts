@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { QmpError } from '../qmp/errors.ts';
+import { parseSize } from '../schema/size.ts';
 
 const QCOW2_MAGIC = Buffer.from([0x51, 0x46, 0x49, 0xfb]);
 
@@ -55,6 +56,39 @@ export function driveToBlockdev(options: Record<string, string>): Record<string,
   if (blockdev.driver === undefined) throw new QmpError("Parameter 'driver' is missing");
   if (cache) blockdev.cache = cacheOptions(cache);
   return blockdev;
+}
+
+/** The options QEMU's drivers read from a -drive as QemuOpts sizes (unit suffixes allowed), by driver. */
+const DRIVE_SIZE_OPTIONS: Record<string, readonly string[]> = {
+  'null-co': ['size'],
+  'null-aio': ['size'],
+  raw: ['offset', 'size'],
+  qcow2: ['cache-size', 'l2-cache-size', 'l2-cache-entry-size', 'refcount-cache-size'],
+};
+
+/**
+ * A copy of a -drive's option tree whose size options ("1M", "0x100", "1.5k") are plain integers,
+ * children first as QEMU opens them; QEMU's refusal for a size it cannot read. The tree itself
+ * keeps the text: json: filenames show it as typed.
+ */
+export function driveSizesAsIntegers(options: Record<string, unknown>): Record<string, unknown> {
+  const copy: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(options)) {
+    copy[key] = typeof value === 'object' && value !== null ? driveSizesAsIntegers(value as Record<string, unknown>) : value;
+  }
+  for (const key of DRIVE_SIZE_OPTIONS[String(options.driver)] ?? []) {
+    const text = copy[key];
+    if (typeof text !== 'string') continue;
+    const size = parseSize(text);
+    if (size === 'invalid') {
+      throw new QmpError(
+        `Parameter '${key}' expects a non-negative number below 2^64\nOptional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\nand exabytes, respectively.`,
+      );
+    }
+    if (size === 'range') throw new QmpError(`Value '${text}' is out of range for parameter '${key}'`);
+    copy[key] = String(size);
+  }
+  return copy;
 }
 
 /** cache=writethrough and directsync make the BlockBackend flush after every write. */

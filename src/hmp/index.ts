@@ -34,9 +34,8 @@ const INFO_COMMANDS: Record<string, HmpCommand> = {
     help: ['info block [-n] [-v] [device] -- show info of one block device or all block devices (-n: show named nodes; -v: show details)'],
     run(rest, context) {
       const words = rest.trim().split(/\s+/).filter(Boolean);
-      if (words.includes('-v')) return 'info block -v is not supported by qblockd\n';
       const device = words.find((word) => !word.startsWith('-'));
-      return infoBlock(context.blockBackends(), context.namedNodes(), words.includes('-n'), device);
+      return infoBlock(context.blockBackends(), context.namedNodes(), { namedNodes: words.includes('-n'), verbose: words.includes('-v') }, device);
     },
   },
   status: {
