@@ -128,6 +128,11 @@ export function formatHelpText(): string {
 
 const WELL_FORMED_ID = /^[A-Za-z][A-Za-z0-9_.-]*$/;
 
+/** A BlockBackend without a name (a guest disk over a -blockdev node): its root moves with filters as a named one's does. */
+export interface UnnamedBackend {
+  node: BlockNode;
+}
+
 /**
  * All block nodes and the devices (-drive BlockBackends) that name them.
  * Owns opening and closing, including loading and storing persistent bitmaps.
@@ -135,6 +140,7 @@ const WELL_FORMED_ID = /^[A-Za-z][A-Za-z0-9_.-]*$/;
 export class BlockGraph {
   private readonly nodes = new Map<string, BlockNode>();
   private readonly devices = new Map<string, BlockNode>();
+  private readonly unnamedBackends = new Set<UnnamedBackend>();
   private readonly writethroughDevices = new Set<string>();
   private readonly descriptions = new WeakMap<BlockNode, NodeDescription>();
   private generatedIds = 0;
@@ -231,6 +237,17 @@ export class BlockGraph {
     this.close(node);
   }
 
+  /** A new unnamed BlockBackend over `node`; it stays until detachUnnamedBackend. */
+  attachUnnamedBackend(node: BlockNode): UnnamedBackend {
+    const backend = { node };
+    this.unnamedBackends.add(backend);
+    return backend;
+  }
+
+  detachUnnamedBackend(backend: UnnamedBackend): void {
+    this.unnamedBackends.delete(backend);
+  }
+
   /** Puts a filter node above `node`: devices that showed `node` now show the filter. */
   insertFilter(node: BlockNode, driver: BlockDriver, requestedName: string | undefined): BlockNode {
     const filter = new BlockNode(this.assignNodeName(requestedName), driver, [node], node.readOnly, false);
@@ -238,6 +255,7 @@ export class BlockGraph {
     node.users.add(`parent ${filter.nodeName}`);
     attachInternalBitmaps(filter);
     for (const [id, device] of this.devices) if (device === node) this.devices.set(id, filter);
+    for (const backend of this.unnamedBackends) if (backend.node === node) backend.node = filter;
     return filter;
   }
 
@@ -246,6 +264,7 @@ export class BlockGraph {
     const [child] = filter.children;
     detachInternalBitmaps(filter);
     for (const [id, device] of this.devices) if (device === filter) this.devices.set(id, child!);
+    for (const backend of this.unnamedBackends) if (backend.node === filter) backend.node = child!;
     child!.users.delete(`parent ${filter.nodeName}`);
     this.nodes.delete(filter.nodeName);
   }

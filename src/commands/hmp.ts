@@ -20,13 +20,13 @@ export function hmpCommands({ graph, jobs, machine, runState, printOutput, versi
             if (guestDevicesOnly) return qemuIoTarget(machine.nodeForQemuIo(device), null);
             const node = graph.findForQemuIo(device);
             if (!graph.deviceNode(device)) {
-              // By node name, qemu-io opens a BlockBackend of its own, which a guest disk's refuses to share.
+              // By node name, qemu-io opens a BlockBackend of its own: attaching it and detaching it
+              // again (also when a guest disk's BlockBackend refuses to share the node) are two
+              // drained sections, each a paused/running pair of every job on the node.
+              jobs.drain(node);
+              jobs.drain(node);
               const conflict = machine.conflictWithWriter(node);
               if (conflict) throw new QemuIoOpenError(conflict);
-              // Attaching that BlockBackend and detaching it again are two drained sections,
-              // each a paused/running pair of every job on the node.
-              jobs.drain(node);
-              jobs.drain(node);
             }
             return qemuIoTarget(node, graph.writeConflict(node));
           },

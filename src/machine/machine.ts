@@ -1,12 +1,12 @@
 import { permissionConflict, UNNAMED_BACKEND, type NodeUser } from '../block/permission-conflict.ts';
-import type { BlockGraph } from '../block/graph.ts';
+import type { BlockGraph, UnnamedBackend } from '../block/graph.ts';
 import type { BlockNode } from '../block/node.ts';
 import { QmpError } from '../qmp/errors.ts';
 import { findDeviceModel, type BusKind, type DeviceModel } from './device-models.ts';
 import { MACHINE_TYPES, type MachineType } from './machine-types.ts';
 
-/** The BlockBackend a guest disk holds: a named -drive one (found in the graph) or an unnamed one over a node. */
-type Backend = { name: string } | { node: BlockNode };
+/** The BlockBackend a guest disk holds: a named -drive one or an unnamed one over a node, both kept by the graph. */
+type Backend = { name: string } | UnnamedBackend;
 
 /** A guest disk: where a BlockBackend is attached, and the names QEMU gives that place. */
 export interface GuestDisk {
@@ -179,7 +179,7 @@ export class Machine {
       this.graph.replaceDeviceNode(disk.backend.name, node);
     } else {
       disk.backend.node.users.delete(userMark(disk));
-      disk.backend = { node };
+      disk.backend.node = node;
       node.users.add(userMark(disk));
     }
   }
@@ -240,8 +240,8 @@ export class Machine {
     return id !== undefined ? `/machine/peripheral/${id}` : `/machine/peripheral-anon/device[${this.anonymousDevices++}]`;
   }
 
-  /** `drive=X` at start: a -drive BlockBackend by name first, else a node under a new unnamed one. */
-  private resolveStartupDrive(model: DeviceModel, value: string): Backend {
+  /** `drive=X` at start: a -drive BlockBackend by name first, else a node (put under a new unnamed BlockBackend by attach). */
+  private resolveStartupDrive(model: DeviceModel, value: string): { name: string } | { node: BlockNode } {
     if (this.graph.deviceNode(value)) {
       if (this.ideDrives.some((drive) => drive.name === value)) {
         throw new QmpError(
@@ -256,18 +256,19 @@ export class Machine {
     return { node };
   }
 
-  private attach(model: DeviceModel, id: string | undefined, path: string, backend: Backend): void {
+  private attach(model: DeviceModel, id: string | undefined, path: string, target: { name: string } | { node: BlockNode }): void {
     const backendChild = model.disk!.backendChild;
     const ownerPath = backendChild ? `${path}/${backendChild}` : path;
     const qomObjects = backendChild
       ? [{ path, type: model.name }, { path: ownerPath, type: model.disk!.qomType }]
       : [{ path, type: model.disk!.qomType }];
-    const disk: GuestDisk = { model, id, qdev: !backendChild && id !== undefined ? id : ownerPath, qomObjects, backend };
-    if ('node' in backend) {
-      this.checkNotHeld(backend.node, backendLabel(disk));
-      backend.node.users.add(userMark(disk));
+    const qdev = !backendChild && id !== undefined ? id : ownerPath;
+    if ('node' in target) {
+      this.checkNotHeld(target.node, qdev);
+      target.node.users.add(userMark({ qdev }));
     }
-    this.disks.push(disk);
+    const backend = 'node' in target ? this.graph.attachUnnamedBackend(target.node) : target;
+    this.disks.push({ model, id, qdev, qomObjects, backend });
   }
 
   /** A disk writes and shares no writes: a node already under another disk refuses a second one. */
@@ -319,6 +320,6 @@ function backendLabel(disk: GuestDisk): string {
   return 'name' in disk.backend ? disk.backend.name : disk.qdev;
 }
 
-function userMark(disk: GuestDisk): string {
+function userMark(disk: Pick<GuestDisk, 'qdev'>): string {
   return `device ${disk.qdev}`;
 }

@@ -92,6 +92,20 @@ describe('Machine: guest disks as attachment points (facts observed on QEMU 7.2)
     expect(failure(() => machine.getDriveProperty('nope', 'drive'))).toBe("Device 'nope' not found");
   });
 
+  it('moves a disk over a -blockdev node onto a filter put above that node, and back when the filter goes', () => {
+    const { graph, machine } = setup('pc');
+    machine.addDevice({ driver: 'ide-hd', drive: 'n0', id: 'i0' });
+    machine.attachDrives();
+    const n0 = graph.findNode('n0')!;
+    const filter = graph.insertFilter(n0, n0.driver, 'flt');
+    expect(machine.unnamedDisks().map(({ node }) => node.nodeName)).toEqual(['flt']);
+    expect(machine.getDriveProperty('i0', 'drive')).toBe('flt');
+    expect(machine.conflictWithWriter(filter)).toContain("unshared by block device 'i0'");
+    expect(machine.conflictWithWriter(n0)).toBeUndefined();
+    graph.removeFilter(filter);
+    expect(machine.getDriveProperty('i0', 'drive')).toBe('n0');
+  });
+
   it('lists its device models in the format of QEMU -device help', () => {
     expect(deviceHelpText()).toContain('name "virtio-blk-pci", bus PCI, alias "virtio-blk"\n');
     expect(deviceHelpText()).toContain('name "scsi-hd", bus SCSI, desc "virtual SCSI disk"\n');
