@@ -26,11 +26,16 @@ export function blockNodeCommands({ graph, machine }: DaemonServices) {
 export function queryBlock({ graph, machine }: Pick<DaemonServices, 'graph' | 'machine'>): BlockInfo[] {
   return [
     ...graph.allDevices().map(([device, node]) => {
-      const info = blockInfo(device, node, machine.diskOfDrive(device));
-      if (graph.isWritethrough(device)) info.inserted!.cache.writeback = false;
+      const disk = machine.diskOfDrive(device);
+      const info = blockInfo(device, node, disk);
+      info.inserted!.cache.writeback = (disk && machine.writeCacheOf(disk)) ?? !graph.isWritethrough(device);
       return info;
     }),
-    ...machine.unnamedDisks().map(({ disk, node }) => blockInfo('', node, disk)),
+    ...machine.unnamedDisks().map(({ disk, node }) => {
+      const info = blockInfo('', node, disk);
+      info.inserted!.cache.writeback = machine.writeCacheOf(disk) ?? true;
+      return info;
+    }),
   ];
 }
 

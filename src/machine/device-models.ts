@@ -14,11 +14,13 @@ export interface DeviceModel {
   /** A disk: the QOM child that owns the BlockBackend ("virtio-backend"), if not the device itself. */
   disk?: { backendChild?: string; qomType: string };
   provides?: BusKind;
+  /** A SCSI controller's highest target and LUN (one channel). */
+  scsiLimits?: { maxTarget: number; maxLun: number };
 }
 
 export const DEVICE_MODELS: readonly DeviceModel[] = [
   { name: 'ide-hd', bus: 'IDE', desc: 'virtual IDE disk', disk: { qomType: 'ide-hd' } },
-  { name: 'lsi53c895a', bus: 'PCI', alias: 'lsi', provides: 'SCSI' },
+  { name: 'lsi53c895a', bus: 'PCI', alias: 'lsi', provides: 'SCSI', scsiLimits: { maxTarget: 7, maxLun: 0 } },
   { name: 'scsi-hd', bus: 'SCSI', desc: 'virtual SCSI disk', disk: { qomType: 'scsi-hd' } },
   {
     name: 'virtio-blk-pci',
@@ -26,7 +28,7 @@ export const DEVICE_MODELS: readonly DeviceModel[] = [
     alias: 'virtio-blk',
     disk: { backendChild: 'virtio-backend', qomType: 'virtio-blk-device' },
   },
-  { name: 'virtio-scsi-pci', bus: 'PCI', alias: 'virtio-scsi', provides: 'SCSI' },
+  { name: 'virtio-scsi-pci', bus: 'PCI', alias: 'virtio-scsi', provides: 'SCSI', scsiLimits: { maxTarget: 255, maxLun: 16383 } },
 ];
 
 export function findDeviceModel(name: string): DeviceModel | undefined {

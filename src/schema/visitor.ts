@@ -2,7 +2,7 @@ import { QmpError } from '../qmp/errors.ts';
 import { JsonFloat, isJsonObject, jsonInteger } from '../qmp/json-value.ts';
 import { qdictKeyOrder } from '../qmp/qdict-order.ts';
 import { ghashKeyOrder } from './ghash-order.ts';
-import { parseSize } from './size.ts';
+import { parseInteger, parseSize } from './number-text.ts';
 import type { Member, SchemaDefinitions, TypeDef, TypeRef } from './definitions.ts';
 
 export type InputMode = 'qmp' | 'keyval';
@@ -177,14 +177,6 @@ function keyvalBool(value: unknown, path: PathStep[]): boolean {
   if (value === 'on' || value === 'yes' || value === 'true' || value === 'y') return true;
   if (value === 'off' || value === 'no' || value === 'false' || value === 'n') return false;
   throw valueError(path, "'on' or 'off'");
-}
-
-function parseInteger(text: string): bigint | null {
-  const match = /^\s*([+-]?)(0x[0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$/.exec(text);
-  if (!match) return null;
-  const digits = match[2]!;
-  const magnitude = digits.startsWith('0x') ? BigInt(digits) : digits.length > 1 && digits.startsWith('0') ? BigInt('0o' + digits.slice(1)) : BigInt(digits);
-  return match[1] === '-' ? -magnitude : magnitude;
 }
 
 function isJsonNumber(value: unknown): boolean {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseSize } from '../../../src/schema/size.ts';
+import { parseSize } from '../../../src/schema/number-text.ts';
 
 describe('parseSize (qemu_strtosz)', () => {
   it('reads units, fractions with a unit, and hexadecimal', () => {

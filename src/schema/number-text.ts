@@ -18,3 +18,12 @@ export function parseSize(text: string): bigint | 'invalid' | 'range' {
   if (!Number.isFinite(value) || value >= 2 ** 64) return 'range';
   return BigInt(Math.round(value));
 }
+
+/** A C integer as qemu_strtoi64 reads it with base 0: decimal, 0x hexadecimal or 0 octal, signed. */
+export function parseInteger(text: string): bigint | null {
+  const match = /^\s*([+-]?)(0x[0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$/.exec(text);
+  if (!match) return null;
+  const digits = match[2]!;
+  const magnitude = digits.startsWith('0x') ? BigInt(digits) : digits.length > 1 && digits.startsWith('0') ? BigInt('0o' + digits.slice(1)) : BigInt(digits);
+  return match[1] === '-' ? -magnitude : magnitude;
+}
