@@ -111,6 +111,7 @@ export class Daemon {
       withOption(drive.option, () => {
         const name = this.machine.placeDrive(drive.options, drive.option);
         const blockdev = driveToBlockdev(drive.options);
+        if (!blockdev) return this.graph.addEmptyDrive(name);
         const options = this.schema.validateType('BlockdevOptions', driveSizesAsIntegers(blockdev), 'keyval');
         this.graph.addDrive(name, options, blockdev, isWritethroughDrive(drive.options));
       });

@@ -1,11 +1,12 @@
 import fs from 'node:fs';
 import { QmpError } from '../qmp/errors.ts';
-import { parseSize } from '../schema/size.ts';
+import { parseSize } from '../schema/number-text.ts';
 
 const QCOW2_MAGIC = Buffer.from([0x51, 0x46, 0x49, 0xfb]);
 
 /** -drive keys that belong to the device or to QEMU's legacy spelling, not to BlockdevOptions. */
 const DRIVE_ONLY_KEYS = new Set(['id', 'if', 'file', 'format', 'readonly', 'read-only', 'media', 'index', 'bus', 'unit', 'cache', 'aio']);
+const MEDIA = new Set(['disk', 'cdrom']);
 
 /** -drive cache=MODE as QEMU spells it out for the node: [cache.direct, cache.no-flush]. */
 const CACHE_MODES: Record<string, [boolean, boolean]> = {
@@ -27,8 +28,10 @@ const DRIVE_VALUE_CHECKS: Record<string, { accepted: ReadonlySet<string>; messag
  * drive_new does: `format` over a `file` protocol node, the format probed
  * when not given (qcow2 by its magic, raw otherwise); cache= and aio= spelled
  * out as the node options they stand for. Where the drive attaches is the machine's business.
+ * A -drive naming neither file, driver nor format has no medium (an empty CD-ROM drive):
+ * undefined, once its options are checked.
  */
-export function driveToBlockdev(options: Record<string, string>): Record<string, unknown> {
+export function driveToBlockdev(options: Record<string, string>): Record<string, unknown> | undefined {
   for (const [key, { accepted, message }] of Object.entries(DRIVE_VALUE_CHECKS)) {
     const value = options[key];
     if (value !== undefined && !accepted.has(value)) throw new QmpError(message(value));
@@ -36,11 +39,14 @@ export function driveToBlockdev(options: Record<string, string>): Record<string,
   const cache = options.cache === undefined ? undefined : CACHE_MODES[options.cache];
   if (options.cache !== undefined && !cache) throw new QmpError('invalid cache option');
   if (options.aio !== undefined && !AIO_MODES.has(options.aio)) throw new QmpError('invalid aio option');
+  if (options.media !== undefined && !MEDIA.has(options.media)) throw new QmpError(`'${options.media}' invalid media`);
+  if (options.file === undefined && options.driver === undefined && options.format === undefined) return undefined;
   const blockdev: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(options)) {
     if (!DRIVE_ONLY_KEYS.has(key)) setDotted(blockdev, key, value);
   }
-  const readOnly = options['read-only'] ?? options.readonly;
+  // A CD-ROM's medium is read-only.
+  const readOnly = options.media === 'cdrom' ? 'on' : (options['read-only'] ?? options.readonly);
   if (readOnly !== undefined) blockdev['read-only'] = readOnly;
   if (options.file !== undefined) {
     const format = options.format ?? probeFormat(options.file);

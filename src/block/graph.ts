@@ -141,6 +141,10 @@ export class BlockGraph {
   private readonly nodes = new Map<string, BlockNode>();
   private readonly devices = new Map<string, BlockNode>();
   private readonly unnamedBackends = new Set<UnnamedBackend>();
+  /** Named BlockBackends without a medium (an empty CD-ROM or floppy drive). */
+  private readonly emptyDrives = new Set<string>();
+  /** Every named BlockBackend, with a medium or not, in creation order. */
+  private readonly driveNames: string[] = [];
   private readonly writethroughDevices = new Set<string>();
   private readonly descriptions = new WeakMap<BlockNode, NodeDescription>();
   private generatedIds = 0;
@@ -152,6 +156,22 @@ export class BlockGraph {
 
   allDevices(): Array<[string, BlockNode]> {
     return [...this.devices.entries()];
+  }
+
+  /** Every named BlockBackend in creation order, with its root node (none for a drive without a medium). */
+  namedBackends(): Array<[string, BlockNode | undefined]> {
+    return this.driveNames.map((name) => [name, this.devices.get(name)]);
+  }
+
+  isEmptyDrive(name: string): boolean {
+    return this.emptyDrives.has(name);
+  }
+
+  /** -drive without file or driver, and a machine's default drives: a named BlockBackend with no medium. */
+  addEmptyDrive(id: string): void {
+    this.checkNewDriveId(id);
+    this.emptyDrives.add(id);
+    this.driveNames.push(id);
   }
 
   /** The root node of the -drive BlockBackend NAME. */
@@ -177,6 +197,7 @@ export class BlockGraph {
 
   /** bdrv_lookup_bs: a device name first, then a node name. */
   findDeviceOrNode(name: string): BlockNode {
+    if (this.emptyDrives.has(name)) throw new QmpError(`Device '${name}' has no medium`);
     const node = this.devices.get(name) ?? this.nodes.get(name);
     if (!node) throw new QmpError(`Cannot find device='${name}' nor node-name='${name}'`);
     return node;
@@ -218,12 +239,17 @@ export class BlockGraph {
    * typed (strings); `writethrough` for cache=writethrough|directsync.
    */
   addDrive(id: string, options: BlockdevOptions, given: object = options, writethrough = false): BlockNode {
-    if (this.devices.has(id) || this.nodes.has(id)) throw new QmpError(`Duplicate ID '${id}' for drive`);
+    this.checkNewDriveId(id);
     const node = this.open(options, false, given);
     node.users.add(`device ${id}`);
     this.devices.set(id, node);
+    this.driveNames.push(id);
     if (writethrough) this.writethroughDevices.add(id);
     return node;
+  }
+
+  private checkNewDriveId(id: string): void {
+    if (this.devices.has(id) || this.emptyDrives.has(id) || this.nodes.has(id)) throw new QmpError(`Duplicate ID '${id}' for drive`);
   }
 
   /** drive-backup's target: an image opened by file name, closed again by closeImplicit. */

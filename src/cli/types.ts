@@ -39,6 +39,10 @@ export interface MachineSpec {
   machineAccel?: string;
   properties: Record<string, string>;
   option?: string;
+  /** -nodefaults: the machine creates no default drives. */
+  noDefaults?: boolean;
+  /** -vga none, -serial none: default devices left out (without -nodefaults they come before the drives' devices). */
+  withoutDefault?: { vga?: boolean; serial?: boolean };
 }
 
 /** One -device DRIVER,... as flat QemuOpts (`driver` is the implied first key). */

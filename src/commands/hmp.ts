@@ -1,5 +1,5 @@
 import type { BlockNode } from '../block/node.ts';
-import { QemuIoOpenError, runHumanMonitorCommand, type QemuIoTarget } from '../hmp/index.ts';
+import { NO_MEDIUM_TARGET, QemuIoOpenError, runHumanMonitorCommand, type QemuIoTarget } from '../hmp/index.ts';
 import type { CommandTable } from '../qmp/dispatcher.ts';
 import { blockDeviceInfo, queryBlock } from './block-nodes.ts';
 import { statusInfo } from './run-state.ts';
@@ -17,7 +17,11 @@ export function hmpCommands({ graph, jobs, machine, runState, printOutput, versi
           namedNodes: () => graph.allNodes().map(blockDeviceInfo),
           status: () => statusInfo(runState),
           resolveQemuIoTarget(device, guestDevicesOnly) {
-            if (guestDevicesOnly) return qemuIoTarget(machine.nodeForQemuIo(device), null);
+            if (guestDevicesOnly) {
+              const node = machine.nodeForQemuIo(device);
+              return node ? qemuIoTarget(node, null) : NO_MEDIUM_TARGET;
+            }
+            if (graph.isEmptyDrive(device)) return NO_MEDIUM_TARGET;
             const node = graph.findForQemuIo(device);
             if (!graph.deviceNode(device)) {
               // By node name, qemu-io opens a BlockBackend of its own: attaching it and detaching it

@@ -4,6 +4,7 @@ import { infoBlock } from './info-block.ts';
 import { runQemuIoCommand, type QemuIoTarget } from './qemu-io.ts';
 
 export type { QemuIoTarget } from './qemu-io.ts';
+export { NO_MEDIUM_TARGET } from './qemu-io.ts';
 
 /** qemu-io could not attach to the node (a permission conflict): QEMU replies with the bare message. */
 export class QemuIoOpenError extends Error {}

@@ -1,5 +1,5 @@
 /** A bus a device plugs into or provides. */
-export type BusKind = 'PCI' | 'SCSI' | 'IDE';
+export type BusKind = 'PCI' | 'SCSI' | 'IDE' | 'floppy';
 
 /**
  * A -device model qblockd emulates as an attachment point: a disk holds a BlockBackend
@@ -11,8 +11,11 @@ export interface DeviceModel {
   /** For -device help, as QEMU lists the model. */
   alias?: string;
   desc?: string;
-  /** A disk: the QOM child that owns the BlockBackend ("virtio-backend"), if not the device itself. */
-  disk?: { backendChild?: string; qomType: string };
+  /**
+   * A disk: the QOM child that owns the BlockBackend ("virtio-backend"), if not the device itself;
+   * for a drive with removable media, whether it has a tray (a CD-ROM; a floppy drive has none).
+   */
+  disk?: { backendChild?: string; qomType: string; removable?: { tray: boolean } };
   provides?: BusKind;
   /** A SCSI controller's highest target and LUN (one channel). */
   scsiLimits?: { maxTarget: number; maxLun: number };
@@ -30,6 +33,12 @@ export const DEVICE_MODELS: readonly DeviceModel[] = [
   },
   { name: 'virtio-scsi-pci', bus: 'PCI', alias: 'virtio-scsi', provides: 'SCSI', scsiLimits: { maxTarget: 255, maxLun: 16383 } },
 ];
+
+/** The machine's own drives for -drive if=ide,media=cdrom and if=floppy (not offered to -device). */
+export const ON_BOARD_MODELS = {
+  cdrom: { name: 'ide-cd', bus: 'IDE', disk: { qomType: 'ide-cd', removable: { tray: true } } },
+  floppy: { name: 'floppy', bus: 'floppy', disk: { qomType: 'floppy', removable: { tray: false } } },
+} as const satisfies Record<string, DeviceModel>;
 
 export function findDeviceModel(name: string): DeviceModel | undefined {
   return DEVICE_MODELS.find((model) => model.name === name || model.alias === name);

@@ -3,7 +3,7 @@ import type { BlockGraph, UnnamedBackend } from '../block/graph.ts';
 import type { BlockNode } from '../block/node.ts';
 import { QmpError } from '../qmp/errors.ts';
 import { qdictKeyOrder } from '../qmp/qdict-order.ts';
-import { findDeviceModel, type BusKind, type DeviceModel } from './device-models.ts';
+import { findDeviceModel, ON_BOARD_MODELS, type BusKind, type DeviceModel } from './device-models.ts';
 import { checkBlockSizes, checkVirtioQueues, DISK_PROPERTIES, MODEL_PROPERTIES, type DeviceProperty, type PropertyValue } from './device-properties.ts';
 import { MACHINE_TYPES, type MachineType } from './machine-types.ts';
 
@@ -58,7 +58,14 @@ export class Machine {
   private readonly bootIndexes = new Set<number>();
   /** -drive if=virtio backends: their devices are created after every -device, as in QEMU. */
   private readonly pendingVirtioDrives: Array<{ name: string; option?: string }> = [];
-  private readonly ideDrives: Array<{ name: string; index: number }> = [];
+  private readonly ideDrives: Array<{ name: string; index: number; cdrom: boolean }> = [];
+  private readonly floppyDrives: Array<{ name: string; index: number }> = [];
+  /** Without -nodefaults, pc and q35 add their default drives. */
+  private readonly defaults: boolean;
+  /** Default devices ahead of the drives' objects that -vga none / -serial none left out. */
+  private readonly objectsLeftOut: number;
+  /** A -device ide-hd or scsi-hd makes QEMU leave out the default CD-ROM. */
+  private diskDeviceGiven = false;
   private anonymousDevices = 0;
   /** Drive indexes (bus x unitsPerBus + unit) taken by -device ide-hd. */
   private readonly ideDeviceSlots: number[] = [];
@@ -66,12 +73,15 @@ export class Machine {
 
   constructor(
     private readonly graph: BlockGraph,
-    spec: { type?: string; accel?: string; properties?: Record<string, string> } | undefined,
+    spec: { type?: string; accel?: string; properties?: Record<string, string>; noDefaults?: boolean; withoutDefault?: { vga?: boolean; serial?: boolean } } | undefined,
   ) {
     const type = MACHINE_TYPES[spec?.type ?? 'none'];
     if (!type) throw new QmpError('unsupported machine type\nUse -machine help to list supported machines');
     this.type = type;
     this.accel = spec?.accel ?? 'tcg';
+    this.defaults = spec?.noDefaults !== true;
+    const ahead = type.defaultsAhead;
+    this.objectsLeftOut = this.defaults && ahead ? Number(ahead.vga && spec?.withoutDefault?.vga === true) + Number(ahead.serial && spec?.withoutDefault?.serial === true) : 0;
     const property = Object.keys(spec?.properties ?? {})[0];
     if (property !== undefined) throw new QmpError(`Property '${type.qomType}.${property}' not found`);
   }
@@ -88,6 +98,7 @@ export class Machine {
       return options.id;
     }
     if (iface === 'ide' && this.type.ide) return this.placeIdeDrive(options, this.type.ide);
+    if (iface === 'floppy' && this.type.floppy) return this.placeFloppyDrive(options);
     if (iface === 'virtio' && this.type.pciBus !== undefined) {
       const name = options.id ?? `virtio${this.virtioDrives}`;
       this.virtioDrives++;
@@ -112,6 +123,7 @@ export class Machine {
       }
       if (this.deviceIds.has(id)) throw new QmpError(`Duplicate ID '${id}' for device`);
     }
+    if (model.name === 'ide-hd' || model.name === 'scsi-hd') this.diskDeviceGiven = true;
     const bus = this.findBus(model, options.bus);
     const { values, drive } = this.setProperties(model, options);
     const path = this.devicePath(id);
@@ -213,14 +225,39 @@ export class Machine {
     return address;
   }
 
-  /** Creates the disks -drive if=ide|virtio asked for; call after every -device. */
+  /**
+   * Without -nodefaults, the machine's default drives, after the command line's, in QEMU's
+   * order: an empty CD-ROM drive at IDE index 2 (unless taken, or a -device ide-hd or scsi-hd
+   * was given), pc's empty floppy0 (unless taken), and sd0, an SD card slot no device uses.
+   * Then the devices of -drive if=ide|floppy|virtio; call after every -device.
+   */
   attachDrives(): void {
     const ide = this.type.ide;
+    if (this.defaults && ide) {
+      if (!this.diskDeviceGiven && !this.ideDrives.some((drive) => drive.index === 2)) {
+        const name = `ide${Math.floor(2 / ide.unitsPerBus)}-cd${2 % ide.unitsPerBus}`;
+        this.ideDrives.push({ name, index: 2, cdrom: true });
+        this.graph.addEmptyDrive(name);
+      }
+      if (this.type.defaultFloppy && !this.floppyDrives.some((drive) => drive.index === 0)) {
+        this.floppyDrives.push({ name: 'floppy0', index: 0 });
+        this.graph.addEmptyDrive('floppy0');
+      }
+      this.graph.addEmptyDrive('sd0');
+    }
+    const mode = this.defaults ? 'defaults' : 'nodefaults';
+    const floppy = this.type.floppy;
+    const floppies = [...this.floppyDrives].sort((a, b) => a.index - b.index);
+    floppies.forEach(({ name }, rank) => {
+      this.attach(ON_BOARD_MODELS.floppy, undefined, `/machine/unattached/device[${floppy!.firstObject[mode] - this.objectsLeftOut + rank}]`, { name });
+    });
     if (ide) {
+      const firstIdeObject = ide.firstDiskObject[mode] - this.objectsLeftOut + (floppies.length > 0 ? floppy!.controllerObjects + floppies.length : 0);
       const byIndex = [...this.ideDrives].sort((a, b) => a.index - b.index);
-      byIndex.forEach(({ name, index }, rank) => {
+      byIndex.forEach(({ name, index, cdrom }, rank) => {
         const properties = new Map<string, PropertyValue>([['unit', index % ide.unitsPerBus], ['serial', ON_BOARD_IDE_SERIAL(index)], ['discard_granularity', 512]]);
-        this.attach(findDeviceModel('ide-hd')!, undefined, `/machine/unattached/device[${ide.firstDiskObject + rank}]`, { name }, properties);
+        const model = cdrom ? ON_BOARD_MODELS.cdrom : findDeviceModel('ide-hd')!;
+        this.attach(model, undefined, `/machine/unattached/device[${firstIdeObject + rank}]`, { name }, properties);
       });
     }
     for (const { name, option } of this.pendingVirtioDrives) {
@@ -243,8 +280,8 @@ export class Machine {
     return this.disks.flatMap((disk) => ('node' in disk.backend ? [{ disk, node: disk.backend.node }] : []));
   }
 
-  /** qemu-io -d ID: a device id or canonical path whose device holds a BlockBackend itself. */
-  nodeForQemuIo(qdevId: string): BlockNode {
+  /** qemu-io -d ID: a device id or canonical path whose device holds a BlockBackend itself; undefined when it has no medium. */
+  nodeForQemuIo(qdevId: string): BlockNode | undefined {
     const disk = this.disks.find((candidate) => candidate.qdev === qdevId || candidate.qomObjects.at(-1)!.path === qdevId);
     if (disk) return this.nodeOf(disk);
     const isDevice =
@@ -296,15 +333,39 @@ export class Machine {
   }
 
   private placeIdeDrive(options: Record<string, string>, ide: NonNullable<MachineType['ide']>): string {
-    const taken = new Set(this.ideDrives.map((drive) => drive.index));
-    let index = options.index === undefined ? 0 : Number(options.index);
-    if (options.index === undefined) while (taken.has(index)) index++;
+    const index = this.driveIndex(options, this.ideDrives, 'ide', ide.unitsPerBus, (bus) => bus < ide.buses);
     const bus = Math.floor(index / ide.unitsPerBus);
     const unit = index % ide.unitsPerBus;
-    if (bus >= ide.buses) throw new QmpError(`machine type does not support if=ide,bus=${bus},unit=${unit}`);
-    const name = options.id ?? `ide${bus}-hd${unit}`;
-    this.ideDrives.push({ name, index });
+    const cdrom = options.media === 'cdrom';
+    const name = options.id ?? `ide${bus}-${cdrom ? 'cd' : 'hd'}${unit}`;
+    this.ideDrives.push({ name, index, cdrom });
     return name;
+  }
+
+  private placeFloppyDrive(options: Record<string, string>): string {
+    // Floppy drives count units on one bus without limit; the controller has two.
+    const index = this.driveIndex(options, this.floppyDrives, 'floppy', Infinity, (_bus, unit) => unit < 2);
+    const name = options.id ?? `floppy${index}`;
+    this.floppyDrives.push({ name, index });
+    return name;
+  }
+
+  /** index=N, or the first free one; QEMU's refusals for one taken or beyond the interface's buses. */
+  private driveIndex(
+    options: Record<string, string>,
+    placed: ReadonlyArray<{ index: number }>,
+    iface: string,
+    unitsPerBus: number,
+    supported: (bus: number, unit: number) => boolean,
+  ): number {
+    const taken = new Set(placed.map((drive) => drive.index));
+    let index = options.index === undefined ? 0 : Number(options.index);
+    if (options.index === undefined) while (taken.has(index)) index++;
+    const bus = Math.floor(index / unitsPerBus);
+    const unit = index % unitsPerBus;
+    if (!supported(bus, unit)) throw new QmpError(`machine type does not support if=${iface},bus=${bus},unit=${unit}`);
+    if (taken.has(index)) throw new QmpError(`drive with bus=${bus}, unit=${unit} (index=${index}) exists`);
+    return index;
   }
 
   /** bus=NAME, or the bus QEMU's automatic placement finds for the model: which IDE bus or SCSI controller. */
@@ -315,6 +376,7 @@ export class Machine {
         PCI: this.type.pciBus !== undefined,
         IDE: this.type.ide !== undefined,
         SCSI: scsiControllers.length > 0,
+        floppy: this.type.floppy !== undefined,
       };
       if (!available[model.bus]) throw new QmpError(`No '${model.bus}' bus found for device '${model.name}'`);
       // QEMU's bus search meets the controllers' buses last-created first, and IDE buses never
@@ -407,8 +469,9 @@ export class Machine {
     return this.disks.find((disk) => this.nodeOf(disk) === node);
   }
 
-  private nodeOf(disk: GuestDisk): BlockNode {
-    return 'node' in disk.backend ? disk.backend.node : this.graph.deviceNode(disk.backend.name)!;
+  /** The root node under the disk; none for a drive without a medium. */
+  private nodeOf(disk: GuestDisk): BlockNode | undefined {
+    return 'node' in disk.backend ? disk.backend.node : this.graph.deviceNode(disk.backend.name);
   }
 
   /** A QOM path, absolute or an unambiguous partial one, naming a disk object; then its property. */

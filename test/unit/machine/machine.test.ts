@@ -3,11 +3,11 @@ import { BlockGraph } from '../../../src/block/graph.ts';
 import { deviceHelpText } from '../../../src/machine/device-models.ts';
 import { Machine } from '../../../src/machine/machine.ts';
 
-/** A machine with -blockdev null-co nodes n0..n3 and -drive if=none,id=d0. */
+/** A machine (-nodefaults) with -blockdev null-co nodes n0..n3 and -drive if=none,id=d0. */
 function setup(type: string) {
   const graph = new BlockGraph();
   for (const name of ['n0', 'n1', 'n2', 'n3']) graph.addBlockdev({ driver: 'null-co', 'node-name': name });
-  const machine = new Machine(graph, { type, properties: {} });
+  const machine = new Machine(graph, { type, properties: {}, noDefaults: true });
   graph.addDrive(machine.placeDrive({ if: 'none', id: 'd0' }), { driver: 'null-co' });
   return { graph, machine };
 }
@@ -104,6 +104,23 @@ describe('Machine: guest disks as attachment points (facts observed on QEMU 7.2)
     expect(machine.conflictWithWriter(n0)).toBeUndefined();
     graph.removeFilter(filter);
     expect(machine.getProperty('i0', 'drive')).toBe('n0');
+  });
+
+  it("adds pc's default drives without -nodefaults, after the command line's, leaving out the CD-ROM for a -device ide-hd", () => {
+    const graph = new BlockGraph();
+    const machine = new Machine(graph, { type: 'pc', properties: {}, withoutDefault: { vga: true } });
+    graph.addDrive(machine.placeDrive({ if: 'floppy' }), { driver: 'null-co' }, { driver: 'null-co' });
+    machine.attachDrives();
+    expect(graph.namedBackends().map(([name, node]) => [name, node !== undefined])).toEqual([
+      ['floppy0', true],
+      ['ide1-cd0', false],
+      ['sd0', false],
+    ]);
+    expect(machine.getProperty('/machine/unattached/device[22]', 'drive')).toBe('ide1-cd0');
+    expect(machine.nodeForQemuIo('/machine/unattached/device[22]')).toBeUndefined();
+    expect(failure(() => graph.findDeviceOrNode('sd0'))).toBe("Device 'sd0' has no medium");
+    const other = new Machine(new BlockGraph(), { type: 'pc', properties: {} });
+    expect(failure(() => other.placeDrive({ if: 'floppy', index: '2' }))).toBe('machine type does not support if=floppy,bus=0,unit=2');
   });
 
   it('lists its device models in the format of QEMU -device help', () => {
