@@ -145,6 +145,7 @@ export class Machine {
           break;
         case 'drive':
           if (drive === undefined) throw new QmpError(model.bus === 'IDE' ? 'No drive specified' : 'drive property not set');
+          if ('name' in drive && this.graph.isEmptyDrive(drive.name)) throw new QmpError('Device needs media, but drive is empty');
           break;
         case 'virtio-queues':
           checkVirtioQueues(values);
@@ -417,7 +418,7 @@ export class Machine {
 
   /** `drive=X` at start: a -drive BlockBackend by name first, else a node (put under a new unnamed BlockBackend by attach). */
   private resolveStartupDrive(model: DeviceModel, value: string): { name: string } | { node: BlockNode } {
-    if (this.graph.deviceNode(value)) {
+    if (this.graph.deviceNode(value) || this.graph.isEmptyDrive(value)) {
       if (this.ideDrives.some((drive) => drive.name === value)) {
         throw new QmpError(
           `Drive '${value}' is already in use because it has been automatically connected to another device (did you need 'if=none' in the drive options?)`,
