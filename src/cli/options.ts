@@ -194,7 +194,7 @@ export const OPTION_RULES: readonly OptionRule[] = [
     help: 'there is no display; without it, the machine has a default VGA device (it shifts the numbers of its other devices)',
     apply: ({ commandLine }, { argument }) => {
       checkVga(argument);
-      commandLine.machine = { properties: {}, ...commandLine.machine, withoutDefault: { ...commandLine.machine?.withoutDefault, vga: true } };
+      commandLine.machine = { properties: {}, ...commandLine.machine, vgaAndSerial: { ...commandLine.machine?.vgaAndSerial, vga: 'none' } };
     },
   },
   {
@@ -202,12 +202,10 @@ export const OPTION_RULES: readonly OptionRule[] = [
     systemOnly: true,
     takesArgument: true,
     usage: '-serial none|null',
-    help: 'no guest writes to it; -serial none removes the default serial port (it shifts the numbers of the other devices)',
+    help: 'no guest writes to it; none leaves out the serial port, null adds one even with -nodefaults (it shifts the numbers of other devices)',
     apply: ({ commandLine }, { argument }) => {
       if (!NULL_SERIALS.has(argument)) throw new OptionSyntaxError('only -serial none or null is supported by qblockd');
-      if (argument === 'none') {
-        commandLine.machine = { properties: {}, ...commandLine.machine, withoutDefault: { ...commandLine.machine?.withoutDefault, serial: true } };
-      }
+      commandLine.machine = { properties: {}, ...commandLine.machine, vgaAndSerial: { ...commandLine.machine?.vgaAndSerial, serial: argument as 'none' | 'null' } };
     },
   },
   {

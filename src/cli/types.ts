@@ -41,8 +41,8 @@ export interface MachineSpec {
   option?: string;
   /** -nodefaults: the machine creates no default drives. */
   noDefaults?: boolean;
-  /** -vga none, -serial none: default devices left out (without -nodefaults they come before the drives' devices). */
-  withoutDefault?: { vga?: boolean; serial?: boolean };
+  /** -vga none, -serial none|null: they decide whether a VGA device and a serial port come before the drives' devices. */
+  vgaAndSerial?: { vga?: 'none'; serial?: 'none' | 'null' };
 }
 
 /** One -device DRIVER,... as flat QemuOpts (`driver` is the implied first key). */

@@ -22,8 +22,8 @@ export interface MachineType {
   /** Without -nodefaults: an empty floppy drive floppy0 (pc); both get an empty CD-ROM at IDE index 2 and sd0. */
   defaultFloppy: boolean;
   /**
-   * Default devices created ahead of the floppy and IDE drives' objects (counted in the
-   * `defaults` indexes above), which -vga none / -serial none leave out.
+   * Which of the default VGA device and serial port are created ahead of the floppy and IDE
+   * drives' objects: the `defaults` indexes above count them, the `nodefaults` ones do not.
    */
   defaultsAhead?: { vga: boolean; serial: boolean };
 }

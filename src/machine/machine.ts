@@ -62,8 +62,8 @@ export class Machine {
   private readonly floppyDrives: Array<{ name: string; index: number }> = [];
   /** Without -nodefaults, pc and q35 add their default drives. */
   private readonly defaults: boolean;
-  /** Default devices ahead of the drives' objects that -vga none / -serial none left out. */
-  private readonly objectsLeftOut: number;
+  /** How the VGA device and serial port ahead of the drives' objects move their numbers from the table's. */
+  private readonly objectShift: number;
   /** A -device ide-hd or scsi-hd makes QEMU leave out the default CD-ROM. */
   private diskDeviceGiven = false;
   private anonymousDevices = 0;
@@ -73,7 +73,7 @@ export class Machine {
 
   constructor(
     private readonly graph: BlockGraph,
-    spec: { type?: string; accel?: string; properties?: Record<string, string>; noDefaults?: boolean; withoutDefault?: { vga?: boolean; serial?: boolean } } | undefined,
+    spec: { type?: string; accel?: string; properties?: Record<string, string>; noDefaults?: boolean; vgaAndSerial?: { vga?: 'none'; serial?: 'none' | 'null' } } | undefined,
   ) {
     const type = MACHINE_TYPES[spec?.type ?? 'none'];
     if (!type) throw new QmpError('unsupported machine type\nUse -machine help to list supported machines');
@@ -81,7 +81,10 @@ export class Machine {
     this.accel = spec?.accel ?? 'tcg';
     this.defaults = spec?.noDefaults !== true;
     const ahead = type.defaultsAhead;
-    this.objectsLeftOut = this.defaults && ahead ? Number(ahead.vga && spec?.withoutDefault?.vga === true) + Number(ahead.serial && spec?.withoutDefault?.serial === true) : 0;
+    const vga = this.defaults && spec?.vgaAndSerial?.vga !== 'none';
+    const serial = spec?.vgaAndSerial?.serial === 'null' || (this.defaults && spec?.vgaAndSerial?.serial !== 'none');
+    const counted = Number(this.defaults);
+    this.objectShift = ahead ? (ahead.vga ? Number(vga) - counted : 0) + (ahead.serial ? Number(serial) - counted : 0) : 0;
     const property = Object.keys(spec?.properties ?? {})[0];
     if (property !== undefined) throw new QmpError(`Property '${type.qomType}.${property}' not found`);
   }
@@ -250,10 +253,10 @@ export class Machine {
     const floppy = this.type.floppy;
     const floppies = [...this.floppyDrives].sort((a, b) => a.index - b.index);
     floppies.forEach(({ name }, rank) => {
-      this.attach(ON_BOARD_MODELS.floppy, undefined, `/machine/unattached/device[${floppy!.firstObject[mode] - this.objectsLeftOut + rank}]`, { name });
+      this.attach(ON_BOARD_MODELS.floppy, undefined, `/machine/unattached/device[${floppy!.firstObject[mode] + this.objectShift + rank}]`, { name });
     });
     if (ide) {
-      const firstIdeObject = ide.firstDiskObject[mode] - this.objectsLeftOut + (floppies.length > 0 ? floppy!.controllerObjects + floppies.length : 0);
+      const firstIdeObject = ide.firstDiskObject[mode] + this.objectShift + (floppies.length > 0 ? floppy!.controllerObjects + floppies.length : 0);
       const byIndex = [...this.ideDrives].sort((a, b) => a.index - b.index);
       byIndex.forEach(({ name, index, cdrom }, rank) => {
         const properties = new Map<string, PropertyValue>([['unit', index % ide.unitsPerBus], ['serial', ON_BOARD_IDE_SERIAL(index)], ['discard_granularity', 512]]);

@@ -108,7 +108,7 @@ describe('Machine: guest disks as attachment points (facts observed on QEMU 7.2)
 
   it("adds pc's default drives without -nodefaults, after the command line's, leaving out the CD-ROM for a -device ide-hd", () => {
     const graph = new BlockGraph();
-    const machine = new Machine(graph, { type: 'pc', properties: {}, withoutDefault: { vga: true } });
+    const machine = new Machine(graph, { type: 'pc', properties: {}, vgaAndSerial: { vga: 'none' } });
     graph.addDrive(machine.placeDrive({ if: 'floppy' }), { driver: 'null-co' }, { driver: 'null-co' });
     machine.attachDrives();
     expect(graph.namedBackends().map(([name, node]) => [name, node !== undefined])).toEqual([
