@@ -126,7 +126,7 @@ export class Machine {
       }
       if (this.deviceIds.has(id)) throw new QmpError(`Duplicate ID '${id}' for device`);
     }
-    if (model.name === 'ide-hd' || model.name === 'scsi-hd') this.diskDeviceGiven = true;
+    if (model.disk?.replacesDefaultCdrom) this.diskDeviceGiven = true;
     const bus = this.findBus(model, options.bus);
     const { values, drive } = this.setProperties(model, options);
     const path = this.devicePath(id);
@@ -147,7 +147,7 @@ export class Machine {
           scsiAddress = this.placeScsiDisk(bus.controller!, values);
           break;
         case 'drive':
-          if (drive === undefined) throw new QmpError(model.bus === 'IDE' ? 'No drive specified' : 'drive property not set');
+          if (drive === undefined) throw new QmpError(model.disk!.noDrive!);
           if ('name' in drive && this.graph.isEmptyDrive(drive.name)) throw new QmpError('Device needs media, but drive is empty');
           break;
         case 'virtio-queues':
