@@ -9,6 +9,9 @@ const STRERROR: Record<number, string> = {
   125: 'Operation canceled',
 };
 
+/** The errno of a request to a drive without a medium. */
+export const ENOMEDIUM = 123;
+
 export function strerror(errno: number): string {
   return STRERROR[errno] ?? `Unknown error ${errno}`;
 }
