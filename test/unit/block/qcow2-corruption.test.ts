@@ -1,5 +1,9 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { MemoryByteStore } from '../../../src/block/drivers/byte-store.ts';
+import { FileByteStore, MemoryByteStore } from '../../../src/block/drivers/byte-store.ts';
+import { BlockIoError } from '../../../src/block/io-error.ts';
 import { MetadataGuard, overlappingSection, Qcow2Corruption, type MetadataMap } from '../../../src/block/drivers/qcow2/corruption.ts';
 import { Qcow2Image } from '../../../src/block/drivers/qcow2/image.ts';
 import { buildImage, CLUSTER, setHeaderField } from '../../support/qcow2-images.ts';
@@ -105,5 +109,32 @@ describe('qcow2 images QEMU opens though their metadata lies', () => {
     const store = new MemoryByteStore(buildImage({ incompatible: 1n }), true);
     Qcow2Image.open(store);
     expect(store.writes).toEqual([]);
+  });
+});
+
+describe('table offsets far beyond any file', () => {
+  it("read as nothing up to QEMU's largest request, fail with EIO past it; writes there fail with EFBIG or EIO", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qblockd-far-'));
+    try {
+      const file = path.join(dir, 'f');
+      fs.writeFileSync(file, Buffer.alloc(512, 1));
+      const store = FileByteStore.open(file, { readOnly: false });
+      const buffer = Buffer.alloc(8, 0xff);
+      expect(store.pread(buffer, 2 ** 56)).toBe(0);
+      expect(() => store.pread(buffer, 2 ** 63)).toThrow(new BlockIoError(5));
+      expect(() => store.pwrite(buffer, 2 ** 56)).toThrow(new BlockIoError(27));
+      expect(() => store.pwrite(buffer, 2 ** 63)).toThrow(new BlockIoError(5));
+      store.close();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('an L1 entry marked COPIED without a table gets one of its own on the first write (QEMU 7.2 aborts)', () => {
+    const image = buildImage();
+    image.writeBigUInt64BE(1n << 63n, 3 * CLUSTER);
+    const qcow2 = Qcow2Image.open(new MemoryByteStore(image));
+    qcow2.write(0, Buffer.alloc(CLUSTER, 3));
+    expect(qcow2.read(0, CLUSTER).equals(Buffer.alloc(CLUSTER, 3))).toBe(true);
   });
 });
