@@ -8,6 +8,7 @@ import type { BlockdevDetectZeroesOptions, ImageInfo } from '../schema/generated
 export interface BlockChildIo {
   size(): number;
   read(offset: number, length: number): Buffer;
+  readInto(offset: number, into: Buffer): Promise<void>;
   write(offset: number, data: Buffer): void;
   writeZeroes(offset: number, length: number): void;
   discard(offset: number, length: number): void;
@@ -76,6 +77,12 @@ export class BlockNode {
     return this.driver.read(offset, length);
   }
 
+  /** `read` into `into` (reused buffers cost no fresh pages); a failure, in the driver's lookups or its host reads, rejects. */
+  async readInto(offset: number, into: Buffer): Promise<void> {
+    if (this.driver.readInto) return this.driver.readInto(offset, into);
+    this.driver.read(offset, into.length).copy(into);
+  }
+
   write(offset: number, data: Buffer): void {
     this.assertWritable();
     this.driver.write(offset, data);
@@ -110,6 +117,7 @@ export class BlockNode {
     return {
       size: () => node.size(),
       read: (offset, length) => node.read(offset, length),
+      readInto: (offset, into) => node.readInto(offset, into),
       write: (offset, data) => node.write(offset, data),
       writeZeroes: (offset, length) => node.writeZeroes(offset, length),
       discard: (offset, length) => node.discard(offset, length),
@@ -125,6 +133,7 @@ export class BlockNode {
         },
         size: () => store.size(),
         pread: (buffer, offset) => store.pread(buffer, offset),
+        preadAsync: (buffer, offset) => store.preadAsync(buffer, offset),
         pwrite: (buffer, offset) => {
           store.pwrite(buffer, offset);
           node.markDirty(offset, buffer.length);

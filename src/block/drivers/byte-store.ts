@@ -1,4 +1,7 @@
 import fs from 'node:fs';
+import { promisify } from 'node:util';
+
+const readAt = promisify(fs.read);
 
 /** Byte-addressed storage under a format driver: a host file, or memory in tests. */
 export interface ByteStore {
@@ -6,13 +9,18 @@ export interface ByteStore {
   size(): number;
   /** Reads into `buffer` at `offset`; returns the bytes read (short at end of file). */
   pread(buffer: Buffer, offset: number): number;
+  /** `pread` on libuv's thread pool, so the event loop serves other clients meanwhile. */
+  preadAsync(buffer: Buffer, offset: number): Promise<number>;
   pwrite(buffer: Buffer, offset: number): void;
   truncate(length: number): void;
   flush(): void;
   close(): void;
 }
 
-/** A host file through synchronous I/O: the daemon is single-threaded and requests are small. */
+/**
+ * A host file. Metadata and writes use synchronous I/O (the daemon is
+ * single-threaded and they are small); bulk guest reads can go to the thread pool.
+ */
 export class FileByteStore implements ByteStore {
   /** The file's length, kept up to date by our own writes: the image is ours while it is open (image locks). */
   private length: number;
@@ -38,6 +46,16 @@ export class FileByteStore implements ByteStore {
       const read = fs.readSync(this.fd, buffer, done, buffer.length - done, offset + done);
       if (read === 0) break;
       done += read;
+    }
+    return done;
+  }
+
+  async preadAsync(buffer: Buffer, offset: number): Promise<number> {
+    let done = 0;
+    while (done < buffer.length) {
+      const { bytesRead } = await readAt(this.fd, buffer, done, buffer.length - done, offset + done);
+      if (bytesRead === 0) break;
+      done += bytesRead;
     }
     return done;
   }
@@ -84,6 +102,10 @@ export class MemoryByteStore implements ByteStore {
 
   pread(buffer: Buffer, offset: number): number {
     return offset >= this.data.length ? 0 : this.data.copy(buffer, 0, offset, Math.min(this.data.length, offset + buffer.length));
+  }
+
+  async preadAsync(buffer: Buffer, offset: number): Promise<number> {
+    return this.pread(buffer, offset);
   }
 
   pwrite(buffer: Buffer, offset: number): void {

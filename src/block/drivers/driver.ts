@@ -51,6 +51,8 @@ export interface BlockDriver {
   /** Cluster size where the format has one; it sets the default bitmap granularity. */
   readonly clusterSize?: number;
   read(offset: number, length: number): Buffer;
+  /** `read` into the caller's buffer with the host reads off the event loop; drivers without it read synchronously. */
+  readInto?(offset: number, into: Buffer): Promise<void>;
   write(offset: number, data: Buffer): void;
   writeZeroes(offset: number, length: number): void;
   discard(offset: number, length: number): void;

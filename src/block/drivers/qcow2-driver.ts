@@ -45,6 +45,14 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore {
     return guarded(() => this.image.read(offset, length));
   }
 
+  async readInto(offset: number, into: Buffer): Promise<void> {
+    try {
+      await this.image.readInto(offset, into);
+    } catch (error) {
+      throw asQmpError(error);
+    }
+  }
+
   write(offset: number, data: Buffer): void {
     guarded(() => this.image.write(offset, data));
   }

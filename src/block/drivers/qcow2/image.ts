@@ -53,6 +53,13 @@ const ZERO = 1n;
 /** Bitmap data clusters per write when storing. */
 const WRITE_BATCH_CLUSTERS = 16;
 
+/** Bytes of a guest read that come from one run of host clusters: `length` bytes at `host` go to `at` in the buffer. */
+interface HostRead {
+  at: number;
+  host: number;
+  length: number;
+}
+
 /**
  * A qcow2 image over a byte store: guest data through L1/L2 tables, cluster
  * allocation through refcounts, and the bitmaps extension. Every metadata
@@ -105,35 +112,56 @@ export class Qcow2Image {
   // ---- guest data ----
 
   read(offset: number, length: number): Buffer {
+    const out = Buffer.allocUnsafe(length);
+    for (const piece of this.planRead(offset, out)) this.fillFromHost(out, piece, this.store.pread(out.subarray(piece.at, piece.at + piece.length), piece.host));
+    return out;
+  }
+
+  /**
+   * `read` into `out`, with the data clusters read on the thread pool. Only the
+   * L2 lookups happen before the first await: data clusters are never freed
+   * while the image is open, so the host offsets stay theirs while the reads run.
+   */
+  async readInto(offset: number, out: Buffer): Promise<void> {
+    const hostReads = this.planRead(offset, out);
+    const done = await Promise.all(hostReads.map((piece) => this.store.preadAsync(out.subarray(piece.at, piece.at + piece.length), piece.host)));
+    hostReads.forEach((piece, index) => this.fillFromHost(out, piece, done[index]!));
+  }
+
+  /**
+   * Fills the holes, zero and compressed clusters of a guest read into `out`
+   * and returns the host runs still to read into it: clusters whose host
+   * clusters follow each other make one run.
+   */
+  private planRead(offset: number, out: Buffer): HostRead[] {
+    const length = out.length;
     this.checkRange(offset, length);
-    const out = Buffer.alloc(length);
-    // Clusters whose host clusters follow each other are read with one pread.
-    let pending: { at: number; host: number; length: number } | null = null;
-    const flush = () => {
-      if (pending) this.store.pread(out.subarray(pending.at, pending.at + pending.length), pending.host);
-      pending = null;
-    };
+    const hostReads: HostRead[] = [];
+    let pending: HostRead | null = null;
     this.forEachCluster(offset, length, (guestCluster, inCluster, count, at) => {
       const entry = this.l2Entry(guestCluster);
       if (entry !== null && entry & COMPRESSED) {
-        flush();
         this.readCompressed(entry).copy(out, at, inCluster, inCluster + count);
         return;
       }
       const host = entry === null ? 0 : Number(entry & OFFSET_MASK);
       if (entry === null || host === 0 || entry & ZERO) {
-        flush();
+        out.fill(0, at, at + count);
         return;
       }
       if (pending && pending.host + pending.length === host + inCluster && pending.at + pending.length === at) {
         pending.length += count;
         return;
       }
-      flush();
       pending = { at, host: host + inCluster, length: count };
+      hostReads.push(pending);
     });
-    flush();
-    return out;
+    return hostReads;
+  }
+
+  /** What lies past the end of the image file reads as zeroes. */
+  private fillFromHost(out: Buffer, piece: HostRead, bytesRead: number): void {
+    if (bytesRead < piece.length) out.fill(0, piece.at + bytesRead, piece.at + piece.length);
   }
 
   write(offset: number, data: Buffer): void {
