@@ -349,7 +349,7 @@ export class NbdConnection implements ExportClient {
         this.startRead(request, exported);
         continue;
       }
-      await this.replies;
+      if (this.readsInFlight) await this.replies;
       if (request.magic !== REQUEST_MAGIC) throw new Disconnect('bad request magic');
       if (request.type === Command.DISC) return;
       let payloadRead = request.type !== Command.WRITE;
@@ -570,10 +570,14 @@ export class NbdConnection implements ExportClient {
   /** `send`, calling `written` once the last piece has left (or failed to). */
   private write(pieces: Buffer[], written?: () => void): Promise<void> {
     if (this.socket.destroyed) return Promise.reject(new ConnectionEnded(false));
-    // Corked, the pieces of one reply leave in one writev.
-    this.socket.cork();
-    pieces.forEach((piece, index) => this.socket.write(piece, index === pieces.length - 1 ? written : undefined));
-    this.socket.uncork();
+    if (pieces.length === 1) {
+      this.socket.write(pieces[0]!, written);
+    } else {
+      // Corked, the pieces of one reply leave in one writev.
+      this.socket.cork();
+      pieces.forEach((piece, index) => this.socket.write(piece, index === pieces.length - 1 ? written : undefined));
+      this.socket.uncork();
+    }
     if (this.socket.writableLength <= PENDING_OUTPUT) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const onDrain = () => {

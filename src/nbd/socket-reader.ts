@@ -63,15 +63,23 @@ export class SocketReader {
   }
 
   private take(length: number): Buffer {
-    const out = Buffer.allocUnsafe(length);
-    let at = 0;
-    while (at < length) {
-      const head = this.chunks[0]!;
-      const count = Math.min(head.length, length - at);
-      head.copy(out, at, 0, count);
-      at += count;
-      if (count === head.length) this.chunks.shift();
-      else this.chunks[0] = head.subarray(count);
+    const head = this.chunks[0];
+    let out: Buffer;
+    if (head && head.length >= length) {
+      // The common case, the bytes all in the first chunk, needs no copy.
+      out = head.subarray(0, length);
+      if (head.length === length) this.chunks.shift();
+      else this.chunks[0] = head.subarray(length);
+    } else {
+      out = Buffer.allocUnsafe(length);
+      for (let at = 0; at < length; ) {
+        const chunk = this.chunks[0]!;
+        const count = Math.min(chunk.length, length - at);
+        chunk.copy(out, at, 0, count);
+        at += count;
+        if (count === chunk.length) this.chunks.shift();
+        else this.chunks[0] = chunk.subarray(count);
+      }
     }
     this.buffered -= length;
     this.wanted = 0;
