@@ -16,9 +16,6 @@ export interface BlockChildIo {
   blockStatus(offset: number, length: number): BlockStatus;
   imageInfo(): ImageInfo;
   readonly byteStore?: ByteStore;
-  /** Block status of the child, where its driver knows it. */
-  readsAsZero?(offset: number, length: number): boolean;
-  allocatedExtents?(): Iterable<[number, number]>;
   /** Set when the child is a copy-before-write filter. */
   readonly snapshot?: SnapshotSource;
 }
@@ -125,8 +122,6 @@ export class BlockNode {
       blockStatus: (offset, length) => node.blockStatus(offset, length),
       imageInfo: () => node.driver.imageInfo(),
       snapshot: node.driver.snapshotSource?.(),
-      readsAsZero: node.driver.readsAsZero && ((offset, length) => node.driver.readsAsZero!(offset, length)),
-      allocatedExtents: node.driver.allocatedExtents && (() => node.driver.allocatedExtents!()),
       byteStore: store && {
         get readOnly() {
           return store.readOnly;

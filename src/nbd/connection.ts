@@ -1,4 +1,5 @@
 import type net from 'node:net';
+import { statusRuns } from '../block/block-status.ts';
 import type { BlockExport, ExportClient, ExportManager } from '../block/exports.ts';
 import { exportContexts, type MetaContext } from './contexts.ts';
 import {
@@ -490,17 +491,13 @@ export class NbdConnection implements ExportClient {
       // A sparse read: zero runs go as holes, the rest as data, each run its own chunk.
       const runs: Array<{ at: number; length: number; data: Buffer | null; read: Promise<void> | null }> = [];
       let statusFailed = false;
-      for (let done = 0; done < length; ) {
-        let status;
-        try {
-          status = node.blockStatus(offset + done, length - done);
-        } catch {
-          statusFailed = true;
-          break;
+      try {
+        for (const run of statusRuns(node, offset, length)) {
+          const data = run.zero ? null : this.buffers.take(run.length);
+          runs.push({ at: run.offset, length: run.length, data, read: data && node.readInto(run.offset, data) });
         }
-        const data = status.zero ? null : this.buffers.take(status.length);
-        runs.push({ at: offset + done, length: status.length, data, read: data && node.readInto(offset + done, data) });
-        done += status.length;
+      } catch {
+        statusFailed = true;
       }
       const results = await Promise.allSettled(runs.map((run) => run.read));
       const replies: ReadReply[] = [];

@@ -61,14 +61,6 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore {
     guarded(() => this.image.writeZeroes(offset, length));
   }
 
-  readsAsZero(offset: number, length: number): boolean {
-    return guarded(() => this.image.readsAsZero(offset, length));
-  }
-
-  allocatedExtents(): Iterable<[number, number]> {
-    return guarded(() => [...this.image.allocatedExtents()]);
-  }
-
   discard(offset: number, length: number): void {
     guarded(() => this.image.discard(offset, length));
   }

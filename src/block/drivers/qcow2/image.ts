@@ -1,6 +1,7 @@
 import type { BitmapData } from '../../bitmap/bitmap-data.ts';
 import { lazyZlib } from '../../builtins.ts';
 import type { ByteStore } from '../byte-store.ts';
+import type { BlockStatus } from '../driver.ts';
 import {
   BITMAP_TYPE_DIRTY_TRACKING,
   FLAG_AUTO,
@@ -228,38 +229,6 @@ export class Qcow2Image {
     }
   }
 
-  /** Whether every cluster the range touches is unallocated or a zero cluster (there is no backing file). */
-  readsAsZero(offset: number, length: number): boolean {
-    this.checkRange(offset, length);
-    let zero = true;
-    this.forEachCluster(offset, length, (guestCluster) => {
-      const entry = this.l2Entry(guestCluster);
-      if (entry !== null && (entry & ZERO) === 0n) zero = false;
-    });
-    return zero;
-  }
-
-  /** Runs [offset, end) of guest bytes with an L2 entry (data or zero flag), ascending: what `sync: top` copies. */
-  *allocatedExtents(): Iterable<[number, number]> {
-    let runStart = -1;
-    let runEnd = -1;
-    for (let l1Index = 0; l1Index < this.l1.length; l1Index++) {
-      const table = this.l2Table(l1Index, false);
-      if (!table) continue;
-      for (let index = 0; index < this.l2Entries; index++) {
-        if (table.readBigUInt64BE(index * 8) === 0n) continue;
-        const start = (l1Index * this.l2Entries + index) * this.clusterSize;
-        if (start >= this.virtualSize) break;
-        if (start !== runEnd) {
-          if (runStart >= 0) yield [runStart, runEnd];
-          runStart = start;
-        }
-        runEnd = Math.min(start + this.clusterSize, this.virtualSize);
-      }
-    }
-    if (runStart >= 0) yield [runStart, runEnd];
-  }
-
   writeZeroes(offset: number, length: number): void {
     this.checkWritable();
     this.checkRange(offset, length);
@@ -279,7 +248,7 @@ export class Qcow2Image {
    * clusters of one kind. Without a backing file, unallocated clusters read
    * as zeroes; zero clusters are allocated but hold no data.
    */
-  blockStatus(offset: number, length: number): { length: number; data: boolean; zero: boolean; allocated: boolean } {
+  blockStatus(offset: number, length: number): BlockStatus {
     this.checkRange(offset, length);
     const kindAt = (guestCluster: number): 'unallocated' | 'zero' | 'data' => {
       const entry = this.l2Entry(guestCluster);
