@@ -61,6 +61,10 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore {
     guarded(() => this.image.writeZeroes(offset, length));
   }
 
+  writeCompressed(offset: number, data: Buffer): void {
+    guarded(() => this.image.writeCompressed(offset, data));
+  }
+
   discard(offset: number, length: number): void {
     guarded(() => this.image.discard(offset, length));
   }

@@ -4,7 +4,7 @@ import { BlkdebugDriver } from '../../../src/block/drivers/blkdebug.ts';
 import { MemoryByteStore } from '../../../src/block/drivers/byte-store.ts';
 import type { BlockDriver } from '../../../src/block/drivers/driver.ts';
 import { NullDriver } from '../../../src/block/drivers/null-co.ts';
-import { emptyQcow2Image } from '../../../src/block/drivers/qcow2/create.ts';
+import { defaultQcow2Image } from '../../../src/block/drivers/qcow2/create.ts';
 import { Qcow2Image } from '../../../src/block/drivers/qcow2/image.ts';
 import { BlockNode } from '../../../src/block/node.ts';
 
@@ -25,7 +25,7 @@ const driverWithoutStatus: BlockDriver = {
 
 /** A 64 MiB qcow2 image: data in clusters 2-3, a zero cluster at 5, data again at 6; the rest unallocated. */
 function image(): Qcow2Image {
-  const qcow2 = Qcow2Image.open(new MemoryByteStore(emptyQcow2Image(64 * MIB)));
+  const qcow2 = Qcow2Image.open(new MemoryByteStore(defaultQcow2Image(BigInt(64 * MIB))));
   qcow2.write(2 * CLUSTER, Buffer.alloc(2 * CLUSTER, 1));
   qcow2.writeZeroes(5 * CLUSTER, CLUSTER);
   qcow2.write(6 * CLUSTER, Buffer.alloc(CLUSTER, 2));
