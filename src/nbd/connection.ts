@@ -344,7 +344,7 @@ export class NbdConnection implements ExportClient {
     for (;;) {
       const request = decodeRequest(await this.reader.read(REQUEST_SIZE));
       if (this.runsAlongside(request, exported)) {
-        await this.roomFor(request.length);
+        if (!this.hasRoomFor(request.length)) await this.roomFor(request.length);
         // Requests the reader still holds from a client that has gone are not served.
         if (this.socket.destroyed) throw new ConnectionEnded(false);
         this.startRead(request, exported);
@@ -384,10 +384,12 @@ export class NbdConnection implements ExportClient {
     }
   }
 
+  private hasRoomFor(length: number): boolean {
+    return this.readsInFlight === 0 || (this.readsInFlight < READS_IN_FLIGHT && this.readBytesInFlight + length <= READ_BYTES_IN_FLIGHT);
+  }
+
   private async roomFor(length: number): Promise<void> {
-    while (this.readsInFlight >= READS_IN_FLIGHT || (this.readsInFlight > 0 && this.readBytesInFlight + length > READ_BYTES_IN_FLIGHT)) {
-      await new Promise<void>((resolve) => (this.readFinished = resolve));
-    }
+    while (!this.hasRoomFor(length)) await new Promise<void>((resolve) => (this.readFinished = resolve));
   }
 
   /** Starts the read now; its reply goes out after the replies queued before it. */

@@ -1,7 +1,4 @@
 import fs from 'node:fs';
-import { promisify } from 'node:util';
-
-const readAt = promisify(fs.read);
 
 /** Byte-addressed storage under a format driver: a host file, or memory in tests. */
 export interface ByteStore {
@@ -50,14 +47,17 @@ export class FileByteStore implements ByteStore {
     return done;
   }
 
-  async preadAsync(buffer: Buffer, offset: number): Promise<number> {
-    let done = 0;
-    while (done < buffer.length) {
-      const { bytesRead } = await readAt(this.fd, buffer, done, buffer.length - done, offset + done);
-      if (bytesRead === 0) break;
-      done += bytesRead;
-    }
-    return done;
+  preadAsync(buffer: Buffer, offset: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const readFrom = (done: number) =>
+        fs.read(this.fd, buffer, done, buffer.length - done, offset + done, (error, bytesRead) => {
+          if (error) reject(error);
+          else if (bytesRead === 0 || done + bytesRead === buffer.length) resolve(done + bytesRead);
+          else readFrom(done + bytesRead);
+        });
+      if (buffer.length === 0) resolve(0);
+      else readFrom(0);
+    });
   }
 
   pwrite(buffer: Buffer, offset: number): void {
