@@ -648,8 +648,6 @@ async function backups(active: ProgramName[]): Promise<void> {
 // ---------------------------------------------------------------------------------------
 // NBD serving
 
-let nbdImages: { data: string; bitmap: string } | undefined;
-
 const NBD_DATA_MIB = 512;
 const NBD_DIRTY_EXTENTS = 10_000;
 
@@ -673,8 +671,16 @@ function makeNbdImages(): { data: string; bitmap: string } {
  * same launch line: nbdcopy throughput, and qemu-img map of a dirty bitmap.
  */
 async function nbdServing(active: ProgramName[]): Promise<void> {
-  nbdImages ??= makeNbdImages();
-  const images = nbdImages;
+  const images = makeNbdImages();
+  try {
+    await serveNbdImages(active, images);
+  } finally {
+    // 1.2 GiB of images: never left behind.
+    fs.rmSync(path.dirname(images.data), { recursive: true, force: true });
+  }
+}
+
+async function serveNbdImages(active: ProgramName[], images: { data: string; bitmap: string }): Promise<void> {
   const blockdevs = Object.entries(images).flatMap(([name, image]) => [
     '--blockdev', `driver=file,node-name=${name}-file,filename=${image},read-only=on`,
     '--blockdev', `driver=qcow2,node-name=${name},file=${name}-file,read-only=on`,
