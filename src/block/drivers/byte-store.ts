@@ -12,13 +12,18 @@ export interface ByteStore {
   size(): number;
   /** Reads into `buffer` at `offset`; returns the bytes read (short at end of file). */
   pread(buffer: Buffer, offset: number): number;
+  /** `pread` on libuv's thread pool, so the event loop serves other clients meanwhile. */
+  preadAsync(buffer: Buffer, offset: number): Promise<number>;
   pwrite(buffer: Buffer, offset: number): void;
   truncate(length: number): void;
   flush(): void;
   close(): void;
 }
 
-/** A host file through synchronous I/O: the daemon is single-threaded and requests are small. */
+/**
+ * A host file. Metadata and writes use synchronous I/O (the daemon is
+ * single-threaded and they are small); bulk guest reads can go to the thread pool.
+ */
 export class FileByteStore implements ByteStore {
   /** The file's length, kept up to date by our own writes: the image is ours while it is open (image locks). */
   private length: number;
@@ -49,6 +54,21 @@ export class FileByteStore implements ByteStore {
       done += read;
     }
     return done;
+  }
+
+  preadAsync(buffer: Buffer, offset: number): Promise<number> {
+    if (offset + buffer.length > MAX_REQUEST_END) return Promise.reject(new BlockIoError(EIO));
+    if (offset + buffer.length > Number.MAX_SAFE_INTEGER) return Promise.resolve(0);
+    return new Promise((resolve, reject) => {
+      const readFrom = (done: number) =>
+        fs.read(this.fd, buffer, done, buffer.length - done, offset + done, (error, bytesRead) => {
+          if (error) reject(error);
+          else if (bytesRead === 0 || done + bytesRead === buffer.length) resolve(done + bytesRead);
+          else readFrom(done + bytesRead);
+        });
+      if (buffer.length === 0) resolve(0);
+      else readFrom(0);
+    });
   }
 
   /** A write the host refuses (past the file system's largest file, a full disk) fails as QEMU's would, with its errno. */
@@ -101,6 +121,10 @@ export class MemoryByteStore implements ByteStore {
 
   pread(buffer: Buffer, offset: number): number {
     return offset >= this.data.length ? 0 : this.data.copy(buffer, 0, offset, Math.min(this.data.length, offset + buffer.length));
+  }
+
+  async preadAsync(buffer: Buffer, offset: number): Promise<number> {
+    return this.pread(buffer, offset);
   }
 
   pwrite(buffer: Buffer, offset: number): void {

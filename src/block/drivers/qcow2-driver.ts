@@ -53,6 +53,15 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore {
     return this.guarded(() => this.image.read(offset, length));
   }
 
+  async readInto(offset: number, into: Buffer): Promise<void> {
+    if (this.unusable) throw new BlockIoError(ENOMEDIUM);
+    try {
+      await this.image.readInto(offset, into);
+    } catch (error) {
+      throw this.failure(error);
+    }
+  }
+
   write(offset: number, data: Buffer): void {
     this.guarded(() => this.image.write(offset, data));
   }
@@ -63,14 +72,6 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore {
 
   writeCompressed(offset: number, data: Buffer): void {
     this.guarded(() => this.image.writeCompressed(offset, data));
-  }
-
-  readsAsZero(offset: number, length: number): boolean {
-    return this.guarded(() => this.image.readsAsZero(offset, length));
-  }
-
-  allocatedExtents(): Iterable<[number, number]> {
-    return this.guarded(() => [...this.image.allocatedExtents()]);
   }
 
   discard(offset: number, length: number): void {
@@ -116,10 +117,15 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore {
     try {
       return operation();
     } catch (error) {
-      if (!(error instanceof Qcow2Corruption)) throw asDriverError(error);
-      this.signal(error);
-      throw new BlockIoError(EIO);
+      throw this.failure(error);
     }
+  }
+
+  /** What a failed request throws: a corruption is signalled and fails with EIO. */
+  private failure(error: unknown): Error {
+    if (!(error instanceof Qcow2Corruption)) return asDriverError(error);
+    this.signal(error);
+    return new BlockIoError(EIO);
   }
 
   /**

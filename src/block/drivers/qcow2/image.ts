@@ -2,6 +2,7 @@ import type { BitmapData } from '../../bitmap/bitmap-data.ts';
 import { lazyZlib } from '../../builtins.ts';
 import { BlockIoError } from '../../io-error.ts';
 import type { ByteStore } from '../byte-store.ts';
+import type { BlockStatus } from '../driver.ts';
 import {
   BITMAP_TYPE_DIRTY_TRACKING,
   FLAG_AUTO,
@@ -63,6 +64,13 @@ const EIO = 5;
 const EINVAL = 22;
 /** Bitmap data clusters per write when storing. */
 const WRITE_BATCH_CLUSTERS = 16;
+
+/** Bytes of a guest read that come from one run of host clusters: `length` bytes at `host` go to `at` in the buffer. */
+interface HostRead {
+  at: number;
+  host: number;
+  length: number;
+}
 
 /**
  * A qcow2 image over a byte store: guest data through L1/L2 tables, cluster
@@ -194,35 +202,56 @@ export class Qcow2Image {
   // ---- guest data ----
 
   read(offset: number, length: number): Buffer {
+    const out = Buffer.allocUnsafe(length);
+    for (const piece of this.planRead(offset, out)) this.fillFromHost(out, piece, this.store.pread(out.subarray(piece.at, piece.at + piece.length), piece.host));
+    return out;
+  }
+
+  /**
+   * `read` into `out`, with the data clusters read on the thread pool. Only the
+   * L2 lookups happen before the first await: data clusters are never freed
+   * while the image is open, so the host offsets stay theirs while the reads run.
+   */
+  async readInto(offset: number, out: Buffer): Promise<void> {
+    const hostReads = this.planRead(offset, out);
+    const done = await Promise.all(hostReads.map((piece) => this.store.preadAsync(out.subarray(piece.at, piece.at + piece.length), piece.host)));
+    hostReads.forEach((piece, index) => this.fillFromHost(out, piece, done[index]!));
+  }
+
+  /**
+   * Fills the holes, zero and compressed clusters of a guest read into `out`
+   * and returns the host runs still to read into it: clusters whose host
+   * clusters follow each other make one run.
+   */
+  private planRead(offset: number, out: Buffer): HostRead[] {
+    const length = out.length;
     this.checkRange(offset, length);
-    const out = Buffer.alloc(length);
-    // Clusters whose host clusters follow each other are read with one pread.
-    let pending: { at: number; host: number; length: number } | null = null;
-    const flush = () => {
-      if (pending) this.store.pread(out.subarray(pending.at, pending.at + pending.length), pending.host);
-      pending = null;
-    };
+    const hostReads: HostRead[] = [];
+    let pending: HostRead | null = null;
     this.forEachCluster(offset, length, (guestCluster, inCluster, count, at) => {
       const entry = this.l2Entry(guestCluster);
       if (entry !== null && entry & COMPRESSED) {
-        flush();
         this.readCompressed(entry).copy(out, at, inCluster, inCluster + count);
         return;
       }
       const host = entry === null ? 0 : Number(entry & OFFSET_MASK);
       if (entry === null || host === 0 || entry & ZERO) {
-        flush();
+        out.fill(0, at, at + count);
         return;
       }
       if (pending && pending.host + pending.length === host + inCluster && pending.at + pending.length === at) {
         pending.length += count;
         return;
       }
-      flush();
       pending = { at, host: host + inCluster, length: count };
+      hostReads.push(pending);
     });
-    flush();
-    return out;
+    return hostReads;
+  }
+
+  /** What lies past the end of the image file reads as zeroes. */
+  private fillFromHost(out: Buffer, piece: HostRead, bytesRead: number): void {
+    if (bytesRead < piece.length) out.fill(0, piece.at + bytesRead, piece.at + piece.length);
   }
 
   write(offset: number, data: Buffer): void {
@@ -330,39 +359,6 @@ export class Qcow2Image {
     }
   }
 
-  /** Whether every cluster the range touches is unallocated or a zero cluster (there is no backing file). */
-  readsAsZero(offset: number, length: number): boolean {
-    this.checkRange(offset, length);
-    let zero = true;
-    this.forEachCluster(offset, length, (guestCluster) => {
-      const entry = this.l2Entry(guestCluster);
-      // A compressed entry's low bits belong to its byte offset, not to the zero flag.
-      if (entry !== null && ((entry & COMPRESSED) !== 0n || (entry & ZERO) === 0n)) zero = false;
-    });
-    return zero;
-  }
-
-  /** Runs [offset, end) of guest bytes with an L2 entry (data or zero flag), ascending: what `sync: top` copies. */
-  *allocatedExtents(): Iterable<[number, number]> {
-    let runStart = -1;
-    let runEnd = -1;
-    for (let l1Index = 0; l1Index < this.l1.length; l1Index++) {
-      const table = this.l2Table(l1Index, false);
-      if (!table) continue;
-      for (let index = 0; index < this.l2Entries; index++) {
-        if (table.readBigUInt64BE(index * 8) === 0n) continue;
-        const start = (l1Index * this.l2Entries + index) * this.clusterSize;
-        if (start >= this.virtualSize) break;
-        if (start !== runEnd) {
-          if (runStart >= 0) yield [runStart, runEnd];
-          runStart = start;
-        }
-        runEnd = Math.min(start + this.clusterSize, this.virtualSize);
-      }
-    }
-    if (runStart >= 0) yield [runStart, runEnd];
-  }
-
   writeZeroes(offset: number, length: number): void {
     this.checkWritable();
     this.checkRange(offset, length);
@@ -382,7 +378,7 @@ export class Qcow2Image {
    * clusters of one kind. Without a backing file, unallocated clusters read
    * as zeroes; zero clusters are allocated but hold no data.
    */
-  blockStatus(offset: number, length: number): { length: number; data: boolean; zero: boolean; allocated: boolean } {
+  blockStatus(offset: number, length: number): BlockStatus {
     this.checkRange(offset, length);
     const kindAt = (guestCluster: number): 'unallocated' | 'zero' | 'data' => {
       const entry = this.l2Entry(guestCluster);
