@@ -1,11 +1,23 @@
 import type { BlockNode } from '../block/node.ts';
+import { permissionConflict, UNNAMED_BACKEND } from '../block/permission-conflict.ts';
+import { reopenNodes } from '../block/reopen.ts';
+import { resizeBlockdev } from '../block/resize.ts';
+import type { ExportManager } from '../block/exports.ts';
 import type { CommandTable } from '../qmp/dispatcher.ts';
 import type { GuestDisk } from '../machine/machine.ts';
 import type { BlockDeviceInfo, BlockInfo } from '../schema/generated/qapi-types.ts';
 import type { DaemonServices } from './services.ts';
 
-export function blockNodeCommands({ graph, machine }: DaemonServices) {
+export function blockNodeCommands({ graph, machine, exports }: DaemonServices) {
   return {
+    'blockdev-reopen'(args) {
+      reopenNodes(graph, args.options, (node) => exports.onNode(node).some((exported) => exported.writable));
+      return {};
+    },
+    block_resize(args) {
+      resizeBlockdev(graph, { device: args.device, nodeName: args['node-name'], size: args.size }, exportResizeConflict(exports));
+      return {};
+    },
     'blockdev-add'(options) {
       graph.addBlockdev(options);
       return {};
@@ -17,6 +29,11 @@ export function blockNodeCommands({ graph, machine }: DaemonServices) {
     'query-named-block-nodes': () => graph.allNodes().map(blockDeviceInfo),
     'query-block': () => queryBlock({ graph, machine }),
   } satisfies Partial<CommandTable>;
+}
+
+/** An export's BlockBackend shares every permission on its node but resizing. */
+export function exportResizeConflict(exports: ExportManager) {
+  return (node: BlockNode) => (exports.onNode(node).length > 0 ? permissionConflict(node.nodeName, 'resize', UNNAMED_BACKEND, UNNAMED_BACKEND) : null);
 }
 
 /**

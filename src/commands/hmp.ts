@@ -1,11 +1,12 @@
 import type { BlockNode } from '../block/node.ts';
 import { QemuIoOpenError, runHumanMonitorCommand, type QemuIoTarget } from '../hmp/index.ts';
 import type { CommandTable } from '../qmp/dispatcher.ts';
-import { blockDeviceInfo, queryBlock } from './block-nodes.ts';
+import { resizeBlockdev } from '../block/resize.ts';
+import { blockDeviceInfo, exportResizeConflict, queryBlock } from './block-nodes.ts';
 import { statusInfo } from './run-state.ts';
 import type { DaemonServices } from './services.ts';
 
-export function hmpCommands({ graph, jobs, machine, runState, printOutput, version }: DaemonServices) {
+export function hmpCommands({ graph, jobs, machine, exports, runState, printOutput, version }: DaemonServices) {
   return {
     'human-monitor-command'(args) {
       return runHumanMonitorCommand(
@@ -16,6 +17,7 @@ export function hmpCommands({ graph, jobs, machine, runState, printOutput, versi
           blockBackends: () => queryBlock({ graph, machine }),
           namedNodes: () => graph.allNodes().map(blockDeviceInfo),
           status: () => statusInfo(runState),
+          resizeDevice: (device, size) => resizeBlockdev(graph, { device, size }, exportResizeConflict(exports)),
           resolveQemuIoTarget(device, guestDevicesOnly) {
             if (guestDevicesOnly) return qemuIoTarget(machine.nodeForQemuIo(device), null);
             const node = graph.findForQemuIo(device);

@@ -50,9 +50,9 @@ function wordMask(from: number, to: number): number {
  * covers bytes [i*granularity, (i+1)*granularity).
  */
 export class BitmapData {
-  readonly diskSize: number;
+  diskSize: number;
   readonly granularity: number;
-  readonly chunkCount: number;
+  chunkCount: number;
   private pages = new Map<number, Page>();
   /** Whether the page table iterates in ascending index order, as it does while pages arrive in order. */
   private pagesAscending = true;
@@ -106,6 +106,27 @@ export class BitmapData {
     this.pagesAscending = true;
     this.highestPage = -1;
     this.setChunks = 0;
+  }
+
+  /**
+   * The disk was resized: growing adds clean chunks, shrinking drops the bits past the new end.
+   * A partial last page that is the FULL sentinel is spelled out first, since after a change of
+   * length the sentinel would mean a different number of bits.
+   */
+  resize(diskSize: number): void {
+    this.edits++;
+    const chunkCount = Math.ceil(diskSize / this.granularity);
+    if (chunkCount < this.chunkCount) this.clearChunkRange(chunkCount, this.chunkCount);
+    for (const index of new Set([Math.floor((this.chunkCount - 1) / PAGE_BITS), Math.floor((chunkCount - 1) / PAGE_BITS)])) {
+      if (this.pages.get(index) === FULL) this.pages.set(index, fullPage(this.pageLength(index)));
+    }
+    this.diskSize = diskSize;
+    this.chunkCount = chunkCount;
+    const lastIndex = Math.floor((chunkCount - 1) / PAGE_BITS);
+    const last = this.pages.get(lastIndex);
+    if (last && last !== FULL && isFullPage(last, this.pageLength(lastIndex))) this.pages.set(lastIndex, FULL);
+    this.highestPage = -1;
+    for (const index of this.pages.keys()) this.highestPage = Math.max(this.highestPage, index);
   }
 
   /** An independent copy; full pages stay shared, since they are never written. */

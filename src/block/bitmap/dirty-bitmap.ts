@@ -7,7 +7,8 @@ import type { BlockDirtyInfo } from '../../schema/generated/qapi-types.ts';
 export class DirtyBitmap implements BitmapState {
   enabled: boolean;
   persistent: boolean;
-  readonly readonly: boolean;
+  /** Loaded from an image opened read-only; blockdev-reopen read-write lifts it (block/reopen.ts). */
+  readonly: boolean;
   readonly inconsistent: boolean;
   /** Set while a transaction has removed the bitmap but may still roll back. */
   skipStore = false;

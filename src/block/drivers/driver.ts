@@ -68,6 +68,10 @@ export interface BlockDriver {
   readonly unsharesChildWrite?: boolean;
   /** A format driver that grows its file child as it allocates, so needs it resizable while writable (qcow2). */
   readonly resizesChild?: boolean;
+  /** blockdev-reopen switched the node between read-only and read-write (permissions already checked). */
+  reopen?(readOnly: boolean): void;
+  /** block_resize: the new guest size; a driver without it cannot be resized. */
+  resize?(size: number): void;
   /** Unnamed bitmaps the driver keeps, listed on its own node and on its `file` child. */
   internalBitmaps?(): InternalBitmaps;
   /**

@@ -77,6 +77,14 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore {
     this.image.close();
   }
 
+  reopen(readOnly: boolean): void {
+    guarded(() => this.image.setReadOnly(readOnly));
+  }
+
+  resize(size: number): void {
+    guarded(() => this.image.resize(size));
+  }
+
   loadBitmaps(): LoadedBitmap[] {
     return this.image.storedBitmaps().map((stored) => ({
       name: stored.name,

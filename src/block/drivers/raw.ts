@@ -1,3 +1,4 @@
+import { QmpError } from '../../qmp/errors.ts';
 import type { BlockDriver, BlockStatus } from './driver.ts';
 import type { BlockChildIo } from '../node.ts';
 import { integer, roundUpToSector } from './option-rules.ts';
@@ -7,7 +8,9 @@ import type { BlockdevOptionsRaw, ImageInfo } from '../../schema/generated/qapi-
 export class RawDriver implements BlockDriver {
   readonly format = 'raw';
   private readonly offset: number;
-  private readonly length: number;
+  private length: number;
+  /** Given `size`: QEMU refuses to resize such a window. */
+  private readonly fixedSize: boolean;
 
   /** Options already checked by RAW_RULES: the window lies within the child. */
   constructor(
@@ -16,7 +19,14 @@ export class RawDriver implements BlockDriver {
     private readonly filename: string,
   ) {
     this.offset = Number(integer(options.offset) ?? 0n);
+    this.fixedSize = options.size !== undefined;
     this.length = Number(integer(options.size) ?? BigInt(child.size() - this.offset));
+  }
+
+  resize(size: number): void {
+    if (this.fixedSize) throw new QmpError('Cannot resize fixed-size raw disks');
+    this.child.resize(this.offset + size);
+    this.length = size;
   }
 
   size(): number {

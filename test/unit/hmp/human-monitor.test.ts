@@ -11,6 +11,9 @@ const noDevices: HmpContext = {
   namedNodes: () => [],
   version: { qemu: { major: 7, minor: 2, micro: 22 }, package: '' },
   status: () => ({ running: true, singlestep: false, status: 'running' }),
+  resizeDevice(device: string): never {
+    throw new QmpError(`Cannot find device='${device}' nor node-name=''`);
+  },
 };
 
 // Replies of QEMU 7.2.22 (qemu-system-x86_64 -M none) to the same command lines.

@@ -50,6 +50,8 @@ const OFFSET_MASK = 0x00fffffffffffe00n;
 const COPIED = 1n << 63n;
 const COMPRESSED = 1n << 62n;
 const ZERO = 1n;
+/** QEMU's QCOW_MAX_L1_SIZE: the largest L1 table, in bytes. */
+const MAX_L1_BYTES = 32 * 1024 * 1024;
 /** Bitmap data clusters per write when storing. */
 const WRITE_BATCH_CLUSTERS = 16;
 
@@ -61,9 +63,10 @@ const WRITE_BATCH_CLUSTERS = 16;
  */
 export class Qcow2Image {
   readonly version: 2 | 3;
-  readonly virtualSize: number;
+  virtualSize: number;
   readonly clusterSize: number;
-  readonly readOnly: boolean;
+  /** Follows the node: blockdev-reopen switches it (setReadOnly). */
+  readOnly: boolean;
   private readonly header: Qcow2Header;
   private readonly refcounts: RefcountManager;
   private readonly l1: bigint[];
@@ -282,6 +285,83 @@ export class Qcow2Image {
 
   close(): void {
     this.flush();
+  }
+
+  /** blockdev-reopen: writing needs the file to be writable already; going read-only flushes what is written. */
+  setReadOnly(readOnly: boolean): void {
+    if (!readOnly && this.store.readOnly) throw new Qcow2FormatError('Block node is read-only');
+    if (readOnly) this.flush();
+    this.readOnly = readOnly;
+  }
+
+  /**
+   * block_resize. Growing makes the L1 table exactly as long as the new size needs
+   * (a fresh table, then the header, then the old table freed); shrinking frees every
+   * cluster wholly past the new end and the L2 tables left covering nothing. The
+   * header's size is written last, as QEMU does.
+   */
+  resize(size: number): void {
+    this.checkWritable();
+    if (size % 512 !== 0) throw new Qcow2FormatError('The new size must be a multiple of 512');
+    const clusters = Math.ceil(size / this.clusterSize);
+    const l1Needed = Math.ceil(clusters / this.l2Entries);
+    if (size < this.virtualSize) this.freeClustersFrom(clusters);
+    else if (l1Needed > this.l1.length) this.growL1(l1Needed);
+    this.header.size = size;
+    this.writeHeader();
+    this.store.flush();
+    this.virtualSize = size;
+  }
+
+  private growL1(entries: number): void {
+    if (entries * 8 > MAX_L1_BYTES) throw new Qcow2FormatError('Failed to grow the L1 table: File too large');
+    const table = Buffer.alloc(Math.ceil((entries * 8) / this.clusterSize) * this.clusterSize);
+    this.l1.forEach((entry, index) => table.writeBigUInt64BE(entry, index * 8));
+    const offset = this.refcounts.allocate(table.length / this.clusterSize);
+    this.store.pwrite(table, offset);
+    this.store.flush();
+    const old = { offset: this.header.l1TableOffset, bytes: this.header.l1Size * 8 };
+    this.header.l1TableOffset = offset;
+    this.header.l1Size = entries;
+    this.writeHeader();
+    this.store.flush();
+    if (old.bytes > 0) this.refcounts.free(old.offset, old.bytes);
+    while (this.l1.length < entries) this.l1.push(0n);
+  }
+
+  /** Frees the data clusters from guest cluster `first` on, then the L2 tables that cover none before it. */
+  private freeClustersFrom(first: number): void {
+    for (let l1Index = Math.floor(first / this.l2Entries); l1Index < this.l1.length; l1Index++) {
+      const table = this.l2Table(l1Index, false);
+      if (!table) continue;
+      const tableOffset = Number(this.l1[l1Index]! & OFFSET_MASK);
+      const start = Math.max(0, first - l1Index * this.l2Entries);
+      for (let index = start; index < this.l2Entries; index++) {
+        const entry = table.readBigUInt64BE(index * 8);
+        if (entry !== 0n) this.freeDataCluster(entry);
+      }
+      if (start > 0) {
+        table.fill(0, start * 8);
+        this.store.pwrite(table.subarray(start * 8), tableOffset + start * 8);
+        continue;
+      }
+      this.l1[l1Index] = 0n;
+      this.store.pwrite(Buffer.alloc(8), this.header.l1TableOffset + l1Index * 8);
+      this.store.flush();
+      this.l2Cache.delete(l1Index);
+      this.refcounts.free(tableOffset, this.clusterSize);
+    }
+    this.store.flush();
+  }
+
+  private freeDataCluster(entry: bigint): void {
+    if (entry & COMPRESSED) {
+      const { offset, bytes } = this.compressedExtent(entry);
+      this.refcounts.free(offset, bytes);
+      return;
+    }
+    const host = Number(entry & OFFSET_MASK);
+    if (host !== 0) this.refcounts.free(host, this.clusterSize);
   }
 
   // ---- bitmaps ----
@@ -552,11 +632,17 @@ export class Qcow2Image {
     this.store.pwrite(table.subarray(index * 8, index * 8 + 8), Number(this.l1[l1Index]! & OFFSET_MASK) + index * 8);
   }
 
-  private readCompressed(entry: bigint): Buffer {
+  /** Where a compressed cluster's bytes lie in the file: its descriptor's offset and sector count. */
+  private compressedExtent(entry: bigint): { offset: number; bytes: number } {
     const offsetBits = BigInt(62 - (this.header.clusterBits - 8));
     const offset = Number(entry & ((1n << offsetBits) - 1n));
     const sectors = Number((entry >> offsetBits) & ((1n << BigInt(this.header.clusterBits - 8)) - 1n)) + 1;
-    const compressed = this.readExact(offset, sectors * 512 - (offset % 512));
+    return { offset, bytes: sectors * 512 - (offset % 512) };
+  }
+
+  private readCompressed(entry: bigint): Buffer {
+    const { offset, bytes } = this.compressedExtent(entry);
+    const compressed = this.readExact(offset, bytes);
     try {
       const data = lazyZlib().inflateRawSync(compressed, { finishFlush: 2 });
       const out = Buffer.alloc(this.clusterSize);
