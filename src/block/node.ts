@@ -117,9 +117,12 @@ export class BlockNode {
   resize(size: number): void {
     if (this.readOnly) throw new QmpError('Image is read-only');
     if (!this.driver.resize) throw new QmpError('Image format driver does not support resize');
-    const stored = new Set(this.driver.bitmapStore?.loadBitmaps().map((bitmap) => bitmap.name));
-    for (const bitmap of this.bitmaps) if (bitmap.persistent && stored.has(bitmap.name)) checkBitmapPermission(bitmap, 'resize');
-    this.driver.resize(size);
+    this.driver.resize(size, (names) => {
+      for (const name of names) {
+        const bitmap = this.findBitmap(name);
+        if (bitmap) checkBitmapPermission(bitmap, 'resize');
+      }
+    });
     for (const bitmap of this.bitmaps) bitmap.data.resize(this.size());
   }
 

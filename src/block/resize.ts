@@ -1,5 +1,6 @@
 import { QmpError } from '../qmp/errors.ts';
-import { permissionConflict, UNNAMED_BACKEND } from './permission-conflict.ts';
+import { MAX_NODE_LENGTH } from './drivers/option-rules.ts';
+import { permissionConflict, UNNAMED_BACKEND, type NodeUser } from './permission-conflict.ts';
 import type { BlockGraph } from './graph.ts';
 import type { BlockNode } from './node.ts';
 
@@ -12,8 +13,16 @@ export interface ResizeRequest {
 /** Users outside the graph that forbid resizing a node (an export, a job): QEMU's conflict text, or null. */
 export type ExternalResizeConflict = (node: BlockNode) => string | null;
 
-/** Children of copy-before-write, by position: the filter forbids resizing either while it is attached. */
-const CBW_CHILD_ROLES = ['file', 'target'] as const;
+/**
+ * Parents that forbid resizing their child, and as which child: a writable format node
+ * (qcow2) its file, copy-before-write its target.
+ */
+function unsharedByParent(parent: BlockNode, node: BlockNode): NodeUser | null {
+  const index = parent.children.indexOf(node);
+  if (index === 0 && parent.driver.resizesChild && !parent.readOnly) return { name: `node '${parent.nodeName}'`, role: 'file' };
+  if (index === 1 && parent.driver.format === 'copy-before-write') return { name: `node '${parent.nodeName}'`, role: 'target' };
+  return null;
+}
 
 /**
  * block_resize, in QEMU 7.2's order: the lookup (a device name first, then a node
@@ -23,8 +32,9 @@ const CBW_CHILD_ROLES = ['file', 'target'] as const;
 export function resizeBlockdev(graph: BlockGraph, request: ResizeRequest, externalConflict: ExternalResizeConflict): void {
   const node = findTarget(graph, request.device, request.nodeName);
   if (request.size < 0) throw new QmpError("Parameter 'size' expects a >0 size");
-  const conflict = graph.resizeConflict(node) ?? filterConflict(graph, node) ?? externalConflict(node);
+  const conflict = parentConflict(graph, node) ?? externalConflict(node);
   if (conflict) throw new QmpError(conflict);
+  if (BigInt(request.size) > MAX_NODE_LENGTH) throw new QmpError(`offset(${request.size}) exceeds maximum(${MAX_NODE_LENGTH})`);
   node.resize(Number(request.size));
 }
 
@@ -35,11 +45,11 @@ function findTarget(graph: BlockGraph, device: string | undefined, nodeName: str
   return node;
 }
 
-function filterConflict(graph: BlockGraph, node: BlockNode): string | null {
+/** block_resize's own BlockBackend requires resizing, which such a parent does not share. */
+function parentConflict(graph: BlockGraph, node: BlockNode): string | null {
   for (const parent of graph.allNodes()) {
-    if (parent.driver.format !== 'copy-before-write') continue;
-    const role = CBW_CHILD_ROLES[parent.children.indexOf(node)];
-    if (role) return permissionConflict(node.nodeName, 'resize', UNNAMED_BACKEND, { name: `node '${parent.nodeName}'`, role });
+    const unsharedBy = unsharedByParent(parent, node);
+    if (unsharedBy) return permissionConflict(node.nodeName, 'resize', UNNAMED_BACKEND, unsharedBy);
   }
   return null;
 }

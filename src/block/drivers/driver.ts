@@ -70,8 +70,12 @@ export interface BlockDriver {
   readonly resizesChild?: boolean;
   /** blockdev-reopen switched the node between read-only and read-write (permissions already checked). */
   reopen?(readOnly: boolean): void;
-  /** block_resize: the new guest size; a driver without it cannot be resized. */
-  resize?(size: number): void;
+  /**
+   * block_resize: the new guest size; a driver without it cannot be resized. A driver
+   * that stores bitmaps calls `checkStoredBitmaps` with their names, in its order, once
+   * its own checks passed: each must be usable, as it is resized with the image.
+   */
+  resize?(size: number, checkStoredBitmaps: (names: string[]) => void): void;
   /** Unnamed bitmaps the driver keeps, listed on its own node and on its `file` child. */
   internalBitmaps?(): InternalBitmaps;
   /**

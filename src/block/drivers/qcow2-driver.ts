@@ -81,8 +81,8 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore {
     guarded(() => this.image.setReadOnly(readOnly));
   }
 
-  resize(size: number): void {
-    guarded(() => this.image.resize(size));
+  resize(size: number, checkStoredBitmaps: (names: string[]) => void): void {
+    guarded(() => this.image.resize(size, () => checkStoredBitmaps(this.image.storedBitmaps().map((bitmap) => bitmap.name))));
   }
 
   loadBitmaps(): LoadedBitmap[] {

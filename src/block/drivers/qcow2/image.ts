@@ -180,11 +180,19 @@ export class Qcow2Image {
       this.store.pwrite(piece, host + inCluster);
       return;
     }
-    const cluster = count === this.clusterSize ? Buffer.from(piece) : this.read(guestCluster * this.clusterSize, this.clusterSize);
+    const cluster = count === this.clusterSize ? Buffer.from(piece) : this.readWholeCluster(guestCluster);
     if (count !== this.clusterSize) piece.copy(cluster, inCluster);
     const target = inPlace ? host : this.refcounts.allocate(1);
     this.store.pwrite(cluster, target);
     this.setL2Entry(guestCluster, BigInt(target) | COPIED);
+  }
+
+  /** A cluster's guest bytes; the last cluster of an image whose size is not a whole number of clusters reads as zeroes past the end. */
+  private readWholeCluster(guestCluster: number): Buffer {
+    const start = guestCluster * this.clusterSize;
+    const cluster = Buffer.alloc(this.clusterSize);
+    this.read(start, Math.min(this.clusterSize, this.virtualSize - start)).copy(cluster);
+    return cluster;
   }
 
   /** Points `count` guest clusters from `first` at consecutive host clusters from `host`. */
@@ -300,9 +308,10 @@ export class Qcow2Image {
    * cluster wholly past the new end and the L2 tables left covering nothing. The
    * header's size is written last, as QEMU does.
    */
-  resize(size: number): void {
+  resize(size: number, checkBitmaps: () => void): void {
     this.checkWritable();
     if (size % 512 !== 0) throw new Qcow2FormatError('The new size must be a multiple of 512');
+    checkBitmaps();
     const clusters = Math.ceil(size / this.clusterSize);
     const l1Needed = Math.ceil(clusters / this.l2Entries);
     if (size < this.virtualSize) this.freeClustersFrom(clusters);
