@@ -1,6 +1,6 @@
 import { QmpError } from '../qmp/errors.ts';
 import { qdictKeyOrder } from '../qmp/qdict-order.ts';
-import { COMMON_RULES, firstProblem } from './drivers/option-rules.ts';
+import { detectZeroesRule } from './drivers/option-rules.ts';
 import type { HostLockMode } from './drivers/driver.ts';
 import { storePersistentBitmaps, type BlockGraph } from './graph.ts';
 import type { BlockNode, NodeSettings } from './node.ts';
@@ -41,6 +41,9 @@ const REOPEN_RULES: { [D in BlockdevDriver]?: ReopenRule } = {
 
 /** The block layer's own options: every driver takes them on reopen, and leaving them out resets them. */
 const GENERIC_OPTIONS = new Set(['node-name', 'read-only', 'auto-read-only', 'cache.direct', 'cache.no-flush', 'discard', 'detect-zeroes']);
+
+/** QEMU keeps these as strings among a node's options, so no JSON value given on reopen ever equals them. */
+const NEVER_EQUAL = new Set(['force-share']);
 
 /** Members that name a child, per driver; `file` is the one a reopen may point elsewhere. */
 const CHILD_MEMBERS: { [D in BlockdevDriver]?: readonly string[] } = {
@@ -130,10 +133,7 @@ function settingsOf(options: BlockdevOptions): NodeSettings {
 /** QEMU's bdrv_reopen_prepare checks, in its order; nothing changes here. */
 function prepare(graph: BlockGraph, entry: ReopenEntry): void {
   const { node, options } = entry;
-  const problem = firstProblem(
-    COMMON_RULES.filter((rule) => rule !== COMMON_RULES[0]),
-    options,
-  );
+  const problem = detectZeroesRule(options);
   if (problem) throw new QmpError(problem);
   const rule = REOPEN_RULES[node.driver.format];
   if (!rule) throw new QmpError(`Block format '${node.driver.format}' used by node '${node.nodeName}' does not support reopening files`);
@@ -154,7 +154,7 @@ function prepare(graph: BlockGraph, entry: ReopenEntry): void {
     if (child && !child.monitorOwned && key !== member) continue;
     if (child && after[key] === child.nodeName) continue;
     if (member === 'file' && key === member) continue;
-    if (!jsonEqual(after[key], before[key])) throw new QmpError(`Cannot change the option '${key}'`);
+    if (NEVER_EQUAL.has(key) || !jsonEqual(after[key], before[key])) throw new QmpError(`Cannot change the option '${key}'`);
   }
 }
 
