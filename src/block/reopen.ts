@@ -146,33 +146,47 @@ function prepare(graph: BlockGraph, entry: ReopenEntry): void {
     if (key in after || GENERIC_OPTIONS.has(key) || rule.resettable.includes(key) || kept(key) || key === 'driver') continue;
     throw new QmpError(`Option '${key}' cannot be reset to its default value`);
   }
-  checkFileChild(graph, node, options, children);
+  for (const member of REPLACEABLE_CHILDREN) checkChildReplacement(graph, node, member, options, children);
   for (const key of qdictKeyOrder(Object.keys(after))) {
     if (GENERIC_OPTIONS.has(key) || rule.changeable.includes(key)) continue;
     const member = key.split('.')[0]!;
     const child = children.find(([name]) => name === member)?.[1];
     if (child && !child.monitorOwned && key !== member) continue;
     if (child && after[key] === child.nodeName) continue;
-    if (member === 'file' && key === member) continue;
+    if ((REPLACEABLE_CHILDREN as readonly string[]).includes(member) && key === member) continue;
     if (NEVER_EQUAL.has(key) || !jsonEqual(after[key], before[key])) throw new QmpError(`Cannot change the option '${key}'`);
   }
 }
 
+/** The children a reopen may point at another node (or, for `backing`, at none), checked in this order. */
+const REPLACEABLE_CHILDREN = ['backing', 'file'] as const;
+
 /**
- * `file` may name another node in QEMU; qblockd refuses that (a qcow2 image would
- * go on reading its metadata from the old file) after QEMU's own checks.
+ * QEMU lets `backing` and `file` name another node (`backing` also null). qblockd makes
+ * QEMU's checks and then refuses an actual change: a qcow2 image would go on reading
+ * its metadata from the old file, and qblockd's graph has no backing children to swap.
  */
-function checkFileChild(graph: BlockGraph, node: BlockNode, options: BlockdevOptions, children: Array<[string, BlockNode]>): void {
-  const reference = (options as { file?: unknown }).file;
-  const current = children.find(([member]) => member === 'file')?.[1];
-  if (typeof reference !== 'string' || !current || reference === current.nodeName) return;
-  const target = graph.findNode(reference) ?? graph.deviceNode(reference);
-  if (!target) throw new QmpError(`Cannot find device='' nor node-name='${reference}'`);
-  if (target === node || descendsFrom(target, node)) {
-    throw new QmpError(`Making '${reference}' a file child of '${node.nodeName}' would create a cycle`);
+function checkChildReplacement(
+  graph: BlockGraph,
+  node: BlockNode,
+  member: (typeof REPLACEABLE_CHILDREN)[number],
+  options: BlockdevOptions,
+  children: Array<[string, BlockNode]>,
+): void {
+  const reference = (options as Record<string, unknown>)[member];
+  const current = children.find(([name]) => name === member)?.[1];
+  if (reference === undefined || (reference === null && !current)) return;
+  if (typeof reference === 'string') {
+    if (reference === current?.nodeName) return;
+    const target = graph.findNode(reference) ?? graph.deviceNode(reference);
+    if (!target) throw new QmpError(`Cannot find device='' nor node-name='${reference}'`);
+    if (target === node || descendsFrom(target, node)) {
+      throw new QmpError(`Making '${reference}' a ${member} child of '${node.nodeName}' would create a cycle`);
+    }
   }
-  if (!current.monitorOwned) throw new QmpError(`Cannot replace implicit file child of ${node.nodeName}`);
-  throw new QmpError(`qblockd cannot replace the file child of '${node.nodeName}'`);
+  if (typeof reference === 'object' && reference !== null) return;
+  if (current && !current.monitorOwned) throw new QmpError(`Cannot replace implicit ${member} child of ${node.nodeName}`);
+  throw new QmpError(`qblockd cannot change the ${member} child of '${node.nodeName}'`);
 }
 
 function descendsFrom(node: BlockNode, ancestor: BlockNode): boolean {
