@@ -118,3 +118,32 @@ describe('qcow2 reopen', () => {
     expect(() => image.write(0, Buffer.alloc(512))).toThrow('Block node is read-only');
   });
 });
+
+describe('qcow2 store of bitmaps whose bits are already on disk', () => {
+  function bytesWritten(store: MemoryByteStore, from: number): number {
+    return store.writes.slice(from).reduce((sum, write) => sum + (write === 'flush' ? 0 : write.data.length), 0);
+  }
+
+  it('rewrites only the directory and header for an unchanged bitmap, the data again once its bits change', () => {
+    const store = new MemoryByteStore(buildImage({ virtualSize: 1024 * MiB }));
+    const image = Qcow2Image.open(store);
+    const data = new BitmapData({ diskSize: 1024 * MiB, granularity: 512 });
+    data.markRange(0, 512 * MiB);
+    image.storeBitmaps([{ name: 'b', granularity: 512, enabled: true, data }]);
+    const reopened = Qcow2Image.open(store);
+    const loaded = new BitmapData({ diskSize: 1024 * MiB, granularity: 512 });
+    reopened.loadBitmap('b', loaded);
+    reopened.markBitmapsInUse();
+    let mark = store.writes.length;
+    reopened.storeBitmaps([{ name: 'b', granularity: 512, enabled: false, data: loaded }]);
+    expect(bytesWritten(store, mark)).toBeLessThan(CLUSTER + 4096);
+    expect(reopened.storedBitmaps()).toEqual([{ name: 'b', granularity: 512, inUse: false, auto: false }]);
+    loaded.markRange(1000 * MiB, 512);
+    mark = store.writes.length;
+    reopened.storeBitmaps([{ name: 'b', granularity: 512, enabled: true, data: loaded }]);
+    expect(bytesWritten(store, mark)).toBeGreaterThan(CLUSTER);
+    const check = new BitmapData({ diskSize: 1024 * MiB, granularity: 512 });
+    Qcow2Image.open(new MemoryByteStore(store.contents())).loadBitmap('b', check);
+    expect(check.sha256()).toBe(loaded.sha256());
+  });
+});

@@ -73,6 +73,11 @@ export class Qcow2Image {
   private readonly l2Cache = new Map<number, Buffer>();
   private readonly l2Entries: number;
   private directory: BitmapDirectoryEntry[] = [];
+  /**
+   * Bitmaps whose table on disk holds exactly the bits a BitmapData had at a version
+   * (loaded or stored since): storing that data unchanged again rewrites only its flags.
+   */
+  private readonly onDisk = new Map<string, { data: BitmapData; version: number }>();
 
   private constructor(
     private readonly store: ByteStore,
@@ -399,6 +404,7 @@ export class Qcow2Image {
       this.store.pread(buffer.fill(0), offset);
       into.writeSerialized(index * this.clusterSize, buffer);
     });
+    this.onDisk.set(name, { data: into, version: into.version });
   }
 
   /** On a writable open: every bitmap we loaded is now in use until we store it. */
@@ -430,7 +436,8 @@ export class Qcow2Image {
   /**
    * Writes these bitmaps (in-use cleared, auto when enabled) into fresh
    * clusters, then a fresh directory, then the header; frees what they
-   * replace only afterwards. Stored bitmaps not listed stay as they are.
+   * replace only afterwards. Stored bitmaps not listed stay as they are; a
+   * bitmap whose bits are still those on disk keeps its table.
    */
   storeBitmaps(bitmaps: BitmapToStore[]): void {
     this.checkWritable();
@@ -438,16 +445,22 @@ export class Qcow2Image {
     const replaced: BitmapDirectoryEntry[] = [];
     const entries = [...this.directory];
     for (const bitmap of bitmaps) {
+      const flags = bitmap.enabled ? FLAG_AUTO : 0;
+      const known = this.onDisk.get(bitmap.name);
+      const index = entries.findIndex((existing) => existing.name === bitmap.name);
+      if (index >= 0 && known?.data === bitmap.data && known.version === bitmap.data.version) {
+        entries[index] = { ...entries[index]!, flags };
+        continue;
+      }
       const table = this.writeBitmapData(bitmap.data);
       const entry: BitmapDirectoryEntry = {
         ...table,
-        flags: bitmap.enabled ? FLAG_AUTO : 0,
+        flags,
         type: BITMAP_TYPE_DIRTY_TRACKING,
         granularityBits: Math.log2(bitmap.granularity),
         name: bitmap.name,
         extraData: Buffer.alloc(0),
       };
-      const index = entries.findIndex((existing) => existing.name === bitmap.name);
       if (index >= 0) replaced.push(entries.splice(index, 1, entry)[0]!);
       else entries.push(entry);
     }
@@ -456,6 +469,7 @@ export class Qcow2Image {
     this.replaceDirectory(entries);
     for (const entry of replaced) this.freeBitmapClusters(entry);
     this.store.flush();
+    for (const bitmap of bitmaps) this.onDisk.set(bitmap.name, { data: bitmap.data, version: bitmap.data.version });
   }
 
   /**
@@ -466,6 +480,7 @@ export class Qcow2Image {
     this.checkWritable();
     const entry = this.directory.find((candidate) => candidate.name === name);
     if (!entry) return;
+    this.onDisk.delete(name);
     this.replaceDirectory(this.directory.filter((candidate) => candidate !== entry));
     this.freeBitmapClusters(entry);
     this.store.flush();
