@@ -102,23 +102,24 @@ function buildQueue(graph: BlockGraph, list: readonly BlockdevOptions[]): Map<Bl
       if (child.monitorOwned || graph.deviceNameOf(child) !== undefined) continue;
       const value = (options as Record<string, unknown>)[member];
       let childOptions: BlockdevOptions;
-      if (value === child.nodeName) childOptions = graph.nodeOptions.get(child)!;
-      else if (typeof value === 'object' && value !== null) childOptions = value as BlockdevOptions;
+      // Named by reference, the child keeps its options but for what the parent now says;
+      // defined anew in place, its own options win and the rest is the parent's or the default.
+      if (value === child.nodeName) childOptions = { ...graph.nodeOptions.get(child)!, ...inheritable(options) } as BlockdevOptions;
+      else if (typeof value === 'object' && value !== null) childOptions = { 'read-only': false, ...inheritable(options), ...value } as BlockdevOptions;
       else continue;
-      enqueue(child, inheritFrom(options, { ...childOptions, 'node-name': child.nodeName }));
+      enqueue(child, { ...childOptions, 'node-name': child.nodeName });
     }
   };
   for (const [node, options] of given) enqueue(node, options);
   return queue;
 }
 
-/** A child defined in place inherits the parent's read-only state and cache mode unless its own options say otherwise. */
-function inheritFrom(parent: BlockdevOptions, child: BlockdevOptions): BlockdevOptions {
-  const inherited: BlockdevOptions = { ...child };
-  const given = child as Partial<BlockdevOptions>;
-  if (given['read-only'] === undefined) inherited['read-only'] = parent['read-only'] ?? false;
-  if (given['auto-read-only'] === undefined && parent['auto-read-only'] !== undefined) inherited['auto-read-only'] = parent['auto-read-only'];
-  if (given.cache === undefined && parent.cache !== undefined) inherited.cache = parent.cache;
+/** What a child defined in place inherits from its parent's options: read-only state and cache mode, where given. */
+function inheritable(parent: BlockdevOptions): Partial<BlockdevOptions> {
+  const inherited: Partial<BlockdevOptions> = {};
+  if (parent['read-only'] !== undefined) inherited['read-only'] = parent['read-only'];
+  if (parent['auto-read-only'] !== undefined) inherited['auto-read-only'] = parent['auto-read-only'];
+  if (parent.cache !== undefined) inherited.cache = parent.cache;
   return inherited;
 }
 
