@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { runHumanMonitorCommand, type HmpContext } from '../../../src/hmp/index.ts';
+import { hmpContext } from '../../support/hmp-context.ts';
 import { QmpError } from '../../../src/qmp/errors.ts';
 
 const MiB = 1n << 20n;
@@ -7,21 +8,13 @@ const MiB = 1n << 20n;
 /** One -drive device `d0`; records the sizes the monitor asked for. */
 function monitorWithDevice(): { context: HmpContext; sizes: bigint[] } {
   const sizes: bigint[] = [];
-  const context: HmpContext = {
-    print: () => {},
-    resolveQemuIoTarget(device: string): never {
-      throw new QmpError(`Cannot find device='${device}' nor node-name='${device}'`);
-    },
-    blockBackends: () => [],
-    namedNodes: () => [],
-    version: { qemu: { major: 7, minor: 2, micro: 22 }, package: '' },
-    status: () => ({ running: true, singlestep: false, status: 'running' }),
+  const context = hmpContext({
     resizeDevice(device, size) {
       if (device !== 'd0') throw new QmpError(`Cannot find device='${device}' nor node-name=''`);
       if (size > 1n << 52n) throw new QmpError('Failed to grow the L1 table: File too large');
       sizes.push(size);
     },
-  };
+  });
   return { context, sizes };
 }
 
