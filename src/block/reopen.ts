@@ -61,8 +61,13 @@ interface ReopenEntry {
   settings: NodeSettings;
 }
 
-/** Who besides the graph needs to write to a node (writable exports, job targets, guest disks). */
-export type ExternalWriters = (node: BlockNode) => boolean;
+/** What blockdev-reopen needs from outside the graph. */
+export interface ReopenContext {
+  /** Whether a user outside the graph writes to the node (a writable export, a job's target). */
+  writtenFromOutside(node: BlockNode): boolean;
+  /** The queued nodes are drained while the reopen runs, whether it succeeds or not: their jobs pause and resume. */
+  drain(nodes: BlockNode[]): void;
+}
 
 /**
  * blockdev-reopen: every node of the list (and the children it created inline)
@@ -72,10 +77,11 @@ export type ExternalWriters = (node: BlockNode) => boolean;
  * to read-only and keeps that when a later check fails; qblockd changes nothing
  * (README, "Differences from QEMU 7.2").
  */
-export function reopenNodes(graph: BlockGraph, list: readonly BlockdevOptions[], externalWriters: ExternalWriters): void {
+export function reopenNodes(graph: BlockGraph, list: readonly BlockdevOptions[], context: ReopenContext): void {
   const queue = buildQueue(graph, list);
+  context.drain([...queue.keys()]);
   for (const entry of queue.values()) prepare(graph, entry);
-  checkWriters(graph, queue, externalWriters);
+  checkWriters(graph, queue, context);
   const undoLocks = switchHostLocks(graph, queue);
   try {
     commit(graph, [...queue.values()]);
@@ -198,13 +204,16 @@ function descendsFrom(node: BlockNode, ancestor: BlockNode): boolean {
  * After every node has passed its own checks, the graph's: a node that is read-only
  * afterwards must have no user left that writes to it.
  */
-function checkWriters(graph: BlockGraph, queue: Map<BlockNode, ReopenEntry>, externalWriters: ExternalWriters): void {
+function checkWriters(graph: BlockGraph, queue: Map<BlockNode, ReopenEntry>, context: ReopenContext): void {
   const readOnlyAfter = (node: BlockNode) => queue.get(node)?.readOnly ?? node.readOnly;
+  const written = (node: BlockNode): boolean =>
+    context.writtenFromOutside(node) ||
+    graph.allNodes().some((parent) => {
+      const role = CHILD_WRITES[parent.driver.format]?.[parent.children.indexOf(node)];
+      return !readOnlyAfter(parent) && (role === 'always' || (role === 'passed-on' && written(parent)));
+    });
   for (const node of affectedNodes(graph, queue)) {
-    if (!readOnlyAfter(node)) continue;
-    const parents = graph.allNodes().filter((parent) => parent.children.includes(node));
-    const written = parents.some((parent) => !readOnlyAfter(parent) && writesChildren(parent)) || externalWriters(node);
-    if (!written) continue;
+    if (!readOnlyAfter(node) || !written(node)) continue;
     if (node.readOnly) throw new QmpError('Block node is read-only');
     throw new QmpError(`Read-only block node '${node.nodeName}' cannot support read-write users`);
   }
@@ -220,10 +229,17 @@ function affectedNodes(graph: BlockGraph, queue: Map<BlockNode, ReopenEntry>): B
   return graph.allNodes().filter((node) => nodes.has(node)).reverse();
 }
 
-/** snapshot-access only reads its child; every other parent driver writes to its children while it is writable. */
-function writesChildren(parent: BlockNode): boolean {
-  return parent.driver.format !== 'snapshot-access';
-}
+/**
+ * When a writable parent writes to each of its children, by position: a format node
+ * always (its metadata), a filter only what its own users write through it,
+ * copy-before-write always to its target. snapshot-access only reads.
+ */
+const CHILD_WRITES: { [D in BlockdevDriver]?: ReadonlyArray<'always' | 'passed-on'> } = {
+  qcow2: ['always'],
+  raw: ['always'],
+  blkdebug: ['passed-on'],
+  'copy-before-write': ['passed-on', 'always'],
+};
 
 /** A format node's claim on its image file follows its read-only state; returns how to put the claims back. */
 function switchHostLocks(graph: BlockGraph, queue: Map<BlockNode, ReopenEntry>): () => void {

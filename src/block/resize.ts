@@ -10,17 +10,26 @@ export interface ResizeRequest {
   size: number | bigint;
 }
 
-/** Users outside the graph that forbid resizing a node (an export, a job): QEMU's conflict text, or null. */
-export type ExternalResizeConflict = (node: BlockNode) => string | null;
+/** What block_resize needs from outside the graph. */
+export interface ResizeContext {
+  /** A job's target: QEMU's op blocker forbids resizing it. */
+  blocked(node: BlockNode): boolean;
+  /** A user outside the graph that does not share resizing (an export): QEMU's conflict text, or null. */
+  conflict(node: BlockNode): string | null;
+}
 
 /**
  * Parents that forbid resizing their child, and as which child: a writable format node
- * (qcow2) its file, copy-before-write its target.
+ * (qcow2) its file, copy-before-write its target, and the filter a backup job puts
+ * above its source (its job forbids resizing what it reads) its file.
  */
 function unsharedByParent(parent: BlockNode, node: BlockNode): NodeUser | null {
   const index = parent.children.indexOf(node);
-  if (index === 0 && parent.driver.resizesChild && !parent.readOnly) return { name: `node '${parent.nodeName}'`, role: 'file' };
-  if (index === 1 && parent.driver.format === 'copy-before-write') return { name: `node '${parent.nodeName}'`, role: 'target' };
+  const name = `node '${parent.nodeName}'`;
+  if (index === 0 && parent.driver.resizesChild && !parent.readOnly) return { name, role: 'file' };
+  const filter = parent.driver.format === 'copy-before-write';
+  if (filter && index === 1) return { name, role: 'target' };
+  if (filter && index === 0 && !parent.monitorOwned) return { name, role: 'file' };
   return null;
 }
 
@@ -29,10 +38,12 @@ function unsharedByParent(parent: BlockNode, node: BlockNode): NodeUser | null {
  * name), the size, the permission to resize, then the resize itself (the node's
  * own checks, its driver, its bitmaps).
  */
-export function resizeBlockdev(graph: BlockGraph, request: ResizeRequest, externalConflict: ExternalResizeConflict): void {
+export function resizeBlockdev(graph: BlockGraph, request: ResizeRequest, context: ResizeContext): void {
   const node = findTarget(graph, request.device, request.nodeName);
   if (request.size < 0) throw new QmpError("Parameter 'size' expects a >0 size");
-  const conflict = parentConflict(graph, node) ?? externalConflict(node);
+  // QEMU prints the device argument as it got it, a null pointer as "(null)".
+  if (context.blocked(node)) throw new QmpError(`Device '${request.device ?? '(null)'}' is in use`);
+  const conflict = parentConflict(graph, node) ?? context.conflict(node);
   if (conflict) throw new QmpError(conflict);
   if (BigInt(request.size) > MAX_NODE_LENGTH) throw new QmpError(`offset(${request.size}) exceeds maximum(${MAX_NODE_LENGTH})`);
   node.resize(Number(request.size));

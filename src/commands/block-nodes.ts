@@ -1,21 +1,27 @@
 import type { BlockNode } from '../block/node.ts';
 import { permissionConflict, UNNAMED_BACKEND } from '../block/permission-conflict.ts';
 import { reopenNodes } from '../block/reopen.ts';
-import { resizeBlockdev } from '../block/resize.ts';
+import { resizeBlockdev, type ResizeContext } from '../block/resize.ts';
 import type { ExportManager } from '../block/exports.ts';
 import type { CommandTable } from '../qmp/dispatcher.ts';
 import type { GuestDisk } from '../machine/machine.ts';
 import type { BlockDeviceInfo, BlockInfo } from '../schema/generated/qapi-types.ts';
 import type { DaemonServices } from './services.ts';
 
-export function blockNodeCommands({ graph, machine, exports }: DaemonServices) {
+export function blockNodeCommands({ graph, machine, exports, jobs }: DaemonServices) {
   return {
     'blockdev-reopen'(args) {
-      reopenNodes(graph, args.options, (node) => exports.onNode(node).some((exported) => exported.writable));
+      reopenNodes(graph, args.options, {
+        writtenFromOutside: (node) => isJobTarget(node) || exports.onNode(node).some((exported) => exported.writable),
+        drain(nodes) {
+          for (const node of nodes) jobs.drainBegin(node);
+          for (const node of nodes) jobs.drainEnd(node);
+        },
+      });
       return {};
     },
     block_resize(args) {
-      resizeBlockdev(graph, { device: args.device, nodeName: args['node-name'], size: args.size }, exportResizeConflict(exports));
+      resizeBlockdev(graph, { device: args.device, nodeName: args['node-name'], size: args.size }, resizeContext(exports));
       return {};
     },
     'blockdev-add'(options) {
@@ -31,9 +37,17 @@ export function blockNodeCommands({ graph, machine, exports }: DaemonServices) {
   } satisfies Partial<CommandTable>;
 }
 
-/** An export's BlockBackend shares every permission on its node but resizing. */
-export function exportResizeConflict(exports: ExportManager) {
-  return (node: BlockNode) => (exports.onNode(node).length > 0 ? permissionConflict(node.nodeName, 'resize', UNNAMED_BACKEND, UNNAMED_BACKEND) : null);
+/** A backup job writes its target, and QEMU's op blockers keep it from being resized. */
+function isJobTarget(node: BlockNode): boolean {
+  return [...node.users].some((user) => user.startsWith('job '));
+}
+
+/** block_resize's view of users outside the graph: jobs block their targets; an export's BlockBackend shares every permission but resizing. */
+export function resizeContext(exports: ExportManager): ResizeContext {
+  return {
+    blocked: isJobTarget,
+    conflict: (node) => (exports.onNode(node).length > 0 ? permissionConflict(node.nodeName, 'resize', UNNAMED_BACKEND, UNNAMED_BACKEND) : null),
+  };
 }
 
 /**

@@ -2,7 +2,7 @@ import type { BlockNode } from '../block/node.ts';
 import { QemuIoOpenError, runHumanMonitorCommand, type QemuIoTarget } from '../hmp/index.ts';
 import type { CommandTable } from '../qmp/dispatcher.ts';
 import { resizeBlockdev } from '../block/resize.ts';
-import { blockDeviceInfo, exportResizeConflict, queryBlock } from './block-nodes.ts';
+import { blockDeviceInfo, queryBlock, resizeContext } from './block-nodes.ts';
 import { statusInfo } from './run-state.ts';
 import type { DaemonServices } from './services.ts';
 
@@ -17,7 +17,7 @@ export function hmpCommands({ graph, jobs, machine, exports, runState, printOutp
           blockBackends: () => queryBlock({ graph, machine }),
           namedNodes: () => graph.allNodes().map(blockDeviceInfo),
           status: () => statusInfo(runState),
-          resizeDevice: (device, size) => resizeBlockdev(graph, { device, size }, exportResizeConflict(exports)),
+          resizeDevice: (device, size) => resizeBlockdev(graph, { device, size }, resizeContext(exports)),
           resolveQemuIoTarget(device, guestDevicesOnly) {
             if (guestDevicesOnly) return qemuIoTarget(machine.nodeForQemuIo(device), null);
             const node = graph.findForQemuIo(device);
