@@ -150,7 +150,7 @@ function prepare(graph: BlockGraph, entry: ReopenEntry): void {
   const after = flatten(options);
   const kept = (key: string) => childMembers.has(key.split('.')[0]!);
   for (const key of qdictKeyOrder(Object.keys(before))) {
-    if (key in after || GENERIC_OPTIONS.has(key) || rule.resettable.includes(key) || kept(key) || key === 'driver') continue;
+    if (key in after || GENERIC_OPTIONS.has(key) || rule.resettable.includes(key) || kept(key)) continue;
     throw new QmpError(`Option '${key}' cannot be reset to its default value`);
   }
   for (const member of REPLACEABLE_CHILDREN) checkChildReplacement(graph, node, member, options, children);
@@ -185,7 +185,7 @@ function checkChildReplacement(
   if (reference === undefined || (reference === null && !current)) return;
   if (typeof reference === 'string') {
     if (reference === current?.nodeName) return;
-    const target = graph.findNode(reference) ?? graph.deviceNode(reference);
+    const target = graph.findNode(reference);
     if (!target) throw new QmpError(`Cannot find device='' nor node-name='${reference}'`);
     if (target === node || descendsFrom(target, node)) {
       throw new QmpError(`Making '${reference}' a ${member} child of '${node.nodeName}' would create a cycle`);
