@@ -43,21 +43,13 @@ export class BlockNode {
     readonly nodeName: string,
     readonly driver: BlockDriver,
     readonly children: BlockNode[],
-    private readOnlyState: boolean,
+    /** Changes when a snapshot makes the node a backing node (QEMU reopens it read-only). */
+    public readOnly: boolean,
     /** Added by the user (blockdev-add / -blockdev) rather than created implicitly. */
     readonly monitorOwned: boolean,
     /** The node's cache and detect-zeroes options, as query-named-block-nodes reports them; blockdev-reopen changes them. */
     public settings: NodeSettings = DEFAULT_NODE_SETTINGS,
   ) {}
-
-  get readOnly(): boolean {
-    return this.readOnlyState;
-  }
-
-  /** Only block/reopen.ts calls this, after the driver and the bitmaps have made the switch. */
-  setReadOnly(readOnly: boolean): void {
-    this.readOnlyState = readOnly;
-  }
 
   size(): number {
     return this.driver.size();

@@ -308,12 +308,12 @@ export function switchReadOnly(node: BlockNode, readOnly: boolean): void {
   if (readOnly) {
     storePersistentBitmaps(node);
     node.driver.reopen?.(true);
-    node.setReadOnly(true);
+    node.readOnly = true;
     for (const bitmap of persistent) bitmap.readonly = true;
     return;
   }
   node.driver.reopen?.(false);
-  node.setReadOnly(false);
+  node.readOnly = false;
   for (const bitmap of persistent) bitmap.readonly = false;
   if (persistent.some((bitmap) => !bitmap.inconsistent)) node.driver.bitmapStore?.markInUse();
 }
