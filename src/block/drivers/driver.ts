@@ -55,6 +55,14 @@ export interface BlockDriver {
   writeZeroes(offset: number, length: number): void;
   discard(offset: number, length: number): void;
   flush(): void;
+  /** blockdev-reopen switched the node between read-only and read-write (permissions already checked). */
+  reopen?(readOnly: boolean): void;
+  /**
+   * block_resize: the new guest size; a driver without it cannot be resized. A driver
+   * that stores bitmaps calls `checkStoredBitmaps` with their names, in its order, once
+   * its own checks passed: each must be usable, as it is resized with the image.
+   */
+  resize?(size: number, checkStoredBitmaps: (names: string[]) => void): void;
   /** Status of [offset, offset+length); drivers without one hold data everywhere. */
   blockStatus?(offset: number, length: number): BlockStatus;
   /** Driver-specific ImageInfo members (filename, actual-size, format-specific...). */
@@ -68,14 +76,6 @@ export interface BlockDriver {
   readonly unsharesChildWrite?: boolean;
   /** A format driver that grows its file child as it allocates, so needs it resizable while writable (qcow2). */
   readonly resizesChild?: boolean;
-  /** blockdev-reopen switched the node between read-only and read-write (permissions already checked). */
-  reopen?(readOnly: boolean): void;
-  /**
-   * block_resize: the new guest size; a driver without it cannot be resized. A driver
-   * that stores bitmaps calls `checkStoredBitmaps` with their names, in its order, once
-   * its own checks passed: each must be usable, as it is resized with the image.
-   */
-  resize?(size: number, checkStoredBitmaps: (names: string[]) => void): void;
   /** Unnamed bitmaps the driver keeps, listed on its own node and on its `file` child. */
   internalBitmaps?(): InternalBitmaps;
   /**

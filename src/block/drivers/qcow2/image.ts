@@ -72,12 +72,12 @@ export class Qcow2Image {
   private readonly l1: bigint[];
   private readonly l2Cache = new Map<number, Buffer>();
   private readonly l2Entries: number;
-  private directory: BitmapDirectoryEntry[] = [];
   /**
    * Bitmaps whose table on disk holds exactly the bits a BitmapData had at a version
    * (loaded or stored since): storing that data unchanged again rewrites only its flags.
    */
   private readonly onDisk = new Map<string, { data: BitmapData; version: number }>();
+  private directory: BitmapDirectoryEntry[] = [];
 
   private constructor(
     private readonly store: ByteStore,
