@@ -1,12 +1,12 @@
 import type { BlockNode } from '../block/node.ts';
-import { permissionConflict, UNNAMED_BACKEND } from '../block/permission-conflict.ts';
-import { reopenNodes } from '../block/reopen.ts';
-import { resizeBlockdev, type ResizeContext } from '../block/resize.ts';
-import type { ExportManager } from '../block/exports.ts';
 import type { CommandTable } from '../qmp/dispatcher.ts';
 import type { GuestDisk } from '../machine/machine.ts';
 import type { BlockDeviceInfo, BlockInfo } from '../schema/generated/qapi-types.ts';
 import type { DaemonServices } from './services.ts';
+import { permissionConflict, UNNAMED_BACKEND } from '../block/permission-conflict.ts';
+import { reopenNodes } from '../block/reopen.ts';
+import { resizeBlockdev, type ResizeContext } from '../block/resize.ts';
+import type { ExportManager } from '../block/exports.ts';
 
 export function blockNodeCommands({ graph, machine, exports, jobs }: DaemonServices) {
   return {

@@ -55,14 +55,6 @@ export interface BlockDriver {
   writeZeroes(offset: number, length: number): void;
   discard(offset: number, length: number): void;
   flush(): void;
-  /** blockdev-reopen switched the node between read-only and read-write (permissions already checked). */
-  reopen?(readOnly: boolean): void;
-  /**
-   * block_resize: the new guest size; a driver without it cannot be resized. A driver
-   * that stores bitmaps calls `checkStoredBitmaps` with their names, in its order, once
-   * its own checks passed: each must be usable, as it is resized with the image.
-   */
-  resize?(size: number, checkStoredBitmaps: (names: string[]) => void): void;
   /** Status of [offset, offset+length); drivers without one hold data everywhere. */
   blockStatus?(offset: number, length: number): BlockStatus;
   /** Driver-specific ImageInfo members (filename, actual-size, format-specific...). */
@@ -88,6 +80,14 @@ export interface BlockDriver {
   /** copy-before-write: the point-in-time view snapshot-access reads. */
   snapshotSource?(): SnapshotSource;
   close(): void;
+  /** blockdev-reopen switched the node between read-only and read-write (permissions already checked). */
+  reopen?(readOnly: boolean): void;
+  /**
+   * block_resize: the new guest size; a driver without it cannot be resized. A driver
+   * that stores bitmaps calls `checkStoredBitmaps` with their names, in its order, once
+   * its own checks passed: each must be usable, as it is resized with the image.
+   */
+  resize?(size: number, checkStoredBitmaps: (names: string[]) => void): void;
 }
 
 export interface InternalBitmaps {

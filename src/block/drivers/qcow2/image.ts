@@ -46,12 +46,12 @@ export interface BitmapToStore {
 
 /** cluster_bits is at most 21: cluster 0 is read whole, zero-filled past the end of the file. */
 const MAX_CLUSTER_SIZE = 2 * 1024 * 1024;
+/** QEMU's QCOW_MAX_L1_SIZE: the largest L1 table, in bytes. */
+const MAX_L1_BYTES = 32 * 1024 * 1024;
 const OFFSET_MASK = 0x00fffffffffffe00n;
 const COPIED = 1n << 63n;
 const COMPRESSED = 1n << 62n;
 const ZERO = 1n;
-/** QEMU's QCOW_MAX_L1_SIZE: the largest L1 table, in bytes. */
-const MAX_L1_BYTES = 32 * 1024 * 1024;
 /** Bitmap data clusters per write when storing. */
 const WRITE_BATCH_CLUSTERS = 16;
 
