@@ -69,14 +69,14 @@ export class Qcow2Image {
   readOnly: boolean;
   private readonly header: Qcow2Header;
   private readonly refcounts: RefcountManager;
-  private readonly l1: bigint[];
-  private readonly l2Cache = new Map<number, Buffer>();
-  private readonly l2Entries: number;
   /**
    * Bitmaps whose table on disk holds exactly the bits a BitmapData had at a version
    * (loaded or stored since): storing that data unchanged again rewrites only its flags.
    */
   private readonly onDisk = new Map<string, { data: BitmapData; version: number }>();
+  private readonly l1: bigint[];
+  private readonly l2Cache = new Map<number, Buffer>();
+  private readonly l2Entries: number;
   private directory: BitmapDirectoryEntry[] = [];
 
   private constructor(
