@@ -11,6 +11,8 @@ export interface BlockChildIo {
   read(offset: number, length: number): Buffer;
   write(offset: number, data: Buffer): void;
   writeZeroes(offset: number, length: number): void;
+  /** Set when the child's format can store compressed clusters. */
+  writeCompressed?(offset: number, data: Buffer): void;
   discard(offset: number, length: number): void;
   flush(): void;
   resize(size: number): void;
@@ -91,6 +93,12 @@ export class BlockNode {
     this.markDirty(offset, length);
   }
 
+  writeCompressed(offset: number, data: Buffer): void {
+    this.assertWritable();
+    this.driver.writeCompressed!(offset, data);
+    this.markDirty(offset, data.length);
+  }
+
   /** Discard is ignored unless the node was opened with discard=unmap, as in QEMU; nothing is marked. */
   discard(offset: number, length: number): void {
     this.assertWritable();
@@ -131,6 +139,7 @@ export class BlockNode {
       read: (offset, length) => node.read(offset, length),
       write: (offset, data) => node.write(offset, data),
       writeZeroes: (offset, length) => node.writeZeroes(offset, length),
+      writeCompressed: node.driver.writeCompressed && ((offset, data) => node.writeCompressed(offset, data)),
       discard: (offset, length) => node.discard(offset, length),
       flush: () => node.flush(),
       resize: (size) => node.resize(size),

@@ -8,6 +8,7 @@ export const EXT_BACKING_FORMAT = 0xe2792aca;
 export const EXT_BITMAPS = 0x23852875;
 export const EXT_DATA_FILE = 0x44415441;
 export const EXT_CRYPTO = 0x0537be77;
+export const EXT_FEATURE_TABLE = 0x6803f857;
 
 export const INCOMPAT_DIRTY = 1n << 0n;
 export const INCOMPAT_CORRUPT = 1n << 1n;
@@ -15,6 +16,8 @@ export const INCOMPAT_DATA_FILE = 1n << 2n;
 export const INCOMPAT_COMPRESSION = 1n << 3n;
 export const INCOMPAT_EXTL2 = 1n << 4n;
 export const AUTOCLEAR_BITMAPS = 1n << 0n;
+export const AUTOCLEAR_DATA_FILE_RAW = 1n << 1n;
+export const COMPAT_LAZY_REFCOUNTS = 1n << 0n;
 
 export class Qcow2FormatError extends Error {
   override readonly name = 'Qcow2FormatError';
@@ -61,7 +64,6 @@ const COMPRESSION_ZLIB = 0;
 const COMPRESSION_ZSTD = 1;
 const MIN_CLUSTER_BITS = 9;
 const MAX_CLUSTER_BITS = 21;
-const EXT_FEATURE_TABLE = 0x6803f857;
 const FEATURE_TABLE_ENTRY = 48;
 const FEATURE_TYPE_INCOMPATIBLE = 0;
 const KNOWN_INCOMPATIBLE = INCOMPAT_DIRTY | INCOMPAT_CORRUPT | INCOMPAT_DATA_FILE | INCOMPAT_COMPRESSION | INCOMPAT_EXTL2;
