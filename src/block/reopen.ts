@@ -40,7 +40,12 @@ const REOPEN_RULES: { [D in BlockdevDriver]?: ReopenRule } = {
 };
 
 /** The block layer's own options: every driver takes them on reopen, and leaving them out resets them. */
-const GENERIC_OPTIONS = new Set(['node-name', 'read-only', 'auto-read-only', 'cache.direct', 'cache.no-flush', 'discard', 'detect-zeroes']);
+const GENERIC_OPTIONS = new Set(['read-only', 'auto-read-only', 'cache.direct', 'cache.no-flush', 'discard', 'detect-zeroes']);
+/**
+ * The node keeps its name when it is left out; given, it must be the name the node was
+ * opened with (a generated name was not, so naming it is a change).
+ */
+const NODE_NAME = 'node-name';
 
 /** QEMU keeps these as strings among a node's options, so no JSON value given on reopen ever equals them. */
 const NEVER_EQUAL = new Set(['force-share']);
@@ -113,7 +118,7 @@ function buildQueue(graph: BlockGraph, list: readonly BlockdevOptions[]): Map<Bl
       if (value === child.nodeName) childOptions = { ...graph.nodeOptions.get(child)!, ...inheritable(options) } as BlockdevOptions;
       else if (typeof value === 'object' && value !== null) childOptions = { 'read-only': false, ...inheritable(options), ...value } as BlockdevOptions;
       else continue;
-      enqueue(child, { ...childOptions, 'node-name': child.nodeName });
+      enqueue(child, childOptions);
     }
   };
   for (const [node, options] of given) enqueue(node, options);
@@ -150,7 +155,7 @@ function prepare(graph: BlockGraph, entry: ReopenEntry): void {
   const after = flatten(options);
   const kept = (key: string) => childMembers.has(key.split('.')[0]!);
   for (const key of qdictKeyOrder(Object.keys(before))) {
-    if (key in after || GENERIC_OPTIONS.has(key) || rule.resettable.includes(key) || kept(key)) continue;
+    if (key in after || key === NODE_NAME || GENERIC_OPTIONS.has(key) || rule.resettable.includes(key) || kept(key)) continue;
     throw new QmpError(`Option '${key}' cannot be reset to its default value`);
   }
   for (const member of REPLACEABLE_CHILDREN) checkChildReplacement(graph, node, member, options, children);
