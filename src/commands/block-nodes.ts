@@ -12,7 +12,8 @@ export function blockNodeCommands({ graph, machine, exports, jobs }: DaemonServi
   return {
     'blockdev-reopen'(args) {
       reopenNodes(graph, args.options, {
-        writtenFromOutside: (node) => isJobTarget(node) || exports.onNode(node).some((exported) => exported.writable),
+        writtenFromOutside: (node) =>
+          isJobTarget(node) || exports.onNode(node).some((exported) => exported.writable) || (machine.hasDiskOn(node) && !node.readOnly),
         drain(nodes) {
           for (const node of nodes) jobs.drainBegin(node);
           for (const node of nodes) jobs.drainEnd(node);
