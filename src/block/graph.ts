@@ -10,6 +10,7 @@ import { FileDriver } from './drivers/file.ts';
 import { SnapshotAccessDriver } from './drivers/snapshot-access.ts';
 import { NullDriver } from './drivers/null-co.ts';
 import { Qcow2Driver } from './drivers/qcow2-driver.ts';
+import { corruptionEventData } from './drivers/qcow2/corruption.ts';
 import { RawDriver } from './drivers/raw.ts';
 import { BlockNode, type BlockChildIo } from './node.ts';
 import { COMMON_RULES, FILE_RULES, NULL_RULES, QCOW2_CHILD_RULES, RAW_RULES, firstProblem, type OptionRule } from './drivers/option-rules.ts';
@@ -34,6 +35,7 @@ interface OpenArguments<Options> {
   /** The children named by `extraChildren`. */
   extra: Record<string, BlockChildIo>;
   graph: BlockGraph;
+  nodeName: string;
 }
 
 interface DriverSpec<Options> {
@@ -89,7 +91,10 @@ const DRIVERS: { [D in BlockdevDriver]?: DriverSpec<DriverOptions<D>> } = {
     rules: QCOW2_CHILD_RULES,
     strongOptions: [],
     plainFilename: childFilename,
-    open: ({ options, child, filename }) => new Qcow2Driver(child!, filename, options),
+    open: ({ options, child, filename, graph, nodeName }) =>
+      new Qcow2Driver(child!, filename, options, (corruption, fatal) =>
+        graph.eventSink('BLOCK_IMAGE_CORRUPTED', corruptionEventData(corruption, graph.eventNames(nodeName), fatal)),
+      ),
   },
   'copy-before-write': {
     childOption: 'file',
@@ -128,6 +133,11 @@ export function formatHelpText(): string {
 
 const WELL_FORMED_ID = /^[A-Za-z][A-Za-z0-9_.-]*$/;
 
+/** A BlockBackend without a name (a guest disk over a -blockdev node): its root moves with filters as a named one's does. */
+export interface UnnamedBackend {
+  node: BlockNode;
+}
+
 /**
  * All block nodes and the devices (-drive BlockBackends) that name them.
  * Owns opening and closing, including loading and storing persistent bitmaps.
@@ -135,11 +145,18 @@ const WELL_FORMED_ID = /^[A-Za-z][A-Za-z0-9_.-]*$/;
 export class BlockGraph {
   private readonly nodes = new Map<string, BlockNode>();
   private readonly devices = new Map<string, BlockNode>();
+  private readonly unnamedBackends = new Set<UnnamedBackend>();
+  /** Named BlockBackends without a medium (an empty CD-ROM or floppy drive). */
+  private readonly emptyDrives = new Set<string>();
+  /** Every named BlockBackend, with a medium or not, in creation order. */
+  private readonly driveNames: string[] = [];
   private readonly writethroughDevices = new Set<string>();
   private readonly descriptions = new WeakMap<BlockNode, NodeDescription>();
   /** The options each node was opened, or last reopened, with: what blockdev-reopen compares against (block/reopen.ts). */
   readonly nodeOptions = new WeakMap<BlockNode, BlockdevOptions>();
   private generatedIds = 0;
+  /** Where events the block layer raises itself go (BLOCK_IMAGE_CORRUPTED); the daemon connects it. */
+  eventSink: (name: string, data: Record<string, unknown>) => void = () => {};
 
   /** Newest first, the order of QEMU's query-named-block-nodes. */
   allNodes(): BlockNode[] {
@@ -148,6 +165,22 @@ export class BlockGraph {
 
   allDevices(): Array<[string, BlockNode]> {
     return [...this.devices.entries()];
+  }
+
+  /** Every named BlockBackend in creation order, with its root node (none for a drive without a medium). */
+  namedBackends(): Array<[string, BlockNode | undefined]> {
+    return this.driveNames.map((name) => [name, this.devices.get(name)]);
+  }
+
+  isEmptyDrive(name: string): boolean {
+    return this.emptyDrives.has(name);
+  }
+
+  /** -drive without file or driver, and a machine's default drives: a named BlockBackend with no medium. */
+  addEmptyDrive(id: string): void {
+    this.checkNewDriveId(id);
+    this.emptyDrives.add(id);
+    this.driveNames.push(id);
   }
 
   /** The root node of the -drive BlockBackend NAME. */
@@ -166,6 +199,12 @@ export class BlockGraph {
     if (!old.monitorOwned && old.users.size === 0) this.close(old);
   }
 
+  /** A node's names as events give them: the device it is the root of ('' if none) and its node name. */
+  eventNames(nodeName: string): { device: string; nodeName: string } {
+    const node = this.nodes.get(nodeName);
+    return { device: (node && this.deviceNameOf(node)) ?? '', nodeName };
+  }
+
   deviceNameOf(node: BlockNode): string | undefined {
     for (const [name, device] of this.devices) if (device === node) return name;
     return undefined;
@@ -173,6 +212,7 @@ export class BlockGraph {
 
   /** bdrv_lookup_bs: a device name first, then a node name. */
   findDeviceOrNode(name: string): BlockNode {
+    if (this.emptyDrives.has(name)) throw new QmpError(`Device '${name}' has no medium`);
     const node = this.devices.get(name) ?? this.nodes.get(name);
     if (!node) throw new QmpError(`Cannot find device='${name}' nor node-name='${name}'`);
     return node;
@@ -214,12 +254,17 @@ export class BlockGraph {
    * typed (strings); `writethrough` for cache=writethrough|directsync.
    */
   addDrive(id: string, options: BlockdevOptions, given: object = options, writethrough = false): BlockNode {
-    if (this.devices.has(id) || this.nodes.has(id)) throw new QmpError(`Duplicate ID '${id}' for drive`);
+    this.checkNewDriveId(id);
     const node = this.open(options, false, given);
     node.users.add(`device ${id}`);
     this.devices.set(id, node);
+    this.driveNames.push(id);
     if (writethrough) this.writethroughDevices.add(id);
     return node;
+  }
+
+  private checkNewDriveId(id: string): void {
+    if (this.devices.has(id) || this.emptyDrives.has(id) || this.nodes.has(id)) throw new QmpError(`Duplicate ID '${id}' for drive`);
   }
 
   /** drive-backup's target: an image opened by file name, closed again by closeImplicit. */
@@ -231,6 +276,13 @@ export class BlockGraph {
 
   closeImplicit(node: BlockNode): void {
     this.close(node);
+  }
+
+  /** A new unnamed BlockBackend over `node` (a guest disk's; guest disks are never removed). */
+  attachUnnamedBackend(node: BlockNode): UnnamedBackend {
+    const backend = { node };
+    this.unnamedBackends.add(backend);
+    return backend;
   }
 
   /** A BlockdevRef as blockdev-create opens it: an existing node, or one defined in place (`opened`: close it after). */
@@ -246,6 +298,7 @@ export class BlockGraph {
     node.users.add(`parent ${filter.nodeName}`);
     attachInternalBitmaps(filter);
     for (const [id, device] of this.devices) if (device === node) this.devices.set(id, filter);
+    for (const backend of this.unnamedBackends) if (backend.node === node) backend.node = filter;
     return filter;
   }
 
@@ -254,6 +307,7 @@ export class BlockGraph {
     const [child] = filter.children;
     detachInternalBitmaps(filter);
     for (const [id, device] of this.devices) if (device === filter) this.devices.set(id, child!);
+    for (const backend of this.unnamedBackends) if (backend.node === filter) backend.node = child!;
     child!.users.delete(`parent ${filter.nodeName}`);
     this.nodes.delete(filter.nodeName);
   }
@@ -345,7 +399,7 @@ export class BlockGraph {
       }
       const filename = description.plainFilename ?? `json:${toQmpJson(description.openOptions)}`;
       const extra = Object.fromEntries(Object.entries(extras).map(([member, node]) => [member, node.asChild()]));
-      const driver = spec.open({ options, child: child?.asChild(), readOnly, filename, extra, graph: this });
+      const driver = spec.open({ options, child: child?.asChild(), readOnly, filename, extra, graph: this, nodeName });
       const settings = {
         direct: options.cache?.direct === true,
         noFlush: options.cache?.['no-flush'] === true,

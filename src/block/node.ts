@@ -9,6 +9,7 @@ import type { BlockdevDetectZeroesOptions, ImageInfo } from '../schema/generated
 export interface BlockChildIo {
   size(): number;
   read(offset: number, length: number): Buffer;
+  readInto(offset: number, into: Buffer): Promise<void>;
   write(offset: number, data: Buffer): void;
   writeZeroes(offset: number, length: number): void;
   /** Set when the child's format can store compressed clusters. */
@@ -19,9 +20,6 @@ export interface BlockChildIo {
   blockStatus(offset: number, length: number): BlockStatus;
   imageInfo(): ImageInfo;
   readonly byteStore?: ByteStore;
-  /** Block status of the child, where its driver knows it. */
-  readsAsZero?(offset: number, length: number): boolean;
-  allocatedExtents?(): Iterable<[number, number]>;
   /** Set when the child is a copy-before-write filter. */
   readonly snapshot?: SnapshotSource;
 }
@@ -81,6 +79,12 @@ export class BlockNode {
     return this.driver.read(offset, length);
   }
 
+  /** `read` into `into` (reused buffers cost no fresh pages); a failure, in the driver's lookups or its host reads, rejects. */
+  async readInto(offset: number, into: Buffer): Promise<void> {
+    if (this.driver.readInto) return this.driver.readInto(offset, into);
+    this.driver.read(offset, into.length).copy(into);
+  }
+
   write(offset: number, data: Buffer): void {
     this.assertWritable();
     this.driver.write(offset, data);
@@ -137,6 +141,7 @@ export class BlockNode {
     return {
       size: () => node.size(),
       read: (offset, length) => node.read(offset, length),
+      readInto: (offset, into) => node.readInto(offset, into),
       write: (offset, data) => node.write(offset, data),
       writeZeroes: (offset, length) => node.writeZeroes(offset, length),
       writeCompressed: node.driver.writeCompressed && ((offset, data) => node.writeCompressed(offset, data)),
@@ -146,14 +151,13 @@ export class BlockNode {
       blockStatus: (offset, length) => node.blockStatus(offset, length),
       imageInfo: () => node.driver.imageInfo(),
       snapshot: node.driver.snapshotSource?.(),
-      readsAsZero: node.driver.readsAsZero && ((offset, length) => node.driver.readsAsZero!(offset, length)),
-      allocatedExtents: node.driver.allocatedExtents && (() => node.driver.allocatedExtents!()),
       byteStore: store && {
         get readOnly() {
           return store.readOnly;
         },
         size: () => store.size(),
         pread: (buffer, offset) => store.pread(buffer, offset),
+        preadAsync: (buffer, offset) => store.preadAsync(buffer, offset),
         pwrite: (buffer, offset) => {
           store.pwrite(buffer, offset);
           node.markDirty(offset, buffer.length);

@@ -1,4 +1,5 @@
 import type { BlockNode } from '../block/node.ts';
+import { QmpError } from '../qmp/errors.ts';
 import type { CommandTable } from '../qmp/dispatcher.ts';
 import type { GuestDisk } from '../machine/machine.ts';
 import type { BlockDeviceInfo, BlockInfo } from '../schema/generated/qapi-types.ts';
@@ -33,7 +34,11 @@ export function blockNodeCommands({ graph, machine, exports, jobs }: DaemonServi
       graph.deleteBlockdev(args['node-name']);
       return {};
     },
-    'query-named-block-nodes': () => graph.allNodes().map(blockDeviceInfo),
+    'query-named-block-nodes': () =>
+      graph.allNodes().map((node) => {
+        if (node.driver.noMedium?.()) throw new QmpError(`Block device ${graph.deviceNameOf(node) ?? node.nodeName} is ejected`);
+        return blockDeviceInfo(node);
+      }),
     'query-block': () => queryBlock({ graph, machine }),
   } satisfies Partial<CommandTable>;
 }
@@ -52,26 +57,39 @@ export function resizeContext(exports: ExportManager): ResizeContext {
 }
 
 /**
- * query-block: -drive BlockBackends come first, then the unnamed ones guest disks made over
- * -blockdev nodes: QEMU's creation order, since every -drive is opened before any -device.
+ * query-block: -drive BlockBackends come first (with or without a medium, the machine's default
+ * drives after the command line's), then the unnamed ones guest disks made over -blockdev nodes:
+ * QEMU's creation order, since every -drive is opened before any -device.
  */
 export function queryBlock({ graph, machine }: Pick<DaemonServices, 'graph' | 'machine'>): BlockInfo[] {
   return [
-    ...graph.allDevices().map(([device, node]) => {
-      const info = blockInfo(device, node, machine.diskOfDrive(device));
-      if (graph.isWritethrough(device)) info.inserted!.cache.writeback = false;
+    ...graph.namedBackends().map(([device, node]) => {
+      const disk = machine.diskOfDrive(device);
+      const info = blockInfo(device, node, disk);
+      if (info.inserted) info.inserted.cache.writeback = (disk && machine.writeCacheOf(disk)) ?? !graph.isWritethrough(device);
       return info;
     }),
-    ...machine.unnamedDisks().map(({ disk, node }) => blockInfo('', node, disk)),
+    ...machine.unnamedDisks().map(({ disk, node }) => {
+      const info = blockInfo('', node, disk);
+      if (info.inserted) info.inserted.cache.writeback = machine.writeCacheOf(disk) ?? true;
+      return info;
+    }),
   ];
 }
 
-/** A BlockBackend; one attached to a guest disk names it (qdev), is not removable and reports its I/O status. */
-function blockInfo(device: string, node: BlockNode, disk: GuestDisk | undefined): BlockInfo {
-  const info: BlockInfo = { device, type: 'unknown', removable: disk === undefined, locked: false, inserted: blockDeviceInfo(node) };
+/**
+ * A BlockBackend. One no guest disk uses, or a disk with removable media, is removable; a disk
+ * names itself (qdev) and reports its I/O status, except a floppy drive; a CD-ROM drive its tray.
+ */
+function blockInfo(device: string, node: BlockNode | undefined, disk: GuestDisk | undefined): BlockInfo {
+  const removable = disk?.model.disk?.removable;
+  const info: BlockInfo = { device, type: 'unknown', removable: disk === undefined || removable !== undefined, locked: false };
+  // A node without a driver (qcow2 after a fatal corruption) is not reported as inserted.
+  if (node && !node.driver.noMedium?.()) info.inserted = blockDeviceInfo(node);
   if (disk) {
     info.qdev = disk.qdev;
-    info['io-status'] = 'ok';
+    if (removable?.tray !== false) info['io-status'] = 'ok';
+    if (removable?.tray) info.tray_open = false;
   }
   return info;
 }

@@ -1,5 +1,5 @@
 import type { BlockNode } from '../block/node.ts';
-import { QemuIoOpenError, runHumanMonitorCommand, type QemuIoTarget } from '../hmp/index.ts';
+import { NO_MEDIUM_TARGET, QemuIoOpenError, runHumanMonitorCommand, type QemuIoTarget } from '../hmp/index.ts';
 import type { CommandTable } from '../qmp/dispatcher.ts';
 import { resizeBlockdev } from '../block/resize.ts';
 import { blockDeviceInfo, queryBlock, resizeContext } from './block-nodes.ts';
@@ -19,16 +19,20 @@ export function hmpCommands({ graph, jobs, machine, exports, runState, printOutp
           status: () => statusInfo(runState),
           resizeDevice: (device, size) => resizeBlockdev(graph, { device, size }, resizeContext(exports)),
           resolveQemuIoTarget(device, guestDevicesOnly) {
-            if (guestDevicesOnly) return qemuIoTarget(machine.nodeForQemuIo(device), null);
+            if (guestDevicesOnly) {
+              const node = machine.nodeForQemuIo(device);
+              return node ? qemuIoTarget(node, null) : NO_MEDIUM_TARGET;
+            }
+            if (graph.isEmptyDrive(device)) return NO_MEDIUM_TARGET;
             const node = graph.findForQemuIo(device);
             if (!graph.deviceNode(device)) {
-              // By node name, qemu-io opens a BlockBackend of its own, which a guest disk's refuses to share.
+              // By node name, qemu-io opens a BlockBackend of its own: attaching it and detaching it
+              // again (also when a guest disk's BlockBackend refuses to share the node) are two
+              // drained sections, each a paused/running pair of every job on the node.
+              jobs.drain(node);
+              jobs.drain(node);
               const conflict = machine.conflictWithWriter(node);
               if (conflict) throw new QemuIoOpenError(conflict);
-              // Attaching that BlockBackend and detaching it again are two drained sections,
-              // each a paused/running pair of every job on the node.
-              jobs.drain(node);
-              jobs.drain(node);
             }
             return qemuIoTarget(node, graph.writeConflict(node));
           },

@@ -2,9 +2,10 @@ import { QmpError } from '../qmp/errors.ts';
 import type { BlockDeviceInfo, BlockInfo, StatusInfo, VersionInfo } from '../schema/generated/qapi-types.ts';
 import { infoBlock } from './info-block.ts';
 import { runQemuIoCommand, type QemuIoTarget } from './qemu-io.ts';
-import { parseSizePrefix } from './size.ts';
+import { monitorSize } from './size.ts';
 
 export type { QemuIoTarget } from './qemu-io.ts';
+export { NO_MEDIUM_TARGET } from './qemu-io.ts';
 
 /** qemu-io could not attach to the node (a permission conflict): QEMU replies with the bare message. */
 export class QemuIoOpenError extends Error {}
@@ -37,9 +38,8 @@ const INFO_COMMANDS: Record<string, HmpCommand> = {
     help: ['info block [-n] [-v] [device] -- show info of one block device or all block devices (-n: show named nodes; -v: show details)'],
     run(rest, context) {
       const words = rest.trim().split(/\s+/).filter(Boolean);
-      if (words.includes('-v')) return 'info block -v is not supported by qblockd\n';
       const device = words.find((word) => !word.startsWith('-'));
-      return infoBlock(context.blockBackends(), context.namedNodes(), words.includes('-n'), device);
+      return infoBlock(context.blockBackends(), context.namedNodes(), { namedNodes: words.includes('-n'), verbose: words.includes('-v') }, device);
     },
   },
   status: {
@@ -138,7 +138,7 @@ function runBlockResize(rest: string, context: HmpContext): string {
   const tryHelp = 'Try "help block_resize" for more information\n';
   const device = hmpString(rest);
   if (!device) return `block_resize: block device name expected\n${tryHelp}`;
-  const size = parseSizePrefix(device.rest, 'm');
+  const size = monitorSize(device.rest, 'm');
   if (!size) return `invalid size\n${tryHelp}`;
   if (size.rest.trim() !== '') return `block_resize: extraneous characters at the end of line\n${tryHelp}`;
   const warning = size.warning ? `${size.warning}\n` : '';

@@ -1,4 +1,6 @@
 import type { DirtyBitmap } from '../block/bitmap/dirty-bitmap.ts';
+import { statusRuns } from '../block/block-status.ts';
+import type { BlockStatus } from '../block/drivers/driver.ts';
 import type { BlockNode } from '../block/node.ts';
 import { DIRTY_FLAG, ExtentList, StateFlag, type Extent } from './protocol.ts';
 
@@ -31,13 +33,10 @@ export function exportContexts(content: ExportedContent): MetaContext[] {
   return contexts;
 }
 
-function statusExtents(node: BlockNode, offset: number, length: number, limit: number, flagsOf: (status: ReturnType<BlockNode['blockStatus']>) => number): Extent[] {
+function statusExtents(node: BlockNode, offset: number, length: number, limit: number, flagsOf: (status: BlockStatus) => number): Extent[] {
   const list = new ExtentList(limit);
-  const end = offset + length;
-  for (let at = offset; at < end; ) {
-    const status = node.blockStatus(at, end - at);
-    if (!list.add(status.length, flagsOf(status))) break;
-    at += status.length;
+  for (const run of statusRuns(node, offset, length)) {
+    if (!list.add(run.length, flagsOf(run))) break;
   }
   return list.extents;
 }

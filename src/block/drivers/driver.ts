@@ -38,8 +38,13 @@ export interface BlockStatus {
   length: number;
   /** Stored data rather than a hole. */
   data: boolean;
-  /** Reads as zeroes. */
+  /** Reads as zeroes, and says so (QEMU's BDRV_BLOCK_ZERO): what NBD clients are told. */
   zero: boolean;
+  /**
+   * Reads give zeroes here although `zero` does not say so, as QEMU does not
+   * (null-co without read-zeroes): a copy may still write zeroes instead.
+   */
+  zeroUnreported?: boolean;
   /** Allocated in this node rather than left to what lies below (QEMU's is_allocated). */
   allocated: boolean;
 }
@@ -51,13 +56,22 @@ export interface BlockDriver {
   /** Cluster size where the format has one; it sets the default bitmap granularity. */
   readonly clusterSize?: number;
   read(offset: number, length: number): Buffer;
+  /** `read` into the caller's buffer with the host reads off the event loop; drivers without it read synchronously. */
+  readInto?(offset: number, into: Buffer): Promise<void>;
   write(offset: number, data: Buffer): void;
   writeZeroes(offset: number, length: number): void;
   /** Formats that store compressed clusters (qcow2): whole clusters, compressed where that saves room. */
   writeCompressed?(offset: number, data: Buffer): void;
   discard(offset: number, length: number): void;
   flush(): void;
-  /** Status of [offset, offset+length); drivers without one hold data everywhere. */
+  /** True once the node lost its driver (qcow2 after a fatal corruption): QEMU's "ejected", ENOMEDIUM. */
+  noMedium?(): boolean;
+  /**
+   * Status of the run from `offset` on, within `length` bytes; drivers without
+   * one hold data everywhere. The one block-status interface: NBD's meta
+   * contexts and sparse reads, backup's sync=top and zero detection all ask it
+   * (see block/block-status.ts).
+   */
   blockStatus?(offset: number, length: number): BlockStatus;
   /** Driver-specific ImageInfo members (filename, actual-size, format-specific...). */
   imageInfo(): ImageInfo;
@@ -72,13 +86,6 @@ export interface BlockDriver {
   readonly resizesChild?: boolean;
   /** Unnamed bitmaps the driver keeps, listed on its own node and on its `file` child. */
   internalBitmaps?(): InternalBitmaps;
-  /**
-   * The allocated regions as [start, end) byte runs, ascending (block status);
-   * a driver without it has everything allocated.
-   */
-  allocatedExtents?(): Iterable<[number, number]>;
-  /** Block status: whether the range is known to read as zeroes, so a copy can write zeroes without reading. */
-  readsAsZero?(offset: number, length: number): boolean;
   /** copy-before-write: the point-in-time view snapshot-access reads. */
   snapshotSource?(): SnapshotSource;
   close(): void;

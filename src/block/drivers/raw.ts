@@ -35,6 +35,10 @@ export class RawDriver implements BlockDriver {
     return this.child.read(this.offset + offset, length);
   }
 
+  readInto(offset: number, into: Buffer): Promise<void> {
+    return this.child.readInto(this.offset + offset, into);
+  }
+
   write(offset: number, data: Buffer): void {
     this.child.write(this.offset + offset, data);
   }

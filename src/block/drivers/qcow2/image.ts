@@ -2,6 +2,7 @@ import type { BitmapData } from '../../bitmap/bitmap-data.ts';
 import { lazyZlib } from '../../builtins.ts';
 import { BlockIoError } from '../../io-error.ts';
 import type { ByteStore } from '../byte-store.ts';
+import type { BlockStatus } from '../driver.ts';
 import {
   BITMAP_TYPE_DIRTY_TRACKING,
   FLAG_AUTO,
@@ -17,8 +18,12 @@ import {
   serializeDirectory,
   type BitmapDirectoryEntry,
 } from './bitmap-directory.ts';
+import { CORRUPTION_TEXTS, MetadataGuard, Qcow2Corruption, RepairFailure, type MetadataMap } from './corruption.ts';
 import {
   AUTOCLEAR_BITMAPS,
+  AUTOCLEAR_DATA_FILE_RAW,
+  INCOMPAT_CORRUPT,
+  INCOMPAT_DIRTY,
   Qcow2FormatError,
   parseHeader,
   readBitmapsExtension,
@@ -28,6 +33,7 @@ import {
   type Qcow2Header,
 } from './header.ts';
 import { RefcountManager } from './refcounts.ts';
+import { repairRefcounts } from './repair.ts';
 
 export { Qcow2FormatError } from './header.ts';
 
@@ -61,6 +67,13 @@ const EINVAL = 22;
 /** Bitmap data clusters per write when storing. */
 const WRITE_BATCH_CLUSTERS = 16;
 
+/** Bytes of a guest read that come from one run of host clusters: `length` bytes at `host` go to `at` in the buffer. */
+interface HostRead {
+  at: number;
+  host: number;
+  length: number;
+}
+
 /**
  * A qcow2 image over a byte store: guest data through L1/L2 tables, cluster
  * allocation through refcounts, and the bitmaps extension. Every metadata
@@ -83,13 +96,15 @@ export class Qcow2Image {
   private readonly l1: bigint[];
   private readonly l2Cache = new Map<number, Buffer>();
   private readonly l2Entries: number;
+  private readonly guard: MetadataGuard;
+  /** QEMU frees the L1 table before it stores bitmaps and writes its caches back on close: no L2 overlap checks then. */
+  private closing = false;
   private directory: BitmapDirectoryEntry[] = [];
 
   private constructor(
     private readonly store: ByteStore,
     checkOptions?: OptionCheck,
   ) {
-    const fileSize = store.size();
     const cluster0 = Buffer.alloc(MAX_CLUSTER_SIZE);
     store.pread(cluster0, 0);
     this.header = parseHeader(cluster0, { readOnly: store.readOnly, checkOptions });
@@ -98,18 +113,94 @@ export class Qcow2Image {
     this.virtualSize = this.header.size;
     this.readOnly = store.readOnly;
     this.l2Entries = this.clusterSize / 8;
-    const l1Bytes = this.header.l1Size * 8;
-    const rawL1 = this.readExact(this.header.l1TableOffset, l1Bytes);
+    // Tables are read where the header says, zeroes past the end of the file; their entries are checked when used, as QEMU does.
+    const rawL1 = this.readExact(this.header.l1TableOffset, this.header.l1Size * 8);
     this.l1 = [];
-    for (let i = 0; i < this.header.l1Size; i++) {
-      const entry = rawL1.readBigUInt64BE(i * 8);
-      const offset = Number(entry & OFFSET_MASK);
-      if (offset % this.clusterSize !== 0 || offset >= fileSize) throw new Qcow2FormatError('qcow2: L2 table lies outside the image');
-      this.l1.push(entry);
-    }
-    this.checkOverlaps();
-    this.refcounts = new RefcountManager(store, this.header, () => this.writeHeader());
+    for (let i = 0; i < this.header.l1Size; i++) this.l1.push(rawL1.readBigUInt64BE(i * 8));
+    this.guard = new MetadataGuard(this.metadataMap());
+    this.refcounts = new RefcountManager(store, this.header, () => this.writeHeader(), this.guard);
+    if (!this.readOnly) this.settleHeader();
     this.loadDirectory();
+  }
+
+  /**
+   * What QEMU does to the header of an image it opens read-write: unknown
+   * autoclear bits are cleared, and an image left dirty (refcounts not
+   * trusted) has its refcounts checked and repaired, then is marked clean.
+   */
+  private settleHeader(): void {
+    const known = AUTOCLEAR_BITMAPS | AUTOCLEAR_DATA_FILE_RAW;
+    let changed = false;
+    if (this.header.autoclearFeatures & ~known) {
+      this.header.autoclearFeatures &= known;
+      changed = true;
+    }
+    if (this.header.incompatibleFeatures & INCOMPAT_DIRTY) {
+      try {
+        repairRefcounts(this.store, this.header, this.l1, this.refcounts);
+      } catch (error) {
+        if (!(error instanceof Qcow2Corruption)) throw error;
+        this.markCorrupt();
+        throw new RepairFailure(error);
+      }
+      this.header.incompatibleFeatures &= ~INCOMPAT_DIRTY;
+      changed = true;
+    }
+    if (!changed) return;
+    this.store.flush();
+    this.writeHeader();
+    this.store.flush();
+  }
+
+  /** Where the metadata is now, for the overlap checks (QEMU's default set, "cached"). */
+  private metadataMap(): MetadataMap {
+    const image = this;
+    return {
+      clusterSize: this.clusterSize,
+      get l1TableOffset() {
+        return image.header.l1TableOffset;
+      },
+      get l1Size() {
+        return image.header.l1Size;
+      },
+      get refcountTableOffset() {
+        return image.header.refcountTableOffset;
+      },
+      get refcountTableBytes() {
+        return image.header.refcountTableClusters * image.clusterSize;
+      },
+      snapshotsOffset: this.header.snapshotsOffset,
+      // qblockd reads no snapshot table; it refuses writes to images that have one.
+      snapshotsBytes: 0,
+      l2Offsets: () => (this.closing ? [] : this.l1.map((entry) => Number(entry & OFFSET_MASK))),
+      refcountBlockOffsets: () => this.refcounts.blockOffsets(),
+      get bitmapDirectory() {
+        if (!(image.header.autoclearFeatures & AUTOCLEAR_BITMAPS)) return null;
+        const extension = readBitmapsExtension(image.header);
+        return extension ? { offset: extension.directoryOffset, size: extension.directorySize } : { offset: 0, size: 0 };
+      },
+    };
+  }
+
+  /** The header's dirty bit: set only on an image opened read-only (a read-write open repairs it). */
+  get dirty(): boolean {
+    return (this.header.incompatibleFeatures & INCOMPAT_DIRTY) !== 0n;
+  }
+
+  get corrupt(): boolean {
+    return (this.header.incompatibleFeatures & INCOMPAT_CORRUPT) !== 0n;
+  }
+
+  /** The node is being closed: what is written from now on (bitmaps, caches) is checked as QEMU checks it then. */
+  startClosing(): void {
+    this.closing = true;
+  }
+
+  /** After a fatal corruption: the image says so on disk, and nothing else is written. */
+  markCorrupt(): void {
+    this.header.incompatibleFeatures |= INCOMPAT_CORRUPT;
+    this.writeHeader();
+    this.store.flush();
   }
 
   static open(store: ByteStore, checkOptions?: OptionCheck): Qcow2Image {
@@ -119,35 +210,56 @@ export class Qcow2Image {
   // ---- guest data ----
 
   read(offset: number, length: number): Buffer {
+    const out = Buffer.allocUnsafe(length);
+    for (const piece of this.planRead(offset, out)) this.fillFromHost(out, piece, this.store.pread(out.subarray(piece.at, piece.at + piece.length), piece.host));
+    return out;
+  }
+
+  /**
+   * `read` into `out`, with the data clusters read on the thread pool. Only the
+   * L2 lookups happen before the first await: data clusters are never freed
+   * while the image is open, so the host offsets stay theirs while the reads run.
+   */
+  async readInto(offset: number, out: Buffer): Promise<void> {
+    const hostReads = this.planRead(offset, out);
+    const done = await Promise.all(hostReads.map((piece) => this.store.preadAsync(out.subarray(piece.at, piece.at + piece.length), piece.host)));
+    hostReads.forEach((piece, index) => this.fillFromHost(out, piece, done[index]!));
+  }
+
+  /**
+   * Fills the holes, zero and compressed clusters of a guest read into `out`
+   * and returns the host runs still to read into it: clusters whose host
+   * clusters follow each other make one run.
+   */
+  private planRead(offset: number, out: Buffer): HostRead[] {
+    const length = out.length;
     this.checkRange(offset, length);
-    const out = Buffer.alloc(length);
-    // Clusters whose host clusters follow each other are read with one pread.
-    let pending: { at: number; host: number; length: number } | null = null;
-    const flush = () => {
-      if (pending) this.store.pread(out.subarray(pending.at, pending.at + pending.length), pending.host);
-      pending = null;
-    };
+    const hostReads: HostRead[] = [];
+    let pending: HostRead | null = null;
     this.forEachCluster(offset, length, (guestCluster, inCluster, count, at) => {
       const entry = this.l2Entry(guestCluster);
       if (entry !== null && entry & COMPRESSED) {
-        flush();
         this.readCompressed(entry).copy(out, at, inCluster, inCluster + count);
         return;
       }
       const host = entry === null ? 0 : Number(entry & OFFSET_MASK);
       if (entry === null || host === 0 || entry & ZERO) {
-        flush();
+        out.fill(0, at, at + count);
         return;
       }
       if (pending && pending.host + pending.length === host + inCluster && pending.at + pending.length === at) {
         pending.length += count;
         return;
       }
-      flush();
       pending = { at, host: host + inCluster, length: count };
+      hostReads.push(pending);
     });
-    flush();
-    return out;
+    return hostReads;
+  }
+
+  /** What lies past the end of the image file reads as zeroes. */
+  private fillFromHost(out: Buffer, piece: HostRead, bytesRead: number): void {
+    if (bytesRead < piece.length) out.fill(0, piece.at + bytesRead, piece.at + piece.length);
   }
 
   write(offset: number, data: Buffer): void {
@@ -163,6 +275,7 @@ export class Qcow2Image {
         // then one allocation and one data write for the clusters, then one L2 write.
         this.l2Table(Math.floor(guestCluster / this.l2Entries), true);
         const host = this.refcounts.allocate(fresh);
+        this.guard.check(host, fresh * this.clusterSize);
         this.store.pwrite(data.subarray(at, at + fresh * this.clusterSize), host);
         this.setL2Run(guestCluster, fresh, host);
         at += fresh * this.clusterSize;
@@ -200,6 +313,7 @@ export class Qcow2Image {
       const entry = this.l2Entry(guestCluster);
       if (entry !== null && (entry & (COMPRESSED | OFFSET_MASK)) !== 0n) throw new BlockIoError(EIO);
       const host = this.refcounts.allocateBytes(compressed.length);
+      this.guard.check(host, compressed.length);
       this.store.pwrite(compressed, host);
       const extraSectors = Math.floor((host + compressed.length - 1) / 512) - Math.floor(host / 512);
       this.setL2Entry(guestCluster, COMPRESSED | BigInt(host) | (BigInt(extraSectors) << BigInt(62 - (this.header.clusterBits - 8))));
@@ -223,13 +337,15 @@ export class Qcow2Image {
     const host = entry === null ? 0 : Number(entry & OFFSET_MASK);
     const inPlace = entry !== null && host !== 0 && (entry & COPIED) !== 0n && (entry & COMPRESSED) === 0n;
     if (inPlace && (entry & ZERO) === 0n) {
+      this.guard.check(host + inCluster, count);
       this.store.pwrite(piece, host + inCluster);
       return;
     }
     const cluster = count === this.clusterSize ? Buffer.from(piece) : this.readWholeCluster(guestCluster);
     if (count !== this.clusterSize) piece.copy(cluster, inCluster);
     if (!inPlace) this.l2Table(Math.floor(guestCluster / this.l2Entries), true);
-    const target = inPlace ? host : this.refcounts.allocate(1);
+    const target = inPlace ? host : this.refcounts.allocate(1, () => this.guard.check(inCluster, count));
+    this.guard.check(target + inCluster, count);
     this.store.pwrite(cluster, target);
     this.setL2Entry(guestCluster, BigInt(target) | COPIED);
   }
@@ -253,42 +369,10 @@ export class Qcow2Image {
       for (let i = 0; i < inTable; i++) {
         table.writeBigUInt64BE(BigInt(host + (done + i) * this.clusterSize) | COPIED, (index + i) * 8);
       }
-      this.store.pwrite(table.subarray(index * 8, (index + inTable) * 8), Number(this.l1[l1Index]! & OFFSET_MASK) + index * 8);
+      const tableOffset = Number(this.l1[l1Index]! & OFFSET_MASK);
+      if (this.guard.mayWriteBack(tableOffset, 'activeL2')) this.store.pwrite(table.subarray(index * 8, (index + inTable) * 8), tableOffset + index * 8);
       done += inTable;
     }
-  }
-
-  /** Whether every cluster the range touches is unallocated or a zero cluster (there is no backing file). */
-  readsAsZero(offset: number, length: number): boolean {
-    this.checkRange(offset, length);
-    let zero = true;
-    this.forEachCluster(offset, length, (guestCluster) => {
-      const entry = this.l2Entry(guestCluster);
-      // A compressed entry's low bits belong to its byte offset, not to the zero flag.
-      if (entry !== null && ((entry & COMPRESSED) !== 0n || (entry & ZERO) === 0n)) zero = false;
-    });
-    return zero;
-  }
-
-  /** Runs [offset, end) of guest bytes with an L2 entry (data or zero flag), ascending: what `sync: top` copies. */
-  *allocatedExtents(): Iterable<[number, number]> {
-    let runStart = -1;
-    let runEnd = -1;
-    for (let l1Index = 0; l1Index < this.l1.length; l1Index++) {
-      const table = this.l2Table(l1Index, false);
-      if (!table) continue;
-      for (let index = 0; index < this.l2Entries; index++) {
-        if (table.readBigUInt64BE(index * 8) === 0n) continue;
-        const start = (l1Index * this.l2Entries + index) * this.clusterSize;
-        if (start >= this.virtualSize) break;
-        if (start !== runEnd) {
-          if (runStart >= 0) yield [runStart, runEnd];
-          runStart = start;
-        }
-        runEnd = Math.min(start + this.clusterSize, this.virtualSize);
-      }
-    }
-    if (runStart >= 0) yield [runStart, runEnd];
   }
 
   writeZeroes(offset: number, length: number): void {
@@ -310,7 +394,7 @@ export class Qcow2Image {
    * clusters of one kind. Without a backing file, unallocated clusters read
    * as zeroes; zero clusters are allocated but hold no data.
    */
-  blockStatus(offset: number, length: number): { length: number; data: boolean; zero: boolean; allocated: boolean } {
+  blockStatus(offset: number, length: number): BlockStatus {
     this.checkRange(offset, length);
     const kindAt = (guestCluster: number): 'unallocated' | 'zero' | 'data' => {
       const entry = this.l2Entry(guestCluster);
@@ -336,7 +420,9 @@ export class Qcow2Image {
   }
 
   flush(): void {
-    if (!this.readOnly) this.store.flush();
+    if (this.readOnly) return;
+    this.guard.writeBack();
+    this.store.flush();
   }
 
   close(): void {
@@ -456,6 +542,7 @@ export class Qcow2Image {
     if (this.directory.every((entry) => entry.flags & FLAG_IN_USE)) return;
     for (const entry of this.directory) entry.flags |= FLAG_IN_USE;
     const extension = readBitmapsExtension(this.header)!;
+    this.guard.check(extension.directoryOffset, extension.directorySize, 'bitmapDirectory');
     this.store.pwrite(serializeDirectory(this.directory), extension.directoryOffset);
     this.store.flush();
   }
@@ -586,7 +673,7 @@ export class Qcow2Image {
       if (data.anyDirtyInSerialized(index * this.clusterSize, this.clusterSize)) dirtyClusters.push(index);
     }
     if (dirtyClusters.length > 0) {
-      const runStart = this.refcounts.allocate(dirtyClusters.length);
+      const runStart = this.refcounts.allocate(dirtyClusters.length, () => this.guard.check(0, this.clusterSize));
       const batch = Buffer.alloc(this.clusterSize * Math.min(dirtyClusters.length, WRITE_BATCH_CLUSTERS));
       for (let done = 0; done < dirtyClusters.length; ) {
         const count = Math.min(dirtyClusters.length - done, WRITE_BATCH_CLUSTERS);
@@ -598,11 +685,13 @@ export class Qcow2Image {
           slot.fill(0, length);
           table.writeBigUInt64BE(BigInt(runStart + (done + i) * this.clusterSize), index * 8);
         }
+        for (let i = 0; i < count; i++) this.guard.check(runStart + (done + i) * this.clusterSize, this.clusterSize);
         this.store.pwrite(batch.subarray(0, count * this.clusterSize), runStart + done * this.clusterSize);
         done += count;
       }
     }
-    const tableOffset = this.refcounts.allocate(Math.max(1, Math.ceil(table.length / this.clusterSize)));
+    const tableOffset = this.refcounts.allocate(Math.max(1, Math.ceil(table.length / this.clusterSize)), () => this.guard.check(0, table.length));
+    this.guard.check(tableOffset, table.length);
     this.store.pwrite(table, tableOffset);
     return { tableOffset, tableSize };
   }
@@ -622,8 +711,10 @@ export class Qcow2Image {
     if (entries.length > 0) {
       const bytes = serializeDirectory(entries);
       if (bytes.length > MAX_DIRECTORY_SIZE) throw new Qcow2FormatError('Not enough space in the bitmap directory');
-      const offset = this.refcounts.allocate(Math.ceil(bytes.length / this.clusterSize));
+      const offset = this.refcounts.allocate(Math.ceil(bytes.length / this.clusterSize), () => this.guard.check(0, bytes.length));
+      this.guard.check(offset, bytes.length);
       this.store.pwrite(bytes, offset);
+      this.guard.writeBack();
       this.store.flush();
       this.header.extensions = withBitmapsExtension(this.header, { nbBitmaps: entries.length, directorySize: bytes.length, directoryOffset: offset });
       this.header.autoclearFeatures |= AUTOCLEAR_BITMAPS;
@@ -653,40 +744,68 @@ export class Qcow2Image {
     }
   }
 
+  /**
+   * The L2 table of one L1 entry; with `allocate`, one this image alone owns
+   * (COPIED), made as QEMU makes it: a fresh cluster, refcounts written back,
+   * the table (a copy of a shared one) written, then the L1 entry.
+   */
   private l2Table(l1Index: number, allocate: boolean): Buffer | null {
-    const cached = this.l2Cache.get(l1Index);
-    if (cached) return cached;
     const entry = this.l1[l1Index]!;
+    const cached = this.l2Cache.get(l1Index);
+    if (cached && (!allocate || entry & COPIED)) return cached;
     const offset = Number(entry & OFFSET_MASK);
-    if (offset === 0) {
-      if (!allocate) return null;
-      const table = Buffer.alloc(this.clusterSize);
-      const newOffset = this.refcounts.allocate(1);
-      this.store.pwrite(table, newOffset);
-      this.store.flush();
-      this.l1[l1Index] = BigInt(newOffset) | COPIED;
-      const raw = Buffer.alloc(8);
-      raw.writeBigUInt64BE(this.l1[l1Index]!);
-      this.store.pwrite(raw, this.header.l1TableOffset + l1Index * 8);
-      this.l2Cache.set(l1Index, table);
-      return table;
+    if (offset % this.clusterSize !== 0) throw new Qcow2Corruption(CORRUPTION_TEXTS.unalignedL2(offset, l1Index));
+    // COPIED without a table is nonsense QEMU 7.2 aborts on; qblockd gives the entry a table of its own.
+    if (allocate && (!(entry & COPIED) || offset === 0)) return this.allocateL2(l1Index, offset, cached);
+    if (offset === 0) return null;
+    const table = this.readExact(offset, this.clusterSize);
+    // A table past the end of the file reads as zeroes; it is not kept, so a hostile L1 table cannot fill the cache.
+    if (offset < this.store.size()) this.l2Cache.set(l1Index, table);
+    return table;
+  }
+
+  private allocateL2(l1Index: number, oldOffset: number, cached: Buffer | undefined): Buffer {
+    const table = oldOffset === 0 ? Buffer.alloc(this.clusterSize) : Buffer.from(cached ?? this.readExact(oldOffset, this.clusterSize));
+    const newOffset = this.refcounts.allocate(1, () => {
+      throw new Qcow2Corruption(CORRUPTION_TEXTS.l2TableAtZero);
+    });
+    this.guard.writeBack();
+    this.guard.check(newOffset, this.clusterSize, 'activeL2');
+    this.store.pwrite(table, newOffset);
+    this.store.flush();
+    const previous = this.l1[l1Index]!;
+    this.l1[l1Index] = BigInt(newOffset) | COPIED;
+    try {
+      this.writeL1Entry(l1Index);
+    } catch (error) {
+      this.l1[l1Index] = previous;
+      // After a corruption nothing more is written; after an I/O error the cluster goes back, as in QEMU.
+      if (!(error instanceof Qcow2Corruption)) this.refcounts.free(newOffset, this.clusterSize);
+      throw error;
     }
-    if (!allocate || entry & COPIED) {
-      const table = this.readExact(offset, this.clusterSize);
-      this.l2Cache.set(l1Index, table);
-      return table;
-    }
-    throw new Qcow2FormatError('qblockd cannot write to qcow2 images with internal snapshots');
+    this.l2Cache.set(l1Index, table);
+    if (oldOffset !== 0) this.refcounts.free(oldOffset, this.clusterSize);
+    return table;
+  }
+
+  private writeL1Entry(l1Index: number): void {
+    const at = this.header.l1TableOffset + l1Index * 8;
+    this.guard.check(at, 8, 'activeL1');
+    const raw = Buffer.alloc(8);
+    raw.writeBigUInt64BE(this.l1[l1Index]!);
+    this.store.pwrite(raw, at);
   }
 
   private l2Entry(guestCluster: number): bigint | null {
     const table = this.l2Table(Math.floor(guestCluster / this.l2Entries), false);
     if (!table) return null;
-    const entry = table.readBigUInt64BE((guestCluster % this.l2Entries) * 8);
+    const l2Index = guestCluster % this.l2Entries;
+    const entry = table.readBigUInt64BE(l2Index * 8);
     if (entry === 0n) return null;
     const host = Number(entry & OFFSET_MASK);
-    if (!(entry & COMPRESSED) && (host % this.clusterSize !== 0 || host >= this.store.size())) {
-      throw new Qcow2FormatError('qcow2: a data cluster lies outside the image');
+    if (!(entry & COMPRESSED) && host % this.clusterSize !== 0) {
+      const l2Offset = Number(this.l1[Math.floor(guestCluster / this.l2Entries)]! & OFFSET_MASK);
+      throw new Qcow2Corruption(CORRUPTION_TEXTS.unalignedCluster(host, l2Offset, l2Index));
     }
     return entry;
   }
@@ -696,7 +815,8 @@ export class Qcow2Image {
     const table = this.l2Table(l1Index, true)!;
     const index = guestCluster % this.l2Entries;
     table.writeBigUInt64BE(value, index * 8);
-    this.store.pwrite(table.subarray(index * 8, index * 8 + 8), Number(this.l1[l1Index]! & OFFSET_MASK) + index * 8);
+    const tableOffset = Number(this.l1[l1Index]! & OFFSET_MASK);
+    if (this.guard.mayWriteBack(tableOffset, 'activeL2')) this.store.pwrite(table.subarray(index * 8, index * 8 + 8), tableOffset + index * 8);
   }
 
   /** Where a compressed cluster's bytes lie in the file: its descriptor's offset and sector count. */
@@ -717,23 +837,6 @@ export class Qcow2Image {
       return out;
     } catch {
       throw new Qcow2FormatError('qcow2: a compressed cluster cannot be decompressed');
-    }
-  }
-
-  private checkOverlaps(): void {
-    const regions: Array<[string, number, number]> = [
-      ['header', 0, this.clusterSize],
-      ['L1 table', this.header.l1TableOffset, this.header.l1Size * 8],
-      ['refcount table', this.header.refcountTableOffset, this.header.refcountTableClusters * this.clusterSize],
-    ];
-    for (let i = 0; i < regions.length; i++) {
-      for (let j = i + 1; j < regions.length; j++) {
-        const [nameA, startA, lengthA] = regions[i]!;
-        const [nameB, startB, lengthB] = regions[j]!;
-        if (lengthA > 0 && lengthB > 0 && startA < startB + lengthB && startB < startA + lengthA) {
-          throw new Qcow2FormatError(`qcow2: ${nameA} overlaps the ${nameB}`);
-        }
-      }
     }
   }
 
