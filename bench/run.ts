@@ -521,7 +521,7 @@ async function diskSize(active: ProgramName[]): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------
-// qcow2: open and close a 1 TiB image carrying 100 bitmaps
+// qcow2: open, reopen read-only and back, and close a 1 TiB image carrying 100 bitmaps
 
 let qcow2Template: string | undefined;
 
@@ -539,6 +539,8 @@ async function qcow2OpenClose(active: ProgramName[]): Promise<void> {
   qcow2Template ??= makeQcow2Template();
   const opens = new Map<ProgramName, number[]>(active.map((program) => [program, []]));
   const closes = new Map<ProgramName, number[]>(active.map((program) => [program, []]));
+  const toReadOnly = new Map<ProgramName, number[]>(active.map((program) => [program, []]));
+  const toWritable = new Map<ProgramName, number[]>(active.map((program) => [program, []]));
   for (let i = 0; i < reps(5); i++) {
     for (const program of active) {
       const image = path.join(path.dirname(qcow2Template), `${program}-${i}.qcow2`);
@@ -548,12 +550,19 @@ async function qcow2OpenClose(active: ProgramName[]): Promise<void> {
         await daemon.execute('blockdev-add', { driver: 'file', 'node-name': 'f0', filename: image });
         opens.get(program)!.push(await timed(() => daemon.execute('blockdev-add', { driver: 'qcow2', 'node-name': 'q0', file: 'f0' })));
         if (i === 0) crossCheck('sha256 of a qemu-img bitmap on 1 TiB qcow2', program, await sha256Of(daemon, 'q0', 'b7'));
+        const reopen = (readOnly: boolean) =>
+          daemon.execute('blockdev-reopen', { options: [{ driver: 'qcow2', 'node-name': 'q0', file: 'f0', 'read-only': readOnly }] });
+        toReadOnly.get(program)!.push(await timed(() => reopen(true)));
+        toWritable.get(program)!.push(await timed(() => reopen(false)));
+        if (i === 0) crossCheck('sha256 of that bitmap after reopening read-only and back', program, await sha256Of(daemon, 'q0', 'b7'));
         closes.get(program)!.push(await timed(() => daemon.execute('blockdev-del', { 'node-name': 'q0' })));
       });
       fs.rmSync(image);
     }
   }
   recordAll('qcow2', 'qcow2 1 TiB, 100 bitmaps: open', 'ms', 'time', opens, atLeast(1));
+  recordAll('qcow2', 'qcow2 1 TiB, 100 bitmaps: reopen read-only (store)', 'ms', 'time', toReadOnly, atLeast(1));
+  recordAll('qcow2', 'qcow2 1 TiB, 100 bitmaps: reopen read-write (in use on disk)', 'ms', 'time', toWritable, atLeast(1));
   recordAll('qcow2', 'qcow2 1 TiB, 100 bitmaps: close (store)', 'ms', 'time', closes, atLeast(1));
 }
 

@@ -47,10 +47,10 @@ function wordMask(from: number, to: number): number {
  * covers bytes [i*granularity, (i+1)*granularity).
  */
 export class BitmapData {
-  readonly diskSize: number;
+  diskSize: number;
   readonly granularity: number;
-  readonly chunkCount: number;
-  private readonly pageCount: number;
+  chunkCount: number;
+  private pageCount: number;
   private table = new PageTable();
   private setChunks = 0;
   /** Undo records of the transaction actions still pending on this bitmap. */
@@ -100,6 +100,27 @@ export class BitmapData {
     for (const undo of this.undoRecords) undo.replacedTable ??= this.table;
     this.table = new PageTable();
     this.setChunks = 0;
+  }
+
+  /**
+   * The disk was resized: growing adds clean chunks, shrinking drops the bits past the new end.
+   * A partial last page that is the FULL sentinel is spelled out first, since after a change of
+   * length the sentinel would mean a different number of bits.
+   */
+  resize(diskSize: number): void {
+    this.edits++;
+    const chunkCount = Math.ceil(diskSize / this.granularity);
+    const pageCount = Math.ceil(chunkCount / PAGE_BITS);
+    if (chunkCount < this.chunkCount) this.clearChunkRange(chunkCount, this.chunkCount);
+    for (const index of new Set([this.pageCount - 1, pageCount - 1])) {
+      if (index >= 0 && this.table.get(index) === FULL) this.table.set(index, fullPage(this.pageLength(index)));
+    }
+    this.diskSize = diskSize;
+    this.chunkCount = chunkCount;
+    this.pageCount = pageCount;
+    const lastIndex = pageCount - 1;
+    const last = this.table.get(lastIndex);
+    if (last && last !== FULL && isFullPage(last, this.pageLength(lastIndex))) this.table.set(lastIndex, FULL);
   }
 
   /** An independent copy; full pages stay shared, since they are never written. */
