@@ -10,6 +10,8 @@ import { FileDriver } from './drivers/file.ts';
 import { SnapshotAccessDriver } from './drivers/snapshot-access.ts';
 import { NullDriver } from './drivers/null-co.ts';
 import { Qcow2Driver } from './drivers/qcow2-driver.ts';
+import { ThrottleDriver } from './drivers/throttle.ts';
+import { ObjectRegistry } from './objects.ts';
 import { corruptionEventData } from './drivers/qcow2/corruption.ts';
 import { RawDriver } from './drivers/raw.ts';
 import { BlockNode, type BlockChildIo } from './node.ts';
@@ -106,6 +108,7 @@ const DRIVERS: { [D in BlockdevDriver]?: DriverSpec<DriverOptions<D>> } = {
       new CopyBeforeWriteDriver(child!, extra.target!, {
         bitmap: options.bitmap && graph.findBitmapData(options.bitmap.node, options.bitmap.name),
         onCbwError: options['on-cbw-error'],
+        timeoutSeconds: options['cbw-timeout'],
       }),
   },
   'snapshot-access': {
@@ -114,6 +117,13 @@ const DRIVERS: { [D in BlockdevDriver]?: DriverSpec<DriverOptions<D>> } = {
     strongOptions: [],
     plainFilename: childFilename,
     open: ({ child }) => new SnapshotAccessDriver(child!),
+  },
+  throttle: {
+    childOption: 'file',
+    rules: [],
+    strongOptions: ['throttle-group'],
+    plainFilename: () => undefined,
+    open: ({ options, child, filename, graph }) => new ThrottleDriver(child!, graph.objects.throttleGroupFor(options['throttle-group']), filename),
   },
   blkdebug: {
     childOption: 'image',
@@ -143,6 +153,8 @@ export interface UnnamedBackend {
  * Owns opening and closing, including loading and storing persistent bitmaps.
  */
 export class BlockGraph {
+  /** object-add's objects: throttle nodes find their groups here. */
+  readonly objects = new ObjectRegistry();
   private readonly nodes = new Map<string, BlockNode>();
   private readonly devices = new Map<string, BlockNode>();
   private readonly unnamedBackends = new Set<UnnamedBackend>();

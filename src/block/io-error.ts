@@ -5,12 +5,14 @@ const STRERROR: Record<number, string> = {
   22: 'Invalid argument',
   27: 'File too large',
   28: 'No space left on device',
+  110: 'Connection timed out',
   123: 'No medium found',
   125: 'Operation canceled',
 };
 
 /** The errno of a request to a drive without a medium. */
 export const ENOMEDIUM = 123;
+export const ETIMEDOUT = 110;
 
 export function strerror(errno: number): string {
   return STRERROR[errno] ?? `Unknown error ${errno}`;

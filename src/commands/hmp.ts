@@ -4,43 +4,54 @@ import type { CommandTable } from '../qmp/dispatcher.ts';
 import { resizeBlockdev } from '../block/resize.ts';
 import { blockDeviceInfo, queryBlock, resizeContext } from './block-nodes.ts';
 import { statusInfo } from './run-state.ts';
+import { settleWhenDue } from '../block/throttle/completion.ts';
 import type { DaemonServices } from './services.ts';
 
 export function hmpCommands({ graph, jobs, machine, exports, runState, printOutput, version }: DaemonServices) {
   return {
-    'human-monitor-command'(args) {
-      return runHumanMonitorCommand(
-        args['command-line'],
-        {
-          print: printOutput,
-          version,
-          blockBackends: () => queryBlock({ graph, machine }),
-          namedNodes: () => graph.allNodes().map(blockDeviceInfo),
-          status: () => statusInfo(runState),
-          resizeDevice: (device, size) => resizeBlockdev(graph, { device, size }, resizeContext(exports)),
-          resolveQemuIoTarget(device, guestDevicesOnly) {
-            if (guestDevicesOnly) {
-              const node = machine.nodeForQemuIo(device);
-              return node ? qemuIoTarget(node, null) : NO_MEDIUM_TARGET;
-            }
-            if (graph.isEmptyDrive(device)) return NO_MEDIUM_TARGET;
-            const node = graph.findForQemuIo(device);
-            if (!graph.deviceNode(device)) {
-              // By node name, qemu-io opens a BlockBackend of its own: attaching it and detaching it
-              // again (also when a guest disk's BlockBackend refuses to share the node) are two
-              // drained sections, each a paused/running pair of every job on the node.
-              jobs.drain(node);
-              jobs.drain(node);
-              const conflict = machine.conflictWithWriter(node);
-              if (conflict) throw new QemuIoOpenError(conflict);
-            }
-            return qemuIoTarget(node, graph.writeConflict(node));
-          },
-        },
-        args['cpu-index'],
-      );
+    async 'human-monitor-command'(args) {
+      // Requests through a throttle node are done at once; the reply, and qemu-io's report, wait until QEMU's would be due.
+      const printed: string[] = [];
+      try {
+        return await settleWhenDue(() => runHumanMonitor(args['command-line'], args['cpu-index'], (text) => printed.push(text)));
+      } finally {
+        for (const text of printed) printOutput(text);
+      }
     },
   } satisfies Partial<CommandTable>;
+
+  function runHumanMonitor(commandLine: string, cpuIndex: number | bigint | undefined, print: (text: string) => void): string {
+    return runHumanMonitorCommand(
+      commandLine,
+      {
+        print,
+        version,
+        blockBackends: () => queryBlock({ graph, machine }),
+        namedNodes: () => graph.allNodes().map(blockDeviceInfo),
+        status: () => statusInfo(runState),
+        resizeDevice: (device, size) => resizeBlockdev(graph, { device, size }, resizeContext(exports)),
+        resolveQemuIoTarget(device, guestDevicesOnly) {
+          if (guestDevicesOnly) {
+            const node = machine.nodeForQemuIo(device);
+            return node ? qemuIoTarget(node, null) : NO_MEDIUM_TARGET;
+          }
+          if (graph.isEmptyDrive(device)) return NO_MEDIUM_TARGET;
+          const node = graph.findForQemuIo(device);
+          if (!graph.deviceNode(device)) {
+            // By node name, qemu-io opens a BlockBackend of its own: attaching it and detaching it
+            // again (also when a guest disk's BlockBackend refuses to share the node) are two
+            // drained sections, each a paused/running pair of every job on the node.
+            jobs.drain(node);
+            jobs.drain(node);
+            const conflict = machine.conflictWithWriter(node);
+            if (conflict) throw new QemuIoOpenError(conflict);
+          }
+          return qemuIoTarget(node, graph.writeConflict(node));
+        },
+      },
+      cpuIndex,
+    );
+  }
 }
 
 function qemuIoTarget(node: BlockNode, writeConflict: string | null): QemuIoTarget {

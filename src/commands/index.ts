@@ -9,6 +9,7 @@ import { hmpCommands } from './hmp.ts';
 import { jobCommands } from './jobs.ts';
 import { runStateCommands } from './run-state.ts';
 import { qomCommands } from './qom.ts';
+import { objectCommands } from './objects.ts';
 import { qblockdCommands } from './qblockd.ts';
 import type { DaemonServices } from './services.ts';
 
@@ -27,6 +28,7 @@ export function allCommands(services: DaemonServices): CommandTable {
     ...createCommands(services),
     ...runStateCommands(services),
     ...qomCommands(services),
+    ...objectCommands(services),
     ...qblockdCommands(services),
   };
 }
