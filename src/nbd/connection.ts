@@ -1,5 +1,6 @@
 import type net from 'node:net';
 import { statusRuns } from '../block/block-status.ts';
+import { settleWhenDue } from '../block/throttle/completion.ts';
 import type { BlockExport, ExportClient, ExportManager } from '../block/exports.ts';
 import { exportContexts, type MetaContext } from './contexts.ts';
 import {
@@ -539,9 +540,10 @@ export class NbdConnection implements ExportClient {
   }
 
   /** Runs an operation whose reply carries no data: success, or the error QEMU names. */
+  /** A request through a throttle node is answered when QEMU's would be (block/throttle/completion.ts). */
   private async reply(request: Request, failure: string, operation: () => void): Promise<void> {
     try {
-      operation();
+      await settleWhenDue(operation);
     } catch {
       return this.sendError(request, NbdError.EIO, failure);
     }

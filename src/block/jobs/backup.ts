@@ -5,6 +5,7 @@ import { checkBitmapPermission } from '../bitmap/permissions.ts';
 import { allocatedRuns } from '../block-status.ts';
 import { FrozenBitmap, type BitmapSyncMode } from '../bitmap/successor.ts';
 import { CopyBeforeWriteDriver, type CopyFailure } from '../drivers/copy-before-write.ts';
+import { measureDue, now } from '../throttle/completion.ts';
 import type { BlockGraph } from '../graph.ts';
 import type { BlockNode } from '../node.ts';
 import type { Job, JobDriver } from './job.ts';
@@ -240,10 +241,14 @@ export class BackupJob implements JobDriver {
         const piece = this.cbw.writeCopies === planned ? this.plannedPiece(cursor, end) : this.livePiece(cursor, end);
         if (!piece) break;
         this.rateLimit.delay(piece.length);
-        const failed = this.cbw.copy(piece.offset, piece.length);
-        failure ??= failed;
+        const copied = measureDue(() => this.cbw.copy(piece.offset, piece.length));
+        if ('error' in copied.outcome) throw copied.outcome.error;
+        failure ??= copied.outcome.value;
         inFlight++;
         cursor = piece.endCluster;
+        // A throttled target: the job waits, as QEMU's copy waits for its throttle group.
+        const throttled = copied.dueAt - now();
+        if (throttled > 0) await job.sleep(throttled * 1e6);
         if (!failure) await this.pace(job);
       }
     }
