@@ -152,7 +152,7 @@ const IMAGE_FILE_CREATORS: Partial<Record<BlockdevDriver, (path: string, size: n
 };
 
 /** Drivers that never create images (no file of their own). */
-const NO_CREATION: ReadonlySet<string> = new Set(['null-co', 'null-aio', 'blkdebug', 'copy-before-write', 'snapshot-access']);
+const NO_CREATION: ReadonlySet<string> = new Set(['null-co', 'null-aio', 'blkdebug', 'copy-before-write', 'snapshot-access', 'throttle']);
 
 /** Creates (or replaces) the image file `path` of `size` bytes in `format`, as bdrv_img_create does for drive-backup. */
 export function createImage(path: string, format: string, size: number, isKnownFormat: (format: string) => boolean): void {

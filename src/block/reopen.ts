@@ -244,6 +244,7 @@ const CHILD_WRITES: { [D in BlockdevDriver]?: ReadonlyArray<'always' | 'passed-o
   raw: ['always'],
   blkdebug: ['passed-on'],
   'copy-before-write': ['passed-on', 'always'],
+  throttle: ['passed-on'],
 };
 
 /** A format node's claim on its image file follows its read-only state; returns how to put the claims back. */

@@ -75,7 +75,7 @@ const NOT_IMPLEMENTED: Record<string, { variants: Record<string, string[]>; memb
   'blockdev-reopen': { variants: { '.options': BLOCKDEV_DRIVERS_NOT_IMPLEMENTED }, members: driverOptionsNotImplemented('.options') },
   'blockdev-create': {
     variants: {
-      '.options': [...BLOCKDEV_DRIVERS_NOT_IMPLEMENTED, 'blkdebug', 'copy-before-write', 'null-aio', 'null-co', 'raw', 'snapshot-access'],
+      '.options': [...BLOCKDEV_DRIVERS_NOT_IMPLEMENTED, 'blkdebug', 'copy-before-write', 'null-aio', 'null-co', 'raw', 'snapshot-access', 'throttle'],
       '.options{qcow2}.file': BLOCKDEV_DRIVERS_NOT_IMPLEMENTED,
       '.options{qcow2}.data-file': BLOCKDEV_DRIVERS_NOT_IMPLEMENTED,
     },
