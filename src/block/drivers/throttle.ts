@@ -1,5 +1,5 @@
 import type { ImageInfo } from '../../schema/generated/qapi-types.ts';
-import type { BlockChildIo } from '../node.ts';
+import type { BlockChildIo, BlockNode } from '../node.ts';
 import type { ThrottleGroup } from '../throttle/group.ts';
 import { now } from '../throttle/completion.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -72,4 +72,9 @@ export class ThrottleDriver implements BlockDriver {
     if (childInfo['actual-size'] !== undefined) info['actual-size'] = childInfo['actual-size'];
     return info;
   }
+}
+
+/** Whether I/O to the node passes a throttle node on its way down (then each request counts on its own). */
+export function throttledBelow(node: BlockNode): boolean {
+  return node.driver.format === 'throttle' || node.children.some(throttledBelow);
 }
