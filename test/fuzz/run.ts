@@ -49,7 +49,8 @@ async function main(): Promise<number> {
   const started = Date.now();
   const writeReport = (done: number) => {
     const seconds = (Date.now() - started) / 1000;
-    const summary = { seed, count, done, against: qemu ? 'qemu' : null, seconds, tally, knownCrashes, excludedCrashes: KNOWN_QEMU_CRASHES.map((c) => c.name) };
+    const qemuStartCrashes = qemu?.startCrashes ?? 0;
+    const summary = { seed, count, done, against: qemu ? 'qemu' : null, seconds, tally, knownCrashes, qemuStartCrashes, excludedCrashes: KNOWN_QEMU_CRASHES.map((c) => c.name) };
     fs.writeFileSync(values.report!, JSON.stringify({ summary, findings }, null, 1) + '\n');
     return seconds;
   };
@@ -85,7 +86,8 @@ async function main(): Promise<number> {
   for (const id of gone) console.log(`GONE ${id}: listed in ${values.known} but now the same as QEMU; take it off the list`);
   console.log(`${count} cases in ${seconds.toFixed(1)} s (seed ${seed}${qemu ? ', against QEMU 7.2' : ', qblockd alone'}): ` +
     `${tally.same} same, ${tally['not-emulated']} not emulated, ${tally['known-qemu-crash']} known QEMU crashes, ` +
-    `${tally['known-divergence']} known divergences, ${tally.difference} differences; report: ${values.report}`);
+    `${tally['known-divergence']} known divergences, ${tally.difference} differences` +
+    `${qemu?.startCrashes ? `, QEMU crashed ${qemu.startCrashes} times while starting (started again)` : ''}; report: ${values.report}`);
   return tally.difference > 0 || gone.length > 0 ? 1 : 0;
 }
 
