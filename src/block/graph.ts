@@ -152,6 +152,8 @@ export class BlockGraph {
   private readonly driveNames: string[] = [];
   private readonly writethroughDevices = new Set<string>();
   private readonly descriptions = new WeakMap<BlockNode, NodeDescription>();
+  /** The options each node was opened, or last reopened, with: what blockdev-reopen compares against (block/reopen.ts). */
+  readonly nodeOptions = new WeakMap<BlockNode, BlockdevOptions>();
   private generatedIds = 0;
   /** Where events the block layer raises itself go (BLOCK_IMAGE_CORRUPTED); the daemon connects it. */
   eventSink: (name: string, data: Record<string, unknown>) => void = () => {};
@@ -333,6 +335,11 @@ export class BlockGraph {
     return null;
   }
 
+  /** Whether the node's driver holds its file child's image lock (QEMU's format drivers keeping metadata there). */
+  claimsFile(node: BlockNode): boolean {
+    return driverSpec(node.driver.format)?.claimsFile === true;
+  }
+
   /** A -drive BlockBackend's cache mode (cache=writethrough|directsync): the device waits for each write to be flushed. */
   isWritethrough(device: string): boolean {
     return this.writethroughDevices.has(device);
@@ -407,6 +414,7 @@ export class BlockGraph {
       }
       this.nodes.set(nodeName, node);
       this.descriptions.set(node, description);
+      this.nodeOptions.set(node, options);
       for (const used of opened) used.users.add(`parent ${nodeName}`);
       attachInternalBitmaps(node);
       return node;

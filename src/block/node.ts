@@ -1,4 +1,5 @@
 import { QmpError } from '../qmp/errors.ts';
+import { checkBitmapPermission } from './bitmap/permissions.ts';
 import type { DirtyBitmap } from './bitmap/dirty-bitmap.ts';
 import type { ByteStore } from './drivers/byte-store.ts';
 import type { BlockDriver, BlockStatus, SnapshotSource } from './drivers/driver.ts';
@@ -15,6 +16,7 @@ export interface BlockChildIo {
   writeCompressed?(offset: number, data: Buffer): void;
   discard(offset: number, length: number): void;
   flush(): void;
+  resize(size: number): void;
   blockStatus(offset: number, length: number): BlockStatus;
   imageInfo(): ImageInfo;
   readonly byteStore?: ByteStore;
@@ -41,11 +43,12 @@ export class BlockNode {
     readonly nodeName: string,
     readonly driver: BlockDriver,
     readonly children: BlockNode[],
-    readonly readOnly: boolean,
+    /** Changes when a snapshot makes the node a backing node (QEMU reopens it read-only). */
+    public readOnly: boolean,
     /** Added by the user (blockdev-add / -blockdev) rather than created implicitly. */
     readonly monitorOwned: boolean,
-    /** The node's cache and detect-zeroes options, as query-named-block-nodes reports them. */
-    readonly settings: NodeSettings = DEFAULT_NODE_SETTINGS,
+    /** The node's cache and detect-zeroes options, as query-named-block-nodes reports them; blockdev-reopen changes them. */
+    public settings: NodeSettings = DEFAULT_NODE_SETTINGS,
   ) {}
 
   size(): number {
@@ -111,6 +114,22 @@ export class BlockNode {
     this.driver.flush();
   }
 
+  /**
+   * bdrv_co_truncate: the driver's new size (a format passes it down to its child as its
+   * own resize), then every bitmap follows: new chunks clean, chunks past the end dropped.
+   */
+  resize(size: number): void {
+    if (this.readOnly) throw new QmpError('Image is read-only');
+    if (!this.driver.resize) throw new QmpError('Image format driver does not support resize');
+    this.driver.resize(size, (names) => {
+      for (const name of names) {
+        const bitmap = this.findBitmap(name);
+        if (bitmap) checkBitmapPermission(bitmap, 'resize');
+      }
+    });
+    for (const bitmap of this.bitmaps) bitmap.data.resize(this.size());
+  }
+
   blockStatus(offset: number, length: number): BlockStatus {
     return this.driver.blockStatus?.(offset, length) ?? { length, data: true, zero: false, allocated: true };
   }
@@ -128,6 +147,7 @@ export class BlockNode {
       writeCompressed: node.driver.writeCompressed && ((offset, data) => node.writeCompressed(offset, data)),
       discard: (offset, length) => node.discard(offset, length),
       flush: () => node.flush(),
+      resize: (size) => node.resize(size),
       blockStatus: (offset, length) => node.blockStatus(offset, length),
       imageInfo: () => node.driver.imageInfo(),
       snapshot: node.driver.snapshotSource?.(),

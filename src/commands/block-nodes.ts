@@ -4,9 +4,28 @@ import type { CommandTable } from '../qmp/dispatcher.ts';
 import type { GuestDisk } from '../machine/machine.ts';
 import type { BlockDeviceInfo, BlockInfo } from '../schema/generated/qapi-types.ts';
 import type { DaemonServices } from './services.ts';
+import { permissionConflict, UNNAMED_BACKEND } from '../block/permission-conflict.ts';
+import { reopenNodes } from '../block/reopen.ts';
+import { resizeBlockdev, type ResizeContext } from '../block/resize.ts';
+import type { ExportManager } from '../block/exports.ts';
 
-export function blockNodeCommands({ graph, machine }: DaemonServices) {
+export function blockNodeCommands({ graph, machine, exports, jobs }: DaemonServices) {
   return {
+    'blockdev-reopen'(args) {
+      reopenNodes(graph, args.options, {
+        writtenFromOutside: (node) =>
+          isJobTarget(node) || exports.onNode(node).some((exported) => exported.writable) || (machine.hasDiskOn(node) && !node.readOnly),
+        drain(nodes) {
+          for (const node of nodes) jobs.drainBegin(node);
+          for (const node of nodes) jobs.drainEnd(node);
+        },
+      });
+      return {};
+    },
+    block_resize(args) {
+      resizeBlockdev(graph, { device: args.device, nodeName: args['node-name'], size: args.size }, resizeContext(exports));
+      return {};
+    },
     'blockdev-add'(options) {
       graph.addBlockdev(options);
       return {};
@@ -22,6 +41,19 @@ export function blockNodeCommands({ graph, machine }: DaemonServices) {
       }),
     'query-block': () => queryBlock({ graph, machine }),
   } satisfies Partial<CommandTable>;
+}
+
+/** A backup job writes its target, and QEMU's op blockers keep it from being resized. */
+function isJobTarget(node: BlockNode): boolean {
+  return [...node.users].some((user) => user.startsWith('job '));
+}
+
+/** block_resize's view of users outside the graph: jobs block their targets; an export's BlockBackend shares every permission but resizing. */
+export function resizeContext(exports: ExportManager): ResizeContext {
+  return {
+    blocked: isJobTarget,
+    conflict: (node) => (exports.onNode(node).length > 0 ? permissionConflict(node.nodeName, 'resize', UNNAMED_BACKEND, UNNAMED_BACKEND) : null),
+  };
 }
 
 /**

@@ -1,11 +1,12 @@
 import type { BlockNode } from '../block/node.ts';
 import { NO_MEDIUM_TARGET, QemuIoOpenError, runHumanMonitorCommand, type QemuIoTarget } from '../hmp/index.ts';
 import type { CommandTable } from '../qmp/dispatcher.ts';
-import { blockDeviceInfo, queryBlock } from './block-nodes.ts';
+import { resizeBlockdev } from '../block/resize.ts';
+import { blockDeviceInfo, queryBlock, resizeContext } from './block-nodes.ts';
 import { statusInfo } from './run-state.ts';
 import type { DaemonServices } from './services.ts';
 
-export function hmpCommands({ graph, jobs, machine, runState, printOutput, version }: DaemonServices) {
+export function hmpCommands({ graph, jobs, machine, exports, runState, printOutput, version }: DaemonServices) {
   return {
     'human-monitor-command'(args) {
       return runHumanMonitorCommand(
@@ -16,6 +17,7 @@ export function hmpCommands({ graph, jobs, machine, runState, printOutput, versi
           blockBackends: () => queryBlock({ graph, machine }),
           namedNodes: () => graph.allNodes().map(blockDeviceInfo),
           status: () => statusInfo(runState),
+          resizeDevice: (device, size) => resizeBlockdev(graph, { device, size }, resizeContext(exports)),
           resolveQemuIoTarget(device, guestDevicesOnly) {
             if (guestDevicesOnly) {
               const node = machine.nodeForQemuIo(device);

@@ -38,6 +38,13 @@ function mutated(change: (image: Buffer) => Buffer | void, options: { version?: 
   };
 }
 
+/** An L2 table at cluster 5 that no refcount counts: a bitmap table stored at close goes to cluster 4, the directory to 5. */
+const UNCOUNTED_L2_TABLE = mutated((image) => {
+  const grown = Buffer.concat([image, Buffer.alloc(2 * CLUSTER)]);
+  grown.writeBigUInt64BE(BigInt(5 * CLUSTER) | (1n << 63n), 3 * CLUSTER);
+  return grown;
+});
+
 export const LAZY_IMAGES: LazyImageCase[] = [
   {
     name: 'refcount table over the refcount block and the L1 table',
@@ -224,12 +231,7 @@ export const LAZY_IMAGES: LazyImageCase[] = [
   {
     name: 'an L2 table where the bitmap directory goes at close (QEMU drops its L1 table before storing bitmaps)',
     fuzzCases: [],
-    image: mutated((image) => {
-      // The L2 table at cluster 5 is counted nowhere: the bitmap table goes to cluster 4, the directory to 5.
-      const grown = Buffer.concat([image, Buffer.alloc(2 * CLUSTER)]);
-      grown.writeBigUInt64BE(BigInt(5 * CLUSTER) | (1n << 63n), 3 * CLUSTER);
-      return grown;
-    }),
+    image: UNCOUNTED_L2_TABLE,
     requests: [ADD(), BITMAP, DEL],
     qemuLines: [
       '{"return": {}}',
@@ -240,11 +242,7 @@ export const LAZY_IMAGES: LazyImageCase[] = [
   {
     name: 'the same L2 table hit by a guest write',
     fuzzCases: [],
-    image: mutated((image) => {
-      const grown = Buffer.concat([image, Buffer.alloc(2 * CLUSTER)]);
-      grown.writeBigUInt64BE(BigInt(5 * CLUSTER) | (1n << 63n), 3 * CLUSTER);
-      return grown;
-    }),
+    image: UNCOUNTED_L2_TABLE,
     requests: [ADD(), QEMU_IO('write 0 64k'), QEMU_IO('write 64k 64k'), DEL],
     imageDiffers: 'the first write updated an L2 entry and a refcount: QEMU held them in its caches and lost them with the node, qblockd had written them',
     qemuLines: [

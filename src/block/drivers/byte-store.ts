@@ -9,6 +9,8 @@ const MAX_REQUEST_END = 2 ** 63 - 2 ** 30;
 /** Byte-addressed storage under a format driver: a host file, or memory in tests. */
 export interface ByteStore {
   readonly readOnly: boolean;
+  /** Reopens the storage for reading only, or for reading and writing. */
+  setReadOnly?(readOnly: boolean): void;
   size(): number;
   /** Reads into `buffer` at `offset`; returns the bytes read (short at end of file). */
   pread(buffer: Buffer, offset: number): number;
@@ -29,14 +31,23 @@ export class FileByteStore implements ByteStore {
   private length: number;
 
   private constructor(
-    private readonly fd: number,
-    readonly readOnly: boolean,
+    private readonly path: string,
+    private fd: number,
+    public readOnly: boolean,
   ) {
     this.length = fs.fstatSync(fd).size;
   }
 
   static open(path: string, options: { readOnly: boolean }): FileByteStore {
-    return new FileByteStore(fs.openSync(path, options.readOnly ? 'r' : 'r+'), options.readOnly);
+    return new FileByteStore(path, fs.openSync(path, openFlags(options.readOnly)), options.readOnly);
+  }
+
+  /** A new descriptor in the new mode replaces the old one only once it is open. */
+  setReadOnly(readOnly: boolean): void {
+    const fd = fs.openSync(this.path, openFlags(readOnly));
+    fs.closeSync(this.fd);
+    this.fd = fd;
+    this.readOnly = readOnly;
   }
 
   size(): number {
@@ -99,6 +110,10 @@ export class FileByteStore implements ByteStore {
   }
 }
 
+function openFlags(readOnly: boolean): string {
+  return readOnly ? 'r' : 'r+';
+}
+
 /** In-memory storage that records every write, so tests can cut the history anywhere (a crash). */
 export class MemoryByteStore implements ByteStore {
   readonly writes: Array<{ offset: number; data: Buffer } | 'flush'> = [];
@@ -106,9 +121,13 @@ export class MemoryByteStore implements ByteStore {
 
   constructor(
     initial: Buffer = Buffer.alloc(0),
-    readonly readOnly = false,
+    public readOnly = false,
   ) {
     this.data = Buffer.from(initial);
+  }
+
+  setReadOnly(readOnly: boolean): void {
+    this.readOnly = readOnly;
   }
 
   contents(): Buffer {

@@ -89,6 +89,14 @@ export interface BlockDriver {
   /** copy-before-write: the point-in-time view snapshot-access reads. */
   snapshotSource?(): SnapshotSource;
   close(): void;
+  /** blockdev-reopen switched the node between read-only and read-write (permissions already checked). */
+  reopen?(readOnly: boolean): void;
+  /**
+   * block_resize: the new guest size; a driver without it cannot be resized. A driver
+   * that stores bitmaps calls `checkStoredBitmaps` with their names, in its order, once
+   * its own checks passed: each must be usable, as it is resized with the image.
+   */
+  resize?(size: number, checkStoredBitmaps: (names: string[]) => void): void;
 }
 
 export interface InternalBitmaps {

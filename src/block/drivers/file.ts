@@ -87,6 +87,15 @@ export class FileDriver implements BlockDriver {
 
   discard(): void {}
 
+  reopen(readOnly: boolean): void {
+    this.byteStore.setReadOnly?.(readOnly);
+  }
+
+  /** The host file is truncated or extended to exactly the new size. */
+  resize(size: number): void {
+    this.byteStore.truncate(size);
+  }
+
   flush(): void {
     this.byteStore.flush();
   }

@@ -142,6 +142,14 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore {
     }
   }
 
+  reopen(readOnly: boolean): void {
+    this.guarded(() => this.image.setReadOnly(readOnly));
+  }
+
+  resize(size: number, checkStoredBitmaps: (names: string[]) => void): void {
+    this.guarded(() => this.image.resize(size, () => checkStoredBitmaps(this.image.storedBitmaps().map((bitmap) => bitmap.name))));
+  }
+
   loadBitmaps(): LoadedBitmap[] {
     return this.image.storedBitmaps().map((stored) => ({
       name: stored.name,

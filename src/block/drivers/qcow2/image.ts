@@ -53,6 +53,8 @@ export interface BitmapToStore {
 
 /** cluster_bits is at most 21: cluster 0 is read whole, zero-filled past the end of the file. */
 const MAX_CLUSTER_SIZE = 2 * 1024 * 1024;
+/** QEMU's QCOW_MAX_L1_SIZE: the largest L1 table, in bytes. */
+const MAX_L1_BYTES = 32 * 1024 * 1024;
 const OFFSET_MASK = 0x00fffffffffffe00n;
 const COPIED = 1n << 63n;
 const COMPRESSED = 1n << 62n;
@@ -80,11 +82,17 @@ interface HostRead {
  */
 export class Qcow2Image {
   readonly version: 2 | 3;
-  readonly virtualSize: number;
+  virtualSize: number;
   readonly clusterSize: number;
-  readonly readOnly: boolean;
+  /** Follows the node: blockdev-reopen switches it (setReadOnly). */
+  readOnly: boolean;
   private readonly header: Qcow2Header;
   private readonly refcounts: RefcountManager;
+  /**
+   * Bitmaps whose table on disk holds exactly the bits a BitmapData had at a version
+   * (loaded or stored since): storing that data unchanged again rewrites only its flags.
+   */
+  private readonly onDisk = new Map<string, { data: BitmapData; version: number }>();
   private readonly l1: bigint[];
   private readonly l2Cache = new Map<number, Buffer>();
   private readonly l2Entries: number;
@@ -333,13 +341,21 @@ export class Qcow2Image {
       this.store.pwrite(piece, host + inCluster);
       return;
     }
-    const cluster = count === this.clusterSize ? Buffer.from(piece) : this.read(guestCluster * this.clusterSize, this.clusterSize);
+    const cluster = count === this.clusterSize ? Buffer.from(piece) : this.readWholeCluster(guestCluster);
     if (count !== this.clusterSize) piece.copy(cluster, inCluster);
     if (!inPlace) this.l2Table(Math.floor(guestCluster / this.l2Entries), true);
     const target = inPlace ? host : this.refcounts.allocate(1, () => this.guard.check(inCluster, count));
     this.guard.check(target + inCluster, count);
     this.store.pwrite(cluster, target);
     this.setL2Entry(guestCluster, BigInt(target) | COPIED);
+  }
+
+  /** A cluster's guest bytes; the last cluster of an image whose size is not a whole number of clusters reads as zeroes past the end. */
+  private readWholeCluster(guestCluster: number): Buffer {
+    const start = guestCluster * this.clusterSize;
+    const cluster = Buffer.alloc(this.clusterSize);
+    this.read(start, Math.min(this.clusterSize, this.virtualSize - start)).copy(cluster);
+    return cluster;
   }
 
   /** Points `count` guest clusters from `first` at consecutive host clusters from `host`. */
@@ -413,6 +429,84 @@ export class Qcow2Image {
     this.flush();
   }
 
+  /** blockdev-reopen: writing needs the file to be writable already; going read-only flushes what is written. */
+  setReadOnly(readOnly: boolean): void {
+    if (!readOnly && this.store.readOnly) throw new Qcow2FormatError('Block node is read-only');
+    if (readOnly) this.flush();
+    this.readOnly = readOnly;
+  }
+
+  /**
+   * block_resize. Growing makes the L1 table exactly as long as the new size needs
+   * (a fresh table, then the header, then the old table freed); shrinking frees every
+   * cluster wholly past the new end and the L2 tables left covering nothing. The
+   * header's size is written last, as QEMU does.
+   */
+  resize(size: number, checkBitmaps: () => void): void {
+    this.checkWritable();
+    if (size % 512 !== 0) throw new Qcow2FormatError('The new size must be a multiple of 512');
+    checkBitmaps();
+    const clusters = Math.ceil(size / this.clusterSize);
+    const l1Needed = Math.ceil(clusters / this.l2Entries);
+    if (size < this.virtualSize) this.freeClustersFrom(clusters);
+    else if (l1Needed > this.l1.length) this.growL1(l1Needed);
+    this.header.size = size;
+    this.writeHeader();
+    this.store.flush();
+    this.virtualSize = size;
+  }
+
+  private growL1(entries: number): void {
+    if (entries * 8 > MAX_L1_BYTES) throw new Qcow2FormatError('Failed to grow the L1 table: File too large');
+    const table = Buffer.alloc(Math.ceil((entries * 8) / this.clusterSize) * this.clusterSize);
+    this.l1.forEach((entry, index) => table.writeBigUInt64BE(entry, index * 8));
+    const offset = this.refcounts.allocate(table.length / this.clusterSize);
+    this.store.pwrite(table, offset);
+    this.store.flush();
+    const old = { offset: this.header.l1TableOffset, bytes: this.header.l1Size * 8 };
+    this.header.l1TableOffset = offset;
+    this.header.l1Size = entries;
+    this.writeHeader();
+    this.store.flush();
+    if (old.bytes > 0) this.refcounts.free(old.offset, old.bytes);
+    while (this.l1.length < entries) this.l1.push(0n);
+  }
+
+  /** Frees the data clusters from guest cluster `first` on, then the L2 tables that cover none before it. */
+  private freeClustersFrom(first: number): void {
+    for (let l1Index = Math.floor(first / this.l2Entries); l1Index < this.l1.length; l1Index++) {
+      const table = this.l2Table(l1Index, false);
+      if (!table) continue;
+      const tableOffset = Number(this.l1[l1Index]! & OFFSET_MASK);
+      const start = Math.max(0, first - l1Index * this.l2Entries);
+      for (let index = start; index < this.l2Entries; index++) {
+        const entry = table.readBigUInt64BE(index * 8);
+        if (entry !== 0n) this.freeDataCluster(entry);
+      }
+      if (start > 0) {
+        table.fill(0, start * 8);
+        this.store.pwrite(table.subarray(start * 8), tableOffset + start * 8);
+        continue;
+      }
+      this.l1[l1Index] = 0n;
+      this.store.pwrite(Buffer.alloc(8), this.header.l1TableOffset + l1Index * 8);
+      this.store.flush();
+      this.l2Cache.delete(l1Index);
+      this.refcounts.free(tableOffset, this.clusterSize);
+    }
+    this.store.flush();
+  }
+
+  private freeDataCluster(entry: bigint): void {
+    if (entry & COMPRESSED) {
+      const { offset, bytes } = this.compressedExtent(entry);
+      this.refcounts.free(offset, bytes);
+      return;
+    }
+    const host = Number(entry & OFFSET_MASK);
+    if (host !== 0) this.refcounts.free(host, this.clusterSize);
+  }
+
   // ---- bitmaps ----
 
   storedBitmaps(): StoredBitmapInfo[] {
@@ -439,6 +533,7 @@ export class Qcow2Image {
       this.store.pread(buffer.fill(0), offset);
       into.writeSerialized(index * this.clusterSize, buffer);
     });
+    this.onDisk.set(name, { data: into, version: into.version });
   }
 
   /** On a writable open: every bitmap we loaded is now in use until we store it. */
@@ -471,7 +566,8 @@ export class Qcow2Image {
   /**
    * Writes these bitmaps (in-use cleared, auto when enabled) into fresh
    * clusters, then a fresh directory, then the header; frees what they
-   * replace only afterwards. Stored bitmaps not listed stay as they are.
+   * replace only afterwards. Stored bitmaps not listed stay as they are; a
+   * bitmap whose bits are still those on disk keeps its table.
    */
   storeBitmaps(bitmaps: BitmapToStore[]): void {
     this.checkWritable();
@@ -479,16 +575,22 @@ export class Qcow2Image {
     const replaced: BitmapDirectoryEntry[] = [];
     const entries = [...this.directory];
     for (const bitmap of bitmaps) {
+      const flags = bitmap.enabled ? FLAG_AUTO : 0;
+      const known = this.onDisk.get(bitmap.name);
+      const index = entries.findIndex((existing) => existing.name === bitmap.name);
+      if (index >= 0 && known?.data === bitmap.data && known.version === bitmap.data.version) {
+        entries[index] = { ...entries[index]!, flags };
+        continue;
+      }
       const table = this.writeBitmapData(bitmap.data);
       const entry: BitmapDirectoryEntry = {
         ...table,
-        flags: bitmap.enabled ? FLAG_AUTO : 0,
+        flags,
         type: BITMAP_TYPE_DIRTY_TRACKING,
         granularityBits: Math.log2(bitmap.granularity),
         name: bitmap.name,
         extraData: Buffer.alloc(0),
       };
-      const index = entries.findIndex((existing) => existing.name === bitmap.name);
       if (index >= 0) replaced.push(entries.splice(index, 1, entry)[0]!);
       else entries.push(entry);
     }
@@ -497,6 +599,7 @@ export class Qcow2Image {
     this.replaceDirectory(entries);
     for (const entry of replaced) this.freeBitmapClusters(entry);
     this.store.flush();
+    for (const bitmap of bitmaps) this.onDisk.set(bitmap.name, { data: bitmap.data, version: bitmap.data.version });
   }
 
   /**
@@ -507,6 +610,7 @@ export class Qcow2Image {
     this.checkWritable();
     const entry = this.directory.find((candidate) => candidate.name === name);
     if (!entry) return;
+    this.onDisk.delete(name);
     this.replaceDirectory(this.directory.filter((candidate) => candidate !== entry));
     this.freeBitmapClusters(entry);
     this.store.flush();
@@ -715,11 +819,17 @@ export class Qcow2Image {
     if (this.guard.mayWriteBack(tableOffset, 'activeL2')) this.store.pwrite(table.subarray(index * 8, index * 8 + 8), tableOffset + index * 8);
   }
 
-  private readCompressed(entry: bigint): Buffer {
+  /** Where a compressed cluster's bytes lie in the file: its descriptor's offset and sector count. */
+  private compressedExtent(entry: bigint): { offset: number; bytes: number } {
     const offsetBits = BigInt(62 - (this.header.clusterBits - 8));
     const offset = Number(entry & ((1n << offsetBits) - 1n));
     const sectors = Number((entry >> offsetBits) & ((1n << BigInt(this.header.clusterBits - 8)) - 1n)) + 1;
-    const compressed = this.readExact(offset, sectors * 512 - (offset % 512));
+    return { offset, bytes: sectors * 512 - (offset % 512) };
+  }
+
+  private readCompressed(entry: bigint): Buffer {
+    const { offset, bytes } = this.compressedExtent(entry);
+    const compressed = this.readExact(offset, bytes);
     try {
       const data = lazyZlib().inflateRawSync(compressed, { finishFlush: 2 });
       const out = Buffer.alloc(this.clusterSize);
