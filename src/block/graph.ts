@@ -38,6 +38,8 @@ interface OpenArguments<Options> {
   extra: Record<string, BlockChildIo>;
   graph: BlockGraph;
   nodeName: string;
+  /** The node's `json:` filename with some strong options changed (a throttle node reopened with another group). */
+  filenameWith(changed: Record<string, unknown>): string;
 }
 
 interface DriverSpec<Options> {
@@ -123,7 +125,8 @@ const DRIVERS: { [D in BlockdevDriver]?: DriverSpec<DriverOptions<D>> } = {
     rules: [],
     strongOptions: ['throttle-group'],
     plainFilename: () => undefined,
-    open: ({ options, child, filename, graph }) => new ThrottleDriver(child!, graph.objects.throttleGroupFor(options['throttle-group']), filename),
+    open: ({ options, child, graph, filenameWith }) =>
+      new ThrottleDriver(child!, graph.objects.throttleGroupFor(options['throttle-group']), (group) => filenameWith({ 'throttle-group': group })),
   },
   blkdebug: {
     childOption: 'image',
@@ -411,7 +414,8 @@ export class BlockGraph {
       }
       const filename = description.plainFilename ?? `json:${toQmpJson(description.openOptions)}`;
       const extra = Object.fromEntries(Object.entries(extras).map(([member, node]) => [member, node.asChild()]));
-      const driver = spec.open({ options, child: child?.asChild(), readOnly, filename, extra, graph: this, nodeName });
+      const filenameWith = (changed: Record<string, unknown>) => `json:${toQmpJson({ ...description.openOptions, ...changed })}`;
+      const driver = spec.open({ options, child: child?.asChild(), readOnly, filename, extra, graph: this, nodeName, filenameWith });
       const settings = {
         direct: options.cache?.direct === true,
         noFlush: options.cache?.['no-flush'] === true,

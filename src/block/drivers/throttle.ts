@@ -17,10 +17,18 @@ export class ThrottleDriver implements BlockDriver {
 
   constructor(
     private readonly child: BlockChildIo,
-    private readonly group: ThrottleGroup,
-    private readonly filename: string,
+    private group: ThrottleGroup,
+    /** Its `json:` filename, which names the group. */
+    private readonly filenameFor: (groupId: string) => string,
   ) {
     group.users++;
+  }
+
+  /** blockdev-reopen named another group: requests count there from now on. */
+  switchGroup(group: ThrottleGroup): void {
+    this.group.users--;
+    group.users++;
+    this.group = group;
   }
 
   size(): number {
@@ -68,7 +76,7 @@ export class ThrottleDriver implements BlockDriver {
   /** A filter reports its child's image as its backing image. */
   imageInfo(): ImageInfo {
     const childInfo = this.child.imageInfo();
-    const info: ImageInfo = { 'virtual-size': this.child.size(), filename: this.filename, format: this.format, 'backing-image': childInfo };
+    const info: ImageInfo = { 'virtual-size': this.child.size(), filename: this.filenameFor(this.group.id), format: this.format, 'backing-image': childInfo };
     if (childInfo['actual-size'] !== undefined) info['actual-size'] = childInfo['actual-size'];
     return info;
   }
