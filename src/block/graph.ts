@@ -15,6 +15,7 @@ import { RawDriver } from './drivers/raw.ts';
 import { BlockNode, type BlockChildIo } from './node.ts';
 import { COMMON_RULES, FILE_RULES, NULL_RULES, QCOW2_CHILD_RULES, RAW_RULES, firstProblem, type OptionRule } from './drivers/option-rules.ts';
 import { toQmpJson } from '../qmp/wire.ts';
+import { qdictKeyOrder } from '../qmp/qdict-order.ts';
 import type { BlockdevDriver, BlockdevOptions, BlockdevRef } from '../schema/generated/qapi-types.ts';
 
 /** One driver's BlockdevOptions: the common members and its own. */
@@ -49,6 +50,8 @@ interface DriverSpec<Options> {
    * through and, like an unused -drive, claims nothing.
    */
   claimsFile?: boolean;
+  /** QEMU calls the driver a protocol (it has a protocol name): its refusals say so. */
+  protocol?: true;
   /** QEMU's checks on this driver's option values, in its order (block/drivers/option-rules.ts). */
   rules: Array<OptionRule<Options>>;
   /** The options that change what the node contains: they appear in its `json:` filename (QEMU's strong options). */
@@ -62,6 +65,7 @@ interface DriverSpec<Options> {
 const childFilename = (_options: unknown, child: NodeDescription | undefined, strongGiven: boolean) => (strongGiven ? undefined : child?.plainFilename);
 
 const NULL_DRIVER = {
+  protocol: true as const,
   rules: NULL_RULES,
   strongOptions: ['size', 'read-zeroes'],
   plainFilename: (options: DriverOptions<'null-co' | 'null-aio'>, _child: NodeDescription | undefined, strongGiven: boolean) =>
@@ -73,6 +77,7 @@ const DRIVERS: { [D in BlockdevDriver]?: DriverSpec<DriverOptions<D>> } = {
   'null-co': NULL_DRIVER,
   'null-aio': NULL_DRIVER,
   file: {
+    protocol: true,
     rules: FILE_RULES,
     strongOptions: ['filename'],
     plainFilename: (options) => options.filename,
@@ -117,6 +122,7 @@ const DRIVERS: { [D in BlockdevDriver]?: DriverSpec<DriverOptions<D>> } = {
   },
   blkdebug: {
     childOption: 'image',
+    protocol: true,
     rules: [],
     strongOptions: [],
     plainFilename: childFilename,
@@ -412,6 +418,16 @@ export class BlockGraph {
         driver.close();
         throw error;
       }
+      const unused = unusedOption(givenMembers);
+      if (unused !== undefined) {
+        try {
+          storePersistentBitmaps(node);
+        } finally {
+          driver.close();
+        }
+        const refusal = spec.protocol ? `Block protocol '${options.driver}' doesn't support` : `Block format '${options.driver}' does not support`;
+        throw new QmpError(`${refusal} the option '${unused}'`);
+      }
       this.nodes.set(nodeName, node);
       this.descriptions.set(node, description);
       this.nodeOptions.set(node, options);
@@ -487,6 +503,16 @@ export class BlockGraph {
       }
     }
   }
+}
+
+/**
+ * QEMU flattens a node's options and, once the node is open, refuses any the driver left
+ * unused. An empty object or list stays whole in the flattening and nothing takes it
+ * (`cache: {}`, blkdebug's `inject-error: []`): the first in QDict order is named.
+ */
+function unusedOption(given: Record<string, unknown>): string | undefined {
+  const isEmpty = (value: unknown) => typeof value === 'object' && value !== null && Object.keys(value).length === 0;
+  return qdictKeyOrder(Object.keys(given)).find((member) => isEmpty(given[member]));
 }
 
 /** A driver's own unnamed bitmaps show on its node and on its `file` child, newest first. */
