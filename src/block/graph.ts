@@ -5,7 +5,7 @@ import { DirtyBitmap } from './bitmap/dirty-bitmap.ts';
 import { probeFormat } from './drive-options.ts';
 import { BlkdebugDriver } from './drivers/blkdebug.ts';
 import { CopyBeforeWriteDriver } from './drivers/copy-before-write.ts';
-import type { BlockDriver, HostLockMode } from './drivers/driver.ts';
+import type { BackingChainDriver, BlockDriver, HostLockMode } from './drivers/driver.ts';
 import { FileDriver } from './drivers/file.ts';
 import { SnapshotAccessDriver } from './drivers/snapshot-access.ts';
 import { NullDriver } from './drivers/null-co.ts';
@@ -14,7 +14,7 @@ import { RawDriver } from './drivers/raw.ts';
 import { BlockNode, type BlockChildIo } from './node.ts';
 import { COMMON_RULES, FILE_RULES, NULL_RULES, QCOW2_CHILD_RULES, RAW_RULES, firstProblem, type OptionRule } from './drivers/option-rules.ts';
 import { toQmpJson } from '../qmp/wire.ts';
-import type { BlockdevDriver, BlockdevOptions, BlockdevRef } from '../schema/generated/qapi-types.ts';
+import type { BlockdevDriver, BlockdevOptions, BlockdevRef, BlockdevRefOrNull } from '../schema/generated/qapi-types.ts';
 
 /** One driver's BlockdevOptions: the common members and its own. */
 type DriverOptions<D extends BlockdevDriver> = Extract<BlockdevOptions, { driver: D }>;
@@ -24,6 +24,10 @@ interface NodeDescription {
   /** The driver, the options that define the node's contents, and its child's, as given. */
   openOptions: Record<string, unknown>;
   plainFilename?: string;
+  /** The filename the node has while its backing is the one its image names (QEMU's auto_backing_file decides). */
+  ownPlainFilename?: string;
+  /** The backing file the node's image names; once that file is opened by default, the opened node's filename. */
+  autoBackingFile?: string;
 }
 
 interface OpenArguments<Options> {
@@ -171,9 +175,19 @@ export class BlockGraph {
 
   /** bdrv_lookup_bs: a device name first, then a node name. */
   findDeviceOrNode(name: string): BlockNode {
-    const node = this.devices.get(name) ?? this.nodes.get(name);
-    if (!node) throw new QmpError(`Cannot find device='${name}' nor node-name='${name}'`);
+    return this.lookup(name, name);
+  }
+
+  /** bdrv_lookup_bs with a device name and a node name apart, either left out. */
+  lookup(device: string | undefined, nodeName: string | undefined): BlockNode {
+    const node = (device !== undefined ? this.devices.get(device) : undefined) ?? (nodeName !== undefined ? this.nodes.get(nodeName) : undefined);
+    if (!node) throw new QmpError(`Cannot find device='${device ?? ''}' nor node-name='${nodeName ?? ''}'`);
     return node;
+  }
+
+  /** Whether a device or a node goes by this name. */
+  exists(name: string): boolean {
+    return this.devices.has(name) || this.nodes.has(name);
   }
 
   /** The lookup the bitmap commands use for an existing bitmap's node. */
@@ -227,6 +241,12 @@ export class BlockGraph {
     return this.open(options as BlockdevOptions, false);
   }
 
+  /** A snapshot's new overlay image, opened without its backing (the snapshot attaches it). */
+  openOverlay(filename: string, format: string, nodeName: string | undefined, readOnly: boolean): BlockNode {
+    const options = { driver: format, 'node-name': nodeName, 'read-only': readOnly, file: { driver: 'file', filename }, backing: null };
+    return this.open(options as BlockdevOptions, false);
+  }
+
   closeImplicit(node: BlockNode): void {
     this.close(node);
   }
@@ -277,6 +297,7 @@ export class BlockGraph {
     const node = this.nodes.get(nodeName);
     if (!node) throw new QmpError(`Failed to find node with node-name='${nodeName}'`);
     if ([...node.users].some((user) => !user.startsWith('parent '))) throw new QmpError(`Node ${nodeName} is in use`);
+    refuse(this.backingBlocker(node));
     if (!node.monitorOwned) throw new QmpError(`Node ${nodeName} is not owned by the monitor`);
     if (node.users.size > 0) throw new QmpError(`Block device ${nodeName} is in use`);
     this.close(node);
@@ -313,6 +334,7 @@ export class BlockGraph {
     };
     let claimedChild = false;
     const child = childOf(spec.childOption);
+    let node: BlockNode;
     try {
       const extras = Object.fromEntries((spec.extraChildren ?? []).map((member) => [member, childOf(member)!]));
       refuse(firstProblem(COMMON_RULES, options));
@@ -332,7 +354,7 @@ export class BlockGraph {
         noFlush: options.cache?.['no-flush'] === true,
         detectZeroes: options['detect-zeroes'] ?? 'off',
       };
-      const node = new BlockNode(nodeName, driver, opened, readOnly, monitorOwned, settings);
+      node = new BlockNode(nodeName, driver, opened, readOnly, monitorOwned, settings);
       try {
         this.loadPersistentBitmaps(node);
       } catch (error) {
@@ -343,13 +365,101 @@ export class BlockGraph {
       this.descriptions.set(node, description);
       for (const used of opened) used.users.add(`parent ${nodeName}`);
       attachInternalBitmaps(node);
-      return node;
     } catch (error) {
       if (claimedChild) child!.driver.hostLock?.release(lockMode(readOnly));
       // Children this call created go with it; a node it only referred to (a device's, say) stays.
       for (const used of opened) if (!used.monitorOwned && used.users.size === 0) this.close(used);
       throw error;
     }
+    if (node.driver.backingChain) {
+      try {
+        this.openBacking(node, (options as DriverOptions<'qcow2'>).backing);
+      } catch (error) {
+        this.close(node);
+        throw error;
+      }
+    }
+    return node;
+  }
+
+  /**
+   * QEMU opens the backing child once the node itself is open: the node named
+   * by reference, defined in place (read-only unless it says otherwise), none
+   * for null, or by default the file the image names, in the format it names.
+   */
+  private openBacking(node: BlockNode, reference: BlockdevRefOrNull | undefined): void {
+    const chain = node.driver.backingChain!;
+    const description = this.descriptions.get(node)!;
+    description.autoBackingFile = chain.backingFile;
+    if (reference === undefined && chain.backingFile === '') return;
+    if (reference !== null) {
+      let backing: BlockNode;
+      try {
+        backing = reference === undefined ? this.open(defaultBackingOptions(chain), false) : this.resolveChild(reference, true, reference);
+      } catch (error) {
+        throw new QmpError(`Could not open backing file: ${(error as Error).message}`);
+      }
+      if (reference === undefined) description.autoBackingFile = this.filenameOf(backing);
+      this.attachBacking(node, backing);
+    }
+    this.refreshFilename(node);
+  }
+
+  /** Makes `backing` the node's backing child: reads of its unallocated clusters go there. */
+  attachBacking(node: BlockNode, backing: BlockNode): void {
+    node.backing = backing;
+    backing.users.add(`parent ${node.nodeName}`);
+    node.driver.backingChain!.setBacking(backing.asChild());
+    this.refreshFilename(node);
+  }
+
+  detachBacking(node: BlockNode): void {
+    const backing = node.backing!;
+    node.backing = undefined;
+    backing.users.delete(`parent ${node.nodeName}`);
+    node.driver.backingChain!.setBacking(undefined);
+    this.refreshFilename(node);
+  }
+
+  /** QEMU's op blocker on a backing node: the error for snapshotting or deleting it, or null. */
+  backingBlocker(node: BlockNode): string | null {
+    for (const parent of this.nodes.values()) {
+      if (parent.backing === node) return `Node '${node.nodeName}' is busy: node is used as backing hd of '${parent.nodeName}'`;
+    }
+    return null;
+  }
+
+  /** Moves every device (-drive BlockBackend) on `from` to `to`, as QEMU's bdrv_replace_node does. */
+  moveDevices(from: BlockNode, to: BlockNode): void {
+    for (const [id, device] of this.devices) {
+      if (device !== from) continue;
+      this.devices.set(id, to);
+      from.users.delete(`device ${id}`);
+      to.users.add(`device ${id}`);
+    }
+  }
+
+  /** The node's filename as query output shows it: plain, or `json:` and its options. */
+  filenameOf(node: BlockNode): string {
+    const description = this.descriptions.get(node)!;
+    return description.plainFilename ?? `json:${toQmpJson(description.openOptions)}`;
+  }
+
+  /**
+   * A node whose backing is not the file its image names (a different node, or
+   * none) is named by its options, the backing's included, as QEMU names it.
+   */
+  private refreshFilename(node: BlockNode): void {
+    const description = this.descriptions.get(node)!;
+    const backingFilename = node.backing ? this.filenameOf(node.backing) : '';
+    if (description.autoBackingFile === backingFilename) {
+      delete description.openOptions.backing;
+      description.plainFilename = description.ownPlainFilename;
+    } else {
+      description.openOptions.backing = node.backing ? this.descriptions.get(node.backing)!.openOptions : null;
+      description.plainFilename = undefined;
+    }
+    node.driver.backingChain!.filename = this.filenameOf(node);
   }
 
   /** A child defined in place inherits read-only and, as in QEMU, `discard: unmap`. */
@@ -411,6 +521,11 @@ export class BlockGraph {
         child.users.delete(`parent ${node.nodeName}`);
         if (!child.monitorOwned && child.users.size === 0) this.close(child);
       }
+      const backing = node.backing;
+      if (backing) {
+        backing.users.delete(`parent ${node.nodeName}`);
+        if (!backing.monitorOwned && backing.users.size === 0) this.close(backing);
+      }
     }
   }
 }
@@ -452,6 +567,13 @@ function driverSpec<D extends BlockdevDriver>(driver: D): DriverSpec<DriverOptio
   return DRIVERS[driver];
 }
 
+/** The backing file an image names, opened read-only in the format it names (probed where it names none). */
+function defaultBackingOptions(chain: BackingChainDriver): BlockdevOptions {
+  const filename = chain.fullBackingFilename();
+  const driver = chain.backingFormat ?? probeFormat(filename);
+  return { driver, 'read-only': true, file: { driver: 'file', filename } } as BlockdevOptions;
+}
+
 function refuse(problem: string | null): void {
   if (problem) throw new QmpError(problem);
 }
@@ -466,5 +588,6 @@ function describe<Options extends BlockdevOptions>(
   const openOptions: Record<string, unknown> = { driver: options.driver };
   for (const key of strong) openOptions[key] = given[key];
   if (child) openOptions.file = child.openOptions;
-  return { openOptions, plainFilename: spec.plainFilename(options, child, strong.length > 0) };
+  const plainFilename = spec.plainFilename(options, child, strong.length > 0);
+  return { openOptions, plainFilename, ownPlainFilename: plainFilename };
 }

@@ -36,12 +36,15 @@ export class BlockNode {
   readonly bitmaps: DirtyBitmap[] = [];
   /** Who keeps this node alive besides the monitor: parents, devices, exports. */
   readonly users = new Set<string>();
+  /** The node below in the backing chain (qcow2's `backing` child). */
+  backing: BlockNode | undefined;
 
   constructor(
     readonly nodeName: string,
     readonly driver: BlockDriver,
     readonly children: BlockNode[],
-    readonly readOnly: boolean,
+    /** Changes when a snapshot makes the node a backing node (QEMU reopens it read-only). */
+    public readOnly: boolean,
     /** Added by the user (blockdev-add / -blockdev) rather than created implicitly. */
     readonly monitorOwned: boolean,
     /** The node's cache and detect-zeroes options, as query-named-block-nodes reports them. */

@@ -75,7 +75,7 @@ function openDriveBackupTarget(graph: BlockGraph, source: BlockNode, args: Drive
   return graph.openImplicit(args.target, format);
 }
 
-function isBlockdevDriver(schema: Schema, name: string): boolean {
+export function isBlockdevDriver(schema: Schema, name: string): boolean {
   try {
     schema.validateType('BlockdevDriver', name, 'qmp');
     return true;

@@ -14,7 +14,7 @@ export function hmpCommands({ graph, jobs, machine, runState, printOutput, versi
           print: printOutput,
           version,
           blockBackends: () => queryBlock({ graph, machine }),
-          namedNodes: () => graph.allNodes().map(blockDeviceInfo),
+          namedNodes: () => graph.allNodes().map((node) => blockDeviceInfo(node)),
           status: () => statusInfo(runState),
           resolveQemuIoTarget(device, guestDevicesOnly) {
             if (guestDevicesOnly) return qemuIoTarget(machine.nodeForQemuIo(device), null);

@@ -7,7 +7,8 @@ import type { BlockDirtyInfo } from '../../schema/generated/qapi-types.ts';
 export class DirtyBitmap implements BitmapState {
   enabled: boolean;
   persistent: boolean;
-  readonly readonly: boolean;
+  /** Set when the node goes read-only under a snapshot; a readonly bitmap is never stored. */
+  readonly: boolean;
   readonly inconsistent: boolean;
   /** Set while a transaction has removed the bitmap but may still roll back. */
   skipStore = false;

@@ -172,6 +172,9 @@ export interface ImageInfo {
   'actual-size'?: number | bigint;
   'virtual-size': number | bigint;
   'cluster-size'?: number | bigint;
+  'backing-filename'?: string;
+  'full-backing-filename'?: string;
+  'backing-filename-format'?: string;
   'format-specific'?: unknown;
   'backing-image'?: ImageInfo;
 }
@@ -187,6 +190,7 @@ export interface BlockDeviceInfo {
   'node-name'?: string;
   'ro': boolean;
   'drv': string;
+  'backing_file'?: string;
   'backing_file_depth': number | bigint;
   'encrypted': boolean;
   'detect_zeroes': BlockdevDetectZeroesOptions;
@@ -213,6 +217,20 @@ export interface BlockInfo {
 }
 
 export type BlockDeviceIoStatus = 'ok' | 'failed' | 'nospace';
+
+export interface BlockdevSnapshotSync {
+  'device'?: string;
+  'node-name'?: string;
+  'snapshot-file': string;
+  'snapshot-node-name'?: string;
+  'format'?: string;
+  'mode'?: NewImageMode;
+}
+
+export interface BlockdevSnapshot {
+  'node': string;
+  'overlay': string;
+}
 
 export interface BlockDirtyBitmap {
   'node': string;
@@ -263,6 +281,14 @@ export interface BlockDirtyBitmapMergeWrapper {
   'data': BlockDirtyBitmapMerge;
 }
 
+export interface BlockdevSnapshotWrapper {
+  'data': BlockdevSnapshot;
+}
+
+export interface BlockdevSnapshotSyncWrapper {
+  'data': BlockdevSnapshotSync;
+}
+
 export interface BlockdevBackupWrapper {
   'data': BlockdevBackup;
 }
@@ -284,9 +310,9 @@ export type TransactionAction = (
   | ({ 'type': 'block-dirty-bitmap-disable' } & BlockDirtyBitmapWrapper)
   | ({ 'type': 'block-dirty-bitmap-merge' } & BlockDirtyBitmapMergeWrapper)
   | ({ 'type': 'blockdev-backup' } & BlockdevBackupWrapper)
-  | ({ 'type': 'blockdev-snapshot' } & UnsupportedActionWrapper)
+  | ({ 'type': 'blockdev-snapshot' } & BlockdevSnapshotWrapper)
   | ({ 'type': 'blockdev-snapshot-internal-sync' } & UnsupportedActionWrapper)
-  | ({ 'type': 'blockdev-snapshot-sync' } & UnsupportedActionWrapper)
+  | ({ 'type': 'blockdev-snapshot-sync' } & BlockdevSnapshotSyncWrapper)
   | ({ 'type': 'drive-backup' } & DriveBackupWrapper)
 );
 
@@ -597,6 +623,8 @@ export interface QapiTypes {
   'BlockDeviceInfo': BlockDeviceInfo;
   'BlockInfo': BlockInfo;
   'BlockDeviceIoStatus': BlockDeviceIoStatus;
+  'BlockdevSnapshotSync': BlockdevSnapshotSync;
+  'BlockdevSnapshot': BlockdevSnapshot;
   'BlockDirtyBitmap': BlockDirtyBitmap;
   'BlockDirtyBitmapAdd': BlockDirtyBitmapAdd;
   'BlockDirtyBitmapOrStr': BlockDirtyBitmapOrStr;
@@ -609,6 +637,8 @@ export interface QapiTypes {
   'BlockDirtyBitmapAddWrapper': BlockDirtyBitmapAddWrapper;
   'BlockDirtyBitmapWrapper': BlockDirtyBitmapWrapper;
   'BlockDirtyBitmapMergeWrapper': BlockDirtyBitmapMergeWrapper;
+  'BlockdevSnapshotWrapper': BlockdevSnapshotWrapper;
+  'BlockdevSnapshotSyncWrapper': BlockdevSnapshotSyncWrapper;
   'BlockdevBackupWrapper': BlockdevBackupWrapper;
   'DriveBackupWrapper': DriveBackupWrapper;
   'UnsupportedActionWrapper': UnsupportedActionWrapper;
@@ -678,6 +708,8 @@ export interface CommandArguments {
   'query-named-block-nodes': {
     'flat'?: boolean;
   };
+  'blockdev-snapshot-sync': BlockdevSnapshotSync;
+  'blockdev-snapshot': BlockdevSnapshot;
   'block-dirty-bitmap-add': BlockDirtyBitmapAdd;
   'block-dirty-bitmap-remove': BlockDirtyBitmap;
   'block-dirty-bitmap-clear': BlockDirtyBitmap;
@@ -790,6 +822,8 @@ export interface CommandResults {
   'blockdev-del': QapiEmpty;
   'query-block': BlockInfo[];
   'query-named-block-nodes': BlockDeviceInfo[];
+  'blockdev-snapshot-sync': QapiEmpty;
+  'blockdev-snapshot': QapiEmpty;
   'block-dirty-bitmap-add': QapiEmpty;
   'block-dirty-bitmap-remove': QapiEmpty;
   'block-dirty-bitmap-clear': QapiEmpty;

@@ -1,15 +1,21 @@
-import { serializeHeader, type Qcow2Header } from './header.ts';
+import { EXT_BACKING_FORMAT, serializeHeader, type Qcow2Header } from './header.ts';
 
 const CLUSTER_BITS = 16;
 const REFCOUNT_ORDER = 4;
 /** QEMU 7.2 writes a 112-byte header: the v3 fields plus the compression type, padded. */
 const HEADER_LENGTH = 112;
 
+/** An overlay's backing file as its header names it (qemu-img create -b FILE -F FORMAT). */
+export interface BackingFileName {
+  file: string;
+  format: string;
+}
+
 /**
  * The bytes of an empty qcow2 v3 image as `qemu-img create -f qcow2` lays it
  * out: header, refcount table, one refcount block, the L1 table.
  */
-export function emptyQcow2Image(size: number): Buffer {
+export function emptyQcow2Image(size: number, backing?: BackingFileName): Buffer {
   const clusterSize = 1 << CLUSTER_BITS;
   const l2Entries = clusterSize / 8;
   const l1Size = Math.ceil(size / (clusterSize * l2Entries));
@@ -20,8 +26,6 @@ export function emptyQcow2Image(size: number): Buffer {
   const totalClusters = 3 + l1Clusters;
   const header: Qcow2Header = {
     version: 3,
-    backingFileOffset: 0,
-    backingFileSize: 0,
     clusterBits: CLUSTER_BITS,
     size,
     cryptMethod: 0,
@@ -37,7 +41,8 @@ export function emptyQcow2Image(size: number): Buffer {
     refcountOrder: REFCOUNT_ORDER,
     headerLength: HEADER_LENGTH,
     extraHeader: Buffer.alloc(HEADER_LENGTH - 104),
-    extensions: [],
+    extensions: backing ? [{ type: EXT_BACKING_FORMAT, data: Buffer.from(backing.format, 'latin1') }] : [],
+    backingFile: backing?.file ?? '',
   };
   const image = Buffer.alloc(totalClusters * clusterSize);
   serializeHeader(header, clusterSize).copy(image, 0);

@@ -1,6 +1,7 @@
 import type { BitmapData } from '../../bitmap/bitmap-data.ts';
 import { lazyZlib } from '../../builtins.ts';
 import type { ByteStore } from '../byte-store.ts';
+import type { BackingReader, BlockStatus } from '../driver.ts';
 import {
   BITMAP_TYPE_DIRTY_TRACKING,
   FLAG_AUTO,
@@ -19,6 +20,7 @@ import {
 import {
   AUTOCLEAR_BITMAPS,
   Qcow2FormatError,
+  backingFormat,
   parseHeader,
   readBitmapsExtension,
   serializeHeader,
@@ -70,6 +72,7 @@ export class Qcow2Image {
   private readonly l2Cache = new Map<number, Buffer>();
   private readonly l2Entries: number;
   private directory: BitmapDirectoryEntry[] = [];
+  private backing: BackingReader | undefined;
 
   private constructor(
     private readonly store: ByteStore,
@@ -102,16 +105,34 @@ export class Qcow2Image {
     return new Qcow2Image(store, checkOptions);
   }
 
+  /** The backing file name in the header, '' when there is none. */
+  get backingFile(): string {
+    return this.header.backingFile;
+  }
+
+  get backingFormat(): string | undefined {
+    return backingFormat(this.header);
+  }
+
+  /** Attaches (or, with undefined, detaches) the image below: unallocated clusters read from it from now on. */
+  setBacking(backing: BackingReader | undefined): void {
+    this.backing = backing;
+  }
+
   // ---- guest data ----
 
   read(offset: number, length: number): Buffer {
     this.checkRange(offset, length);
     const out = Buffer.alloc(length);
     // Clusters whose host clusters follow each other are read with one pread.
+    // Unallocated clusters next to each other are read from the backing image with one read.
     let pending: { at: number; host: number; length: number } | null = null;
+    let below: { at: number; length: number } | null = null;
     const flush = () => {
       if (pending) this.store.pread(out.subarray(pending.at, pending.at + pending.length), pending.host);
       pending = null;
+      if (below) this.readBacking(offset + below.at, below.length).copy(out, below.at);
+      below = null;
     };
     this.forEachCluster(offset, length, (guestCluster, inCluster, count, at) => {
       const entry = this.l2Entry(guestCluster);
@@ -121,10 +142,20 @@ export class Qcow2Image {
         return;
       }
       const host = entry === null ? 0 : Number(entry & OFFSET_MASK);
-      if (entry === null || host === 0 || entry & ZERO) {
+      if (entry !== null && entry & ZERO) {
         flush();
         return;
       }
+      if (entry === null || host === 0) {
+        if (!this.backing) return flush();
+        if (below && below.at + below.length === at) below.length += count;
+        else {
+          flush();
+          below = { at, length: count };
+        }
+        return;
+      }
+      if (below) flush();
       if (pending && pending.host + pending.length === host + inCluster && pending.at + pending.length === at) {
         pending.length += count;
         return;
@@ -155,6 +186,22 @@ export class Qcow2Image {
       this.writeCluster(guestCluster, inCluster, data.subarray(at, at + count));
       at += count;
     }
+  }
+
+  /** The backing image's bytes; past its end the image reads as zeroes. */
+  private readBacking(offset: number, length: number): Buffer {
+    const available = Math.max(0, Math.min(length, this.backing!.size() - offset));
+    if (available === length) return this.backing!.read(offset, length);
+    const out = Buffer.alloc(length);
+    if (available > 0) this.backing!.read(offset, available).copy(out);
+    return out;
+  }
+
+  /** Status of [offset, offset+length) in the backing image, which is zeroes past its end. */
+  private backingStatus(offset: number, length: number): Omit<BlockStatus, 'allocated'> {
+    const backingSize = this.backing?.size() ?? 0;
+    if (offset >= backingSize) return { length, data: false, zero: true };
+    return this.backing!.blockStatus(offset, Math.min(length, backingSize - offset));
   }
 
   /** How many of the `limit` clusters from `first` on own no host cluster (unallocated, or zero without one). */
@@ -200,15 +247,26 @@ export class Qcow2Image {
     }
   }
 
-  /** Whether every cluster the range touches is unallocated or a zero cluster (there is no backing file). */
+  /** Whether every cluster the range touches is a zero cluster, or unallocated over zeroes in the backing chain. */
   readsAsZero(offset: number, length: number): boolean {
     this.checkRange(offset, length);
     let zero = true;
-    this.forEachCluster(offset, length, (guestCluster) => {
-      const entry = this.l2Entry(guestCluster);
-      if (entry !== null && (entry & ZERO) === 0n) zero = false;
+    this.forEachCluster(offset, length, (guestCluster, inCluster, count) => {
+      if (!zero) return;
+      const kind = this.clusterKind(guestCluster);
+      if (kind === 'data') zero = false;
+      else if (kind === 'unallocated' && this.backing) zero = this.backingReadsAsZero(guestCluster * this.clusterSize + inCluster, count);
     });
     return zero;
+  }
+
+  private backingReadsAsZero(offset: number, length: number): boolean {
+    for (let at = offset; at < offset + length; ) {
+      const status = this.backingStatus(at, offset + length - at);
+      if (!status.zero) return false;
+      at += status.length;
+    }
+    return true;
   }
 
   /** Runs [offset, end) of guest bytes with an L2 entry (data or zero flag), ascending: what `sync: top` copies. */
@@ -248,17 +306,12 @@ export class Qcow2Image {
 
   /**
    * Status of the clusters from `offset` on, up to `length` bytes: a run of
-   * clusters of one kind. Without a backing file, unallocated clusters read
-   * as zeroes; zero clusters are allocated but hold no data.
+   * clusters of one kind. Unallocated clusters read as the backing chain
+   * does there (zeroes without one); zero clusters are allocated but hold no data.
    */
   blockStatus(offset: number, length: number): { length: number; data: boolean; zero: boolean; allocated: boolean } {
     this.checkRange(offset, length);
-    const kindAt = (guestCluster: number): 'unallocated' | 'zero' | 'data' => {
-      const entry = this.l2Entry(guestCluster);
-      if (entry === null) return 'unallocated';
-      if (!(entry & COMPRESSED) && entry & ZERO) return 'zero';
-      return 'data';
-    };
+    const kindAt = (guestCluster: number) => this.clusterKind(guestCluster);
     // A missing L2 table leaves its whole range unallocated: step over it at once.
     const step = (guestCluster: number): number =>
       this.l2Table(Math.floor(guestCluster / this.l2Entries), false) ? 1 : this.l2Entries - (guestCluster % this.l2Entries);
@@ -267,8 +320,9 @@ export class Qcow2Image {
     const kind = kindAt(first);
     let next = first + (kind === 'unallocated' ? step(first) : 1);
     while (next * this.clusterSize < end && kindAt(next) === kind) next += kind === 'unallocated' ? step(next) : 1;
-    const runEnd = next * this.clusterSize;
-    return { length: Math.min(runEnd, end) - offset, data: kind === 'data', zero: kind !== 'data', allocated: kind !== 'unallocated' };
+    const runLength = Math.min(next * this.clusterSize, end) - offset;
+    if (kind === 'unallocated' && this.backing) return { ...this.backingStatus(offset, runLength), allocated: false };
+    return { length: runLength, data: kind === 'data', zero: kind !== 'data', allocated: kind !== 'unallocated' };
   }
 
   /** Discard requests are ignored, as QEMU ignores them on nodes opened without discard=unmap. */
@@ -530,6 +584,15 @@ export class Qcow2Image {
       return table;
     }
     throw new Qcow2FormatError('qblockd cannot write to qcow2 images with internal snapshots');
+  }
+
+  /** Unallocated (no entry, or one without a host cluster or zero flag), a zero cluster, or data. */
+  private clusterKind(guestCluster: number): 'unallocated' | 'zero' | 'data' {
+    const entry = this.l2Entry(guestCluster);
+    if (entry === null) return 'unallocated';
+    if (entry & COMPRESSED) return 'data';
+    if (entry & ZERO) return 'zero';
+    return (entry & OFFSET_MASK) === 0n ? 'unallocated' : 'data';
   }
 
   private l2Entry(guestCluster: number): bigint | null {

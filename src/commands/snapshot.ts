@@ -1,0 +1,26 @@
+import { createImage } from '../block/image-create.ts';
+import { prepareSnapshot, prepareSnapshotSync } from '../block/snapshot.ts';
+import { runTransaction, type TransactionActionTable } from '../block/transaction.ts';
+import type { CommandTable } from '../qmp/dispatcher.ts';
+import { isBlockdevDriver } from './backup.ts';
+import type { DaemonServices } from './services.ts';
+
+/** blockdev-snapshot and blockdev-snapshot-sync, as transaction actions and as commands (a transaction of one). */
+export function snapshotActions({ graph, schema }: DaemonServices): TransactionActionTable {
+  return {
+    'blockdev-snapshot': { individualOnly: true, prepare: (args) => prepareSnapshot(graph, args) },
+    'blockdev-snapshot-sync': {
+      individualOnly: true,
+      prepare: (args) =>
+        prepareSnapshotSync(graph, args, (path, format, size, backing) => createImage(path, format, size, (name) => isBlockdevDriver(schema, name), backing)),
+    },
+  };
+}
+
+export function snapshotCommands(services: DaemonServices) {
+  const actions = snapshotActions(services);
+  return {
+    'blockdev-snapshot': (data) => (runTransaction([{ type: 'blockdev-snapshot', data }], 'individual', actions), {}),
+    'blockdev-snapshot-sync': (data) => (runTransaction([{ type: 'blockdev-snapshot-sync', data }], 'individual', actions), {}),
+  } satisfies Partial<CommandTable>;
+}
