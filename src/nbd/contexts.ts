@@ -31,11 +31,18 @@ export function exportContexts(content: ExportedContent): MetaContext[] {
   return contexts;
 }
 
-function statusExtents(node: BlockNode, offset: number, length: number, limit: number, flagsOf: (status: ReturnType<BlockNode['blockStatus']>) => number): Extent[] {
+/** Extents from runs of one status each: `statusAt` gives the run at an offset, `flagsOf` its NBD flags. */
+function statusExtents<Status extends { length: number }>(
+  statusAt: (offset: number, length: number) => Status,
+  offset: number,
+  length: number,
+  limit: number,
+  flagsOf: (status: Status) => number,
+): Extent[] {
   const list = new ExtentList(limit);
   const end = offset + length;
   for (let at = offset; at < end; ) {
-    const status = node.blockStatus(at, end - at);
+    const status = statusAt(at, end - at);
     if (!list.add(status.length, flagsOf(status))) break;
     at += status.length;
   }
@@ -47,16 +54,16 @@ function baseAllocation(node: BlockNode): MetaContext {
     id: BASE_ALLOCATION_ID,
     name: 'base:allocation',
     extents: (offset, length, limit) =>
-      statusExtents(node, offset, length, limit, (status) => (status.data ? 0 : StateFlag.HOLE) | (status.zero ? StateFlag.ZERO : 0)),
+      statusExtents((at, bytes) => node.blockStatus(at, bytes), offset, length, limit, (status) => (status.data ? 0 : StateFlag.HOLE) | (status.zero ? StateFlag.ZERO : 0)),
   };
 }
 
-/** Depth in the backing chain where the data lives: 0 unallocated, 1 this node (qblockd has no backing chains). */
+/** Depth in the backing chain where the data lives: 0 unallocated, 1 this node, 2 its backing, ... */
 function allocationDepth(node: BlockNode): MetaContext {
   return {
     id: ALLOCATION_DEPTH_ID,
     name: 'qemu:allocation-depth',
-    extents: (offset, length, limit) => statusExtents(node, offset, length, limit, (status) => (status.allocated ? 1 : 0)),
+    extents: (offset, length, limit) => statusExtents((at, bytes) => node.allocationDepth(at, bytes), offset, length, limit, (status) => status.depth),
   };
 }
 
