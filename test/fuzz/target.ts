@@ -65,12 +65,16 @@ export class Target {
     await waitFor(() => fs.existsSync(socket) || child.exitCode !== null, 10_000);
     // Ready once a connection gets the greeting: a socket file may exist a moment before it accepts.
     const deadline = Date.now() + 20_000;
-    while (child.exitCode === null && Date.now() < deadline) {
+    while (child.exitCode === null && child.signalCode === null && Date.now() < deadline) {
       const { lines } = await this.exchange(Buffer.alloc(0));
       if (lines?.[0]?.startsWith('{"QMP"')) return;
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    throw new Error(`${this.name} did not start: ${this.stderr}`);
+    if (child.exitCode !== null || child.signalCode !== null) {
+      await new Promise((resolve) => (child.stderr!.readableEnded ? resolve(null) : child.stderr!.once('close', resolve)));
+      throw new Error(`${this.name} exited at start (code ${child.exitCode}, signal ${child.signalCode}): ${this.stderr}`);
+    }
+    throw new Error(`${this.name} gave no greeting within 20 s: ${this.stderr}`);
   }
 
   async stop(): Promise<void> {
