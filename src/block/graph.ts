@@ -409,7 +409,11 @@ export class BlockGraph {
   attachBacking(node: BlockNode, backing: BlockNode): void {
     node.backing = backing;
     backing.users.add(`parent ${node.nodeName}`);
-    node.driver.backingChain!.setBacking(backing.asChild());
+    node.driver.backingChain!.setBacking({
+      size: () => backing.size(),
+      readInto: (target, offset) => backing.readInto(target, offset),
+      blockStatus: (offset, length) => backing.blockStatus(offset, length),
+    });
     this.refreshFilename(node);
   }
 

@@ -8,6 +8,7 @@ import type { BlockdevDetectZeroesOptions, ImageInfo } from '../schema/generated
 export interface BlockChildIo {
   size(): number;
   read(offset: number, length: number): Buffer;
+  readInto(target: Buffer, offset: number): void;
   write(offset: number, data: Buffer): void;
   writeZeroes(offset: number, length: number): void;
   discard(offset: number, length: number): void;
@@ -79,6 +80,11 @@ export class BlockNode {
     return this.driver.read(offset, length);
   }
 
+  readInto(target: Buffer, offset: number): void {
+    if (this.driver.readInto) this.driver.readInto(target, offset);
+    else this.driver.read(offset, target.length).copy(target);
+  }
+
   write(offset: number, data: Buffer): void {
     this.assertWritable();
     this.driver.write(offset, data);
@@ -128,6 +134,7 @@ export class BlockNode {
     return {
       size: () => node.size(),
       read: (offset, length) => node.read(offset, length),
+      readInto: (target, offset) => node.readInto(target, offset),
       write: (offset, data) => node.write(offset, data),
       writeZeroes: (offset, length) => node.writeZeroes(offset, length),
       discard: (offset, length) => node.discard(offset, length),

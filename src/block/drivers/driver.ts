@@ -47,7 +47,8 @@ export interface BlockStatus {
 /** What a format driver reads its unallocated clusters from: the next node down its backing chain. */
 export interface BackingReader {
   size(): number;
-  read(offset: number, length: number): Buffer;
+  /** Fills `target` with the bytes from `offset`. */
+  readInto(target: Buffer, offset: number): void;
   blockStatus(offset: number, length: number): BlockStatus;
 }
 
@@ -70,6 +71,8 @@ export interface BlockDriver {
   /** Cluster size where the format has one; it sets the default bitmap granularity. */
   readonly clusterSize?: number;
   read(offset: number, length: number): Buffer;
+  /** read() into a buffer the caller has, where the driver can do it without one of its own. */
+  readInto?(target: Buffer, offset: number): void;
   write(offset: number, data: Buffer): void;
   writeZeroes(offset: number, length: number): void;
   discard(offset: number, length: number): void;

@@ -73,6 +73,11 @@ export class FileDriver implements BlockDriver {
     return buffer;
   }
 
+  /** Past the end of the file reads as zeroes. */
+  readInto(target: Buffer, offset: number): void {
+    target.fill(0, this.byteStore.pread(target, offset));
+  }
+
   write(offset: number, data: Buffer): void {
     this.byteStore.pwrite(data, offset);
   }

@@ -66,6 +66,10 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore, BackingC
     return guarded(() => this.image.read(offset, length));
   }
 
+  readInto(target: Buffer, offset: number): void {
+    guarded(() => this.image.readInto(target, offset));
+  }
+
   write(offset: number, data: Buffer): void {
     guarded(() => this.image.write(offset, data));
   }

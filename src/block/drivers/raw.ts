@@ -27,6 +27,10 @@ export class RawDriver implements BlockDriver {
     return this.child.read(this.offset + offset, length);
   }
 
+  readInto(target: Buffer, offset: number): void {
+    this.child.readInto(target, this.offset + offset);
+  }
+
   write(offset: number, data: Buffer): void {
     this.child.write(this.offset + offset, data);
   }

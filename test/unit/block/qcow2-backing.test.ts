@@ -12,7 +12,7 @@ const CLUSTER = 65536;
 function rawBacking(bytes: Buffer): BackingReader {
   return {
     size: () => bytes.length,
-    read: (offset, length) => Buffer.from(bytes.subarray(offset, offset + length)),
+    readInto: (target, offset) => bytes.copy(target, 0, offset, offset + target.length),
     blockStatus: (offset, length): BlockStatus => {
       const zero = bytes.subarray(offset, offset + length).every((byte) => byte === 0);
       return { length, data: !zero, zero, allocated: true };
@@ -80,6 +80,19 @@ describe('qcow2 reads through its backing image', () => {
     image.writeZeroes(0, CLUSTER);
     expect(image.read(0, CLUSTER).equals(Buffer.alloc(CLUSTER))).toBe(true);
     expect(image.read(CLUSTER, 4)[0]).toBe(0x44);
+  });
+
+  it('fills every byte of a reused buffer: zero clusters, holes without a backing, and past the backing end', () => {
+    const { image } = overlay(4 * MIB, rawBacking(Buffer.alloc(MIB, 0x44)));
+    image.writeZeroes(0, CLUSTER);
+    const target = Buffer.alloc(2 * MIB, 0xff);
+    image.readInto(target, 0);
+    expect(target.subarray(0, CLUSTER).every((byte) => byte === 0)).toBe(true);
+    expect(target.subarray(CLUSTER, MIB).every((byte) => byte === 0x44)).toBe(true);
+    expect(target.subarray(MIB).every((byte) => byte === 0)).toBe(true);
+    image.setBacking(undefined);
+    image.readInto(target.fill(0xff), MIB);
+    expect(target.every((byte) => byte === 0)).toBe(true);
   });
 
   it('reports block status through the chain: unallocated here, data or zero as below', () => {

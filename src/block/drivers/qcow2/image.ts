@@ -122,19 +122,31 @@ export class Qcow2Image {
   // ---- guest data ----
 
   read(offset: number, length: number): Buffer {
-    this.checkRange(offset, length);
-    const out = Buffer.alloc(length);
-    // Clusters whose host clusters follow each other are read with one pread.
-    // Unallocated clusters next to each other are read from the backing image with one read.
+    const out = Buffer.allocUnsafe(length);
+    this.readInto(out, offset);
+    return out;
+  }
+
+  /**
+   * Fills `out` with the guest bytes from `offset`: a backing chain reads
+   * level by level into the one buffer. Clusters whose host clusters follow
+   * each other are read with one pread, neighbouring unallocated clusters
+   * with one read from the backing image.
+   */
+  readInto(out: Buffer, offset: number): void {
+    this.checkRange(offset, out.length);
     let pending: { at: number; host: number; length: number } | null = null;
     let below: { at: number; length: number } | null = null;
     const flush = () => {
-      if (pending) this.store.pread(out.subarray(pending.at, pending.at + pending.length), pending.host);
+      if (pending) {
+        const target = out.subarray(pending.at, pending.at + pending.length);
+        target.fill(0, this.store.pread(target, pending.host));
+      }
       pending = null;
-      if (below) this.readBacking(offset + below.at, below.length).copy(out, below.at);
+      if (below) this.readBackingInto(out.subarray(below.at, below.at + below.length), offset + below.at);
       below = null;
     };
-    this.forEachCluster(offset, length, (guestCluster, inCluster, count, at) => {
+    this.forEachCluster(offset, out.length, (guestCluster, inCluster, count, at) => {
       const entry = this.l2Entry(guestCluster);
       if (entry !== null && entry & COMPRESSED) {
         flush();
@@ -142,12 +154,12 @@ export class Qcow2Image {
         return;
       }
       const host = entry === null ? 0 : Number(entry & OFFSET_MASK);
-      if (entry !== null && entry & ZERO) {
+      if ((entry !== null && entry & ZERO) || ((entry === null || host === 0) && !this.backing)) {
         flush();
+        out.fill(0, at, at + count);
         return;
       }
       if (entry === null || host === 0) {
-        if (!this.backing) return flush();
         if (below && below.at + below.length === at) below.length += count;
         else {
           flush();
@@ -164,7 +176,6 @@ export class Qcow2Image {
       pending = { at, host: host + inCluster, length: count };
     });
     flush();
-    return out;
   }
 
   write(offset: number, data: Buffer): void {
@@ -189,12 +200,10 @@ export class Qcow2Image {
   }
 
   /** The backing image's bytes; past its end the image reads as zeroes. */
-  private readBacking(offset: number, length: number): Buffer {
-    const available = Math.max(0, Math.min(length, this.backing!.size() - offset));
-    if (available === length) return this.backing!.read(offset, length);
-    const out = Buffer.alloc(length);
-    if (available > 0) this.backing!.read(offset, available).copy(out);
-    return out;
+  private readBackingInto(target: Buffer, offset: number): void {
+    const available = Math.max(0, Math.min(target.length, this.backing!.size() - offset));
+    if (available > 0) this.backing!.readInto(target.subarray(0, available), offset);
+    target.fill(0, available);
   }
 
   /** Status of [offset, offset+length) in the backing image, which is zeroes past its end. */
