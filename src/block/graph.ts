@@ -234,16 +234,17 @@ export class BlockGraph {
     return node;
   }
 
-  /** drive-backup's target: an image opened by file name, closed again by closeImplicit. */
-  openImplicit(filename: string, format: string | undefined): BlockNode {
+  /**
+   * An image opened by file name for drive-backup's target or a snapshot's
+   * overlay, closed again by closeImplicit; `withoutBacking` leaves the backing
+   * its header names unopened (the caller attaches one).
+   */
+  openImplicit(filename: string, format: string | undefined, opening: { withoutBacking?: boolean; nodeName?: string; readOnly?: boolean } = {}): BlockNode {
     const driver = format ?? probeFormat(filename);
-    const options = driver === 'file' ? { driver, filename } : { driver, file: { driver: 'file', filename } };
-    return this.open(options as BlockdevOptions, false);
-  }
-
-  /** A snapshot's new overlay image, opened without its backing (the snapshot attaches it). */
-  openOverlay(filename: string, format: string, nodeName: string | undefined, readOnly: boolean): BlockNode {
-    const options = { driver: format, 'node-name': nodeName, 'read-only': readOnly, file: { driver: 'file', filename }, backing: null };
+    const options: Record<string, unknown> = driver === 'file' ? { driver, filename } : { driver, file: { driver: 'file', filename } };
+    if (opening.withoutBacking && driver !== 'file') options.backing = null;
+    if (opening.nodeName !== undefined) options['node-name'] = opening.nodeName;
+    if (opening.readOnly) options['read-only'] = true;
     return this.open(options as BlockdevOptions, false);
   }
 

@@ -37,7 +37,7 @@ export function prepareSnapshotSync(graph: BlockGraph, args: BlockdevSnapshotSyn
   if ((args.mode ?? 'absolute-paths') !== 'existing') {
     createImage(args['snapshot-file'], format, old.size(), { file: graph.filenameOf(old), format: old.driver.format });
   }
-  const overlay = graph.openOverlay(args['snapshot-file'], format, overlayName, old.readOnly);
+  const overlay = graph.openImplicit(args['snapshot-file'], format, { withoutBacking: true, nodeName: overlayName, readOnly: old.readOnly });
   try {
     return appendOverlay(graph, old, overlay);
   } catch (error) {
