@@ -426,12 +426,16 @@ export class BlockGraph {
     this.refreshFilename(node);
   }
 
+  /** The node whose backing `node` is, if any. */
+  backingParentOf(node: BlockNode): BlockNode | undefined {
+    for (const parent of this.nodes.values()) if (parent.backing === node) return parent;
+    return undefined;
+  }
+
   /** QEMU's op blocker on a backing node: the error for snapshotting or deleting it, or null. */
   backingBlocker(node: BlockNode): string | null {
-    for (const parent of this.nodes.values()) {
-      if (parent.backing === node) return `Node '${node.nodeName}' is busy: node is used as backing hd of '${parent.nodeName}'`;
-    }
-    return null;
+    const parent = this.backingParentOf(node);
+    return parent ? `Node '${node.nodeName}' is busy: node is used as backing hd of '${parent.nodeName}'` : null;
   }
 
   /** Moves every device (-drive BlockBackend) on `from` to `to`, as QEMU's bdrv_replace_node does. */

@@ -11,15 +11,18 @@ const FILTER_DRIVERS: ReadonlySet<string> = new Set(['copy-before-write', 'blkde
 /** What blockdev-snapshot-sync needs from above the block layer: an image file made for the overlay. */
 export type OverlayImageCreator = (path: string, format: string, size: number, backing: { file: string; format: string }) => void;
 
+/** Moves every user of a node that QEMU's bdrv_replace_node moves (devices, guest disks) to another. */
+export type ParentMover = (from: BlockNode, to: BlockNode) => void;
+
 /**
  * blockdev-snapshot: the overlay (a node the user added, without a backing)
  * takes `node` as its backing and every device on `node` moves to it; at
  * commit `node` goes read-only, as QEMU reopens it.
  */
-export function prepareSnapshot(graph: BlockGraph, args: BlockdevSnapshot): PreparedAction {
+export function prepareSnapshot(graph: BlockGraph, args: BlockdevSnapshot, moveParents: ParentMover): PreparedAction {
   const old = graph.lookup(args.node, args.node);
   checkSnapshotSource(graph, old);
-  return appendOverlay(graph, old, graph.lookup(args.overlay, args.overlay));
+  return appendOverlay(graph, old, graph.lookup(args.overlay, args.overlay), moveParents);
 }
 
 /**
@@ -27,7 +30,7 @@ export function prepareSnapshot(graph: BlockGraph, args: BlockdevSnapshot): Prep
  * creates first (mode absolute-paths, naming `node`'s filename and format as
  * its backing) or finds (mode existing), opened like `node` but without a backing.
  */
-export function prepareSnapshotSync(graph: BlockGraph, args: BlockdevSnapshotSync, createImage: OverlayImageCreator): PreparedAction {
+export function prepareSnapshotSync(graph: BlockGraph, args: BlockdevSnapshotSync, createImage: OverlayImageCreator, moveParents: ParentMover): PreparedAction {
   const old = graph.lookup(args.device, args['node-name']);
   checkSnapshotSource(graph, old);
   const format = args.format ?? 'qcow2';
@@ -39,7 +42,7 @@ export function prepareSnapshotSync(graph: BlockGraph, args: BlockdevSnapshotSyn
   }
   const overlay = graph.openImplicit(args['snapshot-file'], format, { withoutBacking: true, nodeName: overlayName, readOnly: old.readOnly });
   try {
-    return appendOverlay(graph, old, overlay);
+    return appendOverlay(graph, old, overlay, moveParents);
   } catch (error) {
     graph.closeImplicit(overlay);
     throw error;
@@ -53,17 +56,17 @@ function checkSnapshotSource(graph: BlockGraph, old: BlockNode): void {
 }
 
 /** QEMU's checks on the overlay, in its order, then bdrv_append; abort takes it back. */
-function appendOverlay(graph: BlockGraph, old: BlockNode, overlay: BlockNode): PreparedAction {
+function appendOverlay(graph: BlockGraph, old: BlockNode, overlay: BlockNode, moveParents: ParentMover): PreparedAction {
   if ([...overlay.users].some((user) => !user.startsWith('job '))) throw new QmpError('The overlay is already in use');
   if (FILTER_DRIVERS.has(overlay.driver.format)) throw new QmpError('Filters cannot be used as overlays');
   if (overlay.backing) throw new QmpError('The overlay already has a backing image');
   if (!overlay.driver.backingChain) throw new QmpError('The overlay does not support backing images');
   graph.attachBacking(overlay, old);
-  graph.moveDevices(old, overlay);
+  moveParents(old, overlay);
   return {
     commit: () => reopenReadOnly(old),
     abort: () => {
-      graph.moveDevices(overlay, old);
+      moveParents(overlay, old);
       graph.detachBacking(overlay);
     },
     // An overlay the action opened itself and nothing took over (no device was on the node) goes again, as in QEMU.

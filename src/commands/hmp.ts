@@ -1,11 +1,13 @@
 import type { BlockNode } from '../block/node.ts';
-import { QemuIoOpenError, runHumanMonitorCommand, type QemuIoTarget } from '../hmp/index.ts';
+import { permissionConflict, UNNAMED_BACKEND } from '../block/permission-conflict.ts';
+import { runHumanMonitorCommand, type QemuIoTarget } from '../hmp/index.ts';
 import type { CommandTable } from '../qmp/dispatcher.ts';
 import { blockDeviceInfo, queryBlock } from './block-nodes.ts';
 import { statusInfo } from './run-state.ts';
 import type { DaemonServices } from './services.ts';
 
 export function hmpCommands({ graph, jobs, machine, runState, printOutput, version }: DaemonServices) {
+  const backingConflict = backingConflictFinder({ graph, machine });
   return {
     'human-monitor-command'(args) {
       return runHumanMonitorCommand(
@@ -19,16 +21,15 @@ export function hmpCommands({ graph, jobs, machine, runState, printOutput, versi
           resolveQemuIoTarget(device, guestDevicesOnly) {
             if (guestDevicesOnly) return qemuIoTarget(machine.nodeForQemuIo(device), null);
             const node = graph.findForQemuIo(device);
+            // By node name, qemu-io opens a BlockBackend of its own, whose writes a guest disk's refuses to share.
+            const guestConflict = graph.deviceNode(device) ? undefined : machine.conflictWithWriter(node);
             if (!graph.deviceNode(device)) {
-              // By node name, qemu-io opens a BlockBackend of its own, which a guest disk's refuses to share.
-              const conflict = machine.conflictWithWriter(node);
-              if (conflict) throw new QemuIoOpenError(conflict);
               // Attaching that BlockBackend and detaching it again are two drained sections,
               // each a paused/running pair of every job on the node.
               jobs.drain(node);
               jobs.drain(node);
             }
-            return qemuIoTarget(node, graph.writeConflict(node));
+            return qemuIoTarget(node, graph.writeConflict(node), guestConflict ?? backingConflict(node));
           },
         },
         args['cpu-index'],
@@ -37,10 +38,28 @@ export function hmpCommands({ graph, jobs, machine, runState, printOutput, versi
   } satisfies Partial<CommandTable>;
 }
 
-function qemuIoTarget(node: BlockNode, writeConflict: string | null): QemuIoTarget {
+/**
+ * A backing node shares writes only as far as its overlay's users do: under a
+ * guest disk (or a format node) no one else may write to it. QEMU finds this
+ * conflict before it looks at read-only.
+ */
+function backingConflictFinder({ graph, machine }: Pick<DaemonServices, 'graph' | 'machine'>): (node: BlockNode) => string | null {
+  const refusesWriters = (node: BlockNode): boolean => {
+    const parent = graph.backingParentOf(node);
+    return machine.conflictWithWriter(node) !== undefined || graph.writeConflict(node) !== null || (parent !== undefined && refusesWriters(parent));
+  };
+  return (node) => {
+    const overlay = graph.backingParentOf(node);
+    if (!overlay || !refusesWriters(overlay)) return null;
+    return permissionConflict(node.nodeName, 'write', UNNAMED_BACKEND, { name: `node '${overlay.nodeName}'`, role: 'backing' });
+  };
+}
+
+/** `conflict`: a permission conflict QEMU finds before it looks at read-only (a guest disk's, a backing child's). */
+function qemuIoTarget(node: BlockNode, writeConflict: string | null, conflict: string | null = null): QemuIoTarget {
   return {
     size: node.size(),
-    writeRefusal: node.readOnly ? 'Block node is read-only' : writeConflict,
+    writeRefusal: conflict ?? (node.readOnly ? 'Block node is read-only' : writeConflict),
     read: (offset, length) => node.read(offset, length),
     write: (offset, data) => node.write(offset, data),
     writeZeroes: (offset, length) => node.writeZeroes(offset, length),

@@ -1,4 +1,6 @@
 import { createImage } from '../block/image-create.ts';
+import type { BackingFileName } from '../block/drivers/qcow2/create.ts';
+import type { BlockNode } from '../block/node.ts';
 import { prepareSnapshot, prepareSnapshotSync } from '../block/snapshot.ts';
 import { runTransaction, type TransactionActionTable } from '../block/transaction.ts';
 import type { CommandTable } from '../qmp/dispatcher.ts';
@@ -6,14 +8,16 @@ import { isBlockdevDriver } from './backup.ts';
 import type { DaemonServices } from './services.ts';
 
 /** blockdev-snapshot and blockdev-snapshot-sync, as transaction actions and as commands (a transaction of one). */
-export function snapshotActions({ graph, schema }: DaemonServices): TransactionActionTable {
+export function snapshotActions({ graph, machine, schema }: DaemonServices): TransactionActionTable {
+  const moveParents = (from: BlockNode, to: BlockNode) => {
+    graph.moveDevices(from, to);
+    machine.moveDisks(from, to);
+  };
+  const createOverlayImage = (path: string, format: string, size: number, backing: BackingFileName) =>
+    createImage(path, format, size, (name) => isBlockdevDriver(schema, name), backing);
   return {
-    'blockdev-snapshot': { individualOnly: true, prepare: (args) => prepareSnapshot(graph, args) },
-    'blockdev-snapshot-sync': {
-      individualOnly: true,
-      prepare: (args) =>
-        prepareSnapshotSync(graph, args, (path, format, size, backing) => createImage(path, format, size, (name) => isBlockdevDriver(schema, name), backing)),
-    },
+    'blockdev-snapshot': { individualOnly: true, prepare: (args) => prepareSnapshot(graph, args, moveParents) },
+    'blockdev-snapshot-sync': { individualOnly: true, prepare: (args) => prepareSnapshotSync(graph, args, createOverlayImage, moveParents) },
   };
 }
 
