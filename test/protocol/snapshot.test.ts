@@ -68,6 +68,9 @@ describe('backing chains and snapshots over a real socket', () => {
     const bitmapsOf = (name: string) => nodes.find((node: { 'node-name': string }) => node['node-name'] === name)['dirty-bitmaps'];
     expect(bitmapsOf(overlayNode)).toEqual([{ name: 'c1', recording: true, persistent: false, busy: false, granularity: 65536, count: 1114112 }]);
     expect(bitmapsOf(baseNode)).toEqual([{ name: 'b0', recording: true, persistent: false, busy: false, granularity: 65536, count: 1048576 }]);
+    // The web view's graph has the backing node among the overlay's children.
+    const view = (await client.command({ execute: 'x-qblockd-query-graph' })).return;
+    expect(view.find((node: { 'node-name': string }) => node['node-name'] === overlayNode).children).toEqual([expect.any(String), baseNode]);
     await client.command({ execute: 'quit' });
     await daemon.exited();
 
