@@ -60,6 +60,8 @@ export class Daemon {
   constructor(
     private readonly config: DaemonConfig,
     private readonly log: Logger,
+    /** Where HMP qemu-io prints, as QEMU's qemu-io prints on its stdout rather than into the reply. */
+    printOutput: (text: string) => void = (text) => void process.stdout.write(text),
   ) {
     this.schema = loadSchema();
     this.machine = new Machine(this.graph, config.machine);
@@ -85,7 +87,7 @@ export class Daemon {
       version: config.version,
       emitEvent: (name, data) => this.emitEvent(name, data),
       watchers: this.watchers,
-      printOutput: (text) => void process.stdout.write(text),
+      printOutput,
       requestShutdown: (reason) => setImmediate(() => void this.shutdown(reason)),
     };
     this.dispatcher = new Dispatcher(this.schema, allCommands(services), (name, ms, error) => {

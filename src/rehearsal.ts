@@ -21,12 +21,12 @@ const REHEARSAL = [
 ];
 
 /**
- * Runs a throwaway daemon (no monitor, no log) through the commands clients send
+ * Runs a throwaway daemon (no monitor, no log, no qemu-io output) through the commands clients send
  * first, so that bin/qblockd's code cache holds their compiled code and a real
  * daemon's first command runs about as fast as its next. Rejects if any fails.
  */
 export async function rehearse(): Promise<void> {
-  const daemon = new Daemon(loadConfig(undefined), createLogger({ level: 'silent', destination: 'stderr' }));
+  const daemon = new Daemon(loadConfig(undefined), createLogger({ level: 'silent', destination: 'stderr' }), () => {});
   const replies: string[] = [];
   let answered = () => {};
   const done = new Promise<void>((resolve) => (answered = resolve));

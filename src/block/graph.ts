@@ -252,6 +252,12 @@ export class BlockGraph {
     this.close(node);
   }
 
+  /** A BlockdevRef as blockdev-create opens it: an existing node, or one defined in place (`opened`: close it after). */
+  openReference(reference: BlockdevRef): { node: BlockNode; opened: boolean } {
+    if (typeof reference === 'string') return { node: this.findDeviceOrNode(reference), opened: false };
+    return { node: this.open(reference, false), opened: true };
+  }
+
   /** Puts a filter node above `node`: devices that showed `node` now show the filter. */
   insertFilter(node: BlockNode, driver: BlockDriver, requestedName: string | undefined): BlockNode {
     const filter = new BlockNode(this.assignNodeName(requestedName), driver, [node], node.readOnly, false);
@@ -281,6 +287,12 @@ export class BlockGraph {
   resizeConflict(node: BlockNode): string | null {
     const parent = this.parentAsFile(node, (candidate) => candidate.driver.resizesChild === true && !candidate.readOnly);
     return parent && permissionConflict(node.nodeName, 'resize', { name: `node '${parent.nodeName}'`, role: 'file' }, UNNAMED_BACKEND);
+  }
+
+  /** QEMU's permission conflict for a new writer that also resizes `node` (blockdev-create's), when a parent unshares both. */
+  writeResizeConflict(node: BlockNode): string | null {
+    const parent = this.parentAsFile(node, (candidate) => candidate.driver.unsharesChildWrite === true);
+    return parent && permissionConflict(node.nodeName, 'write, resize', UNNAMED_BACKEND, { name: `node '${parent.nodeName}'`, role: 'file' });
   }
 
   private parentAsFile(node: BlockNode, matches: (parent: BlockNode) => boolean): BlockNode | null {

@@ -11,6 +11,8 @@ export interface BlockChildIo {
   readInto(target: Buffer, offset: number): void;
   write(offset: number, data: Buffer): void;
   writeZeroes(offset: number, length: number): void;
+  /** Set when the child's format can store compressed clusters. */
+  writeCompressed?(offset: number, data: Buffer): void;
   discard(offset: number, length: number): void;
   flush(): void;
   blockStatus(offset: number, length: number): BlockStatus;
@@ -97,6 +99,12 @@ export class BlockNode {
     this.markDirty(offset, length);
   }
 
+  writeCompressed(offset: number, data: Buffer): void {
+    this.assertWritable();
+    this.driver.writeCompressed!(offset, data);
+    this.markDirty(offset, data.length);
+  }
+
   /** Discard is ignored unless the node was opened with discard=unmap, as in QEMU; nothing is marked. */
   discard(offset: number, length: number): void {
     this.assertWritable();
@@ -137,6 +145,7 @@ export class BlockNode {
       readInto: (target, offset) => node.readInto(target, offset),
       write: (offset, data) => node.write(offset, data),
       writeZeroes: (offset, length) => node.writeZeroes(offset, length),
+      writeCompressed: node.driver.writeCompressed && ((offset, data) => node.writeCompressed(offset, data)),
       discard: (offset, length) => node.discard(offset, length),
       flush: () => node.flush(),
       blockStatus: (offset, length) => node.blockStatus(offset, length),

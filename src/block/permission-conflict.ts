@@ -9,7 +9,7 @@ export interface NodeUser {
 export const UNNAMED_BACKEND: NodeUser = { name: 'an unnamed block device', role: 'root' };
 
 /** QEMU's refusal when one user of `node` requires a permission that another does not share. */
-export function permissionConflict(node: string, permission: 'write' | 'resize', requiredBy: NodeUser, unsharedBy: NodeUser): string {
+export function permissionConflict(node: string, permission: 'write' | 'resize' | 'write, resize', requiredBy: NodeUser, unsharedBy: NodeUser): string {
   return (
     `Permission conflict on node '${node}': permissions '${permission}' are both required by ${requiredBy.name} ` +
     `(uses node '${node}' as '${requiredBy.role}' child) and unshared by ${unsharedBy.name} (uses node '${node}' as '${unsharedBy.role}' child).`

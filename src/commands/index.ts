@@ -3,6 +3,7 @@ import { backupCommands } from './backup.ts';
 import { bitmapCommands } from './bitmaps.ts';
 import { blockNodeCommands } from './block-nodes.ts';
 import { controlCommands } from './control.ts';
+import { createCommands } from './create.ts';
 import { exportCommands } from './exports.ts';
 import { hmpCommands } from './hmp.ts';
 import { jobCommands } from './jobs.ts';
@@ -25,6 +26,7 @@ export function allCommands(services: DaemonServices): CommandTable {
     ...jobCommands(services),
     ...backupCommands(services),
     ...snapshotCommands(services),
+    ...createCommands(services),
     ...runStateCommands(services),
     ...qomCommands(services),
     ...qblockdCommands(services),

@@ -3,6 +3,7 @@ import blockCore from '../../schema/block-core.json' with { type: 'json' };
 import transaction from '../../schema/transaction.json' with { type: 'json' };
 import blockExport from '../../schema/block-export.json' with { type: 'json' };
 import job from '../../schema/job.json' with { type: 'json' };
+import blockCreate from '../../schema/block-create.json' with { type: 'json' };
 import qom from '../../schema/qom.json' with { type: 'json' };
 import qblockd from '../../schema/qblockd.json' with { type: 'json' };
 
@@ -49,6 +50,7 @@ export const SCHEMA_FILES: Array<{ file: string; entries: unknown[]; qblockdOnly
   { file: 'transaction.json', entries: transaction },
   { file: 'block-export.json', entries: blockExport },
   { file: 'job.json', entries: job },
+  { file: 'block-create.json', entries: blockCreate },
   { file: 'qom.json', entries: qom },
   { file: 'qblockd.json', entries: qblockd, qblockdOnly: true },
 ];

@@ -43,9 +43,9 @@ function expand(entries: Map<string, SchemaEntry>, name: string, seen: readonly 
 /**
  * Commands whose argument or result types still describe less than QEMU's: members qblockd
  * never fills (backing_file, tray_open, ...), blockdev-add's full driver set, the union
- * behind query-qmp-schema's own SchemaInfo. Everything else must match QEMU 7.2 exactly.
+ * behind query-qmp-schema's own SchemaInfo, blockdev-create's drivers (file and qcow2) and its encrypt options. Everything else must match QEMU 7.2 exactly.
  */
-const KNOWN_SCHEMA_GAPS = new Set(['query-qmp-schema', 'blockdev-add', 'query-block', 'query-named-block-nodes', 'transaction', 'block-export-add']);
+const KNOWN_SCHEMA_GAPS = new Set(['query-qmp-schema', 'blockdev-add', 'blockdev-create', 'query-block', 'query-named-block-nodes', 'transaction', 'block-export-add']);
 
 describeInterop('QEMU launch lines and query-qmp-schema against QEMU 7.2', { qemuSystem: true }, () => {
   let ours: DaemonProcess;

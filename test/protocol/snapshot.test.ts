@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { emptyQcow2Image } from '../../src/block/drivers/qcow2/create.ts';
+import { defaultQcow2Image } from '../../src/block/drivers/qcow2/create.ts';
 import { DaemonProcess, type RawClient } from '../support/daemon.ts';
 import { describeInterop, qemuImg, qemuImgCheck } from '../support/qemu.ts';
 
@@ -38,7 +38,7 @@ describe('backing chains and snapshots over a real socket', () => {
     dirs.push(dir);
     const base = path.join(dir, 'base.qcow2');
     const overlay = path.join(dir, 'overlay.qcow2');
-    fs.writeFileSync(base, emptyQcow2Image(4 * MIB));
+    fs.writeFileSync(base, defaultQcow2Image(BigInt(4 * MIB)));
 
     const { daemon, client } = await start(['-drive', `if=none,id=d0,file=${base}`]);
     const baseNode = (await client.command({ execute: 'query-block' })).return[0].inserted['node-name'];
@@ -85,7 +85,7 @@ describe('backing chains and snapshots over a real socket', () => {
   it('refuses overlays as QEMU does', async () => {
     const { daemon, client } = await start(['-blockdev', 'driver=null-co,node-name=n0,size=4194304']);
     const image = path.join(daemon.dir, 'ov.qcow2');
-    fs.writeFileSync(image, emptyQcow2Image(4 * MIB, { file: '/nonexistent/base.qcow2', format: 'qcow2' }));
+    fs.writeFileSync(image, defaultQcow2Image(BigInt(4 * MIB), { file: '/nonexistent/base.qcow2', format: 'qcow2' }));
     expect(await client.command({ execute: 'blockdev-add', arguments: { driver: 'qcow2', 'node-name': 'o0', file: { driver: 'file', filename: image } } })).toEqual({
       error: { class: 'GenericError', desc: "Could not open backing file: Could not open '/nonexistent/base.qcow2': No such file or directory" },
     });

@@ -48,8 +48,11 @@ export class CopyBeforeWriteDriver implements BlockDriver, SnapshotSource {
       copySet?: BitmapData;
       clusterSize?: number;
       onCbwError?: OnCbwError;
+      /** backup's `compress`: data goes to the target as compressed clusters. */
+      compress?: boolean;
     },
   ) {
+    this.compress = options.compress === true;
     const diskSize = child.size();
     const granularity = Math.max(CLUSTER_SIZE, options.clusterSize ?? 0);
     const unnamed = (bitmapGranularity: number) =>
@@ -66,6 +69,7 @@ export class CopyBeforeWriteDriver implements BlockDriver, SnapshotSource {
   }
 
   private readonly onCbwError: OnCbwError;
+  private readonly compress: boolean;
 
   snapshotSource(): SnapshotSource {
     return this;
@@ -139,12 +143,32 @@ export class CopyBeforeWriteDriver implements BlockDriver, SnapshotSource {
       return { operation: 'read', errno: errnoOf(error) };
     }
     try {
-      if (isZero(buffer)) this.target.writeZeroes(offset, length);
-      else this.target.write(offset, buffer);
+      this.writeTarget(offset, buffer);
     } catch (error) {
       return { operation: 'write', errno: errnoOf(error) };
     }
     return this.copied(offset, length);
+  }
+
+  /**
+   * Cluster by cluster, as block-copy's source block status splits a copy:
+   * clusters that read as zeroes become zero writes, the others data
+   * (compressed when the backup asked for it).
+   */
+  private writeTarget(offset: number, buffer: Buffer): void {
+    const granularity = this.copySet.data.granularity;
+    for (let at = 0; at < buffer.length; ) {
+      let end = Math.min(buffer.length, at + granularity);
+      const zero = isZero(buffer.subarray(at, end));
+      while (end < buffer.length && isZero(buffer.subarray(end, Math.min(buffer.length, end + granularity))) === zero) {
+        end = Math.min(buffer.length, end + granularity);
+      }
+      const piece = buffer.subarray(at, end);
+      if (zero) this.target.writeZeroes(offset + at, piece.length);
+      else if (this.compress) this.target.writeCompressed!(offset + at, piece);
+      else this.target.write(offset + at, piece);
+      at = end;
+    }
   }
 
   private copied(offset: number, length: number): null {

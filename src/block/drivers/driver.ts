@@ -75,6 +75,8 @@ export interface BlockDriver {
   readInto?(target: Buffer, offset: number): void;
   write(offset: number, data: Buffer): void;
   writeZeroes(offset: number, length: number): void;
+  /** Formats that store compressed clusters (qcow2): whole clusters, compressed where that saves room. */
+  writeCompressed?(offset: number, data: Buffer): void;
   discard(offset: number, length: number): void;
   flush(): void;
   /** Status of [offset, offset+length); drivers without one hold data everywhere. */

@@ -133,9 +133,13 @@ export function allocatedBytes(path: string): number {
 }
 
 function openError(filename: string, error: unknown): QmpError {
+  return new QmpError(`Could not open '${filename}': ${hostErrorText(error)}`);
+}
+
+/** strerror() of a failed host file operation, as QEMU prints it. */
+function hostErrorText(error: unknown): string {
   const code = (error as NodeJS.ErrnoException).code;
-  const reason = ERRNO_TEXT[code ?? ''] ?? (error as Error).message;
-  return new QmpError(`Could not open '${filename}': ${reason}`);
+  return ERRNO_TEXT[code ?? ''] ?? (error as Error).message;
 }
 
 const ERRNO_TEXT: Record<string, string> = {
@@ -144,4 +148,58 @@ const ERRNO_TEXT: Record<string, string> = {
   EISDIR: 'Is a directory',
   EROFS: 'Read-only file system',
   ENOTDIR: 'Not a directory',
+  EINVAL: 'Invalid argument',
+  EFBIG: 'File too large',
+  ENOSPC: 'No space left on device',
 };
+
+export type FilePreallocation = 'off' | 'metadata' | 'falloc' | 'full';
+
+const UINT32_MAX = 2n ** 32n - 1n;
+const INT64_MAX = 2n ** 63n - 1n;
+const ZERO_CHUNK = 1 << 20;
+
+/**
+ * The file driver's image creation (blockdev-create, and the protocol layer
+ * of every image qblockd creates): the file is created if missing, locked,
+ * emptied, then grown to `size`. `falloc` leaves the file sparse (the bytes
+ * read the same); `nocow` and the extent size hint change nothing on the
+ * file systems qblockd runs on, as in QEMU outside btrfs and XFS.
+ */
+export function createFile(filename: string, size: bigint, options: { preallocation?: FilePreallocation; extentSizeHint?: bigint } = {}): void {
+  if (options.extentSizeHint !== undefined && options.extentSizeHint > UINT32_MAX) throw new QmpError('Extent size hint is too large');
+  try {
+    fs.closeSync(fs.openSync(filename, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644));
+  } catch (error) {
+    throw new QmpError(`Could not create '${filename}': ${hostErrorText(error)}`);
+  }
+  const driver = new FileDriver(filename, false);
+  try {
+    driver.hostLock.claim('write');
+    try {
+      driver.byteStore.truncate(0);
+      growFile(driver.byteStore, size, options.preallocation ?? 'off');
+      driver.byteStore.flush();
+    } finally {
+      driver.hostLock.release('write');
+    }
+  } finally {
+    driver.close();
+  }
+}
+
+function growFile(store: ByteStore, size: bigint, preallocation: FilePreallocation): void {
+  if (preallocation === 'metadata') throw new QmpError('Unsupported preallocation mode: metadata');
+  // The QAPI size is unsigned; QEMU hands it to ftruncate as a signed offset.
+  if (size > INT64_MAX) throw new QmpError('Could not resize file: Invalid argument');
+  if (size > BigInt(Number.MAX_SAFE_INTEGER)) throw new QmpError('Could not resize file: File too large');
+  const length = Number(size);
+  try {
+    if (preallocation === 'full') {
+      const zeroes = Buffer.alloc(Math.min(ZERO_CHUNK, length));
+      for (let at = 0; at < length; at += zeroes.length) store.pwrite(zeroes.subarray(0, Math.min(zeroes.length, length - at)), at);
+    } else store.truncate(length);
+  } catch (error) {
+    throw new QmpError(`Could not resize file: ${hostErrorText(error)}`);
+  }
+}

@@ -78,6 +78,10 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore, BackingC
     guarded(() => this.image.writeZeroes(offset, length));
   }
 
+  writeCompressed(offset: number, data: Buffer): void {
+    guarded(() => this.image.writeCompressed(offset, data));
+  }
+
   readsAsZero(offset: number, length: number): boolean {
     return guarded(() => this.image.readsAsZero(offset, length));
   }

@@ -52,9 +52,6 @@ const ERROR_ACTIONS: Record<OnError, (errno: number) => 'report' | 'ignore' | 's
   auto: () => 'report',
 };
 
-/** Formats that can take compressed writes. */
-const COMPRESSING_FORMATS = new Set(['qcow2']);
-
 /**
  * do_backup_common's checks, in QEMU's order: they run before anything is
  * created, so a refusal leaves no trace. Returns the bitmap and its mode.
@@ -90,7 +87,7 @@ function checkBackupArguments(request: BackupRequest): { bitmap?: DirtyBitmap; m
 function checkNodes(request: BackupRequest, jobs: JobList, bitmap: DirtyBitmap | undefined, mode: BitmapSyncMode | undefined): void {
   const { source, target } = request;
   if (source === target) throw new QmpError('Source and target cannot be the same');
-  if (request.compress && !COMPRESSING_FORMATS.has(target.driver.format)) {
+  if (request.compress && !target.driver.writeCompressed) {
     throw new QmpError('Compression is not supported for this drive ');
   }
   for (const node of [source, target]) {
@@ -147,6 +144,7 @@ export class BackupJob implements JobDriver {
     this.cbw = new CopyBeforeWriteDriver(source.asChild(), target.asChild(), {
       copySet: sync === 'bitmap' ? bitmap!.data : sync === 'top' ? allocatedBits(source) : undefined,
       clusterSize: backupClusterSize(target),
+      compress: request.compress,
     });
     this.maxChunk = request.maxChunk ? Math.min(MAX_CHUNK, request.maxChunk) : MAX_CHUNK;
     this.maxWorkers = request.maxWorkers ?? MAX_WORKERS;

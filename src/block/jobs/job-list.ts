@@ -67,7 +67,7 @@ export class JobList {
 
   getBlockJob(id: string): Job {
     const job = this.find(id);
-    if (!job) throw new QmpError(`Block job '${id}' not found`, 'DeviceNotActive');
+    if (!job?.isBlockJob) throw new QmpError(`Block job '${id}' not found`, 'DeviceNotActive');
     return job;
   }
 
@@ -127,7 +127,7 @@ export class JobList {
   }
 
   queryBlockJobs(): BlockJobInfo[] {
-    return this.jobs.map((job) => {
+    return this.jobs.filter((job) => job.isBlockJob).map((job) => {
       const info: BlockJobInfo = {
         type: job.type,
         device: job.id,

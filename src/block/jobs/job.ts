@@ -50,6 +50,9 @@ const COMPLETED_STATES: ReadonlySet<JobStatus> = new Set(['waiting', 'pending', 
 
 export const ECANCELED = 125;
 
+/** The job types that are block jobs: only they send BLOCK_JOB_* events and answer block-job-* and query-block-jobs. */
+const BLOCK_JOB_TYPES: ReadonlySet<string> = new Set(['backup', 'commit', 'mirror', 'stream']);
+
 /** What a kind of job (backup, ...) plugs into the common machinery. */
 export interface JobDriver {
   readonly type: string;
@@ -125,6 +128,10 @@ export class Job {
 
   get type(): string {
     return this.driver.type;
+  }
+
+  get isBlockJob(): boolean {
+    return BLOCK_JOB_TYPES.has(this.type);
   }
 
   /** BlockJobInfo's `paused`: a pause (user, drain, or not yet started) is requested. */
@@ -397,7 +404,7 @@ export class Job {
 
   private toPending(): void {
     this.transition('pending');
-    if (!this.autoFinalize) this.events.emit('BLOCK_JOB_PENDING', { type: this.type, id: this.id });
+    if (!this.autoFinalize && this.isBlockJob) this.events.emit('BLOCK_JOB_PENDING', { type: this.type, id: this.id });
   }
 
   private finalizeGroup(): void {
@@ -444,7 +451,7 @@ export class Job {
     if (!this.ret) this.driver.commit?.(this);
     else this.driver.abort?.(this);
     this.driver.clean?.(this);
-    if (this.started) {
+    if (this.started && this.isBlockJob) {
       if (this.isCancelled()) this.events.emit('BLOCK_JOB_CANCELLED', this.blockJobEvent());
       else {
         const data = this.blockJobEvent();

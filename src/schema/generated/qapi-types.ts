@@ -533,6 +533,60 @@ export interface NameInfo {
   'name'?: string;
 }
 
+// schema/block-create.json
+
+export type PreallocMode = 'off' | 'metadata' | 'falloc' | 'full';
+
+export interface BlockdevCreateOptionsFile {
+  'filename': string;
+  'size': number | bigint;
+  'preallocation'?: PreallocMode;
+  'nocow'?: boolean;
+  'extent-size-hint'?: number | bigint;
+}
+
+export type BlockdevQcow2Version = 'v2' | 'v3';
+
+export type Qcow2CompressionType = 'zlib' | 'zstd';
+
+export type QCryptoBlockFormat = 'qcow' | 'luks';
+
+export interface QCryptoBlockOptionsQCow {
+  'key-secret'?: string;
+}
+
+export interface QCryptoBlockCreateOptionsLUKS {
+  'key-secret'?: string;
+}
+
+export type QCryptoBlockCreateOptions = (
+  | ({ 'format': 'qcow' } & QCryptoBlockOptionsQCow)
+  | ({ 'format': 'luks' } & QCryptoBlockCreateOptionsLUKS)
+);
+
+export interface BlockdevCreateOptionsQcow2 {
+  'file': BlockdevRef;
+  'data-file'?: BlockdevRef;
+  'data-file-raw'?: boolean;
+  'extended-l2'?: boolean;
+  'size': number | bigint;
+  'version'?: BlockdevQcow2Version;
+  'backing-file'?: string;
+  'backing-fmt'?: BlockdevDriver;
+  'encrypt'?: QCryptoBlockCreateOptions;
+  'cluster-size'?: number | bigint;
+  'preallocation'?: PreallocMode;
+  'lazy-refcounts'?: boolean;
+  'refcount-bits'?: number | bigint;
+  'compression-type'?: Qcow2CompressionType;
+}
+
+export type BlockdevCreateOptions = (
+  | ({ 'driver': 'file' } & BlockdevCreateOptionsFile)
+  | ({ 'driver': 'qcow2' } & BlockdevCreateOptionsQcow2)
+  | { 'driver': 'blkdebug' | 'blklogwrites' | 'blkreplay' | 'blkverify' | 'bochs' | 'cloop' | 'compress' | 'copy-before-write' | 'copy-on-read' | 'dmg' | 'snapshot-access' | 'ftp' | 'ftps' | 'gluster' | 'host_cdrom' | 'host_device' | 'http' | 'https' | 'iscsi' | 'luks' | 'nbd' | 'nfs' | 'null-aio' | 'null-co' | 'nvme' | 'parallels' | 'preallocate' | 'qcow' | 'qed' | 'quorum' | 'raw' | 'rbd' | 'replication' | 'ssh' | 'throttle' | 'vdi' | 'vhdx' | 'vmdk' | 'vpc' | 'vvfat' }
+);
+
 // schema/qom.json
 
 // schema/qblockd.json
@@ -679,6 +733,16 @@ export interface QapiTypes {
   'RunState': RunState;
   'StatusInfo': StatusInfo;
   'NameInfo': NameInfo;
+  'PreallocMode': PreallocMode;
+  'BlockdevCreateOptionsFile': BlockdevCreateOptionsFile;
+  'BlockdevQcow2Version': BlockdevQcow2Version;
+  'Qcow2CompressionType': Qcow2CompressionType;
+  'QCryptoBlockFormat': QCryptoBlockFormat;
+  'QCryptoBlockOptionsQCow': QCryptoBlockOptionsQCow;
+  'QCryptoBlockCreateOptionsLUKS': QCryptoBlockCreateOptionsLUKS;
+  'QCryptoBlockCreateOptions': QCryptoBlockCreateOptions;
+  'BlockdevCreateOptionsQcow2': BlockdevCreateOptionsQcow2;
+  'BlockdevCreateOptions': BlockdevCreateOptions;
   'XQblockdBitmap': XQblockdBitmap;
   'XQblockdNode': XQblockdNode;
   'XQblockdDirtyMap': XQblockdDirtyMap;
@@ -788,6 +852,10 @@ export interface CommandArguments {
   'query-name': QapiEmpty;
   'stop': QapiEmpty;
   'cont': QapiEmpty;
+  'blockdev-create': {
+    'job-id': string;
+    'options': BlockdevCreateOptions;
+  };
   'qom-get': {
     'path': string;
     'property': string;
@@ -860,6 +928,7 @@ export interface CommandResults {
   'query-name': NameInfo;
   'stop': QapiEmpty;
   'cont': QapiEmpty;
+  'blockdev-create': QapiEmpty;
   'qom-get': unknown;
   'qom-set': QapiEmpty;
   'x-qblockd-watch': QapiEmpty;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryByteStore } from '../../../src/block/drivers/byte-store.ts';
 import type { BackingReader, BlockStatus } from '../../../src/block/drivers/driver.ts';
-import { emptyQcow2Image } from '../../../src/block/drivers/qcow2/create.ts';
+import { defaultQcow2Image } from '../../../src/block/drivers/qcow2/create.ts';
 import { backingFormat, parseHeader, resolveBackingFilename, serializeHeader } from '../../../src/block/drivers/qcow2/header.ts';
 import { Qcow2Image } from '../../../src/block/drivers/qcow2/image.ts';
 
@@ -21,7 +21,7 @@ function rawBacking(bytes: Buffer): BackingReader {
 }
 
 function overlay(size: number, backing?: BackingReader): { image: Qcow2Image; store: MemoryByteStore } {
-  const store = new MemoryByteStore(emptyQcow2Image(size, { file: 'base.raw', format: 'raw' }));
+  const store = new MemoryByteStore(defaultQcow2Image(BigInt(size), { file: 'base.raw', format: 'raw' }));
   const image = Qcow2Image.open(store);
   image.setBacking(backing);
   return { image, store };
@@ -29,7 +29,7 @@ function overlay(size: number, backing?: BackingReader): { image: Qcow2Image; st
 
 describe('qcow2 backing file name in the header', () => {
   it('writes the name after the extensions with the format extension, and reads both back', () => {
-    const bytes = emptyQcow2Image(4 * MIB, { file: '/images/base.qcow2', format: 'qcow2' });
+    const bytes = defaultQcow2Image(BigInt(4 * MIB), { file: '/images/base.qcow2', format: 'qcow2' });
     const header = parseHeader(Buffer.concat([bytes.subarray(0, CLUSTER), Buffer.alloc(2 * MIB - CLUSTER)]), { readOnly: true });
     expect(header.backingFile).toBe('/images/base.qcow2');
     expect(backingFormat(header)).toBe('qcow2');

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BlkdebugDriver } from '../../../src/block/drivers/blkdebug.ts';
 import { NullDriver } from '../../../src/block/drivers/null-co.ts';
-import { emptyQcow2Image } from '../../../src/block/drivers/qcow2/create.ts';
+import { defaultQcow2Image } from '../../../src/block/drivers/qcow2/create.ts';
 import { Qcow2Image } from '../../../src/block/drivers/qcow2/image.ts';
 import { MemoryByteStore } from '../../../src/block/drivers/byte-store.ts';
 import { BlockIoError } from '../../../src/block/io-error.ts';
@@ -81,7 +81,7 @@ describe('blkdebug rules', () => {
 
 describe('new qcow2 image', () => {
   it.each([64 << 20, 2 ** 40, 16 * 2 ** 40])('opens empty at %d bytes and takes data', (size) => {
-    const store = new MemoryByteStore(emptyQcow2Image(size));
+    const store = new MemoryByteStore(defaultQcow2Image(BigInt(size)));
     const image = Qcow2Image.open(store);
     expect(image.virtualSize).toBe(size);
     expect([...image.allocatedExtents()]).toEqual([]);

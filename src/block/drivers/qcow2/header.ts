@@ -8,6 +8,7 @@ export const EXT_BACKING_FORMAT = 0xe2792aca;
 export const EXT_BITMAPS = 0x23852875;
 export const EXT_DATA_FILE = 0x44415441;
 export const EXT_CRYPTO = 0x0537be77;
+export const EXT_FEATURE_TABLE = 0x6803f857;
 
 export const INCOMPAT_DIRTY = 1n << 0n;
 export const INCOMPAT_CORRUPT = 1n << 1n;
@@ -15,6 +16,8 @@ export const INCOMPAT_DATA_FILE = 1n << 2n;
 export const INCOMPAT_COMPRESSION = 1n << 3n;
 export const INCOMPAT_EXTL2 = 1n << 4n;
 export const AUTOCLEAR_BITMAPS = 1n << 0n;
+export const AUTOCLEAR_DATA_FILE_RAW = 1n << 1n;
+export const COMPAT_LAZY_REFCOUNTS = 1n << 0n;
 
 export class Qcow2FormatError extends Error {
   override readonly name = 'Qcow2FormatError';
@@ -61,7 +64,6 @@ const COMPRESSION_ZLIB = 0;
 const COMPRESSION_ZSTD = 1;
 const MIN_CLUSTER_BITS = 9;
 const MAX_CLUSTER_BITS = 21;
-const EXT_FEATURE_TABLE = 0x6803f857;
 const FEATURE_TABLE_ENTRY = 48;
 const FEATURE_TYPE_INCOMPATIBLE = 0;
 const KNOWN_INCOMPATIBLE = INCOMPAT_DIRTY | INCOMPAT_CORRUPT | INCOMPAT_DATA_FILE | INCOMPAT_COMPRESSION | INCOMPAT_EXTL2;
@@ -354,7 +356,7 @@ export function parseHeader(cluster0: Buffer, options: { readOnly: boolean; chec
 function readBackingFile(cluster0: Buffer, raw: RawHeader): string {
   if (raw.backingFileOffset === 0n) return '';
   const start = Number(raw.backingFileOffset);
-  return cluster0.subarray(start, start + raw.backingFileSize).toString('latin1');
+  return cluster0.subarray(start, start + raw.backingFileSize).toString('utf8');
 }
 
 /** A backing file name taken relative to the directory of the image file that names it, as QEMU resolves it. */
@@ -452,7 +454,7 @@ export function serializeHeader(header: Qcow2Header, clusterSize: number): Buffe
   out.writeUInt32BE(0, offset + 4);
   offset += 8;
   // The backing file name follows the extensions, as QEMU lays it out; its place moves with them.
-  const name = Buffer.from(header.backingFile, 'latin1');
+  const name = Buffer.from(header.backingFile, 'utf8');
   if (offset + name.length > clusterSize) throw new Qcow2FormatError('qcow2 header extensions do not fit in the header cluster');
   out.writeBigUInt64BE(name.length > 0 ? BigInt(offset) : 0n, 8);
   out.writeUInt32BE(name.length, 16);

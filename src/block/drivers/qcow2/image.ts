@@ -1,5 +1,6 @@
 import type { BitmapData } from '../../bitmap/bitmap-data.ts';
 import { lazyZlib } from '../../builtins.ts';
+import { BlockIoError } from '../../io-error.ts';
 import type { ByteStore } from '../byte-store.ts';
 import type { BackingReader, BlockStatus } from '../driver.ts';
 import {
@@ -52,6 +53,11 @@ const OFFSET_MASK = 0x00fffffffffffe00n;
 const COPIED = 1n << 63n;
 const COMPRESSED = 1n << 62n;
 const ZERO = 1n;
+/** QEMU deflates compressed clusters with a 4 KiB window and memLevel 9 (raw deflate, default level). */
+const DEFLATE_WINDOW_BITS = 12;
+const DEFLATE_MEM_LEVEL = 9;
+const EIO = 5;
+const EINVAL = 22;
 /** Bitmap data clusters per write when storing. */
 const WRITE_BATCH_CLUSTERS = 16;
 
@@ -184,9 +190,12 @@ export class Qcow2Image {
     for (let at = 0; at < data.length; ) {
       const guestCluster = Math.floor((offset + at) / this.clusterSize);
       const inCluster = (offset + at) % this.clusterSize;
-      const fresh = inCluster === 0 ? this.freshClusters(guestCluster, Math.floor((data.length - at) / this.clusterSize)) : 0;
+      const inTable = this.l2Entries - (guestCluster % this.l2Entries);
+      const fresh = inCluster === 0 ? this.freshClusters(guestCluster, Math.min(inTable, Math.floor((data.length - at) / this.clusterSize))) : 0;
       if (fresh > 0) {
-        // Whole clusters that own no host cluster yet: one allocation, one data write, one L2 write per table.
+        // Whole clusters of one L2 table that own no host cluster yet: as in QEMU, the table first,
+        // then one allocation and one data write for the clusters, then one L2 write.
+        this.l2Table(Math.floor(guestCluster / this.l2Entries), true);
         const host = this.refcounts.allocate(fresh);
         this.store.pwrite(data.subarray(at, at + fresh * this.clusterSize), host);
         this.setL2Run(guestCluster, fresh, host);
@@ -213,6 +222,38 @@ export class Qcow2Image {
     return this.backing!.blockStatus(offset, Math.min(length, backingSize - offset));
   }
 
+  /**
+   * Compressed writes (QEMU's qcow2_co_pwritev_compressed): whole clusters
+   * (the image's last one may be short and is padded with zeroes), each
+   * deflated as QEMU deflates it and packed byte-wise after the previous one;
+   * a cluster that does not shrink is written as usual. Like QEMU, a
+   * compressed write never replaces an allocated cluster: EIO.
+   */
+  writeCompressed(offset: number, data: Buffer): void {
+    this.checkWritable();
+    this.checkRange(offset, data.length);
+    if (offset % this.clusterSize !== 0 || (data.length % this.clusterSize !== 0 && offset + data.length !== this.virtualSize)) {
+      throw new BlockIoError(EINVAL);
+    }
+    for (let at = 0; at < data.length; at += this.clusterSize) {
+      const piece = data.subarray(at, at + this.clusterSize);
+      const cluster = piece.length === this.clusterSize ? piece : Buffer.concat([piece, Buffer.alloc(this.clusterSize - piece.length)]);
+      const compressed = lazyZlib().deflateRawSync(cluster, { windowBits: DEFLATE_WINDOW_BITS, memLevel: DEFLATE_MEM_LEVEL });
+      if (compressed.length > this.clusterSize - 1) {
+        this.write(offset + at, piece);
+        continue;
+      }
+      const guestCluster = (offset + at) / this.clusterSize;
+      this.l2Table(Math.floor(guestCluster / this.l2Entries), true);
+      const entry = this.l2Entry(guestCluster);
+      if (entry !== null && (entry & (COMPRESSED | OFFSET_MASK)) !== 0n) throw new BlockIoError(EIO);
+      const host = this.refcounts.allocateBytes(compressed.length);
+      this.store.pwrite(compressed, host);
+      const extraSectors = Math.floor((host + compressed.length - 1) / 512) - Math.floor(host / 512);
+      this.setL2Entry(guestCluster, COMPRESSED | BigInt(host) | (BigInt(extraSectors) << BigInt(62 - (this.header.clusterBits - 8))));
+    }
+  }
+
   /** How many of the `limit` clusters from `first` on own no host cluster (unallocated, or zero without one). */
   private freshClusters(first: number, limit: number): number {
     let count = 0;
@@ -235,6 +276,7 @@ export class Qcow2Image {
     }
     const cluster = count === this.clusterSize ? Buffer.from(piece) : this.read(guestCluster * this.clusterSize, this.clusterSize);
     if (count !== this.clusterSize) piece.copy(cluster, inCluster);
+    if (!inPlace) this.l2Table(Math.floor(guestCluster / this.l2Entries), true);
     const target = inPlace ? host : this.refcounts.allocate(1);
     this.store.pwrite(cluster, target);
     this.setL2Entry(guestCluster, BigInt(target) | COPIED);

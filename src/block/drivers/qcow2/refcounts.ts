@@ -13,6 +13,9 @@ export class RefcountManager {
   private table: number[];
   private readonly blocks = new Map<number, Buffer>();
   private freeHint = 0;
+  /** Where the next compressed cluster's bytes go (0: start a fresh cluster). */
+  private freeByteOffset = 0;
+  private readonly maxRefcount: number;
 
   constructor(
     private readonly store: ByteStore,
@@ -23,6 +26,7 @@ export class RefcountManager {
     this.clusterSize = 2 ** header.clusterBits;
     this.refcountBits = 2 ** header.refcountOrder;
     this.entriesPerBlock = (this.clusterSize * 8) / this.refcountBits;
+    this.maxRefcount = this.refcountBits >= 53 ? Number.MAX_SAFE_INTEGER : 2 ** this.refcountBits - 1;
     const tableBytes = header.refcountTableClusters * this.clusterSize;
     if (header.refcountTableOffset + tableBytes > store.size() + this.clusterSize) {
       throw new Qcow2FormatError('qcow2: refcount table is truncated');
@@ -57,6 +61,41 @@ export class RefcountManager {
       this.setRun(start, count, 1);
       this.freeHint = start + count;
       return start * this.clusterSize;
+    }
+  }
+
+  /**
+   * Room for `size` bytes (a compressed cluster, less than a cluster), packed
+   * right after the bytes allocated before, as qcow2_alloc_bytes does: the
+   * same host cluster while it has room (a fresh one that follows it may take
+   * the rest), else the first free cluster. Every cluster the bytes touch
+   * gains one reference.
+   */
+  allocateBytes(size: number): number {
+    let offset = this.freeByteOffset;
+    if (offset && this.get(Math.floor(offset / this.clusterSize)) >= this.maxRefcount) offset = 0;
+    const freeInCluster = offset ? this.clusterSize - (offset % this.clusterSize) : 0;
+    if (!offset || freeInCluster < size) {
+      const cluster = this.firstFreeCoveredCluster();
+      if (!offset || Math.ceil(offset / this.clusterSize) !== cluster) offset = cluster * this.clusterSize;
+    }
+    const first = Math.floor(offset / this.clusterSize);
+    const last = Math.floor((offset + size - 1) / this.clusterSize);
+    for (let cluster = first; cluster <= last; cluster++) {
+      const missing = this.firstUncoveredBlock(cluster, 1);
+      if (missing !== null) this.createBlock(missing);
+      this.set(cluster, this.get(cluster) + 1);
+    }
+    this.freeByteOffset = (offset + size) % this.clusterSize ? offset + size : 0;
+    return offset;
+  }
+
+  private firstFreeCoveredCluster(): number {
+    for (;;) {
+      const cluster = this.findFreeRun(1);
+      const missing = this.firstUncoveredBlock(cluster, 1);
+      if (missing === null) return cluster;
+      this.createBlock(missing);
     }
   }
 

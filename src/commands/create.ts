@@ -1,0 +1,10 @@
+import { imageCreator } from '../block/image-create.ts';
+import { startCreateJob } from '../block/jobs/create.ts';
+import type { CommandTable } from '../qmp/dispatcher.ts';
+import type { DaemonServices } from './services.ts';
+
+export function createCommands({ graph, jobs }: DaemonServices) {
+  return {
+    'blockdev-create': ({ 'job-id': id, options }) => (startCreateJob(jobs, id, imageCreator(graph, options)), {}),
+  } satisfies Partial<CommandTable>;
+}
