@@ -420,6 +420,7 @@ export class BlockGraph {
 
   /** Makes `backing` the node's backing child: reads of its unallocated clusters go there. */
   attachBacking(node: BlockNode, backing: BlockNode): void {
+    if (!node.driver.backingChain) throw new QmpError(`Driver '${node.driver.format}' of node '${node.nodeName}' does not support backing files`);
     node.backing = backing;
     backing.users.add(`parent ${node.nodeName}`);
     node.driver.backingChain!.setBacking({

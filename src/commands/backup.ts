@@ -76,7 +76,12 @@ function openDriveBackupTarget(graph: BlockGraph, source: BlockNode, args: Drive
     createImage(args.target, format!, source.size(), (name) => isBlockdevDriver(schema, name), backing);
   }
   const target = graph.openImplicit(args.target, format, { withoutBacking: sync === 'none' });
-  if (sync === 'none') graph.attachBacking(target, source);
+  try {
+    if (sync === 'none') graph.attachBacking(target, source);
+  } catch (error) {
+    graph.closeImplicit(target);
+    throw error;
+  }
   return { target, sync };
 }
 
