@@ -8,10 +8,11 @@ import { isBlockdevDriver } from './backup.ts';
 import type { DaemonServices } from './services.ts';
 
 /** blockdev-snapshot and blockdev-snapshot-sync, as transaction actions and as commands (a transaction of one). */
-export function snapshotActions({ graph, machine, schema }: DaemonServices): TransactionActionTable {
+export function snapshotActions({ graph, machine, exports, schema }: DaemonServices): TransactionActionTable {
   const moveParents = (from: BlockNode, to: BlockNode) => {
     graph.moveDevices(from, to);
     machine.moveDisks(from, to);
+    exports.moveNode(from, to);
   };
   const createOverlayImage = (path: string, format: string, size: number, backing: BackingFileName) =>
     createImage(path, format, size, (name) => isBlockdevDriver(schema, name), backing);

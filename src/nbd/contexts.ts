@@ -25,8 +25,8 @@ export interface ExportedContent {
 }
 
 export function exportContexts(content: ExportedContent): MetaContext[] {
-  const contexts: MetaContext[] = [baseAllocation(content.node)];
-  if (content.allocationDepth) contexts.push(allocationDepth(content.node));
+  const contexts: MetaContext[] = [baseAllocation(content)];
+  if (content.allocationDepth) contexts.push(allocationDepth(content));
   content.bitmaps.forEach((bitmap, index) => contexts.push(dirtyBitmap(bitmap, FIRST_BITMAP_ID + index)));
   return contexts;
 }
@@ -49,21 +49,22 @@ function statusExtents<Status extends { length: number }>(
   return list.extents;
 }
 
-function baseAllocation(node: BlockNode): MetaContext {
+/** The export's node is looked up at each request: a snapshot can move the export to its overlay. */
+function baseAllocation(content: ExportedContent): MetaContext {
   return {
     id: BASE_ALLOCATION_ID,
     name: 'base:allocation',
     extents: (offset, length, limit) =>
-      statusExtents((at, bytes) => node.blockStatus(at, bytes), offset, length, limit, (status) => (status.data ? 0 : StateFlag.HOLE) | (status.zero ? StateFlag.ZERO : 0)),
+      statusExtents((at, bytes) => content.node.blockStatus(at, bytes), offset, length, limit, (status) => (status.data ? 0 : StateFlag.HOLE) | (status.zero ? StateFlag.ZERO : 0)),
   };
 }
 
 /** Depth in the backing chain where the data lives: 0 unallocated, 1 this node, 2 its backing, ... */
-function allocationDepth(node: BlockNode): MetaContext {
+function allocationDepth(content: ExportedContent): MetaContext {
   return {
     id: ALLOCATION_DEPTH_ID,
     name: 'qemu:allocation-depth',
-    extents: (offset, length, limit) => statusExtents((at, bytes) => node.allocationDepth(at, bytes), offset, length, limit, (status) => status.depth),
+    extents: (offset, length, limit) => statusExtents((at, bytes) => content.node.allocationDepth(at, bytes), offset, length, limit, (status) => status.depth),
   };
 }
 
