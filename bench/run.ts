@@ -712,9 +712,9 @@ const CHAIN_STRIPE_MIB = 4;
 /**
  * A 4-deep chain made by qemu-img: a raw base full of data under three qcow2 overlays,
  * each holding its own quarter of every 4 MiB stripe, so a sequential read crosses all
- * four layers in every stripe. Returns the top image.
+ * four layers in every stripe. Returns the directory and the top image.
  */
-function makeChain(): string {
+function makeChain(): { dir: string; top: string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qblockd-bench-chain-'));
   const base = path.join(dir, 'base.raw');
   execFileSync('qemu-img', ['create', '-q', '-f', 'raw', base, `${CHAIN_MIB}M`]);
@@ -729,15 +729,20 @@ function makeChain(): string {
     below = image;
     format = 'qcow2';
   }
-  return below;
+  return { dir, top: below };
 }
-
-let chainTop: string | undefined;
 
 /** Sequential read of the chain's top node over NBD (nbdcopy), opened by each program from the image headers. */
 async function backingChain(active: ProgramName[]): Promise<void> {
-  chainTop ??= makeChain();
-  const top = chainTop;
+  const { dir, top } = makeChain();
+  try {
+    await readChain(active, top);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function readChain(active: ProgramName[], top: string): Promise<void> {
   await withDaemons(active, (program) => {
     const flag = program === 'qsd' ? '--blockdev' : '-blockdev';
     return [flag, `driver=file,node-name=top-file,filename=${top},read-only=on`, flag, 'driver=qcow2,node-name=top,file=top-file,read-only=on'];
