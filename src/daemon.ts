@@ -5,7 +5,7 @@ import { NbdServer } from './nbd/server.ts';
 import { JobList } from './block/jobs/job-list.ts';
 import { RunState } from './block/run-state.ts';
 import { BlockGraph } from './block/graph.ts';
-import { driveToBlockdev, isWritethroughDrive } from './block/drive-options.ts';
+import { driveSizesAsIntegers, driveToBlockdev, isWritethroughDrive } from './block/drive-options.ts';
 import { allCommands, type DaemonServices } from './commands/index.ts';
 import { graphView } from './commands/graph-view.ts';
 import { SessionWatchers } from './commands/session-watchers.ts';
@@ -113,7 +113,8 @@ export class Daemon {
       withOption(drive.option, () => {
         const name = this.machine.placeDrive(drive.options, drive.option);
         const blockdev = driveToBlockdev(drive.options);
-        const options = this.schema.validateType('BlockdevOptions', blockdev, 'keyval');
+        if (!blockdev) return this.graph.addEmptyDrive(name);
+        const options = this.schema.validateType('BlockdevOptions', driveSizesAsIntegers(blockdev), 'keyval');
         this.graph.addDrive(name, options, blockdev, isWritethroughDrive(drive.options));
       });
     }

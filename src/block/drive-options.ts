@@ -1,11 +1,13 @@
 import fs from 'node:fs';
 import { QmpError } from '../qmp/errors.ts';
 import { backingFormat, parseHeader, resolveBackingFilename } from './drivers/qcow2/header.ts';
+import { parseSize } from '../schema/number-text.ts';
 
 const QCOW2_MAGIC = Buffer.from([0x51, 0x46, 0x49, 0xfb]);
 
 /** -drive keys that belong to the device or to QEMU's legacy spelling, not to BlockdevOptions. */
 const DRIVE_ONLY_KEYS = new Set(['id', 'if', 'file', 'format', 'readonly', 'read-only', 'media', 'index', 'bus', 'unit', 'cache', 'aio']);
+const MEDIA = new Set(['disk', 'cdrom']);
 
 /** -drive cache=MODE as QEMU spells it out for the node: [cache.direct, cache.no-flush]. */
 const CACHE_MODES: Record<string, [boolean, boolean]> = {
@@ -27,8 +29,10 @@ const DRIVE_VALUE_CHECKS: Record<string, { accepted: ReadonlySet<string>; messag
  * drive_new does: `format` over a `file` protocol node, the format probed
  * when not given (qcow2 by its magic, raw otherwise); cache= and aio= spelled
  * out as the node options they stand for. Where the drive attaches is the machine's business.
+ * A -drive naming neither file, driver nor format has no medium (an empty CD-ROM drive):
+ * undefined, once its options are checked.
  */
-export function driveToBlockdev(options: Record<string, string>): Record<string, unknown> {
+export function driveToBlockdev(options: Record<string, string>): Record<string, unknown> | undefined {
   for (const [key, { accepted, message }] of Object.entries(DRIVE_VALUE_CHECKS)) {
     const value = options[key];
     if (value !== undefined && !accepted.has(value)) throw new QmpError(message(value));
@@ -36,11 +40,14 @@ export function driveToBlockdev(options: Record<string, string>): Record<string,
   const cache = options.cache === undefined ? undefined : CACHE_MODES[options.cache];
   if (options.cache !== undefined && !cache) throw new QmpError('invalid cache option');
   if (options.aio !== undefined && !AIO_MODES.has(options.aio)) throw new QmpError('invalid aio option');
+  if (options.media !== undefined && !MEDIA.has(options.media)) throw new QmpError(`'${options.media}' invalid media`);
+  if (options.file === undefined && options.driver === undefined && options.format === undefined) return undefined;
   const blockdev: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(options)) {
     if (!DRIVE_ONLY_KEYS.has(key)) setDotted(blockdev, key, value);
   }
-  const readOnly = options['read-only'] ?? options.readonly;
+  // A CD-ROM's medium is read-only.
+  const readOnly = options.media === 'cdrom' ? 'on' : (options['read-only'] ?? options.readonly);
   if (readOnly !== undefined) blockdev['read-only'] = readOnly;
   if (options.file !== undefined) {
     const format = options.format ?? probeFormat(options.file);
@@ -94,6 +101,39 @@ function imageBackingFile(path: string): { filename: string; format: string | un
   }
   if (header.backingFile === '') return undefined;
   return { filename: resolveBackingFilename(path, header.backingFile), format: backingFormat(header) };
+}
+
+/** The options QEMU's drivers read from a -drive as QemuOpts sizes (unit suffixes allowed), by driver. */
+const DRIVE_SIZE_OPTIONS: Record<string, readonly string[]> = {
+  'null-co': ['size'],
+  'null-aio': ['size'],
+  raw: ['offset', 'size'],
+  qcow2: ['cache-size', 'l2-cache-size', 'l2-cache-entry-size', 'refcount-cache-size'],
+};
+
+/**
+ * A copy of a -drive's option tree whose size options ("1M", "0x100", "1.5k") are plain integers,
+ * children first as QEMU opens them; QEMU's refusal for a size it cannot read. The tree itself
+ * keeps the text: json: filenames show it as typed.
+ */
+export function driveSizesAsIntegers(options: Record<string, unknown>): Record<string, unknown> {
+  const copy: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(options)) {
+    copy[key] = typeof value === 'object' && value !== null ? driveSizesAsIntegers(value as Record<string, unknown>) : value;
+  }
+  for (const key of DRIVE_SIZE_OPTIONS[String(options.driver)] ?? []) {
+    const text = copy[key];
+    if (typeof text !== 'string') continue;
+    const size = parseSize(text);
+    if (size === 'invalid') {
+      throw new QmpError(
+        `Parameter '${key}' expects a non-negative number below 2^64\nOptional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\nand exabytes, respectively.`,
+      );
+    }
+    if (size === 'range') throw new QmpError(`Value '${text}' is out of range for parameter '${key}'`);
+    copy[key] = String(size);
+  }
+  return copy;
 }
 
 /** cache=writethrough and directsync make the BlockBackend flush after every write. */

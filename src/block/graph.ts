@@ -132,6 +132,11 @@ export function formatHelpText(): string {
 
 const WELL_FORMED_ID = /^[A-Za-z][A-Za-z0-9_.-]*$/;
 
+/** A BlockBackend without a name (a guest disk over a -blockdev node): its root moves with filters as a named one's does. */
+export interface UnnamedBackend {
+  node: BlockNode;
+}
+
 /**
  * All block nodes and the devices (-drive BlockBackends) that name them.
  * Owns opening and closing, including loading and storing persistent bitmaps.
@@ -139,6 +144,11 @@ const WELL_FORMED_ID = /^[A-Za-z][A-Za-z0-9_.-]*$/;
 export class BlockGraph {
   private readonly nodes = new Map<string, BlockNode>();
   private readonly devices = new Map<string, BlockNode>();
+  private readonly unnamedBackends = new Set<UnnamedBackend>();
+  /** Named BlockBackends without a medium (an empty CD-ROM or floppy drive). */
+  private readonly emptyDrives = new Set<string>();
+  /** Every named BlockBackend, with a medium or not, in creation order. */
+  private readonly driveNames: string[] = [];
   private readonly writethroughDevices = new Set<string>();
   private readonly descriptions = new WeakMap<BlockNode, NodeDescription>();
   private generatedIds = 0;
@@ -150,6 +160,22 @@ export class BlockGraph {
 
   allDevices(): Array<[string, BlockNode]> {
     return [...this.devices.entries()];
+  }
+
+  /** Every named BlockBackend in creation order, with its root node (none for a drive without a medium). */
+  namedBackends(): Array<[string, BlockNode | undefined]> {
+    return this.driveNames.map((name) => [name, this.devices.get(name)]);
+  }
+
+  isEmptyDrive(name: string): boolean {
+    return this.emptyDrives.has(name);
+  }
+
+  /** -drive without file or driver, and a machine's default drives: a named BlockBackend with no medium. */
+  addEmptyDrive(id: string): void {
+    this.checkNewDriveId(id);
+    this.emptyDrives.add(id);
+    this.driveNames.push(id);
   }
 
   /** The root node of the -drive BlockBackend NAME. */
@@ -180,6 +206,7 @@ export class BlockGraph {
 
   /** bdrv_lookup_bs with a device name and a node name apart, either left out. */
   lookup(device: string | undefined, nodeName: string | undefined): BlockNode {
+    if (device !== undefined && this.emptyDrives.has(device)) throw new QmpError(`Device '${device}' has no medium`);
     const node = (device !== undefined ? this.devices.get(device) : undefined) ?? (nodeName !== undefined ? this.nodes.get(nodeName) : undefined);
     if (!node) throw new QmpError(`Cannot find device='${device ?? ''}' nor node-name='${nodeName ?? ''}'`);
     return node;
@@ -226,12 +253,17 @@ export class BlockGraph {
    * typed (strings); `writethrough` for cache=writethrough|directsync.
    */
   addDrive(id: string, options: BlockdevOptions, given: object = options, writethrough = false): BlockNode {
-    if (this.devices.has(id) || this.nodes.has(id)) throw new QmpError(`Duplicate ID '${id}' for drive`);
+    this.checkNewDriveId(id);
     const node = this.open(options, false, given);
     node.users.add(`device ${id}`);
     this.devices.set(id, node);
+    this.driveNames.push(id);
     if (writethrough) this.writethroughDevices.add(id);
     return node;
+  }
+
+  private checkNewDriveId(id: string): void {
+    if (this.devices.has(id) || this.emptyDrives.has(id) || this.nodes.has(id)) throw new QmpError(`Duplicate ID '${id}' for drive`);
   }
 
   /**
@@ -252,6 +284,13 @@ export class BlockGraph {
     this.close(node);
   }
 
+  /** A new unnamed BlockBackend over `node` (a guest disk's; guest disks are never removed). */
+  attachUnnamedBackend(node: BlockNode): UnnamedBackend {
+    const backend = { node };
+    this.unnamedBackends.add(backend);
+    return backend;
+  }
+
   /** A BlockdevRef as blockdev-create opens it: an existing node, or one defined in place (`opened`: close it after). */
   openReference(reference: BlockdevRef): { node: BlockNode; opened: boolean } {
     if (typeof reference === 'string') return { node: this.findDeviceOrNode(reference), opened: false };
@@ -265,6 +304,7 @@ export class BlockGraph {
     node.users.add(`parent ${filter.nodeName}`);
     attachInternalBitmaps(filter);
     for (const [id, device] of this.devices) if (device === node) this.devices.set(id, filter);
+    for (const backend of this.unnamedBackends) if (backend.node === node) backend.node = filter;
     return filter;
   }
 
@@ -273,6 +313,7 @@ export class BlockGraph {
     const [child] = filter.children;
     detachInternalBitmaps(filter);
     for (const [id, device] of this.devices) if (device === filter) this.devices.set(id, child!);
+    for (const backend of this.unnamedBackends) if (backend.node === filter) backend.node = child!;
     child!.users.delete(`parent ${filter.nodeName}`);
     this.nodes.delete(filter.nodeName);
   }

@@ -4,8 +4,12 @@ const STRERROR: Record<number, string> = {
   13: 'Permission denied',
   22: 'Invalid argument',
   28: 'No space left on device',
+  123: 'No medium found',
   125: 'Operation canceled',
 };
+
+/** The errno of a request to a drive without a medium. */
+export const ENOMEDIUM = 123;
 
 export function strerror(errno: number): string {
   return STRERROR[errno] ?? `Unknown error ${errno}`;

@@ -36,7 +36,7 @@ export interface OptionRule {
 /** Options QEMU has and qblockd refuses plainly, instead of calling them invalid. */
 export const UNSUPPORTED_QEMU_OPTIONS: ReadonlySet<string> = new Set([
   'object', 'netdev', 'nic', 'm', 'smp', 'cpu', 'enable-kvm', 'daemonize', 'pidfile',
-  'chroot', 'runas', 'trace', 'D', 'd', 'nbd-server', 'export', 'kernel', 'boot', 'hda', 'cdrom',
+  'chroot', 'runas', 'trace', 'D', 'd', 'nbd-server', 'export', 'kernel', 'boot', 'hda',
   'vnc', 'incoming', 'usb', 'global', 'readconfig', 'sandbox', 'msg', 'rtc', 'icount', 'monitor', 'add-fd',
 ]);
 
@@ -94,9 +94,18 @@ export const OPTION_RULES: readonly OptionRule[] = [
   {
     names: ['drive'],
     takesArgument: true,
-    usage: '-drive [if=none|ide|virtio,][id=ID,]file=PATH|driver=D[,format=F][,cache=,aio=,discard=,detect-zeroes=] | format=help',
-    help: 'open a drive the legacy way; if=ide|virtio attaches it to a disk of the machine',
+    usage: '-drive [if=none|ide|virtio|floppy,][id=ID,][media=disk|cdrom,]file=PATH|driver=D[,format=F][,cache=,aio=,discard=,detect-zeroes=] | format=help',
+    help: 'open a drive the legacy way; if=ide|virtio|floppy attaches it to a disk of the machine',
     apply: (state, occurrence) => void state.commandLine.drives.push(parseDrive(state, occurrence)),
+  },
+  {
+    names: ['cdrom'],
+    systemOnly: true,
+    takesArgument: true,
+    usage: '-cdrom FILE',
+    help: "the machine's CD-ROM drive (IDE index 2) with FILE inserted",
+    apply: ({ commandLine }, { argument, written }) =>
+      void commandLine.drives.push({ options: { index: '2', media: 'cdrom', file: argument }, option: written }),
   },
   {
     names: ['qmp'],
@@ -182,17 +191,21 @@ export const OPTION_RULES: readonly OptionRule[] = [
     systemOnly: true,
     takesArgument: true,
     usage: '-vga none',
-    help: 'accepted for compatibility: there is no display',
-    apply: (_state, { argument }) => checkVga(argument),
+    help: 'there is no display; without it, the machine has a default VGA device (it shifts the numbers of its other devices)',
+    apply: ({ commandLine }, { argument }) => {
+      checkVga(argument);
+      commandLine.machine = { properties: {}, ...commandLine.machine, vgaAndSerial: { ...commandLine.machine?.vgaAndSerial, vga: 'none' } };
+    },
   },
   {
     names: ['serial'],
     systemOnly: true,
     takesArgument: true,
     usage: '-serial none|null',
-    help: 'accepted for compatibility: there is no serial port',
-    apply: (_state, { argument }) => {
+    help: 'no guest writes to it; none leaves out the serial port, null adds one even with -nodefaults (it shifts the numbers of other devices)',
+    apply: ({ commandLine }, { argument }) => {
       if (!NULL_SERIALS.has(argument)) throw new OptionSyntaxError('only -serial none or null is supported by qblockd');
+      commandLine.machine = { properties: {}, ...commandLine.machine, vgaAndSerial: { ...commandLine.machine?.vgaAndSerial, serial: argument as 'none' | 'null' } };
     },
   },
   {
@@ -226,9 +239,10 @@ export const OPTION_RULES: readonly OptionRule[] = [
   {
     names: ['nodefaults'],
     takesArgument: false,
+    systemOnly: true,
     usage: '-nodefaults',
-    help: 'accepted for compatibility: qblockd creates no default devices',
-    apply: noOperation,
+    help: "no default drives: without it, pc and q35 have an empty CD-ROM drive, pc a floppy drive, both an SD card slot",
+    apply: ({ commandLine }) => void (commandLine.machine = { properties: {}, ...commandLine.machine, noDefaults: true }),
   },
   {
     names: ['nographic'],

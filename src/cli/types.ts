@@ -39,6 +39,10 @@ export interface MachineSpec {
   machineAccel?: string;
   properties: Record<string, string>;
   option?: string;
+  /** -nodefaults: the machine creates no default drives. */
+  noDefaults?: boolean;
+  /** -vga none, -serial none|null: they decide whether a VGA device and a serial port come before the drives' devices. */
+  vgaAndSerial?: { vga?: 'none'; serial?: 'none' | 'null' };
 }
 
 /** One -device DRIVER,... as flat QemuOpts (`driver` is the implied first key). */

@@ -20,26 +20,38 @@ export function blockNodeCommands({ graph, machine }: DaemonServices) {
 }
 
 /**
- * query-block: -drive BlockBackends come first, then the unnamed ones guest disks made over
- * -blockdev nodes: QEMU's creation order, since every -drive is opened before any -device.
+ * query-block: -drive BlockBackends come first (with or without a medium, the machine's default
+ * drives after the command line's), then the unnamed ones guest disks made over -blockdev nodes:
+ * QEMU's creation order, since every -drive is opened before any -device.
  */
 export function queryBlock({ graph, machine }: Pick<DaemonServices, 'graph' | 'machine'>): BlockInfo[] {
   return [
-    ...graph.allDevices().map(([device, node]) => {
-      const info = blockInfo(device, node, machine.diskOfDrive(device));
-      if (graph.isWritethrough(device)) info.inserted!.cache.writeback = false;
+    ...graph.namedBackends().map(([device, node]) => {
+      const disk = machine.diskOfDrive(device);
+      const info = blockInfo(device, node, disk);
+      if (info.inserted) info.inserted.cache.writeback = (disk && machine.writeCacheOf(disk)) ?? !graph.isWritethrough(device);
       return info;
     }),
-    ...machine.unnamedDisks().map(({ disk, node }) => blockInfo('', node, disk)),
+    ...machine.unnamedDisks().map(({ disk, node }) => {
+      const info = blockInfo('', node, disk);
+      info.inserted!.cache.writeback = machine.writeCacheOf(disk) ?? true;
+      return info;
+    }),
   ];
 }
 
-/** A BlockBackend; one attached to a guest disk names it (qdev), is not removable and reports its I/O status. */
-function blockInfo(device: string, node: BlockNode, disk: GuestDisk | undefined): BlockInfo {
-  const info: BlockInfo = { device, type: 'unknown', removable: disk === undefined, locked: false, inserted: blockDeviceInfo(node) };
+/**
+ * A BlockBackend. One no guest disk uses, or a disk with removable media, is removable; a disk
+ * names itself (qdev) and reports its I/O status, except a floppy drive; a CD-ROM drive its tray.
+ */
+function blockInfo(device: string, node: BlockNode | undefined, disk: GuestDisk | undefined): BlockInfo {
+  const removable = disk?.model.disk?.removable;
+  const info: BlockInfo = { device, type: 'unknown', removable: disk === undefined || removable !== undefined, locked: false };
+  if (node) info.inserted = blockDeviceInfo(node);
   if (disk) {
     info.qdev = disk.qdev;
-    info['io-status'] = 'ok';
+    if (removable?.tray !== false) info['io-status'] = 'ok';
+    if (removable?.tray) info.tray_open = false;
   }
   return info;
 }

@@ -1,6 +1,6 @@
 import type { BlockNode } from '../block/node.ts';
 import { permissionConflict, UNNAMED_BACKEND } from '../block/permission-conflict.ts';
-import { runHumanMonitorCommand, type QemuIoTarget } from '../hmp/index.ts';
+import { NO_MEDIUM_TARGET, runHumanMonitorCommand, type QemuIoTarget } from '../hmp/index.ts';
 import type { CommandTable } from '../qmp/dispatcher.ts';
 import { blockDeviceInfo, queryBlock } from './block-nodes.ts';
 import { statusInfo } from './run-state.ts';
@@ -19,7 +19,11 @@ export function hmpCommands({ graph, jobs, machine, runState, printOutput, versi
           namedNodes: () => graph.allNodes().map((node) => blockDeviceInfo(node)),
           status: () => statusInfo(runState),
           resolveQemuIoTarget(device, guestDevicesOnly) {
-            if (guestDevicesOnly) return qemuIoTarget(machine.nodeForQemuIo(device), null);
+            if (guestDevicesOnly) {
+              const node = machine.nodeForQemuIo(device);
+              return node ? qemuIoTarget(node, null) : NO_MEDIUM_TARGET;
+            }
+            if (graph.isEmptyDrive(device)) return NO_MEDIUM_TARGET;
             const node = graph.findForQemuIo(device);
             // By node name, qemu-io opens a BlockBackend of its own, whose writes a guest disk's refuses to share.
             const guestConflict = graph.deviceNode(device) ? undefined : machine.conflictWithWriter(node);

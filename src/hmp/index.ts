@@ -4,6 +4,7 @@ import { infoBlock } from './info-block.ts';
 import { runQemuIoCommand, type QemuIoTarget } from './qemu-io.ts';
 
 export type { QemuIoTarget } from './qemu-io.ts';
+export { NO_MEDIUM_TARGET } from './qemu-io.ts';
 
 export interface HmpContext {
   /** QEMU's standard output, where qemu-io prints its reports and its own errors. */
@@ -31,9 +32,8 @@ const INFO_COMMANDS: Record<string, HmpCommand> = {
     help: ['info block [-n] [-v] [device] -- show info of one block device or all block devices (-n: show named nodes; -v: show details)'],
     run(rest, context) {
       const words = rest.trim().split(/\s+/).filter(Boolean);
-      if (words.includes('-v')) return 'info block -v is not supported by qblockd\n';
       const device = words.find((word) => !word.startsWith('-'));
-      return infoBlock(context.blockBackends(), context.namedNodes(), words.includes('-n'), device);
+      return infoBlock(context.blockBackends(), context.namedNodes(), { namedNodes: words.includes('-n'), verbose: words.includes('-v') }, device);
     },
   },
   status: {

@@ -1,7 +1,8 @@
-import { BlockIoError } from '../block/io-error.ts';
+import { BlockIoError, ENOMEDIUM } from '../block/io-error.ts';
 /** What qemu-io needs of a block node. */
 export interface QemuIoTarget {
-  readonly size: number;
+  /** Null for a drive without a medium: its requests fail before any range check. */
+  readonly size: number | null;
   /** Why a writing command is refused (read-only node, a permission conflict), or null. */
   readonly writeRefusal: string | null;
   read(offset: number, length: number): Buffer;
@@ -10,6 +11,21 @@ export interface QemuIoTarget {
   discard(offset: number, length: number): void;
   flush(): void;
 }
+
+const noMedium = (): never => {
+  throw new BlockIoError(ENOMEDIUM);
+};
+
+/** A drive without a medium: every request fails with ENOMEDIUM before any range check; a flush does nothing. */
+export const NO_MEDIUM_TARGET: QemuIoTarget = {
+  size: null,
+  writeRefusal: null,
+  read: noMedium,
+  write: noMedium,
+  writeZeroes: noMedium,
+  discard: noMedium,
+  flush: () => {},
+};
 
 /** QEMU's BDRV_REQUEST_MAX_BYTES: the largest request qemu-io sends without -n. */
 export const MAX_REQUEST_BYTES = 2 ** 31 - 512;
@@ -280,11 +296,13 @@ export function runQemuIoCommand(commandLine: string, target: QemuIoTarget, prin
     if (!number) return say(`Parsing error: non-numeric argument, or extraneous/unrecognized suffix -- ${operand}`, warnings);
     if (number.warning) warnings.push(number.warning);
     numbers.push(number.value);
-    if (numbers.length > 1 && command.limitsLength(flags) && number.value > BigInt(MAX_REQUEST_BYTES)) return reply(warnings);
+    if (numbers.length > 1 && command.limitsLength(flags) && number.value > BigInt(MAX_REQUEST_BYTES)) {
+      return say(`length cannot exceed ${MAX_REQUEST_BYTES}, given ${operand}`, warnings);
+    }
   }
   const [offset, ...lengths] = numbers as [bigint, ...bigint[]];
   const length = lengths.reduce((sum, each) => sum + each, 0n);
-  if (offset + length > BigInt(target.size)) return say(`${command.name} failed: Input/output error`, warnings);
+  if (target.size !== null && offset + length > BigInt(target.size)) return say(`${command.name} failed: Input/output error`, warnings);
   const request = { offset: Number(offset), length: Number(length), flags };
   const started = performance.now();
   if (length > 0n && !runRequest(command, target, request, print)) return reply(warnings);

@@ -1,5 +1,6 @@
 import control from '../../schema/control.json' with { type: 'json' };
 import blockCore from '../../schema/block-core.json' with { type: 'json' };
+import imageInfo from '../../schema/image-info.json' with { type: 'json' };
 import transaction from '../../schema/transaction.json' with { type: 'json' };
 import blockExport from '../../schema/block-export.json' with { type: 'json' };
 import job from '../../schema/job.json' with { type: 'json' };
@@ -21,7 +22,7 @@ export interface Member {
 export type TypeDef =
   | { kind: 'builtin'; name: string; jsonType: string }
   | { kind: 'enum'; name: string; values: string[] }
-  | { kind: 'struct'; name: string; members: Member[] }
+  | { kind: 'struct'; name: string; members: Member[]; features?: string[] }
   | { kind: 'union'; name: string; members: Member[]; discriminator: string; branches: Record<string, string> }
   | { kind: 'alternate'; name: string; branches: Array<{ name: string; type: string }> };
 
@@ -47,6 +48,7 @@ export interface EventDef {
 export const SCHEMA_FILES: Array<{ file: string; entries: unknown[]; qblockdOnly?: boolean }> = [
   { file: 'control.json', entries: control },
   { file: 'block-core.json', entries: blockCore },
+  { file: 'image-info.json', entries: imageInfo },
   { file: 'transaction.json', entries: transaction },
   { file: 'block-export.json', entries: blockExport },
   { file: 'job.json', entries: job },
@@ -75,7 +77,7 @@ export class SchemaDefinitions {
   constructor() {
     for (const [name, jsonType] of Object.entries(BUILTINS)) this.types.set(name, { kind: 'builtin', name, jsonType });
     this.types.set(EMPTY_STRUCT, { kind: 'struct', name: EMPTY_STRUCT, members: [] });
-    const pendingStructs: Array<{ name: string; base?: string; data: Record<string, unknown> }> = [];
+    const pendingStructs: Array<{ name: string; base?: string; data: Record<string, unknown>; features?: string[] }> = [];
     const seen = new Set<string>();
     for (const { file, entries, qblockdOnly = false } of SCHEMA_FILES) {
       for (const entry of entries as Array<Record<string, any>>) {
@@ -85,7 +87,7 @@ export class SchemaDefinitions {
         if (seen.has(defined)) throw new Error(`schema/${file}: ${defined} is defined twice`);
         seen.add(defined);
         if (entry.enum) this.types.set(entry.enum, { kind: 'enum', name: entry.enum, values: entry.data });
-        else if (entry.struct) pendingStructs.push({ name: entry.struct, base: entry.base, data: entry.data });
+        else if (entry.struct) pendingStructs.push({ name: entry.struct, base: entry.base, data: entry.data, features: entry.features });
         else if (entry.union) this.addUnion(entry);
         else if (entry.alternate) {
           const branches = Object.entries(entry.data as Record<string, string>).map(([name, type]) => ({ name, type }));
@@ -97,7 +99,7 @@ export class SchemaDefinitions {
         }
       }
     }
-    for (const struct of pendingStructs) this.types.set(struct.name, { kind: 'struct', name: struct.name, members: [] });
+    for (const { name, features } of pendingStructs) this.types.set(name, { kind: 'struct', name, members: [], ...(features ? { features } : {}) });
     for (const struct of pendingStructs) {
       (this.types.get(struct.name) as { members: Member[] }).members.push(...this.membersOf(struct.data));
     }

@@ -1,8 +1,5 @@
 import type { SchemaDefinitions, TypeRef } from './definitions.ts';
-import type { SchemaInfo } from './generated/qapi-types.ts';
-
-/** A SchemaInfo with the members of its meta-type's variant (arg-type, members, ...). */
-type SchemaInfoEntry = SchemaInfo & Record<string, unknown>;
+import type { JSONType, SchemaInfo, SchemaInfoObjectMember } from './generated/qapi-types.ts';
 
 /**
  * query-qmp-schema's SchemaInfo list: commands and events by name, every
@@ -10,8 +7,8 @@ type SchemaInfoEntry = SchemaInfo & Record<string, unknown>;
  * the order they are first reached, as QEMU masks them. Without `withQblockd`,
  * qblockd's own commands and events (and the types only they use) are left out.
  */
-export function buildIntrospection(schema: SchemaDefinitions, withQblockd: boolean): SchemaInfoEntry[] {
-  const entries: SchemaInfoEntry[] = [];
+export function buildIntrospection(schema: SchemaDefinitions, withQblockd: boolean): SchemaInfo[] {
+  const entries: SchemaInfo[] = [];
   const names = new Map<string, string>();
   const pending: string[] = [];
 
@@ -30,7 +27,7 @@ export function buildIntrospection(schema: SchemaDefinitions, withQblockd: boole
       const builtinName = definition.jsonType === 'int' ? 'int' : definition.name;
       if (!names.has(builtinName)) {
         names.set(builtinName, builtinName);
-        entries.push({ name: builtinName, 'meta-type': 'builtin', 'json-type': definition.jsonType });
+        entries.push({ name: builtinName, 'meta-type': 'builtin', 'json-type': definition.jsonType as JSONType });
       }
       return builtinName;
     }
@@ -45,14 +42,13 @@ export function buildIntrospection(schema: SchemaDefinitions, withQblockd: boole
 
   for (const command of schema.commands.values()) {
     if (command.qblockdOnly && !withQblockd) continue;
-    const entry: SchemaInfoEntry = { name: command.name, 'meta-type': 'command', 'arg-type': nameOf(command.argType) };
-    entry['ret-type'] = command.returns ? nameOf(command.returns) : nameOf('q_empty');
+    const entry: SchemaInfo = { name: command.name, 'meta-type': 'command', 'arg-type': nameOf(command.argType), 'ret-type': nameOf(command.returns ?? 'q_empty') };
     if (command.features.length > 0) entry.features = [...command.features];
     entries.push(entry);
   }
   for (const event of schema.events.values()) {
     if (event.qblockdOnly && !withQblockd) continue;
-    const entry: SchemaInfoEntry = { name: event.name, 'meta-type': 'event', 'arg-type': nameOf(event.argType ?? 'q_empty') };
+    const entry: SchemaInfo = { name: event.name, 'meta-type': 'event', 'arg-type': nameOf(event.argType ?? 'q_empty') };
     if (event.features.length > 0) entry.features = [...event.features];
     entries.push(entry);
   }
@@ -75,12 +71,13 @@ export function buildIntrospection(schema: SchemaDefinitions, withQblockd: boole
       case 'struct':
       case 'union': {
         const members = definition.members.map((member) => {
-          const info: Record<string, unknown> = { name: member.name, type: nameOf(member.type) };
+          const info: SchemaInfoObjectMember = { name: member.name, type: nameOf(member.type) };
           if (member.optional) info.default = null;
           if (member.features) info.features = [...member.features];
           return info;
         });
-        const entry: SchemaInfoEntry = { name, 'meta-type': 'object', members };
+        const entry: SchemaInfo = { name, 'meta-type': 'object', members };
+        if (definition.kind === 'struct' && definition.features) entry.features = [...definition.features];
         if (definition.kind === 'union') {
           entry.tag = definition.discriminator;
           entry.variants = Object.entries(definition.branches).map(([value, type]) => ({ case: value, type: nameOf(type) }));

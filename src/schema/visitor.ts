@@ -2,6 +2,7 @@ import { QmpError } from '../qmp/errors.ts';
 import { JsonFloat, isJsonObject, jsonInteger } from '../qmp/json-value.ts';
 import { qdictKeyOrder } from '../qmp/qdict-order.ts';
 import { ghashKeyOrder } from './ghash-order.ts';
+import { parseInteger, parseSize } from './number-text.ts';
 import type { Member, SchemaDefinitions, TypeDef, TypeRef } from './definitions.ts';
 
 export type InputMode = 'qmp' | 'keyval';
@@ -21,8 +22,6 @@ const INT_RANGES: Record<string, { min: bigint; max: bigint; label: string; sign
   uint16: { min: 0n, max: 2n ** 16n - 1n, label: 'uint16_t', signed: false },
   uint8: { min: 0n, max: 255n, label: 'uint8_t', signed: false },
 };
-
-const SIZE_SUFFIXES: Record<string, number> = { '': 1, b: 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40, p: 2 ** 50, e: 2 ** 60 };
 
 /**
  * Walks an input value along a schema type the way QEMU's QObject input
@@ -165,7 +164,8 @@ export class InputVisitor {
 
   private keyvalInteger(type: string, value: unknown, path: PathStep[], name: string | null): number | bigint {
     if (typeof value !== 'string') throw typeError(path, 'integer');
-    const parsed = type === 'size' ? parseSize(value) : parseInteger(value);
+    const size = type === 'size' ? parseSize(value) : undefined;
+    const parsed = size === undefined ? parseInteger(value) : typeof size === 'bigint' ? size : null;
     if (parsed === null) throw valueError(path, type === 'size' ? 'size' : 'integer');
     const range = INT_RANGES[type]!;
     if (parsed < range.min || parsed > range.max) throw new QmpError(`Parameter '${name ?? 'null'}' expects ${range.label}`);
@@ -177,25 +177,6 @@ function keyvalBool(value: unknown, path: PathStep[]): boolean {
   if (value === 'on' || value === 'yes' || value === 'true' || value === 'y') return true;
   if (value === 'off' || value === 'no' || value === 'false' || value === 'n') return false;
   throw valueError(path, "'on' or 'off'");
-}
-
-function parseInteger(text: string): bigint | null {
-  const match = /^\s*([+-]?)(0x[0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$/.exec(text);
-  if (!match) return null;
-  const digits = match[2]!;
-  const magnitude = digits.startsWith('0x') ? BigInt(digits) : digits.length > 1 && digits.startsWith('0') ? BigInt('0o' + digits.slice(1)) : BigInt(digits);
-  return match[1] === '-' ? -magnitude : magnitude;
-}
-
-/** qemu_strtosz: a number with an optional binary suffix (b, k, M, G, T, P, E). */
-function parseSize(text: string): bigint | null {
-  const match = /^\s*([0-9]+(?:\.[0-9]+)?)([bkmgtpeBKMGTPE]?)$/.exec(text);
-  if (!match) return null;
-  const multiplier = SIZE_SUFFIXES[match[2]!.toLowerCase()]!;
-  const value = Number(match[1]) * multiplier;
-  if (!Number.isFinite(value) || value >= 2 ** 64) return null;
-  if (match[1]!.includes('.') && match[2] === '') return null;
-  return BigInt(Math.round(value));
 }
 
 function isJsonNumber(value: unknown): boolean {

@@ -16,11 +16,18 @@ export class DaemonProcess {
     readonly dir: string,
   ) {}
 
-  /** `program` defaults to qblockd; pass 'qemu-system-x86_64' to run QEMU itself with the same arguments. */
-  static async start(args: string[] = [], options: { socketPath?: string; program?: string; pretty?: boolean; env?: Record<string, string> } = {}): Promise<DaemonProcess> {
+  /**
+   * `program` defaults to qblockd; pass 'qemu-system-x86_64' to run QEMU itself with the same arguments.
+   * `baseArgs` come first: `-M none -nodefaults -display none` unless given.
+   */
+  static async start(
+    args: string[] = [],
+    options: { socketPath?: string; program?: string; pretty?: boolean; env?: Record<string, string>; baseArgs?: string[] } = {},
+  ): Promise<DaemonProcess> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qblockd-test-'));
     const socketPath = options.socketPath ?? path.join(dir, 'qmp.sock');
-    const child = spawn(options.program ?? QBLOCKD, ['-M', 'none', '-nodefaults', '-display', 'none', ...args, options.pretty ? '-qmp-pretty' : '-qmp', `unix:${socketPath},server=on,wait=off`], {
+    const baseArgs = options.baseArgs ?? ['-M', 'none', '-nodefaults', '-display', 'none'];
+    const child = spawn(options.program ?? QBLOCKD, [...baseArgs, ...args, options.pretty ? '-qmp-pretty' : '-qmp', `unix:${socketPath},server=on,wait=off`], {
       stdio: ['ignore', 'ignore', 'pipe'],
       env: { ...process.env, ...options.env },
     });

@@ -5,7 +5,7 @@ import type { BackingChainDriver, BackingReader, BitmapToStore, BlockDriver, Blo
 import { allocatedBytes } from './file.ts';
 import { firstProblem, QCOW2_RULES } from './option-rules.ts';
 import type { BlockChildIo } from '../node.ts';
-import type { BlockdevOptionsQcow2, ImageInfo } from '../../schema/generated/qapi-types.ts';
+import type { BlockdevOptionsQcow2, ImageInfo, ImageInfoSpecificQCow2 } from '../../schema/generated/qapi-types.ts';
 
 /** The `qcow2` format driver: QEMU's image format over a protocol child, with persistent bitmaps. */
 export class Qcow2Driver implements BlockDriver, PersistentBitmapStore, BackingChainDriver {
@@ -134,14 +134,14 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore, BackingC
 
   imageInfo(): ImageInfo {
     const childInfo = this.child.imageInfo();
-    const data: Record<string, unknown> =
+    const data: ImageInfoSpecificQCow2 =
       this.image.version === 3
         ? {
             compat: '1.1',
             'compression-type': 'zlib',
             'lazy-refcounts': false,
             bitmaps: this.image.storedBitmaps().map((bitmap) => ({
-              flags: [...(bitmap.inUse ? ['in-use'] : []), ...(bitmap.auto ? ['auto'] : [])],
+              flags: [...(bitmap.inUse ? ['in-use' as const] : []), ...(bitmap.auto ? ['auto' as const] : [])],
               name: bitmap.name,
               granularity: bitmap.granularity,
             })),
@@ -150,7 +150,7 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore, BackingC
             'extended-l2': false,
           }
         : { compat: '0.10', 'compression-type': 'zlib', 'refcount-bits': 16 };
-    if (Array.isArray(data.bitmaps) && data.bitmaps.length === 0) delete data.bitmaps;
+    if (data.bitmaps?.length === 0) delete data.bitmaps;
     const backing: Pick<ImageInfo, 'backing-filename' | 'full-backing-filename' | 'backing-filename-format'> = {};
     if (this.image.backingFile !== '') {
       backing['backing-filename'] = this.image.backingFile;

@@ -26,11 +26,74 @@ export type ShutdownCause = 'none' | 'host-error' | 'host-qmp-quit' | 'host-qmp-
 
 export type SchemaMetaType = 'builtin' | 'enum' | 'array' | 'object' | 'alternate' | 'command' | 'event';
 
-export interface SchemaInfo {
+export type JSONType = 'string' | 'number' | 'int' | 'boolean' | 'null' | 'object' | 'array' | 'value';
+
+export interface SchemaInfoBuiltin {
+  'json-type': JSONType;
+}
+
+export interface SchemaInfoEnumMember {
   'name': string;
-  'meta-type': SchemaMetaType;
   'features'?: string[];
 }
+
+export interface SchemaInfoEnum {
+  'members': SchemaInfoEnumMember[];
+  'values': string[];
+}
+
+export interface SchemaInfoArray {
+  'element-type': string;
+}
+
+export interface SchemaInfoObjectMember {
+  'name': string;
+  'type': string;
+  'default'?: unknown;
+  'features'?: string[];
+}
+
+export interface SchemaInfoObjectVariant {
+  'case': string;
+  'type': string;
+}
+
+export interface SchemaInfoObject {
+  'members': SchemaInfoObjectMember[];
+  'tag'?: string;
+  'variants'?: SchemaInfoObjectVariant[];
+}
+
+export interface SchemaInfoAlternateMember {
+  'type': string;
+}
+
+export interface SchemaInfoAlternate {
+  'members': SchemaInfoAlternateMember[];
+}
+
+export interface SchemaInfoCommand {
+  'arg-type': string;
+  'ret-type': string;
+  'allow-oob'?: boolean;
+}
+
+export interface SchemaInfoEvent {
+  'arg-type': string;
+}
+
+export type SchemaInfo = {
+  'name': string;
+  'features'?: string[];
+} & (
+  | ({ 'meta-type': 'builtin' } & SchemaInfoBuiltin)
+  | ({ 'meta-type': 'enum' } & SchemaInfoEnum)
+  | ({ 'meta-type': 'array' } & SchemaInfoArray)
+  | ({ 'meta-type': 'object' } & SchemaInfoObject)
+  | ({ 'meta-type': 'alternate' } & SchemaInfoAlternate)
+  | ({ 'meta-type': 'command' } & SchemaInfoCommand)
+  | ({ 'meta-type': 'event' } & SchemaInfoEvent)
+);
 
 // schema/block-core.json
 
@@ -143,11 +206,11 @@ export type BlockdevOptions = {
   | ({ 'driver': 'blkdebug' } & BlockdevOptionsBlkdebug)
   | ({ 'driver': 'copy-before-write' } & BlockdevOptionsCbw)
   | ({ 'driver': 'file' } & BlockdevOptionsFile)
-  | ({ 'driver': 'snapshot-access' } & BlockdevOptionsGenericFormat)
-  | ({ 'driver': 'null-co' } & BlockdevOptionsNull)
   | ({ 'driver': 'null-aio' } & BlockdevOptionsNull)
-  | ({ 'driver': 'raw' } & BlockdevOptionsRaw)
+  | ({ 'driver': 'null-co' } & BlockdevOptionsNull)
   | ({ 'driver': 'qcow2' } & BlockdevOptionsQcow2)
+  | ({ 'driver': 'raw' } & BlockdevOptionsRaw)
+  | ({ 'driver': 'snapshot-access' } & BlockdevOptionsGenericFormat)
   | { 'driver': 'blklogwrites' | 'blkreplay' | 'blkverify' | 'bochs' | 'cloop' | 'compress' | 'copy-on-read' | 'dmg' | 'ftp' | 'ftps' | 'gluster' | 'host_cdrom' | 'host_device' | 'http' | 'https' | 'iscsi' | 'luks' | 'nbd' | 'nfs' | 'nvme' | 'parallels' | 'preallocate' | 'qcow' | 'qed' | 'quorum' | 'rbd' | 'replication' | 'ssh' | 'throttle' | 'vdi' | 'vhdx' | 'vmdk' | 'vpc' | 'vvfat' }
 );
 
@@ -172,11 +235,14 @@ export interface ImageInfo {
   'actual-size'?: number | bigint;
   'virtual-size': number | bigint;
   'cluster-size'?: number | bigint;
+  'encrypted'?: boolean;
+  'compressed'?: boolean;
   'backing-filename'?: string;
   'full-backing-filename'?: string;
   'backing-filename-format'?: string;
-  'format-specific'?: unknown;
+  'snapshots'?: SnapshotInfo[];
   'backing-image'?: ImageInfo;
+  'format-specific'?: ImageInfoSpecific;
 }
 
 export interface BlockdevCacheInfo {
@@ -201,6 +267,20 @@ export interface BlockDeviceInfo {
   'iops_rd': number | bigint;
   'iops_wr': number | bigint;
   'image': ImageInfo;
+  'bps_max'?: number | bigint;
+  'bps_rd_max'?: number | bigint;
+  'bps_wr_max'?: number | bigint;
+  'iops_max'?: number | bigint;
+  'iops_rd_max'?: number | bigint;
+  'iops_wr_max'?: number | bigint;
+  'bps_max_length'?: number | bigint;
+  'bps_rd_max_length'?: number | bigint;
+  'bps_wr_max_length'?: number | bigint;
+  'iops_max_length'?: number | bigint;
+  'iops_rd_max_length'?: number | bigint;
+  'iops_wr_max_length'?: number | bigint;
+  'iops_size'?: number | bigint;
+  'group'?: string;
   'cache': BlockdevCacheInfo;
   'write_threshold': number | bigint;
   'dirty-bitmaps'?: BlockDirtyInfo[];
@@ -213,6 +293,7 @@ export interface BlockInfo {
   'removable': boolean;
   'locked': boolean;
   'inserted'?: BlockDeviceInfo;
+  'tray_open'?: boolean;
   'io-status'?: BlockDeviceIoStatus;
 }
 
@@ -230,6 +311,11 @@ export interface BlockdevSnapshotSync {
 export interface BlockdevSnapshot {
   'node': string;
   'overlay': string;
+}
+
+export interface BlockdevSnapshotInternal {
+  'device': string;
+  'name': string;
 }
 
 export interface BlockDirtyBitmap {
@@ -256,6 +342,114 @@ export interface BlockDirtyBitmapMerge {
 export interface BlockDirtyBitmapSha256 {
   'sha256': string;
 }
+
+// schema/image-info.json
+
+export interface SnapshotInfo {
+  'id': string;
+  'name': string;
+  'vm-state-size': number | bigint;
+  'date-sec': number | bigint;
+  'date-nsec': number | bigint;
+  'vm-clock-sec': number | bigint;
+  'vm-clock-nsec': number | bigint;
+  'icount'?: number | bigint;
+}
+
+export type ImageInfoSpecificKind = 'qcow2' | 'vmdk' | 'luks' | 'rbd';
+
+export type Qcow2BitmapInfoFlags = 'in-use' | 'auto';
+
+export interface Qcow2BitmapInfo {
+  'name': string;
+  'granularity': number;
+  'flags': Qcow2BitmapInfoFlags[];
+}
+
+export type BlockdevQcow2EncryptionFormat = 'aes' | 'luks';
+
+export type QCryptoCipherAlgorithm = 'aes-128' | 'aes-192' | 'aes-256' | 'des' | '3des' | 'cast5-128' | 'serpent-128' | 'serpent-192' | 'serpent-256' | 'twofish-128' | 'twofish-192' | 'twofish-256';
+
+export type QCryptoCipherMode = 'ecb' | 'cbc' | 'xts' | 'ctr';
+
+export type QCryptoIVGenAlgorithm = 'plain' | 'plain64' | 'essiv';
+
+export type QCryptoHashAlgorithm = 'md5' | 'sha1' | 'sha224' | 'sha256' | 'sha384' | 'sha512' | 'ripemd160';
+
+export interface QCryptoBlockInfoLUKSSlot {
+  'active': boolean;
+  'iters'?: number | bigint;
+  'stripes'?: number | bigint;
+  'key-offset': number | bigint;
+}
+
+export interface QCryptoBlockInfoLUKS {
+  'cipher-alg': QCryptoCipherAlgorithm;
+  'cipher-mode': QCryptoCipherMode;
+  'ivgen-alg': QCryptoIVGenAlgorithm;
+  'ivgen-hash-alg'?: QCryptoHashAlgorithm;
+  'hash-alg': QCryptoHashAlgorithm;
+  'payload-offset': number | bigint;
+  'master-key-iters': number | bigint;
+  'uuid': string;
+  'slots': QCryptoBlockInfoLUKSSlot[];
+}
+
+export interface QCryptoBlockInfoQCow {}
+
+export type ImageInfoSpecificQCow2Encryption = (
+  | ({ 'format': 'luks' } & QCryptoBlockInfoLUKS)
+  | ({ 'format': 'aes' } & QCryptoBlockInfoQCow)
+);
+
+export interface ImageInfoSpecificQCow2 {
+  'compat': string;
+  'data-file'?: string;
+  'data-file-raw'?: boolean;
+  'extended-l2'?: boolean;
+  'lazy-refcounts'?: boolean;
+  'corrupt'?: boolean;
+  'refcount-bits': number | bigint;
+  'encrypt'?: ImageInfoSpecificQCow2Encryption;
+  'bitmaps'?: Qcow2BitmapInfo[];
+  'compression-type': Qcow2CompressionType;
+}
+
+export interface ImageInfoSpecificVmdk {
+  'create-type': string;
+  'cid': number | bigint;
+  'parent-cid': number | bigint;
+  'extents': ImageInfo[];
+}
+
+export type RbdImageEncryptionFormat = 'luks' | 'luks2';
+
+export interface ImageInfoSpecificRbd {
+  'encryption-format'?: RbdImageEncryptionFormat;
+}
+
+export interface ImageInfoSpecificQCow2Wrapper {
+  'data': ImageInfoSpecificQCow2;
+}
+
+export interface ImageInfoSpecificVmdkWrapper {
+  'data': ImageInfoSpecificVmdk;
+}
+
+export interface ImageInfoSpecificLUKSWrapper {
+  'data': QCryptoBlockInfoLUKS;
+}
+
+export interface ImageInfoSpecificRbdWrapper {
+  'data': ImageInfoSpecificRbd;
+}
+
+export type ImageInfoSpecific = (
+  | ({ 'type': 'qcow2' } & ImageInfoSpecificQCow2Wrapper)
+  | ({ 'type': 'vmdk' } & ImageInfoSpecificVmdkWrapper)
+  | ({ 'type': 'luks' } & ImageInfoSpecificLUKSWrapper)
+  | ({ 'type': 'rbd' } & ImageInfoSpecificRbdWrapper)
+);
 
 // schema/transaction.json
 
@@ -297,8 +491,8 @@ export interface DriveBackupWrapper {
   'data': DriveBackup;
 }
 
-export interface UnsupportedActionWrapper {
-  'data': unknown;
+export interface BlockdevSnapshotInternalWrapper {
+  'data': BlockdevSnapshotInternal;
 }
 
 export type TransactionAction = (
@@ -311,7 +505,7 @@ export type TransactionAction = (
   | ({ 'type': 'block-dirty-bitmap-merge' } & BlockDirtyBitmapMergeWrapper)
   | ({ 'type': 'blockdev-backup' } & BlockdevBackupWrapper)
   | ({ 'type': 'blockdev-snapshot' } & BlockdevSnapshotWrapper)
-  | ({ 'type': 'blockdev-snapshot-internal-sync' } & UnsupportedActionWrapper)
+  | ({ 'type': 'blockdev-snapshot-internal-sync' } & BlockdevSnapshotInternalWrapper)
   | ({ 'type': 'blockdev-snapshot-sync' } & BlockdevSnapshotSyncWrapper)
   | ({ 'type': 'drive-backup' } & DriveBackupWrapper)
 );
@@ -648,6 +842,18 @@ export interface QapiTypes {
   'CommandInfo': CommandInfo;
   'ShutdownCause': ShutdownCause;
   'SchemaMetaType': SchemaMetaType;
+  'JSONType': JSONType;
+  'SchemaInfoBuiltin': SchemaInfoBuiltin;
+  'SchemaInfoEnumMember': SchemaInfoEnumMember;
+  'SchemaInfoEnum': SchemaInfoEnum;
+  'SchemaInfoArray': SchemaInfoArray;
+  'SchemaInfoObjectMember': SchemaInfoObjectMember;
+  'SchemaInfoObjectVariant': SchemaInfoObjectVariant;
+  'SchemaInfoObject': SchemaInfoObject;
+  'SchemaInfoAlternateMember': SchemaInfoAlternateMember;
+  'SchemaInfoAlternate': SchemaInfoAlternate;
+  'SchemaInfoCommand': SchemaInfoCommand;
+  'SchemaInfoEvent': SchemaInfoEvent;
   'SchemaInfo': SchemaInfo;
   'BlockdevDriver': BlockdevDriver;
   'BlockdevDiscardOptions': BlockdevDiscardOptions;
@@ -679,11 +885,34 @@ export interface QapiTypes {
   'BlockDeviceIoStatus': BlockDeviceIoStatus;
   'BlockdevSnapshotSync': BlockdevSnapshotSync;
   'BlockdevSnapshot': BlockdevSnapshot;
+  'BlockdevSnapshotInternal': BlockdevSnapshotInternal;
   'BlockDirtyBitmap': BlockDirtyBitmap;
   'BlockDirtyBitmapAdd': BlockDirtyBitmapAdd;
   'BlockDirtyBitmapOrStr': BlockDirtyBitmapOrStr;
   'BlockDirtyBitmapMerge': BlockDirtyBitmapMerge;
   'BlockDirtyBitmapSha256': BlockDirtyBitmapSha256;
+  'SnapshotInfo': SnapshotInfo;
+  'ImageInfoSpecificKind': ImageInfoSpecificKind;
+  'Qcow2BitmapInfoFlags': Qcow2BitmapInfoFlags;
+  'Qcow2BitmapInfo': Qcow2BitmapInfo;
+  'BlockdevQcow2EncryptionFormat': BlockdevQcow2EncryptionFormat;
+  'QCryptoCipherAlgorithm': QCryptoCipherAlgorithm;
+  'QCryptoCipherMode': QCryptoCipherMode;
+  'QCryptoIVGenAlgorithm': QCryptoIVGenAlgorithm;
+  'QCryptoHashAlgorithm': QCryptoHashAlgorithm;
+  'QCryptoBlockInfoLUKSSlot': QCryptoBlockInfoLUKSSlot;
+  'QCryptoBlockInfoLUKS': QCryptoBlockInfoLUKS;
+  'QCryptoBlockInfoQCow': QCryptoBlockInfoQCow;
+  'ImageInfoSpecificQCow2Encryption': ImageInfoSpecificQCow2Encryption;
+  'ImageInfoSpecificQCow2': ImageInfoSpecificQCow2;
+  'ImageInfoSpecificVmdk': ImageInfoSpecificVmdk;
+  'RbdImageEncryptionFormat': RbdImageEncryptionFormat;
+  'ImageInfoSpecificRbd': ImageInfoSpecificRbd;
+  'ImageInfoSpecificQCow2Wrapper': ImageInfoSpecificQCow2Wrapper;
+  'ImageInfoSpecificVmdkWrapper': ImageInfoSpecificVmdkWrapper;
+  'ImageInfoSpecificLUKSWrapper': ImageInfoSpecificLUKSWrapper;
+  'ImageInfoSpecificRbdWrapper': ImageInfoSpecificRbdWrapper;
+  'ImageInfoSpecific': ImageInfoSpecific;
   'Abort': Abort;
   'ActionCompletionMode': ActionCompletionMode;
   'TransactionActionKind': TransactionActionKind;
@@ -695,7 +924,7 @@ export interface QapiTypes {
   'BlockdevSnapshotSyncWrapper': BlockdevSnapshotSyncWrapper;
   'BlockdevBackupWrapper': BlockdevBackupWrapper;
   'DriveBackupWrapper': DriveBackupWrapper;
-  'UnsupportedActionWrapper': UnsupportedActionWrapper;
+  'BlockdevSnapshotInternalWrapper': BlockdevSnapshotInternalWrapper;
   'TransactionAction': TransactionAction;
   'TransactionProperties': TransactionProperties;
   'SocketAddressType': SocketAddressType;

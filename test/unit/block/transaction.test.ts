@@ -47,7 +47,7 @@ describe('transaction runner', () => {
   it('refuses an action kind it has no definition for, after aborting the prepared ones', () => {
     const { log, action } = recorder();
     expect(() =>
-      runTransaction([enable, { type: 'blockdev-snapshot-internal-sync', data: {} }], 'individual', { 'block-dirty-bitmap-enable': action('a') }),
+      runTransaction([enable, { type: 'blockdev-snapshot-internal-sync', data: { device: 'd0', name: 's0' } }], 'individual', { 'block-dirty-bitmap-enable': action('a') }),
     ).toThrow("Transaction action 'blockdev-snapshot-internal-sync' is not supported by qblockd");
     expect(log).toEqual(['prepare a', 'abort a']);
   });

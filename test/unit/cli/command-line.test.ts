@@ -100,7 +100,7 @@ describe('parseCommandLine: accepted launch lines', () => {
       blockdevs: [],
       drives: [],
       devices: [],
-      machine: { type: 'none', accel: 'tcg', properties: {}, option: '-M none,accel=tcg' },
+      machine: { type: 'none', accel: 'tcg', properties: {}, option: '-M none,accel=tcg', noDefaults: true },
       web: false,
     });
   });
@@ -113,7 +113,7 @@ describe('parseCommandLine: accepted launch lines', () => {
     ].map((word) => (word === 'socket,id=mon,fd=0' ? `socket,id=mon,fd=${inheritedSocketFd}` : word)));
     expect(cl.monitors.map((m) => [m.id, m.endpoint])).toEqual([['mon', { kind: 'inherited', fd: inheritedSocketFd, listening: false }]]);
     expect(cl.qtest?.endpoint).toEqual({ kind: 'connect', path: '/tmp/q-qtest.sock' });
-    expect(cl.machine).toEqual({ type: 'pc', accel: 'qtest', properties: {}, option: '-M pc' });
+    expect(cl.machine).toEqual({ type: 'pc', accel: 'qtest', properties: {}, option: '-M pc', noDefaults: true, vgaAndSerial: { vga: 'none', serial: 'none' } });
     expect(cl.devices).toEqual([{ options: { driver: 'virtio-blk-pci', drive: 'd0', id: 'v0' }, option: '-device virtio-blk-pci,drive=d0,id=v0' }]);
   });
 

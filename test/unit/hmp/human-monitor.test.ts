@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { runHumanMonitorCommand, type HmpContext } from '../../../src/hmp/index.ts';
+import { NO_MEDIUM_TARGET, runHumanMonitorCommand, type HmpContext } from '../../../src/hmp/index.ts';
 import { QmpError } from '../../../src/qmp/errors.ts';
 
 const noDevices: HmpContext = {
@@ -24,5 +24,23 @@ describe('human-monitor-command lines without a qemu-io command', () => {
     ['qemu-io', 'qemu-io: block device name expected\r\nTry "help qemu-io" for more information\r\n'],
   ])('%j answers %j', (line, reply) => {
     expect(runHumanMonitorCommand(line, noDevices)).toBe(reply);
+  });
+});
+
+// QEMU 7.2.22 (-M pc without -nodefaults), qemu-io on the empty ide1-cd0: replies and standard output.
+describe('qemu-io on a drive without a medium', () => {
+  it.each([
+    ['qemu-io ide1-cd0 "read 0 512"', 'read failed: No medium found\n'],
+    ['qemu-io ide1-cd0 "write 0 512"', 'write failed: No medium found\n'],
+    ['qemu-io ide1-cd0 "write -z 0 512"', 'write failed: No medium found\n'],
+    ['qemu-io ide1-cd0 "discard 0 512"', 'discard failed: No medium found\n'],
+    ['qemu-io ide1-cd0 "flush"', ''],
+    ['qemu-io ide1-cd0 "read 0 2G"', 'length cannot exceed 2147483136, given 2G\n'],
+    ['qemu-io ide1-cd0 "read 0 x"', 'Parsing error: non-numeric argument, or extraneous/unrecognized suffix -- x\n'],
+  ])('%j prints %j and replies ""', (line, printed) => {
+    const output: string[] = [];
+    const context: HmpContext = { ...noDevices, print: (text) => void output.push(text), resolveQemuIoTarget: () => NO_MEDIUM_TARGET };
+    expect(runHumanMonitorCommand(line, context)).toBe('');
+    expect(output.join('')).toBe(printed);
   });
 });
