@@ -5,7 +5,6 @@
 //   node run-bundle.cjs BUNDLE --make-cache FILE   rehearse the first commands, then write the cache to FILE
 // A cache from another bundle or another V8 is rejected by V8 and the bundle compiles as usual.
 const fs = require('node:fs');
-const { wrap } = require('node:module');
 const path = require('node:path');
 const vm = require('node:vm');
 
@@ -17,7 +16,8 @@ try {
 } catch {
   // no cache yet: compile from source
 }
-const script = new vm.Script(wrap(fs.readFileSync(bundle, 'utf8')), { filename: bundle, cachedData });
+// The bundle is a CommonJS module function already (bin/qblockd wraps it).
+const script = new vm.Script(fs.readFileSync(bundle, 'utf8'), { filename: bundle, cachedData });
 const bundled = { exports: {} };
 script.runInThisContext()(bundled.exports, require, bundled, bundle, path.dirname(bundle));
 if (makeCache) {

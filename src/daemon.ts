@@ -22,6 +22,7 @@ import { serveInheritedSocket } from './transport/inherited-socket.ts';
 import type { MonitorOptions, SessionHost } from './transport/session-host.ts';
 import { listenUnix } from './transport/unix-socket.ts';
 import { Machine } from './machine/machine.ts';
+import { MemoryTrim } from './memory-trim.ts';
 import { startQtest } from './machine/qtest-connection.ts';
 import type { WebSocketListener } from './transport/websocket.ts';
 
@@ -56,6 +57,7 @@ export class Daemon {
   private shuttingDown = false;
   private qtest: { close(): void } | undefined;
   readonly machine: Machine;
+  private readonly memoryTrim = new MemoryTrim();
 
   constructor(
     private readonly config: DaemonConfig,
@@ -65,6 +67,7 @@ export class Daemon {
   ) {
     this.schema = loadSchema();
     this.machine = new Machine(this.graph, config.machine);
+    this.graph.eventSink = (name, data) => this.emitEvent(name, data);
     this.exports = new ExportManager(
       this.graph,
       (id) => this.emitEvent('BLOCK_EXPORT_DELETED', { id }),
@@ -92,6 +95,7 @@ export class Daemon {
     };
     this.dispatcher = new Dispatcher(this.schema, allCommands(services), (name, ms, error) => {
       this.watchers.poke();
+      this.memoryTrim.noteActivity();
       if (error) this.log.debug({ command: name, ms, error: error.message }, 'command failed');
       else this.log.debug({ command: name, ms }, 'command');
     });
@@ -133,6 +137,7 @@ export class Daemon {
       this.qtest = await withOption(option, () => startQtest({ endpoint, clockCommands, logFile: this.config.qtestLog }));
     }
     if (websocket) await this.startWebSocket(websocket, host('websocket'));
+    this.memoryTrim.started();
   }
 
   /** Listens (serving the web view too when it is on), then writes the token where only this user can read it. */
@@ -194,6 +199,7 @@ export class Daemon {
     const event = makeEvent(name, data);
     for (const session of this.sessions) session.emitEvent(event);
     this.watchers.poke();
+    this.memoryTrim.noteActivity();
   }
 
   /** quit, SIGTERM, SIGINT: store what persists, say goodbye, exit. */
@@ -201,6 +207,7 @@ export class Daemon {
     if (this.shuttingDown) return;
     this.shuttingDown = true;
     this.watchers.stop();
+    this.memoryTrim.stop();
     this.log.info({ reason }, 'shutting down');
     try {
       this.jobs.cancelAll();

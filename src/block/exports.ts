@@ -153,6 +153,11 @@ export class ExportManager {
     this.clientsChanged();
   }
 
+  /** The exports of `node` (shutting-down ones too: their clients still use it). */
+  onNode(node: BlockNode): BlockExport[] {
+    return this.exports.filter((exported) => exported.node === node);
+  }
+
   list(): BlockExportInfo[] {
     return [...this.exports].reverse().map((exported) => ({
       id: exported.id,

@@ -10,6 +10,7 @@ import { FileDriver } from './drivers/file.ts';
 import { SnapshotAccessDriver } from './drivers/snapshot-access.ts';
 import { NullDriver } from './drivers/null-co.ts';
 import { Qcow2Driver } from './drivers/qcow2-driver.ts';
+import { corruptionEventData } from './drivers/qcow2/corruption.ts';
 import { RawDriver } from './drivers/raw.ts';
 import { BlockNode, type BlockChildIo } from './node.ts';
 import { COMMON_RULES, FILE_RULES, NULL_RULES, QCOW2_CHILD_RULES, RAW_RULES, firstProblem, type OptionRule } from './drivers/option-rules.ts';
@@ -38,6 +39,7 @@ interface OpenArguments<Options> {
   /** The children named by `extraChildren`. */
   extra: Record<string, BlockChildIo>;
   graph: BlockGraph;
+  nodeName: string;
 }
 
 interface DriverSpec<Options> {
@@ -93,7 +95,10 @@ const DRIVERS: { [D in BlockdevDriver]?: DriverSpec<DriverOptions<D>> } = {
     rules: QCOW2_CHILD_RULES,
     strongOptions: [],
     plainFilename: childFilename,
-    open: ({ options, child, filename }) => new Qcow2Driver(child!, filename, options),
+    open: ({ options, child, filename, graph, nodeName }) =>
+      new Qcow2Driver(child!, filename, options, (corruption, fatal) =>
+        graph.eventSink('BLOCK_IMAGE_CORRUPTED', corruptionEventData(corruption, graph.eventNames(nodeName), fatal)),
+      ),
   },
   'copy-before-write': {
     childOption: 'file',
@@ -151,7 +156,11 @@ export class BlockGraph {
   private readonly driveNames: string[] = [];
   private readonly writethroughDevices = new Set<string>();
   private readonly descriptions = new WeakMap<BlockNode, NodeDescription>();
+  /** The options each node was opened, or last reopened, with: what blockdev-reopen compares against (block/reopen.ts). */
+  readonly nodeOptions = new WeakMap<BlockNode, BlockdevOptions>();
   private generatedIds = 0;
+  /** Where events the block layer raises itself go (BLOCK_IMAGE_CORRUPTED); the daemon connects it. */
+  eventSink: (name: string, data: Record<string, unknown>) => void = () => {};
 
   /** Newest first, the order of QEMU's query-named-block-nodes. */
   allNodes(): BlockNode[] {
@@ -192,6 +201,12 @@ export class BlockGraph {
     this.devices.set(name, node);
     // The -drive's own node tree goes away with its last user, as in QEMU.
     if (!old.monitorOwned && old.users.size === 0) this.close(old);
+  }
+
+  /** A node's names as events give them: the device it is the root of ('' if none) and its node name. */
+  eventNames(nodeName: string): { device: string; nodeName: string } {
+    const node = this.nodes.get(nodeName);
+    return { device: (node && this.deviceNameOf(node)) ?? '', nodeName };
   }
 
   deviceNameOf(node: BlockNode): string | undefined {
@@ -341,6 +356,11 @@ export class BlockGraph {
     return null;
   }
 
+  /** Whether the node's driver holds its file child's image lock (QEMU's format drivers keeping metadata there). */
+  claimsFile(node: BlockNode): boolean {
+    return driverSpec(node.driver.format)?.claimsFile === true;
+  }
+
   /** A -drive BlockBackend's cache mode (cache=writethrough|directsync): the device waits for each write to be flushed. */
   isWritethrough(device: string): boolean {
     return this.writethroughDevices.has(device);
@@ -402,7 +422,7 @@ export class BlockGraph {
       }
       const filename = description.plainFilename ?? `json:${toQmpJson(description.openOptions)}`;
       const extra = Object.fromEntries(Object.entries(extras).map(([member, node]) => [member, node.asChild()]));
-      const driver = spec.open({ options, child: child?.asChild(), readOnly, filename, extra, graph: this });
+      const driver = spec.open({ options, child: child?.asChild(), readOnly, filename, extra, graph: this, nodeName });
       const settings = {
         direct: options.cache?.direct === true,
         noFlush: options.cache?.['no-flush'] === true,
@@ -417,6 +437,7 @@ export class BlockGraph {
       }
       this.nodes.set(nodeName, node);
       this.descriptions.set(node, description);
+      this.nodeOptions.set(node, options);
       for (const used of opened) used.users.add(`parent ${nodeName}`);
       attachInternalBitmaps(node);
     } catch (error) {
@@ -464,11 +485,7 @@ export class BlockGraph {
     if (!node.driver.backingChain) throw new QmpError(`Driver '${node.driver.format}' of node '${node.nodeName}' does not support backing files`);
     node.backing = backing;
     backing.users.add(`parent ${node.nodeName}`);
-    node.driver.backingChain!.setBacking({
-      size: () => backing.size(),
-      readInto: (target, offset) => backing.readInto(target, offset),
-      blockStatus: (offset, length) => backing.blockStatus(offset, length),
-    });
+    node.driver.backingChain!.setBacking(backing);
     this.refreshFilename(node);
   }
 

@@ -3,6 +3,7 @@ const STRERROR: Record<number, string> = {
   5: 'Input/output error',
   13: 'Permission denied',
   22: 'Invalid argument',
+  27: 'File too large',
   28: 'No space left on device',
   123: 'No medium found',
   125: 'Operation canceled',

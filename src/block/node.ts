@@ -1,4 +1,5 @@
 import { QmpError } from '../qmp/errors.ts';
+import { checkBitmapPermission } from './bitmap/permissions.ts';
 import type { DirtyBitmap } from './bitmap/dirty-bitmap.ts';
 import type { ByteStore } from './drivers/byte-store.ts';
 import type { BlockDriver, BlockStatus, SnapshotSource } from './drivers/driver.ts';
@@ -8,19 +9,17 @@ import type { BlockdevDetectZeroesOptions, ImageInfo } from '../schema/generated
 export interface BlockChildIo {
   size(): number;
   read(offset: number, length: number): Buffer;
-  readInto(target: Buffer, offset: number): void;
+  readInto(offset: number, into: Buffer): Promise<void>;
   write(offset: number, data: Buffer): void;
   writeZeroes(offset: number, length: number): void;
   /** Set when the child's format can store compressed clusters. */
   writeCompressed?(offset: number, data: Buffer): void;
   discard(offset: number, length: number): void;
   flush(): void;
+  resize(size: number): void;
   blockStatus(offset: number, length: number): BlockStatus;
   imageInfo(): ImageInfo;
   readonly byteStore?: ByteStore;
-  /** Block status of the child, where its driver knows it. */
-  readsAsZero?(offset: number, length: number): boolean;
-  allocatedExtents?(): Iterable<[number, number]>;
   /** Set when the child is a copy-before-write filter. */
   readonly snapshot?: SnapshotSource;
 }
@@ -50,8 +49,8 @@ export class BlockNode {
     public readOnly: boolean,
     /** Added by the user (blockdev-add / -blockdev) rather than created implicitly. */
     readonly monitorOwned: boolean,
-    /** The node's cache and detect-zeroes options, as query-named-block-nodes reports them. */
-    readonly settings: NodeSettings = DEFAULT_NODE_SETTINGS,
+    /** The node's cache and detect-zeroes options, as query-named-block-nodes reports them; blockdev-reopen changes them. */
+    public settings: NodeSettings = DEFAULT_NODE_SETTINGS,
   ) {}
 
   size(): number {
@@ -82,9 +81,10 @@ export class BlockNode {
     return this.driver.read(offset, length);
   }
 
-  readInto(target: Buffer, offset: number): void {
-    if (this.driver.readInto) this.driver.readInto(target, offset);
-    else this.driver.read(offset, target.length).copy(target);
+  /** `read` into `into` (reused buffers cost no fresh pages); a failure, in the driver's lookups or its host reads, rejects. */
+  async readInto(offset: number, into: Buffer): Promise<void> {
+    if (this.driver.readInto) return this.driver.readInto(offset, into);
+    this.driver.read(offset, into.length).copy(into);
   }
 
   write(offset: number, data: Buffer): void {
@@ -116,6 +116,22 @@ export class BlockNode {
     this.driver.flush();
   }
 
+  /**
+   * bdrv_co_truncate: the driver's new size (a format passes it down to its child as its
+   * own resize), then every bitmap follows: new chunks clean, chunks past the end dropped.
+   */
+  resize(size: number): void {
+    if (this.readOnly) throw new QmpError('Image is read-only');
+    if (!this.driver.resize) throw new QmpError('Image format driver does not support resize');
+    this.driver.resize(size, (names) => {
+      for (const name of names) {
+        const bitmap = this.findBitmap(name);
+        if (bitmap) checkBitmapPermission(bitmap, 'resize');
+      }
+    });
+    for (const bitmap of this.bitmaps) bitmap.data.resize(this.size());
+  }
+
   blockStatus(offset: number, length: number): BlockStatus {
     return this.driver.blockStatus?.(offset, length) ?? { length, data: true, zero: false, allocated: true };
   }
@@ -142,23 +158,23 @@ export class BlockNode {
     return {
       size: () => node.size(),
       read: (offset, length) => node.read(offset, length),
-      readInto: (target, offset) => node.readInto(target, offset),
+      readInto: (offset, into) => node.readInto(offset, into),
       write: (offset, data) => node.write(offset, data),
       writeZeroes: (offset, length) => node.writeZeroes(offset, length),
       writeCompressed: node.driver.writeCompressed && ((offset, data) => node.writeCompressed(offset, data)),
       discard: (offset, length) => node.discard(offset, length),
       flush: () => node.flush(),
+      resize: (size) => node.resize(size),
       blockStatus: (offset, length) => node.blockStatus(offset, length),
       imageInfo: () => node.driver.imageInfo(),
       snapshot: node.driver.snapshotSource?.(),
-      readsAsZero: node.driver.readsAsZero && ((offset, length) => node.driver.readsAsZero!(offset, length)),
-      allocatedExtents: node.driver.allocatedExtents && (() => node.driver.allocatedExtents!()),
       byteStore: store && {
         get readOnly() {
           return store.readOnly;
         },
         size: () => store.size(),
         pread: (buffer, offset) => store.pread(buffer, offset),
+        preadAsync: (buffer, offset) => store.preadAsync(buffer, offset),
         pwrite: (buffer, offset) => {
           store.pwrite(buffer, offset);
           node.markDirty(offset, buffer.length);

@@ -1,11 +1,31 @@
 import type { BlockNode } from '../block/node.ts';
+import { QmpError } from '../qmp/errors.ts';
 import type { CommandTable } from '../qmp/dispatcher.ts';
 import type { GuestDisk } from '../machine/machine.ts';
 import type { BlockDeviceInfo, BlockInfo, ImageInfo } from '../schema/generated/qapi-types.ts';
 import type { DaemonServices } from './services.ts';
+import { permissionConflict, UNNAMED_BACKEND } from '../block/permission-conflict.ts';
+import { reopenNodes } from '../block/reopen.ts';
+import { resizeBlockdev, type ResizeContext } from '../block/resize.ts';
+import type { ExportManager } from '../block/exports.ts';
 
-export function blockNodeCommands({ graph, machine }: DaemonServices) {
+export function blockNodeCommands({ graph, machine, exports, jobs }: DaemonServices) {
   return {
+    'blockdev-reopen'(args) {
+      reopenNodes(graph, args.options, {
+        writtenFromOutside: (node) =>
+          isJobTarget(node) || exports.onNode(node).some((exported) => exported.writable) || (machine.hasDiskOn(node) && !node.readOnly),
+        drain(nodes) {
+          for (const node of nodes) jobs.drainBegin(node);
+          for (const node of nodes) jobs.drainEnd(node);
+        },
+      });
+      return {};
+    },
+    block_resize(args) {
+      resizeBlockdev(graph, { device: args.device, nodeName: args['node-name'], size: args.size }, resizeContext(exports));
+      return {};
+    },
     'blockdev-add'(options) {
       graph.addBlockdev(options);
       return {};
@@ -14,9 +34,26 @@ export function blockNodeCommands({ graph, machine }: DaemonServices) {
       graph.deleteBlockdev(args['node-name']);
       return {};
     },
-    'query-named-block-nodes': (args) => graph.allNodes().map((node) => blockDeviceInfo(node, args.flat === true)),
+    'query-named-block-nodes': (args) =>
+      graph.allNodes().map((node) => {
+        if (node.driver.noMedium?.()) throw new QmpError(`Block device ${graph.deviceNameOf(node) ?? node.nodeName} is ejected`);
+        return blockDeviceInfo(node, args.flat === true);
+      }),
     'query-block': () => queryBlock({ graph, machine }),
   } satisfies Partial<CommandTable>;
+}
+
+/** A backup job writes its target, and QEMU's op blockers keep it from being resized. */
+function isJobTarget(node: BlockNode): boolean {
+  return [...node.users].some((user) => user.startsWith('job '));
+}
+
+/** block_resize's view of users outside the graph: jobs block their targets; an export's BlockBackend shares every permission but resizing. */
+export function resizeContext(exports: ExportManager): ResizeContext {
+  return {
+    blocked: isJobTarget,
+    conflict: (node) => (exports.onNode(node).length > 0 ? permissionConflict(node.nodeName, 'resize', UNNAMED_BACKEND, UNNAMED_BACKEND) : null),
+  };
 }
 
 /**
@@ -34,7 +71,7 @@ export function queryBlock({ graph, machine }: Pick<DaemonServices, 'graph' | 'm
     }),
     ...machine.unnamedDisks().map(({ disk, node }) => {
       const info = blockInfo('', node, disk);
-      info.inserted!.cache.writeback = machine.writeCacheOf(disk) ?? true;
+      if (info.inserted) info.inserted.cache.writeback = machine.writeCacheOf(disk) ?? true;
       return info;
     }),
   ];
@@ -47,7 +84,8 @@ export function queryBlock({ graph, machine }: Pick<DaemonServices, 'graph' | 'm
 function blockInfo(device: string, node: BlockNode | undefined, disk: GuestDisk | undefined): BlockInfo {
   const removable = disk?.model.disk?.removable;
   const info: BlockInfo = { device, type: 'unknown', removable: disk === undefined || removable !== undefined, locked: false };
-  if (node) info.inserted = blockDeviceInfo(node);
+  // A node without a driver (qcow2 after a fatal corruption) is not reported as inserted.
+  if (node && !node.driver.noMedium?.()) info.inserted = blockDeviceInfo(node);
   if (disk) {
     info.qdev = disk.qdev;
     if (removable?.tray !== false) info['io-status'] = 'ok';

@@ -2,11 +2,12 @@ import type { BlockNode } from '../block/node.ts';
 import { permissionConflict, UNNAMED_BACKEND } from '../block/permission-conflict.ts';
 import { NO_MEDIUM_TARGET, runHumanMonitorCommand, type QemuIoTarget } from '../hmp/index.ts';
 import type { CommandTable } from '../qmp/dispatcher.ts';
-import { blockDeviceInfo, queryBlock } from './block-nodes.ts';
+import { resizeBlockdev } from '../block/resize.ts';
+import { blockDeviceInfo, queryBlock, resizeContext } from './block-nodes.ts';
 import { statusInfo } from './run-state.ts';
 import type { DaemonServices } from './services.ts';
 
-export function hmpCommands({ graph, jobs, machine, runState, printOutput, version }: DaemonServices) {
+export function hmpCommands({ graph, jobs, machine, exports, runState, printOutput, version }: DaemonServices) {
   const backingConflict = backingConflictFinder({ graph, machine });
   return {
     'human-monitor-command'(args) {
@@ -18,6 +19,7 @@ export function hmpCommands({ graph, jobs, machine, runState, printOutput, versi
           blockBackends: () => queryBlock({ graph, machine }),
           namedNodes: () => graph.allNodes().map((node) => blockDeviceInfo(node)),
           status: () => statusInfo(runState),
+          resizeDevice: (device, size) => resizeBlockdev(graph, { device, size }, resizeContext(exports)),
           resolveQemuIoTarget(device, guestDevicesOnly) {
             if (guestDevicesOnly) {
               const node = machine.nodeForQemuIo(device);

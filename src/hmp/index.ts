@@ -2,6 +2,7 @@ import { QmpError } from '../qmp/errors.ts';
 import type { BlockDeviceInfo, BlockInfo, StatusInfo, VersionInfo } from '../schema/generated/qapi-types.ts';
 import { infoBlock } from './info-block.ts';
 import { runQemuIoCommand, type QemuIoTarget } from './qemu-io.ts';
+import { monitorSize } from './size.ts';
 
 export type { QemuIoTarget } from './qemu-io.ts';
 export { NO_MEDIUM_TARGET } from './qemu-io.ts';
@@ -17,6 +18,8 @@ export interface HmpContext {
   /** query-status's answer, for `info status`. */
   status(): StatusInfo;
   version: VersionInfo;
+  /** block_resize DEVICE SIZE: QMP's block_resize with `device` only; throws QmpError. */
+  resizeDevice(device: string, size: bigint): void;
 }
 
 interface HmpCommand {
@@ -70,6 +73,10 @@ const HMP_COMMANDS: Record<string, HmpCommand> = {
       return subcommand ? subcommand.run(args, context) : `unknown command: 'info ${name}'\n`;
     },
   },
+  block_resize: {
+    help: ['block_resize device size -- resize a block image'],
+    run: (rest, context) => runBlockResize(rest, context),
+  },
   'qemu-io': {
     help: [
       'qemu-io [-d] [device] "[command]" -- run a qemu-io command on a block device',
@@ -120,6 +127,24 @@ function runQemuIo(rest: string, context: HmpContext): string {
     throw error;
   }
   return runQemuIoCommand(command.value, target, context.print);
+}
+
+/** The monitor reads a block device name, then a size in MiB unless a suffix says otherwise. */
+function runBlockResize(rest: string, context: HmpContext): string {
+  const tryHelp = 'Try "help block_resize" for more information\n';
+  const device = hmpString(rest);
+  if (!device) return `block_resize: block device name expected\n${tryHelp}`;
+  const size = monitorSize(device.rest, 'm');
+  if (!size) return `invalid size\n${tryHelp}`;
+  if (size.rest.trim() !== '') return `block_resize: extraneous characters at the end of line\n${tryHelp}`;
+  const warning = size.warning ? `${size.warning}\n` : '';
+  try {
+    context.resizeDevice(device.value, size.value);
+  } catch (error) {
+    if (error instanceof QmpError) return `${warning}Error: ${error.message}\n`;
+    throw error;
+  }
+  return warning;
 }
 
 function splitFirstWord(text: string): [string, string] {

@@ -1,4 +1,5 @@
 import { BlockIoError, ENOMEDIUM } from '../block/io-error.ts';
+import { monitorSize } from './size.ts';
 /** What qemu-io needs of a block node. */
 export interface QemuIoTarget {
   /** Null for a drive without a medium: its requests fail before any range check. */
@@ -29,33 +30,15 @@ export const NO_MEDIUM_TARGET: QemuIoTarget = {
 
 /** QEMU's BDRV_REQUEST_MAX_BYTES: the largest request qemu-io sends without -n. */
 export const MAX_REQUEST_BYTES = 2 ** 31 - 512;
-const INT64_MAX = 2n ** 63n - 1n;
-const UINT64_MAX = 2n ** 64n - 1n;
-const SUFFIXES: Record<string, bigint> = { b: 1n, k: 1n << 10n, m: 1n << 20n, g: 1n << 30n, t: 1n << 40n, p: 1n << 50n, e: 1n << 60n };
-
 /**
- * qemu-io's cvtnum (QEMU 7.2's qemu_strtosz): a decimal number, or `0x` hex,
- * with an optional binary suffix; a fraction only with a suffix other than
- * `b`. Hex with a suffix is accepted with a warning that goes into the
+ * qemu-io's cvtnum (QEMU 7.2's qemu_strtosz in bytes): the whole operand must be
+ * the size. Hex with a suffix is accepted with a warning that goes into the
  * monitor reply. `null` for what qemu-io refuses (it prints why, on stdout).
  */
 export function cvtnum(text: string): { value: bigint; warning?: string } | null {
-  const hex = /^\s*\+?0[xX]([0-9a-fA-F]+)([bkmgtpeBKMGTPE]?)$/.exec(text);
-  if (hex) {
-    const value = BigInt(`0x${hex[1]}`) * (hex[2] ? SUFFIXES[hex[2].toLowerCase()]! : 1n);
-    if (value > INT64_MAX) return null;
-    return hex[2] ? { value, warning: `warning: Using a multiplier suffix on hex numbers is deprecated: ${text}` } : { value };
-  }
-  const decimal = /^\s*\+?([0-9]+)(?:\.([0-9]*))?([bkmgtpeBKMGTPE]?)$/.exec(text);
-  if (!decimal) return null;
-  const [, whole, fraction, suffix] = decimal;
-  const multiplier = suffix ? SUFFIXES[suffix.toLowerCase()]! : 1n;
-  if (fraction !== undefined && multiplier === 1n) return null;
-  const integral = BigInt(whole!);
-  if (integral > UINT64_MAX) return null;
-  const fractional = fraction ? BigInt(Math.floor(Number(`0.${fraction}`) * Number(multiplier))) : 0n;
-  const value = integral * multiplier + fractional;
-  return value > INT64_MAX ? null : { value };
+  const parsed = monitorSize(text, 'b');
+  if (!parsed || parsed.rest !== '') return null;
+  return parsed.warning ? { value: parsed.value, warning: parsed.warning } : { value: parsed.value };
 }
 
 /** GNU getopt as qemu-io uses it: options may follow the operands, `--` ends them, `X:` takes a value. */

@@ -475,6 +475,11 @@ export class Machine {
     return holder && permissionConflict(node.nodeName, 'write', UNNAMED_BACKEND, asRoot(`block device '${backendLabel(holder)}'`));
   }
 
+  /** A guest disk sits on the node (it writes there unless the node is read-only). */
+  hasDiskOn(node: BlockNode): boolean {
+    return this.holderOf(node) !== undefined;
+  }
+
   private holderOf(node: BlockNode): GuestDisk | undefined {
     return this.disks.find((disk) => this.nodeOf(disk) === node);
   }

@@ -1,4 +1,5 @@
 import type net from 'node:net';
+import { statusRuns } from '../block/block-status.ts';
 import type { BlockExport, ExportClient, ExportManager } from '../block/exports.ts';
 import { exportContexts, type MetaContext } from './contexts.ts';
 import {
@@ -38,6 +39,7 @@ import {
   optionName,
   type Request,
 } from './protocol.ts';
+import { BufferPool } from './buffer-pool.ts';
 import { ConnectionEnded, SocketReader } from './socket-reader.ts';
 
 /** The client broke the protocol in a way QEMU answers by hanging up. */
@@ -52,8 +54,20 @@ class RequestRefused extends Error {}
 /** Reply bytes a connection may leave unsent before it stops reading requests. */
 const PENDING_OUTPUT = 4 * 1024 * 1024;
 
+/** Reads served at once per client, as QEMU's server serves up to MAX_NBD_REQUESTS. */
+const READS_IN_FLIGHT = 16;
+
+/** Bytes of reads in flight per client before the next request waits (one larger read is always let through). */
+const READ_BYTES_IN_FLIGHT = 4 * 1024 * 1024;
+
 /** QEMU's preferred block size, hard-coded in its server. */
 const PREFERRED_BLOCK_SIZE = 4096;
+
+/** One reply message of a read: `data` came from the connection's buffer pool. */
+interface ReadReply {
+  head: Buffer;
+  data?: Buffer;
+}
 
 interface Selection {
   exported: BlockExport;
@@ -62,9 +76,12 @@ interface Selection {
 
 /**
  * One NBD client: fixed-newstyle negotiation, then the command loop, as
- * QEMU 7.2's server runs them. Requests are served one at a time and the next
- * is not read until the last reply has drained, so a client that stops
- * reading stops being read: memory stays bounded by one request.
+ * QEMU 7.2's server runs them. Plain reads run side by side (their host
+ * reads on the thread pool) and are answered in the order they came; any
+ * other request waits until everything before it has been answered, so it
+ * sees and replies exactly as if requests ran one at a time. No request is
+ * read while more than PENDING_OUTPUT bytes of replies are unsent, so a client
+ * that stops reading stops being read: memory stays bounded by a few requests.
  */
 export class NbdConnection implements ExportClient {
   readonly closed: Promise<void>;
@@ -79,6 +96,12 @@ export class NbdConnection implements ExportClient {
   private meta: Selection | null = null;
   private exported: BlockExport | null = null;
   private contexts: MetaContext[] = [];
+  /** Settles once every reply queued so far has been handed to the socket; never rejects. */
+  private replies: Promise<void> = Promise.resolve();
+  private readsInFlight = 0;
+  private readBytesInFlight = 0;
+  private readFinished: (() => void) | null = null;
+  private readonly buffers = new BufferPool(READ_BYTES_IN_FLIGHT + PENDING_OUTPUT);
 
   constructor(
     private readonly socket: net.Socket,
@@ -320,6 +343,14 @@ export class NbdConnection implements ExportClient {
     const exported = this.exported!;
     for (;;) {
       const request = decodeRequest(await this.reader.read(REQUEST_SIZE));
+      if (this.runsAlongside(request, exported)) {
+        if (!this.hasRoomFor(request.length)) await this.roomFor(request.length);
+        // Requests the reader still holds from a client that has gone are not served.
+        if (this.socket.destroyed) throw new ConnectionEnded(false);
+        this.startRead(request, exported);
+        continue;
+      }
+      if (this.readsInFlight) await this.replies;
       if (request.magic !== REQUEST_MAGIC) throw new Disconnect('bad request magic');
       if (request.type === Command.DISC) return;
       let payloadRead = request.type !== Command.WRITE;
@@ -339,6 +370,45 @@ export class NbdConnection implements ExportClient {
       }
       await this.handleRequest(request, exported, payload);
     }
+  }
+
+  /** A read without FUA that will be served: it needs nothing from the requests before it. */
+  private runsAlongside(request: Request, exported: BlockExport): boolean {
+    if (request.magic !== REQUEST_MAGIC || request.type !== Command.READ || request.flags & CommandFlag.FUA) return false;
+    try {
+      this.checkLength(request);
+      this.checkRequest(request, exported);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private hasRoomFor(length: number): boolean {
+    return this.readsInFlight === 0 || (this.readsInFlight < READS_IN_FLIGHT && this.readBytesInFlight + length <= READ_BYTES_IN_FLIGHT);
+  }
+
+  private async roomFor(length: number): Promise<void> {
+    while (!this.hasRoomFor(length)) await new Promise<void>((resolve) => (this.readFinished = resolve));
+  }
+
+  /** Starts the read now; its reply goes out after the replies queued before it. */
+  private startRead(request: Request, exported: BlockExport): void {
+    this.readsInFlight++;
+    this.readBytesInFlight += request.length;
+    const replies = this.readReplies(request, exported);
+    this.replies = this.replies
+      .then(async () => {
+        await this.sendReadReplies(await replies);
+      })
+      .catch(() => this.close())
+      .finally(() => {
+        this.readsInFlight--;
+        this.readBytesInFlight -= request.length;
+        const wake = this.readFinished;
+        this.readFinished = null;
+        wake?.();
+      });
   }
 
   private checkLength(request: Request): void {
@@ -399,41 +469,57 @@ export class NbdConnection implements ExportClient {
   }
 
   private async handleRead(request: Request, exported: BlockExport): Promise<void> {
+    return this.sendReadReplies(await this.readReplies(request, exported));
+  }
+
+  private async sendReadReplies(replies: ReadReply[]): Promise<void> {
+    for (const { head, data } of replies) {
+      if (data) await this.write([head, data], () => this.buffers.give(data));
+      else await this.send(head);
+    }
+  }
+
+  /** The reply messages of a read; never rejects. */
+  private async readReplies(request: Request, exported: BlockExport): Promise<ReadReply[]> {
     const { node } = exported;
     const { handle, length } = request;
     const offset = Number(request.offset);
     try {
       if (request.flags & CommandFlag.FUA) node.flush();
     } catch {
-      return this.sendError(request, NbdError.EIO, 'flush failed');
+      return [{ head: this.errorReply(request, NbdError.EIO, 'flush failed') }];
     }
     if (this.structured && !(request.flags & CommandFlag.DF) && length) {
       // A sparse read: zero runs go as holes, the rest as data, each run its own chunk.
-      for (let done = 0; done < length; ) {
-        let status;
-        let data: Buffer | null = null;
-        try {
-          status = node.blockStatus(offset + done, length - done);
-          if (!status.zero) data = node.read(offset + done, status.length);
-        } catch {
-          return this.sendError(request, NbdError.EIO, 'reading from file failed');
+      const runs: Array<{ at: number; length: number; data: Buffer | null; read: Promise<void> | null }> = [];
+      let statusFailed = false;
+      try {
+        for (const run of statusRuns(node, offset, length)) {
+          const data = run.zero ? null : this.buffers.take(run.length);
+          runs.push({ at: run.offset, length: run.length, data, read: data && node.readInto(run.offset, data) });
         }
-        const final = done + status.length === length;
-        if (data) await this.send(encodeDataChunkHead(handle, final, offset + done, data.length), data);
-        else await this.send(encodeHoleChunk(handle, final, offset + done, status.length));
-        done += status.length;
+      } catch {
+        statusFailed = true;
       }
-      return;
+      const results = await Promise.allSettled(runs.map((run) => run.read));
+      const replies: ReadReply[] = [];
+      for (const [index, { at, length: runLength, data }] of runs.entries()) {
+        if (results[index]!.status === 'rejected') return [...replies, { head: this.errorReply(request, NbdError.EIO, 'reading from file failed') }];
+        const final = at + runLength === offset + length;
+        replies.push(data ? { head: encodeDataChunkHead(handle, final, at, runLength), data } : { head: encodeHoleChunk(handle, final, at, runLength) });
+      }
+      if (statusFailed) replies.push({ head: this.errorReply(request, NbdError.EIO, 'reading from file failed') });
+      return replies;
     }
-    let data: Buffer;
+    const data = this.buffers.take(length);
     try {
-      data = node.read(offset, length);
+      await node.readInto(offset, data);
     } catch {
-      return this.sendError(request, NbdError.EIO, 'reading from file failed');
+      return [{ head: this.errorReply(request, NbdError.EIO, 'reading from file failed') }];
     }
-    if (!this.structured) return this.send(encodeSimpleReply(handle, 0), data);
-    if (length) return this.send(encodeDataChunkHead(handle, true, offset, length), data);
-    return this.send(encodeDoneChunk(handle));
+    if (!this.structured) return [{ head: encodeSimpleReply(handle, 0), data }];
+    if (length) return [{ head: encodeDataChunkHead(handle, true, offset, length), data }];
+    return [{ head: encodeDoneChunk(handle) }];
   }
 
   private async handleBlockStatus(request: Request): Promise<void> {
@@ -463,8 +549,11 @@ export class NbdConnection implements ExportClient {
   }
 
   private sendError(request: Request, error: number, message: string): Promise<void> {
-    if (this.structured) return this.send(encodeErrorChunk(request.handle, error, message));
-    return this.send(encodeSimpleReply(request.handle, error));
+    return this.send(this.errorReply(request, error, message));
+  }
+
+  private errorReply(request: Request, error: number, message: string): Buffer {
+    return this.structured ? encodeErrorChunk(request.handle, error, message) : encodeSimpleReply(request.handle, error);
   }
 
   /**
@@ -474,8 +563,20 @@ export class NbdConnection implements ExportClient {
    * plus one reply.
    */
   private send(...pieces: Buffer[]): Promise<void> {
+    return this.write(pieces);
+  }
+
+  /** `send`, calling `written` once the last piece has left (or failed to). */
+  private write(pieces: Buffer[], written?: () => void): Promise<void> {
     if (this.socket.destroyed) return Promise.reject(new ConnectionEnded(false));
-    for (const piece of pieces) this.socket.write(piece);
+    if (pieces.length === 1) {
+      this.socket.write(pieces[0]!, written);
+    } else {
+      // Corked, the pieces of one reply leave in one writev.
+      this.socket.cork();
+      pieces.forEach((piece, index) => this.socket.write(piece, index === pieces.length - 1 ? written : undefined));
+      this.socket.uncork();
+    }
     if (this.socket.writableLength <= PENDING_OUTPUT) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const onDrain = () => {

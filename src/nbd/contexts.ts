@@ -1,4 +1,5 @@
 import type { DirtyBitmap } from '../block/bitmap/dirty-bitmap.ts';
+import { runsOf, statusRuns } from '../block/block-status.ts';
 import type { BlockNode } from '../block/node.ts';
 import { DIRTY_FLAG, ExtentList, StateFlag, type Extent } from './protocol.ts';
 
@@ -31,20 +32,11 @@ export function exportContexts(content: ExportedContent): MetaContext[] {
   return contexts;
 }
 
-/** Extents from runs of one status each: `statusAt` gives the run at an offset, `flagsOf` its NBD flags. */
-function statusExtents<Status extends { length: number }>(
-  statusAt: (offset: number, length: number) => Status,
-  offset: number,
-  length: number,
-  limit: number,
-  flagsOf: (status: Status) => number,
-): Extent[] {
+/** Extents from runs of one status each, `flagsOf` giving a run's NBD flags. */
+function runExtents<Run extends { length: number }>(runs: Iterable<Run>, limit: number, flagsOf: (run: Run) => number): Extent[] {
   const list = new ExtentList(limit);
-  const end = offset + length;
-  for (let at = offset; at < end; ) {
-    const status = statusAt(at, end - at);
-    if (!list.add(status.length, flagsOf(status))) break;
-    at += status.length;
+  for (const run of runs) {
+    if (!list.add(run.length, flagsOf(run))) break;
   }
   return list.extents;
 }
@@ -55,7 +47,7 @@ function baseAllocation(content: ExportedContent): MetaContext {
     id: BASE_ALLOCATION_ID,
     name: 'base:allocation',
     extents: (offset, length, limit) =>
-      statusExtents((at, bytes) => content.node.blockStatus(at, bytes), offset, length, limit, (status) => (status.data ? 0 : StateFlag.HOLE) | (status.zero ? StateFlag.ZERO : 0)),
+      runExtents(statusRuns(content.node, offset, length), limit, (status) => (status.data ? 0 : StateFlag.HOLE) | (status.zero ? StateFlag.ZERO : 0)),
   };
 }
 
@@ -64,7 +56,8 @@ function allocationDepth(content: ExportedContent): MetaContext {
   return {
     id: ALLOCATION_DEPTH_ID,
     name: 'qemu:allocation-depth',
-    extents: (offset, length, limit) => statusExtents((at, bytes) => content.node.allocationDepth(at, bytes), offset, length, limit, (status) => status.depth),
+    extents: (offset, length, limit) =>
+      runExtents(runsOf((at, bytes) => content.node.allocationDepth(at, bytes), offset, length), limit, (status) => status.depth),
   };
 }
 

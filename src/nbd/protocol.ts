@@ -256,7 +256,11 @@ export function encodeSimpleReply(handle: Buffer, error: number): Buffer {
 
 /** A structured reply chunk header for a payload of `length` bytes. */
 export function encodeChunkHeader(handle: Buffer, flags: number, type: number, length: number): Buffer {
-  const out = Buffer.alloc(20);
+  return writeChunkHeader(Buffer.alloc(20), handle, flags, type, length);
+}
+
+/** Writes a chunk header into the first 20 bytes of `out`, which the chunk's payload follows. */
+function writeChunkHeader(out: Buffer, handle: Buffer, flags: number, type: number, length: number): Buffer {
   out.writeUInt32BE(STRUCTURED_REPLY_MAGIC, 0);
   out.writeUInt16BE(flags, 4);
   out.writeUInt16BE(type, 6);
@@ -295,13 +299,14 @@ export function encodeDoneChunk(handle: Buffer): Buffer {
 }
 
 export function encodeBlockStatusChunk(handle: Buffer, final: boolean, contextId: number, extents: Extent[]): Buffer {
-  const body = Buffer.alloc(4 + 8 * extents.length);
-  body.writeUInt32BE(contextId, 0);
+  const bodyLength = 4 + 8 * extents.length;
+  const out = writeChunkHeader(Buffer.allocUnsafe(20 + bodyLength), handle, final ? ReplyFlag.DONE : 0, ChunkType.BLOCK_STATUS, bodyLength);
+  out.writeUInt32BE(contextId, 20);
   extents.forEach((extent, index) => {
-    body.writeUInt32BE(extent.length, 4 + 8 * index);
-    body.writeUInt32BE(extent.flags, 8 + 8 * index);
+    out.writeUInt32BE(extent.length, 24 + 8 * index);
+    out.writeUInt32BE(extent.flags, 28 + 8 * index);
   });
-  return Buffer.concat([encodeChunkHeader(handle, final ? ReplyFlag.DONE : 0, ChunkType.BLOCK_STATUS, body.length), body]);
+  return out;
 }
 
 /**

@@ -18,70 +18,74 @@ const READ_AHEAD = 256 * 1024;
 export class SocketReader {
   private chunks: Buffer[] = [];
   private buffered = 0;
-  private wanted = 0;
   private ended = false;
-  private wake: (() => void) | null = null;
+  /** The read waiting for bytes, answered straight from the 'data' event. */
+  private waiting: { length: number; resolve: (bytes: Buffer) => void; reject: (error: Error) => void } | null = null;
 
   constructor(private readonly socket: net.Socket) {
     socket.on('data', (chunk: Buffer) => {
       this.chunks.push(chunk);
       this.buffered += chunk.length;
-      if (this.buffered >= this.wanted + READ_AHEAD) socket.pause();
-      this.notify();
+      if (this.buffered >= (this.waiting?.length ?? 0) + READ_AHEAD) socket.pause();
+      this.answerWaiting();
     });
     const end = () => {
       this.ended = true;
-      this.notify();
+      this.answerWaiting();
     };
     socket.on('end', end);
     socket.on('close', end);
   }
 
-  async read(length: number): Promise<Buffer> {
-    await this.fill(length);
-    return this.take(length);
+  read(length: number): Promise<Buffer> {
+    if (this.buffered >= length) return Promise.resolve(this.take(length));
+    if (this.ended) return Promise.reject(new ConnectionEnded(this.buffered > 0));
+    this.socket.resume();
+    return new Promise((resolve, reject) => (this.waiting = { length, resolve, reject }));
   }
 
   /** Discards `length` bytes without holding more than the read-ahead. */
   async skip(length: number): Promise<void> {
-    let remaining = length;
-    while (remaining > 0) {
+    for (let remaining = length; remaining > 0; ) {
       const piece = Math.min(remaining, READ_AHEAD);
-      await this.fill(piece);
-      this.take(piece);
+      await this.read(piece);
       remaining -= piece;
     }
   }
 
-  private async fill(length: number): Promise<void> {
-    this.wanted = length;
-    while (this.buffered < length) {
-      if (this.ended) throw new ConnectionEnded(this.buffered > 0);
-      this.socket.resume();
-      await new Promise<void>((resolve) => (this.wake = resolve));
+  private answerWaiting(): void {
+    const waiting = this.waiting;
+    if (!waiting) return;
+    if (this.buffered >= waiting.length) {
+      this.waiting = null;
+      waiting.resolve(this.take(waiting.length));
+    } else if (this.ended) {
+      this.waiting = null;
+      waiting.reject(new ConnectionEnded(this.buffered > 0));
     }
   }
 
   private take(length: number): Buffer {
-    const out = Buffer.allocUnsafe(length);
-    let at = 0;
-    while (at < length) {
-      const head = this.chunks[0]!;
-      const count = Math.min(head.length, length - at);
-      head.copy(out, at, 0, count);
-      at += count;
-      if (count === head.length) this.chunks.shift();
-      else this.chunks[0] = head.subarray(count);
+    const head = this.chunks[0];
+    let out: Buffer;
+    if (head && head.length >= length) {
+      // The common case, the bytes all in the first chunk, needs no copy.
+      out = head.subarray(0, length);
+      if (head.length === length) this.chunks.shift();
+      else this.chunks[0] = head.subarray(length);
+    } else {
+      out = Buffer.allocUnsafe(length);
+      for (let at = 0; at < length; ) {
+        const chunk = this.chunks[0]!;
+        const count = Math.min(chunk.length, length - at);
+        chunk.copy(out, at, 0, count);
+        at += count;
+        if (count === chunk.length) this.chunks.shift();
+        else this.chunks[0] = chunk.subarray(count);
+      }
     }
     this.buffered -= length;
-    this.wanted = 0;
     if (this.buffered < READ_AHEAD && !this.ended) this.socket.resume();
     return out;
-  }
-
-  private notify(): void {
-    const wake = this.wake;
-    this.wake = null;
-    wake?.();
   }
 }

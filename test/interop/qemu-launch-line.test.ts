@@ -62,6 +62,7 @@ const driverOptionsNotImplemented = (at: string) => ({
  */
 const NOT_IMPLEMENTED: Record<string, { variants: Record<string, string[]>; members: Record<string, string[]> }> = {
   'blockdev-add': { variants: { '': BLOCKDEV_DRIVERS_NOT_IMPLEMENTED }, members: driverOptionsNotImplemented('') },
+  'blockdev-reopen': { variants: { '.options': BLOCKDEV_DRIVERS_NOT_IMPLEMENTED }, members: driverOptionsNotImplemented('.options') },
   'blockdev-create': {
     variants: {
       '.options': [...BLOCKDEV_DRIVERS_NOT_IMPLEMENTED, 'blkdebug', 'copy-before-write', 'null-aio', 'null-co', 'raw', 'snapshot-access'],

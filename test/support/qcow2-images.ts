@@ -157,6 +157,8 @@ export const HOSTILE_HEADERS: HostileHeader[] = [
   { name: 'AES encryption', mutate: (image) => setHeaderField(image, 'cryptMethod', 1), qemuError: 'Use of AES-CBC encrypted qcow2 images is no longer supported in system emulators' },
   { name: 'LUKS encryption without its header', mutate: (image) => setHeaderField(image, 'cryptMethod', 2), qemuError: 'Missing CRYPTO header for crypt method 2' },
   { name: 'unknown crypt method', mutate: (image) => setHeaderField(image, 'cryptMethod', 3), qemuError: 'Unsupported encryption method 3' },
+  // QEMU prints the method as a signed int.
+  { name: 'crypt method 2^32 - 1', mutate: (image) => setHeaderField(image, 'cryptMethod', 2 ** 32 - 1), qemuError: 'Unsupported encryption method -1' },
   { name: 'no refcount table', mutate: (image) => setHeaderField(image, 'refcountTableClusters', 0), qemuError: 'Image does not contain a reference count table' },
   { name: 'refcount table too large', mutate: (image) => setHeaderField(image, 'refcountTableClusters', 129), qemuError: 'Reference count table too large' },
   { name: 'refcount table offset unaligned', mutate: (image) => setHeaderField(image, 'refcountTableOffset', CLUSTER + 8), qemuError: 'Reference count table offset invalid' },

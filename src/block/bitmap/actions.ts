@@ -51,11 +51,13 @@ export function prepareAdd(graph: BlockGraph, args: BlockDirtyBitmapAdd): Prepar
     const store = node.driver.bitmapStore;
     const where = graph.deviceNameOf(node) ?? node.nodeName;
     if (!store) throw new QmpError(`Can't store persistent bitmaps to ${where}: Operation not supported`);
+    if (node.driver.noMedium?.()) throw new QmpError(`Can't store persistent bitmaps to ${where}: No medium found`);
     const refusal = store.checkNewBitmap(args.name, granularity);
     if (refusal) throw new QmpError(`Can't make bitmap '${args.name}' persistent in '${where}': ${refusal}`);
   }
   if (node.findBitmap(args.name)) throw new QmpError(`Bitmap already exists: ${args.name}`);
   if (Buffer.byteLength(args.name) > NAME_MAX) throw new QmpError(`Bitmap name too long: ${args.name}`);
+  if (node.driver.noMedium?.()) throw new QmpError('could not get length of device: No medium found');
   const bitmap = new DirtyBitmap(args.name, new BitmapData({ diskSize: node.size(), granularity }), {
     enabled: !(args.disabled ?? false),
     persistent,

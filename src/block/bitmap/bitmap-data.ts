@@ -1,15 +1,13 @@
 import type { Hash } from 'node:crypto';
 import os from 'node:os';
 import { lazyCrypto } from '../builtins.ts';
+import { FULL, PAGE_BITS, PAGE_WORDS, PageTable, type Page } from './page-table.ts';
 
-/** Bits per page. Small pages keep scattered extents cheap; whole-page runs use a shared sentinel. */
-const PAGE_BITS = 4096;
-const PAGE_WORDS = PAGE_BITS / 32;
 const PAGE_BYTES = PAGE_BITS / 8;
-/** A page whose every bit is set, shared and never written. */
-const FULL = new Uint32Array(0);
 /** Bytes per hash update: SHA-256 reaches its full speed only on large inputs. */
 const HASH_RUN_BYTES = 1 << 20;
+/** Fills at least this long are hashed straight from the shared buffers: one more hash update costs less than copying them. */
+const DIRECT_FILL_BYTES = 4096;
 const ZEROES = Buffer.alloc(HASH_RUN_BYTES);
 let onesBuffer: Buffer | undefined;
 /** HASH_RUN_BYTES of 0xff, made on first use so an idle daemon does not hold them. */
@@ -18,17 +16,16 @@ const ONES = () => (onesBuffer ??= Buffer.alloc(HASH_RUN_BYTES, 0xff));
 // Pages are hashed by viewing their words as bytes, which gives the serialized (little-endian) layout only here.
 if (os.endianness() !== 'LE') throw new Error('qblockd needs a little-endian host');
 
-type Page = Uint32Array;
-
 /**
  * What a bitmap looked like before a transaction action changed it: the
  * original of every page changed since (recorded once, before the first
- * change), or the whole page table when it was replaced at once.
+ * change), or the whole page table as it was when it was replaced at once
+ * or when copying it was cheaper than recording a wide change page by page.
  */
 export interface BitmapUndo {
   readonly setChunks: number;
   readonly pages: Map<number, Page | undefined>;
-  replacedPages?: Map<number, Page>;
+  replacedTable?: PageTable;
 }
 
 export function popcount32(word: number): number {
@@ -50,13 +47,11 @@ function wordMask(from: number, to: number): number {
  * covers bytes [i*granularity, (i+1)*granularity).
  */
 export class BitmapData {
-  readonly diskSize: number;
+  diskSize: number;
   readonly granularity: number;
-  readonly chunkCount: number;
-  private pages = new Map<number, Page>();
-  /** Whether the page table iterates in ascending index order, as it does while pages arrive in order. */
-  private pagesAscending = true;
-  private highestPage = -1;
+  chunkCount: number;
+  private pageCount: number;
+  private table = new PageTable();
   private setChunks = 0;
   /** Undo records of the transaction actions still pending on this bitmap. */
   private undoRecords: BitmapUndo[] = [];
@@ -66,6 +61,7 @@ export class BitmapData {
     this.diskSize = options.diskSize;
     this.granularity = options.granularity;
     this.chunkCount = Math.ceil(options.diskSize / options.granularity);
+    this.pageCount = Math.ceil(this.chunkCount / PAGE_BITS);
   }
 
   /** QEMU's `count`: dirty chunks times the granularity. */
@@ -101,11 +97,30 @@ export class BitmapData {
 
   clearAll(): void {
     this.edits++;
-    for (const undo of this.undoRecords) undo.replacedPages ??= this.pages;
-    this.pages = new Map();
-    this.pagesAscending = true;
-    this.highestPage = -1;
+    for (const undo of this.undoRecords) undo.replacedTable ??= this.table;
+    this.table = new PageTable();
     this.setChunks = 0;
+  }
+
+  /**
+   * The disk was resized: growing adds clean chunks, shrinking drops the bits past the new end.
+   * A partial last page that is the FULL sentinel is spelled out first, since after a change of
+   * length the sentinel would mean a different number of bits.
+   */
+  resize(diskSize: number): void {
+    this.edits++;
+    const chunkCount = Math.ceil(diskSize / this.granularity);
+    const pageCount = Math.ceil(chunkCount / PAGE_BITS);
+    if (chunkCount < this.chunkCount) this.clearChunkRange(chunkCount, this.chunkCount);
+    for (const index of new Set([this.pageCount - 1, pageCount - 1])) {
+      if (index >= 0 && this.table.get(index) === FULL) this.table.set(index, fullPage(this.pageLength(index)));
+    }
+    this.diskSize = diskSize;
+    this.chunkCount = chunkCount;
+    this.pageCount = pageCount;
+    const lastIndex = pageCount - 1;
+    const last = this.table.get(lastIndex);
+    if (last && last !== FULL && isFullPage(last, this.pageLength(lastIndex))) this.table.set(lastIndex, FULL);
   }
 
   /** An independent copy; full pages stay shared, since they are never written. */
@@ -118,11 +133,12 @@ export class BitmapData {
   /** Takes `other`'s bits (copied); a pending undo record keeps the page table it replaces. */
   restoreFrom(other: BitmapData): void {
     this.edits++;
-    for (const undo of this.undoRecords) undo.replacedPages ??= this.pages;
-    this.pages = new Map();
-    for (const [index, page] of other.pages) this.pages.set(index, page === FULL ? FULL : page.slice());
-    this.pagesAscending = other.pagesAscending;
-    this.highestPage = other.highestPage;
+    this.copyBitsOf(other);
+  }
+
+  private copyBitsOf(other: BitmapData): void {
+    for (const undo of this.undoRecords) undo.replacedTable ??= this.table;
+    this.table = other.table.clone();
     this.setChunks = other.setChunks;
   }
 
@@ -142,22 +158,30 @@ export class BitmapData {
   rollBack(undo: BitmapUndo): void {
     this.edits++;
     this.forgetUndo(undo);
-    const pages = undo.replacedPages ?? this.pages;
-    for (const [index, page] of undo.pages) {
-      if (page === undefined) pages.delete(index);
-      else pages.set(index, page);
-    }
-    this.pages = pages;
-    this.pagesAscending = false;
+    const table = undo.replacedTable ?? this.table;
+    for (const [index, page] of undo.pages) table.set(index, page);
+    this.table = table;
     this.setChunks = undo.setChunks;
   }
 
   /** Called before page `index` changes: each pending record keeps its first original. */
   private recordPage(index: number): void {
+    this.recordPages(index, index + 1);
+  }
+
+  /** Called before pages [from, to) change: each pending record keeps their first originals, or the whole table when that is cheaper. */
+  private recordPages(from: number, to: number): void {
     for (const undo of this.undoRecords) {
-      if (undo.replacedPages || undo.pages.has(index)) continue;
-      const page = this.pages.get(index);
-      undo.pages.set(index, page === undefined || page === FULL ? page : page.slice());
+      if (undo.replacedTable) continue;
+      if (to - from > this.table.entries) {
+        undo.replacedTable = this.table.clone();
+        continue;
+      }
+      for (let index = from; index < to; index++) {
+        if (undo.pages.has(index)) continue;
+        const page = this.table.get(index);
+        undo.pages.set(index, page === undefined || page === FULL ? page : page.slice());
+      }
     }
   }
 
@@ -166,7 +190,7 @@ export class BitmapData {
   }
 
   getChunk(chunk: number): boolean {
-    const page = this.pages.get(Math.floor(chunk / PAGE_BITS));
+    const page = this.table.get(Math.floor(chunk / PAGE_BITS));
     if (!page) return false;
     if (page === FULL) return true;
     const bit = chunk % PAGE_BITS;
@@ -176,8 +200,17 @@ export class BitmapData {
   /** ORs `source` into this bitmap; granularities may differ, sizes must match (the caller says so). */
   mergeFrom(source: BitmapData): void {
     this.edits++;
+    if (source === this) return;
     if (source.granularity === this.granularity) {
-      for (const [index, page] of source.pages) this.orPage(index, page);
+      if (this.setChunks === 0) return this.copyBitsOf(source);
+      const spans: Array<[number, number, Page | null]> = [];
+      source.table.forEachSpan(0, source.pageCount, (index, end, words) => {
+        spans.push([index, end, words]);
+      });
+      for (const [index, end, words] of spans) {
+        if (words) this.orPage(index, words);
+        else this.fillPages(index, end, true);
+      }
       return;
     }
     for (const [first, end] of source.dirtyRuns()) {
@@ -187,46 +220,51 @@ export class BitmapData {
 
   /** Maximal runs [first, end) of set chunks, ascending, clipped to chunks [from, to). */
   *dirtyRuns(from = 0, to = this.chunkCount): Iterable<[number, number]> {
+    const spans: Array<[number, number]> = [];
+    this.forEachDirtySpan(from, to, (spanFirst, length, words) => {
+      if (words === null) spans.push([spanFirst, spanFirst + length]);
+      else for (const run of wordRuns(words, spanFirst)) spans.push(run);
+    });
     let runStart = -1;
     let runEnd = -1;
-    for (const index of this.pageIndexesIn(from, to)) {
-      for (const [pageFirst, pageEnd] of this.pageRuns(index)) {
-        const first = Math.max(pageFirst, from);
-        const end = Math.min(pageEnd, to);
-        if (end <= first) continue;
-        if (first === runEnd) {
-          runEnd = end;
-          continue;
-        }
-        if (runStart >= 0) yield [runStart, runEnd];
-        runStart = first;
+    for (const [spanFirst, spanEnd] of spans) {
+      const first = Math.max(spanFirst, from);
+      const end = Math.min(spanEnd, to);
+      if (end <= first) continue;
+      if (first === runEnd) {
         runEnd = end;
+        continue;
       }
+      if (runStart >= 0) yield [runStart, runEnd];
+      runStart = first;
+      runEnd = end;
     }
     if (runStart >= 0) yield [runStart, runEnd];
   }
 
   /**
    * SHA-256 of the bits as 64-bit little-endian words, as x-debug-block-dirty-bitmap-sha256
-   * hashes them: clean and full stretches come from shared buffers, other pages are
-   * copied word-for-word into a staging run, and the hash sees only runs of HASH_RUN_BYTES.
+   * hashes them: clean stretches and runs of full pages come from shared buffers, mixed
+   * pages are copied word-for-word into a staging run (see RunHasher).
    */
   sha256(): string {
     const hash = new RunHasher(lazyCrypto().createHash('sha256'));
     const totalBytes = Math.ceil(this.chunkCount / 64) * 8;
+    const lastPageLength = this.pageLength(this.pageCount - 1);
     let hashed = 0;
-    for (const [index, page] of this.ascendingPages()) {
-      const pageAt = index * PAGE_BYTES;
-      hash.fill(0, pageAt - hashed);
-      const bytes = Math.min(PAGE_BYTES, totalBytes - pageAt);
-      const pageLength = this.pageLength(index);
-      if (page === FULL && pageLength === PAGE_BITS) hash.fill(0xff, bytes);
-      else {
-        const words = page === FULL ? fullPage(pageLength) : page;
-        hash.copy(new Uint8Array(words.buffer, words.byteOffset, bytes));
-      }
-      hashed = pageAt + bytes;
-    }
+    this.table.forEachSpan(0, this.pageCount, (index, end, words) => {
+      const spanAt = index * PAGE_BYTES;
+      hash.fill(0, spanAt - hashed);
+      hashed = Math.min(end * PAGE_BYTES, totalBytes);
+      // The last page is short when the disk is not a whole number of pages: its tail is clean.
+      const partialTail = end === this.pageCount && lastPageLength < PAGE_BITS;
+      const fullEnd = partialTail && words === null ? end - 1 : end;
+      if (words === null) hash.fill(0xff, fullEnd * PAGE_BYTES - spanAt);
+      if (words === null && !partialTail) return;
+      const tail = words ?? fullPage(lastPageLength);
+      const tailAt = (words === null ? fullEnd : index) * PAGE_BYTES;
+      hash.copy(new Uint8Array(tail.buffer, tail.byteOffset, hashed - tailAt));
+    });
     hash.fill(0, totalBytes - hashed);
     return hash.digest();
   }
@@ -239,54 +277,28 @@ export class BitmapData {
   anyDirtyInSerialized(byteOffset: number, byteLength: number): boolean {
     const firstChunk = byteOffset * 8;
     const endChunk = Math.min(this.chunkCount, (byteOffset + byteLength) * 8);
-    if (endChunk <= firstChunk) return false;
-    const firstPage = Math.floor(firstChunk / PAGE_BITS);
-    const lastPage = Math.floor((endChunk - 1) / PAGE_BITS);
-    if (lastPage - firstPage > this.pages.size) {
-      for (const [index, page] of this.pages) {
-        if (index >= firstPage && index <= lastPage && this.pageHasBitsIn(index, page, firstChunk, endChunk)) return true;
-      }
-      return false;
-    }
-    for (let index = firstPage; index <= lastPage; index++) {
-      const page = this.pages.get(index);
-      if (page && this.pageHasBitsIn(index, page, firstChunk, endChunk)) return true;
-    }
-    return false;
+    let found = false;
+    this.forEachDirtySpan(firstChunk, endChunk, (spanFirst, length, words) => {
+      const from = Math.max(firstChunk, spanFirst) - spanFirst;
+      const to = Math.min(endChunk, spanFirst + length) - spanFirst;
+      found = words === null ? to > from : wordsHaveBitsIn(words, from, to);
+      return found;
+    });
+    return found;
   }
 
   /**
-   * Visits each stored page overlapping chunks [first, end), in no set order, with its first
-   * chunk, its length in chunks and its words (null when every chunk of the page is set).
-   * Absent pages are clean. Lets summaries (bitmap/density.ts) read the page structure.
+   * Visits the stored spans overlapping chunks [first, end) in ascending order, with
+   * the first chunk and length in chunks of each: one page with some bits set and its
+   * words, or a run of full pages (words null). What is not visited is clean. Lets
+   * summaries (bitmap/density.ts) read the page structure. Returning true stops.
    */
-  forEachStoredPage(first: number, end: number, visit: (firstChunk: number, length: number, words: Uint32Array | null) => void): void {
+  forEachDirtySpan(first: number, end: number, visit: (firstChunk: number, length: number, words: Uint32Array | null) => boolean | void): void {
     if (end <= first) return;
-    const firstPage = Math.floor(first / PAGE_BITS);
-    const lastPage = Math.floor((end - 1) / PAGE_BITS);
-    const report = (index: number, page: Page) => visit(index * PAGE_BITS, this.pageLength(index), page === FULL ? null : page);
-    if (lastPage - firstPage >= this.pages.size) {
-      for (const [index, page] of this.pages) if (index >= firstPage && index <= lastPage) report(index, page);
-      return;
-    }
-    for (let index = firstPage; index <= lastPage; index++) {
-      const page = this.pages.get(index);
-      if (page) report(index, page);
-    }
-  }
-
-  private pageHasBitsIn(index: number, page: Page, firstChunk: number, endChunk: number): boolean {
-    const pageStart = index * PAGE_BITS;
-    const from = Math.max(firstChunk, pageStart) - pageStart;
-    const to = Math.min(endChunk, pageStart + this.pageLength(index)) - pageStart;
-    if (page === FULL) return to > from;
-    for (let bit = from; bit < to; ) {
-      const w = bit >>> 5;
-      const wordEnd = Math.min(to, (w + 1) * 32);
-      if ((page[w]! & wordMask(bit & 31, wordEnd - w * 32)) !== 0) return true;
-      bit = wordEnd;
-    }
-    return false;
+    this.table.forEachSpan(Math.floor(first / PAGE_BITS), Math.floor((end - 1) / PAGE_BITS) + 1, (index, spanEnd, words) => {
+      const spanFirst = index * PAGE_BITS;
+      return visit(spanFirst, Math.min(spanEnd * PAGE_BITS, this.chunkCount) - spanFirst, words);
+    });
   }
 
   /** Copies bits [8*byteOffset, 8*(byteOffset+byteLength)) into `out` (zero past the end) and classifies them. */
@@ -298,7 +310,7 @@ export class BitmapData {
     let anyPage = false;
     let allFull = endChunk > firstChunk;
     for (let index = firstPage; index <= lastPage; index++) {
-      const page = this.pages.get(index);
+      const page = this.table.get(index);
       if (page) anyPage = true;
       if (page !== FULL) allFull = false;
     }
@@ -309,7 +321,7 @@ export class BitmapData {
     for (let chunk = firstChunk; chunk < endChunk; ) {
       const index = Math.floor(chunk / PAGE_BITS);
       const pageEnd = Math.min((index + 1) * PAGE_BITS, endChunk);
-      const page = this.pages.get(index);
+      const page = this.table.get(index);
       if (page) {
         for (let bit = chunk; bit < pageEnd; bit += 32) {
           const bits = Math.min(32, pageEnd - bit);
@@ -344,7 +356,7 @@ export class BitmapData {
       const pageStart = index * PAGE_BITS;
       if (from === 0 && to === pageLength) {
         const uniform = uniformBits(data.subarray((pageStart - firstChunk) >>> 3, (pageStart - firstChunk + pageLength + 7) >>> 3), pageLength);
-        if (uniform !== undefined) return this.fillPage(index, uniform, pageLength);
+        if (uniform !== undefined) return this.fillPages(index, index + 1, uniform);
       }
       this.editPage(index, pageLength, (words) => {
         applyBits(words, from, to, false);
@@ -377,9 +389,25 @@ export class BitmapData {
   }
 
   private updateRange(first: number, end: number, set: boolean): void {
-    this.forEachPage(Math.max(0, first), Math.min(end, this.chunkCount), (index, from, to, pageLength) => {
-      if (from === 0 && to === pageLength) this.fillPage(index, set, pageLength);
-      else if (set ? this.pages.get(index) !== FULL : this.pages.has(index)) {
+    first = Math.max(0, first);
+    end = Math.min(end, this.chunkCount);
+    if (end <= first) return;
+    const firstWhole = Math.ceil(first / PAGE_BITS);
+    const endWhole = end === this.chunkCount ? this.pageCount : Math.floor(end / PAGE_BITS);
+    if (endWhole <= firstWhole) {
+      this.editBits(first, end, set);
+      return;
+    }
+    this.editBits(first, firstWhole * PAGE_BITS, set);
+    this.fillPages(firstWhole, endWhole, set);
+    this.editBits(endWhole * PAGE_BITS, end, set);
+  }
+
+  /** Sets or clears chunks [first, end) page by page (at most two partial pages). */
+  private editBits(first: number, end: number, set: boolean): void {
+    this.forEachPage(first, end, (index, from, to, pageLength) => {
+      if (from === 0 && to === pageLength) this.fillPages(index, index + 1, set);
+      else if (set ? this.table.get(index) !== FULL : this.table.get(index) !== undefined) {
         this.editPage(index, pageLength, (words) => applyBits(words, from, to, set));
       }
     });
@@ -397,46 +425,46 @@ export class BitmapData {
     }
   }
 
-  private setBitsInPage(index: number, pageLength: number): number {
-    const page = this.pages.get(index);
-    return page === undefined ? 0 : page === FULL ? pageLength : countPage(page);
+  /** Chunks in pages [from, to), the short last page counted as it is. */
+  private chunksInPages(from: number, to: number): number {
+    return Math.min(to * PAGE_BITS, this.chunkCount) - from * PAGE_BITS;
   }
 
-  /** Makes a whole page all set (the shared FULL sentinel) or all clear (no page). */
-  private fillPage(index: number, set: boolean, pageLength: number): void {
-    this.recordPage(index);
-    const before = this.setBitsInPage(index, pageLength);
-    if (set) this.setPage(index, FULL);
-    else this.pages.delete(index);
-    this.setChunks += (set ? pageLength : 0) - before;
+  private setChunksInPages(from: number, to: number): number {
+    let count = 0;
+    this.table.forEachSpan(from, to, (index, end, words) => {
+      count += words === null ? this.chunksInPages(index, end) : countPage(words);
+    });
+    return count;
   }
 
-  /** Edits a page's words (an absent or FULL page is materialized first), then stores it compactly and keeps the count. */
+  /** Makes whole pages [from, to) all set (a run of full pages) or all clear (no pages). */
+  private fillPages(from: number, to: number, set: boolean): void {
+    this.recordPages(from, to);
+    const before = this.setChunksInPages(from, to);
+    this.table.fill(from, to, set);
+    this.setChunks += (set ? this.chunksInPages(from, to) : 0) - before;
+  }
+
+  /** Edits a page's words (an absent or full page is materialized first), then stores it compactly and keeps the count. */
   private editPage(index: number, pageLength: number, edit: (words: Uint32Array) => void): void {
     this.recordPage(index);
-    const page = this.pages.get(index);
-    const before = this.setBitsInPage(index, pageLength);
+    const page = this.table.get(index);
+    const before = page === undefined ? 0 : page === FULL ? pageLength : countPage(page);
     const words = page === undefined ? new Uint32Array(PAGE_WORDS) : page === FULL ? fullPage(pageLength) : page;
     edit(words);
     const after = countPage(words);
-    this.storePage(index, words, after, pageLength);
+    this.table.set(index, after === 0 ? undefined : after === pageLength ? FULL : words);
     this.setChunks += after - before;
   }
 
-  /** ORs one source page in, counting only the bits it adds. */
+  /** ORs one mixed source page in, counting only the bits it adds. */
   private orPage(index: number, source: Page): void {
-    const page = this.pages.get(index);
+    const page = this.table.get(index);
     if (page === FULL) return;
-    const pageLength = this.pageLength(index);
-    if (source === FULL) {
-      this.recordPage(index);
-      this.setChunks += pageLength - (page === undefined ? 0 : countPage(page));
-      this.setPage(index, FULL);
-      return;
-    }
     if (page === undefined) {
       this.recordPage(index);
-      this.setPage(index, source.slice());
+      this.table.set(index, source.slice());
       this.setChunks += countPage(source);
       return;
     }
@@ -450,69 +478,40 @@ export class BitmapData {
     }
     if (added === 0) return;
     this.setChunks += added;
-    if (isFullPage(page, pageLength)) this.setPage(index, FULL);
+    if (isFullPage(page, this.pageLength(index))) this.table.set(index, FULL);
   }
+}
 
-  private storePage(index: number, words: Page, count: number, pageLength: number): void {
-    if (count === 0) this.pages.delete(index);
-    else this.setPage(index, count === pageLength ? FULL : words);
-  }
-
-  private setPage(index: number, page: Page): void {
-    const size = this.pages.size;
-    this.pages.set(index, page);
-    if (this.pages.size === size) return;
-    if (index < this.highestPage) this.pagesAscending = false;
-    else this.highestPage = index;
-  }
-
-  /** The page table in ascending index order, reordered once if pages arrived out of order. */
-  private ascendingPages(): Map<number, Page> {
-    if (!this.pagesAscending) {
-      const entries = [...this.pages].sort((a, b) => a[0] - b[0]);
-      this.pages = new Map(entries);
-      this.pagesAscending = true;
-      this.highestPage = entries.length > 0 ? entries[entries.length - 1]![0] : -1;
-    }
-    return this.pages;
-  }
-
-  /** Indexes of the stored pages overlapping chunks [from, to), ascending. */
-  private pageIndexesIn(from: number, to: number): number[] {
-    if (to <= from) return [];
-    const firstPage = Math.floor(from / PAGE_BITS);
-    const lastPage = Math.floor((to - 1) / PAGE_BITS);
-    if (lastPage - firstPage + 1 <= this.pages.size) {
-      const indexes: number[] = [];
-      for (let index = firstPage; index <= lastPage; index++) if (this.pages.has(index)) indexes.push(index);
-      return indexes;
-    }
-    return [...this.ascendingPages().keys()].filter((index) => index >= firstPage && index <= lastPage);
-  }
-
-  private *pageRuns(index: number): Iterable<[number, number]> {
-    const page = this.pages.get(index)!;
-    const base = index * PAGE_BITS;
-    if (page === FULL) {
-      yield [base, base + this.pageLength(index)];
-      return;
-    }
-    let runStart = -1;
-    for (let w = 0; w < PAGE_WORDS; w++) {
-      const word = page[w]!;
-      if ((word === 0 && runStart < 0) || (word === 0xffffffff && runStart >= 0)) continue;
-      for (let bit = 0; bit < 32; bit++) {
-        const set = ((word >>> bit) & 1) === 1;
-        const chunk = base + w * 32 + bit;
-        if (set && runStart < 0) runStart = chunk;
-        else if (!set && runStart >= 0) {
-          yield [runStart, chunk];
-          runStart = -1;
-        }
+/** Maximal runs of set bits in one page's words, as chunk ranges from `base`. */
+function wordRuns(words: Page, base: number): Array<[number, number]> {
+  const runs: Array<[number, number]> = [];
+  let runStart = -1;
+  for (let w = 0; w < PAGE_WORDS; w++) {
+    const word = words[w]!;
+    if ((word === 0 && runStart < 0) || (word === 0xffffffff && runStart >= 0)) continue;
+    for (let bit = 0; bit < 32; bit++) {
+      const set = ((word >>> bit) & 1) === 1;
+      const chunk = base + w * 32 + bit;
+      if (set && runStart < 0) runStart = chunk;
+      else if (!set && runStart >= 0) {
+        runs.push([runStart, chunk]);
+        runStart = -1;
       }
     }
-    if (runStart >= 0) yield [runStart, base + PAGE_BITS];
   }
+  if (runStart >= 0) runs.push([runStart, base + PAGE_BITS]);
+  return runs;
+}
+
+/** Whether any of bits [from, to) of a page is set. */
+function wordsHaveBitsIn(words: Page, from: number, to: number): boolean {
+  for (let bit = from; bit < to; ) {
+    const w = bit >>> 5;
+    const wordEnd = Math.min(to, (w + 1) * 32);
+    if ((words[w]! & wordMask(bit & 31, wordEnd - w * 32)) !== 0) return true;
+    bit = wordEnd;
+  }
+  return false;
 }
 
 /** true if the first `bitCount` bits of `bytes` are all set, false if all clear, undefined if mixed. */
@@ -532,7 +531,11 @@ function readPartialWordLE(data: Buffer, byteAt: number): number {
   return word >>> 0;
 }
 
-/** Collects hash input into runs of HASH_RUN_BYTES; consecutive fills of one byte become one run. */
+/**
+ * Feeds a hash in large updates: consecutive fills of one byte become one run, long
+ * runs are hashed from the shared buffers in pieces of HASH_RUN_BYTES, and copies
+ * and short fills are staged into runs of HASH_RUN_BYTES.
+ */
 class RunHasher {
   private readonly stage = Buffer.allocUnsafe(HASH_RUN_BYTES);
   private staged = 0;
@@ -560,17 +563,25 @@ class RunHasher {
 
   digest(): string {
     this.flushFill();
-    this.hash.update(this.stage.subarray(0, this.staged));
+    this.flushStage();
     return this.hash.digest('hex');
   }
 
+  private flushStage(): void {
+    if (this.staged === 0) return;
+    this.hash.update(this.stage.subarray(0, this.staged));
+    this.staged = 0;
+  }
+
   private flushFill(): void {
+    if (this.fillLength >= DIRECT_FILL_BYTES) {
+      this.flushStage();
+      const source = this.fillByte === 0 ? ZEROES : ONES();
+      for (; this.fillLength > 0; this.fillLength -= HASH_RUN_BYTES) this.hash.update(source.subarray(0, Math.min(this.fillLength, HASH_RUN_BYTES)));
+      this.fillLength = 0;
+      return;
+    }
     while (this.fillLength > 0) {
-      if (this.staged === 0 && this.fillLength >= HASH_RUN_BYTES) {
-        this.hash.update(this.fillByte === 0 ? ZEROES : ONES());
-        this.fillLength -= HASH_RUN_BYTES;
-        continue;
-      }
       const piece = Math.min(this.fillLength, HASH_RUN_BYTES - this.staged);
       this.stage.fill(this.fillByte, this.staged, this.staged + piece);
       this.advance(piece);
@@ -580,10 +591,7 @@ class RunHasher {
 
   private advance(bytes: number): void {
     this.staged += bytes;
-    if (this.staged === HASH_RUN_BYTES) {
-      this.hash.update(this.stage);
-      this.staged = 0;
-    }
+    if (this.staged === HASH_RUN_BYTES) this.flushStage();
   }
 }
 

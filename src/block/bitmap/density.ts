@@ -37,7 +37,7 @@ export function dirtyDensity(data: BitmapData, offset: number, length: number, w
     }
   };
 
-  data.forEachStoredPage(firstChunk, endChunk, (pageFirst, pageLength, words) => {
+  data.forEachDirtySpan(firstChunk, endChunk, (pageFirst, pageLength, words) => {
     const from = Math.max(pageFirst, firstChunk);
     const to = Math.min(pageFirst + pageLength, endChunk);
     if (words === null) return addRun(from, to);

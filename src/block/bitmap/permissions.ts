@@ -40,6 +40,8 @@ export const OPERATION_CHECKS = {
   backupInput: ALLOW_READONLY,
   backup: ALL,
   export: ALLOW_READONLY,
+  // qcow2 resizes the bitmaps it stores along with the image, so each must be usable.
+  resize: ALL,
 } as const satisfies Record<string, readonly BitmapFlag[]>;
 
 export type BitmapOperation = keyof typeof OPERATION_CHECKS;

@@ -1,7 +1,7 @@
 import type { BlkdebugEvent, BlkdebugInjectErrorOptions, BlkdebugIOType, BlkdebugSetStateOptions, ImageInfo } from '../../schema/generated/qapi-types.ts';
 import { BlockIoError } from '../io-error.ts';
 import type { BlockChildIo } from '../node.ts';
-import type { BlockDriver } from './driver.ts';
+import type { BlockDriver, BlockStatus } from './driver.ts';
 
 const SECTOR = 512;
 const EIO = 5;
@@ -88,12 +88,8 @@ export class BlkdebugDriver implements BlockDriver {
   }
 
   /** Block status passes through (rules for iotype block-status are not emulated). */
-  readsAsZero(offset: number, length: number): boolean {
-    return this.child.readsAsZero?.(offset, length) ?? false;
-  }
-
-  allocatedExtents(): Iterable<[number, number]> {
-    return this.child.allocatedExtents?.() ?? [[0, this.child.size()]];
+  blockStatus(offset: number, length: number): BlockStatus {
+    return this.child.blockStatus(offset, length);
   }
 
   discard(offset: number, length: number): void {

@@ -1,31 +1,53 @@
 import fs from 'node:fs';
+import { BlockIoError } from '../io-error.ts';
+
+const EIO = 5;
+const EFBIG = 27;
+/** QEMU's block layer refuses any request ending past this (BDRV_MAX_LENGTH) with EIO. */
+const MAX_REQUEST_END = 2 ** 63 - 2 ** 30;
 
 /** Byte-addressed storage under a format driver: a host file, or memory in tests. */
 export interface ByteStore {
   readonly readOnly: boolean;
+  /** Reopens the storage for reading only, or for reading and writing. */
+  setReadOnly?(readOnly: boolean): void;
   size(): number;
   /** Reads into `buffer` at `offset`; returns the bytes read (short at end of file). */
   pread(buffer: Buffer, offset: number): number;
+  /** `pread` on libuv's thread pool, so the event loop serves other clients meanwhile. */
+  preadAsync(buffer: Buffer, offset: number): Promise<number>;
   pwrite(buffer: Buffer, offset: number): void;
   truncate(length: number): void;
   flush(): void;
   close(): void;
 }
 
-/** A host file through synchronous I/O: the daemon is single-threaded and requests are small. */
+/**
+ * A host file. Metadata and writes use synchronous I/O (the daemon is
+ * single-threaded and they are small); bulk guest reads can go to the thread pool.
+ */
 export class FileByteStore implements ByteStore {
   /** The file's length, kept up to date by our own writes: the image is ours while it is open (image locks). */
   private length: number;
 
   private constructor(
-    private readonly fd: number,
-    readonly readOnly: boolean,
+    private readonly path: string,
+    private fd: number,
+    public readOnly: boolean,
   ) {
     this.length = fs.fstatSync(fd).size;
   }
 
   static open(path: string, options: { readOnly: boolean }): FileByteStore {
-    return new FileByteStore(fs.openSync(path, options.readOnly ? 'r' : 'r+'), options.readOnly);
+    return new FileByteStore(path, fs.openSync(path, openFlags(options.readOnly)), options.readOnly);
+  }
+
+  /** A new descriptor in the new mode replaces the old one only once it is open. */
+  setReadOnly(readOnly: boolean): void {
+    const fd = fs.openSync(this.path, openFlags(readOnly));
+    fs.closeSync(this.fd);
+    this.fd = fd;
+    this.readOnly = readOnly;
   }
 
   size(): number {
@@ -33,6 +55,9 @@ export class FileByteStore implements ByteStore {
   }
 
   pread(buffer: Buffer, offset: number): number {
+    if (offset + buffer.length > MAX_REQUEST_END) throw new BlockIoError(EIO);
+    // A hostile table offset may lie beyond any position a file can have: nothing is there.
+    if (offset + buffer.length > Number.MAX_SAFE_INTEGER) return 0;
     let done = 0;
     while (done < buffer.length) {
       const read = fs.readSync(this.fd, buffer, done, buffer.length - done, offset + done);
@@ -42,9 +67,32 @@ export class FileByteStore implements ByteStore {
     return done;
   }
 
+  preadAsync(buffer: Buffer, offset: number): Promise<number> {
+    if (offset + buffer.length > MAX_REQUEST_END) return Promise.reject(new BlockIoError(EIO));
+    if (offset + buffer.length > Number.MAX_SAFE_INTEGER) return Promise.resolve(0);
+    return new Promise((resolve, reject) => {
+      const readFrom = (done: number) =>
+        fs.read(this.fd, buffer, done, buffer.length - done, offset + done, (error, bytesRead) => {
+          if (error) reject(error);
+          else if (bytesRead === 0 || done + bytesRead === buffer.length) resolve(done + bytesRead);
+          else readFrom(done + bytesRead);
+        });
+      if (buffer.length === 0) resolve(0);
+      else readFrom(0);
+    });
+  }
+
+  /** A write the host refuses (past the file system's largest file, a full disk) fails as QEMU's would, with its errno. */
   pwrite(buffer: Buffer, offset: number): void {
+    if (offset + buffer.length > MAX_REQUEST_END) throw new BlockIoError(EIO);
+    if (offset + buffer.length > Number.MAX_SAFE_INTEGER) throw new BlockIoError(EFBIG);
     let done = 0;
-    while (done < buffer.length) done += fs.writeSync(this.fd, buffer, done, buffer.length - done, offset + done);
+    try {
+      while (done < buffer.length) done += fs.writeSync(this.fd, buffer, done, buffer.length - done, offset + done);
+    } catch (error) {
+      const errno = (error as NodeJS.ErrnoException).errno;
+      throw errno === undefined ? error : new BlockIoError(-errno);
+    }
     this.length = Math.max(this.length, offset + buffer.length);
   }
 
@@ -62,6 +110,10 @@ export class FileByteStore implements ByteStore {
   }
 }
 
+function openFlags(readOnly: boolean): string {
+  return readOnly ? 'r' : 'r+';
+}
+
 /** In-memory storage that records every write, so tests can cut the history anywhere (a crash). */
 export class MemoryByteStore implements ByteStore {
   readonly writes: Array<{ offset: number; data: Buffer } | 'flush'> = [];
@@ -69,9 +121,13 @@ export class MemoryByteStore implements ByteStore {
 
   constructor(
     initial: Buffer = Buffer.alloc(0),
-    readonly readOnly = false,
+    public readOnly = false,
   ) {
     this.data = Buffer.from(initial);
+  }
+
+  setReadOnly(readOnly: boolean): void {
+    this.readOnly = readOnly;
   }
 
   contents(): Buffer {
@@ -84,6 +140,10 @@ export class MemoryByteStore implements ByteStore {
 
   pread(buffer: Buffer, offset: number): number {
     return offset >= this.data.length ? 0 : this.data.copy(buffer, 0, offset, Math.min(this.data.length, offset + buffer.length));
+  }
+
+  async preadAsync(buffer: Buffer, offset: number): Promise<number> {
+    return this.pread(buffer, offset);
   }
 
   pwrite(buffer: Buffer, offset: number): void {

@@ -1,6 +1,7 @@
 import type { ImageInfo } from '../../schema/generated/qapi-types.ts';
 import { BitmapData } from '../bitmap/bitmap-data.ts';
 import { DirtyBitmap } from '../bitmap/dirty-bitmap.ts';
+import { readsAsZero } from '../block-status.ts';
 import { BlockIoError } from '../io-error.ts';
 import type { BlockChildIo } from '../node.ts';
 import type { BlockDriver, InternalBitmaps, SnapshotSource } from './driver.ts';
@@ -124,7 +125,7 @@ export class CopyBeforeWriteDriver implements BlockDriver, SnapshotSource {
   /** Copies [offset, offset+length) (cluster-aligned) from the source to the target and takes it out of the copy set. */
   /** Block status of the source: the range can be copied as zeroes. */
   sourceReadsAsZero(offset: number, length: number): boolean {
-    return this.child.readsAsZero?.(offset, length) ?? false;
+    return readsAsZero(this.child, offset, length);
   }
 
   copy(offset: number, length: number): CopyFailure | null {

@@ -38,8 +38,13 @@ export interface BlockStatus {
   length: number;
   /** Stored data rather than a hole. */
   data: boolean;
-  /** Reads as zeroes. */
+  /** Reads as zeroes, and says so (QEMU's BDRV_BLOCK_ZERO): what NBD clients are told. */
   zero: boolean;
+  /**
+   * Reads give zeroes here although `zero` does not say so, as QEMU does not
+   * (null-co without read-zeroes): a copy may still write zeroes instead.
+   */
+  zeroUnreported?: boolean;
   /** Allocated in this node rather than left to what lies below (QEMU's is_allocated). */
   allocated: boolean;
 }
@@ -47,8 +52,8 @@ export interface BlockStatus {
 /** What a format driver reads its unallocated clusters from: the next node down its backing chain. */
 export interface BackingReader {
   size(): number;
-  /** Fills `target` with the bytes from `offset`. */
-  readInto(target: Buffer, offset: number): void;
+  read(offset: number, length: number): Buffer;
+  readInto(offset: number, into: Buffer): Promise<void>;
   blockStatus(offset: number, length: number): BlockStatus;
 }
 
@@ -71,15 +76,22 @@ export interface BlockDriver {
   /** Cluster size where the format has one; it sets the default bitmap granularity. */
   readonly clusterSize?: number;
   read(offset: number, length: number): Buffer;
-  /** read() into a buffer the caller has, where the driver can do it without one of its own. */
-  readInto?(target: Buffer, offset: number): void;
+  /** `read` into the caller's buffer with the host reads off the event loop; drivers without it read synchronously. */
+  readInto?(offset: number, into: Buffer): Promise<void>;
   write(offset: number, data: Buffer): void;
   writeZeroes(offset: number, length: number): void;
   /** Formats that store compressed clusters (qcow2): whole clusters, compressed where that saves room. */
   writeCompressed?(offset: number, data: Buffer): void;
   discard(offset: number, length: number): void;
   flush(): void;
-  /** Status of [offset, offset+length); drivers without one hold data everywhere. */
+  /** True once the node lost its driver (qcow2 after a fatal corruption): QEMU's "ejected", ENOMEDIUM. */
+  noMedium?(): boolean;
+  /**
+   * Status of the run from `offset` on, within `length` bytes; drivers without
+   * one hold data everywhere. The one block-status interface: NBD's meta
+   * contexts and sparse reads, backup's sync=top and zero detection all ask it
+   * (see block/block-status.ts).
+   */
   blockStatus?(offset: number, length: number): BlockStatus;
   /** Driver-specific ImageInfo members (filename, actual-size, format-specific...). */
   imageInfo(): ImageInfo;
@@ -95,16 +107,17 @@ export interface BlockDriver {
   readonly backingChain?: BackingChainDriver;
   /** Unnamed bitmaps the driver keeps, listed on its own node and on its `file` child. */
   internalBitmaps?(): InternalBitmaps;
-  /**
-   * The allocated regions as [start, end) byte runs, ascending (block status);
-   * a driver without it has everything allocated.
-   */
-  allocatedExtents?(): Iterable<[number, number]>;
-  /** Block status: whether the range is known to read as zeroes, so a copy can write zeroes without reading. */
-  readsAsZero?(offset: number, length: number): boolean;
   /** copy-before-write: the point-in-time view snapshot-access reads. */
   snapshotSource?(): SnapshotSource;
   close(): void;
+  /** blockdev-reopen switched the node between read-only and read-write (permissions already checked). */
+  reopen?(readOnly: boolean): void;
+  /**
+   * block_resize: the new guest size; a driver without it cannot be resized. A driver
+   * that stores bitmaps calls `checkStoredBitmaps` with their names, in its order, once
+   * its own checks passed: each must be usable, as it is resized with the image.
+   */
+  resize?(size: number, checkStoredBitmaps: (names: string[]) => void): void;
 }
 
 export interface InternalBitmaps {

@@ -68,14 +68,12 @@ export class FileDriver implements BlockDriver {
   }
 
   read(offset: number, length: number): Buffer {
-    const buffer = Buffer.alloc(length);
-    this.byteStore.pread(buffer, offset);
-    return buffer;
+    const buffer = Buffer.allocUnsafe(length);
+    return zeroedPast(buffer, this.byteStore.pread(buffer, offset));
   }
 
-  /** Past the end of the file reads as zeroes. */
-  readInto(target: Buffer, offset: number): void {
-    target.fill(0, this.byteStore.pread(target, offset));
+  async readInto(offset: number, into: Buffer): Promise<void> {
+    zeroedPast(into, await this.byteStore.preadAsync(into, offset));
   }
 
   write(offset: number, data: Buffer): void {
@@ -87,6 +85,15 @@ export class FileDriver implements BlockDriver {
   }
 
   discard(): void {}
+
+  reopen(readOnly: boolean): void {
+    this.byteStore.setReadOnly?.(readOnly);
+  }
+
+  /** The host file is truncated or extended to exactly the new size. */
+  resize(size: number): void {
+    this.byteStore.truncate(size);
+  }
 
   flush(): void {
     this.byteStore.flush();
@@ -152,6 +159,11 @@ const ERRNO_TEXT: Record<string, string> = {
   EFBIG: 'File too large',
   ENOSPC: 'No space left on device',
 };
+
+/** Past the end of the file reads as zeroes (the last partial sector). */
+function zeroedPast(buffer: Buffer, bytesRead: number): Buffer {
+  return bytesRead < buffer.length ? buffer.fill(0, bytesRead) : buffer;
+}
 
 export type FilePreallocation = 'off' | 'metadata' | 'falloc' | 'full';
 

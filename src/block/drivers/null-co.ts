@@ -27,18 +27,13 @@ export class NullDriver implements BlockDriver {
     return Buffer.alloc(length);
   }
 
-  /** Nothing is stored: a hole everywhere; with read-zeroes=on known to read as zeroes, and so allocated, as QEMU reports it. */
+  /**
+   * Nothing is stored: a hole everywhere; with read-zeroes=on known to read as
+   * zeroes, and so allocated, as QEMU reports it. qblockd's reads give zeroes
+   * either way.
+   */
   blockStatus(_offset: number, length: number): BlockStatus {
-    return { length, data: false, zero: this.readZeroes, allocated: this.readZeroes };
-  }
-
-  /** Without read-zeroes nothing is allocated (QEMU's block status for null-co). */
-  allocatedExtents(): Iterable<[number, number]> {
-    return this.readZeroes ? [[0, this.size()]] : [];
-  }
-
-  readsAsZero(): boolean {
-    return true;
+    return { length, data: false, zero: this.readZeroes, allocated: this.readZeroes, zeroUnreported: !this.readZeroes };
   }
 
   write(): void {}

@@ -55,11 +55,15 @@ function sizeParameter(name: string, value: number | bigint | undefined): string
  */
 export const COMMON_RULES: Array<OptionRule<BlockdevOptions>> = [
   (options) => (options['force-share'] && !options['read-only'] ? 'force-share=on can only be used with read-only images' : null),
-  (options) =>
-    options['detect-zeroes'] === 'unmap' && options.discard !== 'unmap'
-      ? 'setting detect-zeroes to unmap is not allowed without setting discard operation to unmap'
-      : null,
+  detectZeroesRule,
 ];
+
+/** Also checked on blockdev-reopen, where detect-zeroes may change. */
+export function detectZeroesRule(options: BlockdevOptions): string | null {
+  return options['detect-zeroes'] === 'unmap' && options.discard !== 'unmap'
+    ? 'setting detect-zeroes to unmap is not allowed without setting discard operation to unmap'
+    : null;
+}
 
 /**
  * null-co / null-aio. QEMU 7.2 aborts on a negative size (its option parser's

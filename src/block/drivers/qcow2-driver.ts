@@ -1,6 +1,8 @@
 import { QmpError } from '../../qmp/errors.ts';
 import { Qcow2FormatError, Qcow2Image } from './qcow2/image.ts';
 import { QCOW2_MAGIC, resolveBackingFilename } from './qcow2/header.ts';
+import { Qcow2Corruption, RepairFailure } from './qcow2/corruption.ts';
+import { BlockIoError } from '../io-error.ts';
 import type { BackingChainDriver, BackingReader, BitmapToStore, BlockDriver, BlockStatus, LoadedBitmap, PersistentBitmapStore } from './driver.ts';
 import { allocatedBytes } from './file.ts';
 import { firstProblem, QCOW2_RULES } from './option-rules.ts';
@@ -16,12 +18,17 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore, BackingC
   readonly unsharesChildWrite = true;
   readonly resizesChild = true;
   private readonly image: Qcow2Image;
+  /** After a fatal corruption the node has no driver any more, as in QEMU: every request fails with ENOMEDIUM. */
+  private unusable = false;
+  private signalledCorruption = false;
 
   constructor(
     private readonly child: BlockChildIo,
     /** The node's filename: plain, or `json:` once its backing differs from the header's (the graph refreshes it). */
     public filename: string,
     options: BlockdevOptionsQcow2,
+    /** Sends BLOCK_IMAGE_CORRUPTED. */
+    private readonly reportCorruption: (corruption: Qcow2Corruption, fatal: boolean) => void = () => {},
   ) {
     if (!child.byteStore) {
       // QEMU reads the header through any child; qblockd opens images only on a file node.
@@ -31,6 +38,7 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore, BackingC
     try {
       this.image = Qcow2Image.open(child.byteStore, (image) => firstProblem(QCOW2_RULES, options, { image }));
     } catch (error) {
+      if (error instanceof RepairFailure) reportCorruption(error.corruption, true);
       throw asQmpError(error);
     }
   }
@@ -63,47 +71,104 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore, BackingC
   }
 
   read(offset: number, length: number): Buffer {
-    return guarded(() => this.image.read(offset, length));
+    return this.guarded(() => this.image.read(offset, length));
   }
 
-  readInto(target: Buffer, offset: number): void {
-    guarded(() => this.image.readInto(target, offset));
+  async readInto(offset: number, into: Buffer): Promise<void> {
+    if (this.unusable) throw new BlockIoError(ENOMEDIUM);
+    try {
+      await this.image.readInto(offset, into);
+    } catch (error) {
+      throw this.failure(error);
+    }
   }
 
   write(offset: number, data: Buffer): void {
-    guarded(() => this.image.write(offset, data));
+    this.guarded(() => this.image.write(offset, data));
   }
 
   writeZeroes(offset: number, length: number): void {
-    guarded(() => this.image.writeZeroes(offset, length));
+    this.guarded(() => this.image.writeZeroes(offset, length));
   }
 
   writeCompressed(offset: number, data: Buffer): void {
-    guarded(() => this.image.writeCompressed(offset, data));
-  }
-
-  readsAsZero(offset: number, length: number): boolean {
-    return guarded(() => this.image.readsAsZero(offset, length));
-  }
-
-  allocatedExtents(): Iterable<[number, number]> {
-    return guarded(() => [...this.image.allocatedExtents()]);
+    this.guarded(() => this.image.writeCompressed(offset, data));
   }
 
   discard(offset: number, length: number): void {
-    guarded(() => this.image.discard(offset, length));
+    this.guarded(() => this.image.discard(offset, length));
   }
 
   flush(): void {
-    guarded(() => this.image.flush());
+    this.guarded(() => this.image.flush());
   }
 
   blockStatus(offset: number, length: number): BlockStatus {
-    return guarded(() => this.image.blockStatus(offset, length));
+    return this.guarded(() => this.image.blockStatus(offset, length));
   }
 
   close(): void {
-    this.image.close();
+    if (this.unusable) return;
+    this.image.startClosing();
+    this.closing('Failed to flush the qcow2 node', () => this.image.close());
+  }
+
+  /** Whether a fatal corruption took the node's driver away. */
+  noMedium(): boolean {
+    return this.unusable;
+  }
+
+  /**
+   * QEMU's qcow2_signal_corruption: one event per node (a later fatal one
+   * still comes after a non-fatal one); fatal only on a writable node, which
+   * is then marked corrupt on disk and left without a driver.
+   */
+  private signal(corruption: Qcow2Corruption): void {
+    const fatal = !this.image.readOnly;
+    if (this.signalledCorruption && !fatal) return;
+    this.signalledCorruption = true;
+    this.reportCorruption(corruption, fatal);
+    if (!fatal) return;
+    this.unusable = true;
+    this.image.markCorrupt();
+  }
+
+  private guarded<T>(operation: () => T): T {
+    if (this.unusable) throw new BlockIoError(ENOMEDIUM);
+    try {
+      return operation();
+    } catch (error) {
+      throw this.failure(error);
+    }
+  }
+
+  /** What a failed request throws: a corruption is signalled and fails with EIO. */
+  private failure(error: unknown): Error {
+    if (!(error instanceof Qcow2Corruption)) return asDriverError(error);
+    this.signal(error);
+    return new BlockIoError(EIO);
+  }
+
+  /**
+   * QEMU closes a node whatever it meets on the way: a corruption is
+   * signalled, an I/O error only reported on stderr, and the close goes on.
+   */
+  private closing(what: string, operation: () => void): void {
+    try {
+      operation();
+    } catch (error) {
+      if (error instanceof Qcow2Corruption) this.signal(error);
+      else if (error instanceof BlockIoError) process.stderr.write(`qblockd: ${what}: ${error.message}\n`);
+      else throw asQmpError(error);
+    }
+  }
+
+  reopen(readOnly: boolean): void {
+    this.guarded(() => this.image.setReadOnly(readOnly));
+  }
+
+  resize(size: number, checkStoredBitmaps: (names: string[]) => void): void {
+    this.guarded(() => this.image.resize(size, () => checkStoredBitmaps(this.image.storedBitmaps().map((bitmap) => bitmap.name))));
   }
 
   loadBitmaps(): LoadedBitmap[] {
@@ -112,24 +177,27 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore, BackingC
       granularity: stored.granularity,
       inUse: stored.inUse,
       enabled: stored.auto,
-      loadInto: (data) => guarded(() => this.image.loadBitmap(stored.name, data)),
+      loadInto: (data) => this.guarded(() => this.image.loadBitmap(stored.name, data)),
     }));
   }
 
   markInUse(): void {
-    guarded(() => this.image.markBitmapsInUse());
+    this.guarded(() => this.image.markBitmapsInUse());
   }
 
   checkNewBitmap(name: string, granularity: number): string | null {
     return this.image.checkNewPersistentBitmap(name, granularity);
   }
 
+  /** Called on close. */
   storeBitmaps(bitmaps: BitmapToStore[]): void {
-    guarded(() => this.image.storeBitmaps(bitmaps));
+    if (this.unusable) return;
+    this.image.startClosing();
+    this.closing('Lost persistent bitmaps of a qcow2 node', () => this.image.storeBitmaps(bitmaps));
   }
 
   removeBitmap(name: string): void {
-    guarded(() => this.image.removeBitmap(name));
+    this.guarded(() => this.image.removeBitmap(name));
   }
 
   imageInfo(): ImageInfo {
@@ -146,7 +214,7 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore, BackingC
               granularity: bitmap.granularity,
             })),
             'refcount-bits': 16,
-            corrupt: false,
+            corrupt: this.image.corrupt,
             'extended-l2': false,
           }
         : { compat: '0.10', 'compression-type': 'zlib', 'refcount-bits': 16 };
@@ -165,21 +233,21 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore, BackingC
       format: 'qcow2',
       'actual-size': typeof childInfo.filename === 'string' ? allocatedBytes(childInfo.filename) : 0,
       'format-specific': { type: 'qcow2', data },
-      'dirty-flag': false,
+      'dirty-flag': this.image.dirty,
     };
   }
 }
 
 function asQmpError(error: unknown): QmpError {
   if (error instanceof QmpError) return error;
-  if (error instanceof Qcow2FormatError) return new QmpError(error.message);
+  if (error instanceof Qcow2FormatError || error instanceof RepairFailure) return new QmpError(error.message);
   return new QmpError(`qcow2: ${(error as Error).message}`);
 }
 
-function guarded<T>(operation: () => T): T {
-  try {
-    return operation();
-  } catch (error) {
-    throw asQmpError(error);
-  }
+const EIO = 5;
+const ENOMEDIUM = 123;
+
+/** A failed request keeps its errno (qemu-io prints it); anything else is a QMP error. */
+function asDriverError(error: unknown): Error {
+  return error instanceof BlockIoError ? error : asQmpError(error);
 }

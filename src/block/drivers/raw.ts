@@ -1,3 +1,4 @@
+import { QmpError } from '../../qmp/errors.ts';
 import type { BlockDriver, BlockStatus } from './driver.ts';
 import type { BlockChildIo } from '../node.ts';
 import { integer, roundUpToSector } from './option-rules.ts';
@@ -7,7 +8,8 @@ import type { BlockdevOptionsRaw, ImageInfo } from '../../schema/generated/qapi-
 export class RawDriver implements BlockDriver {
   readonly format = 'raw';
   private readonly offset: number;
-  private readonly length: number;
+  /** Given `size`: a fixed window, which QEMU refuses to resize; else the window runs to the child's end. */
+  private readonly fixedLength: number | undefined;
 
   /** Options already checked by RAW_RULES: the window lies within the child. */
   constructor(
@@ -16,19 +18,25 @@ export class RawDriver implements BlockDriver {
     private readonly filename: string,
   ) {
     this.offset = Number(integer(options.offset) ?? 0n);
-    this.length = Number(integer(options.size) ?? BigInt(child.size() - this.offset));
+    const size = integer(options.size);
+    this.fixedLength = size === undefined ? undefined : Number(size);
+  }
+
+  resize(size: number): void {
+    if (this.fixedLength !== undefined) throw new QmpError('Cannot resize fixed-size raw disks');
+    this.child.resize(this.offset + size);
   }
 
   size(): number {
-    return Number(roundUpToSector(BigInt(this.length)));
+    return Number(roundUpToSector(BigInt(this.fixedLength ?? this.child.size() - this.offset)));
   }
 
   read(offset: number, length: number): Buffer {
     return this.child.read(this.offset + offset, length);
   }
 
-  readInto(target: Buffer, offset: number): void {
-    this.child.readInto(target, this.offset + offset);
+  readInto(offset: number, into: Buffer): Promise<void> {
+    return this.child.readInto(this.offset + offset, into);
   }
 
   write(offset: number, data: Buffer): void {

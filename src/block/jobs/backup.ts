@@ -2,6 +2,7 @@ import { QmpError } from '../../qmp/errors.ts';
 import { BitmapData } from '../bitmap/bitmap-data.ts';
 import type { DirtyBitmap } from '../bitmap/dirty-bitmap.ts';
 import { checkBitmapPermission } from '../bitmap/permissions.ts';
+import { allocatedRuns } from '../block-status.ts';
 import { FrozenBitmap, type BitmapSyncMode } from '../bitmap/successor.ts';
 import { CopyBeforeWriteDriver, type CopyFailure } from '../drivers/copy-before-write.ts';
 import type { BlockGraph } from '../graph.ts';
@@ -334,8 +335,11 @@ export class BackupJob implements JobDriver {
 
 /** sync=top copies what the source itself has allocated. */
 function allocatedBits(source: BlockNode): BitmapData | undefined {
-  if (!source.driver.allocatedExtents) return undefined;
-  const bits = new BitmapData({ diskSize: source.size(), granularity: ALLOCATION_GRANULARITY });
-  for (const [start, end] of source.driver.allocatedExtents()) bits.markRange(start, end - start);
+  const size = source.size();
+  const runs = [...allocatedRuns(source, 0, size)];
+  // Everything allocated is the copy set's default.
+  if (runs.length === 1 && runs[0]![0] === 0 && runs[0]![1] === size) return undefined;
+  const bits = new BitmapData({ diskSize: size, granularity: ALLOCATION_GRANULARITY });
+  for (const [start, end] of runs) bits.markRange(start, end - start);
   return bits;
 }

@@ -997,6 +997,14 @@ export interface CommandArguments {
   'blockdev-del': {
     'node-name': string;
   };
+  'blockdev-reopen': {
+    'options': BlockdevOptions[];
+  };
+  'block_resize': {
+    'device'?: string;
+    'node-name'?: string;
+    'size': number | bigint;
+  };
   'query-block': QapiEmpty;
   'query-named-block-nodes': {
     'flat'?: boolean;
@@ -1117,6 +1125,8 @@ export interface CommandResults {
   'human-monitor-command': string;
   'blockdev-add': QapiEmpty;
   'blockdev-del': QapiEmpty;
+  'blockdev-reopen': QapiEmpty;
+  'block_resize': QapiEmpty;
   'query-block': BlockInfo[];
   'query-named-block-nodes': BlockDeviceInfo[];
   'blockdev-snapshot-sync': QapiEmpty;

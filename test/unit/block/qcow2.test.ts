@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { BitmapData } from '../../../src/block/bitmap/bitmap-data.ts';
 import { MemoryByteStore } from '../../../src/block/drivers/byte-store.ts';
 import { parseDirectory, serializeDirectory, type BitmapDirectoryEntry } from '../../../src/block/drivers/qcow2/bitmap-directory.ts';
+import { Qcow2Corruption } from '../../../src/block/drivers/qcow2/corruption.ts';
 import { Qcow2FormatError, Qcow2Image } from '../../../src/block/drivers/qcow2/image.ts';
 import { buildImage, CLUSTER } from '../../support/qcow2-images.ts';
 
@@ -37,8 +38,12 @@ describe('qcow2 header', () => {
     expect(() => Qcow2Image.open(new MemoryByteStore(buildImage({ incompatible: 1n << 40n })))).toThrow(Qcow2FormatError);
   });
 
-  it('refuses a truncated image', () => {
-    expect(() => Qcow2Image.open(new MemoryByteStore(buildImage().subarray(0, 2 * CLUSTER)))).toThrow(Qcow2FormatError);
+  it('opens a truncated image as QEMU does: its tables read as zeroes, its first allocation is a corruption, nothing is written', () => {
+    const store = new MemoryByteStore(buildImage().subarray(0, 2 * CLUSTER));
+    const image = Qcow2Image.open(store);
+    expect(image.read(0, CLUSTER).equals(Buffer.alloc(CLUSTER))).toBe(true);
+    expect(() => image.write(0, Buffer.alloc(CLUSTER, 1))).toThrow(new Qcow2Corruption('Preventing invalid allocation of L2 table at offset 0'));
+    expect(store.writes).toEqual([]);
   });
 });
 

@@ -1,17 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { NO_MEDIUM_TARGET, runHumanMonitorCommand, type HmpContext } from '../../../src/hmp/index.ts';
-import { QmpError } from '../../../src/qmp/errors.ts';
+import { hmpContext } from '../../support/hmp-context.ts';
 
-const noDevices: HmpContext = {
-  print: () => {},
-  resolveQemuIoTarget(device: string): never {
-    throw new QmpError(`Cannot find device='${device}' nor node-name='${device}'`);
-  },
-  blockBackends: () => [],
-  namedNodes: () => [],
-  version: { qemu: { major: 7, minor: 2, micro: 22 }, package: '' },
-  status: () => ({ running: true, singlestep: false, status: 'running' }),
-};
+const noDevices = hmpContext();
 
 // Replies of QEMU 7.2.22 (qemu-system-x86_64 -M none) to the same command lines.
 describe('human-monitor-command lines without a qemu-io command', () => {

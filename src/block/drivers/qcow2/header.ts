@@ -82,6 +82,7 @@ const INT64_MAX = 2n ** 63n - 1n;
 /** QEMU's largest request offset (BDRV_MAX_LENGTH): reading a table past it fails with EIO. */
 const MAX_REQUEST_END = 2n ** 63n - 2n ** 30n;
 const INT_MAX = 2n ** 31n - 1n;
+const UINT64 = 2n ** 64n - 1n;
 
 /** The header's fields as stored, before any of them is trusted. */
 interface RawHeader {
@@ -202,8 +203,8 @@ const OPEN_CHECKS: HeaderCheck[] = [
   (h) => (BigInt(h.l1Size) < neededL1Entries(h) ? 'L1 table is too small' : null),
   (h) => (h.l1Size > 0 && h.l1TableOffset + BigInt(h.l1Size) * 8n > MAX_REQUEST_END ? 'Could not read L1 table: Input/output error' : null),
   (h, c) => c.checkOptions({ clusterSize: Number(c.clusterSize), virtualSize: h.size, version: h.version }),
-  (h) => (h.cryptMethod !== CRYPT_NONE && h.cryptMethod !== CRYPT_LUKS ? `Unsupported encryption method ${h.cryptMethod}` : null),
-  (h) => (h.refcountTableOffset + BigInt(h.refcountTableClusters) << BigInt(h.clusterBits)) > MAX_REQUEST_END ? 'Could not initialize refcount handling: Input/output error' : null,
+  (h) => (h.cryptMethod !== CRYPT_NONE && h.cryptMethod !== CRYPT_LUKS ? `Unsupported encryption method ${h.cryptMethod | 0}` : null),
+  (h) => (h.refcountTableOffset + (BigInt(h.refcountTableClusters) << BigInt(h.clusterBits)) > MAX_REQUEST_END ? 'Could not initialize refcount handling: Input/output error' : null),
   (h, c) => {
     try {
       c.extensions = parseExtensions(c.cluster0, h.headerLength, c.extensionsEnd);
@@ -218,27 +219,35 @@ const OPEN_CHECKS: HeaderCheck[] = [
     const named = c.extensions.some((extension) => extension.type === EXT_DATA_FILE);
     return named ? 'qcow2 images with an external data file are not supported by qblockd' : "'data-file' is required for this image";
   },
+  (h) => (!(h.incompatibleFeatures & INCOMPAT_DATA_FILE) && h.autoclearFeatures & AUTOCLEAR_DATA_FILE_RAW ? 'data-file-raw requires a data file' : null),
   (h, c) => (h.cryptMethod === CRYPT_LUKS && !c.extensions.some((extension) => extension.type === EXT_CRYPTO) ? `Missing CRYPTO header for crypt method ${h.cryptMethod}` : null),
   (h, c) => {
     if (h.backingFileOffset === 0n) return null;
     const room = Math.min(BACKING_NAME_MAX, Number(c.clusterSize - h.backingFileOffset));
     return h.backingFileSize > room ? 'Backing file name too long' : null;
   },
+  // The block layer's check once the driver is open: only a size whose L1 count wrapped around gets here.
+  (h) => (h.size > MAX_REQUEST_END ? 'Could not refresh total sector count: File too large' : null),
   // What QEMU opens and qblockd does not serve.
   (h) => (h.cryptMethod !== CRYPT_NONE ? 'Encrypted qcow2 images are not supported by qblockd' : null),
-  (h) => (h.incompatibleFeatures & INCOMPAT_DIRTY ? 'qcow2 image has the dirty bit set; repair it with qemu-img check -r all first' : null),
   (h) => (h.incompatibleFeatures & INCOMPAT_EXTL2 ? 'qcow2 images with extended L2 entries are not supported by qblockd' : null),
   (h) => (h.compressionType !== COMPRESSION_ZLIB ? 'qcow2 compression type other than zlib is not supported by qblockd' : null),
   (h) => (h.refcountOrder < 3 ? `qcow2 refcount width of ${2 ** h.refcountOrder} bits is not supported by qblockd` : null),
   (h) => (h.size > BigInt(Number.MAX_SAFE_INTEGER) ? 'qcow2: image size is out of range' : null),
-  (h) => (h.l1TableOffset > BigInt(Number.MAX_SAFE_INTEGER) ? 'qcow2: L1 table offset is out of range' : null),
-  (h) => (h.refcountTableOffset > BigInt(Number.MAX_SAFE_INTEGER) ? 'qcow2: refcount table offset is out of range' : null),
-  (h) => (h.snapshotsOffset > BigInt(Number.MAX_SAFE_INTEGER) ? 'qcow2: snapshot table offset is out of range' : null),
+  // Table offsets far beyond any file are kept (QEMU reads zeroes there) as long as a double holds them exactly.
+  (h) => (!exact(h.l1TableOffset) ? 'qcow2: L1 table offset is out of range' : null),
+  (h) => (!exact(h.refcountTableOffset) ? 'qcow2: refcount table offset is out of range' : null),
+  (h) => (!exact(h.snapshotsOffset) ? 'qcow2: snapshot table offset is out of range' : null),
 ];
 
+function exact(value: bigint): boolean {
+  return BigInt(Number(value)) === value;
+}
+
+/** QEMU's count of L1 entries the size needs, rounding up in 64 bits: a size near 2^64 wraps to a small count. */
 function neededL1Entries(header: RawHeader): bigint {
   const shift = BigInt(header.clusterBits + l2Bits(header));
-  return (header.size + (1n << shift) - 1n) >> shift;
+  return ((header.size + (1n << shift) - 1n) & UINT64) >> shift;
 }
 
 /**

@@ -18,8 +18,12 @@ import {
   serializeDirectory,
   type BitmapDirectoryEntry,
 } from './bitmap-directory.ts';
+import { CORRUPTION_TEXTS, MetadataGuard, Qcow2Corruption, RepairFailure, type MetadataMap } from './corruption.ts';
 import {
   AUTOCLEAR_BITMAPS,
+  AUTOCLEAR_DATA_FILE_RAW,
+  INCOMPAT_CORRUPT,
+  INCOMPAT_DIRTY,
   Qcow2FormatError,
   backingFormat,
   parseHeader,
@@ -30,6 +34,7 @@ import {
   type Qcow2Header,
 } from './header.ts';
 import { RefcountManager } from './refcounts.ts';
+import { repairRefcounts } from './repair.ts';
 
 export { Qcow2FormatError } from './header.ts';
 
@@ -49,6 +54,8 @@ export interface BitmapToStore {
 
 /** cluster_bits is at most 21: cluster 0 is read whole, zero-filled past the end of the file. */
 const MAX_CLUSTER_SIZE = 2 * 1024 * 1024;
+/** QEMU's QCOW_MAX_L1_SIZE: the largest L1 table, in bytes. */
+const MAX_L1_BYTES = 32 * 1024 * 1024;
 const OFFSET_MASK = 0x00fffffffffffe00n;
 const COPIED = 1n << 63n;
 const COMPRESSED = 1n << 62n;
@@ -61,6 +68,19 @@ const EINVAL = 22;
 /** Bitmap data clusters per write when storing. */
 const WRITE_BATCH_CLUSTERS = 16;
 
+/** Bytes of a guest read that come from one run of host clusters: `length` bytes at `host` go to `at` in the buffer. */
+interface HostRead {
+  at: number;
+  host: number;
+  length: number;
+}
+
+/** Unallocated clusters of a guest read, at `at` in its buffer, that the backing chain holds. */
+interface BackingRead {
+  at: number;
+  length: number;
+}
+
 /**
  * A qcow2 image over a byte store: guest data through L1/L2 tables, cluster
  * allocation through refcounts, and the bitmaps extension. Every metadata
@@ -69,14 +89,23 @@ const WRITE_BATCH_CLUSTERS = 16;
  */
 export class Qcow2Image {
   readonly version: 2 | 3;
-  readonly virtualSize: number;
+  virtualSize: number;
   readonly clusterSize: number;
-  readonly readOnly: boolean;
+  /** Follows the node: blockdev-reopen switches it (setReadOnly). */
+  readOnly: boolean;
   private readonly header: Qcow2Header;
   private readonly refcounts: RefcountManager;
+  /**
+   * Bitmaps whose table on disk holds exactly the bits a BitmapData had at a version
+   * (loaded or stored since): storing that data unchanged again rewrites only its flags.
+   */
+  private readonly onDisk = new Map<string, { data: BitmapData; version: number }>();
   private readonly l1: bigint[];
   private readonly l2Cache = new Map<number, Buffer>();
   private readonly l2Entries: number;
+  private readonly guard: MetadataGuard;
+  /** QEMU frees the L1 table before it stores bitmaps and writes its caches back on close: no L2 overlap checks then. */
+  private closing = false;
   private directory: BitmapDirectoryEntry[] = [];
   private backing: BackingReader | undefined;
 
@@ -84,7 +113,6 @@ export class Qcow2Image {
     private readonly store: ByteStore,
     checkOptions?: OptionCheck,
   ) {
-    const fileSize = store.size();
     const cluster0 = Buffer.alloc(MAX_CLUSTER_SIZE);
     store.pread(cluster0, 0);
     this.header = parseHeader(cluster0, { readOnly: store.readOnly, checkOptions });
@@ -93,18 +121,94 @@ export class Qcow2Image {
     this.virtualSize = this.header.size;
     this.readOnly = store.readOnly;
     this.l2Entries = this.clusterSize / 8;
-    const l1Bytes = this.header.l1Size * 8;
-    const rawL1 = this.readExact(this.header.l1TableOffset, l1Bytes);
+    // Tables are read where the header says, zeroes past the end of the file; their entries are checked when used, as QEMU does.
+    const rawL1 = this.readExact(this.header.l1TableOffset, this.header.l1Size * 8);
     this.l1 = [];
-    for (let i = 0; i < this.header.l1Size; i++) {
-      const entry = rawL1.readBigUInt64BE(i * 8);
-      const offset = Number(entry & OFFSET_MASK);
-      if (offset % this.clusterSize !== 0 || offset >= fileSize) throw new Qcow2FormatError('qcow2: L2 table lies outside the image');
-      this.l1.push(entry);
-    }
-    this.checkOverlaps();
-    this.refcounts = new RefcountManager(store, this.header, () => this.writeHeader());
+    for (let i = 0; i < this.header.l1Size; i++) this.l1.push(rawL1.readBigUInt64BE(i * 8));
+    this.guard = new MetadataGuard(this.metadataMap());
+    this.refcounts = new RefcountManager(store, this.header, () => this.writeHeader(), this.guard);
+    if (!this.readOnly) this.settleHeader();
     this.loadDirectory();
+  }
+
+  /**
+   * What QEMU does to the header of an image it opens read-write: unknown
+   * autoclear bits are cleared, and an image left dirty (refcounts not
+   * trusted) has its refcounts checked and repaired, then is marked clean.
+   */
+  private settleHeader(): void {
+    const known = AUTOCLEAR_BITMAPS | AUTOCLEAR_DATA_FILE_RAW;
+    let changed = false;
+    if (this.header.autoclearFeatures & ~known) {
+      this.header.autoclearFeatures &= known;
+      changed = true;
+    }
+    if (this.header.incompatibleFeatures & INCOMPAT_DIRTY) {
+      try {
+        repairRefcounts(this.store, this.header, this.l1, this.refcounts);
+      } catch (error) {
+        if (!(error instanceof Qcow2Corruption)) throw error;
+        this.markCorrupt();
+        throw new RepairFailure(error);
+      }
+      this.header.incompatibleFeatures &= ~INCOMPAT_DIRTY;
+      changed = true;
+    }
+    if (!changed) return;
+    this.store.flush();
+    this.writeHeader();
+    this.store.flush();
+  }
+
+  /** Where the metadata is now, for the overlap checks (QEMU's default set, "cached"). */
+  private metadataMap(): MetadataMap {
+    const image = this;
+    return {
+      clusterSize: this.clusterSize,
+      get l1TableOffset() {
+        return image.header.l1TableOffset;
+      },
+      get l1Size() {
+        return image.header.l1Size;
+      },
+      get refcountTableOffset() {
+        return image.header.refcountTableOffset;
+      },
+      get refcountTableBytes() {
+        return image.header.refcountTableClusters * image.clusterSize;
+      },
+      snapshotsOffset: this.header.snapshotsOffset,
+      // qblockd reads no snapshot table; it refuses writes to images that have one.
+      snapshotsBytes: 0,
+      l2Offsets: () => (this.closing ? [] : this.l1.map((entry) => Number(entry & OFFSET_MASK))),
+      refcountBlockOffsets: () => this.refcounts.blockOffsets(),
+      get bitmapDirectory() {
+        if (!(image.header.autoclearFeatures & AUTOCLEAR_BITMAPS)) return null;
+        const extension = readBitmapsExtension(image.header);
+        return extension ? { offset: extension.directoryOffset, size: extension.directorySize } : { offset: 0, size: 0 };
+      },
+    };
+  }
+
+  /** The header's dirty bit: set only on an image opened read-only (a read-write open repairs it). */
+  get dirty(): boolean {
+    return (this.header.incompatibleFeatures & INCOMPAT_DIRTY) !== 0n;
+  }
+
+  get corrupt(): boolean {
+    return (this.header.incompatibleFeatures & INCOMPAT_CORRUPT) !== 0n;
+  }
+
+  /** The node is being closed: what is written from now on (bitmaps, caches) is checked as QEMU checks it then. */
+  startClosing(): void {
+    this.closing = true;
+  }
+
+  /** After a fatal corruption: the image says so on disk, and nothing else is written. */
+  markCorrupt(): void {
+    this.header.incompatibleFeatures |= INCOMPAT_CORRUPT;
+    this.writeHeader();
+    this.store.flush();
   }
 
   static open(store: ByteStore, checkOptions?: OptionCheck): Qcow2Image {
@@ -129,59 +233,87 @@ export class Qcow2Image {
 
   read(offset: number, length: number): Buffer {
     const out = Buffer.allocUnsafe(length);
-    this.readInto(out, offset);
+    const plan = this.planRead(offset, out);
+    for (const piece of plan.host) this.fillFromHost(out, piece, this.store.pread(out.subarray(piece.at, piece.at + piece.length), piece.host));
+    for (const piece of plan.backing) {
+      const target = out.subarray(piece.at, piece.at + piece.length);
+      const available = this.backingBytes(offset + piece.at, piece.length);
+      if (available > 0) this.backing!.read(offset + piece.at, available).copy(target);
+      target.fill(0, available);
+    }
     return out;
   }
 
   /**
-   * Fills `out` with the guest bytes from `offset`: a backing chain reads
-   * level by level into the one buffer. Clusters whose host clusters follow
-   * each other are read with one pread, neighbouring unallocated clusters
-   * with one read from the backing image.
+   * `read` into `out`, with the data clusters read on the thread pool and the
+   * unallocated ones from the backing chain, level by level into the one buffer.
+   * Only the L2 lookups (the backing's too) happen before the first await: data
+   * clusters are never freed while the image is open, so the host offsets stay
+   * theirs while the reads run.
    */
-  readInto(out: Buffer, offset: number): void {
-    this.checkRange(offset, out.length);
-    let pending: { at: number; host: number; length: number } | null = null;
-    let below: { at: number; length: number } | null = null;
-    const flush = () => {
-      if (pending) {
-        const target = out.subarray(pending.at, pending.at + pending.length);
-        target.fill(0, this.store.pread(target, pending.host));
-      }
-      pending = null;
-      if (below) this.readBackingInto(out.subarray(below.at, below.at + below.length), offset + below.at);
-      below = null;
-    };
-    this.forEachCluster(offset, out.length, (guestCluster, inCluster, count, at) => {
+  async readInto(offset: number, out: Buffer): Promise<void> {
+    const plan = this.planRead(offset, out);
+    const hostDone = plan.host.map((piece) => this.store.preadAsync(out.subarray(piece.at, piece.at + piece.length), piece.host));
+    const backingDone = plan.backing.map((piece) => {
+      const target = out.subarray(piece.at, piece.at + piece.length);
+      const available = this.backingBytes(offset + piece.at, piece.length);
+      target.fill(0, available);
+      return available > 0 ? this.backing!.readInto(offset + piece.at, target.subarray(0, available)) : undefined;
+    });
+    const [done] = await Promise.all([Promise.all(hostDone), Promise.all(backingDone)]);
+    plan.host.forEach((piece, index) => this.fillFromHost(out, piece, done[index]!));
+  }
+
+  /**
+   * Fills the holes, zero and compressed clusters of a guest read into `out`
+   * and returns the runs still to read into it: host runs (clusters whose host
+   * clusters follow each other make one) and runs of unallocated clusters the
+   * backing chain holds.
+   */
+  private planRead(offset: number, out: Buffer): { host: HostRead[]; backing: BackingRead[] } {
+    const length = out.length;
+    this.checkRange(offset, length);
+    const hostReads: HostRead[] = [];
+    const backingReads: BackingRead[] = [];
+    let pending: HostRead | null = null;
+    let below: BackingRead | null = null;
+    this.forEachCluster(offset, length, (guestCluster, inCluster, count, at) => {
       const entry = this.l2Entry(guestCluster);
       if (entry !== null && entry & COMPRESSED) {
-        flush();
         this.readCompressed(entry).copy(out, at, inCluster, inCluster + count);
         return;
       }
       const host = entry === null ? 0 : Number(entry & OFFSET_MASK);
       if ((entry !== null && entry & ZERO) || ((entry === null || host === 0) && !this.backing)) {
-        flush();
         out.fill(0, at, at + count);
         return;
       }
       if (entry === null || host === 0) {
         if (below && below.at + below.length === at) below.length += count;
         else {
-          flush();
           below = { at, length: count };
+          backingReads.push(below);
         }
         return;
       }
-      if (below) flush();
       if (pending && pending.host + pending.length === host + inCluster && pending.at + pending.length === at) {
         pending.length += count;
         return;
       }
-      flush();
       pending = { at, host: host + inCluster, length: count };
+      hostReads.push(pending);
     });
-    flush();
+    return { host: hostReads, backing: backingReads };
+  }
+
+  /** How many of the `length` bytes from `offset` the backing image has; past its end the image reads as zeroes. */
+  private backingBytes(offset: number, length: number): number {
+    return Math.max(0, Math.min(length, this.backing!.size() - offset));
+  }
+
+  /** What lies past the end of the image file reads as zeroes. */
+  private fillFromHost(out: Buffer, piece: HostRead, bytesRead: number): void {
+    if (bytesRead < piece.length) out.fill(0, piece.at + bytesRead, piece.at + piece.length);
   }
 
   write(offset: number, data: Buffer): void {
@@ -197,6 +329,7 @@ export class Qcow2Image {
         // then one allocation and one data write for the clusters, then one L2 write.
         this.l2Table(Math.floor(guestCluster / this.l2Entries), true);
         const host = this.refcounts.allocate(fresh);
+        this.guard.check(host, fresh * this.clusterSize);
         this.store.pwrite(data.subarray(at, at + fresh * this.clusterSize), host);
         this.setL2Run(guestCluster, fresh, host);
         at += fresh * this.clusterSize;
@@ -206,13 +339,6 @@ export class Qcow2Image {
       this.writeCluster(guestCluster, inCluster, data.subarray(at, at + count));
       at += count;
     }
-  }
-
-  /** The backing image's bytes; past its end the image reads as zeroes. */
-  private readBackingInto(target: Buffer, offset: number): void {
-    const available = Math.max(0, Math.min(target.length, this.backing!.size() - offset));
-    if (available > 0) this.backing!.readInto(target.subarray(0, available), offset);
-    target.fill(0, available);
   }
 
   /** Status of [offset, offset+length) in the backing image, which is zeroes past its end. */
@@ -248,6 +374,7 @@ export class Qcow2Image {
       const entry = this.l2Entry(guestCluster);
       if (entry !== null && (entry & (COMPRESSED | OFFSET_MASK)) !== 0n) throw new BlockIoError(EIO);
       const host = this.refcounts.allocateBytes(compressed.length);
+      this.guard.check(host, compressed.length);
       this.store.pwrite(compressed, host);
       const extraSectors = Math.floor((host + compressed.length - 1) / 512) - Math.floor(host / 512);
       this.setL2Entry(guestCluster, COMPRESSED | BigInt(host) | (BigInt(extraSectors) << BigInt(62 - (this.header.clusterBits - 8))));
@@ -271,15 +398,25 @@ export class Qcow2Image {
     const host = entry === null ? 0 : Number(entry & OFFSET_MASK);
     const inPlace = entry !== null && host !== 0 && (entry & COPIED) !== 0n && (entry & COMPRESSED) === 0n;
     if (inPlace && (entry & ZERO) === 0n) {
+      this.guard.check(host + inCluster, count);
       this.store.pwrite(piece, host + inCluster);
       return;
     }
-    const cluster = count === this.clusterSize ? Buffer.from(piece) : this.read(guestCluster * this.clusterSize, this.clusterSize);
+    const cluster = count === this.clusterSize ? Buffer.from(piece) : this.readWholeCluster(guestCluster);
     if (count !== this.clusterSize) piece.copy(cluster, inCluster);
     if (!inPlace) this.l2Table(Math.floor(guestCluster / this.l2Entries), true);
-    const target = inPlace ? host : this.refcounts.allocate(1);
+    const target = inPlace ? host : this.refcounts.allocate(1, () => this.guard.check(inCluster, count));
+    this.guard.check(target + inCluster, count);
     this.store.pwrite(cluster, target);
     this.setL2Entry(guestCluster, BigInt(target) | COPIED);
+  }
+
+  /** A cluster's guest bytes; the last cluster of an image whose size is not a whole number of clusters reads as zeroes past the end. */
+  private readWholeCluster(guestCluster: number): Buffer {
+    const start = guestCluster * this.clusterSize;
+    const cluster = Buffer.alloc(this.clusterSize);
+    this.read(start, Math.min(this.clusterSize, this.virtualSize - start)).copy(cluster);
+    return cluster;
   }
 
   /** Points `count` guest clusters from `first` at consecutive host clusters from `host`. */
@@ -293,52 +430,10 @@ export class Qcow2Image {
       for (let i = 0; i < inTable; i++) {
         table.writeBigUInt64BE(BigInt(host + (done + i) * this.clusterSize) | COPIED, (index + i) * 8);
       }
-      this.store.pwrite(table.subarray(index * 8, (index + inTable) * 8), Number(this.l1[l1Index]! & OFFSET_MASK) + index * 8);
+      const tableOffset = Number(this.l1[l1Index]! & OFFSET_MASK);
+      if (this.guard.mayWriteBack(tableOffset, 'activeL2')) this.store.pwrite(table.subarray(index * 8, (index + inTable) * 8), tableOffset + index * 8);
       done += inTable;
     }
-  }
-
-  /** Whether every cluster the range touches is a zero cluster, or unallocated over zeroes in the backing chain. */
-  readsAsZero(offset: number, length: number): boolean {
-    this.checkRange(offset, length);
-    let zero = true;
-    this.forEachCluster(offset, length, (guestCluster, inCluster, count) => {
-      if (!zero) return;
-      const kind = this.clusterKind(guestCluster);
-      if (kind === 'data') zero = false;
-      else if (kind === 'unallocated' && this.backing) zero = this.backingReadsAsZero(guestCluster * this.clusterSize + inCluster, count);
-    });
-    return zero;
-  }
-
-  private backingReadsAsZero(offset: number, length: number): boolean {
-    for (let at = offset; at < offset + length; ) {
-      const status = this.backingStatus(at, offset + length - at);
-      if (!status.zero) return false;
-      at += status.length;
-    }
-    return true;
-  }
-
-  /** Runs [offset, end) of guest bytes with an L2 entry (data or zero flag), ascending: what `sync: top` copies. */
-  *allocatedExtents(): Iterable<[number, number]> {
-    let runStart = -1;
-    let runEnd = -1;
-    for (let l1Index = 0; l1Index < this.l1.length; l1Index++) {
-      const table = this.l2Table(l1Index, false);
-      if (!table) continue;
-      for (let index = 0; index < this.l2Entries; index++) {
-        if (table.readBigUInt64BE(index * 8) === 0n) continue;
-        const start = (l1Index * this.l2Entries + index) * this.clusterSize;
-        if (start >= this.virtualSize) break;
-        if (start !== runEnd) {
-          if (runStart >= 0) yield [runStart, runEnd];
-          runStart = start;
-        }
-        runEnd = Math.min(start + this.clusterSize, this.virtualSize);
-      }
-    }
-    if (runStart >= 0) yield [runStart, runEnd];
   }
 
   writeZeroes(offset: number, length: number): void {
@@ -360,7 +455,7 @@ export class Qcow2Image {
    * clusters of one kind. Unallocated clusters read as the backing chain
    * does there (zeroes without one); zero clusters are allocated but hold no data.
    */
-  blockStatus(offset: number, length: number): { length: number; data: boolean; zero: boolean; allocated: boolean } {
+  blockStatus(offset: number, length: number): BlockStatus {
     this.checkRange(offset, length);
     const kindAt = (guestCluster: number) => this.clusterKind(guestCluster);
     // A missing L2 table leaves its whole range unallocated: step over it at once.
@@ -382,11 +477,91 @@ export class Qcow2Image {
   }
 
   flush(): void {
-    if (!this.readOnly) this.store.flush();
+    if (this.readOnly) return;
+    this.guard.writeBack();
+    this.store.flush();
   }
 
   close(): void {
     this.flush();
+  }
+
+  /** blockdev-reopen: writing needs the file to be writable already; going read-only flushes what is written. */
+  setReadOnly(readOnly: boolean): void {
+    if (!readOnly && this.store.readOnly) throw new Qcow2FormatError('Block node is read-only');
+    if (readOnly) this.flush();
+    this.readOnly = readOnly;
+  }
+
+  /**
+   * block_resize. Growing makes the L1 table exactly as long as the new size needs
+   * (a fresh table, then the header, then the old table freed); shrinking frees every
+   * cluster wholly past the new end and the L2 tables left covering nothing. The
+   * header's size is written last, as QEMU does.
+   */
+  resize(size: number, checkBitmaps: () => void): void {
+    this.checkWritable();
+    if (size % 512 !== 0) throw new Qcow2FormatError('The new size must be a multiple of 512');
+    checkBitmaps();
+    const clusters = Math.ceil(size / this.clusterSize);
+    const l1Needed = Math.ceil(clusters / this.l2Entries);
+    if (size < this.virtualSize) this.freeClustersFrom(clusters);
+    else if (l1Needed > this.l1.length) this.growL1(l1Needed);
+    this.header.size = size;
+    this.writeHeader();
+    this.store.flush();
+    this.virtualSize = size;
+  }
+
+  private growL1(entries: number): void {
+    if (entries * 8 > MAX_L1_BYTES) throw new Qcow2FormatError('Failed to grow the L1 table: File too large');
+    const table = Buffer.alloc(Math.ceil((entries * 8) / this.clusterSize) * this.clusterSize);
+    this.l1.forEach((entry, index) => table.writeBigUInt64BE(entry, index * 8));
+    const offset = this.refcounts.allocate(table.length / this.clusterSize);
+    this.store.pwrite(table, offset);
+    this.store.flush();
+    const old = { offset: this.header.l1TableOffset, bytes: this.header.l1Size * 8 };
+    this.header.l1TableOffset = offset;
+    this.header.l1Size = entries;
+    this.writeHeader();
+    this.store.flush();
+    if (old.bytes > 0) this.refcounts.free(old.offset, old.bytes);
+    while (this.l1.length < entries) this.l1.push(0n);
+  }
+
+  /** Frees the data clusters from guest cluster `first` on, then the L2 tables that cover none before it. */
+  private freeClustersFrom(first: number): void {
+    for (let l1Index = Math.floor(first / this.l2Entries); l1Index < this.l1.length; l1Index++) {
+      const table = this.l2Table(l1Index, false);
+      if (!table) continue;
+      const tableOffset = Number(this.l1[l1Index]! & OFFSET_MASK);
+      const start = Math.max(0, first - l1Index * this.l2Entries);
+      for (let index = start; index < this.l2Entries; index++) {
+        const entry = table.readBigUInt64BE(index * 8);
+        if (entry !== 0n) this.freeDataCluster(entry);
+      }
+      if (start > 0) {
+        table.fill(0, start * 8);
+        this.store.pwrite(table.subarray(start * 8), tableOffset + start * 8);
+        continue;
+      }
+      this.l1[l1Index] = 0n;
+      this.store.pwrite(Buffer.alloc(8), this.header.l1TableOffset + l1Index * 8);
+      this.store.flush();
+      this.l2Cache.delete(l1Index);
+      this.refcounts.free(tableOffset, this.clusterSize);
+    }
+    this.store.flush();
+  }
+
+  private freeDataCluster(entry: bigint): void {
+    if (entry & COMPRESSED) {
+      const { offset, bytes } = this.compressedExtent(entry);
+      this.refcounts.free(offset, bytes);
+      return;
+    }
+    const host = Number(entry & OFFSET_MASK);
+    if (host !== 0) this.refcounts.free(host, this.clusterSize);
   }
 
   // ---- bitmaps ----
@@ -415,6 +590,7 @@ export class Qcow2Image {
       this.store.pread(buffer.fill(0), offset);
       into.writeSerialized(index * this.clusterSize, buffer);
     });
+    this.onDisk.set(name, { data: into, version: into.version });
   }
 
   /** On a writable open: every bitmap we loaded is now in use until we store it. */
@@ -423,6 +599,7 @@ export class Qcow2Image {
     if (this.directory.every((entry) => entry.flags & FLAG_IN_USE)) return;
     for (const entry of this.directory) entry.flags |= FLAG_IN_USE;
     const extension = readBitmapsExtension(this.header)!;
+    this.guard.check(extension.directoryOffset, extension.directorySize, 'bitmapDirectory');
     this.store.pwrite(serializeDirectory(this.directory), extension.directoryOffset);
     this.store.flush();
   }
@@ -446,7 +623,8 @@ export class Qcow2Image {
   /**
    * Writes these bitmaps (in-use cleared, auto when enabled) into fresh
    * clusters, then a fresh directory, then the header; frees what they
-   * replace only afterwards. Stored bitmaps not listed stay as they are.
+   * replace only afterwards. Stored bitmaps not listed stay as they are; a
+   * bitmap whose bits are still those on disk keeps its table.
    */
   storeBitmaps(bitmaps: BitmapToStore[]): void {
     this.checkWritable();
@@ -454,16 +632,22 @@ export class Qcow2Image {
     const replaced: BitmapDirectoryEntry[] = [];
     const entries = [...this.directory];
     for (const bitmap of bitmaps) {
+      const flags = bitmap.enabled ? FLAG_AUTO : 0;
+      const known = this.onDisk.get(bitmap.name);
+      const index = entries.findIndex((existing) => existing.name === bitmap.name);
+      if (index >= 0 && known?.data === bitmap.data && known.version === bitmap.data.version) {
+        entries[index] = { ...entries[index]!, flags };
+        continue;
+      }
       const table = this.writeBitmapData(bitmap.data);
       const entry: BitmapDirectoryEntry = {
         ...table,
-        flags: bitmap.enabled ? FLAG_AUTO : 0,
+        flags,
         type: BITMAP_TYPE_DIRTY_TRACKING,
         granularityBits: Math.log2(bitmap.granularity),
         name: bitmap.name,
         extraData: Buffer.alloc(0),
       };
-      const index = entries.findIndex((existing) => existing.name === bitmap.name);
       if (index >= 0) replaced.push(entries.splice(index, 1, entry)[0]!);
       else entries.push(entry);
     }
@@ -472,6 +656,7 @@ export class Qcow2Image {
     this.replaceDirectory(entries);
     for (const entry of replaced) this.freeBitmapClusters(entry);
     this.store.flush();
+    for (const bitmap of bitmaps) this.onDisk.set(bitmap.name, { data: bitmap.data, version: bitmap.data.version });
   }
 
   /**
@@ -482,6 +667,7 @@ export class Qcow2Image {
     this.checkWritable();
     const entry = this.directory.find((candidate) => candidate.name === name);
     if (!entry) return;
+    this.onDisk.delete(name);
     this.replaceDirectory(this.directory.filter((candidate) => candidate !== entry));
     this.freeBitmapClusters(entry);
     this.store.flush();
@@ -544,7 +730,7 @@ export class Qcow2Image {
       if (data.anyDirtyInSerialized(index * this.clusterSize, this.clusterSize)) dirtyClusters.push(index);
     }
     if (dirtyClusters.length > 0) {
-      const runStart = this.refcounts.allocate(dirtyClusters.length);
+      const runStart = this.refcounts.allocate(dirtyClusters.length, () => this.guard.check(0, this.clusterSize));
       const batch = Buffer.alloc(this.clusterSize * Math.min(dirtyClusters.length, WRITE_BATCH_CLUSTERS));
       for (let done = 0; done < dirtyClusters.length; ) {
         const count = Math.min(dirtyClusters.length - done, WRITE_BATCH_CLUSTERS);
@@ -556,11 +742,13 @@ export class Qcow2Image {
           slot.fill(0, length);
           table.writeBigUInt64BE(BigInt(runStart + (done + i) * this.clusterSize), index * 8);
         }
+        for (let i = 0; i < count; i++) this.guard.check(runStart + (done + i) * this.clusterSize, this.clusterSize);
         this.store.pwrite(batch.subarray(0, count * this.clusterSize), runStart + done * this.clusterSize);
         done += count;
       }
     }
-    const tableOffset = this.refcounts.allocate(Math.max(1, Math.ceil(table.length / this.clusterSize)));
+    const tableOffset = this.refcounts.allocate(Math.max(1, Math.ceil(table.length / this.clusterSize)), () => this.guard.check(0, table.length));
+    this.guard.check(tableOffset, table.length);
     this.store.pwrite(table, tableOffset);
     return { tableOffset, tableSize };
   }
@@ -580,8 +768,10 @@ export class Qcow2Image {
     if (entries.length > 0) {
       const bytes = serializeDirectory(entries);
       if (bytes.length > MAX_DIRECTORY_SIZE) throw new Qcow2FormatError('Not enough space in the bitmap directory');
-      const offset = this.refcounts.allocate(Math.ceil(bytes.length / this.clusterSize));
+      const offset = this.refcounts.allocate(Math.ceil(bytes.length / this.clusterSize), () => this.guard.check(0, bytes.length));
+      this.guard.check(offset, bytes.length);
       this.store.pwrite(bytes, offset);
+      this.guard.writeBack();
       this.store.flush();
       this.header.extensions = withBitmapsExtension(this.header, { nbBitmaps: entries.length, directorySize: bytes.length, directoryOffset: offset });
       this.header.autoclearFeatures |= AUTOCLEAR_BITMAPS;
@@ -611,30 +801,56 @@ export class Qcow2Image {
     }
   }
 
+  /**
+   * The L2 table of one L1 entry; with `allocate`, one this image alone owns
+   * (COPIED), made as QEMU makes it: a fresh cluster, refcounts written back,
+   * the table (a copy of a shared one) written, then the L1 entry.
+   */
   private l2Table(l1Index: number, allocate: boolean): Buffer | null {
-    const cached = this.l2Cache.get(l1Index);
-    if (cached) return cached;
     const entry = this.l1[l1Index]!;
+    const cached = this.l2Cache.get(l1Index);
+    if (cached && (!allocate || entry & COPIED)) return cached;
     const offset = Number(entry & OFFSET_MASK);
-    if (offset === 0) {
-      if (!allocate) return null;
-      const table = Buffer.alloc(this.clusterSize);
-      const newOffset = this.refcounts.allocate(1);
-      this.store.pwrite(table, newOffset);
-      this.store.flush();
-      this.l1[l1Index] = BigInt(newOffset) | COPIED;
-      const raw = Buffer.alloc(8);
-      raw.writeBigUInt64BE(this.l1[l1Index]!);
-      this.store.pwrite(raw, this.header.l1TableOffset + l1Index * 8);
-      this.l2Cache.set(l1Index, table);
-      return table;
+    if (offset % this.clusterSize !== 0) throw new Qcow2Corruption(CORRUPTION_TEXTS.unalignedL2(offset, l1Index));
+    // COPIED without a table is nonsense QEMU 7.2 aborts on; qblockd gives the entry a table of its own.
+    if (allocate && (!(entry & COPIED) || offset === 0)) return this.allocateL2(l1Index, offset, cached);
+    if (offset === 0) return null;
+    const table = this.readExact(offset, this.clusterSize);
+    // A table past the end of the file reads as zeroes; it is not kept, so a hostile L1 table cannot fill the cache.
+    if (offset < this.store.size()) this.l2Cache.set(l1Index, table);
+    return table;
+  }
+
+  private allocateL2(l1Index: number, oldOffset: number, cached: Buffer | undefined): Buffer {
+    const table = oldOffset === 0 ? Buffer.alloc(this.clusterSize) : Buffer.from(cached ?? this.readExact(oldOffset, this.clusterSize));
+    const newOffset = this.refcounts.allocate(1, () => {
+      throw new Qcow2Corruption(CORRUPTION_TEXTS.l2TableAtZero);
+    });
+    this.guard.writeBack();
+    this.guard.check(newOffset, this.clusterSize, 'activeL2');
+    this.store.pwrite(table, newOffset);
+    this.store.flush();
+    const previous = this.l1[l1Index]!;
+    this.l1[l1Index] = BigInt(newOffset) | COPIED;
+    try {
+      this.writeL1Entry(l1Index);
+    } catch (error) {
+      this.l1[l1Index] = previous;
+      // After a corruption nothing more is written; after an I/O error the cluster goes back, as in QEMU.
+      if (!(error instanceof Qcow2Corruption)) this.refcounts.free(newOffset, this.clusterSize);
+      throw error;
     }
-    if (!allocate || entry & COPIED) {
-      const table = this.readExact(offset, this.clusterSize);
-      this.l2Cache.set(l1Index, table);
-      return table;
-    }
-    throw new Qcow2FormatError('qblockd cannot write to qcow2 images with internal snapshots');
+    this.l2Cache.set(l1Index, table);
+    if (oldOffset !== 0) this.refcounts.free(oldOffset, this.clusterSize);
+    return table;
+  }
+
+  private writeL1Entry(l1Index: number): void {
+    const at = this.header.l1TableOffset + l1Index * 8;
+    this.guard.check(at, 8, 'activeL1');
+    const raw = Buffer.alloc(8);
+    raw.writeBigUInt64BE(this.l1[l1Index]!);
+    this.store.pwrite(raw, at);
   }
 
   /** Unallocated (no entry, or one without a host cluster or zero flag), a zero cluster, or data. */
@@ -649,11 +865,13 @@ export class Qcow2Image {
   private l2Entry(guestCluster: number): bigint | null {
     const table = this.l2Table(Math.floor(guestCluster / this.l2Entries), false);
     if (!table) return null;
-    const entry = table.readBigUInt64BE((guestCluster % this.l2Entries) * 8);
+    const l2Index = guestCluster % this.l2Entries;
+    const entry = table.readBigUInt64BE(l2Index * 8);
     if (entry === 0n) return null;
     const host = Number(entry & OFFSET_MASK);
-    if (!(entry & COMPRESSED) && (host % this.clusterSize !== 0 || host >= this.store.size())) {
-      throw new Qcow2FormatError('qcow2: a data cluster lies outside the image');
+    if (!(entry & COMPRESSED) && host % this.clusterSize !== 0) {
+      const l2Offset = Number(this.l1[Math.floor(guestCluster / this.l2Entries)]! & OFFSET_MASK);
+      throw new Qcow2Corruption(CORRUPTION_TEXTS.unalignedCluster(host, l2Offset, l2Index));
     }
     return entry;
   }
@@ -663,14 +881,21 @@ export class Qcow2Image {
     const table = this.l2Table(l1Index, true)!;
     const index = guestCluster % this.l2Entries;
     table.writeBigUInt64BE(value, index * 8);
-    this.store.pwrite(table.subarray(index * 8, index * 8 + 8), Number(this.l1[l1Index]! & OFFSET_MASK) + index * 8);
+    const tableOffset = Number(this.l1[l1Index]! & OFFSET_MASK);
+    if (this.guard.mayWriteBack(tableOffset, 'activeL2')) this.store.pwrite(table.subarray(index * 8, index * 8 + 8), tableOffset + index * 8);
   }
 
-  private readCompressed(entry: bigint): Buffer {
+  /** Where a compressed cluster's bytes lie in the file: its descriptor's offset and sector count. */
+  private compressedExtent(entry: bigint): { offset: number; bytes: number } {
     const offsetBits = BigInt(62 - (this.header.clusterBits - 8));
     const offset = Number(entry & ((1n << offsetBits) - 1n));
     const sectors = Number((entry >> offsetBits) & ((1n << BigInt(this.header.clusterBits - 8)) - 1n)) + 1;
-    const compressed = this.readExact(offset, sectors * 512 - (offset % 512));
+    return { offset, bytes: sectors * 512 - (offset % 512) };
+  }
+
+  private readCompressed(entry: bigint): Buffer {
+    const { offset, bytes } = this.compressedExtent(entry);
+    const compressed = this.readExact(offset, bytes);
     try {
       const data = lazyZlib().inflateRawSync(compressed, { finishFlush: 2 });
       const out = Buffer.alloc(this.clusterSize);
@@ -678,23 +903,6 @@ export class Qcow2Image {
       return out;
     } catch {
       throw new Qcow2FormatError('qcow2: a compressed cluster cannot be decompressed');
-    }
-  }
-
-  private checkOverlaps(): void {
-    const regions: Array<[string, number, number]> = [
-      ['header', 0, this.clusterSize],
-      ['L1 table', this.header.l1TableOffset, this.header.l1Size * 8],
-      ['refcount table', this.header.refcountTableOffset, this.header.refcountTableClusters * this.clusterSize],
-    ];
-    for (let i = 0; i < regions.length; i++) {
-      for (let j = i + 1; j < regions.length; j++) {
-        const [nameA, startA, lengthA] = regions[i]!;
-        const [nameB, startB, lengthB] = regions[j]!;
-        if (lengthA > 0 && lengthB > 0 && startA < startB + lengthB && startB < startA + lengthA) {
-          throw new Qcow2FormatError(`qcow2: ${nameA} overlaps the ${nameB}`);
-        }
-      }
     }
   }
 

@@ -1,5 +1,9 @@
 import type { ByteStore } from '../byte-store.ts';
+import { CORRUPTION_TEXTS, Qcow2Corruption, type MetadataGuard } from './corruption.ts';
 import { Qcow2FormatError, type Qcow2Header } from './header.ts';
+
+/** The offset bits of a refcount table entry; the low bits are reserved and, as in QEMU, ignored. */
+const REFCOUNT_TABLE_OFFSET_MASK = 0xfffffffffffffe00n;
 
 /**
  * The refcount table and blocks: which host clusters are in use. Writes go
@@ -13,6 +17,7 @@ export class RefcountManager {
   private table: number[];
   private readonly blocks = new Map<number, Buffer>();
   private freeHint = 0;
+  private usedEntries: number[] | null = null;
   /** Where the next compressed cluster's bytes go (0: start a fresh cluster). */
   private freeByteOffset = 0;
   private readonly maxRefcount: number;
@@ -22,26 +27,27 @@ export class RefcountManager {
     private readonly header: Qcow2Header,
     /** Rewrites the header after the refcount table moved. */
     private readonly writeHeader: () => void,
+    private readonly guard?: MetadataGuard,
   ) {
     this.clusterSize = 2 ** header.clusterBits;
     this.refcountBits = 2 ** header.refcountOrder;
     this.entriesPerBlock = (this.clusterSize * 8) / this.refcountBits;
     this.maxRefcount = this.refcountBits >= 53 ? Number.MAX_SAFE_INTEGER : 2 ** this.refcountBits - 1;
+    // Entries are taken as they are: QEMU checks a refcount block's offset only when it uses the block.
     const tableBytes = header.refcountTableClusters * this.clusterSize;
-    if (header.refcountTableOffset + tableBytes > store.size() + this.clusterSize) {
-      throw new Qcow2FormatError('qcow2: refcount table is truncated');
-    }
     const raw = this.readExact(header.refcountTableOffset, tableBytes);
     this.table = [];
-    for (let i = 0; i < tableBytes / 8; i++) {
-      const entry = raw.readBigUInt64BE(i * 8);
-      const offset = Number(entry & 0x00fffffffffffe00n);
-      if (entry & 0x1ffn) throw new Qcow2FormatError('qcow2: refcount table entry has reserved bits set');
-      if (offset % this.clusterSize !== 0 || offset >= store.size()) {
-        throw new Qcow2FormatError('qcow2: refcount block lies outside the image');
-      }
-      this.table.push(offset);
+    for (let i = 0; i < tableBytes / 8; i++) this.table.push(Number(raw.readBigUInt64BE(i * 8) & REFCOUNT_TABLE_OFFSET_MASK));
+  }
+
+  /** Host offsets of the refcount blocks up to the last one there is (the overlap checks run through them on every write). */
+  blockOffsets(): readonly number[] {
+    if (!this.usedEntries) {
+      let end = this.table.length;
+      while (end > 0 && !this.table[end - 1]) end--;
+      this.usedEntries = this.table.slice(0, end);
     }
+    return this.usedEntries;
   }
 
   get(cluster: number): number {
@@ -49,15 +55,38 @@ export class RefcountManager {
     return block ? this.readEntry(block, cluster % this.entriesPerBlock) : 0;
   }
 
-  /** Finds `count` contiguous free clusters, marks them used and returns the first one's byte offset. */
-  allocate(count: number): number {
+  /** Sets one cluster's refcount; false when no refcount block covers it. */
+  setCount(cluster: number, value: number): boolean {
+    if (!this.block(Math.floor(cluster / this.entriesPerBlock))) return false;
+    this.set(cluster, value);
+    if (value === 0) this.freeHint = Math.min(this.freeHint, cluster);
+    return true;
+  }
+
+  /**
+   * Finds `count` contiguous free clusters, marks them used and returns the
+   * first one's byte offset. Cluster 0 is free only in an image whose
+   * refcounts count nothing: `atClusterZero` throws the corruption QEMU
+   * signals for what the caller was about to write there (by default the
+   * write's overlap with the header).
+   */
+  allocate(count: number, atClusterZero: () => void = () => this.guard?.check(0, count * this.clusterSize)): number {
     for (;;) {
       const start = this.findFreeRun(count);
       const missing = this.firstUncoveredBlock(start, count);
-      if (missing !== null) {
-        this.createBlock(missing);
+      if (missing === 0) {
+        // A refcount table that counts nothing: QEMU's free-cluster index has passed the run and the
+        // block placed after it, hooked up or not; once the block is hooked up the search starts over.
+        this.freeHint = start + count + 1;
+        this.createBlock(0, start + count);
+        this.freeHint = 0;
         continue;
       }
+      if (missing !== null) {
+        this.createBlock(missing, start + count);
+        continue;
+      }
+      if (start === 0) atClusterZero();
       this.setRun(start, count, 1);
       this.freeHint = start + count;
       return start * this.clusterSize;
@@ -83,7 +112,7 @@ export class RefcountManager {
     const last = Math.floor((offset + size - 1) / this.clusterSize);
     for (let cluster = first; cluster <= last; cluster++) {
       const missing = this.firstUncoveredBlock(cluster, 1);
-      if (missing !== null) this.createBlock(missing);
+      if (missing !== null) this.createBlock(missing, cluster + 1);
       this.set(cluster, this.get(cluster) + 1);
     }
     this.freeByteOffset = (offset + size) % this.clusterSize ? offset + size : 0;
@@ -95,7 +124,7 @@ export class RefcountManager {
       const cluster = this.findFreeRun(1);
       const missing = this.firstUncoveredBlock(cluster, 1);
       if (missing === null) return cluster;
-      this.createBlock(missing);
+      this.createBlock(missing, cluster + 1);
     }
   }
 
@@ -137,6 +166,7 @@ export class RefcountManager {
     const entry = cluster % this.entriesPerBlock;
     const bytes = this.refcountBits / 8;
     this.writeEntry(block, entry, value);
+    if (this.guard?.mayWriteBack(this.table[index]!, 'refcountBlock') === false) return;
     this.store.pwrite(block.subarray(entry * bytes, entry * bytes + bytes), this.table[index]! + entry * bytes);
   }
 
@@ -150,23 +180,34 @@ export class RefcountManager {
       const first = cluster % this.entriesPerBlock;
       const end = Math.min(this.entriesPerBlock, first + (start + count - cluster));
       for (let entry = first; entry < end; entry++) this.writeEntry(block, entry, value);
-      this.store.pwrite(block.subarray(first * bytes, end * bytes), this.table[index]! + first * bytes);
+      if (this.guard?.mayWriteBack(this.table[index]!, 'refcountBlock') !== false) {
+        this.store.pwrite(block.subarray(first * bytes, end * bytes), this.table[index]! + first * bytes);
+      }
       cluster += end - first;
     }
   }
 
-  /** A new refcount block goes in the first cluster of the range it covers, and counts itself. */
-  private createBlock(index: number): void {
+  /**
+   * A new refcount block goes in the first cluster of the range it covers,
+   * and counts itself. The first block's range starts with the header: it is
+   * missing only from a refcount table that counts nothing, and then goes,
+   * as in QEMU, right after the clusters being allocated (`after`).
+   */
+  private createBlock(index: number, after: number): void {
     if (index >= this.table.length) this.growTable(index + 1);
     if (this.table[index]) return;
-    const cluster = index * this.entriesPerBlock;
+    const cluster = index === 0 ? after : index * this.entriesPerBlock;
+    if (cluster >= (index + 1) * this.entriesPerBlock) throw new Qcow2FormatError('qcow2: no room for a refcount block in this image');
+    this.guard?.check(cluster * this.clusterSize, this.clusterSize, 'refcountBlock');
     const block = Buffer.alloc(this.clusterSize);
-    this.writeEntry(block, 0, 1);
+    this.writeEntry(block, cluster % this.entriesPerBlock, 1);
     this.store.pwrite(block, cluster * this.clusterSize);
     this.store.flush();
+    // The table entry is written (without an overlap check, as QEMU) before the block counts as there.
+    this.writeTableEntry(index, cluster * this.clusterSize);
     this.table[index] = cluster * this.clusterSize;
+    this.usedEntries = null;
     this.blocks.set(index, block);
-    this.writeTableEntry(index);
     this.store.flush();
   }
 
@@ -208,14 +249,15 @@ export class RefcountManager {
     this.header.refcountTableOffset = tableOffset;
     this.header.refcountTableClusters = tableClusters;
     this.table = newTable;
+    this.usedEntries = null;
     this.writeHeader();
     this.store.flush();
     this.free(oldOffset, oldClusters * this.clusterSize);
   }
 
-  private writeTableEntry(index: number): void {
+  private writeTableEntry(index: number, offset: number): void {
     const entry = Buffer.alloc(8);
-    entry.writeBigUInt64BE(BigInt(this.table[index]!));
+    entry.writeBigUInt64BE(BigInt(offset));
     this.store.pwrite(entry, this.header.refcountTableOffset + index * 8);
   }
 
@@ -224,6 +266,7 @@ export class RefcountManager {
     if (!offset) return undefined;
     let block = this.blocks.get(index);
     if (!block) {
+      if (offset % this.clusterSize !== 0) throw new Qcow2Corruption(CORRUPTION_TEXTS.unalignedRefcountBlock(BigInt(offset), index));
       block = this.readExact(offset, this.clusterSize);
       this.blocks.set(index, block);
     }
