@@ -1,8 +1,8 @@
 import { QmpError } from '../qmp/errors.ts';
 import type { PreparedAction } from './bitmap/actions.ts';
 import type { BlockGraph } from './graph.ts';
-import { storePersistentBitmaps } from './graph.ts';
 import type { BlockNode } from './node.ts';
+import { switchReadOnly } from './reopen.ts';
 import type { BlockdevSnapshot, BlockdevSnapshotSync } from '../schema/generated/qapi-types.ts';
 
 /** Drivers QEMU marks as filters: they pass their child through and cannot take a backing. */
@@ -64,7 +64,7 @@ function appendOverlay(graph: BlockGraph, old: BlockNode, overlay: BlockNode, mo
   graph.attachBacking(overlay, old);
   moveParents(old, overlay);
   return {
-    commit: () => reopenReadOnly(old),
+    commit: () => reopenReadOnly(graph, old),
     abort: () => {
       moveParents(overlay, old);
       graph.detachBacking(overlay);
@@ -78,19 +78,15 @@ function appendOverlay(graph: BlockGraph, old: BlockNode, overlay: BlockNode, mo
 
 /**
  * The old active node under its new overlay, as QEMU's reopen leaves it:
- * persistent bitmaps stored (in-use cleared) and readonly from now on, its
- * image lock downgraded, and the children it defined itself read-only too.
+ * read-only with its persistent bitmaps stored (in-use cleared) and readonly
+ * from now on, its image lock downgraded, and the children it defined itself
+ * read-only too.
  */
-function reopenReadOnly(node: BlockNode): void {
+function reopenReadOnly(graph: BlockGraph, node: BlockNode): void {
   if (node.readOnly) return;
-  storePersistentBitmaps(node);
-  for (const bitmap of node.bitmaps) if (bitmap.persistent) bitmap.readonly = true;
-  for (const child of node.children) {
-    if (node.driver.backingChain) {
-      child.driver.hostLock?.release('write');
-      child.driver.hostLock?.claim('read');
-    }
-    if (!child.monitorOwned) child.readOnly = true;
-  }
-  node.readOnly = true;
+  const lock = graph.claimsFile(node) ? node.children[0]?.driver.hostLock : undefined;
+  lock?.release('write');
+  lock?.claim('read');
+  switchReadOnly(node, true);
+  for (const child of node.children) if (!child.monitorOwned) switchReadOnly(child, true);
 }
