@@ -497,6 +497,17 @@ export class BlockGraph {
     this.refreshFilename(node);
   }
 
+  /** blockdev-reopen's new backing child, or none: the old one goes when the monitor did not add it and nothing else uses it, as in QEMU. */
+  replaceBacking(node: BlockNode, backing: BlockNode | null): void {
+    const old = node.backing;
+    if (old === (backing ?? undefined)) return;
+    if (old) {
+      this.detachBacking(node);
+      if (!old.monitorOwned && old.users.size === 0) this.close(old);
+    }
+    if (backing) this.attachBacking(node, backing);
+  }
+
   /** The node whose backing `node` is, if any. */
   backingParentOf(node: BlockNode): BlockNode | undefined {
     for (const parent of this.nodes.values()) if (parent.backing === node) return parent;
