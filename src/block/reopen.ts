@@ -304,9 +304,10 @@ function commit(graph: BlockGraph, entries: ReopenEntry[]): void {
   const byDepth = (a: ReopenEntry, b: ReopenEntry) => depth(a.node) - depth(b.node);
   const toWritable = entries.filter((entry) => entry.node.readOnly && !entry.readOnly).sort(byDepth);
   const toReadOnly = entries.filter((entry) => !entry.node.readOnly && entry.readOnly).sort((a, b) => byDepth(b, a));
-  for (const { node, newBacking } of entries) if (newBacking !== undefined) graph.replaceBacking(node, newBacking);
   for (const { node } of toWritable) switchReadOnly(node, false);
   for (const { node } of toReadOnly) switchReadOnly(node, true);
+  // Last, so that a failed switch above leaves the backing children as they were.
+  for (const { node, newBacking } of entries) if (newBacking !== undefined) graph.replaceBacking(node, newBacking);
   for (const entry of entries) {
     entry.node.settings = entry.settings;
     graph.nodeOptions.set(entry.node, entry.options);
