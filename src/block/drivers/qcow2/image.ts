@@ -495,9 +495,8 @@ export class Qcow2Image {
 
   /**
    * block_resize. Growing makes the L1 table exactly as long as the new size needs
-   * (a fresh table, then the header, then the old table freed); shrinking frees every
-   * cluster wholly past the new end and the L2 tables left covering nothing. The
-   * header's size is written last, as QEMU does.
+   * (a fresh table, then the header, then the old table freed); shrinking is
+   * shrinkFrom. The header's size is written last, as QEMU does.
    */
   resize(size: number, checkBitmaps: () => void): void {
     this.checkWritable();
@@ -505,7 +504,7 @@ export class Qcow2Image {
     checkBitmaps();
     const clusters = Math.ceil(size / this.clusterSize);
     const l1Needed = Math.ceil(clusters / this.l2Entries);
-    if (size < this.virtualSize) this.freeClustersFrom(clusters);
+    if (size < this.virtualSize) this.shrinkFrom(clusters, Math.ceil(this.virtualSize / this.clusterSize));
     else if (l1Needed > this.l1.length) this.growL1(l1Needed);
     this.header.size = size;
     this.writeHeader();
@@ -529,29 +528,61 @@ export class Qcow2Image {
     while (this.l1.length < entries) this.l1.push(0n);
   }
 
-  /** Frees the data clusters from guest cluster `first` on, then the L2 tables that cover none before it. */
-  private freeClustersFrom(first: number): void {
-    for (let l1Index = Math.floor(first / this.l2Entries); l1Index < this.l1.length; l1Index++) {
-      const table = this.l2Table(l1Index, false);
-      if (!table) continue;
+  /**
+   * Shrinking as QEMU's qcow2_co_truncate does it. The guest clusters [first, end) are
+   * discarded table by table, through the lookup that gives an L1 entry without a table of
+   * its own a fresh zeroed one first (so a shrink can allocate, and reuse clusters freed a
+   * table earlier); then the L2 tables wholly past the new end are freed; then the file is
+   * cut after its last used cluster, a cut that may fail without failing the resize (QEMU
+   * only warns). QEMU clears entries in its L2 cache: a table about to be freed keeps its
+   * old entries on disk unless a later allocation flushed the cache first.
+   */
+  private shrinkFrom(first: number, end: number): void {
+    const keptTables = Math.ceil(first / this.l2Entries);
+    let unflushed: Array<() => void> = [];
+    for (let l1Index = Math.floor(first / this.l2Entries); first < end && l1Index * this.l2Entries < end; l1Index++) {
+      if (!(this.l1[l1Index]! & COPIED)) {
+        for (const write of unflushed) write();
+        unflushed = [];
+      }
+      const table = this.l2Table(l1Index, true)!;
       const tableOffset = Number(this.l1[l1Index]! & OFFSET_MASK);
-      const start = Math.max(0, first - l1Index * this.l2Entries);
-      for (let index = start; index < this.l2Entries; index++) {
+      const from = Math.max(0, first - l1Index * this.l2Entries);
+      const to = Math.min(this.l2Entries, end - l1Index * this.l2Entries);
+      for (let index = from; index < to; index++) {
         const entry = table.readBigUInt64BE(index * 8);
         if (entry !== 0n) this.freeDataCluster(entry);
       }
-      if (start > 0) {
-        table.fill(0, start * 8);
-        this.store.pwrite(table.subarray(start * 8), tableOffset + start * 8);
-        continue;
-      }
-      this.l1[l1Index] = 0n;
-      this.store.pwrite(Buffer.alloc(8), this.header.l1TableOffset + l1Index * 8);
+      table.fill(0, from * 8, to * 8);
+      const write = () => this.store.pwrite(table.subarray(from * 8, to * 8), tableOffset + from * 8);
+      if (l1Index < keptTables) write();
+      else unflushed.push(write);
+    }
+    if (keptTables < this.l1.length) {
+      this.store.pwrite(Buffer.alloc((this.l1.length - keptTables) * 8), this.header.l1TableOffset + keptTables * 8);
       this.store.flush();
+    }
+    for (let l1Index = keptTables; l1Index < this.l1.length; l1Index++) {
+      const tableOffset = Number(this.l1[l1Index]! & OFFSET_MASK);
+      this.l1[l1Index] = 0n;
       this.l2Cache.delete(l1Index);
-      this.refcounts.free(tableOffset, this.clusterSize);
+      if (tableOffset !== 0) this.refcounts.free(tableOffset, this.clusterSize);
     }
     this.store.flush();
+    this.cutFreeTail();
+  }
+
+  private cutFreeTail(): void {
+    const fileSize = this.store.size();
+    let last = Math.ceil(fileSize / this.clusterSize) - 1;
+    while (last >= 0 && this.refcounts.get(last) === 0) last--;
+    // A refcount table that counts nothing (a hostile image) leaves the file as it is.
+    if (last < 0 || (last + 1) * this.clusterSize >= fileSize) return;
+    try {
+      this.store.truncate((last + 1) * this.clusterSize);
+    } catch {
+      // QEMU: "Failed to truncate the tail of the image", a warning only.
+    }
   }
 
   private freeDataCluster(entry: bigint): void {
