@@ -15,6 +15,7 @@ import { RawDriver } from './drivers/raw.ts';
 import { BlockNode, type BlockChildIo } from './node.ts';
 import { COMMON_RULES, FILE_RULES, NULL_RULES, QCOW2_CHILD_RULES, RAW_RULES, firstProblem, type OptionRule } from './drivers/option-rules.ts';
 import { toQmpJson } from '../qmp/wire.ts';
+import { blockCopyClusterSize } from './block-copy.ts';
 import { qdictKeyOrder } from '../qmp/qdict-order.ts';
 import type { BlockdevDriver, BlockdevOptions, BlockdevRef, BlockdevRefOrNull } from '../schema/generated/qapi-types.ts';
 
@@ -37,8 +38,9 @@ interface OpenArguments<Options> {
   child: BlockChildIo | undefined;
   readOnly: boolean;
   filename: string;
-  /** The children named by `extraChildren`. */
+  /** The children named by `extraChildren`, and their nodes. */
   extra: Record<string, BlockChildIo>;
+  extraNodes: Record<string, BlockNode>;
   graph: BlockGraph;
   nodeName: string;
 }
@@ -111,9 +113,10 @@ const DRIVERS: { [D in BlockdevDriver]?: DriverSpec<DriverOptions<D>> } = {
     rules: [],
     strongOptions: [],
     plainFilename: childFilename,
-    open: ({ options, child, extra, graph }) =>
+    open: ({ options, child, extra, extraNodes, graph }) =>
       new CopyBeforeWriteDriver(child!, extra.target!, {
         bitmap: options.bitmap && graph.findBitmapData(options.bitmap.node, options.bitmap.name),
+        clusterSize: blockCopyClusterSize(extraNodes.target!, graph.warn),
         onCbwError: options['on-cbw-error'],
       }),
   },
@@ -167,6 +170,8 @@ export class BlockGraph {
   private generatedIds = 0;
   /** Where events the block layer raises itself go (BLOCK_IMAGE_CORRUPTED); the daemon connects it. */
   eventSink: (name: string, data: Record<string, unknown>) => void = () => {};
+  /** Where the block layer's warnings go: QEMU prints them on stderr. */
+  warn: (line: string) => void = () => {};
 
   /** Newest first, the order of QEMU's query-named-block-nodes. */
   allNodes(): BlockNode[] {
@@ -319,7 +324,21 @@ export class BlockGraph {
   }
 
   /** Puts a filter node above `node`: devices that showed `node` now show the filter. */
+  /**
+   * The checks of a filter node's name that QEMU's bdrv_insert_node makes ("Could not create
+   * node: ..."); a job makes them before it builds anything.
+   */
+  checkFilterName(requestedName: string | undefined): void {
+    if (requestedName === undefined) return;
+    try {
+      this.checkNodeName(requestedName);
+    } catch (error) {
+      throw new QmpError(`Could not create node: ${(error as Error).message}`);
+    }
+  }
+
   insertFilter(node: BlockNode, driver: BlockDriver, requestedName: string | undefined): BlockNode {
+    this.checkFilterName(requestedName);
     const filter = new BlockNode(this.assignNodeName(requestedName), driver, [node], node.readOnly, false);
     this.nodes.set(filter.nodeName, filter);
     node.users.add(`parent ${filter.nodeName}`);
@@ -428,7 +447,7 @@ export class BlockGraph {
       }
       const filename = description.plainFilename ?? `json:${toQmpJson(description.openOptions)}`;
       const extra = Object.fromEntries(Object.entries(extras).map(([member, node]) => [member, node.asChild()]));
-      const driver = spec.open({ options, child: child?.asChild(), readOnly, filename, extra, graph: this, nodeName });
+      const driver = spec.open({ options, child: child?.asChild(), readOnly, filename, extra, extraNodes: extras, graph: this, nodeName });
       const settings = {
         direct: options.cache?.direct === true,
         noFlush: options.cache?.['no-flush'] === true,
@@ -578,11 +597,15 @@ export class BlockGraph {
 
   private assignNodeName(requested: string | undefined): string {
     if (requested === undefined) return this.generateNodeName();
+    this.checkNodeName(requested);
+    return requested;
+  }
+
+  private checkNodeName(requested: string): void {
     if (!WELL_FORMED_ID.test(requested)) throw new QmpError(`Invalid node-name: '${requested}'`);
     if (this.devices.has(requested)) throw new QmpError(`node-name=${requested} is conflicting with a device id`);
     if (this.nodes.has(requested)) throw new QmpError(`Duplicate nodes with node-name='${requested}'`);
     if (requested.length > NODE_NAME_MAX) throw new QmpError('Node name too long');
-    return requested;
   }
 
   /** QEMU's generated names: "#block", a counter, two random digits. */

@@ -152,6 +152,12 @@ export class BlockNode {
   }
 
   /** The view a parent gets: reads and writes go through this node, so its bitmaps see them. */
+  /** The cluster size QEMU's bdrv_get_info reports of the node; undefined where it gets ENOTSUP. */
+  reportedClusterSize(): number | undefined {
+    if (this.driver.clusterSize !== undefined) return this.driver.clusterSize;
+    return this.driver.reportsChildClusterSize ? this.children[0]?.reportedClusterSize() : undefined;
+  }
+
   asChild(): BlockChildIo {
     const node = this;
     const store = this.driver.byteStore;

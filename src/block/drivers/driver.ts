@@ -75,6 +75,8 @@ export interface BlockDriver {
   size(): number;
   /** Cluster size where the format has one; it sets the default bitmap granularity. */
   readonly clusterSize?: number;
+  /** Asked for its cluster size, QEMU asks the node's first child (raw, and the filter drivers). */
+  readonly reportsChildClusterSize?: true;
   read(offset: number, length: number): Buffer;
   /** `read` into the caller's buffer with the host reads off the event loop; drivers without it read synchronously. */
   readInto?(offset: number, into: Buffer): Promise<void>;
