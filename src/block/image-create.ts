@@ -17,6 +17,7 @@ import {
   qcow2SizeProblem,
   type ImageWrite,
   type Qcow2CreateRequest,
+  type BackingFileName,
   type Qcow2CreateSpec,
 } from './drivers/qcow2/create.ts';
 import { QCOW2_MAGIC } from './drivers/qcow2/header.ts';
@@ -142,16 +143,16 @@ function writeImage(node: BlockNode, writes: ImageWrite[]): void {
   node.driver.flush();
 }
 
-/** Formats drive-backup can create its target in. */
-const IMAGE_FILE_CREATORS: Partial<Record<BlockdevDriver, (path: string, size: number) => void>> = {
+/** Formats drive-backup and blockdev-snapshot-sync can create an image in. */
+const IMAGE_FILE_CREATORS: Partial<Record<BlockdevDriver, (path: string, size: number, backing?: BackingFileName) => void>> = {
   raw: (path, size) => createFile(path, BigInt(size)),
   file: (path, size) => createFile(path, BigInt(size)),
-  qcow2: (path, size) => {
+  qcow2: (path, size, backing) => {
     createFile(path, 0n);
     const store = FileByteStore.open(path, { readOnly: false });
     try {
       // qemu-img create rounds the size up to whole sectors.
-      store.pwrite(defaultQcow2Image(BigInt(Math.ceil(size / 512) * 512)), 0);
+      store.pwrite(defaultQcow2Image(BigInt(Math.ceil(size / 512) * 512), backing), 0);
       store.flush();
     } finally {
       store.close();
@@ -162,11 +163,19 @@ const IMAGE_FILE_CREATORS: Partial<Record<BlockdevDriver, (path: string, size: n
 /** Drivers that never create images (no file of their own). */
 const NO_CREATION: ReadonlySet<string> = new Set(['null-co', 'null-aio', 'blkdebug', 'copy-before-write', 'snapshot-access', 'throttle']);
 
-/** Creates (or replaces) the image file `path` of `size` bytes in `format`, as bdrv_img_create does for drive-backup. */
-export function createImage(path: string, format: string, size: number, isKnownFormat: (format: string) => boolean): void {
+/** Formats whose images can name a backing file. */
+const TAKES_BACKING: ReadonlySet<string> = new Set(['qcow2']);
+
+/**
+ * Creates (or replaces) the image file `path` of `size` bytes in `format`,
+ * naming `backing` where given, as bdrv_img_create does for drive-backup and
+ * blockdev-snapshot-sync.
+ */
+export function createImage(path: string, format: string, size: number, isKnownFormat: (format: string) => boolean, backing?: BackingFileName): void {
   if (!isKnownFormat(format)) throw new QmpError(`Unknown file format '${format}'`);
   if (NO_CREATION.has(format)) throw new QmpError(`Format driver '${format}' does not support image creation`);
   const create = IMAGE_FILE_CREATORS[format as BlockdevDriver];
   if (!create) throw new QmpError(`Driver '${format}' is not supported by qblockd`);
-  create(path, size);
+  if (backing && !TAKES_BACKING.has(format)) throw new QmpError(`Backing file not supported for file format '${format}'`);
+  create(path, size, backing);
 }

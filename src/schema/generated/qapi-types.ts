@@ -1074,6 +1074,8 @@ export interface CommandArguments {
   'query-named-block-nodes': {
     'flat'?: boolean;
   };
+  'blockdev-snapshot-sync': BlockdevSnapshotSync;
+  'blockdev-snapshot': BlockdevSnapshot;
   'block-dirty-bitmap-add': BlockDirtyBitmapAdd;
   'block-dirty-bitmap-remove': BlockDirtyBitmap;
   'block-dirty-bitmap-clear': BlockDirtyBitmap;
@@ -1196,6 +1198,8 @@ export interface CommandResults {
   'block_resize': QapiEmpty;
   'query-block': BlockInfo[];
   'query-named-block-nodes': BlockDeviceInfo[];
+  'blockdev-snapshot-sync': QapiEmpty;
+  'blockdev-snapshot': QapiEmpty;
   'block-dirty-bitmap-add': QapiEmpty;
   'block-dirty-bitmap-remove': QapiEmpty;
   'block-dirty-bitmap-clear': QapiEmpty;
