@@ -14,6 +14,7 @@ import type { BlockDriver, BlockStatus } from './driver.ts';
  */
 export class ThrottleDriver implements BlockDriver {
   readonly format = 'throttle';
+  readonly reportsChildClusterSize = true;
 
   constructor(
     private readonly child: BlockChildIo,
