@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { hostErrorText } from '../errno.ts';
 import type { ExportManager } from '../block/exports.ts';
 import { QmpError } from '../qmp/errors.ts';
 import type { CommandArguments, SocketAddressLegacy } from '../schema/generated/qapi-types.ts';
@@ -103,7 +104,7 @@ function removeStaleSocket(unixPath: string): void {
     fs.unlinkSync(unixPath);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT') throw new QmpError(`Failed to unlink socket ${unixPath}: ${errnoText({ code } as NodeJS.ErrnoException)}`);
+    if (code !== 'ENOENT') throw new QmpError(`Failed to unlink socket ${unixPath}: ${hostErrorText({ code } as NodeJS.ErrnoException)}`);
   }
 }
 
@@ -161,25 +162,12 @@ function bindError(address: SocketAddressLegacy, error: NodeJS.ErrnoException): 
   if (address.type === 'unix') {
     // libuv reports a missing directory as EACCES; bind(2) said ENOENT, as QEMU prints it.
     const missingDirectory = error.code === 'EACCES' && !fs.existsSync(path.dirname(address.data.path));
-    return new QmpError(`Failed to bind socket to ${address.data.path}: ${errnoText(missingDirectory ? { ...error, code: 'ENOENT' } : error)}`);
+    return new QmpError(`Failed to bind socket to ${address.data.path}: ${hostErrorText(missingDirectory ? { ...error, code: 'ENOENT' } : error)}`);
   }
   // libuv refuses a host name longer than 255 bytes with EINVAL; glibc's resolver finds no such name.
   if (error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN' || (error.code === 'EINVAL' && error.syscall === 'getaddrinfo')) {
     const { host, port } = (address as { data: { host: string; port: string } }).data;
     return new QmpError(`address resolution failed for ${host}:${port}: Name or service not known`);
   }
-  return new QmpError(`Failed to bind socket: ${errnoText(error)}`);
-}
-
-function errnoText(error: NodeJS.ErrnoException): string {
-  const texts: Record<string, string> = {
-    EADDRINUSE: 'Address already in use',
-    EACCES: 'Permission denied',
-    ENOENT: 'No such file or directory',
-    EADDRNOTAVAIL: 'Cannot assign requested address',
-    EISDIR: 'Is a directory',
-    EPERM: 'Operation not permitted',
-    ENOTDIR: 'Not a directory',
-  };
-  return texts[error.code ?? ''] ?? 'Internal error';
+  return new QmpError(`Failed to bind socket: ${hostErrorText(error)}`);
 }
