@@ -105,7 +105,7 @@ export class Daemon {
       this.memoryTrim.noteActivity();
       if (error) this.log.debug({ command: name, ms, error: error.message }, 'command failed');
       else this.log.debug({ command: name, ms }, 'command');
-    });
+    }, () => this.jobs.all().some((job) => job.status === 'running'));
   }
 
   /** Opens the configured nodes, then starts listening. Throws with a one-line reason. */

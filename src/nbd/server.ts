@@ -3,6 +3,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { hostErrorText } from '../errno.ts';
+import { inetListenOptions } from './inet-listen.ts';
 import type { ExportManager } from '../block/exports.ts';
 import { QmpError } from '../qmp/errors.ts';
 import type { CommandArguments, SocketAddressLegacy } from '../schema/generated/qapi-types.ts';
@@ -26,7 +27,7 @@ export class NbdServer {
 
   async start(options: NbdServerOptions): Promise<void> {
     if (this.listener) throw new QmpError('NBD server already running');
-    const { listenOptions, unixPath } = resolveAddress(options.addr);
+    const { listenOptions, unixPath } = await resolveAddress(options.addr);
     if (unixPath) removeStaleSocket(unixPath);
     const listener = net.createServer((socket) => this.accept(socket));
     await new Promise<void>((resolve, reject) => {
@@ -87,14 +88,12 @@ export class NbdServer {
   }
 }
 
-function resolveAddress(address: SocketAddressLegacy): { listenOptions: net.ListenOptions; unixPath: string | null } {
+async function resolveAddress(address: SocketAddressLegacy): Promise<{ listenOptions: net.ListenOptions; unixPath: string | null }> {
   if (address.type === 'unix') {
     const unixPath = address.data.path || temporarySocketPath();
     return { listenOptions: { path: unixPath }, unixPath };
   }
-  if (address.type === 'inet') {
-    return { listenOptions: { host: address.data.host, port: servicePort(address.data.host, address.data.port) }, unixPath: null };
-  }
+  if (address.type === 'inet') return { listenOptions: await inetListenOptions(address.data), unixPath: null };
   throw new QmpError(`Socket address type '${address.type}' is not supported by qblockd`);
 }
 
@@ -118,44 +117,6 @@ function temporarySocketPath(): string {
     const candidate = path.join(directory, `qemu-socket-${suffix}`);
     if (!fs.existsSync(candidate)) return candidate;
   }
-}
-
-/**
- * The port getaddrinfo(3) makes of a service string, as QEMU passes it
- * through: strtoul's reading truncated to an int, where -1 means "not a
- * number, look the name up in /etc/services", then to 16 bits.
- */
-function servicePort(host: string, service: string): number {
-  const numeric = /^\s*([+-]?)(\d*)$/.exec(service);
-  if (numeric && (numeric[2] !== '' || service === '')) {
-    const digits = numeric[2] || '0';
-    const magnitude = BigInt(digits);
-    const overflow = magnitude > 0xffffffffffffffffn;
-    const unsigned = overflow ? 0xffffffffffffffffn : numeric[1] === '-' ? (1n << 64n) - magnitude : magnitude;
-    const asInt = Number(BigInt.asIntN(32, unsigned % (1n << 64n)));
-    if (asInt !== -1) return asInt & 0xffff;
-  }
-  const named = lookUpService(service);
-  if (named === undefined) {
-    throw new QmpError(`address resolution failed for ${host}:${service}: Servname not supported for ai_socktype`);
-  }
-  return named;
-}
-
-function lookUpService(name: string): number | undefined {
-  let table: string;
-  try {
-    table = fs.readFileSync('/etc/services', 'utf8');
-  } catch {
-    return undefined;
-  }
-  for (const line of table.split('\n')) {
-    const [entry] = line.split('#');
-    const fields = entry!.trim().split(/\s+/);
-    const match = /^(\d+)\/tcp$/.exec(fields[1] ?? '');
-    if (match && (fields[0] === name || fields.slice(2).includes(name))) return Number(match[1]);
-  }
-  return undefined;
 }
 
 function bindError(address: SocketAddressLegacy, error: NodeJS.ErrnoException): QmpError {
