@@ -3,6 +3,7 @@ import type { BlockDeviceInfo, BlockInfo, StatusInfo, VersionInfo } from '../sch
 import { infoBlock } from './info-block.ts';
 import { runQemuIoCommand, type QemuIoTarget } from './qemu-io.ts';
 import { monitorSize } from './size.ts';
+import { C_BLANK, C_BLANKS, trimC, trimStartC } from '../c-text.ts';
 
 export type { QemuIoTarget } from './qemu-io.ts';
 export { NO_MEDIUM_TARGET } from './qemu-io.ts';
@@ -34,7 +35,7 @@ const INFO_COMMANDS: Record<string, HmpCommand> = {
   block: {
     help: ['info block [-n] [-v] [device] -- show info of one block device or all block devices (-n: show named nodes; -v: show details)'],
     run(rest, context) {
-      const words = rest.trim().split(/\s+/).filter(Boolean);
+      const words = trimC(rest).split(C_BLANKS).filter(Boolean);
       const device = words.find((word) => !word.startsWith('-'));
       return infoBlock(context.blockBackends(), context.namedNodes(), { namedNodes: words.includes('-n'), verbose: words.includes('-v') }, device);
     },
@@ -57,7 +58,7 @@ const HMP_COMMANDS: Record<string, HmpCommand> = {
   help: {
     help: ['help|? [cmd] -- show the help'],
     run(rest) {
-      const name = rest.trim();
+      const name = trimC(rest);
       if (name === '') return Object.values(HMP_COMMANDS).flatMap((command) => command.help.map((line) => line + '\n')).join('');
       if (name === 'info') return infoHelp();
       const command = HMP_COMMANDS[name];
@@ -67,7 +68,7 @@ const HMP_COMMANDS: Record<string, HmpCommand> = {
   info: {
     help: ['info [subcommand] -- show various information about the system state'],
     run(rest, context) {
-      const [name = '', args] = splitFirstWord(rest.trimStart());
+      const [name = '', args] = splitFirstWord(trimStartC(rest));
       if (name === '') return infoHelp();
       const subcommand = INFO_COMMANDS[name];
       return subcommand ? subcommand.run(args, context) : `unknown command: 'info ${name}'\n`;
@@ -99,7 +100,7 @@ const TRY_HELP = 'Try "help qemu-io" for more information\n';
  */
 export function runHumanMonitorCommand(commandLine: string, context: HmpContext, cpuIndex?: number | bigint): string {
   if (cpuIndex !== undefined) throw new QmpError("Parameter 'cpu-index' expects a CPU number");
-  const [name = '', rest = ''] = splitFirstWord(commandLine.trim());
+  const [name = '', rest = ''] = splitFirstWord(trimC(commandLine));
   if (name === '') return '';
   const command = HMP_COMMANDS[name === '?' ? 'help' : name];
   const reply = command ? command.run(rest, context) : `unknown command: '${name}'\n`;
@@ -111,14 +112,14 @@ export function runHumanMonitorCommand(commandLine: string, context: HmpContext,
  * looks the device up; qemu-io's own output goes to QEMU's stdout, not into the reply.
  */
 function runQemuIo(rest: string, context: HmpContext): string {
-  let remainder = rest.trimStart();
-  const guestDevicesOnly = /^-d(\s|$)/.test(remainder);
+  let remainder = trimStartC(rest);
+  const guestDevicesOnly = /^-d([ \t\n\v\f\r]|$)/.test(remainder);
   if (guestDevicesOnly) remainder = remainder.slice(2);
   const device = hmpString(remainder);
   if (!device) return `qemu-io: block device name expected\n${TRY_HELP}`;
   const command = hmpString(device.rest);
   if (!command) return `qemu-io: string expected\n${TRY_HELP}`;
-  if (command.rest.trim() !== '') return `qemu-io: extraneous characters at the end of line\n${TRY_HELP}`;
+  if (trimC(command.rest) !== '') return `qemu-io: extraneous characters at the end of line\n${TRY_HELP}`;
   let target: QemuIoTarget;
   try {
     target = context.resolveQemuIoTarget(device.value, guestDevicesOnly);
@@ -136,7 +137,7 @@ function runBlockResize(rest: string, context: HmpContext): string {
   if (!device) return `block_resize: block device name expected\n${tryHelp}`;
   const size = monitorSize(device.rest, 'm');
   if (!size) return `invalid size\n${tryHelp}`;
-  if (size.rest.trim() !== '') return `block_resize: extraneous characters at the end of line\n${tryHelp}`;
+  if (trimC(size.rest) !== '') return `block_resize: extraneous characters at the end of line\n${tryHelp}`;
   const warning = size.warning ? `${size.warning}\n` : '';
   try {
     context.resizeDevice(device.value, size.value);
@@ -148,7 +149,7 @@ function runBlockResize(rest: string, context: HmpContext): string {
 }
 
 function splitFirstWord(text: string): [string, string] {
-  const end = text.search(/\s/);
+  const end = text.search(C_BLANK);
   return end < 0 ? [text, ''] : [text.slice(0, end), text.slice(end)];
 }
 
@@ -160,7 +161,7 @@ const ESCAPES: Record<string, string> = { n: '\n', r: '\r', '\\': '\\', "'": "'"
  * nothing left, an unterminated string, an unknown escape.
  */
 function hmpString(text: string): { value: string; rest: string } | null {
-  const trimmed = text.trimStart();
+  const trimmed = trimStartC(text);
   if (trimmed === '') return null;
   if (!trimmed.startsWith('"')) {
     const [value, rest] = splitFirstWord(trimmed);

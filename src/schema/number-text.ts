@@ -1,3 +1,5 @@
+import { trimStartC } from '../c-text.ts';
+
 const UINT64_LIMIT = 2n ** 64n;
 const SIZE_UNITS: Record<string, bigint> = { b: 1n, k: 1n << 10n, m: 1n << 20n, g: 1n << 30n, t: 1n << 40n, p: 1n << 50n, e: 1n << 60n };
 
@@ -16,7 +18,7 @@ export interface SizeText {
  * 'range' for 2^64 and beyond.
  */
 export function readSize(text: string, defaultUnit: 'b' | 'm' = 'b'): SizeText | 'invalid' | 'range' {
-  const start = text.trimStart();
+  const start = trimStartC(text);
   const hex = /^\+?0[xX]([0-9a-fA-F]+)([bkmgtpeBKMGTPE]?)/.exec(start);
   const decimal = hex ? null : /^\+?([0-9]+)(?:\.([0-9]*))?([bkmgtpeBKMGTPE]?)/.exec(start);
   const match = hex ?? decimal;
@@ -46,7 +48,7 @@ export function parseSize(text: string): bigint | 'invalid' | 'range' {
 
 /** A C integer as qemu_strtoi64 reads it with base 0: decimal, 0x hexadecimal or 0 octal, signed. */
 export function parseInteger(text: string): bigint | null {
-  const match = /^\s*([+-]?)(0x[0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$/.exec(text);
+  const match = /^[ \t\n\v\f\r]*([+-]?)(0x[0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$/.exec(text);
   if (!match) return null;
   const digits = match[2]!;
   const magnitude = digits.startsWith('0x') ? BigInt(digits) : digits.length > 1 && digits.startsWith('0') ? BigInt('0o' + digits.slice(1)) : BigInt(digits);

@@ -13,6 +13,16 @@ describe('human-monitor-command lines without a qemu-io command', () => {
     ['aaa', "unknown command: 'aaa'\r\n"],
     ['é', "unknown command: 'é'\r\n"],
     ['qemu-io', 'qemu-io: block device name expected\r\nTry "help qemu-io" for more information\r\n'],
+    // Only C's blanks separate words: Unicode spaces (U+FEFF, U+00A0, U+2028) are text to QEMU.
+    ["\ufeff", "unknown command: '\ufeff'\r\n"],
+    ["info\u00a0block", "unknown command: 'info\u00a0block'\r\n"],
+    ["help\u00a0info", "unknown command: 'help\u00a0info'\r\n"],
+    ["info\u2028block", "unknown command: 'info\u2028block'\r\n"],
+    ["\u00a0", "unknown command: '\u00a0'\r\n"],
+    ["qemu-io\u00a0n0 \"read 0 1\"", "unknown command: 'qemu-io\u00a0n0'\r\n"],
+    ["block_resize n0 \u00a01M", "invalid size\r\nTry \"help block_resize\" for more information\r\n"],
+    ["block_resize n0 1M\u00a0", "block_resize: extraneous characters at the end of line\r\nTry \"help block_resize\" for more information\r\n"],
+    ["qemu-io n0 \"read 0 512\"\u00a0", "qemu-io: extraneous characters at the end of line\r\nTry \"help qemu-io\" for more information\r\n"],
   ])('%j answers %j', (line, reply) => {
     expect(runHumanMonitorCommand(line, noDevices)).toBe(reply);
   });
