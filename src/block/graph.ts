@@ -29,6 +29,8 @@ interface NodeDescription {
   /** The driver, the options that define the node's contents, and its child's, as given. */
   openOptions: Record<string, unknown>;
   plainFilename?: string;
+  /** The node's driver is a protocol (QEMU's bdrv_file_open): a format node above may take its filename. */
+  protocol: boolean;
   /** The filename the node has while its backing is the one its image names (QEMU's auto_backing_file decides). */
   ownPlainFilename?: string;
   /** The backing file the node's image names; once that file is opened by default, the opened node's filename. */
@@ -71,8 +73,11 @@ interface DriverSpec<Options> {
   open(args: OpenArguments<Options>): BlockDriver;
 }
 
-/** Format drivers show their child's filename unless their own strong options make the node different. */
+/** Filter drivers show their child's filename unless their own strong options make the node different. */
 const childFilename = (_options: unknown, child: NodeDescription | undefined, strongGiven: boolean) => (strongGiven ? undefined : child?.plainFilename);
+/** A format node takes its child's filename only from a protocol node: opening that file with the format gives the same tree. */
+const protocolChildFilename = (options: unknown, child: NodeDescription | undefined, strongGiven: boolean) =>
+  child?.protocol ? childFilename(options, child, strongGiven) : undefined;
 
 const NULL_DRIVER = {
   protocol: true as const,
@@ -97,7 +102,7 @@ const DRIVERS: { [D in BlockdevDriver]?: DriverSpec<DriverOptions<D>> } = {
     childOption: 'file',
     rules: RAW_RULES,
     strongOptions: ['offset', 'size'],
-    plainFilename: childFilename,
+    plainFilename: protocolChildFilename,
     open: ({ options, child, filename }) => new RawDriver(child!, options, filename),
   },
   qcow2: {
@@ -105,7 +110,7 @@ const DRIVERS: { [D in BlockdevDriver]?: DriverSpec<DriverOptions<D>> } = {
     claimsFile: true,
     rules: QCOW2_CHILD_RULES,
     strongOptions: [],
-    plainFilename: childFilename,
+    plainFilename: protocolChildFilename,
     open: ({ options, child, filename, graph, nodeName }) =>
       new Qcow2Driver(child!, filename, options, (corruption, fatal) =>
         graph.eventSink('BLOCK_IMAGE_CORRUPTED', corruptionEventData(corruption, graph.eventNames(nodeName), fatal)),
@@ -741,5 +746,5 @@ function describe<Options extends BlockdevOptions>(
   for (const key of strong) openOptions[key] = given[key];
   if (child) openOptions.file = child.openOptions;
   const plainFilename = spec.plainFilename(options, child, strong.length > 0);
-  return { openOptions, plainFilename, ownPlainFilename: plainFilename };
+  return { openOptions, plainFilename, ownPlainFilename: plainFilename, protocol: spec.protocol === true };
 }

@@ -9,6 +9,7 @@ import recorded from './recorded-blockdev-options.json' with { type: 'json' };
 import recordedQcow2 from './recorded-qcow2-options.json' with { type: 'json' };
 import recordedUnused from './recorded-unused-options.json' with { type: 'json' };
 import recordedObjectAdd from './recorded-object-add.json' with { type: 'json' };
+import recordedFormatFilenames from './recorded-format-filenames.json' with { type: 'json' };
 import { buildImage } from '../support/qcow2-images.ts';
 
 /**
@@ -31,6 +32,7 @@ const TABLES = {
   'qcow2 cache, lazy-refcounts, data-file and backing options, on images built from the spec': recordedQcow2 as RecordedExchange[],
   'options no driver takes (an empty `cache`, empty blkdebug rule lists), refused once the node is open, children first': recordedUnused as RecordedExchange[],
   'object-add throttle-group: `limits` and the x- properties set one by one in QDict order': recordedObjectAdd as RecordedExchange[],
+  'a format node takes its child\'s filename only from a protocol node (raw over qcow2, over raw: json:)': recordedFormatFilenames as RecordedExchange[],
 };
 const normalize = (line: string) => line.replaceAll(dir, 'DIR').replace(/#block\d+/g, '#block');
 

@@ -62,7 +62,9 @@ export class RawDriver implements BlockDriver {
 
   close(): void {}
 
+  /** The child's figures (QEMU's raw asks its child for them), but no format-specific part: raw has none. */
   imageInfo(): ImageInfo {
-    return { ...this.child.imageInfo(), 'virtual-size': this.size(), filename: this.filename, format: 'raw' };
+    const { 'format-specific': _childFormat, ...child } = this.child.imageInfo();
+    return { ...child, 'virtual-size': this.size(), filename: this.filename, format: 'raw' };
   }
 }
