@@ -37,6 +37,11 @@ export class SocketReader {
     socket.on('close', end);
   }
 
+  /** The next `length` bytes if they have all arrived, without waiting; null otherwise. */
+  readBuffered(length: number): Buffer | null {
+    return this.buffered >= length ? this.take(length) : null;
+  }
+
   read(length: number): Promise<Buffer> {
     if (this.buffered >= length) return Promise.resolve(this.take(length));
     if (this.ended) return Promise.reject(new ConnectionEnded(this.buffered > 0));

@@ -3,6 +3,7 @@ import {
   ExtentList,
   decodeOptionHeader,
   decodeRequest,
+  requestOffsetText,
   encodeBlockStatusChunk,
   encodeDataChunkHead,
   encodeErrorChunk,
@@ -40,7 +41,8 @@ describe('NBD wire format (doc/proto.md)', () => {
 
   it('reads a request: magic, flags, type, handle, 64-bit offset, length', () => {
     const request = decodeRequest(Buffer.from('25609513' + '0004' + '0000' + '0102030405060708' + 'ffffffffffffffff' + '00001000', 'hex'));
-    expect(request).toEqual({ magic: 0x25609513, flags: 4, type: 0, handle: HANDLE, offset: 0xffffffffffffffffn, length: 4096 });
+    expect(request).toEqual({ magic: 0x25609513, flags: 4, type: 0, handle: HANDLE, offsetHigh: 0xffffffff, offsetLow: 0xffffffff, offset: 2 ** 64 - 1, length: 4096 });
+    expect(requestOffsetText(request)).toBe('18446744073709551615');
   });
 
   it('writes simple replies and structured chunks', () => {
