@@ -742,6 +742,69 @@ async function serveNbdImages(active: ProgramName[], images: { data: string; bit
 }
 
 // ---------------------------------------------------------------------------------------
+// Backing chain
+
+const CHAIN_MIB = 512;
+const CHAIN_STRIPE_MIB = 4;
+
+/**
+ * A 4-deep chain made by qemu-img: a raw base full of data under three qcow2 overlays,
+ * each holding its own quarter of every 4 MiB stripe, so a sequential read crosses all
+ * four layers in every stripe. Returns the directory and the top image.
+ */
+function makeChain(): { dir: string; top: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qblockd-bench-chain-'));
+  const base = path.join(dir, 'base.raw');
+  execFileSync('qemu-img', ['create', '-q', '-f', 'raw', base, `${CHAIN_MIB}M`]);
+  execFileSync('qemu-io', ['-f', 'raw', '-c', `write -P 0x11 0 ${CHAIN_MIB}M`, base], { stdio: 'ignore' });
+  let below = base;
+  let format = 'raw';
+  for (let level = 1; level <= 3; level++) {
+    const image = path.join(dir, `l${level}.qcow2`);
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', below, '-F', format, image]);
+    const writes = Array.from({ length: CHAIN_MIB / CHAIN_STRIPE_MIB }, (_, stripe) => ['-c', `write -P ${0x11 + level * 0x11} ${stripe * CHAIN_STRIPE_MIB + level}M 1M`]).flat();
+    execFileSync('qemu-io', ['-f', 'qcow2', ...writes, image], { stdio: 'ignore', maxBuffer: 1 << 26 });
+    below = image;
+    format = 'qcow2';
+  }
+  return { dir, top: below };
+}
+
+/** Sequential read of the chain's top node over NBD (nbdcopy), opened by each program from the image headers. */
+async function backingChain(active: ProgramName[]): Promise<void> {
+  const { dir, top } = makeChain();
+  try {
+    await readChain(active, top);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function readChain(active: ProgramName[], top: string): Promise<void> {
+  await withDaemons(active, (program) => {
+    const flag = program === 'qsd' ? '--blockdev' : '-blockdev';
+    return [flag, `driver=file,node-name=top-file,filename=${top},read-only=on`, flag, 'driver=qcow2,node-name=top,file=top-file,read-only=on'];
+  }, async (daemons) => {
+    const sockets = new Map<ProgramName, string>();
+    for (const [program, daemon] of daemons) {
+      const socket = path.join(path.dirname(daemon.socketPath), 'nbd.sock');
+      sockets.set(program, socket);
+      await daemon.execute('nbd-server-start', { addr: { type: 'unix', data: { path: socket } } });
+      await daemon.execute('block-export-add', { type: 'nbd', id: 'top', 'node-name': 'top' });
+      const copy = path.join(path.dirname(daemon.socketPath), 'chain.img');
+      execFileSync('nbdcopy', [`nbd+unix:///top?socket=${socket}`, copy]);
+      crossCheck('nbdcopy of the 4-deep chain (sha256 of the data)', program, createHash('sha256').update(fs.readFileSync(copy)).digest('hex'));
+      fs.rmSync(copy);
+    }
+    const reads = await interleaved(daemons, reps(5), async (_daemon, program) => {
+      execFileSync('nbdcopy', [`nbd+unix:///top?socket=${sockets.get(program)}`, 'null:']);
+    });
+    const rates = new Map([...reads].map(([program, values]) => [program, values.map((ms) => CHAIN_MIB / 1.048576 / (ms / 1000))]));
+    recordAll('backing chain', `read through a 4-deep chain (raw + 3 qcow2), nbdcopy of ${CHAIN_MIB} MiB`, 'MB/s', 'rate', rates, atLeast(1));
+  });
+}
+
+// ---------------------------------------------------------------------------------------
 // Report
 
 function format(value: number): string {
@@ -814,6 +877,7 @@ async function main(): Promise<void> {
     ['qcow2', qcow2OpenClose],
     ['backup', backups],
     ['nbd', nbdServing],
+    ['backing chain', backingChain],
   ];
   const load = os.loadavg().map((value) => value.toFixed(2)).join(' ');
   const failures: string[] = [];

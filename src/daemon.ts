@@ -32,6 +32,12 @@ const DEFAULT_LIMITS: SessionLimits = { maxPendingReplyBytes: 8 << 20, maxPendin
 /** Large enough for a request at QEMU's 64 MiB token limit in one frame. */
 const DEFAULT_MAX_FRAME_BYTES = (64 << 20) + (64 << 10);
 
+/** The daemon's own standard output and error, as a QEMU process would print on them. */
+export interface HostOutput {
+  stdout(text: string): void;
+  stderr(text: string): void;
+}
+
 /**
  * The running daemon: one block graph, one dispatcher, any number of QMP
  * sessions on any number of monitors. Transports feed sessions; sessions
@@ -62,12 +68,13 @@ export class Daemon {
   constructor(
     private readonly config: DaemonConfig,
     private readonly log: Logger,
-    /** Where HMP qemu-io prints, as QEMU's qemu-io prints on its stdout rather than into the reply. */
-    printOutput: (text: string) => void = (text) => void process.stdout.write(text),
+    /** Where what QEMU prints goes: HMP qemu-io's reports on stdout (not into the reply), warnings on stderr. */
+    print: HostOutput = { stdout: (text) => void process.stdout.write(text), stderr: (text) => void process.stderr.write(text) },
   ) {
     this.schema = loadSchema();
     this.machine = new Machine(this.graph, config.machine);
     this.graph.eventSink = (name, data) => this.emitEvent(name, data);
+    this.graph.warn = (line) => print.stderr(`${line}\n`);
     this.exports = new ExportManager(
       this.graph,
       (id) => this.emitEvent('BLOCK_EXPORT_DELETED', { id }),
@@ -90,7 +97,7 @@ export class Daemon {
       version: config.version,
       emitEvent: (name, data) => this.emitEvent(name, data),
       watchers: this.watchers,
-      printOutput,
+      printOutput: print.stdout,
       requestShutdown: (reason) => setImmediate(() => void this.shutdown(reason)),
     };
     this.dispatcher = new Dispatcher(this.schema, allCommands(services), (name, ms, error) => {

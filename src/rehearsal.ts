@@ -26,7 +26,7 @@ const REHEARSAL = [
  * daemon's first command runs about as fast as its next. Rejects if any fails.
  */
 export async function rehearse(): Promise<void> {
-  const daemon = new Daemon(loadConfig(undefined), createLogger({ level: 'silent', destination: 'stderr' }), () => {});
+  const daemon = new Daemon(loadConfig(undefined), createLogger({ level: 'silent', destination: 'stderr' }), { stdout: () => {}, stderr: () => {} });
   const replies: string[] = [];
   let answered = () => {};
   const done = new Promise<void>((resolve) => (answered = resolve));

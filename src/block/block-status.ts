@@ -6,10 +6,19 @@ export interface StatusSource {
 }
 
 /** The status runs covering [offset, offset+length), ascending, each with where it starts. */
-export function* statusRuns(source: StatusSource, offset: number, length: number): Iterable<BlockStatus & { offset: number }> {
+export function statusRuns(source: StatusSource, offset: number, length: number): Iterable<BlockStatus & { offset: number }> {
+  return runsOf((at, bytes) => source.blockStatus(at, bytes), offset, length);
+}
+
+/** Runs covering [offset, offset+length) of any status answered run by run (`statusAt` gives the run starting at an offset). */
+export function* runsOf<Status extends { length: number }>(
+  statusAt: (offset: number, length: number) => Status,
+  offset: number,
+  length: number,
+): Iterable<Status & { offset: number }> {
   const end = offset + length;
   for (let at = offset; at < end; ) {
-    const status = source.blockStatus(at, end - at);
+    const status = statusAt(at, end - at);
     yield { ...status, offset: at };
     at += status.length;
   }

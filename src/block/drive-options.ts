@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { QmpError } from '../qmp/errors.ts';
+import { backingFormat, parseHeader, resolveBackingFilename } from './drivers/qcow2/header.ts';
 import { parseSize } from '../schema/number-text.ts';
 
 const QCOW2_MAGIC = Buffer.from([0x51, 0x46, 0x49, 0xfb]);
@@ -61,7 +62,45 @@ export function driveToBlockdev(options: Record<string, string>): Record<string,
   }
   if (blockdev.driver === undefined) throw new QmpError("Parameter 'driver' is missing");
   if (cache) blockdev.cache = cacheOptions(cache);
+  if (options.file !== undefined) completeBackingOptions(blockdev, options.file);
   return blockdev;
+}
+
+/** The most of cluster 0 an image can have (2 MiB clusters). */
+const MAX_HEADER_CLUSTER = 2 * 1024 * 1024;
+
+/**
+ * `backing.node-name=...` and other dotted backing options leave the rest to the
+ * image: the backing file and format its header names fill in what is not given.
+ */
+function completeBackingOptions(blockdev: Record<string, unknown>, path: string): void {
+  const backing = blockdev.backing;
+  if (blockdev.driver !== 'qcow2' || typeof backing !== 'object' || backing === null) return;
+  const named = imageBackingFile(path);
+  if (!named) return;
+  const given = backing as Record<string, unknown>;
+  const file = typeof given.file === 'object' && given.file !== null ? (given.file as Record<string, unknown>) : {};
+  given.driver ??= named.format ?? probeFormat(named.filename);
+  if (given.file === undefined || typeof given.file === 'object') given.file = { driver: 'file', filename: named.filename, ...file };
+}
+
+/** The backing file a qcow2 image's header names, resolved against the image's directory; undefined when it names none or cannot be read. */
+function imageBackingFile(path: string): { filename: string; format: string | undefined } | undefined {
+  let header;
+  try {
+    const cluster0 = Buffer.alloc(MAX_HEADER_CLUSTER);
+    const fd = fs.openSync(path, 'r');
+    try {
+      fs.readSync(fd, cluster0, 0, cluster0.length, 0);
+    } finally {
+      fs.closeSync(fd);
+    }
+    header = parseHeader(cluster0, { readOnly: true });
+  } catch {
+    return undefined;
+  }
+  if (header.backingFile === '') return undefined;
+  return { filename: resolveBackingFilename(path, header.backingFile), format: backingFormat(header) };
 }
 
 /** The options QEMU's drivers read from a -drive as QemuOpts sizes (unit suffixes allowed), by driver. */

@@ -18,7 +18,8 @@ export interface BlockExport {
   readonly id: string;
   readonly name: string;
   readonly description: string | undefined;
-  readonly node: BlockNode;
+  /** Moves to a snapshot's overlay, as QEMU's export BlockBackend does. */
+  node: BlockNode;
   readonly writable: boolean;
   readonly allocationDepth: boolean;
   readonly bitmaps: DirtyBitmap[];
@@ -122,6 +123,16 @@ export class ExportManager {
   }
 
   /** The export a client may open under `name`: deleted ones are no longer offered. */
+  /** A snapshot put `to` over `from`: exports of `from` serve `to` from now on. */
+  moveNode(from: BlockNode, to: BlockNode): void {
+    for (const exported of this.exports) {
+      if (exported.node !== from) continue;
+      from.users.delete(`export ${exported.id}`);
+      exported.node = to;
+      to.users.add(`export ${exported.id}`);
+    }
+  }
+
   findByName(name: string): BlockExport | undefined {
     return this.exports.find((exported) => exported.name === name && !exported.shuttingDown);
   }
@@ -198,6 +209,8 @@ export class ExportManager {
     for (const bitmap of exported.bitmaps) bitmap.release(exported);
     exported.node.users.delete(`export ${exported.id}`);
     this.emitDeleted(exported.id);
+    // A node only the export kept (a snapshot overlay that took the export over) goes with it, as in QEMU.
+    if (!exported.node.monitorOwned && exported.node.users.size === 0) this.graph.closeImplicit(exported.node);
   }
 }
 

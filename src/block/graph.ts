@@ -5,7 +5,7 @@ import { DirtyBitmap } from './bitmap/dirty-bitmap.ts';
 import { probeFormat } from './drive-options.ts';
 import { BlkdebugDriver } from './drivers/blkdebug.ts';
 import { CopyBeforeWriteDriver } from './drivers/copy-before-write.ts';
-import type { BlockDriver, HostLockMode } from './drivers/driver.ts';
+import type { BackingChainDriver, BlockDriver, HostLockMode } from './drivers/driver.ts';
 import { FileDriver } from './drivers/file.ts';
 import { SnapshotAccessDriver } from './drivers/snapshot-access.ts';
 import { NullDriver } from './drivers/null-co.ts';
@@ -15,7 +15,9 @@ import { RawDriver } from './drivers/raw.ts';
 import { BlockNode, type BlockChildIo } from './node.ts';
 import { COMMON_RULES, FILE_RULES, NULL_RULES, QCOW2_CHILD_RULES, RAW_RULES, firstProblem, type OptionRule } from './drivers/option-rules.ts';
 import { toQmpJson } from '../qmp/wire.ts';
-import type { BlockdevDriver, BlockdevOptions, BlockdevRef } from '../schema/generated/qapi-types.ts';
+import { blockCopyClusterSize } from './block-copy.ts';
+import { qdictKeyOrder } from '../qmp/qdict-order.ts';
+import type { BlockdevDriver, BlockdevOptions, BlockdevRef, BlockdevRefOrNull } from '../schema/generated/qapi-types.ts';
 
 /** One driver's BlockdevOptions: the common members and its own. */
 type DriverOptions<D extends BlockdevDriver> = Extract<BlockdevOptions, { driver: D }>;
@@ -25,6 +27,10 @@ interface NodeDescription {
   /** The driver, the options that define the node's contents, and its child's, as given. */
   openOptions: Record<string, unknown>;
   plainFilename?: string;
+  /** The filename the node has while its backing is the one its image names (QEMU's auto_backing_file decides). */
+  ownPlainFilename?: string;
+  /** The backing file the node's image names; once that file is opened by default, the opened node's filename. */
+  autoBackingFile?: string;
 }
 
 interface OpenArguments<Options> {
@@ -32,8 +38,9 @@ interface OpenArguments<Options> {
   child: BlockChildIo | undefined;
   readOnly: boolean;
   filename: string;
-  /** The children named by `extraChildren`. */
+  /** The children named by `extraChildren`, and their nodes. */
   extra: Record<string, BlockChildIo>;
+  extraNodes: Record<string, BlockNode>;
   graph: BlockGraph;
   nodeName: string;
 }
@@ -49,6 +56,8 @@ interface DriverSpec<Options> {
    * through and, like an unused -drive, claims nothing.
    */
   claimsFile?: boolean;
+  /** QEMU calls the driver a protocol (it has a protocol name): its refusals say so. */
+  protocol?: true;
   /** QEMU's checks on this driver's option values, in its order (block/drivers/option-rules.ts). */
   rules: Array<OptionRule<Options>>;
   /** The options that change what the node contains: they appear in its `json:` filename (QEMU's strong options). */
@@ -62,6 +71,7 @@ interface DriverSpec<Options> {
 const childFilename = (_options: unknown, child: NodeDescription | undefined, strongGiven: boolean) => (strongGiven ? undefined : child?.plainFilename);
 
 const NULL_DRIVER = {
+  protocol: true as const,
   rules: NULL_RULES,
   strongOptions: ['size', 'read-zeroes'],
   plainFilename: (options: DriverOptions<'null-co' | 'null-aio'>, _child: NodeDescription | undefined, strongGiven: boolean) =>
@@ -73,6 +83,7 @@ const DRIVERS: { [D in BlockdevDriver]?: DriverSpec<DriverOptions<D>> } = {
   'null-co': NULL_DRIVER,
   'null-aio': NULL_DRIVER,
   file: {
+    protocol: true,
     rules: FILE_RULES,
     strongOptions: ['filename'],
     plainFilename: (options) => options.filename,
@@ -102,9 +113,10 @@ const DRIVERS: { [D in BlockdevDriver]?: DriverSpec<DriverOptions<D>> } = {
     rules: [],
     strongOptions: [],
     plainFilename: childFilename,
-    open: ({ options, child, extra, graph }) =>
+    open: ({ options, child, extra, extraNodes, graph }) =>
       new CopyBeforeWriteDriver(child!, extra.target!, {
         bitmap: options.bitmap && graph.findBitmapData(options.bitmap.node, options.bitmap.name),
+        clusterSize: blockCopyClusterSize(extraNodes.target!, graph.warn),
         onCbwError: options['on-cbw-error'],
       }),
   },
@@ -117,6 +129,7 @@ const DRIVERS: { [D in BlockdevDriver]?: DriverSpec<DriverOptions<D>> } = {
   },
   blkdebug: {
     childOption: 'image',
+    protocol: true,
     rules: [],
     strongOptions: [],
     plainFilename: childFilename,
@@ -157,6 +170,8 @@ export class BlockGraph {
   private generatedIds = 0;
   /** Where events the block layer raises itself go (BLOCK_IMAGE_CORRUPTED); the daemon connects it. */
   eventSink: (name: string, data: Record<string, unknown>) => void = () => {};
+  /** Where the block layer's warnings go: QEMU prints them on stderr. */
+  warn: (line: string) => void = () => {};
 
   /** Newest first, the order of QEMU's query-named-block-nodes. */
   allNodes(): BlockNode[] {
@@ -212,10 +227,20 @@ export class BlockGraph {
 
   /** bdrv_lookup_bs: a device name first, then a node name. */
   findDeviceOrNode(name: string): BlockNode {
-    if (this.emptyDrives.has(name)) throw new QmpError(`Device '${name}' has no medium`);
-    const node = this.devices.get(name) ?? this.nodes.get(name);
-    if (!node) throw new QmpError(`Cannot find device='${name}' nor node-name='${name}'`);
+    return this.lookup(name, name);
+  }
+
+  /** bdrv_lookup_bs with a device name and a node name apart, either left out. */
+  lookup(device: string | undefined, nodeName: string | undefined): BlockNode {
+    if (device !== undefined && this.emptyDrives.has(device)) throw new QmpError(`Device '${device}' has no medium`);
+    const node = (device !== undefined ? this.devices.get(device) : undefined) ?? (nodeName !== undefined ? this.nodes.get(nodeName) : undefined);
+    if (!node) throw new QmpError(`Cannot find device='${device ?? ''}' nor node-name='${nodeName ?? ''}'`);
     return node;
+  }
+
+  /** Whether a device or a node goes by this name. */
+  exists(name: string): boolean {
+    return this.devices.has(name) || this.nodes.has(name);
   }
 
   /** The lookup the bitmap commands use for an existing bitmap's node. */
@@ -267,10 +292,17 @@ export class BlockGraph {
     if (this.devices.has(id) || this.emptyDrives.has(id) || this.nodes.has(id)) throw new QmpError(`Duplicate ID '${id}' for drive`);
   }
 
-  /** drive-backup's target: an image opened by file name, closed again by closeImplicit. */
-  openImplicit(filename: string, format: string | undefined): BlockNode {
+  /**
+   * An image opened by file name for drive-backup's target or a snapshot's
+   * overlay, closed again by closeImplicit; `withoutBacking` leaves the backing
+   * its header names unopened (the caller attaches one).
+   */
+  openImplicit(filename: string, format: string | undefined, opening: { withoutBacking?: boolean; nodeName?: string; readOnly?: boolean } = {}): BlockNode {
     const driver = format ?? probeFormat(filename);
-    const options = driver === 'file' ? { driver, filename } : { driver, file: { driver: 'file', filename } };
+    const options: Record<string, unknown> = driver === 'file' ? { driver, filename } : { driver, file: { driver: 'file', filename } };
+    if (opening.withoutBacking && driver !== 'file') options.backing = null;
+    if (opening.nodeName !== undefined) options['node-name'] = opening.nodeName;
+    if (opening.readOnly) options['read-only'] = true;
     return this.open(options as BlockdevOptions, false);
   }
 
@@ -292,7 +324,21 @@ export class BlockGraph {
   }
 
   /** Puts a filter node above `node`: devices that showed `node` now show the filter. */
+  /**
+   * The checks of a filter node's name that QEMU's bdrv_insert_node makes ("Could not create
+   * node: ..."); a job makes them before it builds anything.
+   */
+  checkFilterName(requestedName: string | undefined): void {
+    if (requestedName === undefined) return;
+    try {
+      this.checkNodeName(requestedName);
+    } catch (error) {
+      throw new QmpError(`Could not create node: ${(error as Error).message}`);
+    }
+  }
+
   insertFilter(node: BlockNode, driver: BlockDriver, requestedName: string | undefined): BlockNode {
+    this.checkFilterName(requestedName);
     const filter = new BlockNode(this.assignNodeName(requestedName), driver, [node], node.readOnly, false);
     this.nodes.set(filter.nodeName, filter);
     node.users.add(`parent ${filter.nodeName}`);
@@ -350,6 +396,7 @@ export class BlockGraph {
     const node = this.nodes.get(nodeName);
     if (!node) throw new QmpError(`Failed to find node with node-name='${nodeName}'`);
     if ([...node.users].some((user) => !user.startsWith('parent '))) throw new QmpError(`Node ${nodeName} is in use`);
+    refuse(this.backingBlocker(node));
     if (!node.monitorOwned) throw new QmpError(`Node ${nodeName} is not owned by the monitor`);
     if (node.users.size > 0) throw new QmpError(`Block device ${nodeName} is in use`);
     this.close(node);
@@ -386,6 +433,7 @@ export class BlockGraph {
     };
     let claimedChild = false;
     const child = childOf(spec.childOption);
+    let node: BlockNode;
     try {
       const extras = Object.fromEntries((spec.extraChildren ?? []).map((member) => [member, childOf(member)!]));
       refuse(firstProblem(COMMON_RULES, options));
@@ -399,13 +447,13 @@ export class BlockGraph {
       }
       const filename = description.plainFilename ?? `json:${toQmpJson(description.openOptions)}`;
       const extra = Object.fromEntries(Object.entries(extras).map(([member, node]) => [member, node.asChild()]));
-      const driver = spec.open({ options, child: child?.asChild(), readOnly, filename, extra, graph: this, nodeName });
+      const driver = spec.open({ options, child: child?.asChild(), readOnly, filename, extra, extraNodes: extras, graph: this, nodeName });
       const settings = {
         direct: options.cache?.direct === true,
         noFlush: options.cache?.['no-flush'] === true,
         detectZeroes: options['detect-zeroes'] ?? 'off',
       };
-      const node = new BlockNode(nodeName, driver, opened, readOnly, monitorOwned, settings);
+      node = new BlockNode(nodeName, driver, opened, readOnly, monitorOwned, settings);
       try {
         this.loadPersistentBitmaps(node);
       } catch (error) {
@@ -417,13 +465,123 @@ export class BlockGraph {
       this.nodeOptions.set(node, options);
       for (const used of opened) used.users.add(`parent ${nodeName}`);
       attachInternalBitmaps(node);
-      return node;
     } catch (error) {
       if (claimedChild) child!.driver.hostLock?.release(lockMode(readOnly));
       // Children this call created go with it; a node it only referred to (a device's, say) stays.
       for (const used of opened) if (!used.monitorOwned && used.users.size === 0) this.close(used);
       throw error;
     }
+    if (node.driver.backingChain) {
+      try {
+        this.openBacking(node, (options as DriverOptions<'qcow2'>).backing);
+      } catch (error) {
+        this.close(node);
+        throw error;
+      }
+    }
+    const unused = unusedOption(givenMembers);
+    if (unused !== undefined) {
+      this.close(node);
+      const refusal = spec.protocol ? `Block protocol '${options.driver}' doesn't support` : `Block format '${options.driver}' does not support`;
+      throw new QmpError(`${refusal} the option '${unused}'`);
+    }
+    return node;
+  }
+
+  /**
+   * QEMU opens the backing child once the node itself is open: the node named
+   * by reference, defined in place (read-only unless it says otherwise), none
+   * for null, or by default the file the image names, in the format it names.
+   */
+  private openBacking(node: BlockNode, reference: BlockdevRefOrNull | undefined): void {
+    const chain = node.driver.backingChain!;
+    const description = this.descriptions.get(node)!;
+    description.autoBackingFile = chain.backingFile;
+    if (reference === undefined && chain.backingFile === '') return;
+    if (reference !== null) {
+      let backing: BlockNode;
+      try {
+        backing = reference === undefined ? this.open(defaultBackingOptions(chain), false) : this.resolveChild(reference, true, reference);
+      } catch (error) {
+        throw new QmpError(`Could not open backing file: ${(error as Error).message}`);
+      }
+      if (reference === undefined) description.autoBackingFile = this.filenameOf(backing);
+      this.attachBacking(node, backing);
+    }
+    this.refreshFilename(node);
+  }
+
+  /** Makes `backing` the node's backing child: reads of its unallocated clusters go there. */
+  attachBacking(node: BlockNode, backing: BlockNode): void {
+    if (!node.driver.backingChain) throw new QmpError(`Driver '${node.driver.format}' of node '${node.nodeName}' does not support backing files`);
+    node.backing = backing;
+    backing.users.add(`parent ${node.nodeName}`);
+    node.driver.backingChain!.setBacking(backing);
+    this.refreshFilename(node);
+  }
+
+  detachBacking(node: BlockNode): void {
+    const backing = node.backing!;
+    node.backing = undefined;
+    backing.users.delete(`parent ${node.nodeName}`);
+    node.driver.backingChain!.setBacking(undefined);
+    this.refreshFilename(node);
+  }
+
+  /** blockdev-reopen's new backing child, or none: the old one goes when the monitor did not add it and nothing else uses it, as in QEMU. */
+  replaceBacking(node: BlockNode, backing: BlockNode | null): void {
+    const old = node.backing;
+    if (old === (backing ?? undefined)) return;
+    if (old) {
+      this.detachBacking(node);
+      if (!old.monitorOwned && old.users.size === 0) this.close(old);
+    }
+    if (backing) this.attachBacking(node, backing);
+  }
+
+  /** The node whose backing `node` is, if any. */
+  backingParentOf(node: BlockNode): BlockNode | undefined {
+    for (const parent of this.nodes.values()) if (parent.backing === node) return parent;
+    return undefined;
+  }
+
+  /** QEMU's op blocker on a backing node: the error for snapshotting or deleting it, or null. */
+  backingBlocker(node: BlockNode): string | null {
+    const parent = this.backingParentOf(node);
+    return parent ? `Node '${node.nodeName}' is busy: node is used as backing hd of '${parent.nodeName}'` : null;
+  }
+
+  /** Moves every device (-drive BlockBackend) on `from` to `to`, as QEMU's bdrv_replace_node does. */
+  moveDevices(from: BlockNode, to: BlockNode): void {
+    for (const [id, device] of this.devices) {
+      if (device !== from) continue;
+      this.devices.set(id, to);
+      from.users.delete(`device ${id}`);
+      to.users.add(`device ${id}`);
+    }
+  }
+
+  /** The node's filename as query output shows it: plain, or `json:` and its options. */
+  filenameOf(node: BlockNode): string {
+    const description = this.descriptions.get(node)!;
+    return description.plainFilename ?? `json:${toQmpJson(description.openOptions)}`;
+  }
+
+  /**
+   * A node whose backing is not the file its image names (a different node, or
+   * none) is named by its options, the backing's included, as QEMU names it.
+   */
+  private refreshFilename(node: BlockNode): void {
+    const description = this.descriptions.get(node)!;
+    const backingFilename = node.backing ? this.filenameOf(node.backing) : '';
+    if (description.autoBackingFile === backingFilename) {
+      delete description.openOptions.backing;
+      description.plainFilename = description.ownPlainFilename;
+    } else {
+      description.openOptions.backing = node.backing ? this.descriptions.get(node.backing)!.openOptions : null;
+      description.plainFilename = undefined;
+    }
+    node.driver.backingChain!.filename = this.filenameOf(node);
   }
 
   /** A child defined in place inherits read-only and, as in QEMU, `discard: unmap`. */
@@ -439,11 +597,15 @@ export class BlockGraph {
 
   private assignNodeName(requested: string | undefined): string {
     if (requested === undefined) return this.generateNodeName();
+    this.checkNodeName(requested);
+    return requested;
+  }
+
+  private checkNodeName(requested: string): void {
     if (!WELL_FORMED_ID.test(requested)) throw new QmpError(`Invalid node-name: '${requested}'`);
     if (this.devices.has(requested)) throw new QmpError(`node-name=${requested} is conflicting with a device id`);
     if (this.nodes.has(requested)) throw new QmpError(`Duplicate nodes with node-name='${requested}'`);
     if (requested.length > NODE_NAME_MAX) throw new QmpError('Node name too long');
-    return requested;
   }
 
   /** QEMU's generated names: "#block", a counter, two random digits. */
@@ -485,8 +647,23 @@ export class BlockGraph {
         child.users.delete(`parent ${node.nodeName}`);
         if (!child.monitorOwned && child.users.size === 0) this.close(child);
       }
+      const backing = node.backing;
+      if (backing) {
+        backing.users.delete(`parent ${node.nodeName}`);
+        if (!backing.monitorOwned && backing.users.size === 0) this.close(backing);
+      }
     }
   }
+}
+
+/**
+ * QEMU flattens a node's options and, once the node is open, refuses any the driver left
+ * unused. An empty object or list stays whole in the flattening and nothing takes it
+ * (`cache: {}`, blkdebug's `inject-error: []`): the first in QDict order is named.
+ */
+function unusedOption(given: Record<string, unknown>): string | undefined {
+  const isEmpty = (value: unknown) => typeof value === 'object' && value !== null && Object.keys(value).length === 0;
+  return qdictKeyOrder(Object.keys(given)).find((member) => isEmpty(given[member]));
 }
 
 /** A driver's own unnamed bitmaps show on its node and on its `file` child, newest first. */
@@ -526,6 +703,13 @@ function driverSpec<D extends BlockdevDriver>(driver: D): DriverSpec<DriverOptio
   return DRIVERS[driver];
 }
 
+/** The backing file an image names, opened read-only in the format it names (probed where it names none). */
+function defaultBackingOptions(chain: BackingChainDriver): BlockdevOptions {
+  const filename = chain.fullBackingFilename();
+  const driver = chain.backingFormat ?? probeFormat(filename);
+  return { driver, 'read-only': true, file: { driver: 'file', filename } } as BlockdevOptions;
+}
+
 function refuse(problem: string | null): void {
   if (problem) throw new QmpError(problem);
 }
@@ -540,5 +724,6 @@ function describe<Options extends BlockdevOptions>(
   const openOptions: Record<string, unknown> = { driver: options.driver };
   for (const key of strong) openOptions[key] = given[key];
   if (child) openOptions.file = child.openOptions;
-  return { openOptions, plainFilename: spec.plainFilename(options, child, strong.length > 0) };
+  const plainFilename = spec.plainFilename(options, child, strong.length > 0);
+  return { openOptions, plainFilename, ownPlainFilename: plainFilename };
 }

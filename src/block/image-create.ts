@@ -6,7 +6,8 @@ import type {
   BlockdevDriver,
 } from '../schema/generated/qapi-types.ts';
 import { FileByteStore } from './drivers/byte-store.ts';
-import { createFile } from './drivers/file.ts';
+import type { CoroutineSteps } from './coroutine-steps.ts';
+import { createFile, fileCreation } from './drivers/file.ts';
 import {
   DEFAULT_CLUSTER_SIZE,
   defaultQcow2Image,
@@ -16,6 +17,7 @@ import {
   qcow2SizeProblem,
   type ImageWrite,
   type Qcow2CreateRequest,
+  type BackingFileName,
   type Qcow2CreateSpec,
 } from './drivers/qcow2/create.ts';
 import { QCOW2_MAGIC } from './drivers/qcow2/header.ts';
@@ -34,10 +36,11 @@ const CREATABLE_IN_QEMU_ONLY: ReadonlySet<string> = new Set([
 ]);
 
 /**
- * What a blockdev-create job runs for `options`; refuses at once (before any
- * job exists) a driver that cannot create images, as QEMU does.
+ * What a blockdev-create job runs for `options`, with QEMU's coroutine yields;
+ * refuses at once (before any job exists) a driver that cannot create images,
+ * as QEMU does.
  */
-export function imageCreator(graph: BlockGraph, options: BlockdevCreateOptions): () => void {
+export function imageCreator(graph: BlockGraph, options: BlockdevCreateOptions): () => CoroutineSteps {
   if (options.driver === 'file') return () => createFileImage(options);
   if (options.driver === 'qcow2') return () => createQcow2(graph, options);
   if (CREATABLE_IN_QEMU_ONLY.has(options.driver)) throw new QmpError(`Driver '${options.driver}' is not supported by qblockd`);
@@ -48,8 +51,8 @@ function toBigInt(value: number | bigint): bigint {
   return typeof value === 'bigint' ? value : BigInt(value);
 }
 
-function createFileImage(options: BlockdevCreateOptionsFile): void {
-  createFile(options.filename, toBigInt(options.size), {
+function createFileImage(options: BlockdevCreateOptionsFile): CoroutineSteps {
+  return fileCreation(options.filename, toBigInt(options.size), {
     preallocation: options.preallocation,
     extentSizeHint: options['extent-size-hint'] === undefined ? undefined : toBigInt(options['extent-size-hint']),
   });
@@ -84,26 +87,32 @@ function refuse(problem: string | null): void {
  * qcow2_co_create over a node: the option checks, the data file, the
  * permission to write and resize the file node, a size-0 image that must read
  * back as qcow2, then the image at its size; nodes defined in place are
- * closed again afterwards.
+ * closed again afterwards. QEMU's coroutine first yields when it opens a node
+ * defined in place, else when it writes the first image: the checks before
+ * that fail inside blockdev-create itself.
  */
-function createQcow2(graph: BlockGraph, options: BlockdevCreateOptionsQcow2): void {
+function* createQcow2(graph: BlockGraph, options: BlockdevCreateOptionsQcow2): CoroutineSteps {
   const temporary: BlockNode[] = [];
-  const open = (reference: BlockdevCreateOptionsQcow2['file']) => {
+  function* open(reference: BlockdevCreateOptionsQcow2['file']): CoroutineSteps<BlockNode> {
     const { node, opened } = graph.openReference(reference);
-    if (opened) temporary.push(node);
+    if (opened) {
+      temporary.push(node);
+      yield;
+    }
     return node;
-  };
+  }
   try {
-    const file = open(options.file);
+    const file = yield* open(options.file);
     const request = qcow2Request(options);
     refuse(qcow2CreateProblem(request));
-    if (request.preallocation !== 'off') throw new QmpError(`qcow2 preallocation '${request.preallocation}' is not supported by qblockd`);
-    const dataFile = options['data-file'] === undefined ? undefined : open(options['data-file']);
+    const dataFile = options['data-file'] === undefined ? undefined : yield* open(options['data-file']);
     refuse(qcow2LateCreateProblem(request));
     for (const node of dataFile ? [file, dataFile] : [file]) {
       if (node.readOnly) throw new QmpError('Block node is read-only');
       refuse(graph.writeResizeConflict(node));
     }
+    yield;
+    if (request.preallocation !== 'off') throw new QmpError(`qcow2 preallocation '${request.preallocation}' is not supported by qblockd`);
     const spec: Qcow2CreateSpec = { ...request, dataFile: dataFile?.driver.imageInfo().filename };
     writeImage(file, layout({ ...spec, size: 0n }));
     if (file.driver.read(0, 4).readUInt32BE(0) !== QCOW2_MAGIC) throw new QmpError('Image is not in qcow2 format');
@@ -134,16 +143,16 @@ function writeImage(node: BlockNode, writes: ImageWrite[]): void {
   node.driver.flush();
 }
 
-/** Formats drive-backup can create its target in. */
-const IMAGE_FILE_CREATORS: Partial<Record<BlockdevDriver, (path: string, size: number) => void>> = {
+/** Formats drive-backup and blockdev-snapshot-sync can create an image in. */
+const IMAGE_FILE_CREATORS: Partial<Record<BlockdevDriver, (path: string, size: number, backing?: BackingFileName) => void>> = {
   raw: (path, size) => createFile(path, BigInt(size)),
   file: (path, size) => createFile(path, BigInt(size)),
-  qcow2: (path, size) => {
+  qcow2: (path, size, backing) => {
     createFile(path, 0n);
     const store = FileByteStore.open(path, { readOnly: false });
     try {
       // qemu-img create rounds the size up to whole sectors.
-      store.pwrite(defaultQcow2Image(BigInt(Math.ceil(size / 512) * 512)), 0);
+      store.pwrite(defaultQcow2Image(BigInt(Math.ceil(size / 512) * 512), backing), 0);
       store.flush();
     } finally {
       store.close();
@@ -154,11 +163,19 @@ const IMAGE_FILE_CREATORS: Partial<Record<BlockdevDriver, (path: string, size: n
 /** Drivers that never create images (no file of their own). */
 const NO_CREATION: ReadonlySet<string> = new Set(['null-co', 'null-aio', 'blkdebug', 'copy-before-write', 'snapshot-access']);
 
-/** Creates (or replaces) the image file `path` of `size` bytes in `format`, as bdrv_img_create does for drive-backup. */
-export function createImage(path: string, format: string, size: number, isKnownFormat: (format: string) => boolean): void {
+/** Formats whose images can name a backing file. */
+const TAKES_BACKING: ReadonlySet<string> = new Set(['qcow2']);
+
+/**
+ * Creates (or replaces) the image file `path` of `size` bytes in `format`,
+ * naming `backing` where given, as bdrv_img_create does for drive-backup and
+ * blockdev-snapshot-sync.
+ */
+export function createImage(path: string, format: string, size: number, isKnownFormat: (format: string) => boolean, backing?: BackingFileName): void {
   if (!isKnownFormat(format)) throw new QmpError(`Unknown file format '${format}'`);
   if (NO_CREATION.has(format)) throw new QmpError(`Format driver '${format}' does not support image creation`);
   const create = IMAGE_FILE_CREATORS[format as BlockdevDriver];
   if (!create) throw new QmpError(`Driver '${format}' is not supported by qblockd`);
-  create(path, size);
+  if (backing && !TAKES_BACKING.has(format)) throw new QmpError(`Backing file not supported for file format '${format}'`);
+  create(path, size, backing);
 }

@@ -5,12 +5,15 @@ const STRERROR: Record<number, string> = {
   22: 'Invalid argument',
   27: 'File too large',
   28: 'No space left on device',
+  95: 'Operation not supported',
   123: 'No medium found',
   125: 'Operation canceled',
 };
 
 /** The errno of a request to a drive without a medium. */
 export const ENOMEDIUM = 123;
+/** A request the node's driver has no way to serve. */
+export const ENOTSUP = 95;
 
 export function strerror(errno: number): string {
   return STRERROR[errno] ?? `Unknown error ${errno}`;

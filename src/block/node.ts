@@ -38,6 +38,8 @@ export class BlockNode {
   readonly bitmaps: DirtyBitmap[] = [];
   /** Who keeps this node alive besides the monitor: parents, devices, exports. */
   readonly users = new Set<string>();
+  /** The node below in the backing chain (qcow2's `backing` child). */
+  backing: BlockNode | undefined;
 
   constructor(
     readonly nodeName: string,
@@ -134,7 +136,28 @@ export class BlockNode {
     return this.driver.blockStatus?.(offset, length) ?? { length, data: true, zero: false, allocated: true };
   }
 
+  /**
+   * Where in the backing chain the run of bytes from `offset` is allocated:
+   * 1 in this node, 2 in its backing, ..., 0 nowhere (QEMU's allocation depth).
+   */
+  allocationDepth(offset: number, length: number): { length: number; depth: number } {
+    let run = length;
+    let depth = 1;
+    for (let layer: BlockNode | undefined = this; layer; layer = layer.backing, depth++) {
+      const status = layer.blockStatus(offset, run);
+      run = status.length;
+      if (status.allocated) return { length: run, depth };
+    }
+    return { length: run, depth: 0 };
+  }
+
   /** The view a parent gets: reads and writes go through this node, so its bitmaps see them. */
+  /** The cluster size QEMU's bdrv_get_info reports of the node; undefined where it gets ENOTSUP. */
+  reportedClusterSize(): number | undefined {
+    if (this.driver.clusterSize !== undefined) return this.driver.clusterSize;
+    return this.driver.reportsChildClusterSize ? this.children[0]?.reportedClusterSize() : undefined;
+  }
+
   asChild(): BlockChildIo {
     const node = this;
     const store = this.driver.byteStore;

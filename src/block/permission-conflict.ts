@@ -2,7 +2,7 @@
 export interface NodeUser {
   /** As QEMU names it: "node 'q1'", "block device 'd0'", or an unnamed block device. */
   name: string;
-  role: 'root' | 'file' | 'target';
+  role: 'root' | 'file' | 'backing' | 'target';
 }
 
 /** A BlockBackend of no name (qemu-io's own, an export's), as the root user of its node. */

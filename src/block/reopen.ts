@@ -50,7 +50,7 @@ const NODE_NAME = 'node-name';
 /** QEMU keeps these as strings among a node's options, so no JSON value given on reopen ever equals them. */
 const NEVER_EQUAL = new Set(['force-share']);
 
-/** Members that name a child, per driver; `file` is the one a reopen may point elsewhere. */
+/** Members that name a child, per driver, by the child's place among the node's children; a backing child is named `backing`. */
 const CHILD_MEMBERS: { [D in BlockdevDriver]?: readonly string[] } = {
   qcow2: ['file'],
   raw: ['file'],
@@ -64,6 +64,10 @@ interface ReopenEntry {
   options: BlockdevOptions;
   readOnly: boolean;
   settings: NodeSettings;
+  /** Given anew (not kept from before) without `backing`: refused where the node has or names a backing file. */
+  backingMissing: boolean;
+  /** The backing child the options name in place of the current one (null: none), once prepare has checked it. */
+  newBacking?: BlockNode | null;
 }
 
 /** What blockdev-reopen needs from outside the graph. */
@@ -107,29 +111,33 @@ function buildQueue(graph: BlockGraph, list: readonly BlockdevOptions[]): Map<Bl
     given.set(node, { ...given.get(node), ...options });
   }
   const queue = new Map<BlockNode, ReopenEntry>();
-  const enqueue = (node: BlockNode, options: BlockdevOptions) => {
-    queue.set(node, { node, options, readOnly: options['read-only'] === true, settings: settingsOf(options) });
+  const enqueue = (node: BlockNode, options: BlockdevOptions, keptOptions: boolean) => {
+    const backingMissing = !keptOptions && !('backing' in options);
+    queue.set(node, { node, options, readOnly: options['read-only'] === true, settings: settingsOf(options), backingMissing });
     for (const [member, child] of childrenByMember(node)) {
       if (child.monitorOwned || graph.deviceNameOf(child) !== undefined) continue;
       const value = (options as Record<string, unknown>)[member];
-      let childOptions: BlockdevOptions;
       // Named by reference, the child keeps its options but for what the parent now says;
       // defined anew in place, its own options win and the rest is the parent's or the default.
-      if (value === child.nodeName) childOptions = { ...graph.nodeOptions.get(child)!, ...inheritable(options) } as BlockdevOptions;
-      else if (typeof value === 'object' && value !== null) childOptions = { 'read-only': false, ...inheritable(options), ...value } as BlockdevOptions;
-      else continue;
-      enqueue(child, childOptions);
+      if (value === child.nodeName) enqueue(child, { ...graph.nodeOptions.get(child)!, ...inheritable(options, member) } as BlockdevOptions, true);
+      else if (typeof value === 'object' && value !== null) enqueue(child, { 'read-only': false, ...inheritable(options, member), ...value } as BlockdevOptions, false);
     }
   };
-  for (const [node, options] of given) enqueue(node, options);
+  for (const [node, options] of given) enqueue(node, options, false);
   return queue;
 }
 
-/** What a child defined in place inherits from its parent's options: read-only state and cache mode, where given. */
-function inheritable(parent: BlockdevOptions): Partial<BlockdevOptions> {
+/**
+ * What a child inherits from its parent's options: the cache mode, where given, and
+ * the read-only state; a backing child is read-only whatever its parent is, as QEMU opens it.
+ */
+function inheritable(parent: BlockdevOptions, member: string): Partial<BlockdevOptions> {
   const inherited: Partial<BlockdevOptions> = {};
-  if (parent['read-only'] !== undefined) inherited['read-only'] = parent['read-only'];
-  if (parent['auto-read-only'] !== undefined) inherited['auto-read-only'] = parent['auto-read-only'];
+  if (member === 'backing') inherited['read-only'] = true;
+  else {
+    if (parent['read-only'] !== undefined) inherited['read-only'] = parent['read-only'];
+    if (parent['auto-read-only'] !== undefined) inherited['auto-read-only'] = parent['auto-read-only'];
+  }
   if (parent.cache !== undefined) inherited.cache = parent.cache;
   return inherited;
 }
@@ -153,12 +161,16 @@ function prepare(graph: BlockGraph, entry: ReopenEntry): void {
   const childMembers = new Set(children.map(([member]) => member));
   const before = flatten(graph.nodeOptions.get(node) ?? {});
   const after = flatten(options);
-  const kept = (key: string) => childMembers.has(key.split('.')[0]!);
+  // `backing` may be left out where the node neither has nor names a backing file (checked below).
+  const kept = (key: string) => childMembers.has(key.split('.')[0]!) || key.split('.')[0] === 'backing';
   for (const key of qdictKeyOrder(Object.keys(before))) {
     if (key in after || key === NODE_NAME || GENERIC_OPTIONS.has(key) || rule.resettable.includes(key) || kept(key)) continue;
     throw new QmpError(`Option '${key}' cannot be reset to its default value`);
   }
-  for (const member of REPLACEABLE_CHILDREN) checkChildReplacement(graph, node, member, options, children);
+  const backingChain = node.driver.backingChain;
+  if (entry.backingMissing && backingChain && (node.backing || backingChain.backingFile !== '')) throw new QmpError(`backing is missing for '${node.nodeName}'`);
+  entry.newBacking = checkChildReplacement(graph, node, 'backing', options, children);
+  checkChildReplacement(graph, node, 'file', options, children);
   for (const key of qdictKeyOrder(Object.keys(after))) {
     if (GENERIC_OPTIONS.has(key) || rule.changeable.includes(key)) continue;
     const member = key.split('.')[0]!;
@@ -170,13 +182,14 @@ function prepare(graph: BlockGraph, entry: ReopenEntry): void {
   }
 }
 
-/** The children a reopen may point at another node (or, for `backing`, at none), checked in this order. */
+/** The children a reopen may point at another node (`backing` also at none), checked in this order. */
 const REPLACEABLE_CHILDREN = ['backing', 'file'] as const;
 
 /**
- * QEMU lets `backing` and `file` name another node (`backing` also null). qblockd makes
- * QEMU's checks and then refuses an actual change: a qcow2 image would go on reading
- * its metadata from the old file, and qblockd's graph has no backing children to swap.
+ * QEMU lets `backing` and `file` name another node (`backing` also null): the node
+ * `backing` now names (null for none), undefined where it stays. qblockd makes QEMU's
+ * checks for `file` and then refuses an actual change: a qcow2 image would go on reading
+ * its metadata from the old file.
  */
 function checkChildReplacement(
   graph: BlockGraph,
@@ -184,25 +197,27 @@ function checkChildReplacement(
   member: (typeof REPLACEABLE_CHILDREN)[number],
   options: BlockdevOptions,
   children: Array<[string, BlockNode]>,
-): void {
+): BlockNode | null | undefined {
   const reference = (options as Record<string, unknown>)[member];
   const current = children.find(([name]) => name === member)?.[1];
-  if (reference === undefined || (reference === null && !current)) return;
+  if (reference === undefined || (reference === null && !current)) return undefined;
+  if (typeof reference === 'object' && reference !== null) return undefined;
+  let target: BlockNode | null = null;
   if (typeof reference === 'string') {
-    if (reference === current?.nodeName) return;
-    const target = graph.findNode(reference);
+    if (reference === current?.nodeName) return undefined;
+    target = graph.findNode(reference) ?? null;
     if (!target) throw new QmpError(`Cannot find device='' nor node-name='${reference}'`);
     if (target === node || descendsFrom(target, node)) {
       throw new QmpError(`Making '${reference}' a ${member} child of '${node.nodeName}' would create a cycle`);
     }
   }
-  if (typeof reference === 'object' && reference !== null) return;
-  if (current && !current.monitorOwned) throw new QmpError(`Cannot replace implicit ${member} child of ${node.nodeName}`);
+  if (member === 'backing') return target;
   throw new QmpError(`qblockd cannot change the ${member} child of '${node.nodeName}'`);
 }
 
 function descendsFrom(node: BlockNode, ancestor: BlockNode): boolean {
-  return node.children.some((child) => child === ancestor || descendsFrom(child, ancestor));
+  const below = node.backing ? [...node.children, node.backing] : node.children;
+  return below.some((child) => child === ancestor || descendsFrom(child, ancestor));
 }
 
 /**
@@ -291,6 +306,8 @@ function commit(graph: BlockGraph, entries: ReopenEntry[]): void {
   const toReadOnly = entries.filter((entry) => !entry.node.readOnly && entry.readOnly).sort((a, b) => byDepth(b, a));
   for (const { node } of toWritable) switchReadOnly(node, false);
   for (const { node } of toReadOnly) switchReadOnly(node, true);
+  // Last, so that a failed switch above leaves the backing children as they were.
+  for (const { node, newBacking } of entries) if (newBacking !== undefined) graph.replaceBacking(node, newBacking);
   for (const entry of entries) {
     entry.node.settings = entry.settings;
     graph.nodeOptions.set(entry.node, entry.options);
@@ -323,10 +340,11 @@ export function switchReadOnly(node: BlockNode, readOnly: boolean): void {
   if (persistent.some((bitmap) => !bitmap.inconsistent)) node.driver.bitmapStore?.markInUse();
 }
 
-/** A node's children with the member that names each, in the order it opened them. */
+/** A node's children with the member that names each; the backing child first, as QEMU (attaching it last) lists it. */
 function childrenByMember(node: BlockNode): Array<[string, BlockNode]> {
   const members = CHILD_MEMBERS[node.driver.format] ?? [];
-  return node.children.flatMap((child, index) => (members[index] ? [[members[index], child] as [string, BlockNode]] : []));
+  const children = node.children.flatMap((child, index) => (members[index] ? [[members[index], child] as [string, BlockNode]] : []));
+  return node.backing ? [['backing', node.backing], ...children] : children;
 }
 
 /** QEMU flattens options to dotted keys (`cache.direct`, `file.filename`) before it compares them. */

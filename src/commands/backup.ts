@@ -7,7 +7,6 @@ import type { BlockNode } from '../block/node.ts';
 import type { TransactionActionTable, TransactionContext } from '../block/transaction.ts';
 import { runTransaction } from '../block/transaction.ts';
 import { createImage } from '../block/image-create.ts';
-import { QmpError } from '../qmp/errors.ts';
 import type { Schema } from '../schema/index.ts';
 import type { CommandTable } from '../qmp/dispatcher.ts';
 import type { BackupCommon, BlockdevBackup, DriveBackup } from '../schema/generated/qapi-types.ts';
@@ -62,20 +61,31 @@ function prepareBackup(graph: BlockGraph, jobs: JobList, request: () => BackupRe
 
 /**
  * drive-backup's target: with mode absolute-paths (the default) a new image in
- * `format` (default: the source's) the size of the source, then opened.
+ * `format` (default: the source's) the size of the source, then opened. As in
+ * QEMU, sync=top names the source's backing file as the new image's backing
+ * (and copies in full when the source has none), and sync=none makes the
+ * source node itself the target's backing, whatever the mode.
  */
-function openDriveBackupTarget(graph: BlockGraph, source: BlockNode, args: DriveBackup, schema: Schema): BlockNode {
+function openDriveBackupTarget(graph: BlockGraph, source: BlockNode, args: DriveBackup, schema: Schema): { target: BlockNode; sync: DriveBackup['sync'] } {
   const mode = args.mode ?? 'absolute-paths';
   const format = args.format ?? (mode === 'existing' ? undefined : source.driver.format);
+  const sync = args.sync === 'top' && !source.backing ? 'full' : args.sync;
+  const below = sync === 'top' ? source.backing : sync === 'none' ? source : undefined;
   if (mode === 'absolute-paths') {
-    // sync=none would give the new image the source as its backing file, which qblockd cannot open.
-    if (args.sync === 'none') throw new QmpError("drive-backup with sync 'none' needs a backing file: not supported by qblockd, use mode 'existing'");
-    createImage(args.target, format!, source.size(), (name) => isBlockdevDriver(schema, name));
+    const backing = below && { file: graph.filenameOf(below), format: below.driver.format };
+    createImage(args.target, format!, source.size(), (name) => isBlockdevDriver(schema, name), backing);
   }
-  return graph.openImplicit(args.target, format);
+  const target = graph.openImplicit(args.target, format, { withoutBacking: sync === 'none' });
+  try {
+    if (sync === 'none') graph.attachBacking(target, source);
+  } catch (error) {
+    graph.closeImplicit(target);
+    throw error;
+  }
+  return { target, sync };
 }
 
-function isBlockdevDriver(schema: Schema, name: string): boolean {
+export function isBlockdevDriver(schema: Schema, name: string): boolean {
   try {
     schema.validateType('BlockdevDriver', name, 'qmp');
     return true;
@@ -95,9 +105,9 @@ export function backupActions({ graph, jobs, schema }: DaemonServices): Transact
       individualOnly: false,
       prepare: (args: DriveBackup, context: TransactionContext) => {
         const source = graph.findDeviceOrNode(args.device);
-        const target = openDriveBackupTarget(graph, source, args, schema);
+        const { target, sync } = openDriveBackupTarget(graph, source, args, schema);
         try {
-          return prepareBackup(graph, jobs, () => ({ ...backupRequest(args, source, target, graph), onClean: () => graph.closeImplicit(target) }), context.jobGroup);
+          return prepareBackup(graph, jobs, () => ({ ...backupRequest({ ...args, sync }, source, target, graph), onClean: () => graph.closeImplicit(target) }), context.jobGroup);
         } catch (error) {
           graph.closeImplicit(target);
           throw error;

@@ -12,6 +12,7 @@ import { QmpError } from '../qmp/errors.ts';
 import type { CommandTable } from '../qmp/dispatcher.ts';
 import type { BlockDirtyBitmap, BlockDirtyBitmapAdd, BlockDirtyBitmapMerge, QapiEmpty } from '../schema/generated/qapi-types.ts';
 import { backupActions } from './backup.ts';
+import { snapshotActions } from './snapshot.ts';
 import type { DaemonServices } from './services.ts';
 
 const ABORT: ActionDefinition<unknown> = {
@@ -58,6 +59,7 @@ export function bitmapCommands(services: DaemonServices) {
     'block-dirty-bitmap-disable': individualAction(disable),
     'block-dirty-bitmap-merge': individualAction(merge),
     ...backupActions(services),
+    ...snapshotActions(services),
   };
   return {
     'block-dirty-bitmap-add': runAlone(add),

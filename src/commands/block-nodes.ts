@@ -2,7 +2,7 @@ import type { BlockNode } from '../block/node.ts';
 import { QmpError } from '../qmp/errors.ts';
 import type { CommandTable } from '../qmp/dispatcher.ts';
 import type { GuestDisk } from '../machine/machine.ts';
-import type { BlockDeviceInfo, BlockInfo } from '../schema/generated/qapi-types.ts';
+import type { BlockDeviceInfo, BlockInfo, ImageInfo } from '../schema/generated/qapi-types.ts';
 import type { DaemonServices } from './services.ts';
 import { permissionConflict, UNNAMED_BACKEND } from '../block/permission-conflict.ts';
 import { reopenNodes } from '../block/reopen.ts';
@@ -34,10 +34,10 @@ export function blockNodeCommands({ graph, machine, exports, jobs }: DaemonServi
       graph.deleteBlockdev(args['node-name']);
       return {};
     },
-    'query-named-block-nodes': () =>
+    'query-named-block-nodes': (args) =>
       graph.allNodes().map((node) => {
         if (node.driver.noMedium?.()) throw new QmpError(`Block device ${graph.deviceNameOf(node) ?? node.nodeName} is ejected`);
-        return blockDeviceInfo(node);
+        return blockDeviceInfo(node, args.flat === true);
       }),
     'query-block': () => queryBlock({ graph, machine }),
   } satisfies Partial<CommandTable>;
@@ -94,15 +94,19 @@ function blockInfo(device: string, node: BlockNode | undefined, disk: GuestDisk 
   return info;
 }
 
-/** BlockDeviceInfo in QEMU's member order; throttling figures are QEMU's defaults. */
-export function blockDeviceInfo(node: BlockNode): BlockDeviceInfo {
-  const image = node.driver.imageInfo();
+/**
+ * BlockDeviceInfo in QEMU's member order; throttling figures are QEMU's defaults.
+ * `flat` leaves out the images below the node, and with them the depth.
+ */
+export function blockDeviceInfo(node: BlockNode, flat = false): BlockDeviceInfo {
+  const image = chainImageInfo(node, flat);
   const info: BlockDeviceInfo = {
     file: image.filename,
     'node-name': node.nodeName,
     ro: node.readOnly,
     drv: node.driver.format,
-    backing_file_depth: image['backing-image'] === undefined ? 0 : 1,
+    ...(node.backing && { backing_file: node.backing.driver.imageInfo().filename }),
+    backing_file_depth: chainDepth(image),
     encrypted: false,
     detect_zeroes: node.settings.detectZeroes,
     bps: 0,
@@ -117,4 +121,16 @@ export function blockDeviceInfo(node: BlockNode): BlockDeviceInfo {
   };
   if (node.bitmaps.length > 0) info['dirty-bitmaps'] = node.bitmaps.map((bitmap) => bitmap.info());
   return info;
+}
+
+/** The node's ImageInfo with the images below it nested as `backing-image` (a filter's child, a backing chain). */
+function chainImageInfo(node: BlockNode, flat: boolean): ImageInfo {
+  const image = node.driver.imageInfo();
+  if (flat) delete image['backing-image'];
+  else if (node.backing) image['backing-image'] = chainImageInfo(node.backing, false);
+  return image;
+}
+
+function chainDepth(image: ImageInfo): number {
+  return image['backing-image'] === undefined ? 0 : 1 + chainDepth(image['backing-image']);
 }

@@ -12,7 +12,8 @@ export function graphView(graph: BlockGraph): XQblockdNode[] {
       driver: node.driver.format,
       size: node.size(),
       'read-only': node.readOnly,
-      children: node.children.map((child) => child.nodeName),
+      // The backing node is a child too: the web view draws the chain as edges like the file child.
+      children: [...node.children, ...(node.backing ? [node.backing] : [])].map((child) => child.nodeName),
       // Unnamed bitmaps (a job's or a filter's own) cannot be asked for by name, so they are left out.
       bitmaps: node.bitmaps.filter((bitmap) => !bitmap.anonymous).map(bitmapView),
     };

@@ -1,5 +1,6 @@
 import type { BlockNode } from '../block/node.ts';
-import { NO_MEDIUM_TARGET, QemuIoOpenError, runHumanMonitorCommand, type QemuIoTarget } from '../hmp/index.ts';
+import { permissionConflict, UNNAMED_BACKEND } from '../block/permission-conflict.ts';
+import { NO_MEDIUM_TARGET, runHumanMonitorCommand, type QemuIoTarget } from '../hmp/index.ts';
 import type { CommandTable } from '../qmp/dispatcher.ts';
 import { resizeBlockdev } from '../block/resize.ts';
 import { blockDeviceInfo, queryBlock, resizeContext } from './block-nodes.ts';
@@ -7,6 +8,7 @@ import { statusInfo } from './run-state.ts';
 import type { DaemonServices } from './services.ts';
 
 export function hmpCommands({ graph, jobs, machine, exports, runState, printOutput, version }: DaemonServices) {
+  const backingConflict = backingConflictFinder({ graph, machine });
   return {
     'human-monitor-command'(args) {
       return runHumanMonitorCommand(
@@ -15,7 +17,7 @@ export function hmpCommands({ graph, jobs, machine, exports, runState, printOutp
           print: printOutput,
           version,
           blockBackends: () => queryBlock({ graph, machine }),
-          namedNodes: () => graph.allNodes().map(blockDeviceInfo),
+          namedNodes: () => graph.allNodes().map((node) => blockDeviceInfo(node)),
           status: () => statusInfo(runState),
           resizeDevice: (device, size) => resizeBlockdev(graph, { device, size }, resizeContext(exports)),
           resolveQemuIoTarget(device, guestDevicesOnly) {
@@ -25,16 +27,15 @@ export function hmpCommands({ graph, jobs, machine, exports, runState, printOutp
             }
             if (graph.isEmptyDrive(device)) return NO_MEDIUM_TARGET;
             const node = graph.findForQemuIo(device);
+            // By node name, qemu-io opens a BlockBackend of its own, whose writes a guest disk's refuses to share.
+            const guestConflict = graph.deviceNode(device) ? undefined : machine.conflictWithWriter(node);
             if (!graph.deviceNode(device)) {
-              // By node name, qemu-io opens a BlockBackend of its own: attaching it and detaching it
-              // again (also when a guest disk's BlockBackend refuses to share the node) are two
-              // drained sections, each a paused/running pair of every job on the node.
+              // Attaching that BlockBackend and detaching it again are two drained sections,
+              // each a paused/running pair of every job on the node.
               jobs.drain(node);
               jobs.drain(node);
-              const conflict = machine.conflictWithWriter(node);
-              if (conflict) throw new QemuIoOpenError(conflict);
             }
-            return qemuIoTarget(node, graph.writeConflict(node));
+            return qemuIoTarget(node, graph.writeConflict(node), guestConflict ?? backingConflict(node));
           },
         },
         args['cpu-index'],
@@ -43,10 +44,28 @@ export function hmpCommands({ graph, jobs, machine, exports, runState, printOutp
   } satisfies Partial<CommandTable>;
 }
 
-function qemuIoTarget(node: BlockNode, writeConflict: string | null): QemuIoTarget {
+/**
+ * A backing node shares writes only as far as its overlay's users do: under a
+ * guest disk (or a format node) no one else may write to it. QEMU finds this
+ * conflict before it looks at read-only.
+ */
+function backingConflictFinder({ graph, machine }: Pick<DaemonServices, 'graph' | 'machine'>): (node: BlockNode) => string | null {
+  const refusesWriters = (node: BlockNode): boolean => {
+    const parent = graph.backingParentOf(node);
+    return machine.conflictWithWriter(node) !== undefined || graph.writeConflict(node) !== null || (parent !== undefined && refusesWriters(parent));
+  };
+  return (node) => {
+    const overlay = graph.backingParentOf(node);
+    if (!overlay || !refusesWriters(overlay)) return null;
+    return permissionConflict(node.nodeName, 'write', UNNAMED_BACKEND, { name: `node '${overlay.nodeName}'`, role: 'backing' });
+  };
+}
+
+/** `conflict`: a permission conflict QEMU finds before it looks at read-only (a guest disk's, a backing child's). */
+function qemuIoTarget(node: BlockNode, writeConflict: string | null, conflict: string | null = null): QemuIoTarget {
   return {
     size: node.size(),
-    writeRefusal: node.readOnly ? 'Block node is read-only' : writeConflict,
+    writeRefusal: conflict ?? (node.readOnly ? 'Block node is read-only' : writeConflict),
     read: (offset, length) => node.read(offset, length),
     write: (offset, data) => node.write(offset, data),
     writeZeroes: (offset, length) => node.writeZeroes(offset, length),

@@ -8,6 +8,7 @@ import { exportCommands } from './exports.ts';
 import { hmpCommands } from './hmp.ts';
 import { jobCommands } from './jobs.ts';
 import { runStateCommands } from './run-state.ts';
+import { snapshotCommands } from './snapshot.ts';
 import { qomCommands } from './qom.ts';
 import { qblockdCommands } from './qblockd.ts';
 import type { DaemonServices } from './services.ts';
@@ -24,6 +25,7 @@ export function allCommands(services: DaemonServices): CommandTable {
     ...hmpCommands(services),
     ...jobCommands(services),
     ...backupCommands(services),
+    ...snapshotCommands(services),
     ...createCommands(services),
     ...runStateCommands(services),
     ...qomCommands(services),

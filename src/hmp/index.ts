@@ -7,9 +7,6 @@ import { monitorSize } from './size.ts';
 export type { QemuIoTarget } from './qemu-io.ts';
 export { NO_MEDIUM_TARGET } from './qemu-io.ts';
 
-/** qemu-io could not attach to the node (a permission conflict): QEMU replies with the bare message. */
-export class QemuIoOpenError extends Error {}
-
 export interface HmpContext {
   /** QEMU's standard output, where qemu-io prints its reports and its own errors. */
   print(text: string): void;
@@ -126,7 +123,6 @@ function runQemuIo(rest: string, context: HmpContext): string {
   try {
     target = context.resolveQemuIoTarget(device.value, guestDevicesOnly);
   } catch (error) {
-    if (error instanceof QemuIoOpenError) return `${error.message}\n`;
     if (error instanceof QmpError) return `Error: ${error.message}\n`;
     throw error;
   }

@@ -321,13 +321,19 @@ export class Machine {
     if (!node) throw new QmpError(`Cannot find device='' nor node-name='${value}'`);
     if (this.nodeOf(disk) === node) return;
     this.checkNotHeld(node, backendLabel(disk));
-    if ('name' in disk.backend) {
-      this.graph.replaceDeviceNode(disk.backend.name, node);
-    } else {
-      disk.backend.node.users.delete(userMark(disk));
-      disk.backend.node = node;
-      node.users.add(userMark(disk));
-    }
+    if ('name' in disk.backend) this.graph.replaceDeviceNode(disk.backend.name, node);
+    else this.attachDisk(disk, node);
+  }
+
+  /** A snapshot put `to` over `from`: the disks made over `from` itself (a -blockdev node) now sit on `to`. */
+  moveDisks(from: BlockNode, to: BlockNode): void {
+    for (const disk of this.disks) if ('node' in disk.backend && disk.backend.node === from) this.attachDisk(disk, to);
+  }
+
+  private attachDisk(disk: GuestDisk, node: BlockNode): void {
+    if ('node' in disk.backend) disk.backend.node.users.delete(userMark(disk));
+    disk.backend = { node };
+    node.users.add(userMark(disk));
   }
 
   /** What the disk's write-cache property makes of its BlockBackend's write cache: on, off, or the drive's own (undefined). */

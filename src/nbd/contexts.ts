@@ -1,6 +1,5 @@
 import type { DirtyBitmap } from '../block/bitmap/dirty-bitmap.ts';
-import { statusRuns } from '../block/block-status.ts';
-import type { BlockStatus } from '../block/drivers/driver.ts';
+import { runsOf, statusRuns } from '../block/block-status.ts';
 import type { BlockNode } from '../block/node.ts';
 import { DIRTY_FLAG, ExtentList, StateFlag, type Extent } from './protocol.ts';
 
@@ -27,35 +26,38 @@ export interface ExportedContent {
 }
 
 export function exportContexts(content: ExportedContent): MetaContext[] {
-  const contexts: MetaContext[] = [baseAllocation(content.node)];
-  if (content.allocationDepth) contexts.push(allocationDepth(content.node));
+  const contexts: MetaContext[] = [baseAllocation(content)];
+  if (content.allocationDepth) contexts.push(allocationDepth(content));
   content.bitmaps.forEach((bitmap, index) => contexts.push(dirtyBitmap(bitmap, FIRST_BITMAP_ID + index)));
   return contexts;
 }
 
-function statusExtents(node: BlockNode, offset: number, length: number, limit: number, flagsOf: (status: BlockStatus) => number): Extent[] {
+/** Extents from runs of one status each, `flagsOf` giving a run's NBD flags. */
+function runExtents<Run extends { length: number }>(runs: Iterable<Run>, limit: number, flagsOf: (run: Run) => number): Extent[] {
   const list = new ExtentList(limit);
-  for (const run of statusRuns(node, offset, length)) {
+  for (const run of runs) {
     if (!list.add(run.length, flagsOf(run))) break;
   }
   return list.extents;
 }
 
-function baseAllocation(node: BlockNode): MetaContext {
+/** The export's node is looked up at each request: a snapshot can move the export to its overlay. */
+function baseAllocation(content: ExportedContent): MetaContext {
   return {
     id: BASE_ALLOCATION_ID,
     name: 'base:allocation',
     extents: (offset, length, limit) =>
-      statusExtents(node, offset, length, limit, (status) => (status.data ? 0 : StateFlag.HOLE) | (status.zero ? StateFlag.ZERO : 0)),
+      runExtents(statusRuns(content.node, offset, length), limit, (status) => (status.data ? 0 : StateFlag.HOLE) | (status.zero ? StateFlag.ZERO : 0)),
   };
 }
 
-/** Depth in the backing chain where the data lives: 0 unallocated, 1 this node (qblockd has no backing chains). */
-function allocationDepth(node: BlockNode): MetaContext {
+/** Depth in the backing chain where the data lives: 0 unallocated, 1 this node, 2 its backing, ... */
+function allocationDepth(content: ExportedContent): MetaContext {
   return {
     id: ALLOCATION_DEPTH_ID,
     name: 'qemu:allocation-depth',
-    extents: (offset, length, limit) => statusExtents(node, offset, length, limit, (status) => (status.allocated ? 1 : 0)),
+    extents: (offset, length, limit) =>
+      runExtents(runsOf((at, bytes) => content.node.allocationDepth(at, bytes), offset, length), limit, (status) => status.depth),
   };
 }
 

@@ -179,7 +179,8 @@ function bindError(address: SocketAddressLegacy, error: NodeJS.ErrnoException): 
     const missingDirectory = error.code === 'EACCES' && !fs.existsSync(path.dirname(address.data.path));
     return new QmpError(`Failed to bind socket to ${address.data.path}: ${errnoText(missingDirectory ? { ...error, code: 'ENOENT' } : error)}`);
   }
-  if (error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN') {
+  // libuv refuses a host name longer than 255 bytes with EINVAL; glibc's resolver finds no such name.
+  if (error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN' || (error.code === 'EINVAL' && error.syscall === 'getaddrinfo')) {
     const { host, port } = (address as { data: { host: string; port: string } }).data;
     return new QmpError(`address resolution failed for ${host}:${port}: Name or service not known`);
   }

@@ -34,7 +34,8 @@ class GHashTableModel {
 
   private place(entry: { key: string; hash: number }): void {
     const mask = this.slots.length - 1;
-    let index = Number((BigInt(entry.hash) * 11n) % BigInt(PRIME_MOD[this.shift]!));
+    // GLib multiplies in guint: the product wraps at 2^32 before the modulo.
+    let index = (Math.imul(entry.hash, 11) >>> 0) % PRIME_MOD[this.shift]!;
     let step = 0;
     while (this.slots[index] !== null) index = (index + ++step) & mask;
     this.slots[index] = entry;

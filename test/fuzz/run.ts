@@ -4,6 +4,7 @@
  * Without --against, qblockd runs alone and must neither die nor hang. Exits 1 on any difference
  * but those --known lists (never a crash or hang of qblockd), and on a listed one that is gone.
  */
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { generateCases, type FuzzCase } from './cases.ts';
@@ -24,6 +25,8 @@ if (values.against !== undefined && values.against !== 'qemu') throw new Error(`
 
 interface Finding {
   id: string;
+  /** What --known lists it by. */
+  key: string;
   kind: FuzzCase['kind'];
   description: string;
   negotiate: boolean;
@@ -49,7 +52,8 @@ async function main(): Promise<number> {
   const started = Date.now();
   const writeReport = (done: number) => {
     const seconds = (Date.now() - started) / 1000;
-    const summary = { seed, count, done, against: qemu ? 'qemu' : null, seconds, tally, knownCrashes, excludedCrashes: KNOWN_QEMU_CRASHES.map((c) => c.name) };
+    const qemuStartCrashes = qemu?.startCrashes ?? 0;
+    const summary = { seed, count, done, against: qemu ? 'qemu' : null, seconds, tally, knownCrashes, qemuStartCrashes, excludedCrashes: KNOWN_QEMU_CRASHES.map((c) => c.name) };
     fs.writeFileSync(values.report!, JSON.stringify({ summary, findings }, null, 1) + '\n');
     return seconds;
   };
@@ -59,13 +63,15 @@ async function main(): Promise<number> {
       if (process.env.FUZZ_TRACE) console.error(`case ${fuzzCase.id} ${fuzzCase.kind}: ${fuzzCase.description.slice(0, 120)}`);
       const [own, reference] = await Promise.all([qblockd.run(fuzzCase), qemu ? qemu.run(fuzzCase) : null]);
       const verdict = judge(fuzzCase, own, reference);
-      const listed = verdict.kind === 'difference' && known.has(fuzzCase.id) && own.survived && !own.hung;
-      if (listed) knownSeen.add(fuzzCase.id);
+      const key = caseKey(fuzzCase);
+      const listed = verdict.kind === 'difference' && known.has(key) && own.survived && !own.hung;
+      if (listed) knownSeen.add(key);
       tally[listed ? 'known-divergence' : verdict.kind]++;
       if (verdict.kind === 'known-qemu-crash') knownCrashes[verdict.crash] = (knownCrashes[verdict.crash] ?? 0) + 1;
       if (verdict.kind === 'difference') {
         findings.push(finding(fuzzCase, verdict.what, own, reference));
         console.log(`${listed ? 'KNOWN' : 'DIFF'} ${fuzzCase.id} ${fuzzCase.kind}: ${fuzzCase.description}: ${verdict.what.join(', ')}`);
+        console.log(`  case: ${key}`);
         if (reference) console.log(`  ${firstDifference(own, reference)}`);
         writeReport(done);
       }
@@ -82,19 +88,31 @@ async function main(): Promise<number> {
   }
   const seconds = writeReport(done);
   const gone = qemu ? [...known.keys()].filter((id) => !knownSeen.has(id)) : [];
-  for (const id of gone) console.log(`GONE ${id}: listed in ${values.known} but now the same as QEMU; take it off the list`);
+  for (const key of gone) console.log(`GONE ${key}: listed in ${values.known} but not drawn or now the same as QEMU; take it off the list`);
   console.log(`${count} cases in ${seconds.toFixed(1)} s (seed ${seed}${qemu ? ', against QEMU 7.2' : ', qblockd alone'}): ` +
     `${tally.same} same, ${tally['not-emulated']} not emulated, ${tally['known-qemu-crash']} known QEMU crashes, ` +
-    `${tally['known-divergence']} known divergences, ${tally.difference} differences; report: ${values.report}`);
+    `${tally['known-divergence']} known divergences, ${tally.difference} differences` +
+    `${qemu?.startCrashes ? `, QEMU crashed ${qemu.startCrashes} times while starting (started again)` : ''}; report: ${values.report}`);
   return tally.difference > 0 || gone.length > 0 ? 1 : 0;
 }
 
-/** The divergences from QEMU still open, by case id, for the seed and count they were found with. */
+/**
+ * A case by what it is rather than where the seed put it: its description and a hash of
+ * its bytes (and files), so a change of the schema that renumbers cases keeps the name.
+ */
+function caseKey(fuzzCase: FuzzCase): string {
+  const hash = createHash('sha256').update(fuzzCase.input);
+  for (const [name, bytes] of Object.entries(fuzzCase.files ?? {}).sort(([a], [b]) => a.localeCompare(b))) hash.update(name).update(bytes);
+  return `${fuzzCase.kind}: ${fuzzCase.description} #${hash.digest('hex').slice(0, 16)}`;
+}
+
+/** The divergences from QEMU still open, by case key, for the seed and count they were found with. */
 function knownDivergences(seed: number, count: number): Map<string, string> {
   if (values.known === undefined) return new Map();
-  const list = JSON.parse(fs.readFileSync(values.known, 'utf8')) as { seed: number; count: number; divergences: Array<{ id: string; what: string }> };
+  const list = JSON.parse(fs.readFileSync(values.known, 'utf8')) as { seed: number; count: number; divergences: Array<{ case: string; what: string }> };
   if (list.seed !== seed || list.count !== count) throw new Error(`${values.known} lists seed ${list.seed}, count ${list.count}: run with those`);
-  return new Map(list.divergences.map(({ id, what }) => [id, what]));
+  for (const entry of list.divergences) if (typeof entry.case !== 'string') throw new Error(`${values.known}: every divergence names its "case" (the "case:" line of its DIFF)`);
+  return new Map(list.divergences.map((entry) => [entry.case, entry.what]));
 }
 
 /** Where two outcomes part, with some context: enough to see the difference in a terminal. */
@@ -116,6 +134,7 @@ function finding(fuzzCase: FuzzCase, what: string[], own: Outcome, reference: Ou
   const exact = Buffer.from(text, 'utf8').equals(fuzzCase.input);
   return {
     id: fuzzCase.id,
+    key: caseKey(fuzzCase),
     kind: fuzzCase.kind,
     description: fuzzCase.description,
     negotiate: fuzzCase.negotiate,

@@ -31,6 +31,9 @@ describe('the fuzzer', () => {
     expect(judge(enable, error, died)).toEqual({ kind: 'known-qemu-crash', crash: 'transaction whose block-dirty-bitmap-enable action fails its checks (SIGSEGV)' });
     expect(judge(enable, died, died).kind).toBe('difference');
     expect(judge(request('{"execute": "query-block"}\n'), error, died)).toEqual({ kind: 'difference', what: ['QEMU died (signal SIGSEGV), qblockd survived'] });
+    const reopen = request('{"execute": "blockdev-reopen", "arguments": {"options": []}}\n');
+    expect(judge(reopen, answered(['{"return": {}}']), died).kind).toBe('known-qemu-crash');
+    expect(judge(request('{"execute": "blockdev-reopen", "arguments": {"options": [{}]}}\n'), answered(['{"return": {}}']), died).kind).toBe('difference');
   });
 
   it('tells differing replies and differing state apart, and counts what qblockd does not emulate', () => {

@@ -21,6 +21,11 @@ export const KNOWN_QEMU_CRASHES: Array<{ name: string; matches: (requests: Array
     matches: (requests) => requests.some((request) => transactionActions(request).some((action) => action?.type === 'block-dirty-bitmap-enable')),
   },
   {
+    name: 'blockdev-reopen with an empty options list (abort: bdrv_reopen_multiple asserts a queue)',
+    matches: (requests) => requests.some((request) => request.execute === 'blockdev-reopen' && Array.isArray(request.arguments?.options)
+      && request.arguments.options.length === 0),
+  },
+  {
     name: 'blockdev-add null-co / null-aio with a negative size (abort)',
     matches: (requests) => requests.some((request) => request.execute === 'blockdev-add' && ['null-co', 'null-aio'].includes(request.arguments?.driver)
       && typeof request.arguments?.size === 'number' && request.arguments.size < 0),

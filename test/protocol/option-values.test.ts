@@ -7,6 +7,7 @@ import { describeInterop } from '../support/qemu.ts';
 import { replyLines, type RecordedExchange } from '../support/oracle-table.ts';
 import recorded from './recorded-blockdev-options.json' with { type: 'json' };
 import recordedQcow2 from './recorded-qcow2-options.json' with { type: 'json' };
+import recordedUnused from './recorded-unused-options.json' with { type: 'json' };
 import { buildImage } from '../support/qcow2-images.ts';
 
 /**
@@ -27,6 +28,7 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 const TABLES = {
   'null-co, null-aio, file, raw and the shared members; query-named-block-nodes; cpu-index': recorded as RecordedExchange[],
   'qcow2 cache, lazy-refcounts, data-file and backing options, on images built from the spec': recordedQcow2 as RecordedExchange[],
+  'options no driver takes (an empty `cache`, empty blkdebug rule lists), refused once the node is open, children first': recordedUnused as RecordedExchange[],
 };
 const normalize = (line: string) => line.replaceAll(dir, 'DIR').replace(/#block\d+/g, '#block');
 

@@ -150,45 +150,57 @@ export class RawClient {
   }
 }
 
+/** What exchangeUntilClose does next, decided from the text received so far. */
+export type ExchangeStep = 'end' | 'wait' | { send: string; afterMs: number };
+
 /**
  * Sends `input` on a fresh connection, shuts down the sending side, and returns every
  * line the program sends until it closes (CRLF removed); null if it has not closed
- * within the timeout. With `endWhen`, the sending side stays open until the text
- * received so far satisfies it, or until nothing has arrived for `endAfterMs`.
+ * within the timeout. With `next`, the sending side stays open until `next`, asked
+ * after every chunk, says 'end' (it may first have more sent), or until nothing has
+ * arrived for `endAfterMs`.
  */
 export function exchangeUntilClose(
   socketPath: string,
   input: Buffer | string,
   timeoutMs: number,
-  options: { endWhen?: (received: string) => boolean; endAfterMs?: number } = {},
+  options: { next?: (received: string) => ExchangeStep; endAfterMs?: number } = {},
 ): Promise<string[] | null> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     const socket = net.connect(socketPath);
     let endTimer: NodeJS.Timeout | undefined;
+    let sendTimer: NodeJS.Timeout | undefined;
     const endInput = () => {
       clearTimeout(endTimer);
+      clearTimeout(sendTimer);
       if (!socket.writableEnded) socket.end();
+    };
+    const waitQuietly = () => {
+      clearTimeout(endTimer);
+      endTimer = setTimeout(endInput, options.endAfterMs ?? timeoutMs);
     };
     const finish = (lines: string[] | null) => {
       clearTimeout(timer);
       clearTimeout(endTimer);
+      clearTimeout(sendTimer);
       socket.destroy();
       resolve(lines);
     };
     const timer = setTimeout(() => finish(null), timeoutMs);
     socket.on('connect', () => {
-      if (!options.endWhen) return void socket.end(input);
+      if (!options.next) return void socket.end(input);
       socket.write(input);
-      endTimer = setTimeout(endInput, options.endAfterMs ?? timeoutMs);
+      waitQuietly();
     });
     socket.on('data', (chunk) => {
       chunks.push(chunk);
-      if (!options.endWhen || socket.writableEnded) return;
-      if (options.endWhen(Buffer.concat(chunks).toString('utf8'))) return endInput();
+      if (!options.next || socket.writableEnded) return;
+      const step = options.next(Buffer.concat(chunks).toString('utf8'));
+      if (step === 'end') return endInput();
+      if (step !== 'wait') sendTimer = setTimeout(() => socket.writableEnded || socket.write(step.send), step.afterMs);
       // Still answering: wait until it has been quiet for endAfterMs.
-      clearTimeout(endTimer);
-      endTimer = setTimeout(endInput, options.endAfterMs ?? timeoutMs);
+      waitQuietly();
     });
     socket.on('error', () => {});
     socket.on('close', () => {

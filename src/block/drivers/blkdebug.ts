@@ -35,6 +35,7 @@ interface SetStateRule {
  */
 export class BlkdebugDriver implements BlockDriver {
   readonly format = 'blkdebug';
+  readonly reportsChildClusterSize = true;
   private readonly rules: Array<InjectRule | SetStateRule>;
   private active: InjectRule[] = [];
   private state = 1;

@@ -6,7 +6,6 @@ import { BlockIoError } from '../io-error.ts';
 import type { BlockChildIo } from '../node.ts';
 import type { BlockDriver, InternalBitmaps, SnapshotSource } from './driver.ts';
 
-const CLUSTER_SIZE = 65536;
 const EACCES = 13;
 
 export interface CopyFailure {
@@ -29,6 +28,7 @@ export type OnCbwError = 'break-guest-write' | 'break-snapshot';
  */
 export class CopyBeforeWriteDriver implements BlockDriver, SnapshotSource {
   readonly format = 'copy-before-write';
+  readonly reportsChildClusterSize = true;
   readonly unsharesChildWrite = true;
   readonly copySet: DirtyBitmap;
   private readonly done: DirtyBitmap;
@@ -47,7 +47,8 @@ export class CopyBeforeWriteDriver implements BlockDriver, SnapshotSource {
       bitmap?: BitmapData;
       /** A backup's own copy set (the snapshot stays readable everywhere). */
       copySet?: BitmapData;
-      clusterSize?: number;
+      /** The unit of copies and of the snapshot's bitmaps (block/block-copy.ts). */
+      clusterSize: number;
       onCbwError?: OnCbwError;
       /** backup's `compress`: data goes to the target as compressed clusters. */
       compress?: boolean;
@@ -55,21 +56,23 @@ export class CopyBeforeWriteDriver implements BlockDriver, SnapshotSource {
   ) {
     this.compress = options.compress === true;
     const diskSize = child.size();
-    const granularity = Math.max(CLUSTER_SIZE, options.clusterSize ?? 0);
+    const granularity = options.clusterSize;
+    this.copyClusterSize = granularity;
     const unnamed = (bitmapGranularity: number) =>
       new DirtyBitmap('', new BitmapData({ diskSize, granularity: bitmapGranularity }), { enabled: false, persistent: false });
     const protectedBits = options.bitmap ?? options.copySet;
     this.copySet = unnamed(granularity);
     if (protectedBits) this.copySet.data.mergeFrom(protectedBits);
     else this.copySet.data.markRange(0, diskSize);
-    this.done = unnamed(CLUSTER_SIZE);
-    this.access = unnamed(CLUSTER_SIZE);
+    this.done = unnamed(granularity);
+    this.access = unnamed(granularity);
     if (options.bitmap) this.access.data.mergeFrom(options.bitmap);
     else this.access.data.markRange(0, diskSize);
     this.onCbwError = options.onCbwError ?? 'break-guest-write';
   }
 
   private readonly onCbwError: OnCbwError;
+  private readonly copyClusterSize: number;
   private readonly compress: boolean;
 
   snapshotSource(): SnapshotSource {
@@ -210,7 +213,7 @@ export class CopyBeforeWriteDriver implements BlockDriver, SnapshotSource {
   // ---- the snapshot (what snapshot-access reads) ------------------------
 
   snapshotRead(offset: number, length: number): Buffer {
-    const granularity = CLUSTER_SIZE;
+    const granularity = this.copyClusterSize;
     const out = Buffer.alloc(length);
     for (let at = offset; at < offset + length; ) {
       const cluster = Math.floor(at / granularity);

@@ -49,12 +49,34 @@ export interface BlockStatus {
   allocated: boolean;
 }
 
+/** What a format driver reads its unallocated clusters from: the next node down its backing chain. */
+export interface BackingReader {
+  size(): number;
+  read(offset: number, length: number): Buffer;
+  readInto(offset: number, into: Buffer): Promise<void>;
+  blockStatus(offset: number, length: number): BlockStatus;
+}
+
+/** A format driver whose image names a backing file and reads through it (qcow2). */
+export interface BackingChainDriver {
+  /** The backing file the image header names, '' for none; the format its extension names. */
+  readonly backingFile: string;
+  readonly backingFormat: string | undefined;
+  /** The header's name resolved against the directory of the image's file. */
+  fullBackingFilename(): string;
+  setBacking(backing: BackingReader | undefined): void;
+  /** The node's filename, which becomes `json:` while its backing is not the one the header names. */
+  filename: string;
+}
+
 /** The guest-visible data path and the facts query commands report. */
 export interface BlockDriver {
   readonly format: BlockdevDriver;
   size(): number;
   /** Cluster size where the format has one; it sets the default bitmap granularity. */
   readonly clusterSize?: number;
+  /** Asked for its cluster size, QEMU asks the node's first child (raw, and the filter drivers). */
+  readonly reportsChildClusterSize?: true;
   read(offset: number, length: number): Buffer;
   /** `read` into the caller's buffer with the host reads off the event loop; drivers without it read synchronously. */
   readInto?(offset: number, into: Buffer): Promise<void>;
@@ -84,6 +106,7 @@ export interface BlockDriver {
   readonly unsharesChildWrite?: boolean;
   /** A format driver that grows its file child as it allocates, so needs it resizable while writable (qcow2). */
   readonly resizesChild?: boolean;
+  readonly backingChain?: BackingChainDriver;
   /** Unnamed bitmaps the driver keeps, listed on its own node and on its `file` child. */
   internalBitmaps?(): InternalBitmaps;
   /** copy-before-write: the point-in-time view snapshot-access reads. */

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { QmpError } from '../../qmp/errors.ts';
 import { FileByteStore, type ByteStore } from './byte-store.ts';
+import { runToEnd, type CoroutineSteps } from '../coroutine-steps.ts';
 import type { BlockDriver, HostLock, HostLockMode } from './driver.ts';
 import type { ImageInfo } from '../../schema/generated/qapi-types.ts';
 
@@ -178,7 +179,22 @@ const ZERO_CHUNK = 1 << 20;
  * read the same); `nocow` and the extent size hint change nothing on the
  * file systems qblockd runs on, as in QEMU outside btrfs and XFS.
  */
-export function createFile(filename: string, size: bigint, options: { preallocation?: FilePreallocation; extentSizeHint?: bigint } = {}): void {
+export function createFile(filename: string, size: bigint, options: FileCreateOptions = {}): void {
+  runToEnd(fileCreation(filename, size, options));
+}
+
+export interface FileCreateOptions {
+  preallocation?: FilePreallocation;
+  extentSizeHint?: bigint;
+}
+
+/**
+ * createFile as blockdev-create's coroutine runs it: the checks, the creation
+ * and the lock happen at once; QEMU empties and grows the file in its thread
+ * pool, so everything from there on (preallocation and size errors included)
+ * comes after a yield.
+ */
+export function* fileCreation(filename: string, size: bigint, options: FileCreateOptions = {}): CoroutineSteps {
   if (options.extentSizeHint !== undefined && options.extentSizeHint > UINT32_MAX) throw new QmpError('Extent size hint is too large');
   try {
     fs.closeSync(fs.openSync(filename, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644));
@@ -189,6 +205,7 @@ export function createFile(filename: string, size: bigint, options: { preallocat
   try {
     driver.hostLock.claim('write');
     try {
+      yield;
       driver.byteStore.truncate(0);
       growFile(driver.byteStore, size, options.preallocation ?? 'off');
       driver.byteStore.flush();

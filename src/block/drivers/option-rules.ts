@@ -191,18 +191,12 @@ export const QCOW2_RULES: Array<OptionRule<BlockdevOptionsQcow2>> = [
 ];
 
 /**
- * qcow2's children beyond `file`, which qblockd does not attach: a reference
- * to no node gets QEMU's lookup error. A data file is refused with QEMU's text
- * for images without one (qblockd refuses images with one), a backing node in
- * qblockd's words. QEMU looks them up later in the open, after the image checks.
+ * qcow2's data-file child, which qblockd does not attach: a reference to no
+ * node gets QEMU's lookup error; otherwise QEMU's text for images without one
+ * (qblockd refuses images with one). QEMU looks it up later in the open, after
+ * the image checks. The backing child is opened after the node (graph.ts).
  */
 export const QCOW2_CHILD_RULES: Array<OptionRule<BlockdevOptionsQcow2>> = [
-  (options, { nodeExists }) => {
-    const backing = options.backing;
-    if (backing === undefined || backing === null) return null;
-    if (typeof backing === 'string' && !nodeExists?.(backing)) return `Could not open backing file: Cannot find device='${backing}' nor node-name='${backing}'`;
-    return 'qcow2 backing files are not supported by qblockd';
-  },
   (options, { nodeExists }) => {
     const dataFile = options['data-file'];
     if (dataFile === undefined) return null;

@@ -1,18 +1,19 @@
 import { QmpError } from '../../qmp/errors.ts';
 import { Qcow2FormatError, Qcow2Image } from './qcow2/image.ts';
-import { QCOW2_MAGIC } from './qcow2/header.ts';
+import { QCOW2_MAGIC, resolveBackingFilename } from './qcow2/header.ts';
 import { Qcow2Corruption, RepairFailure } from './qcow2/corruption.ts';
 import { BlockIoError } from '../io-error.ts';
-import type { BitmapToStore, BlockDriver, BlockStatus, LoadedBitmap, PersistentBitmapStore } from './driver.ts';
+import type { BackingChainDriver, BackingReader, BitmapToStore, BlockDriver, BlockStatus, LoadedBitmap, PersistentBitmapStore } from './driver.ts';
 import { allocatedBytes } from './file.ts';
 import { firstProblem, QCOW2_RULES } from './option-rules.ts';
 import type { BlockChildIo } from '../node.ts';
 import type { BlockdevOptionsQcow2, ImageInfo, ImageInfoSpecificQCow2 } from '../../schema/generated/qapi-types.ts';
 
 /** The `qcow2` format driver: QEMU's image format over a protocol child, with persistent bitmaps. */
-export class Qcow2Driver implements BlockDriver, PersistentBitmapStore {
+export class Qcow2Driver implements BlockDriver, PersistentBitmapStore, BackingChainDriver {
   readonly format = 'qcow2';
   readonly bitmapStore: PersistentBitmapStore = this;
+  readonly backingChain: BackingChainDriver = this;
   /** QEMU's format drivers take the only write permission on their file child. */
   readonly unsharesChildWrite = true;
   readonly resizesChild = true;
@@ -23,7 +24,8 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore {
 
   constructor(
     private readonly child: BlockChildIo,
-    private readonly filename: string,
+    /** The node's filename: plain, or `json:` once its backing differs from the header's (the graph refreshes it). */
+    public filename: string,
     options: BlockdevOptionsQcow2,
     /** Sends BLOCK_IMAGE_CORRUPTED. */
     private readonly reportCorruption: (corruption: Qcow2Corruption, fatal: boolean) => void = () => {},
@@ -39,6 +41,25 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore {
       if (error instanceof RepairFailure) reportCorruption(error.corruption, true);
       throw asQmpError(error);
     }
+  }
+
+  /** The backing file named in the header, '' when there is none. */
+  get backingFile(): string {
+    return this.image.backingFile;
+  }
+
+  get backingFormat(): string | undefined {
+    return this.image.backingFormat;
+  }
+
+  /** The header's backing file name taken relative to the directory of the image's file, as QEMU resolves it. */
+  fullBackingFilename(): string {
+    return resolveBackingFilename(String(this.child.imageInfo().filename), this.image.backingFile);
+  }
+
+  /** The node below in the backing chain, or none: unallocated clusters read from it. */
+  setBacking(backing: BackingReader | undefined): void {
+    this.image.setBacking(backing);
   }
 
   get clusterSize(): number {
@@ -198,7 +219,14 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore {
           }
         : { compat: '0.10', 'compression-type': 'zlib', 'refcount-bits': 16 };
     if (data.bitmaps?.length === 0) delete data.bitmaps;
+    const backing: Pick<ImageInfo, 'backing-filename' | 'full-backing-filename' | 'backing-filename-format'> = {};
+    if (this.image.backingFile !== '') {
+      backing['backing-filename'] = this.image.backingFile;
+      backing['full-backing-filename'] = this.fullBackingFilename();
+      if (this.image.backingFormat !== undefined) backing['backing-filename-format'] = this.image.backingFormat;
+    }
     return {
+      ...backing,
       'virtual-size': this.image.virtualSize,
       filename: this.filename,
       'cluster-size': this.image.clusterSize,

@@ -7,6 +7,7 @@ import type { BlockdevOptionsRaw, ImageInfo } from '../../schema/generated/qapi-
 /** The `raw` format: a pass-through over its protocol child, or over the window `offset`/`size` of it. */
 export class RawDriver implements BlockDriver {
   readonly format = 'raw';
+  readonly reportsChildClusterSize = true;
   private readonly offset: number;
   /** Given `size`: a fixed window, which QEMU refuses to resize; else the window runs to the child's end. */
   private readonly fixedLength: number | undefined;

@@ -1,15 +1,18 @@
 import type { ImageInfo } from '../../schema/generated/qapi-types.ts';
-import { QmpError } from '../../qmp/errors.ts';
+import { BlockIoError, ENOTSUP } from '../io-error.ts';
 import type { BlockChildIo } from '../node.ts';
 import type { BlockDriver, SnapshotSource } from './driver.ts';
 
-/** Reads the point-in-time view a copy-before-write filter keeps; it cannot be written. */
+/**
+ * Reads the point-in-time view a copy-before-write filter keeps; it cannot be written. As in
+ * QEMU, it opens over any node, and a child without such a view fails its requests with ENOTSUP
+ * (a discard, whose ENOTSUP the block layer ignores, does nothing).
+ */
 export class SnapshotAccessDriver implements BlockDriver {
   readonly format = 'snapshot-access';
-  private readonly snapshot: SnapshotSource;
+  private readonly snapshot: SnapshotSource | undefined;
 
   constructor(private readonly child: BlockChildIo) {
-    if (!child.snapshot) throw new QmpError("Child node does not support snapshot-access");
     this.snapshot = child.snapshot;
   }
 
@@ -18,19 +21,20 @@ export class SnapshotAccessDriver implements BlockDriver {
   }
 
   read(offset: number, length: number): Buffer {
+    if (!this.snapshot) throw new BlockIoError(ENOTSUP);
     return this.snapshot.snapshotRead(offset, length);
   }
 
   write(): void {
-    throw new QmpError('snapshot-access is read-only');
+    throw new BlockIoError(ENOTSUP);
   }
 
   writeZeroes(): void {
-    throw new QmpError('snapshot-access is read-only');
+    throw new BlockIoError(ENOTSUP);
   }
 
   discard(offset: number, length: number): void {
-    this.snapshot.snapshotDiscard(offset, length);
+    this.snapshot?.snapshotDiscard(offset, length);
   }
 
   flush(): void {}

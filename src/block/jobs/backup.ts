@@ -10,6 +10,7 @@ import type { BlockNode } from '../node.ts';
 import type { Job, JobDriver } from './job.ts';
 import type { JobList, JobOptions } from './job-list.ts';
 import { RateLimit } from './rate-limit.ts';
+import { blockCopyClusterSize } from '../block-copy.ts';
 
 export type BackupSync = 'full' | 'top' | 'none' | 'incremental' | 'bitmap';
 export type OnError = 'report' | 'ignore' | 'enospc' | 'stop' | 'auto';
@@ -36,7 +37,6 @@ export interface BackupRequest {
 }
 
 const ALLOCATION_GRANULARITY = 512;
-const CLUSTER_SIZE = 65536;
 const INT_MAX = 2147483647;
 const YIELD_EVERY_MS = 4;
 /** block-copy moves at most this much per request. */
@@ -103,15 +103,6 @@ function checkNodes(request: BackupRequest, jobs: JobList, bitmap: DirtyBitmap |
   }
   if (bitmap && mode !== 'never') checkBitmapPermission(bitmap, 'backup');
   if (source.size() !== target.size()) throw new QmpError('Source and target image have different sizes');
-  const clusterSize = backupClusterSize(target);
-  if (request.maxChunk && request.maxChunk < clusterSize) {
-    throw new QmpError(`Required max-chunk (${request.maxChunk}) is less than backup cluster size (${clusterSize})`);
-  }
-}
-
-/** block-copy's cluster: 64 KiB, or the target's cluster size when larger. */
-function backupClusterSize(target: BlockNode): number {
-  return Math.max(CLUSTER_SIZE, target.driver.clusterSize ?? 0);
 }
 
 /**
@@ -138,13 +129,14 @@ export class BackupJob implements JobDriver {
     private readonly sync: BackupSync,
     bitmap: DirtyBitmap | undefined,
     private readonly mode: BitmapSyncMode | undefined,
+    clusterSize: number,
   ) {
     const { source, target } = request;
     this.frozen = bitmap && new FrozenBitmap(source, bitmap);
     // With sync=none nothing is copied in the background, but every first guest write is.
     this.cbw = new CopyBeforeWriteDriver(source.asChild(), target.asChild(), {
       copySet: sync === 'bitmap' ? bitmap!.data : sync === 'top' ? allocatedBits(source) : undefined,
-      clusterSize: backupClusterSize(target),
+      clusterSize,
       compress: request.compress,
     });
     this.maxChunk = request.maxChunk ? Math.min(MAX_CHUNK, request.maxChunk) : MAX_CHUNK;
@@ -162,7 +154,13 @@ export class BackupJob implements JobDriver {
   static create(graph: BlockGraph, jobs: JobList, request: BackupRequest, options: Pick<JobOptions, 'group'>): Job {
     const { bitmap, mode, sync } = checkBackupArguments(request);
     checkNodes(request, jobs, bitmap, mode);
-    const backup = new BackupJob(graph, request, sync, bitmap, mode);
+    // QEMU creates the filter here; its name is checked, then its copy unit chosen (with a warning) before max-chunk.
+    graph.checkFilterName(request.filterNodeName);
+    const clusterSize = blockCopyClusterSize(request.target, graph.warn);
+    if (request.maxChunk && request.maxChunk < clusterSize) {
+      throw new QmpError(`Required max-chunk (${request.maxChunk}) is less than backup cluster size (${clusterSize})`);
+    }
+    const backup = new BackupJob(graph, request, sync, bitmap, mode, clusterSize);
     let job: Job;
     try {
       job = jobs.create(request.jobId, backup, {

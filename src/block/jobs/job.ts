@@ -56,8 +56,11 @@ const BLOCK_JOB_TYPES: ReadonlySet<string> = new Set(['backup', 'commit', 'mirro
 /** What a kind of job (backup, ...) plugs into the common machinery. */
 export interface JobDriver {
   readonly type: string;
-  /** The work itself; resolves to 0 or a negative errno. */
-  run(job: Job): Promise<number>;
+  /**
+   * The work itself: 0 or a negative errno, returned as such when the work
+   * ended before its first yield, else as a promise (see Job.start).
+   */
+  run(job: Job): number | Promise<number>;
   prepare?(job: Job): number;
   commit?(job: Job): void;
   abort?(job: Job): void;
@@ -156,13 +159,21 @@ export class Job {
 
   // ---- the coroutine side ----------------------------------------------
 
+  /**
+   * QEMU enters the job's coroutine inside job_start, so the driver runs within
+   * the command that starts it, up to its first yield. A run that ends there
+   * leaves job_exit to a bottom half of the main loop, which runs before the
+   * monitor (whose dispatcher lives in another context) sends the command's
+   * reply: such a job completes within the command.
+   */
   start(): void {
     this.started = true;
     this.pauseCount--;
     this.busy = true;
     this.paused = false;
     this.transition('running');
-    void this.runCoroutine();
+    if (this.pauseCount > 0 && !this.isCancelled()) void this.pausePoint().then(() => this.runDriver());
+    else this.runDriver();
   }
 
   /**
@@ -244,24 +255,35 @@ export class Job {
     this.sleepTimer = null;
   }
 
-  private async runCoroutine(): Promise<void> {
-    await this.pausePoint();
-    let ret: number;
+  private runDriver(): void {
+    let ret: number | Promise<number>;
     try {
-      ret = await this.driver.run(this);
+      ret = this.driver.run(this);
     } catch (error) {
-      this.error = error instanceof Error ? error.message : String(error);
-      ret = -5;
+      ret = this.failure(error);
     }
+    if (typeof ret === 'number') this.exit(ret, 'within the command');
+    else void ret.catch((error: unknown) => this.failure(error)).then((value) => this.exit(value, 'next turn'));
+  }
+
+  private failure(error: unknown): number {
+    this.error = error instanceof Error ? error.message : String(error);
+    return -5;
+  }
+
+  /** job_co_entry's end and job_exit. */
+  private exit(ret: number, when: 'within the command' | 'next turn'): void {
     if (this.isCompleted()) return; // finished synchronously by a group abort
     this.ret = ret;
     this.deferredToMainLoop = true;
     this.busy = true;
-    setImmediate(() => {
+    const exit = () => {
       if (this.isCompleted()) return;
       this.busy = false;
       this.completed();
-    });
+    };
+    if (when === 'within the command') exit();
+    else setImmediate(exit);
   }
 
   // ---- pause, resume, drain --------------------------------------------

@@ -1009,6 +1009,8 @@ export interface CommandArguments {
   'query-named-block-nodes': {
     'flat'?: boolean;
   };
+  'blockdev-snapshot-sync': BlockdevSnapshotSync;
+  'blockdev-snapshot': BlockdevSnapshot;
   'block-dirty-bitmap-add': BlockDirtyBitmapAdd;
   'block-dirty-bitmap-remove': BlockDirtyBitmap;
   'block-dirty-bitmap-clear': BlockDirtyBitmap;
@@ -1127,6 +1129,8 @@ export interface CommandResults {
   'block_resize': QapiEmpty;
   'query-block': BlockInfo[];
   'query-named-block-nodes': BlockDeviceInfo[];
+  'blockdev-snapshot-sync': QapiEmpty;
+  'blockdev-snapshot': QapiEmpty;
   'block-dirty-bitmap-add': QapiEmpty;
   'block-dirty-bitmap-remove': QapiEmpty;
   'block-dirty-bitmap-clear': QapiEmpty;

@@ -28,7 +28,7 @@ describe('job tables', () => {
   });
 });
 
-function recordingJob(run: (job: Job) => Promise<number>, options = { autoFinalize: true, autoDismiss: true }) {
+function recordingJob(run: (job: Job) => number | Promise<number>, options = { autoFinalize: true, autoDismiss: true }) {
   const events: string[] = [];
   const driver: JobDriver = { type: 'backup', run };
   let removed!: () => void;
@@ -44,6 +44,28 @@ function recordingJob(run: (job: Job) => Promise<number>, options = { autoFinali
 }
 
 describe('job state machine', () => {
+  it('completes within start() a run that ended before its first yield, as job_exit runs before the reply', () => {
+    const failed = recordingJob(() => -22, { autoFinalize: true, autoDismiss: false });
+    failed.job.start();
+    expect(failed.events).toEqual(['created', 'running', 'aborting', 'BLOCK_JOB_COMPLETED', 'concluded']);
+    expect(failed.job.error).toBe('Invalid argument');
+    const succeeded = recordingJob(() => 0, { autoFinalize: true, autoDismiss: false });
+    succeeded.job.start();
+    expect(succeeded.events).toEqual(['created', 'running', 'waiting', 'pending', 'BLOCK_JOB_COMPLETED', 'concluded']);
+  });
+
+  it('completes a run that yielded on a later turn, after start() returned', async () => {
+    const { job, events } = recordingJob(async () => -22, { autoFinalize: true, autoDismiss: false });
+    job.start();
+    expect(events).toEqual(['created', 'running']);
+    // The run's promise settles within this turn; job_exit follows on the next one.
+    const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+    await nextTurn();
+    expect(events).toEqual(['created', 'running']);
+    await nextTurn();
+    expect(events).toEqual(['created', 'running', 'aborting', 'BLOCK_JOB_COMPLETED', 'concluded']);
+  });
+
   it('runs created -> running -> paused -> running around a drained start, then completes in QEMU order', async () => {
     const { job, events, gone } = recordingJob(async (j) => (await j.sleep(0), 0));
     job.pause();

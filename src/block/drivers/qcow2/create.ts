@@ -198,8 +198,6 @@ function headerCluster(spec: Qcow2CreateSpec, l1Size: number, l1TableOffset: num
   if (v3 && clusterSize > FEATURE_TABLE_MIN_CLUSTER) extensions.push({ type: EXT_FEATURE_TABLE, data: featureTable() });
   const header: Qcow2Header = {
     version: spec.version,
-    backingFileOffset: 0,
-    backingFileSize: 0,
     clusterBits: Math.log2(clusterSize),
     size: 0,
     cryptMethod: 0,
@@ -219,24 +217,26 @@ function headerCluster(spec: Qcow2CreateSpec, l1Size: number, l1TableOffset: num
     headerLength: v3 ? V3_HEADER_LENGTH : 72,
     extraHeader,
     extensions,
+    backingFile: spec.backingFile ?? '',
   };
   const cluster = Buffer.alloc(clusterSize);
-  const serialized = serializeHeader(header, clusterSize);
-  serialized.copy(cluster);
+  serializeHeader(header, clusterSize).copy(cluster);
   cluster.writeBigUInt64BE(spec.size, 24);
-  if (spec.backingFile !== undefined) {
-    const name = Buffer.from(spec.backingFile);
-    cluster.writeBigUInt64BE(BigInt(serialized.length), 8);
-    cluster.writeUInt32BE(name.length, 16);
-    name.copy(cluster, serialized.length);
-  }
   return cluster;
 }
 
-/** The bytes of a new image with QEMU's default settings (`qemu-img create -f qcow2 FILE SIZE`). */
-export function defaultQcow2Image(size: bigint): Buffer {
+/** An overlay's backing file as its header names it (qemu-img create -b FILE -F FORMAT). */
+export interface BackingFileName {
+  file: string;
+  format: string;
+}
+
+/** The bytes of a new image with QEMU's default settings (`qemu-img create -f qcow2 [-b FILE -F FORMAT] FILE SIZE`). */
+export function defaultQcow2Image(size: bigint, backing?: BackingFileName): Buffer {
   const spec: Qcow2CreateSpec = {
     size,
+    backingFile: backing?.file,
+    backingFormat: backing?.format,
     version: 3,
     clusterSize: DEFAULT_CLUSTER_SIZE,
     refcountBits: 16,

@@ -36,8 +36,6 @@ export interface BitmapsExtension {
 
 export interface Qcow2Header {
   version: 2 | 3;
-  backingFileOffset: number;
-  backingFileSize: number;
   clusterBits: number;
   size: number;
   cryptMethod: number;
@@ -55,6 +53,8 @@ export interface Qcow2Header {
   /** Header bytes between the fields we know and headerLength, kept verbatim. */
   extraHeader: Buffer;
   extensions: HeaderExtension[];
+  /** The backing file name as stored after the extensions (empty: no backing file); its offset and size follow it. */
+  backingFile: string;
 }
 
 const V2_HEADER_LENGTH = 72;
@@ -230,7 +230,6 @@ const OPEN_CHECKS: HeaderCheck[] = [
   (h) => (h.size > MAX_REQUEST_END ? 'Could not refresh total sector count: File too large' : null),
   // What QEMU opens and qblockd does not serve.
   (h) => (h.cryptMethod !== CRYPT_NONE ? 'Encrypted qcow2 images are not supported by qblockd' : null),
-  (h) => (h.backingFileOffset !== 0n ? 'qcow2 images with a backing file are not supported by qblockd' : null),
   (h) => (h.incompatibleFeatures & INCOMPAT_EXTL2 ? 'qcow2 images with extended L2 entries are not supported by qblockd' : null),
   (h) => (h.compressionType !== COMPRESSION_ZLIB ? 'qcow2 compression type other than zlib is not supported by qblockd' : null),
   (h) => (h.refcountOrder < 3 ? `qcow2 refcount width of ${2 ** h.refcountOrder} bits is not supported by qblockd` : null),
@@ -343,8 +342,6 @@ export function parseHeader(cluster0: Buffer, options: { readOnly: boolean; chec
   }
   return {
     version: raw.version as 2 | 3,
-    backingFileOffset: Number(raw.backingFileOffset),
-    backingFileSize: raw.backingFileSize,
     clusterBits: raw.clusterBits,
     size: Number(raw.size),
     cryptMethod: raw.cryptMethod,
@@ -361,7 +358,25 @@ export function parseHeader(cluster0: Buffer, options: { readOnly: boolean; chec
     headerLength: raw.headerLength,
     extraHeader: Buffer.from(cluster0.subarray(V3_MIN_HEADER_LENGTH, Math.max(V3_MIN_HEADER_LENGTH, raw.headerLength))),
     extensions: context.extensions,
+    backingFile: readBackingFile(cluster0, raw),
   };
+}
+
+function readBackingFile(cluster0: Buffer, raw: RawHeader): string {
+  if (raw.backingFileOffset === 0n) return '';
+  const start = Number(raw.backingFileOffset);
+  return cluster0.subarray(start, start + raw.backingFileSize).toString('utf8');
+}
+
+/** A backing file name taken relative to the directory of the image file that names it, as QEMU resolves it. */
+export function resolveBackingFilename(imageFilename: string, backingFile: string): string {
+  if (backingFile.startsWith('/') || backingFile.startsWith('json:')) return backingFile;
+  return imageFilename.slice(0, imageFilename.lastIndexOf('/') + 1) + backingFile;
+}
+
+/** The backing format extension's text, where the image names one. */
+export function backingFormat(header: Qcow2Header): string | undefined {
+  return header.extensions.find((extension) => extension.type === EXT_BACKING_FORMAT)?.data.toString('latin1');
 }
 
 /** Extensions from `start` until the end marker; one that would run past `end` is QEMU's "too large". */
@@ -417,8 +432,6 @@ export function serializeHeader(header: Qcow2Header, clusterSize: number): Buffe
   const out = Buffer.alloc(clusterSize);
   out.writeUInt32BE(QCOW2_MAGIC, 0);
   out.writeUInt32BE(header.version, 4);
-  out.writeBigUInt64BE(BigInt(header.backingFileOffset), 8);
-  out.writeUInt32BE(header.backingFileSize, 16);
   out.writeUInt32BE(header.clusterBits, 20);
   out.writeBigUInt64BE(BigInt(header.size), 24);
   out.writeUInt32BE(header.cryptMethod, 32);
@@ -448,5 +461,12 @@ export function serializeHeader(header: Qcow2Header, clusterSize: number): Buffe
   }
   out.writeUInt32BE(EXT_END, offset);
   out.writeUInt32BE(0, offset + 4);
-  return out.subarray(0, offset + 8);
+  offset += 8;
+  // The backing file name follows the extensions, as QEMU lays it out; its place moves with them.
+  const name = Buffer.from(header.backingFile, 'utf8');
+  if (offset + name.length > clusterSize) throw new Qcow2FormatError('qcow2 header extensions do not fit in the header cluster');
+  out.writeBigUInt64BE(name.length > 0 ? BigInt(offset) : 0n, 8);
+  out.writeUInt32BE(name.length, 16);
+  name.copy(out, offset);
+  return out.subarray(0, offset + name.length);
 }

@@ -2,7 +2,7 @@ import type { BitmapData } from '../../bitmap/bitmap-data.ts';
 import { lazyZlib } from '../../builtins.ts';
 import { BlockIoError } from '../../io-error.ts';
 import type { ByteStore } from '../byte-store.ts';
-import type { BlockStatus } from '../driver.ts';
+import type { BackingReader, BlockStatus } from '../driver.ts';
 import {
   BITMAP_TYPE_DIRTY_TRACKING,
   FLAG_AUTO,
@@ -25,6 +25,7 @@ import {
   INCOMPAT_CORRUPT,
   INCOMPAT_DIRTY,
   Qcow2FormatError,
+  backingFormat,
   parseHeader,
   readBitmapsExtension,
   serializeHeader,
@@ -74,6 +75,12 @@ interface HostRead {
   length: number;
 }
 
+/** Unallocated clusters of a guest read, at `at` in its buffer, that the backing chain holds. */
+interface BackingRead {
+  at: number;
+  length: number;
+}
+
 /**
  * A qcow2 image over a byte store: guest data through L1/L2 tables, cluster
  * allocation through refcounts, and the bitmaps extension. Every metadata
@@ -100,6 +107,7 @@ export class Qcow2Image {
   /** QEMU frees the L1 table before it stores bitmaps and writes its caches back on close: no L2 overlap checks then. */
   private closing = false;
   private directory: BitmapDirectoryEntry[] = [];
+  private backing: BackingReader | undefined;
 
   private constructor(
     private readonly store: ByteStore,
@@ -207,35 +215,68 @@ export class Qcow2Image {
     return new Qcow2Image(store, checkOptions);
   }
 
+  /** The backing file name in the header, '' when there is none. */
+  get backingFile(): string {
+    return this.header.backingFile;
+  }
+
+  get backingFormat(): string | undefined {
+    return backingFormat(this.header);
+  }
+
+  /** Attaches (or, with undefined, detaches) the image below: unallocated clusters read from it from now on. */
+  setBacking(backing: BackingReader | undefined): void {
+    this.backing = backing;
+  }
+
   // ---- guest data ----
 
   read(offset: number, length: number): Buffer {
     const out = Buffer.allocUnsafe(length);
-    for (const piece of this.planRead(offset, out)) this.fillFromHost(out, piece, this.store.pread(out.subarray(piece.at, piece.at + piece.length), piece.host));
+    const plan = this.planRead(offset, out);
+    for (const piece of plan.host) this.fillFromHost(out, piece, this.store.pread(out.subarray(piece.at, piece.at + piece.length), piece.host));
+    for (const piece of plan.backing) {
+      const target = out.subarray(piece.at, piece.at + piece.length);
+      const available = this.backingBytes(offset + piece.at, piece.length);
+      if (available > 0) this.backing!.read(offset + piece.at, available).copy(target);
+      target.fill(0, available);
+    }
     return out;
   }
 
   /**
-   * `read` into `out`, with the data clusters read on the thread pool. Only the
-   * L2 lookups happen before the first await: data clusters are never freed
-   * while the image is open, so the host offsets stay theirs while the reads run.
+   * `read` into `out`, with the data clusters read on the thread pool and the
+   * unallocated ones from the backing chain, level by level into the one buffer.
+   * Only the L2 lookups (the backing's too) happen before the first await: data
+   * clusters are never freed while the image is open, so the host offsets stay
+   * theirs while the reads run.
    */
   async readInto(offset: number, out: Buffer): Promise<void> {
-    const hostReads = this.planRead(offset, out);
-    const done = await Promise.all(hostReads.map((piece) => this.store.preadAsync(out.subarray(piece.at, piece.at + piece.length), piece.host)));
-    hostReads.forEach((piece, index) => this.fillFromHost(out, piece, done[index]!));
+    const plan = this.planRead(offset, out);
+    const hostDone = plan.host.map((piece) => this.store.preadAsync(out.subarray(piece.at, piece.at + piece.length), piece.host));
+    const backingDone = plan.backing.map((piece) => {
+      const target = out.subarray(piece.at, piece.at + piece.length);
+      const available = this.backingBytes(offset + piece.at, piece.length);
+      target.fill(0, available);
+      return available > 0 ? this.backing!.readInto(offset + piece.at, target.subarray(0, available)) : undefined;
+    });
+    const [done] = await Promise.all([Promise.all(hostDone), Promise.all(backingDone)]);
+    plan.host.forEach((piece, index) => this.fillFromHost(out, piece, done[index]!));
   }
 
   /**
    * Fills the holes, zero and compressed clusters of a guest read into `out`
-   * and returns the host runs still to read into it: clusters whose host
-   * clusters follow each other make one run.
+   * and returns the runs still to read into it: host runs (clusters whose host
+   * clusters follow each other make one) and runs of unallocated clusters the
+   * backing chain holds.
    */
-  private planRead(offset: number, out: Buffer): HostRead[] {
+  private planRead(offset: number, out: Buffer): { host: HostRead[]; backing: BackingRead[] } {
     const length = out.length;
     this.checkRange(offset, length);
     const hostReads: HostRead[] = [];
+    const backingReads: BackingRead[] = [];
     let pending: HostRead | null = null;
+    let below: BackingRead | null = null;
     this.forEachCluster(offset, length, (guestCluster, inCluster, count, at) => {
       const entry = this.l2Entry(guestCluster);
       if (entry !== null && entry & COMPRESSED) {
@@ -243,8 +284,16 @@ export class Qcow2Image {
         return;
       }
       const host = entry === null ? 0 : Number(entry & OFFSET_MASK);
-      if (entry === null || host === 0 || entry & ZERO) {
+      if ((entry !== null && entry & ZERO) || ((entry === null || host === 0) && !this.backing)) {
         out.fill(0, at, at + count);
+        return;
+      }
+      if (entry === null || host === 0) {
+        if (below && below.at + below.length === at) below.length += count;
+        else {
+          below = { at, length: count };
+          backingReads.push(below);
+        }
         return;
       }
       if (pending && pending.host + pending.length === host + inCluster && pending.at + pending.length === at) {
@@ -254,7 +303,12 @@ export class Qcow2Image {
       pending = { at, host: host + inCluster, length: count };
       hostReads.push(pending);
     });
-    return hostReads;
+    return { host: hostReads, backing: backingReads };
+  }
+
+  /** How many of the `length` bytes from `offset` the backing image has; past its end the image reads as zeroes. */
+  private backingBytes(offset: number, length: number): number {
+    return Math.max(0, Math.min(length, this.backing!.size() - offset));
   }
 
   /** What lies past the end of the image file reads as zeroes. */
@@ -285,6 +339,13 @@ export class Qcow2Image {
       this.writeCluster(guestCluster, inCluster, data.subarray(at, at + count));
       at += count;
     }
+  }
+
+  /** Status of [offset, offset+length) in the backing image, which is zeroes past its end. */
+  private backingStatus(offset: number, length: number): Omit<BlockStatus, 'allocated'> {
+    const backingSize = this.backing?.size() ?? 0;
+    if (offset >= backingSize) return { length, data: false, zero: true };
+    return this.backing!.blockStatus(offset, Math.min(length, backingSize - offset));
   }
 
   /**
@@ -391,17 +452,12 @@ export class Qcow2Image {
 
   /**
    * Status of the clusters from `offset` on, up to `length` bytes: a run of
-   * clusters of one kind. Without a backing file, unallocated clusters read
-   * as zeroes; zero clusters are allocated but hold no data.
+   * clusters of one kind. Unallocated clusters read as the backing chain
+   * does there (zeroes without one); zero clusters are allocated but hold no data.
    */
   blockStatus(offset: number, length: number): BlockStatus {
     this.checkRange(offset, length);
-    const kindAt = (guestCluster: number): 'unallocated' | 'zero' | 'data' => {
-      const entry = this.l2Entry(guestCluster);
-      if (entry === null) return 'unallocated';
-      if (!(entry & COMPRESSED) && entry & ZERO) return 'zero';
-      return 'data';
-    };
+    const kindAt = (guestCluster: number) => this.clusterKind(guestCluster);
     // A missing L2 table leaves its whole range unallocated: step over it at once.
     const step = (guestCluster: number): number =>
       this.l2Table(Math.floor(guestCluster / this.l2Entries), false) ? 1 : this.l2Entries - (guestCluster % this.l2Entries);
@@ -410,8 +466,9 @@ export class Qcow2Image {
     const kind = kindAt(first);
     let next = first + (kind === 'unallocated' ? step(first) : 1);
     while (next * this.clusterSize < end && kindAt(next) === kind) next += kind === 'unallocated' ? step(next) : 1;
-    const runEnd = next * this.clusterSize;
-    return { length: Math.min(runEnd, end) - offset, data: kind === 'data', zero: kind !== 'data', allocated: kind !== 'unallocated' };
+    const runLength = Math.min(next * this.clusterSize, end) - offset;
+    if (kind === 'unallocated' && this.backing) return { ...this.backingStatus(offset, runLength), allocated: false };
+    return { length: runLength, data: kind === 'data', zero: kind !== 'data', allocated: kind !== 'unallocated' };
   }
 
   /** Discard requests are ignored, as QEMU ignores them on nodes opened without discard=unmap. */
@@ -438,9 +495,8 @@ export class Qcow2Image {
 
   /**
    * block_resize. Growing makes the L1 table exactly as long as the new size needs
-   * (a fresh table, then the header, then the old table freed); shrinking frees every
-   * cluster wholly past the new end and the L2 tables left covering nothing. The
-   * header's size is written last, as QEMU does.
+   * (a fresh table, then the header, then the old table freed); shrinking is
+   * shrinkFrom. The header's size is written last, as QEMU does.
    */
   resize(size: number, checkBitmaps: () => void): void {
     this.checkWritable();
@@ -448,7 +504,7 @@ export class Qcow2Image {
     checkBitmaps();
     const clusters = Math.ceil(size / this.clusterSize);
     const l1Needed = Math.ceil(clusters / this.l2Entries);
-    if (size < this.virtualSize) this.freeClustersFrom(clusters);
+    if (size < this.virtualSize) this.shrinkFrom(clusters, Math.ceil(this.virtualSize / this.clusterSize));
     else if (l1Needed > this.l1.length) this.growL1(l1Needed);
     this.header.size = size;
     this.writeHeader();
@@ -472,29 +528,61 @@ export class Qcow2Image {
     while (this.l1.length < entries) this.l1.push(0n);
   }
 
-  /** Frees the data clusters from guest cluster `first` on, then the L2 tables that cover none before it. */
-  private freeClustersFrom(first: number): void {
-    for (let l1Index = Math.floor(first / this.l2Entries); l1Index < this.l1.length; l1Index++) {
-      const table = this.l2Table(l1Index, false);
-      if (!table) continue;
+  /**
+   * Shrinking as QEMU's qcow2_co_truncate does it. The guest clusters [first, end) are
+   * discarded table by table, through the lookup that gives an L1 entry without a table of
+   * its own a fresh zeroed one first (so a shrink can allocate, and reuse clusters freed a
+   * table earlier); then the L2 tables wholly past the new end are freed; then the file is
+   * cut after its last used cluster, a cut that may fail without failing the resize (QEMU
+   * only warns). QEMU clears entries in its L2 cache: a table about to be freed keeps its
+   * old entries on disk unless a later allocation flushed the cache first.
+   */
+  private shrinkFrom(first: number, end: number): void {
+    const keptTables = Math.ceil(first / this.l2Entries);
+    let unflushed: Array<() => void> = [];
+    for (let l1Index = Math.floor(first / this.l2Entries); first < end && l1Index * this.l2Entries < end; l1Index++) {
+      if (!(this.l1[l1Index]! & COPIED)) {
+        for (const write of unflushed) write();
+        unflushed = [];
+      }
+      const table = this.l2Table(l1Index, true)!;
       const tableOffset = Number(this.l1[l1Index]! & OFFSET_MASK);
-      const start = Math.max(0, first - l1Index * this.l2Entries);
-      for (let index = start; index < this.l2Entries; index++) {
+      const from = Math.max(0, first - l1Index * this.l2Entries);
+      const to = Math.min(this.l2Entries, end - l1Index * this.l2Entries);
+      for (let index = from; index < to; index++) {
         const entry = table.readBigUInt64BE(index * 8);
         if (entry !== 0n) this.freeDataCluster(entry);
       }
-      if (start > 0) {
-        table.fill(0, start * 8);
-        this.store.pwrite(table.subarray(start * 8), tableOffset + start * 8);
-        continue;
-      }
-      this.l1[l1Index] = 0n;
-      this.store.pwrite(Buffer.alloc(8), this.header.l1TableOffset + l1Index * 8);
+      table.fill(0, from * 8, to * 8);
+      const write = () => this.store.pwrite(table.subarray(from * 8, to * 8), tableOffset + from * 8);
+      if (l1Index < keptTables) write();
+      else unflushed.push(write);
+    }
+    if (keptTables < this.l1.length) {
+      this.store.pwrite(Buffer.alloc((this.l1.length - keptTables) * 8), this.header.l1TableOffset + keptTables * 8);
       this.store.flush();
+    }
+    for (let l1Index = keptTables; l1Index < this.l1.length; l1Index++) {
+      const tableOffset = Number(this.l1[l1Index]! & OFFSET_MASK);
+      this.l1[l1Index] = 0n;
       this.l2Cache.delete(l1Index);
-      this.refcounts.free(tableOffset, this.clusterSize);
+      if (tableOffset !== 0) this.refcounts.free(tableOffset, this.clusterSize);
     }
     this.store.flush();
+    this.cutFreeTail();
+  }
+
+  private cutFreeTail(): void {
+    const fileSize = this.store.size();
+    let last = Math.ceil(fileSize / this.clusterSize) - 1;
+    while (last >= 0 && this.refcounts.get(last) === 0) last--;
+    // A refcount table that counts nothing (a hostile image) leaves the file as it is.
+    if (last < 0 || (last + 1) * this.clusterSize >= fileSize) return;
+    try {
+      this.store.truncate((last + 1) * this.clusterSize);
+    } catch {
+      // QEMU: "Failed to truncate the tail of the image", a warning only.
+    }
   }
 
   private freeDataCluster(entry: bigint): void {
@@ -794,6 +882,15 @@ export class Qcow2Image {
     const raw = Buffer.alloc(8);
     raw.writeBigUInt64BE(this.l1[l1Index]!);
     this.store.pwrite(raw, at);
+  }
+
+  /** Unallocated (no entry, or one without a host cluster or zero flag), a zero cluster, or data. */
+  private clusterKind(guestCluster: number): 'unallocated' | 'zero' | 'data' {
+    const entry = this.l2Entry(guestCluster);
+    if (entry === null) return 'unallocated';
+    if (entry & COMPRESSED) return 'data';
+    if (entry & ZERO) return 'zero';
+    return (entry & OFFSET_MASK) === 0n ? 'unallocated' : 'data';
   }
 
   private l2Entry(guestCluster: number): bigint | null {

@@ -1,0 +1,31 @@
+import { createImage } from '../block/image-create.ts';
+import type { BackingFileName } from '../block/drivers/qcow2/create.ts';
+import type { BlockNode } from '../block/node.ts';
+import { prepareSnapshot, prepareSnapshotSync } from '../block/snapshot.ts';
+import { runTransaction, type TransactionActionTable } from '../block/transaction.ts';
+import type { CommandTable } from '../qmp/dispatcher.ts';
+import { isBlockdevDriver } from './backup.ts';
+import type { DaemonServices } from './services.ts';
+
+/** blockdev-snapshot and blockdev-snapshot-sync, as transaction actions and as commands (a transaction of one). */
+export function snapshotActions({ graph, machine, exports, schema }: DaemonServices): TransactionActionTable {
+  const moveParents = (from: BlockNode, to: BlockNode) => {
+    graph.moveDevices(from, to);
+    machine.moveDisks(from, to);
+    exports.moveNode(from, to);
+  };
+  const createOverlayImage = (path: string, format: string, size: number, backing: BackingFileName) =>
+    createImage(path, format, size, (name) => isBlockdevDriver(schema, name), backing);
+  return {
+    'blockdev-snapshot': { individualOnly: true, prepare: (args) => prepareSnapshot(graph, args, moveParents) },
+    'blockdev-snapshot-sync': { individualOnly: true, prepare: (args) => prepareSnapshotSync(graph, args, createOverlayImage, moveParents) },
+  };
+}
+
+export function snapshotCommands(services: DaemonServices) {
+  const actions = snapshotActions(services);
+  return {
+    'blockdev-snapshot': (data) => (runTransaction([{ type: 'blockdev-snapshot', data }], 'individual', actions), {}),
+    'blockdev-snapshot-sync': (data) => (runTransaction([{ type: 'blockdev-snapshot-sync', data }], 'individual', actions), {}),
+  } satisfies Partial<CommandTable>;
+}
