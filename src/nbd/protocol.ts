@@ -283,10 +283,10 @@ function writeChunkHeader(out: Buffer, handle: Buffer, flags: number, type: numb
 
 /** An OFFSET_DATA chunk's header and offset; the data follows. */
 export function encodeDataChunkHead(handle: Buffer, final: boolean, offset: number, dataLength: number): Buffer {
-  const header = encodeChunkHeader(handle, final ? ReplyFlag.DONE : 0, ChunkType.OFFSET_DATA, 8 + dataLength);
-  const at = Buffer.alloc(8);
-  at.writeBigUInt64BE(BigInt(offset));
-  return Buffer.concat([header, at]);
+  const out = writeChunkHeader(Buffer.allocUnsafe(28), handle, final ? ReplyFlag.DONE : 0, ChunkType.OFFSET_DATA, 8 + dataLength);
+  out.writeUInt32BE(Math.floor(offset / 0x100000000), 20);
+  out.writeUInt32BE(offset >>> 0, 24);
+  return out;
 }
 
 export function encodeHoleChunk(handle: Buffer, final: boolean, offset: number, length: number): Buffer {
