@@ -483,7 +483,7 @@ export class NbdConnection implements ExportClient {
 
   private async sendReadReplies(replies: ReadReply[]): Promise<void> {
     for (const { head, data } of replies) {
-      if (data) await this.write([head, data], () => this.buffers.give(data));
+      if (data) await this.sendWithData(head, data, () => this.buffers.give(data));
       else await this.send(head);
     }
   }
@@ -572,27 +572,29 @@ export class NbdConnection implements ExportClient {
   }
 
   /**
-   * Writes the pieces of one reply. The next request is read at once unless
-   * more than PENDING_OUTPUT bytes wait to be sent: then the connection waits
-   * for them to drain, so a client that does not read holds at most that
-   * plus one reply. Returns a promise only when there is something to wait
-   * for (output to drain) or the connection has gone (rejected).
+   * Writes one reply. The next request is read at once unless more than
+   * PENDING_OUTPUT bytes wait to be sent: then the connection waits for them
+   * to drain, so a client that does not read holds at most that plus one
+   * reply. Returns a promise only when there is something to wait for (output
+   * to drain) or the connection has gone (rejected).
    */
-  private send(...pieces: Buffer[]): Promise<void> | undefined {
-    return this.write(pieces);
+  private send(reply: Buffer): Promise<void> | undefined {
+    if (this.socket.destroyed) return Promise.reject(new ConnectionEnded(false));
+    this.socket.write(reply);
+    return this.drained();
   }
 
-  /** `send`, calling `written` once the last piece has left (or failed to). */
-  private write(pieces: Buffer[], written?: () => void): Promise<void> | undefined {
+  /** `send` of a reply's head and data in one writev, calling `written` once the data has left (or failed to). */
+  private sendWithData(head: Buffer, data: Buffer, written: () => void): Promise<void> | undefined {
     if (this.socket.destroyed) return Promise.reject(new ConnectionEnded(false));
-    if (pieces.length === 1) {
-      this.socket.write(pieces[0]!, written);
-    } else {
-      // Corked, the pieces of one reply leave in one writev.
-      this.socket.cork();
-      pieces.forEach((piece, index) => this.socket.write(piece, index === pieces.length - 1 ? written : undefined));
-      this.socket.uncork();
-    }
+    this.socket.cork();
+    this.socket.write(head);
+    this.socket.write(data, written);
+    this.socket.uncork();
+    return this.drained();
+  }
+
+  private drained(): Promise<void> | undefined {
     if (this.socket.writableLength <= PENDING_OUTPUT) return undefined;
     return new Promise((resolve, reject) => {
       const onDrain = () => {
