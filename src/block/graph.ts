@@ -10,6 +10,8 @@ import { FileDriver } from './drivers/file.ts';
 import { SnapshotAccessDriver } from './drivers/snapshot-access.ts';
 import { NullDriver } from './drivers/null-co.ts';
 import { Qcow2Driver } from './drivers/qcow2-driver.ts';
+import { ThrottleDriver } from './drivers/throttle.ts';
+import { ObjectRegistry } from './objects.ts';
 import { corruptionEventData } from './drivers/qcow2/corruption.ts';
 import { RawDriver } from './drivers/raw.ts';
 import { BlockNode, type BlockChildIo } from './node.ts';
@@ -43,6 +45,8 @@ interface OpenArguments<Options> {
   extraNodes: Record<string, BlockNode>;
   graph: BlockGraph;
   nodeName: string;
+  /** The node's `json:` filename with some strong options changed (a throttle node reopened with another group). */
+  filenameWith(changed: Record<string, unknown>): string;
 }
 
 interface DriverSpec<Options> {
@@ -118,6 +122,7 @@ const DRIVERS: { [D in BlockdevDriver]?: DriverSpec<DriverOptions<D>> } = {
         bitmap: options.bitmap && graph.findBitmapData(options.bitmap.node, options.bitmap.name),
         clusterSize: blockCopyClusterSize(extraNodes.target!, graph.warn),
         onCbwError: options['on-cbw-error'],
+        timeoutSeconds: options['cbw-timeout'],
       }),
   },
   'snapshot-access': {
@@ -126,6 +131,14 @@ const DRIVERS: { [D in BlockdevDriver]?: DriverSpec<DriverOptions<D>> } = {
     strongOptions: [],
     plainFilename: childFilename,
     open: ({ child }) => new SnapshotAccessDriver(child!),
+  },
+  throttle: {
+    childOption: 'file',
+    rules: [],
+    strongOptions: ['throttle-group'],
+    plainFilename: () => undefined,
+    open: ({ options, child, graph, filenameWith }) =>
+      new ThrottleDriver(child!, graph.objects.throttleGroupFor(options['throttle-group']), (group) => filenameWith({ 'throttle-group': group })),
   },
   blkdebug: {
     childOption: 'image',
@@ -156,6 +169,8 @@ export interface UnnamedBackend {
  * Owns opening and closing, including loading and storing persistent bitmaps.
  */
 export class BlockGraph {
+  /** object-add's objects: throttle nodes find their groups here. */
+  readonly objects = new ObjectRegistry();
   private readonly nodes = new Map<string, BlockNode>();
   private readonly devices = new Map<string, BlockNode>();
   private readonly unnamedBackends = new Set<UnnamedBackend>();
@@ -447,7 +462,8 @@ export class BlockGraph {
       }
       const filename = description.plainFilename ?? `json:${toQmpJson(description.openOptions)}`;
       const extra = Object.fromEntries(Object.entries(extras).map(([member, node]) => [member, node.asChild()]));
-      const driver = spec.open({ options, child: child?.asChild(), readOnly, filename, extra, extraNodes: extras, graph: this, nodeName });
+      const filenameWith = (changed: Record<string, unknown>) => `json:${toQmpJson({ ...description.openOptions, ...changed })}`;
+      const driver = spec.open({ options, child: child?.asChild(), readOnly, filename, extra, extraNodes: extras, graph: this, nodeName, filenameWith });
       const settings = {
         direct: options.cache?.direct === true,
         noFlush: options.cache?.['no-flush'] === true,

@@ -161,7 +161,7 @@ const IMAGE_FILE_CREATORS: Partial<Record<BlockdevDriver, (path: string, size: n
 };
 
 /** Drivers that never create images (no file of their own). */
-const NO_CREATION: ReadonlySet<string> = new Set(['null-co', 'null-aio', 'blkdebug', 'copy-before-write', 'snapshot-access']);
+const NO_CREATION: ReadonlySet<string> = new Set(['null-co', 'null-aio', 'blkdebug', 'copy-before-write', 'snapshot-access', 'throttle']);
 
 /** Formats whose images can name a backing file. */
 const TAKES_BACKING: ReadonlySet<string> = new Set(['qcow2']);

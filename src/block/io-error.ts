@@ -6,6 +6,7 @@ const STRERROR: Record<number, string> = {
   27: 'File too large',
   28: 'No space left on device',
   95: 'Operation not supported',
+  110: 'Connection timed out',
   123: 'No medium found',
   125: 'Operation canceled',
 };
@@ -14,6 +15,7 @@ const STRERROR: Record<number, string> = {
 export const ENOMEDIUM = 123;
 /** A request the node's driver has no way to serve. */
 export const ENOTSUP = 95;
+export const ETIMEDOUT = 110;
 
 export function strerror(errno: number): string {
   return STRERROR[errno] ?? `Unknown error ${errno}`;

@@ -4,7 +4,8 @@ import { detectZeroesRule } from './drivers/option-rules.ts';
 import type { HostLockMode } from './drivers/driver.ts';
 import { storePersistentBitmaps, type BlockGraph } from './graph.ts';
 import type { BlockNode, NodeSettings } from './node.ts';
-import type { BlockdevDriver, BlockdevOptions } from '../schema/generated/qapi-types.ts';
+import type { BlockdevDriver, BlockdevOptions, BlockdevOptionsThrottle } from '../schema/generated/qapi-types.ts';
+import type { ThrottleDriver } from './drivers/throttle.ts';
 
 /**
  * What a driver does with its own options on blockdev-reopen. A driver not in
@@ -15,6 +16,8 @@ interface ReopenRule {
   changeable: readonly string[];
   /** Options that go back to their default when left out; leaving out any other option given before is refused. */
   resettable: readonly string[];
+  /** The driver's own checks of its new options (QEMU's bdrv_reopen_prepare of the driver); returns what commit applies. */
+  prepare?(graph: BlockGraph, node: BlockNode, options: BlockdevOptions): () => void;
 }
 
 const QCOW2_RUNTIME_OPTIONS = [
@@ -37,6 +40,14 @@ const REOPEN_RULES: { [D in BlockdevDriver]?: ReopenRule } = {
   'null-co': TAKES_NOTHING,
   'null-aio': TAKES_NOTHING,
   blkdebug: TAKES_NOTHING,
+  throttle: {
+    changeable: ['throttle-group'],
+    resettable: [],
+    prepare(graph, node, options) {
+      const group = graph.objects.throttleGroupFor((options as BlockdevOptionsThrottle)['throttle-group']);
+      return () => (node.driver as ThrottleDriver).switchGroup(group);
+    },
+  },
 };
 
 /** The block layer's own options: every driver takes them on reopen, and leaving them out resets them. */
@@ -55,6 +66,7 @@ const CHILD_MEMBERS: { [D in BlockdevDriver]?: readonly string[] } = {
   qcow2: ['file'],
   raw: ['file'],
   blkdebug: ['image'],
+  throttle: ['file'],
 };
 
 /** One node's pending reopen. */
@@ -68,6 +80,8 @@ interface ReopenEntry {
   backingMissing: boolean;
   /** The backing child the options name in place of the current one (null: none), once prepare has checked it. */
   newBacking?: BlockNode | null;
+  /** Set by the driver's own prepare: applies its new options. */
+  applyDriverOptions?: () => void;
 }
 
 /** What blockdev-reopen needs from outside the graph. */
@@ -171,6 +185,7 @@ function prepare(graph: BlockGraph, entry: ReopenEntry): void {
   if (entry.backingMissing && backingChain && (node.backing || backingChain.backingFile !== '')) throw new QmpError(`backing is missing for '${node.nodeName}'`);
   entry.newBacking = checkChildReplacement(graph, node, 'backing', options, children);
   checkChildReplacement(graph, node, 'file', options, children);
+  entry.applyDriverOptions = rule.prepare?.(graph, node, options);
   for (const key of qdictKeyOrder(Object.keys(after))) {
     if (GENERIC_OPTIONS.has(key) || rule.changeable.includes(key)) continue;
     const member = key.split('.')[0]!;
@@ -259,6 +274,7 @@ const CHILD_WRITES: { [D in BlockdevDriver]?: ReadonlyArray<'always' | 'passed-o
   raw: ['always'],
   blkdebug: ['passed-on'],
   'copy-before-write': ['passed-on', 'always'],
+  throttle: ['passed-on'],
 };
 
 /** A format node's claim on its image file follows its read-only state; returns how to put the claims back. */
@@ -309,6 +325,7 @@ function commit(graph: BlockGraph, entries: ReopenEntry[]): void {
   // Last, so that a failed switch above leaves the backing children as they were.
   for (const { node, newBacking } of entries) if (newBacking !== undefined) graph.replaceBacking(node, newBacking);
   for (const entry of entries) {
+    entry.applyDriverOptions?.();
     entry.node.settings = entry.settings;
     graph.nodeOptions.set(entry.node, entry.options);
   }

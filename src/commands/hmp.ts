@@ -5,43 +5,54 @@ import type { CommandTable } from '../qmp/dispatcher.ts';
 import { resizeBlockdev } from '../block/resize.ts';
 import { blockDeviceInfo, queryBlock, resizeContext } from './block-nodes.ts';
 import { statusInfo } from './run-state.ts';
+import { settleWhenDue } from '../block/throttle/completion.ts';
 import type { DaemonServices } from './services.ts';
 
 export function hmpCommands({ graph, jobs, machine, exports, runState, printOutput, version }: DaemonServices) {
   const backingConflict = backingConflictFinder({ graph, machine });
   return {
-    'human-monitor-command'(args) {
-      return runHumanMonitorCommand(
-        args['command-line'],
-        {
-          print: printOutput,
-          version,
-          blockBackends: () => queryBlock({ graph, machine }),
-          namedNodes: () => graph.allNodes().map((node) => blockDeviceInfo(node)),
-          status: () => statusInfo(runState),
-          resizeDevice: (device, size) => resizeBlockdev(graph, { device, size }, resizeContext(exports)),
-          resolveQemuIoTarget(device, guestDevicesOnly) {
-            if (guestDevicesOnly) {
-              const node = machine.nodeForQemuIo(device);
-              return node ? qemuIoTarget(node, null) : NO_MEDIUM_TARGET;
-            }
-            if (graph.isEmptyDrive(device)) return NO_MEDIUM_TARGET;
-            const node = graph.findForQemuIo(device);
-            // By node name, qemu-io opens a BlockBackend of its own, whose writes a guest disk's refuses to share.
-            const guestConflict = graph.deviceNode(device) ? undefined : machine.conflictWithWriter(node);
-            if (!graph.deviceNode(device)) {
-              // Attaching that BlockBackend and detaching it again are two drained sections,
-              // each a paused/running pair of every job on the node.
-              jobs.drain(node);
-              jobs.drain(node);
-            }
-            return qemuIoTarget(node, graph.writeConflict(node), guestConflict ?? backingConflict(node));
-          },
-        },
-        args['cpu-index'],
-      );
+    async 'human-monitor-command'(args) {
+      // Requests through a throttle node are done at once; the reply, and qemu-io's report, wait until QEMU's would be due.
+      const printed: string[] = [];
+      try {
+        return await settleWhenDue(() => runHumanMonitor(args['command-line'], args['cpu-index'], (text) => printed.push(text)));
+      } finally {
+        for (const text of printed) printOutput(text);
+      }
     },
   } satisfies Partial<CommandTable>;
+
+  function runHumanMonitor(commandLine: string, cpuIndex: number | bigint | undefined, print: (text: string) => void): string {
+    return runHumanMonitorCommand(
+      commandLine,
+      {
+        print,
+        version,
+        blockBackends: () => queryBlock({ graph, machine }),
+        namedNodes: () => graph.allNodes().map((node) => blockDeviceInfo(node)),
+        status: () => statusInfo(runState),
+        resizeDevice: (device, size) => resizeBlockdev(graph, { device, size }, resizeContext(exports)),
+        resolveQemuIoTarget(device, guestDevicesOnly) {
+          if (guestDevicesOnly) {
+            const node = machine.nodeForQemuIo(device);
+            return node ? qemuIoTarget(node, null) : NO_MEDIUM_TARGET;
+          }
+          if (graph.isEmptyDrive(device)) return NO_MEDIUM_TARGET;
+          const node = graph.findForQemuIo(device);
+          // By node name, qemu-io opens a BlockBackend of its own, whose writes a guest disk's refuses to share.
+          const guestConflict = graph.deviceNode(device) ? undefined : machine.conflictWithWriter(node);
+          if (!graph.deviceNode(device)) {
+            // Attaching that BlockBackend and detaching it again are two drained sections,
+            // each a paused/running pair of every job on the node.
+            jobs.drain(node);
+            jobs.drain(node);
+          }
+          return qemuIoTarget(node, graph.writeConflict(node), guestConflict ?? backingConflict(node));
+        },
+      },
+      cpuIndex,
+    );
+  }
 }
 
 /**

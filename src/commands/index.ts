@@ -10,6 +10,7 @@ import { jobCommands } from './jobs.ts';
 import { runStateCommands } from './run-state.ts';
 import { snapshotCommands } from './snapshot.ts';
 import { qomCommands } from './qom.ts';
+import { objectCommands } from './objects.ts';
 import { qblockdCommands } from './qblockd.ts';
 import type { DaemonServices } from './services.ts';
 
@@ -29,6 +30,7 @@ export function allCommands(services: DaemonServices): CommandTable {
     ...createCommands(services),
     ...runStateCommands(services),
     ...qomCommands(services),
+    ...objectCommands(services),
     ...qblockdCommands(services),
   };
 }

@@ -1,5 +1,6 @@
 import { BlockIoError, ENOMEDIUM } from '../block/io-error.ts';
 import { monitorSize } from './size.ts';
+import { finishesAt, measureDue, now } from '../block/throttle/completion.ts';
 /** What qemu-io needs of a block node. */
 export interface QemuIoTarget {
   /** Null for a drive without a medium: its requests fail before any range check. */
@@ -287,9 +288,13 @@ export function runQemuIoCommand(commandLine: string, target: QemuIoTarget, prin
   const length = lengths.reduce((sum, each) => sum + each, 0n);
   if (target.size !== null && offset + length > BigInt(target.size)) return say(`${command.name} failed: Input/output error`, warnings);
   const request = { offset: Number(offset), length: Number(length), flags };
-  const started = performance.now();
-  if (length > 0n && !runRequest(command, target, request, print)) return reply(warnings);
-  if (!flags.has('q')) print(report(command.verb, request, (performance.now() - started) / 1000));
+  const started = now();
+  // A throttled request is done at once but due later: the report counts the time until it is due, as QEMU's does.
+  const { dueAt, outcome } = measureDue(() => length === 0n || runRequest(command, target, request, print));
+  finishesAt(dueAt);
+  if ('error' in outcome) throw outcome.error;
+  if (!outcome.value) return reply(warnings);
+  if (!flags.has('q')) print(report(command.verb, request, (Math.max(now(), dueAt) - started) / 1000));
   return reply(warnings);
 }
 

@@ -1,5 +1,6 @@
 import type net from 'node:net';
 import { statusRuns } from '../block/block-status.ts';
+import { answerWhenDue } from '../block/throttle/completion.ts';
 import type { BlockExport, ExportClient, ExportManager } from '../block/exports.ts';
 import { exportContexts, type MetaContext } from './contexts.ts';
 import {
@@ -553,14 +554,14 @@ export class NbdConnection implements ExportClient {
     return undefined;
   }
 
-  /** Runs an operation whose reply carries no data: success, or the error QEMU names. */
+  /**
+   * Runs an operation whose reply carries no data: success, or the error QEMU names.
+   * A request through a throttle node is answered when QEMU's would be (block/throttle/completion.ts).
+   */
   private reply(request: Request, failure: string, operation: () => void): Promise<void> | undefined {
-    try {
-      operation();
-    } catch {
-      return this.sendError(request, NbdError.EIO, failure);
-    }
-    return this.send(encodeSimpleReply(request.handle, 0));
+    return answerWhenDue(operation, (failed) =>
+      failed ? this.sendError(request, NbdError.EIO, failure) : this.send(encodeSimpleReply(request.handle, 0)),
+    );
   }
 
   private sendError(request: Request, error: number, message: string): Promise<void> | undefined {

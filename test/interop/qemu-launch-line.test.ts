@@ -44,7 +44,17 @@ function expand(entries: Map<string, SchemaEntry>, name: string, seen: readonly 
 const BLOCKDEV_DRIVERS_NOT_IMPLEMENTED = [
   'blklogwrites', 'blkreplay', 'blkverify', 'bochs', 'cloop', 'compress', 'copy-on-read', 'dmg', 'ftp', 'ftps',
   'gluster', 'host_cdrom', 'host_device', 'http', 'https', 'iscsi', 'luks', 'nbd', 'nfs', 'nvme', 'parallels',
-  'preallocate', 'qcow', 'qed', 'quorum', 'rbd', 'replication', 'ssh', 'throttle', 'vdi', 'vhdx', 'vmdk', 'vpc', 'vvfat',
+  'preallocate', 'qcow', 'qed', 'quorum', 'rbd', 'replication', 'ssh', 'vdi', 'vhdx', 'vmdk', 'vpc', 'vvfat',
+];
+/** object-add's types other than throttle-group: qblockd refuses them as QEMU refuses a type it does not know. */
+const OBJECT_TYPES_NOT_IMPLEMENTED = [
+  'authz-list', 'authz-listfile', 'authz-pam', 'authz-simple', 'can-bus', 'can-host-socketcan', 'colo-compare',
+  'cryptodev-backend', 'cryptodev-backend-builtin', 'cryptodev-backend-lkcf', 'cryptodev-vhost-user', 'dbus-vmstate',
+  'filter-buffer', 'filter-dump', 'filter-mirror', 'filter-redirector', 'filter-replay', 'filter-rewriter', 'input-barrier',
+  'input-linux', 'iothread', 'main-loop', 'memory-backend-epc', 'memory-backend-file', 'memory-backend-memfd',
+  'memory-backend-ram', 'pef-guest', 'pr-manager-helper', 'qtest', 'rng-builtin', 'rng-egd', 'rng-random', 'secret',
+  'secret_keyring', 'sev-guest', 'thread-context', 's390-pv-guest', 'tls-creds-anon', 'tls-creds-psk', 'tls-creds-x509',
+  'tls-cipher-suites', 'x-remote-object', 'x-vfio-user-server',
 ];
 /** Options of qblockd's drivers it does not act on, in a BlockdevOptions at `at`. */
 const driverOptionsNotImplemented = (at: string) => ({
@@ -65,7 +75,7 @@ const NOT_IMPLEMENTED: Record<string, { variants: Record<string, string[]>; memb
   'blockdev-reopen': { variants: { '.options': BLOCKDEV_DRIVERS_NOT_IMPLEMENTED }, members: driverOptionsNotImplemented('.options') },
   'blockdev-create': {
     variants: {
-      '.options': [...BLOCKDEV_DRIVERS_NOT_IMPLEMENTED, 'blkdebug', 'copy-before-write', 'null-aio', 'null-co', 'raw', 'snapshot-access'],
+      '.options': [...BLOCKDEV_DRIVERS_NOT_IMPLEMENTED, 'blkdebug', 'copy-before-write', 'null-aio', 'null-co', 'raw', 'snapshot-access', 'throttle'],
       '.options{qcow2}.file': BLOCKDEV_DRIVERS_NOT_IMPLEMENTED,
       '.options{qcow2}.data-file': BLOCKDEV_DRIVERS_NOT_IMPLEMENTED,
     },
@@ -75,6 +85,7 @@ const NOT_IMPLEMENTED: Record<string, { variants: Record<string, string[]>; memb
       '.options{qcow2}.encrypt{luks}': ['cipher-alg', 'cipher-mode', 'ivgen-alg', 'ivgen-hash-alg', 'hash-alg', 'iter-time'],
     },
   },
+  'object-add': { variants: { '': OBJECT_TYPES_NOT_IMPLEMENTED }, members: {} },
   'block-export-add': {
     variants: {},
     members: {

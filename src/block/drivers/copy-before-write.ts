@@ -2,11 +2,14 @@ import type { ImageInfo } from '../../schema/generated/qapi-types.ts';
 import { BitmapData } from '../bitmap/bitmap-data.ts';
 import { DirtyBitmap } from '../bitmap/dirty-bitmap.ts';
 import { readsAsZero } from '../block-status.ts';
-import { BlockIoError } from '../io-error.ts';
+import { BlockIoError, ETIMEDOUT } from '../io-error.ts';
+import { finishesAt, measureDue, now } from '../throttle/completion.ts';
 import type { BlockChildIo } from '../node.ts';
 import type { BlockDriver, InternalBitmaps, SnapshotSource } from './driver.ts';
 
 const EACCES = 13;
+/** block-copy's largest single copy (BLOCK_COPY_MAX_BUFFER): a run of clusters goes to the target as one request up to this. */
+const MAX_COPY_BYTES = 1 << 20;
 
 export interface CopyFailure {
   operation: 'read' | 'write';
@@ -52,9 +55,12 @@ export class CopyBeforeWriteDriver implements BlockDriver, SnapshotSource {
       onCbwError?: OnCbwError;
       /** backup's `compress`: data goes to the target as compressed clusters. */
       compress?: boolean;
+      /** cbw-timeout in seconds (0: none): a copy ahead of a guest write that takes longer fails with ETIMEDOUT. */
+      timeoutSeconds?: number;
     },
   ) {
     this.compress = options.compress === true;
+    this.timeoutMs = (options.timeoutSeconds ?? 0) * 1000;
     const diskSize = child.size();
     const granularity = options.clusterSize;
     this.copyClusterSize = granularity;
@@ -74,6 +80,7 @@ export class CopyBeforeWriteDriver implements BlockDriver, SnapshotSource {
   private readonly onCbwError: OnCbwError;
   private readonly copyClusterSize: number;
   private readonly compress: boolean;
+  private readonly timeoutMs: number;
 
   snapshotSource(): SnapshotSource {
     return this;
@@ -185,29 +192,47 @@ export class CopyBeforeWriteDriver implements BlockDriver, SnapshotSource {
 
   /**
    * Before a guest write: the clusters it touches that are still protected go
-   * to the target first. If that fails, on-cbw-error decides: the guest write
-   * fails, or the snapshot breaks (its reads fail from then on) and the write
-   * goes ahead. The whole written range counts as done for the snapshot.
+   * to the target first, each run of them as one request. If that fails, or
+   * takes longer than cbw-timeout (the target is throttled), on-cbw-error
+   * decides: the guest write fails, or the snapshot breaks (its reads fail
+   * from then on) and the write goes ahead. A copy that timed out still
+   * completes, as QEMU's goes on in the background, but its clusters do not
+   * count as done. Otherwise the whole written range counts as done.
    */
   private copyBefore(offset: number, length: number): void {
     if (this.snapshotBroken) return;
-    const data = this.copySet.data;
-    const granularity = data.granularity;
-    const first = Math.floor(offset / granularity);
-    const end = Math.ceil(Math.min(offset + length, data.diskSize) / granularity);
-    for (let cluster = first; cluster < end; cluster++) {
-      if (!data.getChunk(cluster)) continue;
-      const at = cluster * granularity;
-      const failure = this.copy(at, Math.min(granularity, data.diskSize - at));
-      if (!failure) {
-        this.writeCopies++;
-        continue;
-      }
+    const granularity = this.copySet.data.granularity;
+    const start = Math.floor(offset / granularity) * granularity;
+    const end = Math.min(Math.ceil((offset + length) / granularity) * granularity, this.copySet.data.diskSize);
+    const startedAt = now();
+    const { dueAt, outcome } = measureDue(() => this.copyRuns(start, end));
+    if ('error' in outcome) throw outcome.error;
+    let failure = outcome.value;
+    const deadline = this.timeoutMs > 0 ? startedAt + this.timeoutMs : Infinity;
+    if (!failure && dueAt > deadline) failure = { operation: 'write', errno: ETIMEDOUT };
+    finishesAt(Math.min(dueAt, deadline));
+    if (failure) {
       if (this.onCbwError === 'break-guest-write') throw new BlockIoError(failure.errno);
       this.snapshotBroken = true;
       return;
     }
-    this.done.data.markRange(first * granularity, Math.min(end * granularity, data.diskSize) - first * granularity);
+    this.done.data.markRange(start, end - start);
+  }
+
+  /** Copies the runs of protected clusters in [start, end); the first failure stops it. */
+  private copyRuns(start: number, end: number): CopyFailure | null {
+    const data = this.copySet.data;
+    const granularity = data.granularity;
+    for (let at = start; at < end; at += granularity) {
+      if (!data.getChunk(at / granularity)) continue;
+      let runEnd = at + granularity;
+      while (runEnd < end && runEnd - at < MAX_COPY_BYTES && data.getChunk(runEnd / granularity)) runEnd += granularity;
+      const failure = this.copy(at, Math.min(runEnd, data.diskSize) - at);
+      if (failure) return failure;
+      this.writeCopies++;
+      at = runEnd - granularity;
+    }
+    return null;
   }
 
   // ---- the snapshot (what snapshot-access reads) ------------------------

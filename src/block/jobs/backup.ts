@@ -5,6 +5,8 @@ import { checkBitmapPermission } from '../bitmap/permissions.ts';
 import { allocatedRuns } from '../block-status.ts';
 import { FrozenBitmap, type BitmapSyncMode } from '../bitmap/successor.ts';
 import { CopyBeforeWriteDriver, type CopyFailure } from '../drivers/copy-before-write.ts';
+import { measureDue, now } from '../throttle/completion.ts';
+import { throttledBelow } from '../drivers/throttle.ts';
 import type { BlockGraph } from '../graph.ts';
 import type { BlockNode } from '../node.ts';
 import type { Job, JobDriver } from './job.ts';
@@ -121,6 +123,8 @@ export class BackupJob implements JobDriver {
   private readonly maxChunk: number;
   /** Copy requests QEMU keeps in flight (x-perf max-workers). */
   private readonly maxWorkers: number;
+  /** A throttled target counts every 1 MiB request, so zero runs are not merged. */
+  private readonly throttledTarget: boolean;
   private job!: Job;
 
   private constructor(
@@ -141,6 +145,7 @@ export class BackupJob implements JobDriver {
     });
     this.maxChunk = request.maxChunk ? Math.min(MAX_CHUNK, request.maxChunk) : MAX_CHUNK;
     this.maxWorkers = request.maxWorkers ?? MAX_WORKERS;
+    this.throttledTarget = throttledBelow(target);
     this.cbw.onCopied = (bytes) => {
       if (this.job) this.job.progressCurrent += bytes;
     };
@@ -238,10 +243,14 @@ export class BackupJob implements JobDriver {
         const piece = this.cbw.writeCopies === planned ? this.plannedPiece(cursor, end) : this.livePiece(cursor, end);
         if (!piece) break;
         this.rateLimit.delay(piece.length);
-        const failed = this.cbw.copy(piece.offset, piece.length);
-        failure ??= failed;
+        const copied = measureDue(() => this.cbw.copy(piece.offset, piece.length));
+        if ('error' in copied.outcome) throw copied.outcome.error;
+        failure ??= copied.outcome.value;
         inFlight++;
         cursor = piece.endCluster;
+        // A throttled target: the job waits, as QEMU's copy waits for its throttle group.
+        const throttled = copied.dueAt - now();
+        if (throttled > 0) await job.sleep(throttled * 1e6);
         if (!failure) await this.pace(job);
       }
     }
@@ -257,15 +266,15 @@ export class BackupJob implements JobDriver {
 
   /**
    * Nothing was copied ahead of a guest write since the plan was made, so the
-   * plan's run is still exact. Without a rate limit, a run that reads as zeroes
-   * goes in one piece (the final progress is the same, only sooner).
+   * plan's run is still exact. Without a rate limit or a throttled target, a run
+   * that reads as zeroes goes in one piece (the final progress is the same, only sooner).
    */
   private plannedPiece(cursor: number, end: number): { offset: number; length: number; endCluster: number } {
     const { granularity, diskSize } = this.cbw.copySet.data;
     const window = Math.max(1, Math.floor(this.maxChunk / granularity));
     const bytes = (first: number, last: number) => Math.min(last * granularity, diskSize) - first * granularity;
     let last = Math.min(end, cursor + window);
-    if (this.job.speed === 0 && this.cbw.sourceReadsAsZero(cursor * granularity, bytes(cursor, last))) {
+    if (this.job.speed === 0 && !this.throttledTarget && this.cbw.sourceReadsAsZero(cursor * granularity, bytes(cursor, last))) {
       // Growing steps keep a long zero run cheap; a step that is not all zeroes is retried
       // one window at a time, so the piece still ends at the first window with data.
       let step = window;

@@ -178,6 +178,11 @@ export interface BlkdebugSetStateOptions {
   'new_state': number | bigint;
 }
 
+export interface BlockdevOptionsThrottle {
+  'throttle-group': string;
+  'file': BlockdevRef;
+}
+
 export type OnCbwError = 'break-guest-write' | 'break-snapshot';
 
 export interface BlockdevOptionsCbw {
@@ -211,7 +216,8 @@ export type BlockdevOptions = {
   | ({ 'driver': 'qcow2' } & BlockdevOptionsQcow2)
   | ({ 'driver': 'raw' } & BlockdevOptionsRaw)
   | ({ 'driver': 'snapshot-access' } & BlockdevOptionsGenericFormat)
-  | { 'driver': 'blklogwrites' | 'blkreplay' | 'blkverify' | 'bochs' | 'cloop' | 'compress' | 'copy-on-read' | 'dmg' | 'ftp' | 'ftps' | 'gluster' | 'host_cdrom' | 'host_device' | 'http' | 'https' | 'iscsi' | 'luks' | 'nbd' | 'nfs' | 'nvme' | 'parallels' | 'preallocate' | 'qcow' | 'qed' | 'quorum' | 'rbd' | 'replication' | 'ssh' | 'throttle' | 'vdi' | 'vhdx' | 'vmdk' | 'vpc' | 'vvfat' }
+  | ({ 'driver': 'throttle' } & BlockdevOptionsThrottle)
+  | { 'driver': 'blklogwrites' | 'blkreplay' | 'blkverify' | 'bochs' | 'cloop' | 'compress' | 'copy-on-read' | 'dmg' | 'ftp' | 'ftps' | 'gluster' | 'host_cdrom' | 'host_device' | 'http' | 'https' | 'iscsi' | 'luks' | 'nbd' | 'nfs' | 'nvme' | 'parallels' | 'preallocate' | 'qcow' | 'qed' | 'quorum' | 'rbd' | 'replication' | 'ssh' | 'vdi' | 'vhdx' | 'vmdk' | 'vpc' | 'vvfat' }
 );
 
 export type BlockdevRef = BlockdevOptions | string;
@@ -783,6 +789,60 @@ export type BlockdevCreateOptions = (
 
 // schema/qom.json
 
+export type ObjectType = 'authz-list' | 'authz-listfile' | 'authz-pam' | 'authz-simple' | 'can-bus' | 'can-host-socketcan' | 'colo-compare' | 'cryptodev-backend' | 'cryptodev-backend-builtin' | 'cryptodev-backend-lkcf' | 'cryptodev-vhost-user' | 'dbus-vmstate' | 'filter-buffer' | 'filter-dump' | 'filter-mirror' | 'filter-redirector' | 'filter-replay' | 'filter-rewriter' | 'input-barrier' | 'input-linux' | 'iothread' | 'main-loop' | 'memory-backend-epc' | 'memory-backend-file' | 'memory-backend-memfd' | 'memory-backend-ram' | 'pef-guest' | 'pr-manager-helper' | 'qtest' | 'rng-builtin' | 'rng-egd' | 'rng-random' | 'secret' | 'secret_keyring' | 'sev-guest' | 'thread-context' | 's390-pv-guest' | 'throttle-group' | 'tls-creds-anon' | 'tls-creds-psk' | 'tls-creds-x509' | 'tls-cipher-suites' | 'x-remote-object' | 'x-vfio-user-server';
+
+export interface ThrottleLimits {
+  'iops-total'?: number | bigint;
+  'iops-total-max'?: number | bigint;
+  'iops-total-max-length'?: number | bigint;
+  'iops-read'?: number | bigint;
+  'iops-read-max'?: number | bigint;
+  'iops-read-max-length'?: number | bigint;
+  'iops-write'?: number | bigint;
+  'iops-write-max'?: number | bigint;
+  'iops-write-max-length'?: number | bigint;
+  'bps-total'?: number | bigint;
+  'bps-total-max'?: number | bigint;
+  'bps-total-max-length'?: number | bigint;
+  'bps-read'?: number | bigint;
+  'bps-read-max'?: number | bigint;
+  'bps-read-max-length'?: number | bigint;
+  'bps-write'?: number | bigint;
+  'bps-write-max'?: number | bigint;
+  'bps-write-max-length'?: number | bigint;
+  'iops-size'?: number | bigint;
+}
+
+export interface ThrottleGroupProperties {
+  'limits'?: ThrottleLimits;
+  'x-iops-total'?: number | bigint;
+  'x-iops-total-max'?: number | bigint;
+  'x-iops-total-max-length'?: number | bigint;
+  'x-iops-read'?: number | bigint;
+  'x-iops-read-max'?: number | bigint;
+  'x-iops-read-max-length'?: number | bigint;
+  'x-iops-write'?: number | bigint;
+  'x-iops-write-max'?: number | bigint;
+  'x-iops-write-max-length'?: number | bigint;
+  'x-bps-total'?: number | bigint;
+  'x-bps-total-max'?: number | bigint;
+  'x-bps-total-max-length'?: number | bigint;
+  'x-bps-read'?: number | bigint;
+  'x-bps-read-max'?: number | bigint;
+  'x-bps-read-max-length'?: number | bigint;
+  'x-bps-write'?: number | bigint;
+  'x-bps-write-max'?: number | bigint;
+  'x-bps-write-max-length'?: number | bigint;
+  'x-iops-size'?: number | bigint;
+}
+
+export type ObjectOptions = {
+  'id': string;
+} & (
+  | ({ 'qom-type': 'throttle-group' } & ThrottleGroupProperties)
+  | { 'qom-type': 'authz-list' | 'authz-listfile' | 'authz-pam' | 'authz-simple' | 'can-bus' | 'can-host-socketcan' | 'colo-compare' | 'cryptodev-backend' | 'cryptodev-backend-builtin' | 'cryptodev-backend-lkcf' | 'cryptodev-vhost-user' | 'dbus-vmstate' | 'filter-buffer' | 'filter-dump' | 'filter-mirror' | 'filter-redirector' | 'filter-replay' | 'filter-rewriter' | 'input-barrier' | 'input-linux' | 'iothread' | 'main-loop' | 'memory-backend-epc' | 'memory-backend-file' | 'memory-backend-memfd' | 'memory-backend-ram' | 'pef-guest' | 'pr-manager-helper' | 'qtest' | 'rng-builtin' | 'rng-egd' | 'rng-random' | 'secret' | 'secret_keyring' | 'sev-guest' | 'thread-context' | 's390-pv-guest' | 'tls-creds-anon' | 'tls-creds-psk' | 'tls-creds-x509' | 'tls-cipher-suites' | 'x-remote-object' | 'x-vfio-user-server' }
+);
+
 // schema/qblockd.json
 
 export interface XQblockdBitmap {
@@ -871,6 +931,7 @@ export interface QapiTypes {
   'BlkdebugIOType': BlkdebugIOType;
   'BlkdebugInjectErrorOptions': BlkdebugInjectErrorOptions;
   'BlkdebugSetStateOptions': BlkdebugSetStateOptions;
+  'BlockdevOptionsThrottle': BlockdevOptionsThrottle;
   'OnCbwError': OnCbwError;
   'BlockdevOptionsCbw': BlockdevOptionsCbw;
   'BlockdevOptionsBlkdebug': BlockdevOptionsBlkdebug;
@@ -972,6 +1033,10 @@ export interface QapiTypes {
   'QCryptoBlockCreateOptions': QCryptoBlockCreateOptions;
   'BlockdevCreateOptionsQcow2': BlockdevCreateOptionsQcow2;
   'BlockdevCreateOptions': BlockdevCreateOptions;
+  'ObjectType': ObjectType;
+  'ThrottleLimits': ThrottleLimits;
+  'ThrottleGroupProperties': ThrottleGroupProperties;
+  'ObjectOptions': ObjectOptions;
   'XQblockdBitmap': XQblockdBitmap;
   'XQblockdNode': XQblockdNode;
   'XQblockdDirtyMap': XQblockdDirtyMap;
@@ -1093,6 +1158,10 @@ export interface CommandArguments {
     'job-id': string;
     'options': BlockdevCreateOptions;
   };
+  'object-add': ObjectOptions;
+  'object-del': {
+    'id': string;
+  };
   'qom-get': {
     'path': string;
     'property': string;
@@ -1168,6 +1237,8 @@ export interface CommandResults {
   'stop': QapiEmpty;
   'cont': QapiEmpty;
   'blockdev-create': QapiEmpty;
+  'object-add': QapiEmpty;
+  'object-del': QapiEmpty;
   'qom-get': unknown;
   'qom-set': QapiEmpty;
   'x-qblockd-watch': QapiEmpty;
