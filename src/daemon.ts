@@ -61,6 +61,7 @@ export class Daemon {
   private readonly schema: Schema;
   private readonly watchers: SessionWatchers;
   private shuttingDown = false;
+  private blockLayerClosed = false;
   private qtest: { close(): void } | undefined;
   readonly machine: Machine;
   private readonly memoryTrim = new MemoryTrim();
@@ -98,14 +99,17 @@ export class Daemon {
       emitEvent: (name, data) => this.emitEvent(name, data),
       watchers: this.watchers,
       printOutput: print.stdout,
-      requestShutdown: (reason) => setImmediate(() => void this.shutdown(reason)),
+      requestShutdown: (reason) => {
+        this.closeBlockLayer();
+        setImmediate(() => void this.shutdown(reason));
+      },
     };
     this.dispatcher = new Dispatcher(this.schema, allCommands(services), (name, ms, error) => {
       this.watchers.poke();
       this.memoryTrim.noteActivity();
       if (error) this.log.debug({ command: name, ms, error: error.message }, 'command failed');
       else this.log.debug({ command: name, ms }, 'command');
-    });
+    }, () => this.jobs.all().some((job) => job.status === 'running'));
   }
 
   /** Opens the configured nodes, then starts listening. Throws with a one-line reason. */
@@ -210,19 +214,29 @@ export class Daemon {
   }
 
   /** quit, SIGTERM, SIGINT: store what persists, say goodbye, exit. */
+  /**
+   * QEMU's cleanup of the block layer: exports closed, then jobs cancelled, then nodes closed,
+   * each with its events. `quit` runs it before its reply goes out, as QEMU sends that reply last.
+   */
+  private closeBlockLayer(): void {
+    if (this.blockLayerClosed) return;
+    this.blockLayerClosed = true;
+    try {
+      this.nbd.close();
+      this.jobs.cancelAll();
+      this.graph.closeAll();
+    } catch (error) {
+      this.log.error({ err: error }, 'failed to close block nodes cleanly');
+    }
+  }
+
   async shutdown(reason: string): Promise<void> {
     if (this.shuttingDown) return;
     this.shuttingDown = true;
     this.watchers.stop();
     this.memoryTrim.stop();
     this.log.info({ reason }, 'shutting down');
-    try {
-      this.jobs.cancelAll();
-      this.nbd.close();
-      this.graph.closeAll();
-    } catch (error) {
-      this.log.error({ err: error }, 'failed to close block nodes cleanly');
-    }
+    this.closeBlockLayer();
     for (const server of this.servers) server.close();
     this.qtest?.close();
     this.webSocketListener?.close();

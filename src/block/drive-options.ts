@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { hostErrorText } from '../errno.ts';
 import { QmpError } from '../qmp/errors.ts';
 import { backingFormat, parseHeader, resolveBackingFilename } from './drivers/qcow2/header.ts';
 import { parseSize } from '../schema/number-text.ts';
@@ -168,7 +169,6 @@ export function probeFormat(path: string): string {
       fs.closeSync(fd);
     }
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new QmpError(`Could not open '${path}': ${code === 'ENOENT' ? 'No such file or directory' : (error as Error).message}`);
+    throw new QmpError(`Could not open '${path}': ${hostErrorText(error)}`);
   }
 }

@@ -23,6 +23,7 @@ import {
 import { QCOW2_MAGIC } from './drivers/qcow2/header.ts';
 import type { BlockGraph } from './graph.ts';
 import type { BlockNode } from './node.ts';
+import type { ResizeContext } from './resize.ts';
 
 /**
  * The one image creator: blockdev-create's drivers and drive-backup's new
@@ -40,9 +41,9 @@ const CREATABLE_IN_QEMU_ONLY: ReadonlySet<string> = new Set([
  * refuses at once (before any job exists) a driver that cannot create images,
  * as QEMU does.
  */
-export function imageCreator(graph: BlockGraph, options: BlockdevCreateOptions): () => CoroutineSteps {
+export function imageCreator(graph: BlockGraph, options: BlockdevCreateOptions, resizeConflict: ResizeContext['conflict']): () => CoroutineSteps {
   if (options.driver === 'file') return () => createFileImage(options);
-  if (options.driver === 'qcow2') return () => createQcow2(graph, options);
+  if (options.driver === 'qcow2') return () => createQcow2(graph, options, resizeConflict);
   if (CREATABLE_IN_QEMU_ONLY.has(options.driver)) throw new QmpError(`Driver '${options.driver}' is not supported by qblockd`);
   throw new QmpError('Driver does not support blockdev-create');
 }
@@ -91,7 +92,7 @@ function refuse(problem: string | null): void {
  * defined in place, else when it writes the first image: the checks before
  * that fail inside blockdev-create itself.
  */
-function* createQcow2(graph: BlockGraph, options: BlockdevCreateOptionsQcow2): CoroutineSteps {
+function* createQcow2(graph: BlockGraph, options: BlockdevCreateOptionsQcow2, resizeConflict: ResizeContext['conflict']): CoroutineSteps {
   const temporary: BlockNode[] = [];
   function* open(reference: BlockdevCreateOptionsQcow2['file']): CoroutineSteps<BlockNode> {
     const { node, opened } = graph.openReference(reference);
@@ -110,6 +111,7 @@ function* createQcow2(graph: BlockGraph, options: BlockdevCreateOptionsQcow2): C
     for (const node of dataFile ? [file, dataFile] : [file]) {
       if (node.readOnly) throw new QmpError('Block node is read-only');
       refuse(graph.writeResizeConflict(node));
+      refuse(resizeConflict(node));
     }
     yield;
     if (request.preallocation !== 'off') throw new QmpError(`qcow2 preallocation '${request.preallocation}' is not supported by qblockd`);

@@ -30,6 +30,6 @@ export interface DaemonServices {
   /** QEMU's standard output: where qemu-io prints its reports. */
   printOutput(text: string): void;
   watchers: Watchers;
-  /** Runs after the current reply has been sent. */
+  /** Closes the block layer at once (its events precede the current reply, as QEMU's do) and ends the daemon once the reply has been sent. */
   requestShutdown(reason: string): void;
 }

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { hostErrorText } from '../errno.ts';
 import { packageVersion, parseKeyval, parseQemuOpts, type BlockdevSpec, type DriveSpec, type MonitorSpec } from '../cli/index.ts';
 import builtInDefaults from '../../config/default.json' with { type: 'json' };
 import { ConfigError, type ConfigFile, type DaemonConfig } from './types.ts';
@@ -97,9 +98,7 @@ function readJson(path: string): unknown {
   try {
     text = fs.readFileSync(path, 'utf8');
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const reason = code === 'ENOENT' ? 'No such file or directory' : code === 'EACCES' ? 'Permission denied' : (error as Error).message;
-    throw new ConfigError(`config ${path}: ${reason}`);
+    throw new ConfigError(`config ${path}: ${hostErrorText(error)}`);
   }
   try {
     return JSON.parse(text);

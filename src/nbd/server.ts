@@ -2,6 +2,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { hostErrorText } from '../errno.ts';
+import { inetListenOptions } from './inet-listen.ts';
 import type { ExportManager } from '../block/exports.ts';
 import { QmpError } from '../qmp/errors.ts';
 import type { CommandArguments, SocketAddressLegacy } from '../schema/generated/qapi-types.ts';
@@ -35,7 +37,7 @@ export class NbdServer {
 
   async start(options: NbdServerOptions): Promise<void> {
     if (this.listener) throw new QmpError('NBD server already running');
-    const { listenOptions, unixPath } = resolveAddress(options.addr);
+    const { listenOptions, unixPath } = await resolveAddress(options.addr);
     if (unixPath) removeStaleSocket(unixPath);
     const listener = net.createServer((socket) => this.accept(socket));
     await new Promise<void>((resolve, reject) => {
@@ -102,14 +104,12 @@ export class NbdServer {
   }
 }
 
-function resolveAddress(address: SocketAddressLegacy): { listenOptions: net.ListenOptions; unixPath: string | null } {
+async function resolveAddress(address: SocketAddressLegacy): Promise<{ listenOptions: net.ListenOptions; unixPath: string | null }> {
   if (address.type === 'unix') {
     const unixPath = address.data.path || temporarySocketPath();
     return { listenOptions: { path: unixPath }, unixPath };
   }
-  if (address.type === 'inet') {
-    return { listenOptions: { host: address.data.host, port: servicePort(address.data.host, address.data.port) }, unixPath: null };
-  }
+  if (address.type === 'inet') return { listenOptions: await inetListenOptions(address.data), unixPath: null };
   throw new QmpError(`Socket address type '${address.type}' is not supported by qblockd`);
 }
 
@@ -119,7 +119,7 @@ function removeStaleSocket(unixPath: string): void {
     fs.unlinkSync(unixPath);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT') throw new QmpError(`Failed to unlink socket ${unixPath}: ${errnoText({ code } as NodeJS.ErrnoException)}`);
+    if (code !== 'ENOENT') throw new QmpError(`Failed to unlink socket ${unixPath}: ${hostErrorText({ code } as NodeJS.ErrnoException)}`);
   }
 }
 
@@ -135,67 +135,16 @@ function temporarySocketPath(): string {
   }
 }
 
-/**
- * The port getaddrinfo(3) makes of a service string, as QEMU passes it
- * through: strtoul's reading truncated to an int, where -1 means "not a
- * number, look the name up in /etc/services", then to 16 bits.
- */
-function servicePort(host: string, service: string): number {
-  const numeric = /^\s*([+-]?)(\d*)$/.exec(service);
-  if (numeric && (numeric[2] !== '' || service === '')) {
-    const digits = numeric[2] || '0';
-    const magnitude = BigInt(digits);
-    const overflow = magnitude > 0xffffffffffffffffn;
-    const unsigned = overflow ? 0xffffffffffffffffn : numeric[1] === '-' ? (1n << 64n) - magnitude : magnitude;
-    const asInt = Number(BigInt.asIntN(32, unsigned % (1n << 64n)));
-    if (asInt !== -1) return asInt & 0xffff;
-  }
-  const named = lookUpService(service);
-  if (named === undefined) {
-    throw new QmpError(`address resolution failed for ${host}:${service}: Servname not supported for ai_socktype`);
-  }
-  return named;
-}
-
-function lookUpService(name: string): number | undefined {
-  let table: string;
-  try {
-    table = fs.readFileSync('/etc/services', 'utf8');
-  } catch {
-    return undefined;
-  }
-  for (const line of table.split('\n')) {
-    const [entry] = line.split('#');
-    const fields = entry!.trim().split(/\s+/);
-    const match = /^(\d+)\/tcp$/.exec(fields[1] ?? '');
-    if (match && (fields[0] === name || fields.slice(2).includes(name))) return Number(match[1]);
-  }
-  return undefined;
-}
-
 function bindError(address: SocketAddressLegacy, error: NodeJS.ErrnoException): QmpError {
   if (address.type === 'unix') {
     // libuv reports a missing directory as EACCES; bind(2) said ENOENT, as QEMU prints it.
     const missingDirectory = error.code === 'EACCES' && !fs.existsSync(path.dirname(address.data.path));
-    return new QmpError(`Failed to bind socket to ${address.data.path}: ${errnoText(missingDirectory ? { ...error, code: 'ENOENT' } : error)}`);
+    return new QmpError(`Failed to bind socket to ${address.data.path}: ${hostErrorText(missingDirectory ? { ...error, code: 'ENOENT' } : error)}`);
   }
   // libuv refuses a host name longer than 255 bytes with EINVAL; glibc's resolver finds no such name.
   if (error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN' || (error.code === 'EINVAL' && error.syscall === 'getaddrinfo')) {
     const { host, port } = (address as { data: { host: string; port: string } }).data;
     return new QmpError(`address resolution failed for ${host}:${port}: Name or service not known`);
   }
-  return new QmpError(`Failed to bind socket: ${errnoText(error)}`);
-}
-
-function errnoText(error: NodeJS.ErrnoException): string {
-  const texts: Record<string, string> = {
-    EADDRINUSE: 'Address already in use',
-    EACCES: 'Permission denied',
-    ENOENT: 'No such file or directory',
-    EADDRNOTAVAIL: 'Cannot assign requested address',
-    EISDIR: 'Is a directory',
-    EPERM: 'Operation not permitted',
-    ENOTDIR: 'Not a directory',
-  };
-  return texts[error.code ?? ''] ?? 'Internal error';
+  return new QmpError(`Failed to bind socket: ${hostErrorText(error)}`);
 }

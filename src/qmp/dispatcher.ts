@@ -34,6 +34,8 @@ export class Dispatcher {
     private readonly schema: Schema,
     private readonly handlers: CommandTable,
     private readonly onCommand?: (name: string, ms: number, error?: QmpError) => void,
+    /** True while background work (a running block job) waits for the event loop. */
+    readonly backgroundWorkPending: () => boolean = () => false,
   ) {}
 
   async dispatch(request: unknown, session: SessionView): Promise<Reply> {

@@ -42,6 +42,8 @@ const REQUESTS_PER_TURN = 64;
 
 let nextSessionId = 1;
 
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
 /**
  * One QMP client: its negotiation state, its input stream and its output.
  * Requests are parsed and run one at a time, in order, as QEMU's monitor runs
@@ -147,7 +149,14 @@ export class QmpSession implements SessionView {
         }
         // Requests resolve in microtasks; a long pipelined batch lets the event loop
         // run now and then, so replies flow out and other clients are served meanwhile.
-        if (served % REQUESTS_PER_TURN === 0) await new Promise((resolve) => setImmediate(resolve));
+        if (served % REQUESTS_PER_TURN === 0) await nextTurn();
+        // QEMU's monitor moves its dispatcher to the main loop's context and back around
+        // every command (two turns of the main loop): a running job's steps and its exit
+        // come between pipelined requests.
+        if (served > 1 && this.dispatcher.backgroundWorkPending()) {
+          await nextTurn();
+          await nextTurn();
+        }
         const item = this.input.next();
         this.resumeInputIfCaughtUp();
         if (item === undefined) break;

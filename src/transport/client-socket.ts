@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { hostErrorText } from '../errno.ts';
 import type { Logger } from 'pino';
 import type { MonitorOptions, SessionHost } from './session-host.ts';
 import { serveSocket } from './socket-session.ts';
@@ -17,18 +18,8 @@ export async function connectUnixSocket(path: string): Promise<net.Socket> {
   const socket = net.connect(path);
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', resolve);
-    socket.once('error', (error: NodeJS.ErrnoException) => reject(new Error(`Failed to connect to '${path}': ${describe(error)}`)));
+    socket.once('error', (error: NodeJS.ErrnoException) => reject(new Error(`Failed to connect to '${path}': ${hostErrorText(error)}`)));
   });
   return socket;
 }
 
-const ERRNO_TEXTS: Record<string, string> = {
-  ENOENT: 'No such file or directory',
-  ECONNREFUSED: 'Connection refused',
-  EACCES: 'Permission denied',
-  ENOTSOCK: 'Socket operation on non-socket',
-};
-
-function describe(error: NodeJS.ErrnoException): string {
-  return (error.code && ERRNO_TEXTS[error.code]) ?? error.message;
-}

@@ -45,4 +45,19 @@ describe('the fuzzer', () => {
     expect(judge(query, notEmulated, answered(['b']))).toEqual({ kind: 'not-emulated' });
     expect(judge(query, { ...answered([]), hung: true }, null)).toEqual({ kind: 'difference', what: ['qblockd hung'] });
   });
+
+  it("lets a successful blockdev-create's late events fall either side of the replies queued behind it, and nothing else", () => {
+    const event = (status: string) => `{"timestamp": {"seconds": S, "microseconds": U}, "event": "JOB_STATUS_CHANGE", "data": {"status": "${status}", "id": "j"}}`;
+    const create = request('{"execute": "blockdev-create", "arguments": {"job-id": "j", "options": {"driver": "file", "filename": "x", "size": 0}}}\n{"execute": "query-block"}\n');
+    const start = [event('created'), event('running'), '{"return": {}}'];
+    const late = [event('waiting'), event('pending'), event('concluded')];
+    const before = answered([...start, ...late, '{"return": []}']);
+    const after = answered([...start, '{"return": []}', ...late]);
+    expect(judge(create, before, after)).toEqual({ kind: 'same' });
+    expect(judge(create, answered([...start, '{"return": []}', ...late.slice().reverse()]), after).kind).toBe('difference');
+    const failing = [event('aborting'), event('concluded')];
+    expect(judge(create, answered([...start, ...failing, '{"return": []}']), answered([...start, '{"return": []}', ...failing])).kind).toBe('difference');
+    const query = request('{"execute": "query-block"}\n');
+    expect(judge(query, before, after).kind).toBe('difference');
+  });
 });

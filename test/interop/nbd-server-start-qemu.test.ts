@@ -26,6 +26,18 @@ describeInterop('nbd-server-start against QEMU 7.2', { qemuSystem: true }, () =>
         { addr: { type: 'inet', data: { host: 'a'.repeat(300), port: '0' } } },
         { addr: { type: 'unix', data: { path: path.join(daemon.dir, 'no', 'such', 'dir.sock') } } },
         { addr: inet('0'), 'max-connections': 2 },
+        // The ipv4/ipv6 flags choose the address family getaddrinfo resolves; both off is refused first.
+        { addr: { type: 'inet', data: { host: 'localhost', port: '0', ipv4: false, ipv6: false } }, 'tls-creds': 'x' },
+        { addr: { type: 'inet', data: { host: '127.0.0.1', port: '0', ipv4: false } } },
+        { addr: { type: 'inet', data: { host: '::1', port: '0', ipv6: false } } },
+        { addr: { type: 'inet', data: { host: '', port: '0', ipv4: false } } },
+        { addr: { type: 'inet', data: { host: 'localhost', port: '0', ipv6: false } } },
+        { addr: { type: 'inet', data: { host: 'localhost', port: '0', ipv4: true, ipv6: true } } },
+        { addr: { type: 'inet', data: { host: 'localhost', port: '0', numeric: true } } },
+        { addr: { type: 'inet', data: { host: '127.0.0.1', port: 'http', numeric: true } } },
+        // The port is cut to 32 bytes (here to 32 zeros, port 0; there inside a multibyte character).
+        { addr: inet(`${'0'.repeat(36)}80`) },
+        { addr: inet('\u20ac'.repeat(40)) },
       ];
       for (const args of attempts) {
         out.push(await qmp.command({ execute: 'nbd-server-start', arguments: args }));

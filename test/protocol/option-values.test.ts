@@ -8,6 +8,7 @@ import { replyLines, type RecordedExchange } from '../support/oracle-table.ts';
 import recorded from './recorded-blockdev-options.json' with { type: 'json' };
 import recordedQcow2 from './recorded-qcow2-options.json' with { type: 'json' };
 import recordedUnused from './recorded-unused-options.json' with { type: 'json' };
+import recordedObjectAdd from './recorded-object-add.json' with { type: 'json' };
 import { buildImage } from '../support/qcow2-images.ts';
 
 /**
@@ -29,6 +30,7 @@ const TABLES = {
   'null-co, null-aio, file, raw and the shared members; query-named-block-nodes; cpu-index': recorded as RecordedExchange[],
   'qcow2 cache, lazy-refcounts, data-file and backing options, on images built from the spec': recordedQcow2 as RecordedExchange[],
   'options no driver takes (an empty `cache`, empty blkdebug rule lists), refused once the node is open, children first': recordedUnused as RecordedExchange[],
+  'object-add throttle-group: `limits` and the x- properties set one by one in QDict order': recordedObjectAdd as RecordedExchange[],
 };
 const normalize = (line: string) => line.replaceAll(dir, 'DIR').replace(/#block\d+/g, '#block');
 

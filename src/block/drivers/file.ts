@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { QmpError } from '../../qmp/errors.ts';
+import { hostErrorText } from '../../errno.ts';
 import { FileByteStore, type ByteStore } from './byte-store.ts';
 import { runToEnd, type CoroutineSteps } from '../coroutine-steps.ts';
 import type { BlockDriver, HostLock, HostLockMode } from './driver.ts';
@@ -143,23 +144,6 @@ export function allocatedBytes(path: string): number {
 function openError(filename: string, error: unknown): QmpError {
   return new QmpError(`Could not open '${filename}': ${hostErrorText(error)}`);
 }
-
-/** strerror() of a failed host file operation, as QEMU prints it. */
-function hostErrorText(error: unknown): string {
-  const code = (error as NodeJS.ErrnoException).code;
-  return ERRNO_TEXT[code ?? ''] ?? (error as Error).message;
-}
-
-const ERRNO_TEXT: Record<string, string> = {
-  ENOENT: 'No such file or directory',
-  EACCES: 'Permission denied',
-  EISDIR: 'Is a directory',
-  EROFS: 'Read-only file system',
-  ENOTDIR: 'Not a directory',
-  EINVAL: 'Invalid argument',
-  EFBIG: 'File too large',
-  ENOSPC: 'No space left on device',
-};
 
 /** Past the end of the file reads as zeroes (the last partial sector). */
 function zeroedPast(buffer: Buffer, bytesRead: number): Buffer {

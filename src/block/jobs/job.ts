@@ -1,5 +1,5 @@
 import { QmpError } from '../../qmp/errors.ts';
-import { strerror } from '../io-error.ts';
+import { strerror } from '../../errno.ts';
 
 /**
  * QEMU's job states. created: made, not started. running / paused: the copy

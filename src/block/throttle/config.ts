@@ -1,4 +1,5 @@
 import { QmpError } from '../../qmp/errors.ts';
+import { qdictKeyOrder } from '../../qmp/qdict-order.ts';
 import type { ThrottleGroupProperties, ThrottleLimits } from '../../schema/generated/qapi-types.ts';
 
 /** The six leaky buckets of a throttle group, in the order QEMU checks them. */
@@ -89,18 +90,22 @@ const BUCKET_CHECKS: Array<{ fails: (avg: number, max: number, burstLength: numb
 ];
 
 /**
- * object-add's properties of a throttle-group, set as QEMU's property setters do:
- * `limits` is converted and checked on its own, then each legacy `x-` property
- * (no negative values). The caller checks the whole config when it completes
- * the object (after the id is taken).
+ * object-add's properties of a throttle-group, set as QEMU's property setters do, one
+ * by one in QDict order: `limits` converted and checked with what is set so far, each
+ * legacy `x-` property on its own (no negative values). The caller checks the whole
+ * config when it completes the object (after the id is taken).
  */
 export function configFromProperties(properties: ThrottleGroupProperties): ThrottleConfig {
   const config = unlimitedConfig();
-  if (properties.limits) {
-    applyLimits(config, properties.limits, (member) => member, 'the range');
-    checkConfig(config);
-  }
-  for (const [name, value] of Object.entries(properties)) {
+  const members = properties as Record<string, unknown>;
+  // QOM sets the properties in the order of the QDict object-add builds of them.
+  for (const name of qdictKeyOrder(Object.keys(members))) {
+    const value = members[name];
+    if (name === 'limits' && properties.limits) {
+      applyLimits(config, properties.limits, (member) => member, 'the range');
+      checkConfig(config);
+      continue;
+    }
     if (!name.startsWith('x-') || (typeof value !== 'number' && typeof value !== 'bigint')) continue;
     if (value < 0) throw new QmpError('Property values cannot be negative');
     applyLimits(config, { [name.slice(2)]: value }, (member) => `x-${member}`, 'therange');
