@@ -1,6 +1,6 @@
 /**
- * Read buffers of one connection, taken for a read and given back once its
- * reply has been written. Fresh memory costs a page fault and a zeroed page
+ * Read buffers, taken for a read and given back once its reply has been
+ * written. Fresh memory costs a page fault and a zeroed page
  * from the kernel for every 4 KiB, which for bulk reads costs more than
  * copying the data; reused buffers cost neither, nor garbage collection.
  */
@@ -24,5 +24,11 @@ export class BufferPool {
     if (list) list.push(buffer);
     else this.free.set(buffer.length, [buffer]);
     this.freeBytes += buffer.length;
+  }
+
+  /** Leaves every free buffer to the collector. */
+  clear(): void {
+    this.free.clear();
+    this.freeBytes = 0;
   }
 }

@@ -1,6 +1,6 @@
 import type net from 'node:net';
 import { statusRuns } from '../block/block-status.ts';
-import { settleWhenDue } from '../block/throttle/completion.ts';
+import { answerWhenDue } from '../block/throttle/completion.ts';
 import type { BlockExport, ExportClient, ExportManager } from '../block/exports.ts';
 import { exportContexts, type MetaContext } from './contexts.ts';
 import {
@@ -38,9 +38,10 @@ import {
   encodeServerEntry,
   encodeSimpleReply,
   optionName,
+  requestOffsetText,
   type Request,
 } from './protocol.ts';
-import { BufferPool } from './buffer-pool.ts';
+import type { BufferPool } from './buffer-pool.ts';
 import { ConnectionEnded, SocketReader } from './socket-reader.ts';
 
 /** The client broke the protocol in a way QEMU answers by hanging up. */
@@ -102,11 +103,11 @@ export class NbdConnection implements ExportClient {
   private readsInFlight = 0;
   private readBytesInFlight = 0;
   private readFinished: (() => void) | null = null;
-  private readonly buffers = new BufferPool(READ_BYTES_IN_FLIGHT + PENDING_OUTPUT);
 
   constructor(
     private readonly socket: net.Socket,
     private readonly exports: ExportManager,
+    private readonly buffers: BufferPool,
   ) {
     this.reader = new SocketReader(socket);
     this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
@@ -175,7 +176,11 @@ export class NbdConnection implements ExportClient {
         await this.send(encodeOptionReply(option, Reply.ACK));
         return 'continue';
       case Option.ABORT:
-        await this.send(encodeOptionReply(option, Reply.ACK)).catch(() => {});
+        try {
+          await this.send(encodeOptionReply(option, Reply.ACK));
+        } catch {
+          // the client may hang up at once
+        }
         return 'abort';
       case Option.EXPORT_NAME:
         return this.handleExportName(length);
@@ -343,7 +348,7 @@ export class NbdConnection implements ExportClient {
   private async serveRequests(): Promise<void> {
     const exported = this.exported!;
     for (;;) {
-      const request = decodeRequest(await this.reader.read(REQUEST_SIZE));
+      const request = decodeRequest(this.reader.readBuffered(REQUEST_SIZE) ?? (await this.reader.read(REQUEST_SIZE)));
       if (this.runsAlongside(request, exported)) {
         if (!this.hasRoomFor(request.length)) await this.roomFor(request.length);
         // Requests the reader still holds from a client that has gone are not served.
@@ -369,7 +374,9 @@ export class NbdConnection implements ExportClient {
         if (!payloadRead) throw new Disconnect('request handling failed in intermediate state');
         continue;
       }
-      await this.handleRequest(request, exported, payload);
+      // Requests answered at once (block status, writes...) cost no promise.
+      const answering = this.handleRequest(request, exported, payload);
+      if (answering) await answering;
     }
   }
 
@@ -422,9 +429,10 @@ export class NbdConnection implements ExportClient {
   private checkRequest(request: Request, exported: BlockExport): void {
     const modifies = request.type === Command.WRITE || request.type === Command.WRITE_ZEROES || request.type === Command.TRIM;
     if (modifies && !exported.writable) throw new RequestRefused('Export is read-only');
-    const size = BigInt(exported.size);
-    if (request.offset > size || BigInt(request.length) > size - request.offset) {
-      throw new RequestRefused(`operation past EOF; From: ${request.offset}, Len: ${request.length}, Size: ${exported.size}`);
+    const size = exported.size;
+    // An offset of 2^53 or more is past any size a number holds, and not exact as a number.
+    if (request.offsetHigh >= 0x200000 || request.offset > size || request.length > size - request.offset) {
+      throw new RequestRefused(`operation past EOF; From: ${requestOffsetText(request)}, Len: ${request.length}, Size: ${exported.size}`);
     }
     let validFlags: number = CommandFlag.FUA;
     if (request.type === Command.READ && this.structured) validFlags |= CommandFlag.DF;
@@ -435,9 +443,10 @@ export class NbdConnection implements ExportClient {
     }
   }
 
-  private async handleRequest(request: Request, exported: BlockExport, payload: Buffer | null): Promise<void> {
+  /** Serves one request; a promise only when its reply has to wait (a read, or output to drain). */
+  private handleRequest(request: Request, exported: BlockExport, payload: Buffer | null): Promise<void> | undefined {
     const { node } = exported;
-    const offset = Number(request.offset);
+    const { offset } = request;
     const fua = (request.flags & CommandFlag.FUA) !== 0;
     switch (request.type) {
       case Command.READ:
@@ -475,7 +484,7 @@ export class NbdConnection implements ExportClient {
 
   private async sendReadReplies(replies: ReadReply[]): Promise<void> {
     for (const { head, data } of replies) {
-      if (data) await this.write([head, data], () => this.buffers.give(data));
+      if (data) await this.sendWithData(head, data, () => this.buffers.give(data));
       else await this.send(head);
     }
   }
@@ -483,8 +492,7 @@ export class NbdConnection implements ExportClient {
   /** The reply messages of a read; never rejects. */
   private async readReplies(request: Request, exported: BlockExport): Promise<ReadReply[]> {
     const { node } = exported;
-    const { handle, length } = request;
-    const offset = Number(request.offset);
+    const { handle, length, offset } = request;
     try {
       if (request.flags & CommandFlag.FUA) node.flush();
     } catch {
@@ -523,34 +531,40 @@ export class NbdConnection implements ExportClient {
     return [{ head: encodeDoneChunk(handle) }];
   }
 
-  private async handleBlockStatus(request: Request): Promise<void> {
+  private handleBlockStatus(request: Request): Promise<void> | undefined {
     if (!request.length) return this.sendError(request, NbdError.EINVAL, 'need non-zero length');
     if (this.contexts.length === 0) return this.sendError(request, NbdError.EINVAL, 'CMD_BLOCK_STATUS not negotiated');
-    const limit = request.flags & CommandFlag.REQ_ONE ? 1 : MAX_BLOCK_STATUS_EXTENTS;
-    for (const [index, context] of this.contexts.entries()) {
-      const final = index === this.contexts.length - 1;
+    return this.sendStatusChunks(request, request.flags & CommandFlag.REQ_ONE ? 1 : MAX_BLOCK_STATUS_EXTENTS, 0);
+  }
+
+  /** One chunk per context from `first` on; a context is asked only once the chunk before it has been let out. */
+  private sendStatusChunks(request: Request, limit: number, first: number): Promise<void> | undefined {
+    const last = this.contexts.length - 1;
+    for (let index = first; index <= last; index++) {
+      const context = this.contexts[index]!;
       let extents;
       try {
-        extents = context.extents(Number(request.offset), request.length, limit);
+        extents = context.extents(request.offset, request.length, limit);
       } catch {
         return this.sendError(request, NbdError.EIO, "can't get block status");
       }
-      await this.send(encodeBlockStatusChunk(request.handle, final, context.id, extents));
+      const draining = this.send(encodeBlockStatusChunk(request.handle, index === last, context.id, extents));
+      if (draining) return index === last ? draining : draining.then(() => this.sendStatusChunks(request, limit, index + 1));
     }
+    return undefined;
   }
 
-  /** Runs an operation whose reply carries no data: success, or the error QEMU names. */
-  /** A request through a throttle node is answered when QEMU's would be (block/throttle/completion.ts). */
-  private async reply(request: Request, failure: string, operation: () => void): Promise<void> {
-    try {
-      await settleWhenDue(operation);
-    } catch {
-      return this.sendError(request, NbdError.EIO, failure);
-    }
-    return this.send(encodeSimpleReply(request.handle, 0));
+  /**
+   * Runs an operation whose reply carries no data: success, or the error QEMU names.
+   * A request through a throttle node is answered when QEMU's would be (block/throttle/completion.ts).
+   */
+  private reply(request: Request, failure: string, operation: () => void): Promise<void> | undefined {
+    return answerWhenDue(operation, (failed) =>
+      failed ? this.sendError(request, NbdError.EIO, failure) : this.send(encodeSimpleReply(request.handle, 0)),
+    );
   }
 
-  private sendError(request: Request, error: number, message: string): Promise<void> {
+  private sendError(request: Request, error: number, message: string): Promise<void> | undefined {
     return this.send(this.errorReply(request, error, message));
   }
 
@@ -559,27 +573,30 @@ export class NbdConnection implements ExportClient {
   }
 
   /**
-   * Writes the pieces of one reply. The next request is read at once unless
-   * more than PENDING_OUTPUT bytes wait to be sent: then the connection waits
-   * for them to drain, so a client that does not read holds at most that
-   * plus one reply.
+   * Writes one reply. The next request is read at once unless more than
+   * PENDING_OUTPUT bytes wait to be sent: then the connection waits for them
+   * to drain, so a client that does not read holds at most that plus one
+   * reply. Returns a promise only when there is something to wait for (output
+   * to drain) or the connection has gone (rejected).
    */
-  private send(...pieces: Buffer[]): Promise<void> {
-    return this.write(pieces);
+  private send(reply: Buffer): Promise<void> | undefined {
+    if (this.socket.destroyed) return Promise.reject(new ConnectionEnded(false));
+    this.socket.write(reply);
+    return this.drained();
   }
 
-  /** `send`, calling `written` once the last piece has left (or failed to). */
-  private write(pieces: Buffer[], written?: () => void): Promise<void> {
+  /** `send` of a reply's head and data in one writev, calling `written` once the data has left (or failed to). */
+  private sendWithData(head: Buffer, data: Buffer, written: () => void): Promise<void> | undefined {
     if (this.socket.destroyed) return Promise.reject(new ConnectionEnded(false));
-    if (pieces.length === 1) {
-      this.socket.write(pieces[0]!, written);
-    } else {
-      // Corked, the pieces of one reply leave in one writev.
-      this.socket.cork();
-      pieces.forEach((piece, index) => this.socket.write(piece, index === pieces.length - 1 ? written : undefined));
-      this.socket.uncork();
-    }
-    if (this.socket.writableLength <= PENDING_OUTPUT) return Promise.resolve();
+    this.socket.cork();
+    this.socket.write(head);
+    this.socket.write(data, written);
+    this.socket.uncork();
+    return this.drained();
+  }
+
+  private drained(): Promise<void> | undefined {
+    if (this.socket.writableLength <= PENDING_OUTPUT) return undefined;
     return new Promise((resolve, reject) => {
       const onDrain = () => {
         this.socket.off('close', onClose);

@@ -75,14 +75,12 @@ function bitmapExtents(bitmap: DirtyBitmap, offset: number, length: number, limi
   const end = offset + length;
   const list = new ExtentList(limit);
   let at = offset;
-  const firstChunk = Math.floor(offset / granularity);
-  const endChunk = Math.min(data.chunkCount, Math.ceil(end / granularity));
-  for (const [first, last] of data.dirtyRuns(firstChunk, endChunk)) {
-    const areaStart = Math.max(first * granularity, offset);
+  data.forEachRun(Math.floor(offset / granularity), Math.ceil(end / granularity), (_first, last, dirty) => {
     const areaEnd = Math.min(last * granularity, end);
-    if (!list.add(areaStart - at, 0) || !list.add(areaEnd - areaStart, DIRTY_FLAG)) return list.extents;
+    const added = list.add(areaEnd - at, dirty ? DIRTY_FLAG : 0);
     at = areaEnd;
-  }
+    return !added;
+  });
   list.add(end - at, 0);
   return list.extents;
 }

@@ -155,9 +155,16 @@ export interface Request {
   flags: number;
   type: number;
   handle: Buffer;
-  /** 64 bits on the wire: checked against the export's size before it is used as a number. */
-  offset: bigint;
+  /** The 64-bit offset as its two 32-bit halves, as sent; `offset` is exact while offsetHigh < 2^21. */
+  offsetHigh: number;
+  offsetLow: number;
+  offset: number;
   length: number;
+}
+
+/** A request's offset as sent, exact at any size (for messages). */
+export function requestOffsetText(request: Request): string {
+  return ((BigInt(request.offsetHigh) << 32n) | BigInt(request.offsetLow)).toString();
 }
 
 export interface Extent {
@@ -235,13 +242,18 @@ export function encodeExportNameReply(size: number, flags: number, noZeroes: boo
   return out;
 }
 
+/** Decodes a request header; its handle is a view of `bytes`, which must not be reused. */
 export function decodeRequest(bytes: Buffer): Request {
+  const offsetHigh = bytes.readUInt32BE(16);
+  const offsetLow = bytes.readUInt32BE(20);
   return {
     magic: bytes.readUInt32BE(0),
     flags: bytes.readUInt16BE(4),
     type: bytes.readUInt16BE(6),
-    handle: Buffer.from(bytes.subarray(8, 16)),
-    offset: bytes.readBigUInt64BE(16),
+    handle: bytes.subarray(8, 16),
+    offsetHigh,
+    offsetLow,
+    offset: offsetHigh * 0x100000000 + offsetLow,
     length: bytes.readUInt32BE(24),
   };
 }
@@ -271,10 +283,10 @@ function writeChunkHeader(out: Buffer, handle: Buffer, flags: number, type: numb
 
 /** An OFFSET_DATA chunk's header and offset; the data follows. */
 export function encodeDataChunkHead(handle: Buffer, final: boolean, offset: number, dataLength: number): Buffer {
-  const header = encodeChunkHeader(handle, final ? ReplyFlag.DONE : 0, ChunkType.OFFSET_DATA, 8 + dataLength);
-  const at = Buffer.alloc(8);
-  at.writeBigUInt64BE(BigInt(offset));
-  return Buffer.concat([header, at]);
+  const out = writeChunkHeader(Buffer.allocUnsafe(28), handle, final ? ReplyFlag.DONE : 0, ChunkType.OFFSET_DATA, 8 + dataLength);
+  out.writeUInt32BE(Math.floor(offset / 0x100000000), 20);
+  out.writeUInt32BE(offset >>> 0, 24);
+  return out;
 }
 
 export function encodeHoleChunk(handle: Buffer, final: boolean, offset: number, length: number): Buffer {

@@ -7,9 +7,16 @@ import { inetListenOptions } from './inet-listen.ts';
 import type { ExportManager } from '../block/exports.ts';
 import { QmpError } from '../qmp/errors.ts';
 import type { CommandArguments, SocketAddressLegacy } from '../schema/generated/qapi-types.ts';
+import { BufferPool } from './buffer-pool.ts';
 import { NbdConnection } from './connection.ts';
 
 export type NbdServerOptions = CommandArguments['nbd-server-start'];
+
+/** Free read buffers the server keeps for its clients (a few clients' reads in flight). */
+const READ_BUFFERS_KEPT = 16 * 1024 * 1024;
+
+/** How long the free read buffers outlive the last client: clients that reconnect one after another reuse them. */
+const READ_BUFFERS_IDLE_MS = 5000;
 
 /**
  * The NBD server: one listener, its clients, and QEMU's connection limit.
@@ -22,6 +29,9 @@ export class NbdServer {
   private maxConnections = 0;
   private readonly connections = new Set<NbdConnection>();
   private readonly waiting: net.Socket[] = [];
+  /** Read buffers shared by all clients, so a new client does not fault in fresh memory for every read. */
+  private readonly readBuffers = new BufferPool(READ_BUFFERS_KEPT);
+  private releaseBuffers: NodeJS.Timeout | null = null;
 
   constructor(private readonly exports: ExportManager) {}
 
@@ -63,6 +73,7 @@ export class NbdServer {
     if (this.unixPath) fs.rmSync(this.unixPath, { force: true });
     this.listener = null;
     this.unixPath = null;
+    this.readBuffers.clear();
   }
 
   private accept(socket: net.Socket): void {
@@ -78,12 +89,17 @@ export class NbdServer {
 
   private serve(socket: net.Socket): void {
     socket.setNoDelay(true);
-    const connection = new NbdConnection(socket, this.exports);
+    const connection = new NbdConnection(socket, this.exports, this.readBuffers);
     this.connections.add(connection);
+    if (this.releaseBuffers) clearTimeout(this.releaseBuffers);
+    this.releaseBuffers = null;
     connection.closed.then(() => {
       this.connections.delete(connection);
       const next = this.waiting.shift();
       if (next && this.listener) this.serve(next);
+      else if (this.connections.size === 0) {
+        this.releaseBuffers = setTimeout(() => this.readBuffers.clear(), READ_BUFFERS_IDLE_MS).unref();
+      }
     });
   }
 }

@@ -37,6 +37,11 @@ export class SocketReader {
     socket.on('close', end);
   }
 
+  /** The next `length` bytes if they have all arrived, without waiting; null otherwise. */
+  readBuffered(length: number): Buffer | null {
+    return this.buffered >= length ? this.take(length) : null;
+  }
+
   read(length: number): Promise<Buffer> {
     if (this.buffered >= length) return Promise.resolve(this.take(length));
     if (this.ended) return Promise.reject(new ConnectionEnded(this.buffered > 0));
@@ -70,9 +75,13 @@ export class SocketReader {
     let out: Buffer;
     if (head && head.length >= length) {
       // The common case, the bytes all in the first chunk, needs no copy.
-      out = head.subarray(0, length);
-      if (head.length === length) this.chunks.shift();
-      else this.chunks[0] = head.subarray(length);
+      if (head.length === length) {
+        out = head;
+        this.chunks.shift();
+      } else {
+        out = head.subarray(0, length);
+        this.chunks[0] = head.subarray(length);
+      }
     } else {
       out = Buffer.allocUnsafe(length);
       for (let at = 0; at < length; ) {

@@ -1,5 +1,8 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DaemonProcess, type RawClient } from '../support/daemon.ts';
+import { CMD, NbdWire, OPT, infoPayload } from '../support/nbd-client.ts';
 
 // Replies pinned to QEMU 7.2 (qemu-system-x86_64 -M none) for the same commands.
 
@@ -29,6 +32,29 @@ describe('throttle groups, the throttle filter and cbw-timeout over a real socke
     expect(await ask('blockdev-del', { 'node-name': 't0' })).toEqual({ return: {} });
     expect(await ask('object-del', { id: 'g0' })).toEqual({ return: {} });
     expect(await ask('object-del', { id: 'g0' })).toEqual({ error: { class: 'GenericError', desc: "object 'g0' not found" } });
+  });
+
+  // 64 KiB/s: the first write goes at once, the next ones are answered only when due, in order.
+  it('answers NBD writes through a throttle node in order once due, and they land', async () => {
+    const image = path.join(daemon.dir, 'throttled.img');
+    fs.writeFileSync(image, Buffer.alloc(1048576));
+    expect(await ask('object-add', { 'qom-type': 'throttle-group', id: 'nbd-group', limits: { 'bps-write': 65536 } })).toEqual({ return: {} });
+    expect(await ask('blockdev-add', { driver: 'throttle', 'node-name': 'nbd-t', 'throttle-group': 'nbd-group', file: { driver: 'file', filename: image } })).toEqual({ return: {} });
+    const socket = path.join(daemon.dir, 'throttle-nbd.sock');
+    expect(await ask('nbd-server-start', { addr: { type: 'unix', data: { path: socket } } })).toEqual({ return: {} });
+    expect(await ask('block-export-add', { type: 'nbd', id: 'nbd-e', 'node-name': 'nbd-t', writable: true })).toEqual({ return: {} });
+    const { wire } = await NbdWire.handshake(socket);
+    wire.option(OPT.GO, infoPayload('nbd-t'));
+    expect((await wire.optionReplies()).at(-1)!.type).toBe(1);
+    const writes = [0x11, 0x22, 0x33].map((byte, index) => ({ handle: index + 1, offset: index * 16384, payload: Buffer.alloc(16384, byte) }));
+    for (const write of writes) wire.request(CMD.WRITE, write.offset, write.payload.length, { handle: write.handle, payload: write.payload });
+    wire.request(CMD.READ, 0, 3 * 16384, { handle: 9 });
+    for (const write of writes) expect(await wire.simpleReply()).toMatchObject({ handle: write.handle.toString(16).padStart(16, '0'), error: 0 });
+    expect(await wire.simpleReply(3 * 16384)).toEqual({
+      kind: 'simple', error: 0, handle: '0000000000000009', payload: Buffer.concat(writes.map((write) => write.payload)).toString('hex'),
+    });
+    wire.close();
+    expect(await ask('nbd-server-stop', {})).toEqual({ return: {} });
   });
 
   // At 1 KiB/s the second copy would take minutes: the 1 s timeout fires however loaded the machine is.

@@ -219,27 +219,53 @@ export class BitmapData {
   }
 
   /** Maximal runs [first, end) of set chunks, ascending, clipped to chunks [from, to). */
-  *dirtyRuns(from = 0, to = this.chunkCount): Iterable<[number, number]> {
-    const spans: Array<[number, number]> = [];
-    this.forEachDirtySpan(from, to, (spanFirst, length, words) => {
-      if (words === null) spans.push([spanFirst, spanFirst + length]);
-      else for (const run of wordRuns(words, spanFirst)) spans.push(run);
+  dirtyRuns(from = 0, to = this.chunkCount): Array<[number, number]> {
+    const runs: Array<[number, number]> = [];
+    this.forEachRun(from, to, (first, end, dirty) => {
+      if (dirty) runs.push([first, end]);
     });
-    let runStart = -1;
-    let runEnd = -1;
-    for (const [spanFirst, spanEnd] of spans) {
-      const first = Math.max(spanFirst, from);
-      const end = Math.min(spanEnd, to);
-      if (end <= first) continue;
-      if (first === runEnd) {
-        runEnd = end;
-        continue;
+    return runs;
+  }
+
+  /**
+   * Visits chunks [from, to) as maximal runs [first, end) of clean and dirty chunks
+   * alternately, ascending, until `visit` returns true. Runs of full pages and the
+   * clean stretches between stored pages cost one step each; only mixed pages are
+   * searched, a word at a time.
+   */
+  forEachRun(from: number, to: number, visit: (first: number, end: number, dirty: boolean) => boolean | void): void {
+    to = Math.min(to, this.chunkCount);
+    if (to <= from) return;
+    let runStart = from;
+    let runDirty = false;
+    let at = from;
+    let stopped = false;
+    /** Extends what is walked to `end` with chunks of one state; true once `visit` asked to stop. */
+    const reach = (end: number, dirty: boolean): boolean => {
+      if (end <= at) return false;
+      if (dirty !== runDirty && at > runStart) {
+        stopped = visit(runStart, at, runDirty) === true;
+        if (stopped) return true;
+        runStart = at;
       }
-      if (runStart >= 0) yield [runStart, runEnd];
-      runStart = first;
-      runEnd = end;
-    }
-    if (runStart >= 0) yield [runStart, runEnd];
+      runDirty = dirty;
+      at = end;
+      return false;
+    };
+    this.forEachDirtySpan(from, to, (spanFirst, length, words) => {
+      const spanEnd = Math.min(spanFirst + length, to);
+      if (reach(Math.max(spanFirst, from), false)) return true;
+      if (words === null) return reach(spanEnd, true);
+      while (at < spanEnd) {
+        const dirtyFrom = spanFirst + nextBit(words, at - spanFirst, spanEnd - spanFirst, true);
+        if (reach(dirtyFrom, false)) return true;
+        if (dirtyFrom === spanEnd) break;
+        if (reach(spanFirst + nextBit(words, dirtyFrom - spanFirst, spanEnd - spanFirst, false), true)) return true;
+      }
+      return false;
+    });
+    if (stopped || reach(to, false)) return;
+    visit(runStart, at, runDirty);
   }
 
   /**
@@ -482,25 +508,16 @@ export class BitmapData {
   }
 }
 
-/** Maximal runs of set bits in one page's words, as chunk ranges from `base`. */
-function wordRuns(words: Page, base: number): Array<[number, number]> {
-  const runs: Array<[number, number]> = [];
-  let runStart = -1;
-  for (let w = 0; w < PAGE_WORDS; w++) {
-    const word = words[w]!;
-    if ((word === 0 && runStart < 0) || (word === 0xffffffff && runStart >= 0)) continue;
-    for (let bit = 0; bit < 32; bit++) {
-      const set = ((word >>> bit) & 1) === 1;
-      const chunk = base + w * 32 + bit;
-      if (set && runStart < 0) runStart = chunk;
-      else if (!set && runStart >= 0) {
-        runs.push([runStart, chunk]);
-        runStart = -1;
-      }
-    }
+/** The first bit in [from, to) of a page that is set (or clear, with `set` false), or `to` if none. */
+function nextBit(words: Page, from: number, to: number, set: boolean): number {
+  let w = from >>> 5;
+  let word = (set ? words[w]! : ~words[w]!) & (-1 << (from & 31));
+  for (;;) {
+    if (word !== 0) return Math.min(to, (w << 5) + 31 - Math.clz32(word & -word));
+    w++;
+    if (w << 5 >= to) return to;
+    word = set ? words[w]! : ~words[w]!;
   }
-  if (runStart >= 0) runs.push([runStart, base + PAGE_BITS]);
-  return runs;
 }
 
 /** Whether any of bits [from, to) of a page is set. */

@@ -83,19 +83,41 @@ export class PageTable {
     return copy;
   }
 
-  /** Visits the stored spans overlapping pages [from, to) in ascending order, full runs clipped to the range. */
+  /**
+   * Visits the stored spans overlapping pages [from, to) in ascending order, full runs
+   * clipped to the range. `visit` must not change the table.
+   */
   forEachSpan(from: number, to: number, visit: SpanVisitor): void {
     if (to <= from) return;
     let run = this.firstRunEndingAfter(from);
-    for (const index of this.mixedIndexesIn(from, to)) {
-      for (; run < this.starts.length && this.starts[run]! < index; run++) {
-        if (visit(Math.max(this.starts[run]!, from), this.ends[run]!, null)) return;
+    // Mixed pages by lookup when the range is narrower than the map, else by walking it in order.
+    if (to - from <= this.mixed.size) {
+      for (let index = from; index < to; index++) {
+        const words = this.mixed.get(index);
+        if (words === undefined) continue;
+        run = this.visitRunsBefore(index, run, from, visit);
+        if (run < 0 || visit(index, index + 1, words)) return;
       }
-      if (visit(index, index + 1, this.mixed.get(index)!)) return;
+    } else {
+      this.sortMixed();
+      for (const [index, words] of this.mixed) {
+        if (index < from) continue;
+        if (index >= to) break;
+        run = this.visitRunsBefore(index, run, from, visit);
+        if (run < 0 || visit(index, index + 1, words)) return;
+      }
     }
     for (; run < this.starts.length && this.starts[run]! < to; run++) {
       if (visit(Math.max(this.starts[run]!, from), Math.min(this.ends[run]!, to), null)) return;
     }
+  }
+
+  /** Visits the full runs from position `run` that start before page `index`; the next run's position, or -1 once `visit` stopped. */
+  private visitRunsBefore(index: number, run: number, from: number, visit: SpanVisitor): number {
+    for (; run < this.starts.length && this.starts[run]! < index; run++) {
+      if (visit(Math.max(this.starts[run]!, from), this.ends[run]!, null)) return -1;
+    }
+    return run;
   }
 
   /** Indexes of the mixed pages in [from, to), ascending. */

@@ -39,6 +39,17 @@ class BitByBit {
     }
     return runs;
   }
+  /** Chunks [from, to) as maximal runs of one state each, alternating. */
+  allRuns(from: number, to: number): Array<[number, number, boolean]> {
+    const runs: Array<[number, number, boolean]> = [];
+    for (let chunk = from; chunk < Math.min(to, this.chunkCount); chunk++) {
+      const dirty = this.bits[chunk] === 1;
+      const last = runs[runs.length - 1];
+      if (last && last[2] === dirty) last[1] = chunk + 1;
+      else runs.push([chunk, chunk + 1, dirty]);
+    }
+    return runs;
+  }
 }
 
 /** A bitmap and its reference, changed together. */
@@ -180,6 +191,34 @@ describe('BitmapData against a bit-by-bit reference, at 0/25/50/100% density', (
       else pair.clear();
     }
     for (const pair of pairs) expectEqual(pair);
+  });
+
+  it('forEachRun: clean and dirty runs over windows at page edges and anywhere, and stopping early', () => {
+    const random = xorshift(7);
+    const scattered = new Pair(CHUNKS);
+    for (let i = 0; i < 300; i++) {
+      const first = Math.floor(random() * CHUNKS);
+      scattered.mark(first, first + 1 + Math.floor(random() * (random() < 0.1 ? 2 * PAGE : 70)));
+    }
+    for (const pair of [...DENSITIES.map(densityPair), scattered]) {
+      const runsIn = (from: number, to: number, stopAfter = Infinity) => {
+        const seen: Array<[number, number, boolean]> = [];
+        pair.data.forEachRun(from, to, (first, end, dirty) => seen.push([first, end, dirty]) >= stopAfter);
+        return seen;
+      };
+      expect(runsIn(0, CHUNKS)).toEqual(pair.model.allRuns(0, CHUNKS));
+      for (let window = 0; window < 300; window++) {
+        const a = edgeChunk(random);
+        const b = random() < 0.5 ? edgeChunk(random) : a + Math.floor(random() * 2 * PAGE);
+        const [from, to] = a <= b ? [a, b] : [b, a];
+        const expected = pair.model.allRuns(from, to);
+        expect(runsIn(from, to)).toEqual(expected);
+        const stopAfter = 1 + Math.floor(random() * 3);
+        expect(runsIn(from, to, stopAfter)).toEqual(expected.slice(0, stopAfter));
+      }
+      expect(runsIn(5, 5)).toEqual([]);
+      expect(runsIn(CHUNKS - 3, CHUNKS + 50)).toEqual(pair.model.allRuns(CHUNKS - 3, CHUNKS));
+    }
   });
 
   it('serialized windows read back what the reference holds, at every density', () => {

@@ -3,6 +3,7 @@ import {
   ExtentList,
   decodeOptionHeader,
   decodeRequest,
+  requestOffsetText,
   encodeBlockStatusChunk,
   encodeDataChunkHead,
   encodeErrorChunk,
@@ -40,12 +41,14 @@ describe('NBD wire format (doc/proto.md)', () => {
 
   it('reads a request: magic, flags, type, handle, 64-bit offset, length', () => {
     const request = decodeRequest(Buffer.from('25609513' + '0004' + '0000' + '0102030405060708' + 'ffffffffffffffff' + '00001000', 'hex'));
-    expect(request).toEqual({ magic: 0x25609513, flags: 4, type: 0, handle: HANDLE, offset: 0xffffffffffffffffn, length: 4096 });
+    expect(request).toEqual({ magic: 0x25609513, flags: 4, type: 0, handle: HANDLE, offsetHigh: 0xffffffff, offsetLow: 0xffffffff, offset: 2 ** 64 - 1, length: 4096 });
+    expect(requestOffsetText(request)).toBe('18446744073709551615');
   });
 
   it('writes simple replies and structured chunks', () => {
     expect(encodeSimpleReply(HANDLE, 22).toString('hex')).toBe('67446698' + '00000016' + '0102030405060708');
     expect(encodeDataChunkHead(HANDLE, true, 512, 4).toString('hex')).toBe('668e33ef' + '0001' + '0001' + '0102030405060708' + '0000000c' + '0000000000000200');
+    expect(encodeDataChunkHead(HANDLE, false, 2 ** 40 + 0x80000005, 4).toString('hex')).toBe('668e33ef' + '0000' + '0001' + '0102030405060708' + '0000000c' + '0000010080000005');
     expect(encodeHoleChunk(HANDLE, false, 0, 65536).toString('hex')).toBe('668e33ef' + '0000' + '0002' + '0102030405060708' + '0000000c' + '0000000000000000' + '00010000');
     expect(encodeErrorChunk(HANDLE, 22, 'bad').toString('hex')).toBe('668e33ef' + '0001' + '8001' + '0102030405060708' + '00000009' + '00000016' + '0003' + '626164');
     const status = encodeBlockStatusChunk(HANDLE, true, 2, [{ length: 65536, flags: 1 }, { length: 512, flags: 0 }]);
