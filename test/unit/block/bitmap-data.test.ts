@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { BitmapData } from '../../../src/block/bitmap/bitmap-data.ts';
+import { xorshift } from '../../support/xorshift.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -37,19 +38,6 @@ function expectSame(data: BitmapData, model: ModelBitmap): void {
   expect(data.dirtyBytes()).toBe(model.count() * model.granularity);
   const actual = model.bits.map((_, chunk) => data.getChunk(chunk));
   expect(actual).toEqual(model.bits);
-}
-
-/** Deterministic pseudo-random numbers, so a failure reproduces. */
-function xorshift(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state / 2 ** 32;
-  };
 }
 
 describe('BitmapData marking and clearing', () => {
@@ -243,7 +231,6 @@ describe('BitmapData sha256 (values QEMU 7.2 returned for the same writes)', () 
       expect(data.sha256()).toBe(modelSha256(model));
     }
   });
-
 
   it('1 GiB at 64 KiB: empty, one chunk, 300 MiB run', () => {
     const data = new BitmapData({ diskSize: 1 << 30, granularity: 64 * KiB });

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { BitmapData } from '../../../src/block/bitmap/bitmap-data.ts';
 import { FULL, PageTable } from '../../../src/block/bitmap/page-table.ts';
+import { xorshift } from '../../support/xorshift.ts';
 
 /** Chunks per page of BitmapData (4096 bits). */
 const PAGE = 4096;
@@ -106,19 +107,6 @@ function densityPair(density: number): Pair {
     if (density > 0 && density < 1) pair.mark(start + prefix + 1, start + prefix + 2);
   }
   return pair;
-}
-
-/** Deterministic pseudo-random numbers, so a failure reproduces. */
-function xorshift(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state / 2 ** 32;
-  };
 }
 
 /** A chunk on or next to a page boundary, or anywhere. */
