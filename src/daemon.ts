@@ -81,7 +81,7 @@ export class Daemon {
       (id) => this.emitEvent('BLOCK_EXPORT_DELETED', { id }),
       () => this.watchers.poke(),
     );
-    this.nbd = new NbdServer(this.exports);
+    this.nbd = new NbdServer(this.exports, () => this.memoryTrim.noteActivity());
     this.watchers = new SessionWatchers(
       () => this.watchedState(),
       (name, data) => makeEvent(name, data),

@@ -56,7 +56,7 @@ export class MemoryTrim {
     this.baseline = this.hooks.residentBytes();
   }
 
-  /** A command ran or an event went out. Costs a clock read: the timer re-arms itself until quiet. */
+  /** A command ran, an event went out or an NBD client sent a request. Costs a clock read: the timer re-arms itself until quiet. */
   noteActivity(): void {
     this.lastActivity = performance.now();
     if (this.timer === undefined) this.arm(QUIET_MS);

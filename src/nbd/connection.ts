@@ -108,6 +108,8 @@ export class NbdConnection implements ExportClient {
     private readonly socket: net.Socket,
     private readonly exports: ExportManager,
     private readonly buffers: BufferPool,
+    /** Each request counts as activity for the daemon's idle-time memory trim. */
+    private readonly noteActivity: () => void,
   ) {
     this.reader = new SocketReader(socket);
     this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
@@ -349,6 +351,7 @@ export class NbdConnection implements ExportClient {
     const exported = this.exported!;
     for (;;) {
       const request = decodeRequest(this.reader.readBuffered(REQUEST_SIZE) ?? (await this.reader.read(REQUEST_SIZE)));
+      this.noteActivity();
       if (this.runsAlongside(request, exported)) {
         if (!this.hasRoomFor(request.length)) await this.roomFor(request.length);
         // Requests the reader still holds from a client that has gone are not served.

@@ -33,7 +33,11 @@ export class NbdServer {
   private readonly readBuffers = new BufferPool(READ_BUFFERS_KEPT);
   private releaseBuffers: NodeJS.Timeout | null = null;
 
-  constructor(private readonly exports: ExportManager) {}
+  constructor(
+    private readonly exports: ExportManager,
+    /** Called on every request a client sends: the daemon is not idle while it serves NBD. */
+    private readonly noteActivity: () => void = () => {},
+  ) {}
 
   async start(options: NbdServerOptions): Promise<void> {
     if (this.listener) throw new QmpError('NBD server already running');
@@ -89,7 +93,7 @@ export class NbdServer {
 
   private serve(socket: net.Socket): void {
     socket.setNoDelay(true);
-    const connection = new NbdConnection(socket, this.exports, this.readBuffers);
+    const connection = new NbdConnection(socket, this.exports, this.readBuffers, this.noteActivity);
     this.connections.add(connection);
     if (this.releaseBuffers) clearTimeout(this.releaseBuffers);
     this.releaseBuffers = null;
