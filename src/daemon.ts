@@ -85,7 +85,7 @@ export class Daemon {
     this.watchers = new SessionWatchers(
       () => this.watchedState(),
       (name, data) => makeEvent(name, data),
-      () => this.jobs.all().some((job) => job.status === 'running'),
+      () => this.jobs.anyRunning(),
     );
     const services: DaemonServices = {
       graph: this.graph,
@@ -109,7 +109,7 @@ export class Daemon {
       this.memoryTrim.noteActivity();
       if (error) this.log.debug({ command: name, ms, error: error.message }, 'command failed');
       else this.log.debug({ command: name, ms }, 'command');
-    }, () => this.jobs.all().some((job) => job.status === 'running'));
+    }, () => this.jobs.anyRunning());
   }
 
   /** Opens the configured nodes, then starts listening. Throws with a one-line reason. */
@@ -213,7 +213,6 @@ export class Daemon {
     this.memoryTrim.noteActivity();
   }
 
-  /** quit, SIGTERM, SIGINT: store what persists, say goodbye, exit. */
   /**
    * QEMU's cleanup of the block layer: exports closed, then jobs cancelled, then nodes closed,
    * each with its events. `quit` runs it before its reply goes out, as QEMU sends that reply last.
@@ -230,6 +229,7 @@ export class Daemon {
     }
   }
 
+  /** quit, SIGTERM, SIGINT: store what persists, say goodbye, exit. */
   async shutdown(reason: string): Promise<void> {
     if (this.shuttingDown) return;
     this.shuttingDown = true;

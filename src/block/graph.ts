@@ -15,7 +15,7 @@ import { ObjectRegistry } from './objects.ts';
 import { corruptionEventData } from './drivers/qcow2/corruption.ts';
 import { RawDriver } from './drivers/raw.ts';
 import { BlockNode, type BlockChildIo } from './node.ts';
-import { COMMON_RULES, FILE_RULES, NULL_RULES, QCOW2_CHILD_RULES, RAW_RULES, firstProblem, type OptionRule } from './drivers/option-rules.ts';
+import { COMMON_RULES, FILE_RULES, NULL_RULES, QCOW2_CHILD_RULES, RAW_RULES, firstProblem, refuse, type OptionRule } from './drivers/option-rules.ts';
 import { toQmpJson } from '../qmp/wire.ts';
 import { blockCopyClusterSize } from './block-copy.ts';
 import { qdictKeyOrder } from '../qmp/qdict-order.ts';
@@ -729,10 +729,6 @@ function defaultBackingOptions(chain: BackingChainDriver): BlockdevOptions {
   const filename = chain.fullBackingFilename();
   const driver = chain.backingFormat ?? probeFormat(filename);
   return { driver, 'read-only': true, file: { driver: 'file', filename } } as BlockdevOptions;
-}
-
-function refuse(problem: string | null): void {
-  if (problem) throw new QmpError(problem);
 }
 
 function describe<Options extends BlockdevOptions>(

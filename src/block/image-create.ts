@@ -24,6 +24,7 @@ import { QCOW2_MAGIC } from './drivers/qcow2/header.ts';
 import type { BlockGraph } from './graph.ts';
 import type { BlockNode } from './node.ts';
 import type { ResizeContext } from './resize.ts';
+import { refuse } from './drivers/option-rules.ts';
 
 /**
  * The one image creator: blockdev-create's drivers and drive-backup's new
@@ -78,10 +79,6 @@ function qcow2Request(options: BlockdevCreateOptionsQcow2): Qcow2CreateRequest {
     hasDataFile: options['data-file'] !== undefined,
     hasBackingFormat: options['backing-fmt'] !== undefined,
   };
-}
-
-function refuse(problem: string | null): void {
-  if (problem) throw new QmpError(problem);
 }
 
 /**

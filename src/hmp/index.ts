@@ -112,10 +112,10 @@ export function runHumanMonitorCommand(commandLine: string, context: HmpContext,
  * looks the device up; qemu-io's own output goes to QEMU's stdout, not into the reply.
  */
 function runQemuIo(rest: string, context: HmpContext): string {
-  let remainder = trimStartC(rest);
-  const guestDevicesOnly = /^-d([ \t\n\v\f\r]|$)/.test(remainder);
-  if (guestDevicesOnly) remainder = remainder.slice(2);
-  const device = hmpString(remainder);
+  const trimmed = trimStartC(rest);
+  const [firstWord, afterFirst] = splitFirstWord(trimmed);
+  const guestDevicesOnly = firstWord === '-d';
+  const device = hmpString(guestDevicesOnly ? afterFirst : trimmed);
   if (!device) return `qemu-io: block device name expected\n${TRY_HELP}`;
   const command = hmpString(device.rest);
   if (!command) return `qemu-io: string expected\n${TRY_HELP}`;

@@ -33,8 +33,8 @@ export async function inetListenOptions(address: InetSocketAddress): Promise<net
   if (address.numeric) throw resolutionFailed('Name or service not known');
   if (family === 0) return { ...listenOptions, host };
   try {
-    const [first] = await dns.lookup(host, { family, all: true });
-    return { ...listenOptions, host: first!.address };
+    const { address: resolved } = await dns.lookup(host, { family });
+    return { ...listenOptions, host: resolved };
   } catch {
     throw resolutionFailed('Name or service not known');
   }

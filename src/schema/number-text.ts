@@ -48,7 +48,7 @@ export function parseSize(text: string): bigint | 'invalid' | 'range' {
 
 /** A C integer as qemu_strtoi64 reads it with base 0: decimal, 0x hexadecimal or 0 octal, signed. */
 export function parseInteger(text: string): bigint | null {
-  const match = /^[ \t\n\v\f\r]*([+-]?)(0x[0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$/.exec(text);
+  const match = /^([+-]?)(0x[0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$/.exec(trimStartC(text));
   if (!match) return null;
   const digits = match[2]!;
   const magnitude = digits.startsWith('0x') ? BigInt(digits) : digits.length > 1 && digits.startsWith('0') ? BigInt('0o' + digits.slice(1)) : BigInt(digits);

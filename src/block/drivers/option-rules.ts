@@ -1,3 +1,4 @@
+import { QmpError } from '../../qmp/errors.ts';
 import type {
   BlockdevOptions,
   BlockdevOptionsFile,
@@ -106,6 +107,11 @@ export const FILE_RULES: Array<OptionRule<BlockdevOptionsFile & Pick<BlockdevOpt
   // qblockd has no persistent reservation managers, so any id names nothing.
   (options) => (options['pr-manager'] !== undefined ? `No persistent reservation manager with id '${options['pr-manager']}'` : null),
 ];
+
+/** Throws a rule's refusal as QEMU's error; null passes. */
+export function refuse(problem: string | null): void {
+  if (problem) throw new QmpError(problem);
+}
 
 /** The first failing rule's text, or null. */
 export function firstProblem<Options>(rules: Array<OptionRule<Options>>, options: Options, facts: OpenFacts = {}): string | null {
