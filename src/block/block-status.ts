@@ -5,8 +5,11 @@ export interface StatusSource {
   blockStatus(offset: number, length: number): BlockStatus;
 }
 
-/** The status runs covering [offset, offset+length), ascending, each with where it starts. */
-export function statusRuns(source: StatusSource, offset: number, length: number): Iterable<BlockStatus & { offset: number }> {
+/** A status run with where it starts. */
+export type StatusRun = BlockStatus & { offset: number };
+
+/** The status runs covering [offset, offset+length), ascending. */
+export function statusRuns(source: StatusSource, offset: number, length: number): Iterable<StatusRun> {
   return runsOf((at, bytes) => source.blockStatus(at, bytes), offset, length);
 }
 

@@ -1,5 +1,5 @@
 import type net from 'node:net';
-import { statusRuns } from '../block/block-status.ts';
+import { statusRuns, type StatusRun } from '../block/block-status.ts';
 import { answerWhenDue } from '../block/throttle/completion.ts';
 import type { BlockExport, ExportClient, ExportManager } from '../block/exports.ts';
 import { exportContexts, type MetaContext } from './contexts.ts';
@@ -24,7 +24,8 @@ import {
   decodeRequest,
   encodeBlockSizes,
   encodeBlockStatusChunk,
-  encodeDataChunkHead,
+  DATA_HEAD_ROOM,
+  dataChunkAround,
   encodeDoneChunk,
   encodeErrorChunk,
   encodeExportInfo,
@@ -37,6 +38,7 @@ import {
   encodeOptionReply,
   encodeServerEntry,
   encodeSimpleReply,
+  simpleReplyAround,
   optionName,
   requestOffsetText,
   type Request,
@@ -65,10 +67,10 @@ const READ_BYTES_IN_FLIGHT = 4 * 1024 * 1024;
 /** QEMU's preferred block size, hard-coded in its server. */
 const PREFERRED_BLOCK_SIZE = 4096;
 
-/** One reply message of a read: `data` came from the connection's buffer pool. */
+/** One reply message of a read; `pooled`, when there is one, goes back to the buffer pool once the message has left. */
 interface ReadReply {
-  head: Buffer;
-  data?: Buffer;
+  message: Buffer;
+  pooled?: Buffer;
 }
 
 interface Selection {
@@ -486,9 +488,9 @@ export class NbdConnection implements ExportClient {
   }
 
   private async sendReadReplies(replies: ReadReply[]): Promise<void> {
-    for (const { head, data } of replies) {
-      if (data) await this.sendWithData(head, data, () => this.buffers.give(data));
-      else await this.send(head);
+    for (const { message, pooled } of replies) {
+      const draining = this.send(message, pooled && (() => this.buffers.give(pooled)));
+      if (draining) await draining;
     }
   }
 
@@ -499,39 +501,48 @@ export class NbdConnection implements ExportClient {
     try {
       if (request.flags & CommandFlag.FUA) node.flush();
     } catch {
-      return [{ head: this.errorReply(request, NbdError.EIO, 'flush failed') }];
+      return [{ message: this.errorReply(request, NbdError.EIO, 'flush failed') }];
     }
     if (this.structured && !(request.flags & CommandFlag.DF) && length) {
-      // A sparse read: zero runs go as holes, the rest as data, each run its own chunk.
-      const runs: Array<{ at: number; length: number; data: Buffer | null; read: Promise<void> | null }> = [];
+      const runs: StatusRun[] = [];
       let statusFailed = false;
       try {
-        for (const run of statusRuns(node, offset, length)) {
-          const data = run.zero ? null : this.buffers.take(run.length);
-          runs.push({ at: run.offset, length: run.length, data, read: data && node.readInto(run.offset, data) });
-        }
+        for (const run of statusRuns(node, offset, length)) runs.push(run);
       } catch {
         statusFailed = true;
       }
-      const results = await Promise.allSettled(runs.map((run) => run.read));
-      const replies: ReadReply[] = [];
-      for (const [index, { at, length: runLength, data }] of runs.entries()) {
-        if (results[index]!.status === 'rejected') return [...replies, { head: this.errorReply(request, NbdError.EIO, 'reading from file failed') }];
-        const final = at + runLength === offset + length;
-        replies.push(data ? { head: encodeDataChunkHead(handle, final, at, runLength), data } : { head: encodeHoleChunk(handle, final, at, runLength) });
-      }
-      if (statusFailed) replies.push({ head: this.errorReply(request, NbdError.EIO, 'reading from file failed') });
-      return replies;
+      // One run of data is sent as an unsparse read is.
+      if (statusFailed || runs.length > 1 || runs[0]!.zero) return this.sparseReadReplies(request, exported, runs, statusFailed);
     }
-    const data = this.buffers.take(length);
+    const pooled = this.buffers.take(DATA_HEAD_ROOM + length);
     try {
-      await node.readInto(offset, data);
+      await node.readInto(offset, pooled.subarray(DATA_HEAD_ROOM));
     } catch {
-      return [{ head: this.errorReply(request, NbdError.EIO, 'reading from file failed') }];
+      return [{ message: this.errorReply(request, NbdError.EIO, 'reading from file failed') }];
     }
-    if (!this.structured) return [{ head: encodeSimpleReply(handle, 0), data }];
-    if (length) return [{ head: encodeDataChunkHead(handle, true, offset, length), data }];
-    return [{ head: encodeDoneChunk(handle) }];
+    if (!this.structured) return [{ message: simpleReplyAround(pooled, handle), pooled }];
+    if (length) return [{ message: dataChunkAround(pooled, handle, true, offset), pooled }];
+    this.buffers.give(pooled);
+    return [{ message: encodeDoneChunk(handle) }];
+  }
+
+  /** A read with holes: zero runs go as holes, the rest as data, each run its own chunk; a failed status ends the reply with an error. */
+  private async sparseReadReplies(request: Request, { node }: BlockExport, runs: StatusRun[], statusFailed: boolean): Promise<ReadReply[]> {
+    const end = request.offset + request.length;
+    const reads = runs.map((run) => {
+      const pooled = run.zero ? null : this.buffers.take(DATA_HEAD_ROOM + run.length);
+      return { pooled, done: pooled && node.readInto(run.offset, pooled.subarray(DATA_HEAD_ROOM)) };
+    });
+    const results = await Promise.allSettled(reads.map((read) => read.done));
+    const replies: ReadReply[] = [];
+    for (const [index, { offset, length }] of runs.entries()) {
+      if (results[index]!.status === 'rejected') return [...replies, { message: this.errorReply(request, NbdError.EIO, 'reading from file failed') }];
+      const { pooled } = reads[index]!;
+      const final = offset + length === end;
+      replies.push(pooled ? { message: dataChunkAround(pooled, request.handle, final, offset), pooled } : { message: encodeHoleChunk(request.handle, final, offset, length) });
+    }
+    if (statusFailed) replies.push({ message: this.errorReply(request, NbdError.EIO, 'reading from file failed') });
+    return replies;
   }
 
   private handleBlockStatus(request: Request): Promise<void> | undefined {
@@ -582,19 +593,9 @@ export class NbdConnection implements ExportClient {
    * reply. Returns a promise only when there is something to wait for (output
    * to drain) or the connection has gone (rejected).
    */
-  private send(reply: Buffer): Promise<void> | undefined {
+  private send(reply: Buffer, written?: () => void): Promise<void> | undefined {
     if (this.socket.destroyed) return Promise.reject(new ConnectionEnded(false));
-    this.socket.write(reply);
-    return this.drained();
-  }
-
-  /** `send` of a reply's head and data in one writev, calling `written` once the data has left (or failed to). */
-  private sendWithData(head: Buffer, data: Buffer, written: () => void): Promise<void> | undefined {
-    if (this.socket.destroyed) return Promise.reject(new ConnectionEnded(false));
-    this.socket.cork();
-    this.socket.write(head);
-    this.socket.write(data, written);
-    this.socket.uncork();
+    this.socket.write(reply, written);
     return this.drained();
   }
 

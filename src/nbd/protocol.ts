@@ -281,12 +281,28 @@ function writeChunkHeader(out: Buffer, handle: Buffer, flags: number, type: numb
   return out;
 }
 
-/** An OFFSET_DATA chunk's header and offset; the data follows. */
-export function encodeDataChunkHead(handle: Buffer, final: boolean, offset: number, dataLength: number): Buffer {
-  const out = writeChunkHeader(Buffer.allocUnsafe(28), handle, final ? ReplyFlag.DONE : 0, ChunkType.OFFSET_DATA, 8 + dataLength);
-  out.writeUInt32BE(Math.floor(offset / 0x100000000), 20);
-  out.writeUInt32BE(offset >>> 0, 24);
-  return out;
+/**
+ * Room left before a read's data in its buffer for the reply's head (an
+ * OFFSET_DATA chunk's header and offset; a simple reply's 16 bytes fit too), so
+ * a reply leaves as one buffer.
+ */
+export const DATA_HEAD_ROOM = 28;
+
+/** The OFFSET_DATA chunk of `buffer`, whose data starts at DATA_HEAD_ROOM: its head is written in front of it. */
+export function dataChunkAround(buffer: Buffer, handle: Buffer, final: boolean, offset: number): Buffer {
+  writeChunkHeader(buffer, handle, final ? ReplyFlag.DONE : 0, ChunkType.OFFSET_DATA, 8 + buffer.length - DATA_HEAD_ROOM);
+  buffer.writeUInt32BE(Math.floor(offset / 0x100000000), 20);
+  buffer.writeUInt32BE(offset >>> 0, 24);
+  return buffer;
+}
+
+/** The successful simple reply carrying the data of `buffer` (from DATA_HEAD_ROOM on). */
+export function simpleReplyAround(buffer: Buffer, handle: Buffer): Buffer {
+  const message = buffer.subarray(DATA_HEAD_ROOM - 16);
+  message.writeUInt32BE(SIMPLE_REPLY_MAGIC, 0);
+  message.writeUInt32BE(0, 4);
+  handle.copy(message, 8);
+  return message;
 }
 
 export function encodeHoleChunk(handle: Buffer, final: boolean, offset: number, length: number): Buffer {

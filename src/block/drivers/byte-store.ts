@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { BlockIoError } from '../io-error.ts';
+import { ReadBatch } from './read-batch.ts';
 
 const EIO = 5;
 const EFBIG = 27;
@@ -29,6 +30,7 @@ export interface ByteStore {
 export class FileByteStore implements ByteStore {
   /** The file's length, kept up to date by our own writes: the image is ours while it is open (image locks). */
   private length: number;
+  private readonly reads = new ReadBatch(() => this.fd);
 
   private constructor(
     private readonly path: string,
@@ -70,16 +72,7 @@ export class FileByteStore implements ByteStore {
   preadAsync(buffer: Buffer, offset: number): Promise<number> {
     if (offset + buffer.length > MAX_REQUEST_END) return Promise.reject(new BlockIoError(EIO));
     if (offset + buffer.length > Number.MAX_SAFE_INTEGER) return Promise.resolve(0);
-    return new Promise((resolve, reject) => {
-      const readFrom = (done: number) =>
-        fs.read(this.fd, buffer, done, buffer.length - done, offset + done, (error, bytesRead) => {
-          if (error) reject(error);
-          else if (bytesRead === 0 || done + bytesRead === buffer.length) resolve(done + bytesRead);
-          else readFrom(done + bytesRead);
-        });
-      if (buffer.length === 0) resolve(0);
-      else readFrom(0);
-    });
+    return this.reads.read(buffer, offset);
   }
 
   /** A write the host refuses (past the file system's largest file, a full disk) fails as QEMU's would, with its errno. */
@@ -106,6 +99,7 @@ export class FileByteStore implements ByteStore {
   }
 
   close(): void {
+    this.reads.issue();
     fs.closeSync(this.fd);
   }
 }

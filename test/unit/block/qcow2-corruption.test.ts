@@ -92,6 +92,21 @@ describe('qcow2 images QEMU opens though their metadata lies', () => {
     expect(() => qcow2.read(3 * CLUSTER, 512)).toThrow(new Qcow2Corruption('Cluster allocation offset 0x50200 unaligned (L2 offset: 0x40000, L2 index: 0x3)'));
   });
 
+  it('reads host offsets past 32 bits whole: an unaligned one is named exactly, an aligned one past the file reads as zeroes', async () => {
+    const image = Buffer.concat([buildImage(), Buffer.alloc(CLUSTER)]);
+    image.writeBigUInt64BE(BigInt(4 * CLUSTER) | (1n << 63n), 3 * CLUSTER);
+    image.writeBigUInt64BE(0x00ab_cdef_1234_0200n | (1n << 63n), 4 * CLUSTER + 3 * 8);
+    image.writeBigUInt64BE(0x00ab_cdef_1234_0000n | (1n << 63n), 4 * CLUSTER + 5 * 8);
+    image.writeUInt16BE(1, 2 * CLUSTER + 4 * 2);
+    const qcow2 = Qcow2Image.open(new MemoryByteStore(image));
+    const unaligned = new Qcow2Corruption('Cluster allocation offset 0xabcdef12340200 unaligned (L2 offset: 0x40000, L2 index: 0x3)');
+    expect(() => qcow2.read(3 * CLUSTER, 512)).toThrow(unaligned);
+    expect(() => qcow2.blockStatus(3 * CLUSTER, CLUSTER)).toThrow(unaligned);
+    await expect(qcow2.readInto(3 * CLUSTER, Buffer.alloc(512))).rejects.toThrow(unaligned);
+    expect(qcow2.blockStatus(5 * CLUSTER, CLUSTER)).toEqual({ length: CLUSTER, data: true, zero: false, allocated: true });
+    expect(qcow2.read(5 * CLUSTER, CLUSTER).equals(Buffer.alloc(CLUSTER))).toBe(true);
+  });
+
   it('a dirty image whose used cluster has refcount 0 is repaired in place and marked clean', () => {
     const image = Buffer.concat([buildImage({ incompatible: 1n }), Buffer.alloc(3 * CLUSTER)]);
     image.writeBigUInt64BE(BigInt(4 * CLUSTER) | (1n << 63n), 3 * CLUSTER);

@@ -5,7 +5,8 @@ import {
   decodeRequest,
   requestOffsetText,
   encodeBlockStatusChunk,
-  encodeDataChunkHead,
+  DATA_HEAD_ROOM,
+  dataChunkAround,
   encodeErrorChunk,
   encodeExportNameReply,
   encodeGreeting,
@@ -14,6 +15,7 @@ import {
   encodeServerEntry,
   encodeSimpleReply,
   optionName,
+  simpleReplyAround,
 } from '../../../src/nbd/protocol.ts';
 
 // Layouts and magic numbers as NetworkBlockDevice/nbd doc/proto.md gives them, written out in hex.
@@ -47,8 +49,10 @@ describe('NBD wire format (doc/proto.md)', () => {
 
   it('writes simple replies and structured chunks', () => {
     expect(encodeSimpleReply(HANDLE, 22).toString('hex')).toBe('67446698' + '00000016' + '0102030405060708');
-    expect(encodeDataChunkHead(HANDLE, true, 512, 4).toString('hex')).toBe('668e33ef' + '0001' + '0001' + '0102030405060708' + '0000000c' + '0000000000000200');
-    expect(encodeDataChunkHead(HANDLE, false, 2 ** 40 + 0x80000005, 4).toString('hex')).toBe('668e33ef' + '0000' + '0001' + '0102030405060708' + '0000000c' + '0000010080000005');
+    const withData = () => Buffer.concat([Buffer.alloc(DATA_HEAD_ROOM, 0xff), Buffer.from('abcd')]);
+    expect(dataChunkAround(withData(), HANDLE, true, 512).toString('hex')).toBe('668e33ef' + '0001' + '0001' + '0102030405060708' + '0000000c' + '0000000000000200' + '61626364');
+    expect(dataChunkAround(withData(), HANDLE, false, 2 ** 40 + 0x80000005).toString('hex')).toBe('668e33ef' + '0000' + '0001' + '0102030405060708' + '0000000c' + '0000010080000005' + '61626364');
+    expect(simpleReplyAround(withData(), HANDLE).toString('hex')).toBe('67446698' + '00000000' + '0102030405060708' + '61626364');
     expect(encodeHoleChunk(HANDLE, false, 0, 65536).toString('hex')).toBe('668e33ef' + '0000' + '0002' + '0102030405060708' + '0000000c' + '0000000000000000' + '00010000');
     expect(encodeErrorChunk(HANDLE, 22, 'bad').toString('hex')).toBe('668e33ef' + '0001' + '8001' + '0102030405060708' + '00000009' + '00000016' + '0003' + '626164');
     const status = encodeBlockStatusChunk(HANDLE, true, 2, [{ length: 65536, flags: 1 }, { length: 512, flags: 0 }]);

@@ -60,6 +60,10 @@ const OFFSET_MASK = 0x00fffffffffffe00n;
 const COPIED = 1n << 63n;
 const COMPRESSED = 1n << 62n;
 const ZERO = 1n;
+/** What `hostCluster` answers for a cluster that holds no plain data cluster of its own. */
+const UNALLOCATED_CLUSTER = -1;
+const ZERO_CLUSTER = -2;
+const COMPRESSED_CLUSTER = -3;
 /** QEMU deflates compressed clusters with a 4 KiB window and memLevel 9 (raw deflate, default level). */
 const DEFLATE_WINDOW_BITS = 12;
 const DEFLATE_MEM_LEVEL = 9;
@@ -278,17 +282,16 @@ export class Qcow2Image {
     let pending: HostRead | null = null;
     let below: BackingRead | null = null;
     this.forEachCluster(offset, length, (guestCluster, inCluster, count, at) => {
-      const entry = this.l2Entry(guestCluster);
-      if (entry !== null && entry & COMPRESSED) {
-        this.readCompressed(entry).copy(out, at, inCluster, inCluster + count);
+      const host = this.hostCluster(guestCluster);
+      if (host === COMPRESSED_CLUSTER) {
+        this.readCompressed(this.l2Entry(guestCluster)!).copy(out, at, inCluster, inCluster + count);
         return;
       }
-      const host = entry === null ? 0 : Number(entry & OFFSET_MASK);
-      if ((entry !== null && entry & ZERO) || ((entry === null || host === 0) && !this.backing)) {
+      if (host === ZERO_CLUSTER || (host === UNALLOCATED_CLUSTER && !this.backing)) {
         out.fill(0, at, at + count);
         return;
       }
-      if (entry === null || host === 0) {
+      if (host === UNALLOCATED_CLUSTER) {
         if (below && below.at + below.length === at) below.length += count;
         else {
           below = { at, length: count };
@@ -886,11 +889,33 @@ export class Qcow2Image {
 
   /** Unallocated (no entry, or one without a host cluster or zero flag), a zero cluster, or data. */
   private clusterKind(guestCluster: number): 'unallocated' | 'zero' | 'data' {
-    const entry = this.l2Entry(guestCluster);
-    if (entry === null) return 'unallocated';
-    if (entry & COMPRESSED) return 'data';
-    if (entry & ZERO) return 'zero';
-    return (entry & OFFSET_MASK) === 0n ? 'unallocated' : 'data';
+    const host = this.hostCluster(guestCluster);
+    if (host === UNALLOCATED_CLUSTER) return 'unallocated';
+    return host === ZERO_CLUSTER ? 'zero' : 'data';
+  }
+
+  /**
+   * Where a guest cluster's data lies: its host offset, or UNALLOCATED_CLUSTER,
+   * ZERO_CLUSTER or COMPRESSED_CLUSTER. The same answer as `l2Entry`, read as two
+   * 32-bit halves: every guest read and block status asks it once per cluster,
+   * and a BigInt per entry was a good part of their cost.
+   */
+  private hostCluster(guestCluster: number): number {
+    const l1Index = Math.floor(guestCluster / this.l2Entries);
+    const table = this.l2Table(l1Index, false);
+    if (!table) return UNALLOCATED_CLUSTER;
+    const l2Index = guestCluster % this.l2Entries;
+    const high = table.readUInt32BE(l2Index * 8);
+    const low = table.readUInt32BE(l2Index * 8 + 4);
+    // Bit 62 (compressed) is bit 30 of the high half; bit 0 (zero) is in the low half.
+    if (high & 0x40000000) return COMPRESSED_CLUSTER;
+    const host = (high & 0x00ffffff) * 0x100000000 + ((low & 0xfffffe00) >>> 0);
+    if (host % this.clusterSize !== 0) {
+      const l2Offset = Number(this.l1[l1Index]! & OFFSET_MASK);
+      throw new Qcow2Corruption(CORRUPTION_TEXTS.unalignedCluster(host, l2Offset, l2Index));
+    }
+    if (low & 1) return ZERO_CLUSTER;
+    return host === 0 ? UNALLOCATED_CLUSTER : host;
   }
 
   private l2Entry(guestCluster: number): bigint | null {
