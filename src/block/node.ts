@@ -3,7 +3,7 @@ import { checkBitmapPermission } from './bitmap/permissions.ts';
 import type { DirtyBitmap } from './bitmap/dirty-bitmap.ts';
 import type { ByteStore } from './drivers/byte-store.ts';
 import type { BlockDriver, BlockStatus, SnapshotSource } from './drivers/driver.ts';
-import type { BlockdevDetectZeroesOptions, ImageInfo } from '../schema/generated/qapi-types.ts';
+import type { BlkdebugEvent, BlockdevDetectZeroesOptions, ImageInfo } from '../schema/generated/qapi-types.ts';
 
 /** The data path a parent node sees of its child: the child's bitmaps record what the parent writes. */
 export interface BlockChildIo {
@@ -19,6 +19,9 @@ export interface BlockChildIo {
   resize(size: number): void;
   blockStatus(offset: number, length: number): BlockStatus;
   imageInfo(): ImageInfo;
+  readonly readOnly: boolean;
+  /** BLKDBG_EVENT on this child: the parent is about to read or write it in a named way. */
+  debugEvent(event: BlkdebugEvent): void;
   readonly byteStore?: ByteStore;
   /** Set when the child is a copy-before-write filter. */
   readonly snapshot?: SnapshotSource;
@@ -173,6 +176,10 @@ export class BlockNode {
       resize: (size) => node.resize(size),
       blockStatus: (offset, length) => node.blockStatus(offset, length),
       imageInfo: () => node.driver.imageInfo(),
+      get readOnly() {
+        return node.readOnly;
+      },
+      debugEvent: (event) => node.driver.debugEvent?.(event),
       snapshot: node.driver.snapshotSource?.(),
       byteStore: store && {
         get readOnly() {

@@ -27,9 +27,14 @@ interface SetStateRule {
 }
 
 /**
- * QEMU's fault-injection filter. Rules fire on block-layer events (qblockd's
- * data path raises `pwritev` / `pwritev_zero` / `pwritev_done` around each
- * write to this node and `none` once at open); an inject-error rule that fires
+ * QEMU's fault-injection filter. Rules fire on block-layer events: `none` once
+ * at open, `pwritev` / `pwritev_zero` / `pwritev_done` around each write to
+ * this node, and what the parent raises on it: `read_aio` / `write_aio` from
+ * raw and qcow2 before guest data moves (qcow2 also `read_backing_aio`,
+ * `read_compressed`, `write_compressed`). qcow2's metadata and flush events
+ * (`l2_update`, `cluster_alloc`, `flush_to_os`...) are never raised: QEMU
+ * raises them as its metadata caches write back and depend on each other,
+ * and qblockd writes metadata through at once. An inject-error rule that fires
  * becomes active and fails the next matching request with its errno.
  * A state (starting at 1) gates rules; set-state rules move it.
  */
@@ -62,7 +67,7 @@ export class BlkdebugDriver implements BlockDriver {
     }));
     // QEMU keeps each event's rules newest first.
     this.rules = [...injects, ...setters].reverse();
-    this.event('none');
+    this.debugEvent('none');
   }
 
   size(): number {
@@ -75,17 +80,17 @@ export class BlkdebugDriver implements BlockDriver {
   }
 
   write(offset: number, data: Buffer): void {
-    this.event('pwritev');
+    this.debugEvent('pwritev');
     this.check('write', offset, data.length);
     this.child.write(offset, data);
-    this.event('pwritev_done');
+    this.debugEvent('pwritev_done');
   }
 
   writeZeroes(offset: number, length: number): void {
-    this.event('pwritev_zero');
+    this.debugEvent('pwritev_zero');
     this.check('write-zeroes', offset, length);
     this.child.writeZeroes(offset, length);
-    this.event('pwritev_done');
+    this.debugEvent('pwritev_done');
   }
 
   /** Block status passes through (rules for iotype block-status are not emulated). */
@@ -111,7 +116,7 @@ export class BlkdebugDriver implements BlockDriver {
   }
 
   /** bdrv_debug_event: rules of the current state fire; an injecting rule replaces the active set. */
-  private event(event: BlkdebugEvent): void {
+  debugEvent(event: BlkdebugEvent): void {
     let newState = this.state;
     let injected = false;
     for (const rule of this.rules) {

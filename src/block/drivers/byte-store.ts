@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import type { BlkdebugEvent } from '../../schema/generated/qapi-types.ts';
 import { BlockIoError } from '../io-error.ts';
 import { ReadBatch } from './read-batch.ts';
 
@@ -21,6 +22,8 @@ export interface ByteStore {
   truncate(length: number): void;
   flush(): void;
   close(): void;
+  /** Passes a format driver's debug event to the node below, when the storage is one (a blkdebug filter may listen). */
+  debugEvent?(event: BlkdebugEvent): void;
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { DirtyBitmap } from '../bitmap/dirty-bitmap.ts';
 import type { BitmapData } from '../bitmap/bitmap-data.ts';
 import type { ByteStore } from './byte-store.ts';
-import type { BlockdevDriver, ImageInfo } from '../../schema/generated/qapi-types.ts';
+import type { BlkdebugEvent, BlockdevDriver, ImageInfo } from '../../schema/generated/qapi-types.ts';
 
 /** A bitmap as found in an image when it is opened. */
 export interface LoadedBitmap {
@@ -99,6 +99,8 @@ export interface BlockDriver {
   imageInfo(): ImageInfo;
   /** A protocol driver exposes its bytes to the format driver above it. */
   readonly byteStore?: ByteStore;
+  /** bdrv_debug_event: a parent's data path names what it is about to do to this node (only blkdebug listens). */
+  debugEvent?(event: BlkdebugEvent): void;
   readonly bitmapStore?: PersistentBitmapStore;
   /** Drivers of host files: claimed by each parent that reads or writes through the node. */
   readonly hostLock?: HostLock;

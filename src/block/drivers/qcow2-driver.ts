@@ -1,9 +1,10 @@
 import { QmpError } from '../../qmp/errors.ts';
 import { Qcow2FormatError, Qcow2Image } from './qcow2/image.ts';
-import { QCOW2_MAGIC, resolveBackingFilename } from './qcow2/header.ts';
+import { resolveBackingFilename } from './qcow2/header.ts';
 import { Qcow2Corruption, RepairFailure } from './qcow2/corruption.ts';
 import { BlockIoError } from '../io-error.ts';
 import type { BackingChainDriver, BackingReader, BitmapToStore, BlockDriver, BlockStatus, LoadedBitmap, PersistentBitmapStore } from './driver.ts';
+import { ChildByteStore } from './child-byte-store.ts';
 import { allocatedBytes } from './file.ts';
 import { firstProblem, QCOW2_RULES } from './option-rules.ts';
 import type { BlockChildIo } from '../node.ts';
@@ -30,13 +31,8 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore, BackingC
     /** Sends BLOCK_IMAGE_CORRUPTED. */
     private readonly reportCorruption: (corruption: Qcow2Corruption, fatal: boolean) => void = () => {},
   ) {
-    if (!child.byteStore) {
-      // QEMU reads the header through any child; qblockd opens images only on a file node.
-      if (child.size() < 4 || child.read(0, 4).readUInt32BE(0) !== QCOW2_MAGIC) throw new QmpError('Image is not in qcow2 format');
-      throw new QmpError('qcow2 over a node other than a file node is not supported by qblockd');
-    }
     try {
-      this.image = Qcow2Image.open(child.byteStore, (image) => firstProblem(QCOW2_RULES, options, { image }));
+      this.image = Qcow2Image.open(child.byteStore ?? new ChildByteStore(child), (image) => firstProblem(QCOW2_RULES, options, { image }));
     } catch (error) {
       if (error instanceof RepairFailure) reportCorruption(error.corruption, true);
       throw asQmpError(error);

@@ -33,14 +33,17 @@ export class RawDriver implements BlockDriver {
   }
 
   read(offset: number, length: number): Buffer {
+    this.child.debugEvent('read_aio');
     return this.child.read(this.offset + offset, length);
   }
 
   readInto(offset: number, into: Buffer): Promise<void> {
+    this.child.debugEvent('read_aio');
     return this.child.readInto(this.offset + offset, into);
   }
 
   write(offset: number, data: Buffer): void {
+    this.child.debugEvent('write_aio');
     this.child.write(this.offset + offset, data);
   }
 

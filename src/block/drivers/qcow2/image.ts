@@ -238,8 +238,12 @@ export class Qcow2Image {
   read(offset: number, length: number): Buffer {
     const out = Buffer.allocUnsafe(length);
     const plan = this.planRead(offset, out);
-    for (const piece of plan.host) this.fillFromHost(out, piece, this.store.pread(out.subarray(piece.at, piece.at + piece.length), piece.host));
+    for (const piece of plan.host) {
+      this.store.debugEvent?.('read_aio');
+      this.fillFromHost(out, piece, this.store.pread(out.subarray(piece.at, piece.at + piece.length), piece.host));
+    }
     for (const piece of plan.backing) {
+      this.store.debugEvent?.('read_backing_aio');
       const target = out.subarray(piece.at, piece.at + piece.length);
       const available = this.backingBytes(offset + piece.at, piece.length);
       if (available > 0) this.backing!.read(offset + piece.at, available).copy(target);
@@ -257,8 +261,12 @@ export class Qcow2Image {
    */
   async readInto(offset: number, out: Buffer): Promise<void> {
     const plan = this.planRead(offset, out);
-    const hostDone = plan.host.map((piece) => this.store.preadAsync(out.subarray(piece.at, piece.at + piece.length), piece.host));
+    const hostDone = plan.host.map((piece) => {
+      this.store.debugEvent?.('read_aio');
+      return this.store.preadAsync(out.subarray(piece.at, piece.at + piece.length), piece.host);
+    });
     const backingDone = plan.backing.map((piece) => {
+      this.store.debugEvent?.('read_backing_aio');
       const target = out.subarray(piece.at, piece.at + piece.length);
       const available = this.backingBytes(offset + piece.at, piece.length);
       target.fill(0, available);
@@ -284,6 +292,7 @@ export class Qcow2Image {
     this.forEachCluster(offset, length, (guestCluster, inCluster, count, at) => {
       const host = this.hostCluster(guestCluster);
       if (host === COMPRESSED_CLUSTER) {
+        this.store.debugEvent?.('read_compressed');
         this.readCompressed(this.l2Entry(guestCluster)!).copy(out, at, inCluster, inCluster + count);
         return;
       }
@@ -333,7 +342,7 @@ export class Qcow2Image {
         this.l2Table(Math.floor(guestCluster / this.l2Entries), true);
         const host = this.refcounts.allocate(fresh);
         this.guard.check(host, fresh * this.clusterSize);
-        this.store.pwrite(data.subarray(at, at + fresh * this.clusterSize), host);
+        this.writeAllocated(data.subarray(at, at + fresh * this.clusterSize), host);
         this.setL2Run(guestCluster, fresh, host);
         at += fresh * this.clusterSize;
         continue;
@@ -378,6 +387,7 @@ export class Qcow2Image {
       if (entry !== null && (entry & (COMPRESSED | OFFSET_MASK)) !== 0n) throw new BlockIoError(EIO);
       const host = this.refcounts.allocateBytes(compressed.length);
       this.guard.check(host, compressed.length);
+      this.store.debugEvent?.('write_compressed');
       this.store.pwrite(compressed, host);
       const extraSectors = Math.floor((host + compressed.length - 1) / 512) - Math.floor(host / 512);
       this.setL2Entry(guestCluster, COMPRESSED | BigInt(host) | (BigInt(extraSectors) << BigInt(62 - (this.header.clusterBits - 8))));
@@ -402,6 +412,7 @@ export class Qcow2Image {
     const inPlace = entry !== null && host !== 0 && (entry & COPIED) !== 0n && (entry & COMPRESSED) === 0n;
     if (inPlace && (entry & ZERO) === 0n) {
       this.guard.check(host + inCluster, count);
+      this.store.debugEvent?.('write_aio');
       this.store.pwrite(piece, host + inCluster);
       return;
     }
@@ -410,8 +421,24 @@ export class Qcow2Image {
     if (!inPlace) this.l2Table(Math.floor(guestCluster / this.l2Entries), true);
     const target = inPlace ? host : this.refcounts.allocate(1, () => this.guard.check(inCluster, count));
     this.guard.check(target + inCluster, count);
-    this.store.pwrite(cluster, target);
+    if (inPlace) {
+      this.store.debugEvent?.('write_aio');
+      this.store.pwrite(cluster, target);
+    } else {
+      this.writeAllocated(cluster, target);
+    }
     this.setL2Entry(guestCluster, BigInt(target) | COPIED);
+  }
+
+  /** Guest data into clusters just allocated for it; if the write fails they are freed again, as QEMU aborts the allocation. */
+  private writeAllocated(data: Buffer, host: number): void {
+    this.store.debugEvent?.('write_aio');
+    try {
+      this.store.pwrite(data, host);
+    } catch (error) {
+      if (error instanceof BlockIoError) this.refcounts.free(host, data.length);
+      throw error;
+    }
   }
 
   /** A cluster's guest bytes; the last cluster of an image whose size is not a whole number of clusters reads as zeroes past the end. */
