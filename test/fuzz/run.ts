@@ -43,9 +43,9 @@ async function main(): Promise<number> {
   const timeoutMs = Number(values.timeout);
   const qblockd = new Target('qblockd', timeoutMs);
   const qemu = values.against === 'qemu' ? new Target('qemu', timeoutMs) : null;
-  await Promise.all([qblockd.start(), qemu?.start()]);
-  const tally: Record<Verdict['kind'] | 'known-divergence', number> = { same: 0, 'not-emulated': 0, 'known-qemu-crash': 0, difference: 0, 'known-divergence': 0 };
+  // Read before any program starts: a list that does not fit the run must not leave them running.
   const known = knownDivergences(seed, count);
+  const tally: Record<Verdict['kind'] | 'known-divergence', number> = { same: 0, 'not-emulated': 0, 'known-qemu-crash': 0, difference: 0, 'known-divergence': 0 };
   const knownSeen = new Set<string>();
   const knownCrashes: Record<string, number> = {};
   const findings: Finding[] = [];
@@ -59,6 +59,7 @@ async function main(): Promise<number> {
   };
   let done = 0;
   try {
+    await Promise.all([qblockd.start(), qemu?.start()]);
     for (const fuzzCase of generateCases(seed, count)) {
       if (process.env.FUZZ_TRACE) console.error(`case ${fuzzCase.id} ${fuzzCase.kind}: ${fuzzCase.description.slice(0, 120)}`);
       const [own, reference] = await Promise.all([qblockd.run(fuzzCase), qemu ? qemu.run(fuzzCase) : null]);
