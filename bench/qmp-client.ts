@@ -4,6 +4,13 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
+/**
+ * Longer than any measured command takes (the slowest, a transaction over 10,000 bitmaps,
+ * takes seconds): a program silent this long has hung, as qemu-storage-daemon 7.2 once did
+ * with a request unread in its monitor socket.
+ */
+const SILENCE_LIMIT_MS = 120_000;
+
 /** A daemon under measurement: spawned with QEMU-style arguments, driven over its QMP socket. */
 export class BenchDaemon {
   private buffer = '';
@@ -72,8 +79,19 @@ export class BenchDaemon {
         this.buffer = this.buffer.slice(end + 1);
         return line;
       }
-      await new Promise<void>((resolve) => this.waiters.push(resolve));
+      await this.moreData();
     }
+  }
+
+  /** Waits for the next bytes; a program silent for SILENCE_LIMIT_MS fails the run instead of holding it forever. */
+  private moreData(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${this.child.spawnfile} sent nothing for ${SILENCE_LIMIT_MS / 1000} s: hung`)), SILENCE_LIMIT_MS);
+      this.waiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   async execute(command: string, args?: Record<string, unknown>): Promise<any> {
@@ -116,7 +134,7 @@ export class BenchDaemon {
         start = end + 1;
       }
       this.buffer = this.buffer.slice(start);
-      if (replies < lines.length) await new Promise<void>((resolve) => this.waiters.push(resolve));
+      if (replies < lines.length) await this.moreData();
     }
   }
 
