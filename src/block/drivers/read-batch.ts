@@ -14,8 +14,8 @@ interface QueuedRead {
 
 /**
  * Thread-pool reads of one file, gathered over an event-loop turn: reads that
- * follow each other on the file (an NBD client's pipelined sequential reads,
- * a job's chunks) go to the pool as one readv. Every trip to libuv's pool
+ * follow each other on the file (an NBD client's pipelined sequential reads)
+ * go to the pool as one readv. Every trip to libuv's pool
  * wakes a worker and then the loop again, and on a small machine each wake
  * costs the event loop more than the copy it waits for.
  */
