@@ -1,5 +1,18 @@
 import { constants } from 'node:os';
 
+/** The Linux errnos the block layer returns itself (the rest come from the host's failed calls). */
+export const EIO = 5;
+export const EACCES = 13;
+export const EINVAL = 22;
+export const EFBIG = 27;
+export const ENOSPC = 28;
+/** A request the node's driver has no way to serve. */
+export const ENOTSUP = 95;
+export const ETIMEDOUT = 110;
+/** The errno of a request to a drive without a medium. */
+export const ENOMEDIUM = 123;
+export const ECANCELED = 125;
+
 /** glibc's strerror() texts on Linux, by errno: what QEMU prints after a failed system call. */
 const STRERROR: Record<number, string> = {
   1: 'Operation not permitted',

@@ -1,4 +1,5 @@
-import { BlockIoError, ENOMEDIUM } from '../block/io-error.ts';
+import { BlockIoError } from '../block/io-error.ts';
+import { ENOMEDIUM } from '../errno.ts';
 import { monitorSize } from './size.ts';
 import { finishesAt, measureDue, now } from '../block/throttle/completion.ts';
 /** What qemu-io needs of a block node. */

@@ -2,9 +2,9 @@ import type { BlkdebugEvent, BlkdebugInjectErrorOptions, BlkdebugIOType, Blkdebu
 import { BlockIoError } from '../io-error.ts';
 import type { BlockChildIo } from '../node.ts';
 import type { BlockDriver, BlockStatus } from './driver.ts';
+import { EIO } from '../../errno.ts';
 
 const SECTOR = 512;
-const EIO = 5;
 /** Without `iotype` a rule hits every kind of request but block-status. */
 const DEFAULT_IOTYPES: readonly BlkdebugIOType[] = ['read', 'write', 'write-zeroes', 'discard', 'flush'];
 

@@ -2,9 +2,8 @@ import fs from 'node:fs';
 import type { BlkdebugEvent } from '../../schema/generated/qapi-types.ts';
 import { BlockIoError } from '../io-error.ts';
 import { ReadBatch } from './read-batch.ts';
+import { EIO, EFBIG } from '../../errno.ts';
 
-const EIO = 5;
-const EFBIG = 27;
 /** QEMU's block layer refuses any request ending past this (BDRV_MAX_LENGTH) with EIO. */
 const MAX_REQUEST_END = 2 ** 63 - 2 ** 30;
 

@@ -2,12 +2,12 @@ import type { ImageInfo } from '../../schema/generated/qapi-types.ts';
 import { BitmapData } from '../bitmap/bitmap-data.ts';
 import { DirtyBitmap } from '../bitmap/dirty-bitmap.ts';
 import { readsAsZero } from '../block-status.ts';
-import { BlockIoError, ETIMEDOUT } from '../io-error.ts';
+import { BlockIoError } from '../io-error.ts';
+import { EACCES, ETIMEDOUT } from '../../errno.ts';
 import { finishesAt, measureDue, now } from '../throttle/completion.ts';
 import type { BlockChildIo } from '../node.ts';
 import type { BlockDriver, InternalBitmaps, SnapshotSource } from './driver.ts';
 
-const EACCES = 13;
 /** block-copy's largest single copy (BLOCK_COPY_MAX_BUFFER): a run of clusters goes to the target as one request up to this. */
 const MAX_COPY_BYTES = 1 << 20;
 

@@ -9,6 +9,7 @@ import { allocatedBytes } from './file.ts';
 import { firstProblem, QCOW2_RULES } from './option-rules.ts';
 import type { BlockChildIo } from '../node.ts';
 import type { BlockdevOptionsQcow2, ImageInfo, ImageInfoSpecificQCow2 } from '../../schema/generated/qapi-types.ts';
+import { EIO, ENOMEDIUM } from '../../errno.ts';
 
 /** The `qcow2` format driver: QEMU's image format over a protocol child, with persistent bitmaps. */
 export class Qcow2Driver implements BlockDriver, PersistentBitmapStore, BackingChainDriver {
@@ -239,9 +240,6 @@ function asQmpError(error: unknown): QmpError {
   if (error instanceof Qcow2FormatError || error instanceof RepairFailure) return new QmpError(error.message);
   return new QmpError(`qcow2: ${(error as Error).message}`);
 }
-
-const EIO = 5;
-const ENOMEDIUM = 123;
 
 /** A failed request keeps its errno (qemu-io prints it); anything else is a QMP error. */
 function asDriverError(error: unknown): Error {

@@ -1,5 +1,6 @@
 import type { ImageInfo } from '../../schema/generated/qapi-types.ts';
-import { BlockIoError, ENOTSUP } from '../io-error.ts';
+import { BlockIoError } from '../io-error.ts';
+import { ENOTSUP } from '../../errno.ts';
 import type { BlockChildIo } from '../node.ts';
 import type { BlockDriver, SnapshotSource } from './driver.ts';
 

@@ -13,6 +13,7 @@ import type { Job, JobDriver } from './job.ts';
 import type { JobList, JobOptions } from './job-list.ts';
 import { RateLimit } from './rate-limit.ts';
 import { blockCopyClusterSize } from '../block-copy.ts';
+import { ENOSPC } from '../../errno.ts';
 
 export type BackupSync = 'full' | 'top' | 'none' | 'incremental' | 'bitmap';
 export type OnError = 'report' | 'ignore' | 'enospc' | 'stop' | 'auto';
@@ -44,7 +45,6 @@ const YIELD_EVERY_MS = 4;
 /** block-copy moves at most this much per request. */
 const MAX_CHUNK = 1 << 20;
 const MAX_WORKERS = 64;
-const ENOSPC = 28;
 
 /** Which error action each on-*-error policy takes for an errno. */
 const ERROR_ACTIONS: Record<OnError, (errno: number) => 'report' | 'ignore' | 'stop'> = {
@@ -338,7 +338,6 @@ export class BackupJob implements JobDriver {
     if (unfreeze) this.frozen?.resolve(this.mode!, 'failure', this.cbw.copySet.data);
   }
 }
-
 
 /** sync=top copies what the source itself has allocated. */
 function allocatedBits(source: BlockNode): BitmapData | undefined {

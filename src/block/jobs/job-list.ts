@@ -74,11 +74,11 @@ export class JobList {
   all(): readonly Job[] {
     return this.jobs;
   }
+
   /** Whether a job is running: it has work waiting for the event loop. */
   anyRunning(): boolean {
     return this.jobs.some((job) => job.status === 'running');
   }
-
 
   /** Jobs that a drain of `node` reaches: it quiesces every parent above the node, and a job is a parent of its nodes. */
   jobsOn(node: BlockNode): Job[] {

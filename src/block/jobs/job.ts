@@ -1,5 +1,5 @@
 import { QmpError } from '../../qmp/errors.ts';
-import { strerror } from '../../errno.ts';
+import { ECANCELED, EIO, strerror } from '../../errno.ts';
 
 /**
  * QEMU's job states. created: made, not started. running / paused: the copy
@@ -48,8 +48,6 @@ export const JOB_VERB_STATES: Record<JobVerb, readonly JobStatus[]> = {
 
 const COMPLETED_STATES: ReadonlySet<JobStatus> = new Set(['waiting', 'pending', 'aborting', 'concluded', 'null']);
 
-export const ECANCELED = 125;
-
 /** The job types that are block jobs: only they send BLOCK_JOB_* events and answer block-job-* and query-block-jobs. */
 const BLOCK_JOB_TYPES: ReadonlySet<string> = new Set(['backup', 'commit', 'mirror', 'stream']);
 
@@ -82,7 +80,6 @@ export class JobGroup {
   readonly jobs: Job[] = [];
   aborting = false;
 }
-
 
 /**
  * One job and QEMU's state machine around it. The driver's `run` is the
@@ -268,7 +265,7 @@ export class Job {
 
   private failure(error: unknown): number {
     this.error = error instanceof Error ? error.message : String(error);
-    return -5;
+    return -EIO;
   }
 
   /** job_co_entry's end and job_exit. */

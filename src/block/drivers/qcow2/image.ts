@@ -35,6 +35,7 @@ import {
 } from './header.ts';
 import { RefcountManager } from './refcounts.ts';
 import { repairRefcounts } from './repair.ts';
+import { EIO, EINVAL } from '../../../errno.ts';
 
 export { Qcow2FormatError } from './header.ts';
 
@@ -67,8 +68,6 @@ const COMPRESSED_CLUSTER = -3;
 /** QEMU deflates compressed clusters with a 4 KiB window and memLevel 9 (raw deflate, default level). */
 const DEFLATE_WINDOW_BITS = 12;
 const DEFLATE_MEM_LEVEL = 9;
-const EIO = 5;
-const EINVAL = 22;
 /** Bitmap data clusters per write when storing. */
 const WRITE_BATCH_CLUSTERS = 16;
 
