@@ -411,8 +411,7 @@ export class Qcow2Image {
     const inPlace = entry !== null && host !== 0 && (entry & COPIED) !== 0n && (entry & COMPRESSED) === 0n;
     if (inPlace && (entry & ZERO) === 0n) {
       this.guard.check(host + inCluster, count);
-      this.store.debugEvent?.('write_aio');
-      this.store.pwrite(piece, host + inCluster);
+      this.writeData(piece, host + inCluster);
       return;
     }
     const cluster = count === this.clusterSize ? Buffer.from(piece) : this.readWholeCluster(guestCluster);
@@ -420,20 +419,21 @@ export class Qcow2Image {
     if (!inPlace) this.l2Table(Math.floor(guestCluster / this.l2Entries), true);
     const target = inPlace ? host : this.refcounts.allocate(1, () => this.guard.check(inCluster, count));
     this.guard.check(target + inCluster, count);
-    if (inPlace) {
-      this.store.debugEvent?.('write_aio');
-      this.store.pwrite(cluster, target);
-    } else {
-      this.writeAllocated(cluster, target);
-    }
+    if (inPlace) this.writeData(cluster, target);
+    else this.writeAllocated(cluster, target);
     this.setL2Entry(guestCluster, BigInt(target) | COPIED);
   }
 
-  /** Guest data into clusters just allocated for it; if the write fails they are freed again, as QEMU aborts the allocation. */
-  private writeAllocated(data: Buffer, host: number): void {
+  /** Guest data to its host clusters; a blkdebug file child hears write_aio first, as from QEMU's qcow2. */
+  private writeData(data: Buffer, host: number): void {
     this.store.debugEvent?.('write_aio');
+    this.store.pwrite(data, host);
+  }
+
+  /** `writeData` into clusters just allocated for it; if the write fails they are freed again, as QEMU aborts the allocation. */
+  private writeAllocated(data: Buffer, host: number): void {
     try {
-      this.store.pwrite(data, host);
+      this.writeData(data, host);
     } catch (error) {
       if (error instanceof BlockIoError) this.refcounts.free(host, data.length);
       throw error;
