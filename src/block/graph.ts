@@ -33,6 +33,8 @@ interface NodeDescription {
   protocol: boolean;
   /** The filename the node has while its backing is the one its image names (QEMU's auto_backing_file decides). */
   ownPlainFilename?: string;
+  /** Strong options were given: the node differs from its child, so a filter does not take the child's filename. */
+  strongGiven: boolean;
   /** The backing file the node's image names; once that file is opened by default, the opened node's filename. */
   autoBackingFile?: string;
 }
@@ -41,7 +43,8 @@ interface OpenArguments<Options> {
   options: Options;
   child: BlockChildIo | undefined;
   readOnly: boolean;
-  filename: string;
+  /** The node's filename as it is now: it follows its children when a snapshot moves them. */
+  filename: () => string;
   /** The children named by `extraChildren`, and their nodes. */
   extra: Record<string, BlockChildIo>;
   extraNodes: Record<string, BlockNode>;
@@ -85,7 +88,7 @@ const NULL_DRIVER = {
   strongOptions: ['size', 'read-zeroes'],
   plainFilename: (options: DriverOptions<'null-co' | 'null-aio'>, _child: NodeDescription | undefined, strongGiven: boolean) =>
     strongGiven ? undefined : `${options.driver}://`,
-  open: ({ options, filename }: OpenArguments<DriverOptions<'null-co' | 'null-aio'>>) => new NullDriver(options.driver, options, filename),
+  open: ({ options, filename }: OpenArguments<DriverOptions<'null-co' | 'null-aio'>>) => new NullDriver(options.driver, options, filename()),
 };
 
 const DRIVERS: { [D in BlockdevDriver]?: DriverSpec<DriverOptions<D>> } = {
@@ -149,9 +152,9 @@ const DRIVERS: { [D in BlockdevDriver]?: DriverSpec<DriverOptions<D>> } = {
     childOption: 'image',
     protocol: true,
     rules: [],
-    strongOptions: [],
-    plainFilename: childFilename,
-    open: ({ options, child }) => new BlkdebugDriver(child!, options['inject-error'] ?? [], options['set-state'] ?? []),
+    strongOptions: ['inject-error', 'set-state', 'align', 'max-transfer', 'opt-write-zero', 'max-write-zero', 'opt-discard', 'max-discard'],
+    plainFilename: (_options, child, strongGiven) => (strongGiven || child?.plainFilename === undefined ? undefined : `blkdebug::${child.plainFilename}`),
+    open: ({ options, child, filename }) => new BlkdebugDriver(child!, options['inject-error'] ?? [], options['set-state'] ?? [], filename),
   },
 };
 
@@ -452,6 +455,7 @@ export class BlockGraph {
       return node;
     };
     let claimedChild = false;
+    const firstOpened = this.nodes.size;
     const child = childOf(spec.childOption);
     let node: BlockNode;
     try {
@@ -465,16 +469,19 @@ export class BlockGraph {
         child.driver.hostLock?.claim(lockMode(readOnly));
         claimedChild = true;
       }
-      const filename = description.plainFilename ?? `json:${toQmpJson(description.openOptions)}`;
+      const childLink = child?.asChild();
       const extra = Object.fromEntries(Object.entries(extras).map(([member, node]) => [member, node.asChild()]));
+      const filename = () => filenameFrom(description);
       const filenameWith = (changed: Record<string, unknown>) => `json:${toQmpJson({ ...description.openOptions, ...changed })}`;
-      const driver = spec.open({ options, child: child?.asChild(), readOnly, filename, extra, extraNodes: extras, graph: this, nodeName, filenameWith });
+      const driver = spec.open({ options, child: childLink, readOnly, filename, extra, extraNodes: extras, graph: this, nodeName, filenameWith });
       const settings = {
         direct: options.cache?.direct === true,
         noFlush: options.cache?.['no-flush'] === true,
         detectZeroes: options['detect-zeroes'] ?? 'off',
       };
       node = new BlockNode(nodeName, driver, opened, readOnly, monitorOwned, settings);
+      if (childLink) node.links.push(childLink);
+      node.links.push(...Object.values(extra));
       try {
         this.loadPersistentBitmaps(node);
       } catch (error) {
@@ -482,6 +489,8 @@ export class BlockGraph {
         throw error;
       }
       this.nodes.set(nodeName, node);
+      // A protocol driver opens its child itself, once QEMU named the node: the child's nodes are the newer.
+      if (spec.protocol) for (const [name, opened] of [...this.nodes].slice(firstOpened, -1)) this.nodes.delete(name) && this.nodes.set(name, opened);
       this.descriptions.set(node, description);
       this.nodeOptions.set(node, options);
       for (const used of opened) used.users.add(`parent ${nodeName}`);
@@ -572,20 +581,52 @@ export class BlockGraph {
     return parent ? `Node '${node.nodeName}' is busy: node is used as backing hd of '${parent.nodeName}'` : null;
   }
 
-  /** Moves every device (-drive BlockBackend) on `from` to `to`, as QEMU's bdrv_replace_node does. */
-  moveDevices(from: BlockNode, to: BlockNode): void {
+  /**
+   * Moves every device (-drive BlockBackend) and every parent node on `from` to `to`, as
+   * QEMU's bdrv_replace_node does for a snapshot: a filter or format node above `from`
+   * reads and writes `to` from now on, and its filename says so. `to`'s backing link to
+   * `from` stays.
+   */
+  replaceNode(from: BlockNode, to: BlockNode): void {
     for (const [id, device] of this.devices) {
       if (device !== from) continue;
       this.devices.set(id, to);
       from.users.delete(`device ${id}`);
       to.users.add(`device ${id}`);
     }
+    for (const parent of [...this.nodes.values()]) {
+      if (!parent.links.some((link) => link.node === from)) continue;
+      const claimed = this.claimsFile(parent) ? lockMode(parent.readOnly) : undefined;
+      detachInternalBitmaps(parent);
+      if (claimed) from.driver.hostLock?.release(claimed);
+      for (const link of parent.links) if (link.node === from) link.node = to;
+      parent.children.forEach((child, index) => child === from && (parent.children[index] = to));
+      if (claimed) to.driver.hostLock?.claim(claimed);
+      attachInternalBitmaps(parent);
+      from.users.delete(`parent ${parent.nodeName}`);
+      to.users.add(`parent ${parent.nodeName}`);
+      this.redescribe(parent);
+    }
+  }
+
+  /** A node's filename once a child of it moved, and the filenames above it that name it. */
+  private redescribe(node: BlockNode): void {
+    const spec = driverSpec(node.driver.format)!;
+    const description = this.descriptions.get(node)!;
+    const childNode = spec.childOption && node.links[0]?.node;
+    const child = childNode ? this.descriptions.get(childNode) : undefined;
+    if (child) description.openOptions[spec.childOption!] = child.openOptions;
+    description.ownPlainFilename = spec.plainFilename(this.nodeOptions.get(node)!, child, description.strongGiven);
+    if (node.driver.backingChain) this.refreshFilename(node);
+    else description.plainFilename = description.ownPlainFilename;
+    for (const parent of this.nodes.values()) {
+      if (parent.backing === node || parent.links.some((link) => link.node === node)) this.redescribe(parent);
+    }
   }
 
   /** The node's filename as query output shows it: plain, or `json:` and its options. */
   filenameOf(node: BlockNode): string {
-    const description = this.descriptions.get(node)!;
-    return description.plainFilename ?? `json:${toQmpJson(description.openOptions)}`;
+    return filenameFrom(this.descriptions.get(node)!);
   }
 
   /**
@@ -602,7 +643,6 @@ export class BlockGraph {
       description.openOptions.backing = node.backing ? this.descriptions.get(node.backing)!.openOptions : null;
       description.plainFilename = undefined;
     }
-    node.driver.backingChain!.filename = this.filenameOf(node);
   }
 
   /** A child defined in place inherits read-only and, as in QEMU, `discard: unmap`. */
@@ -739,8 +779,25 @@ function describe<Options extends BlockdevOptions>(
 ): NodeDescription {
   const strong = spec.strongOptions.filter((key) => given[key] !== undefined);
   const openOptions: Record<string, unknown> = { driver: options.driver };
-  for (const key of strong) openOptions[key] = given[key];
-  if (child) openOptions.file = child.openOptions;
-  const plainFilename = spec.plainFilename(options, child, strong.length > 0);
-  return { openOptions, plainFilename, ownPlainFilename: plainFilename, protocol: spec.protocol === true };
+  for (const key of strong) flattenInto(openOptions, key, given[key]);
+  if (child) openOptions[spec.childOption!] = child.openOptions;
+  const strongGiven = strong.length > 0;
+  const plainFilename = spec.plainFilename(options, child, strongGiven);
+  return { openOptions, plainFilename, ownPlainFilename: plainFilename, strongGiven, protocol: spec.protocol === true };
+}
+
+/** QEMU keeps a list option flattened in the node's options (`inject-error.0.event`), and so names it in a `json:` filename. */
+function flattenInto(target: Record<string, unknown>, key: string, value: unknown): void {
+  if (!Array.isArray(value)) {
+    target[key] = value;
+    return;
+  }
+  value.forEach((item: unknown, index) => {
+    if (typeof item !== 'object' || item === null) target[`${key}.${index}`] = item;
+    else for (const [member, memberValue] of Object.entries(item)) flattenInto(target, `${key}.${index}.${member}`, memberValue);
+  });
+}
+
+function filenameFrom(description: NodeDescription): string {
+  return description.plainFilename ?? `json:${toQmpJson(description.openOptions)}`;
 }

@@ -2,6 +2,7 @@ import { QmpError } from '../qmp/errors.ts';
 import { checkBitmapPermission } from './bitmap/permissions.ts';
 import type { DirtyBitmap } from './bitmap/dirty-bitmap.ts';
 import type { ByteStore } from './drivers/byte-store.ts';
+import { ChildByteStore } from './drivers/child-byte-store.ts';
 import type { BlockDriver, BlockStatus, SnapshotSource } from './drivers/driver.ts';
 import type { BlkdebugEvent, BlockdevDetectZeroesOptions, ImageInfo } from '../schema/generated/qapi-types.ts';
 
@@ -22,7 +23,7 @@ export interface BlockChildIo {
   readonly readOnly: boolean;
   /** BLKDBG_EVENT on this child: the parent is about to read or write it in a named way. */
   debugEvent(event: BlkdebugEvent): void;
-  readonly byteStore?: ByteStore;
+  readonly byteStore: ByteStore;
   /** Set when the child is a copy-before-write filter. */
   readonly snapshot?: SnapshotSource;
 }
@@ -43,6 +44,8 @@ export class BlockNode {
   readonly users = new Set<string>();
   /** The node below in the backing chain (qcow2's `backing` child). */
   backing: BlockNode | undefined;
+  /** The links the node's driver reads and writes its children through (`file`, copy-before-write's `target`...). */
+  readonly links: ChildLink[] = [];
 
   constructor(
     readonly nodeName: string,
@@ -154,52 +157,144 @@ export class BlockNode {
     return { length: run, depth: 0 };
   }
 
-  /** The view a parent gets: reads and writes go through this node, so its bitmaps see them. */
   /** The cluster size QEMU's bdrv_get_info reports of the node; undefined where it gets ENOTSUP. */
   reportedClusterSize(): number | undefined {
     if (this.driver.clusterSize !== undefined) return this.driver.clusterSize;
     return this.driver.reportsChildClusterSize ? this.children[0]?.reportedClusterSize() : undefined;
   }
 
-  asChild(): BlockChildIo {
-    const node = this;
-    const store = this.driver.byteStore;
-    return {
-      size: () => node.size(),
-      read: (offset, length) => node.read(offset, length),
-      readInto: (offset, into) => node.readInto(offset, into),
-      write: (offset, data) => node.write(offset, data),
-      writeZeroes: (offset, length) => node.writeZeroes(offset, length),
-      writeCompressed: node.driver.writeCompressed && ((offset, data) => node.writeCompressed(offset, data)),
-      discard: (offset, length) => node.discard(offset, length),
-      flush: () => node.flush(),
-      resize: (size) => node.resize(size),
-      blockStatus: (offset, length) => node.blockStatus(offset, length),
-      imageInfo: () => node.driver.imageInfo(),
-      get readOnly() {
-        return node.readOnly;
-      },
-      debugEvent: (event) => node.driver.debugEvent?.(event),
-      snapshot: node.driver.snapshotSource?.(),
-      byteStore: store && {
-        get readOnly() {
-          return store.readOnly;
-        },
-        size: () => store.size(),
-        pread: (buffer, offset) => store.pread(buffer, offset),
-        preadAsync: (buffer, offset) => store.preadAsync(buffer, offset),
-        pwrite: (buffer, offset) => {
-          store.pwrite(buffer, offset);
-          node.markDirty(offset, buffer.length);
-        },
-        truncate: (length) => store.truncate(length),
-        flush: () => store.flush(),
-        close: () => store.close(),
-      },
-    };
+  /** A parent's link to this node: reads and writes go through the node, so its bitmaps see them. */
+  asChild(): ChildLink {
+    return new ChildLink(this);
   }
 
   private assertWritable(): void {
     if (this.readOnly) throw new QmpError('Block node is read-only');
+  }
+}
+
+/**
+ * A parent's edge to a child node (QEMU's BdrvChild). The driver above keeps
+ * its link for good; a snapshot retargets the link to the overlay (QEMU's
+ * bdrv_replace_node), and the driver reads and writes the overlay from then on.
+ */
+export class ChildLink implements BlockChildIo {
+  constructor(public node: BlockNode) {}
+
+  size(): number {
+    return this.node.size();
+  }
+
+  read(offset: number, length: number): Buffer {
+    return this.node.read(offset, length);
+  }
+
+  readInto(offset: number, into: Buffer): Promise<void> {
+    return this.node.readInto(offset, into);
+  }
+
+  write(offset: number, data: Buffer): void {
+    this.node.write(offset, data);
+  }
+
+  writeZeroes(offset: number, length: number): void {
+    this.node.writeZeroes(offset, length);
+  }
+
+  get writeCompressed(): ((offset: number, data: Buffer) => void) | undefined {
+    const node = this.node;
+    return node.driver.writeCompressed && ((offset, data) => node.writeCompressed(offset, data));
+  }
+
+  discard(offset: number, length: number): void {
+    this.node.discard(offset, length);
+  }
+
+  flush(): void {
+    this.node.flush();
+  }
+
+  resize(size: number): void {
+    this.node.resize(size);
+  }
+
+  blockStatus(offset: number, length: number): BlockStatus {
+    return this.node.blockStatus(offset, length);
+  }
+
+  imageInfo(): ImageInfo {
+    return this.node.driver.imageInfo();
+  }
+
+  get readOnly(): boolean {
+    return this.node.readOnly;
+  }
+
+  debugEvent(event: BlkdebugEvent): void {
+    this.node.driver.debugEvent?.(event);
+  }
+
+  get snapshot(): SnapshotSource | undefined {
+    return this.node.driver.snapshotSource?.();
+  }
+
+  /** The child's bytes, for a format driver above. */
+  readonly byteStore: ByteStore = new LinkByteStore(this);
+}
+
+/**
+ * A format driver's storage through a link, whichever node the link is on: a
+ * host file's store directly (what the format writes marks the file node's
+ * bitmaps), any other node through its data path.
+ */
+class LinkByteStore implements ByteStore {
+  private readonly throughNode: ChildByteStore;
+
+  constructor(private readonly link: ChildLink) {
+    this.throughNode = new ChildByteStore(link);
+  }
+
+  private get target(): ByteStore {
+    return this.link.node.driver.byteStore ?? this.throughNode;
+  }
+
+  get readOnly(): boolean {
+    return this.target.readOnly;
+  }
+
+  size(): number {
+    return this.target.size();
+  }
+
+  pread(buffer: Buffer, offset: number): number {
+    return this.target.pread(buffer, offset);
+  }
+
+  preadAsync(buffer: Buffer, offset: number): Promise<number> {
+    return this.target.preadAsync(buffer, offset);
+  }
+
+  pwrite(buffer: Buffer, offset: number): void {
+    const node = this.link.node;
+    const fileStore = node.driver.byteStore;
+    if (!fileStore) return this.throughNode.pwrite(buffer, offset);
+    fileStore.pwrite(buffer, offset);
+    node.markDirty(offset, buffer.length);
+  }
+
+  truncate(length: number): void {
+    this.target.truncate(length);
+  }
+
+  flush(): void {
+    this.target.flush();
+  }
+
+  close(): void {
+    this.target.close();
+  }
+
+  debugEvent(event: BlkdebugEvent): void {
+    this.link.debugEvent(event);
   }
 }

@@ -5,13 +5,10 @@ import type { BlockNode } from './node.ts';
 import { switchReadOnly } from './reopen.ts';
 import type { BlockdevSnapshot, BlockdevSnapshotSync } from '../schema/generated/qapi-types.ts';
 
-/** Drivers QEMU marks as filters: they pass their child through and cannot take a backing. */
-const FILTER_DRIVERS: ReadonlySet<string> = new Set(['copy-before-write', 'blkdebug']);
-
 /** What blockdev-snapshot-sync needs from above the block layer: an image file made for the overlay. */
 export type OverlayImageCreator = (path: string, format: string, size: number, backing: { file: string; format: string }) => void;
 
-/** Moves every user of a node that QEMU's bdrv_replace_node moves (devices, guest disks) to another. */
+/** Moves every user of a node that QEMU's bdrv_replace_node moves (devices, parent nodes, guest disks, exports) to another. */
 export type ParentMover = (from: BlockNode, to: BlockNode) => void;
 
 /**
@@ -58,7 +55,7 @@ function checkSnapshotSource(graph: BlockGraph, old: BlockNode): void {
 /** QEMU's checks on the overlay, in its order, then bdrv_append; abort takes it back. */
 function appendOverlay(graph: BlockGraph, old: BlockNode, overlay: BlockNode, moveParents: ParentMover): PreparedAction {
   if ([...overlay.users].some((user) => !user.startsWith('job '))) throw new QmpError('The overlay is already in use');
-  if (FILTER_DRIVERS.has(overlay.driver.format)) throw new QmpError('Filters cannot be used as overlays');
+  if (overlay.driver.isFilter) throw new QmpError('Filters cannot be used as overlays');
   if (overlay.backing) throw new QmpError('The overlay already has a backing image');
   if (!overlay.driver.backingChain) throw new QmpError('The overlay does not support backing images');
   graph.attachBacking(overlay, old);

@@ -126,8 +126,8 @@ export function blockDeviceInfo(node: BlockNode, flat = false): BlockDeviceInfo 
 /** The node's ImageInfo with the images below it nested as `backing-image` (a filter's child, a backing chain). */
 function chainImageInfo(node: BlockNode, flat: boolean): ImageInfo {
   const image = node.driver.imageInfo();
-  if (flat) delete image['backing-image'];
-  else if (node.backing) image['backing-image'] = chainImageInfo(node.backing, false);
+  const below = flat ? undefined : (node.backing ?? (node.driver.isFilter ? node.children[0] : undefined));
+  if (below) image['backing-image'] = chainImageInfo(below, false);
   return image;
 }
 

@@ -10,7 +10,7 @@ import type { DaemonServices } from './services.ts';
 /** blockdev-snapshot and blockdev-snapshot-sync, as transaction actions and as commands (a transaction of one). */
 export function snapshotActions({ graph, machine, exports, schema }: DaemonServices): TransactionActionTable {
   const moveParents = (from: BlockNode, to: BlockNode) => {
-    graph.moveDevices(from, to);
+    graph.replaceNode(from, to);
     machine.moveDisks(from, to);
     exports.moveNode(from, to);
   };

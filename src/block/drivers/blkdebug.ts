@@ -40,6 +40,7 @@ interface SetStateRule {
  */
 export class BlkdebugDriver implements BlockDriver {
   readonly format = 'blkdebug';
+  readonly isFilter = true;
   readonly reportsChildClusterSize = true;
   private readonly rules: Array<InjectRule | SetStateRule>;
   private active: InjectRule[] = [];
@@ -49,6 +50,7 @@ export class BlkdebugDriver implements BlockDriver {
     private readonly child: BlockChildIo,
     injectErrors: BlkdebugInjectErrorOptions[],
     setStates: BlkdebugSetStateOptions[],
+    private readonly filename: () => string,
   ) {
     const injects: InjectRule[] = injectErrors.map((rule) => ({
       kind: 'inject',
@@ -110,9 +112,9 @@ export class BlkdebugDriver implements BlockDriver {
 
   close(): void {}
 
+  /** As a protocol driver it reports no allocated size. */
   imageInfo(): ImageInfo {
-    const childInfo = this.child.imageInfo();
-    return { 'virtual-size': this.child.size(), filename: childInfo.filename, format: this.format };
+    return { 'virtual-size': this.child.size(), filename: this.filename(), format: this.format };
   }
 
   /** bdrv_debug_event: rules of the current state fire; an injecting rule replaces the active set. */

@@ -31,6 +31,7 @@ export type OnCbwError = 'break-guest-write' | 'break-snapshot';
  */
 export class CopyBeforeWriteDriver implements BlockDriver, SnapshotSource {
   readonly format = 'copy-before-write';
+  readonly isFilter = true;
   readonly reportsChildClusterSize = true;
   readonly unsharesChildWrite = true;
   readonly copySet: DirtyBitmap;
@@ -119,15 +120,9 @@ export class CopyBeforeWriteDriver implements BlockDriver, SnapshotSource {
 
   close(): void {}
 
-  /** A filter reports its child's image as its backing image. */
   imageInfo(): ImageInfo {
     const childInfo = this.child.imageInfo();
-    const info: ImageInfo = {
-      'virtual-size': this.child.size(),
-      filename: childInfo.filename,
-      format: this.format,
-      'backing-image': childInfo,
-    };
+    const info: ImageInfo = { 'virtual-size': this.child.size(), filename: childInfo.filename, format: this.format };
     if (childInfo['actual-size'] !== undefined) info['actual-size'] = childInfo['actual-size'];
     return info;
   }

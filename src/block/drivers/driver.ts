@@ -65,8 +65,6 @@ export interface BackingChainDriver {
   /** The header's name resolved against the directory of the image's file. */
   fullBackingFilename(): string;
   setBacking(backing: BackingReader | undefined): void;
-  /** The node's filename, which becomes `json:` while its backing is not the one the header names. */
-  filename: string;
 }
 
 /** The guest-visible data path and the facts query commands report. */
@@ -75,6 +73,8 @@ export interface BlockDriver {
   size(): number;
   /** Cluster size where the format has one; it sets the default bitmap granularity. */
   readonly clusterSize?: number;
+  /** QEMU's is_filter: the node shows its child's data unchanged; queries nest the child's image as its backing image. */
+  readonly isFilter?: true;
   /** Asked for its cluster size, QEMU asks the node's first child (raw, and the filter drivers). */
   readonly reportsChildClusterSize?: true;
   read(offset: number, length: number): Buffer;

@@ -4,7 +4,6 @@ import { resolveBackingFilename } from './qcow2/header.ts';
 import { Qcow2Corruption, RepairFailure } from './qcow2/corruption.ts';
 import { BlockIoError } from '../io-error.ts';
 import type { BackingChainDriver, BackingReader, BitmapToStore, BlockDriver, BlockStatus, LoadedBitmap, PersistentBitmapStore } from './driver.ts';
-import { ChildByteStore } from './child-byte-store.ts';
 import { allocatedBytes } from './file.ts';
 import { firstProblem, QCOW2_RULES } from './option-rules.ts';
 import type { BlockChildIo } from '../node.ts';
@@ -26,14 +25,14 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore, BackingC
 
   constructor(
     private readonly child: BlockChildIo,
-    /** The node's filename: plain, or `json:` once its backing differs from the header's (the graph refreshes it). */
-    public filename: string,
+    /** The node's filename: plain, or `json:` once its backing differs from the header's. */
+    private readonly filename: () => string,
     options: BlockdevOptionsQcow2,
     /** Sends BLOCK_IMAGE_CORRUPTED. */
     private readonly reportCorruption: (corruption: Qcow2Corruption, fatal: boolean) => void = () => {},
   ) {
     try {
-      this.image = Qcow2Image.open(child.byteStore ?? new ChildByteStore(child), (image) => firstProblem(QCOW2_RULES, options, { image }));
+      this.image = Qcow2Image.open(child.byteStore, (image) => firstProblem(QCOW2_RULES, options, { image }));
     } catch (error) {
       if (error instanceof RepairFailure) reportCorruption(error.corruption, true);
       throw asQmpError(error);
@@ -225,7 +224,7 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore, BackingC
     return {
       ...backing,
       'virtual-size': this.image.virtualSize,
-      filename: this.filename,
+      filename: this.filename(),
       'cluster-size': this.image.clusterSize,
       format: 'qcow2',
       'actual-size': typeof childInfo.filename === 'string' ? allocatedBytes(childInfo.filename) : 0,

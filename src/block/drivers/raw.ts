@@ -16,7 +16,7 @@ export class RawDriver implements BlockDriver {
   constructor(
     private readonly child: BlockChildIo,
     options: BlockdevOptionsRaw,
-    private readonly filename: string,
+    private readonly filename: () => string,
   ) {
     this.offset = Number(integer(options.offset) ?? 0n);
     const size = integer(options.size);
@@ -68,6 +68,6 @@ export class RawDriver implements BlockDriver {
   /** The child's figures (QEMU's raw asks its child for them), but no format-specific part: raw has none. */
   imageInfo(): ImageInfo {
     const { 'format-specific': _childFormat, ...child } = this.child.imageInfo();
-    return { ...child, 'virtual-size': this.size(), filename: this.filename, format: 'raw' };
+    return { ...child, 'virtual-size': this.size(), filename: this.filename(), format: 'raw' };
   }
 }

@@ -43,6 +43,8 @@ export class SnapshotAccessDriver implements BlockDriver {
 
   imageInfo(): ImageInfo {
     const childInfo = this.child.imageInfo();
-    return { 'virtual-size': this.child.size(), filename: childInfo.filename, format: this.format };
+    const info: ImageInfo = { 'virtual-size': this.child.size(), filename: childInfo.filename, format: this.format };
+    if (childInfo['actual-size'] !== undefined) info['actual-size'] = childInfo['actual-size'];
+    return info;
   }
 }

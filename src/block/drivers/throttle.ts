@@ -14,6 +14,7 @@ import type { BlockDriver, BlockStatus } from './driver.ts';
  */
 export class ThrottleDriver implements BlockDriver {
   readonly format = 'throttle';
+  readonly isFilter = true;
   readonly reportsChildClusterSize = true;
 
   constructor(
@@ -74,10 +75,9 @@ export class ThrottleDriver implements BlockDriver {
     this.group.users--;
   }
 
-  /** A filter reports its child's image as its backing image. */
   imageInfo(): ImageInfo {
     const childInfo = this.child.imageInfo();
-    const info: ImageInfo = { 'virtual-size': this.child.size(), filename: this.filenameFor(this.group.id), format: this.format, 'backing-image': childInfo };
+    const info: ImageInfo = { 'virtual-size': this.child.size(), filename: this.filenameFor(this.group.id), format: this.format };
     if (childInfo['actual-size'] !== undefined) info['actual-size'] = childInfo['actual-size'];
     return info;
   }

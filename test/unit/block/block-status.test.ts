@@ -77,7 +77,7 @@ describe('block status, the one interface of NBD and backup', () => {
   });
 
   it('passes through blkdebug; a driver without block status holds data everywhere', () => {
-    const debug = new BlkdebugDriver(nullNode(true).asChild(), [], []);
+    const debug = new BlkdebugDriver(nullNode(true).asChild(), [], [], () => 'blkdebug::null-co://');
     expect(debug.blockStatus(0, MIB)).toMatchObject({ data: false, zero: true, allocated: true });
     const over = new BlockNode('d0', debug, [], false, true);
     expect([...allocatedRuns(over, 0, MIB)]).toEqual([[0, MIB]]);

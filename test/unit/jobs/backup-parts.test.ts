@@ -32,7 +32,7 @@ describe('rate limit (QEMU ratelimit.h: 100 ms slices)', () => {
 
 function blkdebug(inject: ConstructorParameters<typeof BlkdebugDriver>[1], states: ConstructorParameters<typeof BlkdebugDriver>[2] = []) {
   const image = new BlockNode('img', new NullDriver('null-co', { size: 1 << 20 }, 'null-co://'), [], false, false);
-  return new BlkdebugDriver(image.asChild(), inject, states);
+  return new BlkdebugDriver(image.asChild(), inject, states, () => 'blkdebug::null-co://');
 }
 
 const errnoOf = (action: () => void): number | null => {
