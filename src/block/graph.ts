@@ -1,4 +1,4 @@
-import { permissionConflict, UNNAMED_BACKEND } from './permission-conflict.ts';
+import { fileChildUser, permissionConflict, UNNAMED_BACKEND } from './permission-conflict.ts';
 import { QmpError } from '../qmp/errors.ts';
 import { BitmapData } from './bitmap/bitmap-data.ts';
 import { DirtyBitmap } from './bitmap/dirty-bitmap.ts';
@@ -152,7 +152,7 @@ const DRIVERS: { [D in BlockdevDriver]?: DriverSpec<DriverOptions<D>> } = {
     childOption: 'image',
     protocol: true,
     rules: [],
-    strongOptions: ['inject-error', 'set-state', 'align', 'max-transfer', 'opt-write-zero', 'max-write-zero', 'opt-discard', 'max-discard'],
+    strongOptions: ['inject-error', 'set-state'],
     plainFilename: (_options, child, strongGiven) => (strongGiven || child?.plainFilename === undefined ? undefined : `blkdebug::${child.plainFilename}`),
     open: ({ options, child, filename }) => new BlkdebugDriver(child!, options['inject-error'] ?? [], options['set-state'] ?? [], filename),
   },
@@ -384,19 +384,19 @@ export class BlockGraph {
   /** QEMU's permission conflict for a new writer on `node`, when a parent (a format or filter node) unshares writes. */
   writeConflict(node: BlockNode): string | null {
     const parent = this.parentAsFile(node, (candidate) => candidate.driver.unsharesChildWrite === true);
-    return parent && permissionConflict(node.nodeName, 'write', UNNAMED_BACKEND, { name: `node '${parent.nodeName}'`, role: 'file' });
+    return parent && permissionConflict(node.nodeName, 'write', UNNAMED_BACKEND, fileChildUser(parent.nodeName));
   }
 
   /** QEMU's permission conflict for a new user of `node` that forbids resizing it, when a writable parent grows it. */
   resizeConflict(node: BlockNode): string | null {
     const parent = this.parentAsFile(node, (candidate) => candidate.driver.resizesChild === true && !candidate.readOnly);
-    return parent && permissionConflict(node.nodeName, 'resize', { name: `node '${parent.nodeName}'`, role: 'file' }, UNNAMED_BACKEND);
+    return parent && permissionConflict(node.nodeName, 'resize', fileChildUser(parent.nodeName), UNNAMED_BACKEND);
   }
 
   /** QEMU's permission conflict for a new writer that also resizes `node` (blockdev-create's), when a parent unshares both. */
   writeResizeConflict(node: BlockNode): string | null {
     const parent = this.parentAsFile(node, (candidate) => candidate.driver.unsharesChildWrite === true);
-    return parent && permissionConflict(node.nodeName, 'write, resize', UNNAMED_BACKEND, { name: `node '${parent.nodeName}'`, role: 'file' });
+    return parent && permissionConflict(node.nodeName, 'write, resize', UNNAMED_BACKEND, fileChildUser(parent.nodeName));
   }
 
   private parentAsFile(node: BlockNode, matches: (parent: BlockNode) => boolean): BlockNode | null {
@@ -594,19 +594,28 @@ export class BlockGraph {
       from.users.delete(`device ${id}`);
       to.users.add(`device ${id}`);
     }
-    for (const parent of [...this.nodes.values()]) {
-      if (!parent.links.some((link) => link.node === from)) continue;
-      const claimed = this.claimsFile(parent) ? lockMode(parent.readOnly) : undefined;
-      detachInternalBitmaps(parent);
-      if (claimed) from.driver.hostLock?.release(claimed);
-      for (const link of parent.links) if (link.node === from) link.node = to;
-      parent.children.forEach((child, index) => child === from && (parent.children[index] = to));
-      if (claimed) to.driver.hostLock?.claim(claimed);
-      attachInternalBitmaps(parent);
-      from.users.delete(`parent ${parent.nodeName}`);
-      to.users.add(`parent ${parent.nodeName}`);
-      this.redescribe(parent);
-    }
+    for (const parent of [...this.nodes.values()]) if (parent.links.some((link) => link.node === from)) this.moveLinks(parent, from, to);
+  }
+
+  /** blockdev-reopen named another node as the node's `file`: the old child goes when the monitor did not add it and nothing else uses it. */
+  replaceFile(node: BlockNode, file: BlockNode): void {
+    const old = node.children[0]!;
+    this.moveLinks(node, old, file);
+    if (!old.monitorOwned && old.users.size === 0) this.close(old);
+  }
+
+  /** The parent's links to `from` go to `to`, with its claim on the image file, its internal bitmaps and its filename. */
+  private moveLinks(parent: BlockNode, from: BlockNode, to: BlockNode): void {
+    const claimed = this.claimsFile(parent) ? lockMode(parent.readOnly) : undefined;
+    detachInternalBitmaps(parent);
+    if (claimed) from.driver.hostLock?.release(claimed);
+    for (const link of parent.links) if (link.node === from) link.node = to;
+    parent.children.forEach((child, index) => child === from && (parent.children[index] = to));
+    if (claimed) to.driver.hostLock?.claim(claimed);
+    attachInternalBitmaps(parent);
+    from.users.delete(`parent ${parent.nodeName}`);
+    to.users.add(`parent ${parent.nodeName}`);
+    this.redescribe(parent);
   }
 
   /** A node's filename once a child of it moved, and the filenames above it that name it. */

@@ -34,6 +34,9 @@ export interface NodeSettings {
   detectZeroes: BlockdevDetectZeroesOptions;
 }
 
+/** QEMU's block layer counts a node's length in 512-byte sectors. */
+const SECTOR = 512;
+
 const DEFAULT_NODE_SETTINGS: NodeSettings = { direct: false, noFlush: false, detectZeroes: 'off' };
 
 /** A node of the block graph: a driver instance, its children and its dirty bitmaps. */
@@ -76,9 +79,15 @@ export class BlockNode {
     if (index >= 0) this.bitmaps.splice(index, 1);
   }
 
-  /** Marks every recording bitmap over [offset, offset+length), as a completed guest write does. */
+  /**
+   * Marks every recording bitmap over [offset, offset+length), as a completed guest write does.
+   * A write past the end (a format growing its image file) first grows every bitmap to the
+   * new end in whole sectors, as QEMU's bdrv_co_write_req_finish does.
+   */
   markDirty(offset: number, length: number): void {
+    const end = offset + length;
     for (const bitmap of this.bitmaps) {
+      if (end > bitmap.data.diskSize) bitmap.data.resize(Math.ceil(end / SECTOR) * SECTOR);
       if (bitmap.marksWrites) bitmap.data.markRange(offset, length);
     }
   }

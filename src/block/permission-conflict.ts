@@ -8,6 +8,11 @@ export interface NodeUser {
 /** A BlockBackend of no name (qemu-io's own, an export's), as the root user of its node. */
 export const UNNAMED_BACKEND: NodeUser = { name: 'an unnamed block device', role: 'root' };
 
+/** A node above, using the node as its `file` child. */
+export function fileChildUser(parentName: string): NodeUser {
+  return { name: `node '${parentName}'`, role: 'file' };
+}
+
 /** QEMU's refusal when one user of `node` requires a permission that another does not share. */
 export function permissionConflict(node: string, permission: 'write' | 'resize' | 'write, resize', requiredBy: NodeUser, unsharedBy: NodeUser): string {
   return (

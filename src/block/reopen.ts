@@ -6,6 +6,7 @@ import { storePersistentBitmaps, type BlockGraph } from './graph.ts';
 import type { BlockNode, NodeSettings } from './node.ts';
 import type { BlockdevDriver, BlockdevOptions, BlockdevOptionsThrottle } from '../schema/generated/qapi-types.ts';
 import type { ThrottleDriver } from './drivers/throttle.ts';
+import { fileChildUser, permissionConflict } from './permission-conflict.ts';
 
 /**
  * What a driver does with its own options on blockdev-reopen. A driver not in
@@ -80,6 +81,8 @@ interface ReopenEntry {
   backingMissing: boolean;
   /** The backing child the options name in place of the current one (null: none), once prepare has checked it. */
   newBacking?: BlockNode | null;
+  /** The node the options name as `file` in place of the current child, once prepare has checked it. */
+  newFile?: BlockNode;
   /** Set by the driver's own prepare: applies its new options. */
   applyDriverOptions?: () => void;
 }
@@ -184,7 +187,7 @@ function prepare(graph: BlockGraph, entry: ReopenEntry): void {
   const backingChain = node.driver.backingChain;
   if (entry.backingMissing && backingChain && (node.backing || backingChain.backingFile !== '')) throw new QmpError(`backing is missing for '${node.nodeName}'`);
   entry.newBacking = checkChildReplacement(graph, node, 'backing', options, children);
-  checkChildReplacement(graph, node, 'file', options, children);
+  entry.newFile = checkChildReplacement(graph, node, 'file', options, children) ?? undefined;
   entry.applyDriverOptions = rule.prepare?.(graph, node, options);
   for (const key of qdictKeyOrder(Object.keys(after))) {
     if (GENERIC_OPTIONS.has(key) || rule.changeable.includes(key)) continue;
@@ -200,12 +203,7 @@ function prepare(graph: BlockGraph, entry: ReopenEntry): void {
 /** The children a reopen may point at another node (`backing` also at none), checked in this order. */
 const REPLACEABLE_CHILDREN = ['backing', 'file'] as const;
 
-/**
- * QEMU lets `backing` and `file` name another node (`backing` also null): the node
- * `backing` now names (null for none), undefined where it stays. qblockd makes QEMU's
- * checks for `file` and then refuses an actual change: a qcow2 image would go on reading
- * its metadata from the old file.
- */
+/** QEMU lets `backing` and `file` name another node (`backing` also null): the node named now (null for none), undefined where it stays. */
 function checkChildReplacement(
   graph: BlockGraph,
   node: BlockNode,
@@ -226,8 +224,7 @@ function checkChildReplacement(
       throw new QmpError(`Making '${reference}' a ${member} child of '${node.nodeName}' would create a cycle`);
     }
   }
-  if (member === 'backing') return target;
-  throw new QmpError(`qblockd cannot change the ${member} child of '${node.nodeName}'`);
+  return target;
 }
 
 function descendsFrom(node: BlockNode, ancestor: BlockNode): boolean {
@@ -241,12 +238,21 @@ function descendsFrom(node: BlockNode, ancestor: BlockNode): boolean {
  */
 function checkWriters(graph: BlockGraph, queue: Map<BlockNode, ReopenEntry>, context: ReopenContext): void {
   const readOnlyAfter = (node: BlockNode) => queue.get(node)?.readOnly ?? node.readOnly;
+  const childrenAfter = (parent: BlockNode) => {
+    const file = queue.get(parent)?.newFile;
+    return file ? [file, ...parent.children.slice(1)] : parent.children;
+  };
   const written = (node: BlockNode): boolean =>
     context.writtenFromOutside(node) ||
     graph.allNodes().some((parent) => {
-      const role = CHILD_WRITES[parent.driver.format]?.[parent.children.indexOf(node)];
+      const role = CHILD_WRITES[parent.driver.format]?.[childrenAfter(parent).indexOf(node)];
       return !readOnlyAfter(parent) && (role === 'always' || (role === 'passed-on' && written(parent)));
     });
+  for (const { node, newFile } of queue.values()) {
+    if (!newFile || !node.driver.unsharesChildWrite) continue;
+    const other = graph.allNodes().find((parent) => parent !== node && parent.driver.unsharesChildWrite && childrenAfter(parent)[0] === newFile);
+    if (other) throw new QmpError(permissionConflict(newFile.nodeName, 'write, resize', fileChildUser(other.nodeName), fileChildUser(node.nodeName)));
+  }
   for (const node of affectedNodes(graph, queue)) {
     if (!readOnlyAfter(node) || !written(node)) continue;
     if (node.readOnly) throw new QmpError('Block node is read-only');
@@ -257,9 +263,10 @@ function checkWriters(graph: BlockGraph, queue: Map<BlockNode, ReopenEntry>, con
 /** The queued nodes and their children, whose writers may change. */
 function affectedNodes(graph: BlockGraph, queue: Map<BlockNode, ReopenEntry>): BlockNode[] {
   const nodes = new Set<BlockNode>();
-  for (const node of queue.keys()) {
+  for (const { node, newFile } of queue.values()) {
     nodes.add(node);
     for (const child of node.children) nodes.add(child);
+    if (newFile) nodes.add(newFile);
   }
   return graph.allNodes().filter((node) => nodes.has(node)).reverse();
 }
@@ -323,7 +330,10 @@ function commit(graph: BlockGraph, entries: ReopenEntry[]): void {
   for (const { node } of toWritable) switchReadOnly(node, false);
   for (const { node } of toReadOnly) switchReadOnly(node, true);
   // Last, so that a failed switch above leaves the backing children as they were.
-  for (const { node, newBacking } of entries) if (newBacking !== undefined) graph.replaceBacking(node, newBacking);
+  for (const { node, newBacking, newFile } of entries) {
+    if (newBacking !== undefined) graph.replaceBacking(node, newBacking);
+    if (newFile) graph.replaceFile(node, newFile);
+  }
   for (const entry of entries) {
     entry.applyDriverOptions?.();
     entry.node.settings = entry.settings;
