@@ -76,6 +76,7 @@ export class Daemon {
     this.machine = new Machine(this.graph, config.machine);
     this.graph.eventSink = (name, data) => this.emitEvent(name, data);
     this.graph.warn = (line) => print.stderr(`${line}\n`);
+    this.graph.readOptions = (options) => this.schema.validateType('BlockdevOptions', options, 'qmp');
     this.exports = new ExportManager(
       this.graph,
       (id) => this.emitEvent('BLOCK_EXPORT_DELETED', { id }),

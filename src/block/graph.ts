@@ -3,6 +3,7 @@ import { QmpError } from '../qmp/errors.ts';
 import { BitmapData } from './bitmap/bitmap-data.ts';
 import { DirtyBitmap } from './bitmap/dirty-bitmap.ts';
 import { probeFormat } from './drive-options.ts';
+import { jsonFilenameOptions } from './json-filename.ts';
 import { BlkdebugDriver } from './drivers/blkdebug.ts';
 import { CopyBeforeWriteDriver } from './drivers/copy-before-write.ts';
 import type { BackingChainDriver, BlockDriver, HostLockMode } from './drivers/driver.ts';
@@ -195,6 +196,11 @@ export class BlockGraph {
   eventSink: (name: string, data: Record<string, unknown>) => void = () => {};
   /** Where the block layer's warnings go: QEMU prints them on stderr. */
   warn: (line: string) => void = () => {};
+  /**
+   * Checks and converts options the block layer reads itself (a `json:` backing name)
+   * as QMP input; the daemon connects the schema. Unit tests take them as given.
+   */
+  readOptions: (options: Record<string, unknown>) => BlockdevOptions = (options) => options as unknown as BlockdevOptions;
 
   /** Newest first, the order of QEMU's query-named-block-nodes. */
   allNodes(): BlockNode[] {
@@ -531,7 +537,7 @@ export class BlockGraph {
     if (reference !== null) {
       let backing: BlockNode;
       try {
-        backing = reference === undefined ? this.open(defaultBackingOptions(chain), false) : this.resolveChild(reference, true, reference);
+        backing = reference === undefined ? this.openNamedBacking(chain) : this.resolveChild(reference, true, reference);
       } catch (error) {
         throw new QmpError(`Could not open backing file: ${(error as Error).message}`);
       }
@@ -539,6 +545,23 @@ export class BlockGraph {
       this.attachBacking(node, backing);
     }
     this.refreshFilename(node);
+  }
+
+  /**
+   * The backing file an image names, opened read-only in the format it names (probed where
+   * it names none); a `json:` name gives the options to open it with.
+   */
+  private openNamedBacking(chain: BackingChainDriver): BlockNode {
+    const filename = chain.fullBackingFilename();
+    if (filename.startsWith('json:')) {
+      const given = jsonFilenameOptions(filename.slice('json:'.length), chain.backingFormat);
+      // Options QAPI does not check: a missing child gets the block layer's words, not the schema's.
+      const child = driverSpec(given.driver as BlockdevDriver)?.childOption;
+      if (child && given[child] === undefined) throw new QmpError(`A block device must be specified for "${child}"`);
+      return this.open(this.readOptions(given), false, given);
+    }
+    const driver = chain.backingFormat ?? probeFormat(filename);
+    return this.open({ driver, 'read-only': true, file: { driver: 'file', filename } } as BlockdevOptions, false);
   }
 
   /** Makes `backing` the node's backing child: reads of its unallocated clusters go there. */
@@ -771,13 +794,6 @@ function hasParent(node: BlockNode): boolean {
 /** The table's entry for one driver, typed for that driver's options. */
 function driverSpec<D extends BlockdevDriver>(driver: D): DriverSpec<DriverOptions<D>> | undefined {
   return DRIVERS[driver];
-}
-
-/** The backing file an image names, opened read-only in the format it names (probed where it names none). */
-function defaultBackingOptions(chain: BackingChainDriver): BlockdevOptions {
-  const filename = chain.fullBackingFilename();
-  const driver = chain.backingFormat ?? probeFormat(filename);
-  return { driver, 'read-only': true, file: { driver: 'file', filename } } as BlockdevOptions;
 }
 
 function describe<Options extends BlockdevOptions>(

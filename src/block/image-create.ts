@@ -170,11 +170,33 @@ const TAKES_BACKING: ReadonlySet<string> = new Set(['qcow2']);
  * naming `backing` where given, as bdrv_img_create does for drive-backup and
  * blockdev-snapshot-sync.
  */
-export function createImage(path: string, format: string, size: number, isKnownFormat: (format: string) => boolean, backing?: BackingFileName): void {
-  if (!isKnownFormat(format)) throw new QmpError(`Unknown file format '${format}'`);
+export function createImage(image: NewImage, host: ImageCreationHost): void {
+  const { path, format, size, backing } = image;
+  if (!host.isKnownFormat(format)) throw new QmpError(`Unknown file format '${format}'`);
   if (NO_CREATION.has(format)) throw new QmpError(`Format driver '${format}' does not support image creation`);
   const create = IMAGE_FILE_CREATORS[format as BlockdevDriver];
   if (!create) throw new QmpError(`Driver '${format}' is not supported by qblockd`);
   if (backing && !TAKES_BACKING.has(format)) throw new QmpError(`Backing file not supported for file format '${format}'`);
+  host.print(`Formatting '${path}', fmt=${format} ${creationOptions(image)}\n`);
   create(path, size, backing);
+}
+
+export interface NewImage {
+  path: string;
+  format: string;
+  size: number;
+  backing?: BackingFileName;
+}
+
+export interface ImageCreationHost {
+  isKnownFormat(format: string): boolean;
+  /** Where QEMU's "Formatting ..." line goes: its stdout. */
+  print(text: string): void;
+}
+
+/** The creation options as bdrv_img_create prints them: QEMU's defaults included, commas in values doubled. */
+function creationOptions({ format, size, backing }: NewImage): string {
+  if (format !== 'qcow2') return `size=${size}`;
+  const named = backing ? ` backing_file=${backing.file.replaceAll(',', ',,')} backing_fmt=${backing.format}` : '';
+  return `cluster_size=65536 extended_l2=off compression_type=zlib size=${size}${named} lazy_refcounts=off refcount_bits=16`;
 }

@@ -1,5 +1,5 @@
 import { BareOptionError, CommandLineError, OptionSyntaxError } from './errors.ts';
-import { parseJsonArgument } from './json.ts';
+import { JsonArgumentError, parseJsonArgument } from '../qmp/json-argument.ts';
 import { parseKeyval } from './keyval.ts';
 import { legacySocketEndpoint, type MonitorBuilder } from './monitors.ts';
 import { checkIdentifier, parseQemuOpts } from './qemu-opts.ts';
@@ -270,7 +270,11 @@ export const OPTION_RULES: readonly OptionRule[] = [
 /** A JSON argument starts with '{' exactly, as in QEMU; anything else is keyval with implied key "driver". */
 function parseBlockdev({ argument, written }: Occurrence): BlockdevSpec {
   if (argument.startsWith('{')) {
-    return { syntax: 'json', value: parseJsonArgument(argument) as Record<string, unknown>, option: written };
+    try {
+      return { syntax: 'json', value: parseJsonArgument(argument) as Record<string, unknown>, option: written };
+    } catch (error) {
+      throw error instanceof JsonArgumentError ? new OptionSyntaxError(error.message) : error;
+    }
   }
   return { syntax: 'keyval', value: parseKeyval(argument, 'driver'), option: written };
 }

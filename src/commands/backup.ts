@@ -6,7 +6,7 @@ import type { JobList } from '../block/jobs/job-list.ts';
 import type { BlockNode } from '../block/node.ts';
 import type { TransactionActionTable, TransactionContext } from '../block/transaction.ts';
 import { runTransaction } from '../block/transaction.ts';
-import { createImage } from '../block/image-create.ts';
+import { createImage, type ImageCreationHost } from '../block/image-create.ts';
 import type { Schema } from '../schema/index.ts';
 import type { CommandTable } from '../qmp/dispatcher.ts';
 import type { BackupCommon, BlockdevBackup, DriveBackup } from '../schema/generated/qapi-types.ts';
@@ -66,14 +66,14 @@ function prepareBackup(graph: BlockGraph, jobs: JobList, request: () => BackupRe
  * (and copies in full when the source has none), and sync=none makes the
  * source node itself the target's backing, whatever the mode.
  */
-function openDriveBackupTarget(graph: BlockGraph, source: BlockNode, args: DriveBackup, schema: Schema): { target: BlockNode; sync: DriveBackup['sync'] } {
+function openDriveBackupTarget(graph: BlockGraph, source: BlockNode, args: DriveBackup, host: ImageCreationHost): { target: BlockNode; sync: DriveBackup['sync'] } {
   const mode = args.mode ?? 'absolute-paths';
   const format = args.format ?? (mode === 'existing' ? undefined : source.driver.format);
   const sync = args.sync === 'top' && !source.backing ? 'full' : args.sync;
   const below = sync === 'top' ? source.backing : sync === 'none' ? source : undefined;
   if (mode === 'absolute-paths') {
     const backing = below && { file: graph.filenameOf(below), format: below.driver.format };
-    createImage(args.target, format!, source.size(), (name) => isBlockdevDriver(schema, name), backing);
+    createImage({ path: args.target, format: format!, size: source.size(), backing }, host);
   }
   const target = graph.openImplicit(args.target, format, { withoutBacking: sync === 'none' });
   try {
@@ -85,6 +85,11 @@ function openDriveBackupTarget(graph: BlockGraph, source: BlockNode, args: Drive
   return { target, sync };
 }
 
+/** drive-backup and blockdev-snapshot-sync create images with the schema's drivers, and print as QEMU does. */
+export function imageCreationHost({ schema, printOutput }: DaemonServices): ImageCreationHost {
+  return { isKnownFormat: (name) => isBlockdevDriver(schema, name), print: printOutput };
+}
+
 export function isBlockdevDriver(schema: Schema, name: string): boolean {
   try {
     schema.validateType('BlockdevDriver', name, 'qmp');
@@ -94,7 +99,8 @@ export function isBlockdevDriver(schema: Schema, name: string): boolean {
   }
 }
 
-export function backupActions({ graph, jobs, schema }: DaemonServices): TransactionActionTable {
+export function backupActions(services: DaemonServices): TransactionActionTable {
+  const { graph, jobs } = services;
   return {
     'blockdev-backup': {
       individualOnly: false,
@@ -105,7 +111,7 @@ export function backupActions({ graph, jobs, schema }: DaemonServices): Transact
       individualOnly: false,
       prepare: (args: DriveBackup, context: TransactionContext) => {
         const source = graph.findDeviceOrNode(args.device);
-        const { target, sync } = openDriveBackupTarget(graph, source, args, schema);
+        const { target, sync } = openDriveBackupTarget(graph, source, args, imageCreationHost(services));
         try {
           return prepareBackup(graph, jobs, () => ({ ...backupRequest({ ...args, sync }, source, target, graph), onClean: () => graph.closeImplicit(target) }), context.jobGroup);
         } catch (error) {

@@ -4,18 +4,19 @@ import type { BlockNode } from '../block/node.ts';
 import { prepareSnapshot, prepareSnapshotSync } from '../block/snapshot.ts';
 import { runTransaction, type TransactionActionTable } from '../block/transaction.ts';
 import type { CommandTable } from '../qmp/dispatcher.ts';
-import { isBlockdevDriver } from './backup.ts';
+import { imageCreationHost } from './backup.ts';
 import type { DaemonServices } from './services.ts';
 
 /** blockdev-snapshot and blockdev-snapshot-sync, as transaction actions and as commands (a transaction of one). */
-export function snapshotActions({ graph, machine, exports, schema }: DaemonServices): TransactionActionTable {
+export function snapshotActions(services: DaemonServices): TransactionActionTable {
+  const { graph, machine, exports } = services;
   const moveParents = (from: BlockNode, to: BlockNode) => {
     graph.replaceNode(from, to);
     machine.moveDisks(from, to);
     exports.moveNode(from, to);
   };
-  const createOverlayImage = (path: string, format: string, size: number, backing: BackingFileName) =>
-    createImage(path, format, size, (name) => isBlockdevDriver(schema, name), backing);
+  const host = imageCreationHost(services);
+  const createOverlayImage = (path: string, format: string, size: number, backing: BackingFileName) => createImage({ path, format, size, backing }, host);
   return {
     'blockdev-snapshot': { individualOnly: true, prepare: (args) => prepareSnapshot(graph, args, moveParents) },
     'blockdev-snapshot-sync': { individualOnly: true, prepare: (args) => prepareSnapshotSync(graph, args, createOverlayImage, moveParents) },

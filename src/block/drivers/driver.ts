@@ -71,7 +71,7 @@ export interface BackingChainDriver {
 export interface BlockDriver {
   readonly format: BlockdevDriver;
   size(): number;
-  /** Cluster size where the format has one; it sets the default bitmap granularity. */
+  /** Cluster size where the format has one (0: the driver reports none, but reports); it sets the default bitmap granularity. */
   readonly clusterSize?: number;
   /** QEMU's is_filter: the node shows its child's data unchanged; queries nest the child's image as its backing image. */
   readonly isFilter?: true;

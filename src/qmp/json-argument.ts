@@ -1,24 +1,28 @@
-import { JsonFloat } from '../qmp/json-value.ts';
-import { OptionSyntaxError } from './errors.ts';
+import { JsonFloat } from './json-value.ts';
 
 /**
  * Parses one JSON value the way QEMU reads a JSON option argument
- * (`-blockdev '{...}'`): standard JSON plus single-quoted strings (with \'),
+ * (`-blockdev '{...}'`, a `json:` filename): standard JSON plus single-quoted strings (with \'),
  * duplicate keys refused, and QEMU 7.2's error texts for the common mistakes
  * ("JSON parse error, premature EOI", "... expecting value", "Expecting at
  * most one JSON value", ...). Integers become numbers (exact up to 2^53);
  * numbers with a fraction or an exponent become JsonFloat (QEMU's doubles).
  */
+/** A JSON argument QEMU's parser would refuse; the message is QEMU's. */
+export class JsonArgumentError extends Error {
+  override readonly name = 'JsonArgumentError';
+}
+
 export function parseJsonArgument(text: string): unknown {
   const parser = new JsonParser(text);
   const value = parser.value();
   parser.skipSpace();
-  if (!parser.atEnd()) throw new OptionSyntaxError('Expecting at most one JSON value');
+  if (!parser.atEnd()) throw new JsonArgumentError('Expecting at most one JSON value');
   return value;
 }
 
 const fail = (reason: string): never => {
-  throw new OptionSyntaxError(`JSON parse error, ${reason}`);
+  throw new JsonArgumentError(`JSON parse error, ${reason}`);
 };
 
 const ESCAPES: Record<string, string> = { '"': '"', "'": "'", '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };

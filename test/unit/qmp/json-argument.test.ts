@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseJsonArgument } from '../../../src/cli/json.ts';
+import { parseJsonArgument } from '../../../src/qmp/json-argument.ts';
 import { JsonFloat } from '../../../src/qmp/json-value.ts';
 
 describe('JSON option arguments', () => {
