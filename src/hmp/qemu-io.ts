@@ -112,6 +112,8 @@ interface QemuIoCommand {
   limitsLength(flags: Flags): boolean;
   /** Does the request; returns a line qemu-io prints before its report, if any. */
   run(target: QemuIoTarget, request: Request): string | undefined | void;
+  /** qemu-io returns the command's failure without printing it (flush). */
+  quietFailure?: true;
 }
 
 interface FlagRule {
@@ -242,6 +244,7 @@ const QEMU_IO_COMMANDS: Record<string, QemuIoCommand> = {
     flagRules: [],
     limitsLength: () => false,
     run: (target) => target.flush(),
+    quietFailure: true,
   },
 };
 QEMU_IO_COMMANDS.aio_flush = QEMU_IO_COMMANDS.flush!;
@@ -307,7 +310,7 @@ function runRequest(command: QemuIoCommand, target: QemuIoTarget, request: Reque
     return true;
   } catch (error) {
     if (!(error instanceof BlockIoError)) throw error;
-    print(`${command.name} failed: ${error.message}\n`);
+    if (!command.quietFailure) print(`${command.name} failed: ${error.message}\n`);
     return false;
   }
 }

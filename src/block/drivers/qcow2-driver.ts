@@ -106,7 +106,8 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore, BackingC
   close(): void {
     if (this.unusable) return;
     this.image.startClosing();
-    this.closing('Failed to flush the qcow2 node', () => this.image.close());
+    // QEMU writes back its L2 table cache and then its refcount block cache, each ending with a flush of the file.
+    this.closing(['Failed to flush the L2 table cache', 'Failed to flush the refcount block cache'], () => this.image.close());
   }
 
   /** Whether a fatal corruption took the node's driver away. */
@@ -149,12 +150,12 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore, BackingC
    * QEMU closes a node whatever it meets on the way: a corruption is
    * signalled, an I/O error only reported on stderr, and the close goes on.
    */
-  private closing(what: string, operation: () => void): void {
+  private closing(failures: string[], operation: () => void): void {
     try {
       operation();
     } catch (error) {
       if (error instanceof Qcow2Corruption) this.signal(error);
-      else if (error instanceof BlockIoError) process.stderr.write(`qblockd: ${what}: ${error.message}\n`);
+      else if (error instanceof BlockIoError) for (const what of failures) process.stderr.write(`qblockd: ${what}: ${error.message}\n`);
       else throw asQmpError(error);
     }
   }
@@ -189,7 +190,7 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore, BackingC
   storeBitmaps(bitmaps: BitmapToStore[]): void {
     if (this.unusable) return;
     this.image.startClosing();
-    this.closing('Lost persistent bitmaps of a qcow2 node', () => this.image.storeBitmaps(bitmaps));
+    this.closing(['Lost persistent bitmaps of a qcow2 node'], () => this.image.storeBitmaps(bitmaps));
   }
 
   removeBitmap(name: string): void {
