@@ -641,6 +641,17 @@ export class BlockGraph {
     this.redescribe(parent);
   }
 
+  /** blockdev-reopen changed options that name the node (a raw window's offset and size): its filename, and those above it, say so. */
+  describeAgain(node: BlockNode, options: BlockdevOptions): void {
+    const spec = driverSpec(node.driver.format)!;
+    const description = this.descriptions.get(node)!;
+    const childNode = spec.childOption && node.links[0]?.node;
+    const fresh = describe(spec, options, options as Record<string, unknown>, childNode ? this.descriptions.get(childNode) : undefined);
+    description.openOptions = fresh.openOptions;
+    description.strongGiven = fresh.strongGiven;
+    this.redescribe(node);
+  }
+
   /** A node's filename once a child of it moved, and the filenames above it that name it. */
   private redescribe(node: BlockNode): void {
     const spec = driverSpec(node.driver.format)!;

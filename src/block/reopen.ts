@@ -1,11 +1,12 @@
 import { QmpError } from '../qmp/errors.ts';
 import { qdictKeyOrder } from '../qmp/qdict-order.ts';
-import { detectZeroesRule } from './drivers/option-rules.ts';
+import { detectZeroesRule, firstProblem, RAW_RULES } from './drivers/option-rules.ts';
 import type { HostLockMode } from './drivers/driver.ts';
 import { storePersistentBitmaps, type BlockGraph } from './graph.ts';
 import type { BlockNode, NodeSettings } from './node.ts';
-import type { BlockdevDriver, BlockdevOptions, BlockdevOptionsThrottle } from '../schema/generated/qapi-types.ts';
+import type { BlockdevDriver, BlockdevOptions, BlockdevOptionsRaw, BlockdevOptionsThrottle } from '../schema/generated/qapi-types.ts';
 import type { ThrottleDriver } from './drivers/throttle.ts';
+import type { RawDriver } from './drivers/raw.ts';
 import { fileChildUser, permissionConflict } from './permission-conflict.ts';
 
 /**
@@ -17,8 +18,11 @@ interface ReopenRule {
   changeable: readonly string[];
   /** Options that go back to their default when left out; leaving out any other option given before is refused. */
   resettable: readonly string[];
-  /** The driver's own checks of its new options (QEMU's bdrv_reopen_prepare of the driver); returns what commit applies. */
-  prepare?(graph: BlockGraph, node: BlockNode, options: BlockdevOptions): () => void;
+  /**
+   * The driver's own checks of its new options (QEMU's bdrv_reopen_prepare of the driver),
+   * against the `file` child the node will have; returns what commit applies.
+   */
+  prepare?(graph: BlockGraph, node: BlockNode, options: BlockdevOptions, file: BlockNode | undefined): () => void;
 }
 
 const QCOW2_RUNTIME_OPTIONS = [
@@ -37,7 +41,18 @@ const TAKES_NOTHING: ReopenRule = { changeable: [], resettable: [] };
 const REOPEN_RULES: { [D in BlockdevDriver]?: ReopenRule } = {
   file: { changeable: ['drop-cache', 'x-check-cache-dropped'], resettable: [] },
   qcow2: { changeable: QCOW2_RUNTIME_OPTIONS, resettable: QCOW2_RUNTIME_OPTIONS },
-  raw: TAKES_NOTHING,
+  raw: {
+    changeable: ['offset', 'size'],
+    resettable: ['offset', 'size'],
+    prepare(graph, node, options, file) {
+      const problem = firstProblem(RAW_RULES, options as BlockdevOptionsRaw, { childSize: BigInt(file!.size()) });
+      if (problem) throw new QmpError(problem);
+      return () => {
+        (node.driver as RawDriver).setWindow(options as BlockdevOptionsRaw);
+        graph.describeAgain(node, options);
+      };
+    },
+  },
   'null-co': TAKES_NOTHING,
   'null-aio': TAKES_NOTHING,
   blkdebug: TAKES_NOTHING,
@@ -188,7 +203,7 @@ function prepare(graph: BlockGraph, entry: ReopenEntry): void {
   if (entry.backingMissing && backingChain && (node.backing || backingChain.backingFile !== '')) throw new QmpError(`backing is missing for '${node.nodeName}'`);
   entry.newBacking = checkChildReplacement(graph, node, 'backing', options, children);
   entry.newFile = checkChildReplacement(graph, node, 'file', options, children) ?? undefined;
-  entry.applyDriverOptions = rule.prepare?.(graph, node, options);
+  entry.applyDriverOptions = rule.prepare?.(graph, node, options, entry.newFile ?? node.children[0]);
   for (const key of qdictKeyOrder(Object.keys(after))) {
     if (GENERIC_OPTIONS.has(key) || rule.changeable.includes(key)) continue;
     const member = key.split('.')[0]!;

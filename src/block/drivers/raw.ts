@@ -8,9 +8,9 @@ import type { BlockdevOptionsRaw, ImageInfo } from '../../schema/generated/qapi-
 export class RawDriver implements BlockDriver {
   readonly format = 'raw';
   readonly reportsChildClusterSize = true;
-  private readonly offset: number;
+  private offset = 0;
   /** Given `size`: a fixed window, which QEMU refuses to resize; else the window runs to the child's end. */
-  private readonly fixedLength: number | undefined;
+  private fixedLength: number | undefined;
 
   /** Options already checked by RAW_RULES: the window lies within the child. */
   constructor(
@@ -18,6 +18,11 @@ export class RawDriver implements BlockDriver {
     options: BlockdevOptionsRaw,
     private readonly filename: () => string,
   ) {
+    this.setWindow(options);
+  }
+
+  /** The window `offset`/`size` of the child, at open or on blockdev-reopen (checked by RAW_RULES). */
+  setWindow(options: Pick<BlockdevOptionsRaw, 'offset' | 'size'>): void {
     this.offset = Number(integer(options.offset) ?? 0n);
     const size = integer(options.size);
     this.fixedLength = size === undefined ? undefined : Number(size);
