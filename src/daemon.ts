@@ -121,9 +121,11 @@ export class Daemon {
       const { isLoopback } = await import('./web/page.ts');
       if (!isLoopback(websocket.host)) throw new Error(`the web view is served on loopback addresses only, not on websocket host ${websocket.host}`);
     }
+    // QEMU checks every -object as it reads the command line, and creates them before the block nodes.
+    const objects = this.config.objects.map((spec) => withOption(spec.option, () => this.schema.validateType('ObjectOptions', spec.value, spec.syntax === 'json' ? 'qmp' : 'opts')));
+    for (const options of objects) this.graph.objects.add(options);
     for (const spec of this.config.blockdevs) {
-      const options = this.schema.validateType('BlockdevOptions', spec.value, spec.syntax === 'json' ? 'qmp' : 'keyval');
-      this.graph.addBlockdev(options);
+      withOption(spec.option, () => this.graph.addBlockdev(this.schema.validateType('BlockdevOptions', spec.value, spec.syntax === 'json' ? 'qmp' : 'keyval')));
     }
     for (const drive of this.config.drives) {
       withOption(drive.option, () => {

@@ -3,13 +3,15 @@ import { JsonArgumentError, parseJsonArgument } from '../qmp/json-argument.ts';
 import { parseKeyval } from './keyval.ts';
 import { legacySocketEndpoint, type MonitorBuilder } from './monitors.ts';
 import { checkIdentifier, parseQemuOpts } from './qemu-opts.ts';
-import type { BlockdevSpec, CommandLine, DriveSpec, MachineSpec } from './types.ts';
+import type { BlockdevSpec, CommandLine, DriveSpec, MachineSpec, ObjectSpec } from './types.ts';
 
 /** What an option handler may touch while the command line is read. */
 export interface ParseState {
   commandLine: CommandLine;
   monitors: MonitorBuilder;
   driveIds: Set<string>;
+  /** Ids of the QemuOpts-form -object options: QemuOpts refuses a second one. */
+  objectIds: Set<string>;
 }
 
 /** How one occurrence was written: "-blockdev ARG" or "--blockdev=ARG", for error messages and specs. */
@@ -90,6 +92,13 @@ export const OPTION_RULES: readonly OptionRule[] = [
     usage: '--blockdev OPTIONS',
     help: "open a block node: keyval (driver=null-co,node-name=n0) or JSON ('{\"driver\": ...}')",
     apply: ({ commandLine }, occurrence) => void commandLine.blockdevs.push(parseBlockdev(occurrence)),
+  },
+  {
+    names: ['object'],
+    takesArgument: true,
+    usage: '-object TYPE,id=ID[,PROP=VALUE...] | JSON',
+    help: "create an object before the block nodes, as object-add does (throttle-group): QemuOpts or JSON ('{\"qom-type\": ...}')",
+    apply: (state, occurrence) => void state.commandLine.objects.push(parseObject(state, occurrence)),
   },
   {
     names: ['drive'],
@@ -269,14 +278,24 @@ export const OPTION_RULES: readonly OptionRule[] = [
 
 /** A JSON argument starts with '{' exactly, as in QEMU; anything else is keyval with implied key "driver". */
 function parseBlockdev({ argument, written }: Occurrence): BlockdevSpec {
-  if (argument.startsWith('{')) {
-    try {
-      return { syntax: 'json', value: parseJsonArgument(argument) as Record<string, unknown>, option: written };
-    } catch (error) {
-      throw error instanceof JsonArgumentError ? new OptionSyntaxError(error.message) : error;
-    }
-  }
+  if (argument.startsWith('{')) return { syntax: 'json', value: parseJsonOption(argument), option: written };
   return { syntax: 'keyval', value: parseKeyval(argument, 'driver'), option: written };
+}
+
+function parseObject(state: ParseState, { argument, written }: Occurrence): ObjectSpec {
+  if (argument.startsWith('{')) return { syntax: 'json', value: parseJsonOption(argument), option: written };
+  const options = parseQemuOpts(argument, 'qom-type');
+  if (options.id !== undefined) {
+    try {
+      checkIdentifier(options.id);
+    } catch (error) {
+      throw new OptionSyntaxError(`${(error as Error).message}\nIdentifiers consist of letters, digits, '-', '.', '_', starting with a letter.`);
+    }
+    if (state.objectIds.has(options.id)) throw new OptionSyntaxError(`Duplicate ID '${options.id}' for object`);
+    state.objectIds.add(options.id);
+  }
+  if (options['qom-type'] === undefined) throw new OptionSyntaxError("Parameter 'qom-type' is missing");
+  return { syntax: 'opts', value: options, option: written };
 }
 
 function parseDrive(state: ParseState, { argument, written }: Occurrence): DriveSpec {
@@ -359,4 +378,13 @@ function checkDisplay(argument: string): void {
   }
   const unexpected = Object.keys(rest)[0];
   if (unexpected !== undefined) throw new OptionSyntaxError(`Parameter '${unexpected}' is unexpected`);
+}
+
+/** A JSON option argument (-blockdev, -object); QEMU's parser's texts on a syntax error. */
+function parseJsonOption(argument: string): Record<string, unknown> {
+  try {
+    return parseJsonArgument(argument) as Record<string, unknown>;
+  } catch (error) {
+    throw error instanceof JsonArgumentError ? new OptionSyntaxError(error.message) : error;
+  }
 }

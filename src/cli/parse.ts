@@ -13,9 +13,10 @@ const RULES_BY_NAME = new Map<string, OptionRule>(OPTION_RULES.flatMap((rule) =>
  */
 export function parseCommandLine(argv: readonly string[]): CommandLine {
   const state: ParseState = {
-    commandLine: { monitors: [], blockdevs: [], drives: [], devices: [], web: false },
+    commandLine: { monitors: [], blockdevs: [], drives: [], objects: [], devices: [], web: false },
     monitors: new MonitorBuilder(),
     driveIds: new Set(),
+    objectIds: new Set(),
   };
   let systemEmulatorLine = false;
   for (let index = 0; index < argv.length; index++) {

@@ -12,6 +12,8 @@ export interface CommandLine {
   blockdevs: BlockdevSpec[];
   /** -drive, in order. */
   drives: DriveSpec[];
+  /** -object, in order. */
+  objects: ObjectSpec[];
   /** -S: start in run state prelaunch until `cont`. */
   startPaused?: boolean;
   /** -name NAME, reported by query-name. */
@@ -82,6 +84,16 @@ export interface MonitorSpec {
 export type BlockdevSpec =
   | { syntax: 'json'; value: Record<string, unknown>; option?: string }
   | { syntax: 'keyval'; value: Record<string, unknown>; option?: string };
+
+/**
+ * A -object: JSON (checked as QMP input), or flat QemuOpts with `qom-type` implied
+ * (checked by QEMU's opts visitor). `option` is the option as written.
+ */
+export interface ObjectSpec {
+  syntax: 'json' | 'opts';
+  value: Record<string, unknown>;
+  option: string;
+}
 
 /** A -drive, as flat QemuOpts (id, if, file, format, node-name, read-only/readonly, ...). */
 export interface DriveSpec {

@@ -46,6 +46,7 @@ function resolve(file: ConfigFile, source: string): DaemonConfig {
     blockdevs: (file.blockdevs ?? []).map((entry, i) => withKey(source, `blockdevs[${i}]`, () => toBlockdev(entry))),
     drives: (file.drives ?? []).map((entry, i) => withKey(source, `drives[${i}]`, () => toDrive(entry))),
     devices: [],
+    objects: [],
   };
   if (file.websocket) {
     config.websocket = {

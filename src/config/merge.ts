@@ -10,7 +10,7 @@ import type { DaemonConfig } from './types.ts';
  */
 export function applyCommandLine(config: DaemonConfig, cl: CommandLine): DaemonConfig {
   const replace = config.commandLine === 'replace';
-  const launchLine = cl.monitors.length + cl.blockdevs.length + cl.drives.length + cl.devices.length > 0;
+  const launchLine = cl.monitors.length + cl.blockdevs.length + cl.drives.length + cl.devices.length + cl.objects.length > 0;
   const keepMonitors = !(replace && cl.monitors.length > 0);
   const keepNodes = !(replace && launchLine);
   const merged: DaemonConfig = {
@@ -22,6 +22,7 @@ export function applyCommandLine(config: DaemonConfig, cl: CommandLine): DaemonC
     ...(cl.startPaused ? { startPaused: true } : {}),
     ...(cl.name !== undefined ? { name: cl.name } : {}),
     devices: cl.devices,
+    objects: cl.objects,
     log: { ...config.log, ...quietLaunchLine(cl), ...cl.log } as DaemonConfig['log'],
   };
   if (cl.machine) merged.machine = cl.machine;

@@ -1,4 +1,4 @@
-import type { BlockdevSpec, CommandLine, DeviceSpec, DriveSpec, MachineSpec, MonitorSpec } from '../cli/index.ts';
+import type { BlockdevSpec, CommandLine, DeviceSpec, DriveSpec, MachineSpec, MonitorSpec, ObjectSpec } from '../cli/index.ts';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -21,6 +21,8 @@ export interface DaemonConfig {
   /** From a QEMU launch line only: the machine, its -device list and the qtest connection. */
   machine?: MachineSpec;
   devices: DeviceSpec[];
+  /** From a QEMU launch line only: its -object options, created before the block nodes. */
+  objects: ObjectSpec[];
   qtest?: CommandLine['qtest'];
   qtestLog?: string;
   limits?: { maxPendingReplyBytes?: number; maxPendingInputBytes?: number; maxUnreadOutputBytes?: number };

@@ -27,7 +27,7 @@ export function loadSchema(): Schema {
 }
 
 function createSchema(definitions: SchemaDefinitions): Schema {
-  const visitors = { qmp: new InputVisitor(definitions, 'qmp'), keyval: new InputVisitor(definitions, 'keyval') };
+  const visitors = { qmp: new InputVisitor(definitions, 'qmp'), keyval: new InputVisitor(definitions, 'keyval'), opts: new InputVisitor(definitions, 'opts') };
   const introspection = new Map<SchemaView, SchemaInfo[]>();
   const commands = [...definitions.commands.values()];
   const names: Record<SchemaView, CommandName[]> = {

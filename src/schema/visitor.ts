@@ -5,7 +5,12 @@ import { ghashKeyOrder } from './ghash-order.ts';
 import { parseInteger, parseSize } from './number-text.ts';
 import type { Member, SchemaDefinitions, TypeDef, TypeRef } from './definitions.ts';
 
-export type InputMode = 'qmp' | 'keyval';
+/**
+ * How input arrives: QMP's typed JSON; keyval (`-blockdev a=b,c.d=e`), strings in a tree;
+ * QemuOpts (the non-JSON `-object`), flat strings read by QEMU's opts visitor, which has
+ * texts of its own and takes no nested members.
+ */
+export type InputMode = 'qmp' | 'keyval' | 'opts';
 
 /** One step of the path QEMU prints for nested members: "file.filename", "actions[0].data.name". */
 type PathStep = string | number;
@@ -65,7 +70,7 @@ export class InputVisitor {
     path: PathStep[],
     variantMembers: (object: Record<string, unknown>) => Member[],
   ): Record<string, unknown> {
-    if (!isJsonObject(value)) throw typeError(path, 'object');
+    if (!isJsonObject(value)) throw this.mode === 'opts' ? new QmpError(`Invalid parameter '${fullName(path)}'`) : typeError(path, 'object');
     const result: Record<string, unknown> = {};
     const visited = new Set<string>();
     const visitMembers = (members: Member[]) => {
@@ -81,7 +86,9 @@ export class InputVisitor {
     visitMembers(definition.members);
     visitMembers(variantMembers(result));
     const unexpected = ghashKeyOrder(qdictKeyOrder(Object.keys(value))).find((key) => !visited.has(key));
-    if (unexpected !== undefined) throw new QmpError(`Parameter '${fullName([...path, unexpected])}' is unexpected`);
+    if (unexpected !== undefined) {
+      throw new QmpError(this.mode === 'opts' ? `Invalid parameter '${unexpected}'` : `Parameter '${fullName([...path, unexpected])}' is unexpected`);
+    }
     return result;
   }
 
@@ -104,7 +111,7 @@ export class InputVisitor {
       if (jsonKind === 'object') return type.kind === 'struct' || type.kind === 'union';
       // Command-line (keyval) scalars are all strings: any scalar branch takes them.
       if (jsonKind === 'string') {
-        return type.kind === 'enum' || (type.kind === 'builtin' && (type.jsonType === 'string' || this.mode === 'keyval'));
+        return type.kind === 'enum' || (type.kind === 'builtin' && (type.jsonType === 'string' || this.mode !== 'qmp'));
       }
       if (type.kind !== 'builtin') return false;
       if (jsonKind === 'number') return type.jsonType === 'int' || type.jsonType === 'number';
@@ -117,17 +124,17 @@ export class InputVisitor {
 
   private visitBuiltin(type: string, value: unknown, path: PathStep[], name: string | null): unknown {
     const range = INT_RANGES[type];
-    if (range) return this.mode === 'keyval' ? this.keyvalInteger(type, value, path, name) : this.qmpInteger(range, value, path, name);
+    if (range) return this.mode === 'qmp' ? this.qmpInteger(range, value, path, name) : this.textInteger(type, value, path, name);
     switch (type) {
       case 'str':
         if (typeof value !== 'string') throw typeError(path, 'string');
         return value;
       case 'bool':
-        if (this.mode === 'keyval') return keyvalBool(value, path);
+        if (this.mode !== 'qmp') return keyvalBool(value, path);
         if (typeof value !== 'boolean') throw typeError(path, 'boolean');
         return value;
       case 'number':
-        if (this.mode === 'keyval') {
+        if (this.mode !== 'qmp') {
           const parsed = typeof value === 'string' && value.trim() !== '' ? Number(value) : NaN;
           if (Number.isNaN(parsed)) throw valueError(path, 'number');
           return parsed;
@@ -162,11 +169,15 @@ export class InputVisitor {
     return jsonInteger(big);
   }
 
-  private keyvalInteger(type: string, value: unknown, path: PathStep[], name: string | null): number | bigint {
+  /** An integer written as text (keyval, QemuOpts); the opts visitor names what it expected its own way. */
+  private textInteger(type: string, value: unknown, path: PathStep[], name: string | null): number | bigint {
     if (typeof value !== 'string') throw typeError(path, 'integer');
     const size = type === 'size' ? parseSize(value) : undefined;
     const parsed = size === undefined ? parseInteger(value) : typeof size === 'bigint' ? size : null;
-    if (parsed === null) throw valueError(path, type === 'size' ? 'size' : 'integer');
+    if (parsed === null) {
+      if (this.mode === 'keyval') throw valueError(path, type === 'size' ? 'size' : 'integer');
+      throw valueError(path, type === 'size' ? 'a size value' : INT_RANGES[type]!.signed ? 'an int64 value' : 'an uint64 value');
+    }
     const range = INT_RANGES[type]!;
     if (parsed < range.min || parsed > range.max) throw new QmpError(`Parameter '${name ?? 'null'}' expects ${range.label}`);
     return jsonInteger(parsed);

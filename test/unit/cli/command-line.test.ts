@@ -99,6 +99,7 @@ describe('parseCommandLine: accepted launch lines', () => {
       monitors: [],
       blockdevs: [],
       drives: [],
+      objects: [],
       devices: [],
       machine: { type: 'none', accel: 'tcg', properties: {}, option: '-M none,accel=tcg', noDefaults: true },
       web: false,
@@ -144,7 +145,7 @@ describe('parseCommandLine: errors name the option, qemu-system-x86_64 style', (
     [['--nodefaults=1'], '--nodefaults=1: does not take an argument'],
     // qemu-storage-daemon: foo: Unexpected argument
     [['disk.img'], 'disk.img: Unexpected argument'],
-    [['-object', 'iothread,id=t0'], '-object: option not supported by qblockd'],
+    [['-cpu', 'qemu64'], '-cpu: option not supported by qblockd'],
     // qemu-system-x86_64: -blockdev {: JSON parse error, premature EOI
     [['-blockdev', '{'], '-blockdev {: JSON parse error, premature EOI'],
     // qemu-system-x86_64: -blockdev null-co,a.1=x: Parameter 'a.0' missing
@@ -242,6 +243,12 @@ describe('parseCommandLine: errors name the option, qemu-system-x86_64 style', (
     [['-drive', 'if=none,id=d0,,x'], "-drive if=none,id=d0,,x: Parameter 'id' expects an identifier"],
     // qemu-system-x86_64: -drive if=none,id=d0,driver=null-co: Duplicate ID 'd0' for drive
     [['-drive', 'if=none,id=d0', '-drive', 'if=none,id=d0,driver=null-co'], "-drive if=none,id=d0,driver=null-co: Duplicate ID 'd0' for drive"],
+    // qemu-system-x86_64: -object throttle-group,id=tg: Duplicate ID 'tg' for object (the JSON form has no such check)
+    [['-object', 'throttle-group,id=tg', '-object', 'throttle-group,id=tg'], "-object throttle-group,id=tg: Duplicate ID 'tg' for object"],
+    // qemu-system-x86_64: -object id=tg: Parameter 'qom-type' is missing
+    [['-object', 'id=tg'], "-object id=tg: Parameter 'qom-type' is missing"],
+    // qemu-system-x86_64: -object {"qom-type":"throttle-group": JSON parse error, premature EOI
+    [['-object', '{"qom-type":"throttle-group"'], '-object {"qom-type":"throttle-group": JSON parse error, premature EOI'],
   ])('%j -> %s', (argv, message) => {
     expect(failure(argv)).toBe(message);
   });

@@ -41,4 +41,15 @@ describe('input visitor: converted values in both modes', () => {
       'read-zeroes': true,
     });
   });
+
+  it("opts mode (the QemuOpts -object) converts as keyval does, with QEMU's opts visitor's texts (QEMU 7.2, iotest 105)", () => {
+    const object = (value: Record<string, unknown>) => () => schema.validateType('ObjectOptions', value, 'opts');
+    expect(object({ 'qom-type': 'throttle-group', id: 'tg', 'x-bps-read': '1048576' })()).toEqual({ 'qom-type': 'throttle-group', id: 'tg', 'x-bps-read': 1048576 });
+    expect(object({ 'qom-type': 'throttle-group', id: 'tg', bogus: '1' })).toThrow("Invalid parameter 'bogus'");
+    expect(object({ 'qom-type': 'throttle-group', id: 'tg', 'limits.bps-total': '5' })).toThrow("Invalid parameter 'limits.bps-total'");
+    expect(object({ 'qom-type': 'throttle-group', id: 'tg', limits: '5' })).toThrow("Invalid parameter 'limits'");
+    expect(object({ 'qom-type': 'throttle-group', id: 'tg', 'x-bps-total': 'abc' })).toThrow("Parameter 'x-bps-total' expects an int64 value");
+    // The keyval visitor words the same mistakes differently.
+    expect(() => schema.validateType('ObjectOptions', { 'qom-type': 'throttle-group', id: 'tg', bogus: '1' }, 'keyval')).toThrow("Parameter 'bogus' is unexpected");
+  });
 });
