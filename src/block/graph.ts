@@ -16,7 +16,7 @@ import { ObjectRegistry } from './objects.ts';
 import { corruptionEventData } from './drivers/qcow2/corruption.ts';
 import { RawDriver } from './drivers/raw.ts';
 import { BlockNode, type BlockChildIo } from './node.ts';
-import { COMMON_RULES, FILE_RULES, NULL_RULES, QCOW2_CHILD_RULES, RAW_RULES, firstProblem, refuse, type OptionRule } from './drivers/option-rules.ts';
+import { COMMON_RULES, FILE_RULES, NULL_RULES, QCOW2_CHILD_RULES, RAW_RULES, firstProblem, integer, refuse, type OptionRule } from './drivers/option-rules.ts';
 import { toQmpJson } from '../qmp/wire.ts';
 import { blockCopyClusterSize } from './block-copy.ts';
 import { qdictKeyOrder } from '../qmp/qdict-order.ts';
@@ -24,6 +24,8 @@ import type { BlockdevDriver, BlockdevOptions, BlockdevRef, BlockdevRefOrNull } 
 
 /** One driver's BlockdevOptions: the common members and its own. */
 type DriverOptions<D extends BlockdevDriver> = Extract<BlockdevOptions, { driver: D }>;
+
+type ChildResize = 'grows' | 'forbids' | undefined;
 
 /** How a node is named in query output: its plain filename where it has one, else `json:` and its options. */
 interface NodeDescription {
@@ -66,6 +68,11 @@ interface DriverSpec<Options> {
    * through and, like an unused -drive, claims nothing.
    */
   claimsFile?: boolean;
+  /**
+   * What the node needs of its `file` child's size (QEMU's child permissions): a writable
+   * format grows it; a raw window (an offset or a size) forbids any change.
+   */
+  childResize?(options: Options, readOnly: boolean): ChildResize;
   /** QEMU calls the driver a protocol (it has a protocol name): its refusals say so. */
   protocol?: true;
   /** QEMU's checks on this driver's option values, in its order (block/drivers/option-rules.ts). */
@@ -106,6 +113,7 @@ const DRIVERS: { [D in BlockdevDriver]?: DriverSpec<DriverOptions<D>> } = {
     childOption: 'file',
     rules: RAW_RULES,
     strongOptions: ['offset', 'size'],
+    childResize: (options) => ((integer(options.offset) ?? 0n) !== 0n || options.size !== undefined ? 'forbids' : undefined),
     plainFilename: protocolChildFilename,
     open: ({ options, child, filename }) => new RawDriver(child!, options, filename),
   },
@@ -114,6 +122,7 @@ const DRIVERS: { [D in BlockdevDriver]?: DriverSpec<DriverOptions<D>> } = {
     claimsFile: true,
     rules: QCOW2_CHILD_RULES,
     strongOptions: [],
+    childResize: (_options, readOnly) => (readOnly ? undefined : 'grows'),
     plainFilename: protocolChildFilename,
     open: ({ options, child, filename, graph, nodeName }) =>
       new Qcow2Driver(child!, filename, options, (corruption, fatal) =>
@@ -405,6 +414,28 @@ export class BlockGraph {
     return parent && permissionConflict(node.nodeName, 'write, resize', UNNAMED_BACKEND, fileChildUser(parent.nodeName));
   }
 
+  /**
+   * QEMU's permission conflict over resizing `file` for a user of it as its `file` child that
+   * grows it (a writable format) or forbids growing it (a raw window): another such user, or null.
+   */
+  fileResizeConflict(file: BlockNode, nodeName: string, use: ChildResize): string | null {
+    if (!use) return null;
+    for (const parent of this.nodes.values()) {
+      if (parent.nodeName === nodeName || parent.children[0] !== file) continue;
+      const other = this.childResize(parent);
+      if (use === 'forbids' && other === 'grows') return permissionConflict(file.nodeName, 'resize', fileChildUser(parent.nodeName), fileChildUser(nodeName));
+      if (use === 'grows' && other === 'forbids') return permissionConflict(file.nodeName, 'resize', fileChildUser(nodeName), fileChildUser(parent.nodeName));
+    }
+    return null;
+  }
+
+  /** What the node needs of its `file` child's size, read-only or not as it is (or will be). */
+  childResize(node: BlockNode, readOnly = node.readOnly): ChildResize {
+    const spec = driverSpec(node.driver.format);
+    const options = this.nodeOptions.get(node);
+    return options && spec?.childResize?.(options, readOnly);
+  }
+
   private parentAsFile(node: BlockNode, matches: (parent: BlockNode) => boolean): BlockNode | null {
     for (const parent of this.nodes.values()) if (parent.children[0] === node && matches(parent)) return parent;
     return null;
@@ -472,13 +503,14 @@ export class BlockGraph {
       refuse(firstProblem(spec.rules, options, { childSize: child && BigInt(child.size()), nodeExists }));
       const description = describe(spec, options, givenMembers, child && this.descriptions.get(child));
       if (child && spec.claimsFile) {
-        child.driver.hostLock?.claim(lockMode(readOnly));
+        child.hostLock()?.claim(lockMode(readOnly));
         claimedChild = true;
       }
       const childLink = child?.asChild();
       const extra = Object.fromEntries(Object.entries(extras).map(([member, node]) => [member, node.asChild()]));
       const filename = () => filenameFrom(description);
       const filenameWith = (changed: Record<string, unknown>) => `json:${toQmpJson({ ...description.openOptions, ...changed })}`;
+      if (child) refuse(this.fileResizeConflict(child, nodeName, spec.childResize?.(options, readOnly)));
       const driver = spec.open({ options, child: childLink, readOnly, filename, extra, extraNodes: extras, graph: this, nodeName, filenameWith });
       const settings = {
         direct: options.cache?.direct === true,
@@ -502,7 +534,7 @@ export class BlockGraph {
       for (const used of opened) used.users.add(`parent ${nodeName}`);
       attachInternalBitmaps(node);
     } catch (error) {
-      if (claimedChild) child!.driver.hostLock?.release(lockMode(readOnly));
+      if (claimedChild) child!.hostLock()?.release(lockMode(readOnly));
       // Children this call created go with it; a node it only referred to (a device's, say) stays.
       for (const used of opened) if (!used.monitorOwned && used.users.size === 0) this.close(used);
       throw error;
@@ -631,10 +663,10 @@ export class BlockGraph {
   private moveLinks(parent: BlockNode, from: BlockNode, to: BlockNode): void {
     const claimed = this.claimsFile(parent) ? lockMode(parent.readOnly) : undefined;
     detachInternalBitmaps(parent);
-    if (claimed) from.driver.hostLock?.release(claimed);
+    if (claimed) from.hostLock()?.release(claimed);
     for (const link of parent.links) if (link.node === from) link.node = to;
     parent.children.forEach((child, index) => child === from && (parent.children[index] = to));
-    if (claimed) to.driver.hostLock?.claim(claimed);
+    if (claimed) to.hostLock()?.claim(claimed);
     attachInternalBitmaps(parent);
     from.users.delete(`parent ${parent.nodeName}`);
     to.users.add(`parent ${parent.nodeName}`);
@@ -747,7 +779,7 @@ export class BlockGraph {
       detachInternalBitmaps(node);
       this.nodes.delete(node.nodeName);
       for (const child of node.children) {
-        if (driverSpec(node.driver.format)?.claimsFile) child.driver.hostLock?.release(lockMode(node.readOnly));
+        if (driverSpec(node.driver.format)?.claimsFile) child.hostLock()?.release(lockMode(node.readOnly));
         child.users.delete(`parent ${node.nodeName}`);
         if (!child.monitorOwned && child.users.size === 0) this.close(child);
       }

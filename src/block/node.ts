@@ -3,7 +3,7 @@ import { checkBitmapPermission } from './bitmap/permissions.ts';
 import type { DirtyBitmap } from './bitmap/dirty-bitmap.ts';
 import type { ByteStore } from './drivers/byte-store.ts';
 import { ChildByteStore } from './drivers/child-byte-store.ts';
-import type { BlockDriver, BlockStatus, SnapshotSource } from './drivers/driver.ts';
+import type { BlockDriver, BlockStatus, HostLock, SnapshotSource } from './drivers/driver.ts';
 import type { BlkdebugEvent, BlockdevDetectZeroesOptions, ImageInfo } from '../schema/generated/qapi-types.ts';
 
 /** The data path a parent node sees of its child: the child's bitmaps record what the parent writes. */
@@ -170,6 +170,12 @@ export class BlockNode {
   reportedClusterSize(): number | undefined {
     if (this.driver.clusterSize !== undefined) return this.driver.clusterSize;
     return this.driver.reportsChildClusterSize ? this.children[0]?.reportedClusterSize() : undefined;
+  }
+
+  /** The image lock a claim on this node reaches: its file's own, through nodes that pass their users' needs down (raw, filters). */
+  hostLock(): HostLock | undefined {
+    for (let node: BlockNode | undefined = this; node; node = node.children[0]) if (node.driver.hostLock) return node.driver.hostLock;
+    return undefined;
   }
 
   /** A parent's link to this node: reads and writes go through the node, so its bitmaps see them. */

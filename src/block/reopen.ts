@@ -46,6 +46,7 @@ const REOPEN_RULES: { [D in BlockdevDriver]?: ReopenRule } = {
     resettable: ['offset', 'size'],
     prepare(graph, node, options, file) {
       const problem = firstProblem(RAW_RULES, options as BlockdevOptionsRaw, { childSize: BigInt(file!.size()) });
+      // QEMU's raw takes its permissions from the window it has, not the one it gets: no conflict is checked here.
       if (problem) throw new QmpError(problem);
       return () => {
         (node.driver as RawDriver).setWindow(options as BlockdevOptionsRaw);
@@ -264,9 +265,11 @@ function checkWriters(graph: BlockGraph, queue: Map<BlockNode, ReopenEntry>, con
       return !readOnlyAfter(parent) && (role === 'always' || (role === 'passed-on' && written(parent)));
     });
   for (const { node, newFile } of queue.values()) {
-    if (!newFile || !node.driver.unsharesChildWrite) continue;
-    const other = graph.allNodes().find((parent) => parent !== node && parent.driver.unsharesChildWrite && childrenAfter(parent)[0] === newFile);
+    if (!newFile) continue;
+    const other = node.driver.unsharesChildWrite && graph.allNodes().find((parent) => parent !== node && parent.driver.unsharesChildWrite && childrenAfter(parent)[0] === newFile);
     if (other) throw new QmpError(permissionConflict(newFile.nodeName, 'write, resize', fileChildUser(other.nodeName), fileChildUser(node.nodeName)));
+    const conflict = graph.fileResizeConflict(newFile, node.nodeName, graph.childResize(node, readOnlyAfter(node)));
+    if (conflict) throw new QmpError(conflict);
   }
   for (const node of affectedNodes(graph, queue)) {
     if (!readOnlyAfter(node) || !written(node)) continue;
@@ -307,7 +310,7 @@ function switchHostLocks(graph: BlockGraph, queue: Map<BlockNode, ReopenEntry>):
   };
   try {
     for (const { node, readOnly } of queue.values()) {
-      const lock = graph.claimsFile(node) ? node.children[0]?.driver.hostLock : undefined;
+      const lock = graph.claimsFile(node) ? node.children[0]?.hostLock() : undefined;
       if (!lock || readOnly === node.readOnly) continue;
       const [from, to] = [lockMode(node.readOnly), lockMode(readOnly)];
       lock.release(from);

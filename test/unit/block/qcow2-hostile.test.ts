@@ -17,11 +17,14 @@ const UNDER = {
 } as const;
 
 function openError(file: string, under: keyof typeof UNDER = 'file'): string {
+  const graph = new BlockGraph();
   try {
-    new BlockGraph().addBlockdev({ driver: 'qcow2', 'node-name': 'q0', file: UNDER[under](file) } as BlockdevOptions);
+    graph.addBlockdev({ driver: 'qcow2', 'node-name': 'q0', file: UNDER[under](file) } as BlockdevOptions);
   } catch (error) {
     return (error as Error).message;
   }
+  // Closed again, so that its image lock lets the next open of the same file in.
+  graph.closeAll();
   return 'opened';
 }
 
