@@ -15,7 +15,7 @@ import { ThrottleDriver } from './drivers/throttle.ts';
 import { ObjectRegistry } from './objects.ts';
 import { corruptionEventData } from './drivers/qcow2/corruption.ts';
 import { RawDriver } from './drivers/raw.ts';
-import { BlockNode, type BlockChildIo } from './node.ts';
+import { BlockNode, type BlockChildIo, type ChildLink } from './node.ts';
 import { COMMON_RULES, FILE_RULES, NULL_RULES, QCOW2_CHILD_RULES, RAW_RULES, firstProblem, integer, refuse, type OptionRule } from './drivers/option-rules.ts';
 import { toQmpJson } from '../qmp/wire.ts';
 import { blockCopyClusterSize } from './block-copy.ts';
@@ -198,6 +198,8 @@ export class BlockGraph {
   private readonly driveNames: string[] = [];
   private readonly writethroughDevices = new Set<string>();
   private readonly descriptions = new WeakMap<BlockNode, NodeDescription>();
+  /** The node a driver put its unnamed `file` bitmaps on: its file child then, wherever a snapshot has moved that child since. */
+  private readonly fileBitmapHolders = new WeakMap<BlockNode, BlockNode>();
   /** The options each node was opened, or last reopened, with: what blockdev-reopen compares against (block/reopen.ts). */
   readonly nodeOptions = new WeakMap<BlockNode, BlockdevOptions>();
   private generatedIds = 0;
@@ -361,7 +363,6 @@ export class BlockGraph {
     return { node: this.open(reference, false), opened: true };
   }
 
-  /** Puts a filter node above `node`: devices that showed `node` now show the filter. */
   /**
    * The checks of a filter node's name that QEMU's bdrv_insert_node makes ("Could not create
    * node: ..."); a job makes them before it builds anything.
@@ -375,21 +376,41 @@ export class BlockGraph {
     }
   }
 
-  insertFilter(node: BlockNode, driver: BlockDriver, requestedName: string | undefined): BlockNode {
+  /** Puts a filter node above `node`, reading and writing it through `link`: devices that showed `node` now show the filter. */
+  insertFilter(node: BlockNode, driver: BlockDriver, requestedName: string | undefined, link: ChildLink): BlockNode {
     this.checkFilterName(requestedName);
     const filter = new BlockNode(this.assignNodeName(requestedName), driver, [node], node.readOnly, false);
+    filter.links.push(link);
     this.nodes.set(filter.nodeName, filter);
     node.users.add(`parent ${filter.nodeName}`);
-    attachInternalBitmaps(filter);
+    this.attachInternalBitmaps(filter);
     for (const [id, device] of this.devices) if (device === node) this.devices.set(id, filter);
     for (const backend of this.unnamedBackends) if (backend.node === node) backend.node = filter;
     return filter;
   }
 
+  /** A driver's own unnamed bitmaps show on its node and on its `file` child, newest first. */
+  private attachInternalBitmaps(node: BlockNode): void {
+    const bitmaps = node.driver.internalBitmaps?.();
+    if (!bitmaps) return;
+    const holder = node.children[0]!;
+    for (const bitmap of bitmaps.file) holder.addBitmap(bitmap);
+    for (const bitmap of bitmaps.own) node.addBitmap(bitmap);
+    this.fileBitmapHolders.set(node, holder);
+  }
+
+  private detachInternalBitmaps(node: BlockNode): void {
+    const bitmaps = node.driver.internalBitmaps?.();
+    if (!bitmaps) return;
+    const holder = this.fileBitmapHolders.get(node)!;
+    for (const bitmap of bitmaps.file) holder.dropBitmap(bitmap);
+    for (const bitmap of bitmaps.own) node.dropBitmap(bitmap);
+  }
+
   /** Takes a filter out again: its devices show the filtered node. */
   removeFilter(filter: BlockNode): void {
     const [child] = filter.children;
-    detachInternalBitmaps(filter);
+    this.detachInternalBitmaps(filter);
     for (const [id, device] of this.devices) if (device === filter) this.devices.set(id, child!);
     for (const backend of this.unnamedBackends) if (backend.node === filter) backend.node = child!;
     child!.users.delete(`parent ${filter.nodeName}`);
@@ -532,7 +553,7 @@ export class BlockGraph {
       this.descriptions.set(node, description);
       this.nodeOptions.set(node, options);
       for (const used of opened) used.users.add(`parent ${nodeName}`);
-      attachInternalBitmaps(node);
+      this.attachInternalBitmaps(node);
     } catch (error) {
       if (claimedChild) child!.hostLock()?.release(lockMode(readOnly));
       // Children this call created go with it; a node it only referred to (a device's, say) stays.
@@ -661,13 +682,12 @@ export class BlockGraph {
 
   /** The parent's links to `from` go to `to`, with its claim on the image file, its internal bitmaps and its filename. */
   private moveLinks(parent: BlockNode, from: BlockNode, to: BlockNode): void {
+    // The parent's unnamed bitmaps stay where they are, as QEMU's copy-before-write keeps its copy bitmap on the old node.
     const claimed = this.claimsFile(parent) ? lockMode(parent.readOnly) : undefined;
-    detachInternalBitmaps(parent);
     if (claimed) from.hostLock()?.release(claimed);
     for (const link of parent.links) if (link.node === from) link.node = to;
     parent.children.forEach((child, index) => child === from && (parent.children[index] = to));
     if (claimed) to.hostLock()?.claim(claimed);
-    attachInternalBitmaps(parent);
     from.users.delete(`parent ${parent.nodeName}`);
     to.users.add(`parent ${parent.nodeName}`);
     this.redescribe(parent);
@@ -687,13 +707,16 @@ export class BlockGraph {
   /** A node's filename once a child of it moved, and the filenames above it that name it. */
   private redescribe(node: BlockNode): void {
     const spec = driverSpec(node.driver.format)!;
-    const description = this.descriptions.get(node)!;
-    const childNode = spec.childOption && node.links[0]?.node;
-    const child = childNode ? this.descriptions.get(childNode) : undefined;
-    if (child) description.openOptions[spec.childOption!] = child.openOptions;
-    description.ownPlainFilename = spec.plainFilename(this.nodeOptions.get(node)!, child, description.strongGiven);
-    if (node.driver.backingChain) this.refreshFilename(node);
-    else description.plainFilename = description.ownPlainFilename;
+    // A job's filter has no description: its driver names it after its child.
+    const description = this.descriptions.get(node);
+    if (description) {
+      const childNode = spec.childOption && node.links[0]?.node;
+      const child = childNode ? this.descriptions.get(childNode) : undefined;
+      if (child) description.openOptions[spec.childOption!] = child.openOptions;
+      description.ownPlainFilename = spec.plainFilename(this.nodeOptions.get(node)!, child, description.strongGiven);
+      if (node.driver.backingChain) this.refreshFilename(node);
+      else description.plainFilename = description.ownPlainFilename;
+    }
     for (const parent of this.nodes.values()) {
       if (parent.backing === node || parent.links.some((link) => link.node === node)) this.redescribe(parent);
     }
@@ -776,7 +799,7 @@ export class BlockGraph {
       storePersistentBitmaps(node);
     } finally {
       node.driver.close();
-      detachInternalBitmaps(node);
+      this.detachInternalBitmaps(node);
       this.nodes.delete(node.nodeName);
       for (const child of node.children) {
         if (driverSpec(node.driver.format)?.claimsFile) child.hostLock()?.release(lockMode(node.readOnly));
@@ -800,21 +823,6 @@ export class BlockGraph {
 function unusedOption(given: Record<string, unknown>): string | undefined {
   const isEmpty = (value: unknown) => typeof value === 'object' && value !== null && Object.keys(value).length === 0;
   return qdictKeyOrder(Object.keys(given)).find((member) => isEmpty(given[member]));
-}
-
-/** A driver's own unnamed bitmaps show on its node and on its `file` child, newest first. */
-function attachInternalBitmaps(node: BlockNode): void {
-  const bitmaps = node.driver.internalBitmaps?.();
-  if (!bitmaps) return;
-  for (const bitmap of bitmaps.file) node.children[0]!.addBitmap(bitmap);
-  for (const bitmap of bitmaps.own) node.addBitmap(bitmap);
-}
-
-function detachInternalBitmaps(node: BlockNode): void {
-  const bitmaps = node.driver.internalBitmaps?.();
-  if (!bitmaps) return;
-  for (const bitmap of bitmaps.file) node.children[0]!.dropBitmap(bitmap);
-  for (const bitmap of bitmaps.own) node.dropBitmap(bitmap);
 }
 
 export function storePersistentBitmaps(node: BlockNode): void {

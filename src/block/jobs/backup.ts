@@ -8,7 +8,7 @@ import { CopyBeforeWriteDriver, type CopyFailure } from '../drivers/copy-before-
 import { measureDue, now } from '../throttle/completion.ts';
 import { throttledBelow } from '../drivers/throttle.ts';
 import type { BlockGraph } from '../graph.ts';
-import type { BlockNode } from '../node.ts';
+import type { BlockNode, ChildLink } from '../node.ts';
 import type { Job, JobDriver } from './job.ts';
 import type { JobList, JobOptions } from './job-list.ts';
 import { RateLimit } from './rate-limit.ts';
@@ -115,6 +115,8 @@ function checkNodes(request: BackupRequest, jobs: JobList, bitmap: DirtyBitmap |
 export class BackupJob implements JobDriver {
   readonly type = 'backup';
   private readonly cbw: CopyBeforeWriteDriver;
+  /** The filter's link to the source: a snapshot of the source moves it to the overlay, as QEMU moves the filter's file child. */
+  private readonly sourceLink: ChildLink;
   private readonly filter: BlockNode;
   readonly frozen: FrozenBitmap | undefined;
   private readonly rateLimit = new RateLimit();
@@ -138,7 +140,8 @@ export class BackupJob implements JobDriver {
     const { source, target } = request;
     this.frozen = bitmap && new FrozenBitmap(source, bitmap);
     // With sync=none nothing is copied in the background, but every first guest write is.
-    this.cbw = new CopyBeforeWriteDriver(source.asChild(), target.asChild(), {
+    this.sourceLink = source.asChild();
+    this.cbw = new CopyBeforeWriteDriver(this.sourceLink, target.asChild(), {
       copySet: sync === 'bitmap' ? bitmap!.data : sync === 'top' ? allocatedBits(source) : undefined,
       clusterSize,
       compress: request.compress,
@@ -149,7 +152,7 @@ export class BackupJob implements JobDriver {
     this.cbw.onCopied = (bytes) => {
       if (this.job) this.job.progressCurrent += bytes;
     };
-    this.filter = graph.insertFilter(source, this.cbw, request.filterNodeName);
+    this.filter = graph.insertFilter(source, this.cbw, request.filterNodeName, this.sourceLink);
   }
 
   /**

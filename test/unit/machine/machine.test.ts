@@ -97,7 +97,7 @@ describe('Machine: guest disks as attachment points (facts observed on QEMU 7.2)
     machine.addDevice({ driver: 'ide-hd', drive: 'n0', id: 'i0' });
     machine.attachDrives();
     const n0 = graph.findNode('n0')!;
-    const filter = graph.insertFilter(n0, n0.driver, 'flt');
+    const filter = graph.insertFilter(n0, n0.driver, 'flt', n0.asChild());
     expect(machine.unnamedDisks().map(({ node }) => node.nodeName)).toEqual(['flt']);
     expect(machine.getProperty('i0', 'drive')).toBe('flt');
     expect(machine.conflictWithWriter(filter)).toContain("unshared by block device 'i0'");
