@@ -13,7 +13,7 @@ import { NullDriver } from './drivers/null-co.ts';
 import { Qcow2Driver } from './drivers/qcow2-driver.ts';
 import { ThrottleDriver } from './drivers/throttle.ts';
 import { ObjectRegistry } from './objects.ts';
-import { corruptionEventData } from './drivers/qcow2/corruption.ts';
+import { corruptionEventData, corruptionReport } from './drivers/qcow2/corruption.ts';
 import { RawDriver } from './drivers/raw.ts';
 import { BlockNode, type BlockChildIo, type ChildLink } from './node.ts';
 import { COMMON_RULES, FILE_RULES, NULL_RULES, QCOW2_CHILD_RULES, RAW_RULES, firstProblem, integer, refuse, type OptionRule } from './drivers/option-rules.ts';
@@ -125,9 +125,10 @@ const DRIVERS: { [D in BlockdevDriver]?: DriverSpec<DriverOptions<D>> } = {
     childResize: (_options, readOnly) => (readOnly ? undefined : 'grows'),
     plainFilename: protocolChildFilename,
     open: ({ options, child, filename, graph, nodeName }) =>
-      new Qcow2Driver(child!, filename, options, (corruption, fatal) =>
-        graph.eventSink('BLOCK_IMAGE_CORRUPTED', corruptionEventData(corruption, graph.eventNames(nodeName), fatal)),
-      ),
+      new Qcow2Driver(child!, filename, options, (corruption, fatal) => {
+        graph.warn(corruptionReport(corruption, fatal));
+        graph.eventSink('BLOCK_IMAGE_CORRUPTED', corruptionEventData(corruption, graph.eventNames(nodeName), fatal));
+      }),
   },
   'copy-before-write': {
     childOption: 'file',

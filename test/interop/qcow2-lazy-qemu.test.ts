@@ -19,15 +19,23 @@ function afterHeader(file: string): Buffer {
   return buffer;
 }
 
+function sameImage(a: string, b: string): boolean {
+  return JSON.stringify(qemuImgCheck(a)) === JSON.stringify(qemuImgCheck(b)) && fs.statSync(a).size === fs.statSync(b).size && afterHeader(a).equals(afterHeader(b));
+}
+
 describeInterop('hostile qcow2 images QEMU opens: the lines recorded from QEMU 7.2, and the images both leave', { qemuSystem: true, qemuImg: true }, () => {
   it.each(LAZY_IMAGES.map((testCase) => [testCase.name, testCase] as const))('%s', async (_name, testCase) => {
     const qemu = await runLazyCase(testCase, dir, 'qemu-system-x86_64');
     expect(qemu.lines).toEqual(testCase.qemuLines);
     if (testCase.imageDiffers) return;
     const qblockd = await runLazyCase(testCase, dir);
-    expect(qemuImgCheck(qblockd.file)).toEqual(qemuImgCheck(qemu.file));
-    expect(fs.statSync(qblockd.file).size).toBe(fs.statSync(qemu.file).size);
-    expect(afterHeader(qblockd.file).equals(afterHeader(qemu.file))).toBe(true);
+    // QEMU 7.2 does not always leave the same image (once in about ten full runs the bitmap-directory
+    // case left 2 corruptions instead of 8): qblockd's must be one that QEMU leaves, so QEMU gets two more tries.
+    let qemuFile = qemu.file;
+    for (let retry = 0; retry < 2 && !sameImage(qblockd.file, qemuFile); retry++) qemuFile = (await runLazyCase(testCase, dir, 'qemu-system-x86_64')).file;
+    expect(qemuImgCheck(qblockd.file)).toEqual(qemuImgCheck(qemuFile));
+    expect(fs.statSync(qblockd.file).size).toBe(fs.statSync(qemuFile).size);
+    expect(afterHeader(qblockd.file).equals(afterHeader(qemuFile))).toBe(true);
   });
 
   it('a dirty image is left clean by the repair on open', async () => {

@@ -115,6 +115,13 @@ export const CORRUPTION_TEXTS = {
 };
 
 /** BLOCK_IMAGE_CORRUPTED's data, its members in the order QEMU 7.2 prints them. */
+/** The line QEMU's qcow2_signal_corruption prints on stderr before its event. */
+export function corruptionReport(corruption: Qcow2Corruption, fatal: boolean): string {
+  return fatal
+    ? `qcow2: Marking image as corrupt: ${corruption.message}; further corruption events will be suppressed`
+    : `qcow2: Image is corrupt: ${corruption.message}; further non-fatal corruption events will be suppressed`;
+}
+
 export function corruptionEventData(corruption: Qcow2Corruption, names: { device: string; nodeName: string }, fatal: boolean): Record<string, unknown> {
   return {
     device: names.device,
