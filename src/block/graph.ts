@@ -6,7 +6,7 @@ import { probeFormat } from './drive-options.ts';
 import { jsonFilenameOptions } from './json-filename.ts';
 import { BlkdebugDriver } from './drivers/blkdebug.ts';
 import { CopyBeforeWriteDriver } from './drivers/copy-before-write.ts';
-import type { BackingChainDriver, BlockDriver, HostLockMode } from './drivers/driver.ts';
+import type { BackingChainDriver, BlockDriver, HostLock, HostLockMode } from './drivers/driver.ts';
 import { FileDriver } from './drivers/file.ts';
 import { SnapshotAccessDriver } from './drivers/snapshot-access.ts';
 import { NullDriver } from './drivers/null-co.ts';
@@ -426,7 +426,7 @@ export class BlockGraph {
 
   /** QEMU's permission conflict for a new user of `node` that forbids resizing it, when a writable parent grows it. */
   resizeConflict(node: BlockNode): string | null {
-    const parent = this.parentAsFile(node, (candidate) => candidate.driver.resizesChild === true && !candidate.readOnly);
+    const parent = this.parentAsFile(node, (candidate) => this.childResize(candidate) === 'grows');
     return parent && permissionConflict(node.nodeName, 'resize', fileChildUser(parent.nodeName), UNNAMED_BACKEND);
   }
 
@@ -463,9 +463,9 @@ export class BlockGraph {
     return null;
   }
 
-  /** Whether the node's driver holds its file child's image lock (QEMU's format drivers keeping metadata there). */
-  claimsFile(node: BlockNode): boolean {
-    return driverSpec(node.driver.format)?.claimsFile === true;
+  /** The image lock the node's driver claims through its file child (QEMU's format drivers keeping metadata there), if it claims one. */
+  claimedLock(node: BlockNode): HostLock | undefined {
+    return driverSpec(node.driver.format)?.claimsFile ? node.children[0]?.hostLock() : undefined;
   }
 
   /** A -drive BlockBackend's cache mode (cache=writethrough|directsync): the device waits for each write to be flushed. */
@@ -684,11 +684,11 @@ export class BlockGraph {
   /** The parent's links to `from` go to `to`, with its claim on the image file, its internal bitmaps and its filename. */
   private moveLinks(parent: BlockNode, from: BlockNode, to: BlockNode): void {
     // The parent's unnamed bitmaps stay where they are, as QEMU's copy-before-write keeps its copy bitmap on the old node.
-    const claimed = this.claimsFile(parent) ? lockMode(parent.readOnly) : undefined;
-    if (claimed) from.hostLock()?.release(claimed);
+    const mode = lockMode(parent.readOnly);
+    this.claimedLock(parent)?.release(mode);
     for (const link of parent.links) if (link.node === from) link.node = to;
     parent.children.forEach((child, index) => child === from && (parent.children[index] = to));
-    if (claimed) to.hostLock()?.claim(claimed);
+    this.claimedLock(parent)?.claim(mode);
     from.users.delete(`parent ${parent.nodeName}`);
     to.users.add(`parent ${parent.nodeName}`);
     this.redescribe(parent);
@@ -698,8 +698,8 @@ export class BlockGraph {
   describeAgain(node: BlockNode, options: BlockdevOptions): void {
     const spec = driverSpec(node.driver.format)!;
     const description = this.descriptions.get(node)!;
-    const childNode = spec.childOption && node.links[0]?.node;
-    const fresh = describe(spec, options, options as Record<string, unknown>, childNode ? this.descriptions.get(childNode) : undefined);
+    // Without its child: redescribe puts the child's options in, as it does for a moved child.
+    const fresh = describe(spec, options, options as Record<string, unknown>, undefined);
     description.openOptions = fresh.openOptions;
     description.strongGiven = fresh.strongGiven;
     this.redescribe(node);
@@ -801,9 +801,9 @@ export class BlockGraph {
     } finally {
       node.driver.close();
       this.detachInternalBitmaps(node);
+      this.claimedLock(node)?.release(lockMode(node.readOnly));
       this.nodes.delete(node.nodeName);
       for (const child of node.children) {
-        if (driverSpec(node.driver.format)?.claimsFile) child.hostLock()?.release(lockMode(node.readOnly));
         child.users.delete(`parent ${node.nodeName}`);
         if (!child.monitorOwned && child.users.size === 0) this.close(child);
       }

@@ -310,7 +310,7 @@ function switchHostLocks(graph: BlockGraph, queue: Map<BlockNode, ReopenEntry>):
   };
   try {
     for (const { node, readOnly } of queue.values()) {
-      const lock = graph.claimsFile(node) ? node.children[0]?.hostLock() : undefined;
+      const lock = graph.claimedLock(node);
       if (!lock || readOnly === node.readOnly) continue;
       const [from, to] = [lockMode(node.readOnly), lockMode(readOnly)];
       lock.release(from);

@@ -23,10 +23,10 @@ export interface ResizeContext {
  * (qcow2) its file, copy-before-write its target, and the filter a backup job puts
  * above its source (its job forbids resizing what it reads) its file.
  */
-function unsharedByParent(parent: BlockNode, node: BlockNode): NodeUser | null {
+function unsharedByParent(graph: BlockGraph, parent: BlockNode, node: BlockNode): NodeUser | null {
   const index = parent.children.indexOf(node);
   const name = `node '${parent.nodeName}'`;
-  if (index === 0 && parent.driver.resizesChild && !parent.readOnly) return { name, role: 'file' };
+  if (index === 0 && graph.childResize(parent) === 'grows') return { name, role: 'file' };
   const filter = parent.driver.format === 'copy-before-write';
   if (filter && index === 1) return { name, role: 'target' };
   if (filter && index === 0 && !parent.monitorOwned) return { name, role: 'file' };
@@ -59,7 +59,7 @@ function findTarget(graph: BlockGraph, device: string | undefined, nodeName: str
 /** block_resize's own BlockBackend requires resizing, which such a parent does not share. */
 function parentConflict(graph: BlockGraph, node: BlockNode): string | null {
   for (const parent of graph.allNodes()) {
-    const unsharedBy = unsharedByParent(parent, node);
+    const unsharedBy = unsharedByParent(graph, parent, node);
     if (unsharedBy) return permissionConflict(node.nodeName, 'resize', UNNAMED_BACKEND, unsharedBy);
   }
   return null;

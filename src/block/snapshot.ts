@@ -81,7 +81,7 @@ function appendOverlay(graph: BlockGraph, old: BlockNode, overlay: BlockNode, mo
  */
 function reopenReadOnly(graph: BlockGraph, node: BlockNode): void {
   if (node.readOnly) return;
-  const lock = graph.claimsFile(node) ? node.children[0]?.hostLock() : undefined;
+  const lock = graph.claimedLock(node);
   lock?.release('write');
   lock?.claim('read');
   switchReadOnly(node, true);

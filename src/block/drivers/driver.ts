@@ -106,8 +106,6 @@ export interface BlockDriver {
   readonly hostLock?: HostLock;
   /** A driver that takes its child's write permission away from other users (copy-before-write; qcow2 on its file). */
   readonly unsharesChildWrite?: boolean;
-  /** A format driver that grows its file child as it allocates, so needs it resizable while writable (qcow2). */
-  readonly resizesChild?: boolean;
   readonly backingChain?: BackingChainDriver;
   /** Unnamed bitmaps the driver keeps, listed on its own node and on its `file` child. */
   internalBitmaps?(): InternalBitmaps;
