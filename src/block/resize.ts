@@ -20,13 +20,13 @@ export interface ResizeContext {
 
 /**
  * Parents that forbid resizing their child, and as which child: a writable format node
- * (qcow2) its file, copy-before-write its target, and the filter a backup job puts
- * above its source (its job forbids resizing what it reads) its file.
+ * (qcow2) and a raw window (an offset or a size) their file, copy-before-write its target,
+ * and the filter a backup job puts above its source (its job forbids resizing what it reads) its file.
  */
 function unsharedByParent(graph: BlockGraph, parent: BlockNode, node: BlockNode): NodeUser | null {
   const index = parent.children.indexOf(node);
   const name = `node '${parent.nodeName}'`;
-  if (index === 0 && graph.childResize(parent) === 'grows') return { name, role: 'file' };
+  if (index === 0 && graph.childResize(parent) !== undefined) return { name, role: 'file' };
   const filter = parent.driver.format === 'copy-before-write';
   if (filter && index === 1) return { name, role: 'target' };
   if (filter && index === 0 && !parent.monitorOwned) return { name, role: 'file' };
