@@ -64,11 +64,12 @@ export class BenchDaemon {
     }
     this.socket.setEncoding('utf8');
     this.socket.on('data', (chunk: string) => {
-      if (this.greetingMs === 0) this.greetingMs = performance.now() - this.spawnedAt;
       this.buffer += chunk;
       for (const waiter of this.waiters.splice(0)) waiter();
     });
-    await this.readLine();
+    // QEMU can send its start-up RESUME event first to a client that connects this early.
+    while (!(await this.readLine()).includes('"QMP"'));
+    this.greetingMs = performance.now() - this.spawnedAt;
   }
 
   async readLine(): Promise<string> {

@@ -159,7 +159,7 @@ class QmpClient:
         self.sock = socket.socket(socket.AF_UNIX)
         self.sock.connect(sock_path)
         self.buffer = b''
-        self.greeting = json.loads(self.read_line())
+        self.greeting = self.read_greeting()
         if negotiate:
             self.qmp('qmp_capabilities')
         return self
@@ -181,6 +181,13 @@ class QmpClient:
             self.buffer += chunk
         line, self.buffer = self.buffer.split(b'\n', 1)
         return line.decode('utf-8', 'replace').rstrip('\r')
+
+    def read_greeting(self, timeout=10):
+        """The greeting. QEMU can send its start-up RESUME event first to a client that connects early; it is dropped."""
+        while True:
+            message = json.loads(self.read_line(timeout))
+            if 'QMP' in message:
+                return message
 
     def send_raw(self, data):
         self.sock.sendall(data if isinstance(data, bytes) else data.encode())
@@ -523,7 +530,7 @@ class HarnessVM(QmpClient):
             if monitor_listener is not None:
                 self.sock = self._accept(monitor_listener)
             self.buffer = b''
-            self.greeting = json.loads(self.read_line(timeout=20))
+            self.greeting = self.read_greeting(timeout=20)
             self.qmp('qmp_capabilities')
             if qtest_listener is not None:
                 self.qtest_sock = self._accept(qtest_listener)
