@@ -97,9 +97,14 @@ export class BlockNode {
   }
 
   /** `read` into `into` (reused buffers cost no fresh pages); a failure, in the driver's lookups or its host reads, rejects. */
-  async readInto(offset: number, into: Buffer): Promise<void> {
+  readInto(offset: number, into: Buffer): Promise<void> {
     if (this.driver.readInto) return this.driver.readInto(offset, into);
-    this.driver.read(offset, into.length).copy(into);
+    try {
+      this.driver.read(offset, into.length).copy(into);
+      return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   write(offset: number, data: Buffer): void {

@@ -25,10 +25,10 @@ export class ChildByteStore implements ByteStore {
     return length;
   }
 
-  async preadAsync(buffer: Buffer, offset: number): Promise<number> {
+  preadAsync(buffer: Buffer, offset: number): Promise<number> {
     const length = this.available(offset, buffer.length);
-    if (length > 0) await this.child.readInto(offset, buffer.subarray(0, length));
-    return length;
+    if (length <= 0) return Promise.resolve(0);
+    return this.child.readInto(offset, buffer.subarray(0, length)).then(() => length);
   }
 
   pwrite(buffer: Buffer, offset: number): void {

@@ -78,7 +78,11 @@ export interface BlockDriver {
   /** Asked for its cluster size, QEMU asks the node's first child (raw, and the filter drivers). */
   readonly reportsChildClusterSize?: true;
   read(offset: number, length: number): Buffer;
-  /** `read` into the caller's buffer with the host reads off the event loop; drivers without it read synchronously. */
+  /**
+   * `read` into the caller's buffer with the host reads off the event loop; drivers without it read synchronously.
+   * It never throws: every failure rejects. (A read passes through one of these per layer of a chain, so
+   * they are plain functions returning promises: an async function returning another promise costs two more turns.)
+   */
   readInto?(offset: number, into: Buffer): Promise<void>;
   write(offset: number, data: Buffer): void;
   writeZeroes(offset: number, length: number): void;

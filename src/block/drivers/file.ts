@@ -76,8 +76,10 @@ export class FileDriver implements BlockDriver {
     return zeroedPast(buffer, this.byteStore.pread(buffer, offset));
   }
 
-  async readInto(offset: number, into: Buffer): Promise<void> {
-    zeroedPast(into, await this.byteStore.preadAsync(into, offset));
+  readInto(offset: number, into: Buffer): Promise<void> {
+    return this.byteStore.preadAsync(into, offset).then((bytesRead) => {
+      zeroedPast(into, bytesRead);
+    });
   }
 
   write(offset: number, data: Buffer): void {

@@ -69,13 +69,11 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore, BackingC
     return this.guarded(() => this.image.read(offset, length));
   }
 
-  async readInto(offset: number, into: Buffer): Promise<void> {
-    if (this.unusable) throw new BlockIoError(ENOMEDIUM);
-    try {
-      await this.image.readInto(offset, into);
-    } catch (error) {
+  readInto(offset: number, into: Buffer): Promise<void> {
+    if (this.unusable) return Promise.reject(new BlockIoError(ENOMEDIUM));
+    return this.image.readInto(offset, into).catch((error: unknown) => {
       throw this.failure(error);
-    }
+    });
   }
 
   write(offset: number, data: Buffer): void {

@@ -42,9 +42,9 @@ export class ThrottleDriver implements BlockDriver {
     return this.child.read(offset, length);
   }
 
-  async readInto(offset: number, into: Buffer): Promise<void> {
+  readInto(offset: number, into: Buffer): Promise<void> {
     const wait = this.group.admit('read', into.length) - now();
-    if (wait > 0) await sleep(wait);
+    if (wait > 0) return sleep(wait).then(() => this.child.readInto(offset, into));
     return this.child.readInto(offset, into);
   }
 

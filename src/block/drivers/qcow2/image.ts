@@ -84,6 +84,12 @@ interface BackingRead {
   length: number;
 }
 
+/** What a guest read leaves to read once its clusters are looked up. */
+interface ReadPlan {
+  host: HostRead[];
+  backing: BackingRead[];
+}
+
 /**
  * A qcow2 image over a byte store: guest data through L1/L2 tables, cluster
  * allocation through refcounts, and the bitmaps extension. Every metadata
@@ -254,25 +260,32 @@ export class Qcow2Image {
   /**
    * `read` into `out`, with the data clusters read on the thread pool and the
    * unallocated ones from the backing chain, level by level into the one buffer.
-   * Only the L2 lookups (the backing's too) happen before the first await: data
+   * Only the L2 lookups (the backing's too) happen before the reads are issued: data
    * clusters are never freed while the image is open, so the host offsets stay
    * theirs while the reads run.
    */
-  async readInto(offset: number, out: Buffer): Promise<void> {
-    const plan = this.planRead(offset, out);
-    const hostDone = plan.host.map((piece) => {
+  readInto(offset: number, out: Buffer): Promise<void> {
+    let plan: ReadPlan;
+    try {
+      plan = this.planRead(offset, out);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const reads: Array<Promise<unknown>> = [];
+    for (const piece of plan.host) {
       this.store.debugEvent?.('read_aio');
-      return this.store.preadAsync(out.subarray(piece.at, piece.at + piece.length), piece.host);
-    });
-    const backingDone = plan.backing.map((piece) => {
+      reads.push(this.store.preadAsync(out.subarray(piece.at, piece.at + piece.length), piece.host).then((bytesRead) => this.fillFromHost(out, piece, bytesRead)));
+    }
+    for (const piece of plan.backing) {
       this.store.debugEvent?.('read_backing_aio');
       const target = out.subarray(piece.at, piece.at + piece.length);
       const available = this.backingBytes(offset + piece.at, piece.length);
       target.fill(0, available);
-      return available > 0 ? this.backing!.readInto(offset + piece.at, target.subarray(0, available)) : undefined;
-    });
-    const [done] = await Promise.all([Promise.all(hostDone), Promise.all(backingDone)]);
-    plan.host.forEach((piece, index) => this.fillFromHost(out, piece, done[index]!));
+      if (available > 0) reads.push(this.backing!.readInto(offset + piece.at, target.subarray(0, available)));
+    }
+    // Most reads are one run, in this image or below it: its promise is the read's.
+    if (reads.length === 1) return reads[0] as Promise<void>;
+    return Promise.all(reads).then(() => undefined);
   }
 
   /**
@@ -281,7 +294,7 @@ export class Qcow2Image {
    * clusters follow each other make one) and runs of unallocated clusters the
    * backing chain holds.
    */
-  private planRead(offset: number, out: Buffer): { host: HostRead[]; backing: BackingRead[] } {
+  private planRead(offset: number, out: Buffer): ReadPlan {
     const length = out.length;
     this.checkRange(offset, length);
     const hostReads: HostRead[] = [];
