@@ -410,17 +410,20 @@ export class NbdConnection implements ExportClient {
     this.readsInFlight++;
     this.readBytesInFlight += request.length;
     const replies = this.readReplies(request, exported);
+    const finished = () => {
+      this.readsInFlight--;
+      this.readBytesInFlight -= request.length;
+      const wake = this.readFinished;
+      this.readFinished = null;
+      wake?.();
+    };
+    // A few plain promises per read, no async functions: there is one such chain for every read request.
     this.replies = this.replies
-      .then(async () => {
-        await this.sendReadReplies(await replies);
-      })
-      .catch(() => this.close())
-      .finally(() => {
-        this.readsInFlight--;
-        this.readBytesInFlight -= request.length;
-        const wake = this.readFinished;
-        this.readFinished = null;
-        wake?.();
+      .then(() => replies)
+      .then((ready) => this.sendReadReplies(ready))
+      .then(finished, () => {
+        this.close();
+        finished();
       });
   }
 
@@ -483,25 +486,28 @@ export class NbdConnection implements ExportClient {
     }
   }
 
-  private async handleRead(request: Request, exported: BlockExport): Promise<void> {
-    return this.sendReadReplies(await this.readReplies(request, exported));
+  private handleRead(request: Request, exported: BlockExport): Promise<void> {
+    return this.readReplies(request, exported).then((replies) => this.sendReadReplies(replies));
   }
 
-  private async sendReadReplies(replies: ReadReply[]): Promise<void> {
-    for (const { message, pooled } of replies) {
+  /** Sends the replies in order; a promise only when output has to drain first. */
+  private sendReadReplies(replies: ReadReply[], from = 0): Promise<void> | undefined {
+    for (let index = from; index < replies.length; index++) {
+      const { message, pooled } = replies[index]!;
       const draining = this.send(message, pooled && (() => this.buffers.give(pooled)));
-      if (draining) await draining;
+      if (draining) return draining.then(() => this.sendReadReplies(replies, index + 1));
     }
+    return undefined;
   }
 
   /** The reply messages of a read; never rejects. */
-  private async readReplies(request: Request, exported: BlockExport): Promise<ReadReply[]> {
+  private readReplies(request: Request, exported: BlockExport): Promise<ReadReply[]> {
     const { node } = exported;
     const { handle, length, offset } = request;
     try {
       if (request.flags & CommandFlag.FUA) node.flush();
     } catch {
-      return [{ message: this.errorReply(request, NbdError.EIO, 'flush failed') }];
+      return Promise.resolve([{ message: this.errorReply(request, NbdError.EIO, 'flush failed') }]);
     }
     if (this.structured && !(request.flags & CommandFlag.DF) && length) {
       const runs: StatusRun[] = [];
@@ -515,15 +521,15 @@ export class NbdConnection implements ExportClient {
       if (statusFailed || runs.length > 1 || runs[0]!.zero) return this.sparseReadReplies(request, exported, runs, statusFailed);
     }
     const pooled = this.buffers.take(DATA_HEAD_ROOM + length);
-    try {
-      await node.readInto(offset, pooled.subarray(DATA_HEAD_ROOM));
-    } catch {
-      return [{ message: this.errorReply(request, NbdError.EIO, 'reading from file failed') }];
-    }
-    if (!this.structured) return [{ message: simpleReplyAround(pooled, handle), pooled }];
-    if (length) return [{ message: dataChunkAround(pooled, handle, true, offset), pooled }];
-    this.buffers.give(pooled);
-    return [{ message: encodeDoneChunk(handle) }];
+    return node.readInto(offset, pooled.subarray(DATA_HEAD_ROOM)).then(
+      (): ReadReply[] => {
+        if (!this.structured) return [{ message: simpleReplyAround(pooled, handle), pooled }];
+        if (length) return [{ message: dataChunkAround(pooled, handle, true, offset), pooled }];
+        this.buffers.give(pooled);
+        return [{ message: encodeDoneChunk(handle) }];
+      },
+      () => [{ message: this.errorReply(request, NbdError.EIO, 'reading from file failed') }],
+    );
   }
 
   /** A read with holes: zero runs go as holes, the rest as data, each run its own chunk; a failed status ends the reply with an error. */
