@@ -1,6 +1,7 @@
 import { QmpError } from '../qmp/errors.ts';
 import type { PreparedAction } from './bitmap/actions.ts';
 import type { BlockGraph } from './graph.ts';
+import type { JobList } from './jobs/job-list.ts';
 import type { BlockNode } from './node.ts';
 import { switchReadOnly } from './reopen.ts';
 import type { BlockdevSnapshot, BlockdevSnapshotSync } from '../schema/generated/qapi-types.ts';
@@ -16,10 +17,12 @@ export type ParentMover = (from: BlockNode, to: BlockNode) => void;
  * takes `node` as its backing and every device on `node` moves to it; at
  * commit `node` goes read-only, as QEMU reopens it.
  */
-export function prepareSnapshot(graph: BlockGraph, args: BlockdevSnapshot, moveParents: ParentMover): PreparedAction {
+export function prepareSnapshot(graph: BlockGraph, jobs: JobList, args: BlockdevSnapshot, moveParents: ParentMover): PreparedAction {
   const old = graph.lookup(args.node, args.node);
-  checkSnapshotSource(graph, old);
-  return appendOverlay(graph, old, graph.lookup(args.overlay, args.overlay), moveParents);
+  return drainedUntilClean(jobs, old, () => {
+    checkSnapshotSource(graph, old);
+    return appendOverlay(graph, old, graph.lookup(args.overlay, args.overlay), moveParents);
+  });
 }
 
 /**
@@ -27,8 +30,12 @@ export function prepareSnapshot(graph: BlockGraph, args: BlockdevSnapshot, moveP
  * creates first (mode absolute-paths, naming `node`'s filename and format as
  * its backing) or finds (mode existing), opened like `node` but without a backing.
  */
-export function prepareSnapshotSync(graph: BlockGraph, args: BlockdevSnapshotSync, createImage: OverlayImageCreator, moveParents: ParentMover): PreparedAction {
+export function prepareSnapshotSync(graph: BlockGraph, jobs: JobList, args: BlockdevSnapshotSync, createImage: OverlayImageCreator, moveParents: ParentMover): PreparedAction {
   const old = graph.lookup(args.device, args['node-name']);
+  return drainedUntilClean(jobs, old, () => prepareOverlayImage(graph, old, args, createImage, moveParents));
+}
+
+function prepareOverlayImage(graph: BlockGraph, old: BlockNode, args: BlockdevSnapshotSync, createImage: OverlayImageCreator, moveParents: ParentMover): PreparedAction {
   checkSnapshotSource(graph, old);
   const format = args.format ?? 'qcow2';
   const overlayName = args['snapshot-node-name'];
@@ -44,6 +51,29 @@ export function prepareSnapshotSync(graph: BlockGraph, args: BlockdevSnapshotSyn
     graph.closeImplicit(overlay);
     throw error;
   }
+}
+
+/**
+ * QEMU drains the node being snapshotted from the moment it is found until the
+ * action's clean, whether the rest of prepare succeeds or not: a job on it
+ * pauses and resumes once more.
+ */
+function drainedUntilClean(jobs: JobList, old: BlockNode, prepare: () => PreparedAction): PreparedAction {
+  jobs.drainBegin(old);
+  let action: PreparedAction;
+  try {
+    action = prepare();
+  } catch (error) {
+    jobs.drainEnd(old);
+    throw error;
+  }
+  return {
+    ...action,
+    clean: () => {
+      jobs.drainEnd(old);
+      action.clean?.();
+    },
+  };
 }
 
 function checkSnapshotSource(graph: BlockGraph, old: BlockNode): void {

@@ -25,13 +25,16 @@ export type TransactionActionTable = { [K in TransactionActionKind]?: ActionDefi
 /**
  * All or nothing: prepare every action in order; on the first failure abort
  * the prepared ones in reverse and report that failure; otherwise commit all.
- * Either way every prepared action is then cleaned up, in order.
+ * Either way every prepared action is then cleaned up, in order. Before any
+ * action is looked at, every node is drained (`drainAll`), as QEMU does.
  */
 export function runTransaction(
   actions: TransactionAction[],
   completionMode: ActionCompletionMode,
   definitions: TransactionActionTable,
+  drainAll: () => void,
 ): void {
+  drainAll();
   const context: TransactionContext = { completionMode, jobGroup: completionMode === 'grouped' ? new JobGroup() : undefined };
   const prepared: PreparedAction[] = [];
   try {

@@ -5,7 +5,7 @@ import type { JobGroup } from '../block/jobs/job.ts';
 import type { JobList } from '../block/jobs/job-list.ts';
 import type { BlockNode } from '../block/node.ts';
 import type { TransactionActionTable, TransactionContext } from '../block/transaction.ts';
-import { runTransaction } from '../block/transaction.ts';
+import { transact } from './transaction.ts';
 import { createImage, type ImageCreationHost } from '../block/image-create.ts';
 import type { Schema } from '../schema/index.ts';
 import type { CommandTable } from '../qmp/dispatcher.ts';
@@ -46,8 +46,6 @@ function prepareBackup(graph: BlockGraph, jobs: JobList, request: () => BackupRe
     job = BackupJob.create(graph, jobs, backup, { group });
   } catch (error) {
     jobs.drainEnd(backup.source);
-    // QEMU drains the source once more on this path (observed: a second paused/running pair).
-    jobs.drain(backup.source);
     throw error;
   }
   // Attached inside the open drained sections, the job starts paused once per section.
@@ -126,7 +124,7 @@ export function backupActions(services: DaemonServices): TransactionActionTable 
 export function backupCommands(services: DaemonServices) {
   const actions = backupActions(services);
   return {
-    'blockdev-backup': (data) => (runTransaction([{ type: 'blockdev-backup', data }], 'individual', actions), {}),
-    'drive-backup': (data) => (runTransaction([{ type: 'drive-backup', data }], 'individual', actions), {}),
+    'blockdev-backup': (data) => (transact(services, [{ type: 'blockdev-backup', data }], 'individual', actions), {}),
+    'drive-backup': (data) => (transact(services, [{ type: 'drive-backup', data }], 'individual', actions), {}),
   } satisfies Partial<CommandTable>;
 }

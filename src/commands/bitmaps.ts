@@ -7,7 +7,8 @@ import {
   prepareSetEnabled,
   type PreparedAction,
 } from '../block/bitmap/actions.ts';
-import { runTransaction, type ActionDefinition, type TransactionActionTable } from '../block/transaction.ts';
+import type { ActionDefinition, TransactionActionTable } from '../block/transaction.ts';
+import { transact } from './transaction.ts';
 import { QmpError } from '../qmp/errors.ts';
 import type { CommandTable } from '../qmp/dispatcher.ts';
 import type { BlockDirtyBitmap, BlockDirtyBitmapAdd, BlockDirtyBitmapMerge, QapiEmpty } from '../schema/generated/qapi-types.ts';
@@ -72,7 +73,7 @@ export function bitmapCommands(services: DaemonServices) {
       return { sha256: lookupBitmap(graph, args.node, args.name).bitmap.data.sha256() };
     },
     transaction(args) {
-      runTransaction(args.actions, args.properties?.['completion-mode'] ?? 'individual', transactionActions);
+      transact(services, args.actions, args.properties?.['completion-mode'] ?? 'individual', transactionActions);
       return {};
     },
   } satisfies Partial<CommandTable>;

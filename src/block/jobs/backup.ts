@@ -181,7 +181,7 @@ export class BackupJob implements JobDriver {
       throw error;
     }
     backup.job = job;
-    jobs.attachNodes(job, { drained: [request.source, request.target, backup.filter], blocked: [request.target, backup.filter] });
+    jobs.attachNodes(job, [request.target, backup.filter]);
     request.target.users.add(`job ${job.id}`);
     job.progressTotal = backup.cbw.copySet.data.dirtyBytes();
     try {

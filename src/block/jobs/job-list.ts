@@ -18,7 +18,7 @@ export interface JobOptions {
  */
 export class JobList {
   private readonly jobs: Job[] = [];
-  private readonly nodesOf = new Map<Job, { drained: BlockNode[]; blocked: BlockNode[] }>();
+  private readonly nodesOf = new Map<Job, BlockNode[]>();
   private readonly quiesced = new Map<BlockNode, number>();
   private readonly sink: JobEventSink;
 
@@ -43,16 +43,17 @@ export class JobList {
   }
 
   /**
-   * The nodes a job holds: draining any of them pauses the job; the blocked
-   * ones refuse to take part in another job.
+   * The nodes a job holds as its own children (QEMU's block_job_add_bdrv): a drain
+   * of any of them, or of a node below one, pauses the job, and each refuses to
+   * take part in another job.
    */
-  attachNodes(job: Job, nodes: { drained: BlockNode[]; blocked: BlockNode[] }): void {
+  attachNodes(job: Job, nodes: BlockNode[]): void {
     this.nodesOf.set(job, nodes);
   }
 
   /** The job whose op blocker is on `node`, if any. */
   blockerOf(node: BlockNode): Job | undefined {
-    return this.jobs.find((job) => this.nodesOf.get(job)?.blocked.includes(node));
+    return this.jobs.find((job) => this.nodesOf.get(job)?.includes(node));
   }
 
   find(id: string): Job | undefined {
@@ -82,7 +83,7 @@ export class JobList {
 
   /** Jobs that a drain of `node` reaches: it quiesces every parent above the node, and a job is a parent of its nodes. */
   jobsOn(node: BlockNode): Job[] {
-    return this.jobs.filter((job) => this.nodesOf.get(job)?.drained.some((held) => isAtOrAbove(held, node)));
+    return this.jobs.filter((job) => this.nodesOf.get(job)?.some((held) => isAtOrAbove(held, node)));
   }
 
   /** Begins a drained section over `node`: every job it reaches pauses (sections nest). */
@@ -108,6 +109,21 @@ export class JobList {
   drain(node: BlockNode): void {
     this.drainBegin(node);
     this.drainEnd(node);
+  }
+
+  /**
+   * bdrv_drain_all: every node drained, oldest first, then every drain ended in
+   * the same order. A job is a parent of its own nodes only there, so it pauses
+   * at the oldest of them and resumes at the newest.
+   */
+  drainAll(nodesOldestFirst: readonly BlockNode[]): void {
+    const age = new Map(nodesOldestFirst.map((node, index) => [node, index]));
+    const held = [...this.nodesOf].map(([job, nodes]) => {
+      const ages = nodes.map((node) => age.get(node) ?? -1);
+      return { job, oldest: Math.min(...ages), newest: Math.max(...ages) };
+    });
+    for (const { job } of [...held].sort((a, b) => a.oldest - b.oldest)) job.pause();
+    for (const { job } of [...held].sort((a, b) => a.newest - b.newest)) job.resume();
   }
 
   /**
@@ -154,5 +170,6 @@ export class JobList {
 }
 
 function isAtOrAbove(node: BlockNode, target: BlockNode): boolean {
-  return node === target || node.children.some((child) => isAtOrAbove(child, target));
+  if (node === target) return true;
+  return node.children.some((child) => isAtOrAbove(child, target)) || (node.backing !== undefined && isAtOrAbove(node.backing, target));
 }

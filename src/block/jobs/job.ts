@@ -362,6 +362,10 @@ export class Job {
     if (!this.started) this.completed();
     else if (this.deferredToMainLoop) {
       if (this.isCancelled()) this.abortGroup();
+    } else if (this.wake && this.isCancelled()) {
+      // Parked in a sleep or a pause, not in I/O: QEMU's coroutine, entered by the cancel, runs to
+      // its end and the job completes before the command's reply.
+      this.finishCancelled();
     } else this.enter();
   }
 
