@@ -77,6 +77,10 @@ export class Daemon {
     this.graph.eventSink = (name, data) => this.emitEvent(name, data);
     this.graph.warn = (line) => print.stderr(`${line}\n`);
     this.graph.readOptions = (options) => this.schema.validateType('BlockdevOptions', options, 'qmp');
+    this.graph.backendDetached = (node) => {
+      this.jobs.drain(node);
+      this.jobs.drain(node);
+    };
     this.exports = new ExportManager(
       this.graph,
       (id) => this.emitEvent('BLOCK_EXPORT_DELETED', { id }),

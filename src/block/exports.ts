@@ -208,6 +208,7 @@ export class ExportManager {
     exported.clients.clear();
     for (const bitmap of exported.bitmaps) bitmap.release(exported);
     exported.node.users.delete(`export ${exported.id}`);
+    this.graph.backendDetached(exported.node);
     this.emitDeleted(exported.id);
     // A node only the export kept (a snapshot overlay that took the export over) goes with it, as in QEMU.
     if (!exported.node.monitorOwned && exported.node.users.size === 0) this.graph.closeImplicit(exported.node);

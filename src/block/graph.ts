@@ -213,6 +213,11 @@ export class BlockGraph {
    * as QMP input; the daemon connects the schema. Unit tests take them as given.
    */
   readOptions: (options: Record<string, unknown>) => BlockdevOptions = (options) => options as unknown as BlockdevOptions;
+  /**
+   * A BlockBackend left `node`: QEMU 7.2 drains a node twice as one leaves it (a paused/running
+   * pair each for the jobs the drain reaches); the daemon connects the job list.
+   */
+  backendDetached: (node: BlockNode) => void = () => {};
 
   /** Newest first, the order of QEMU's query-named-block-nodes. */
   allNodes(): BlockNode[] {
@@ -516,6 +521,8 @@ export class BlockGraph {
     let claimedChild = false;
     const firstOpened = this.nodes.size;
     const child = childOf(spec.childOption);
+    // QEMU opens a format node's `file` through a BlockBackend of its own first, to probe the format.
+    if (child && !spec.protocol) this.backendDetached(child);
     let node: BlockNode;
     try {
       const extras = Object.fromEntries((spec.extraChildren ?? []).map((member) => [member, childOf(member)!]));

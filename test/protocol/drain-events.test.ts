@@ -9,8 +9,10 @@ import recorded from './recorded-drain-events.json' with { type: 'json' };
  * one, drains all nodes first (each job pauses at the oldest of its own nodes,
  * the filter and the target, and resumes at the newest); a snapshot also
  * drains the node it snapshots from the moment it is found to the end, failing
- * or not; a plain bitmap command drains nothing. Cancelling a job asleep or
- * paused ends it before the reply. Every line recorded from QEMU 7.2, in the
+ * or not; a plain bitmap command drains nothing. A BlockBackend leaving a
+ * node drains it twice: an export's, and the one a format node probes its
+ * `file` through (blkdebug's `image` is not probed). Cancelling a job asleep
+ * or paused ends it before the reply. Every line recorded from QEMU 7.2, in the
  * order it came.
  */
 const SCRIPT: Array<Record<string, unknown>> = [
@@ -37,6 +39,14 @@ const SCRIPT: Array<Record<string, unknown>> = [
   { execute: 'blockdev-snapshot-sync', arguments: { 'node-name': 'src2', 'snapshot-file': 'DIR/nodir/x.qcow2', 'snapshot-node-name': 's5', format: 'qcow2' } },
   { execute: 'blockdev-add', arguments: { driver: 'qcow2', 'node-name': 'ov', file: { driver: 'file', filename: 'DIR/o.qcow2' }, backing: null } },
   { execute: 'blockdev-snapshot', arguments: { node: 'src2', overlay: 'ov' } },
+  { execute: 'blockdev-add', arguments: { driver: 'raw', 'node-name': 'r1', file: 'tgt2', 'read-only': true } },
+  { execute: 'blockdev-add', arguments: { driver: 'blkdebug', 'node-name': 'd1', image: 'tgt2', 'read-only': true } },
+  { execute: 'blockdev-add', arguments: { driver: 'raw', 'node-name': 'r2', file: 'src1', offset: 1, size: 999999999999 } },
+  { execute: 'nbd-server-start', arguments: { addr: { type: 'unix', data: { path: 'DIR/nbd.sock' } } } },
+  { execute: 'block-export-add', arguments: { type: 'nbd', id: 'e0', 'node-name': 'tgt1' } },
+  { execute: 'block-export-add', arguments: { type: 'nbd', id: 'e1', 'node-name': 'other' } },
+  { execute: 'block-export-del', arguments: { id: 'e0' } },
+  { execute: 'block-export-del', arguments: { id: 'e1' } },
   { execute: 'query-jobs' },
   { execute: 'job-cancel', arguments: { id: 'j1' } },
   { execute: 'job-pause', arguments: { id: 'j2' } },
@@ -45,6 +55,7 @@ const SCRIPT: Array<Record<string, unknown>> = [
 ];
 
 const TIMESTAMP = /"timestamp": \{"seconds": \d+, "microseconds": \d+\}/g;
+
 
 /** Every line that came after each request, up to and with its reply; the jobs have copied their first chunk before the drains begin. */
 async function transcript(program?: string): Promise<string[][]> {
