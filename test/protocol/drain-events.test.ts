@@ -15,7 +15,7 @@ import recorded from './recorded-drain-events.json' with { type: 'json' };
  * or paused ends it before the reply. Every line recorded from QEMU 7.2, in the
  * order it came.
  */
-const SCRIPT: Array<Record<string, unknown>> = [
+const DRAINS: Array<Record<string, unknown>> = [
   { execute: 'blockdev-add', arguments: { driver: 'null-co', 'node-name': 'src1', size: 67108864 } },
   { execute: 'blockdev-add', arguments: { driver: 'null-co', 'node-name': 'src2', size: 67108864 } },
   { execute: 'blockdev-add', arguments: { driver: 'null-co', 'node-name': 'tgt2', size: 67108864 } },
@@ -54,17 +54,32 @@ const SCRIPT: Array<Record<string, unknown>> = [
   { execute: 'query-jobs' },
 ];
 
+/**
+ * A job waiting for a throttled target: its copy counts as progress only once the write is
+ * through, and a cancel does not cut the wait short: the reply comes first, the job's
+ * events only when its requests are done.
+ */
+const THROTTLED_CANCEL: Array<Record<string, unknown>> = [
+  { execute: 'blockdev-add', arguments: { driver: 'null-co', 'node-name': 'src', size: 67108864 } },
+  { execute: 'blockdev-add', arguments: { driver: 'null-co', 'node-name': 'tgt', size: 67108864 } },
+  { execute: 'object-add', arguments: { 'qom-type': 'throttle-group', id: 'tg', limits: { 'bps-write': 65536 } } },
+  { execute: 'blockdev-add', arguments: { driver: 'throttle', 'node-name': 'thr', 'throttle-group': 'tg', file: 'tgt' } },
+  { execute: 'blockdev-backup', arguments: { 'job-id': 'j', device: 'src', target: 'thr', sync: 'full' } },
+  { execute: 'block-job-cancel', arguments: { device: 'j' } },
+  { execute: 'query-jobs' },
+];
+
 const TIMESTAMP = /"timestamp": \{"seconds": \d+, "microseconds": \d+\}/g;
 
 
 /** Every line that came after each request, up to and with its reply; the jobs have copied their first chunk before the drains begin. */
-async function transcript(program?: string): Promise<string[][]> {
+async function transcript(script: Array<Record<string, unknown>>, program?: string): Promise<string[][]> {
   const daemon = await DaemonProcess.start([], { program });
   try {
     const client = await daemon.client();
     const dir = daemon.dir;
     const exchanges: string[][] = [];
-    for (const request of SCRIPT) {
+    for (const request of script) {
       const lines: string[] = [];
       client.send(JSON.stringify(request).replaceAll('DIR', dir) + '\n');
       for (;;) {
@@ -95,13 +110,19 @@ async function untilFirstChunkCopied(client: RawClient, request: Record<string, 
 
 describe('drains and cancels of running jobs', () => {
   it('send every event where QEMU 7.2 sent it', async () => {
-    expect(await transcript()).toEqual(recorded);
+    expect(await transcript(DRAINS)).toEqual(recorded.drains);
+  });
+
+  it('a cancel waits for a throttled write in flight, as in QEMU 7.2', async () => {
+    expect(await transcript(THROTTLED_CANCEL)).toEqual(recorded.throttledCancel);
   });
 });
 
 describeInterop('QEMU 7.2 sends the recorded drain events', { qemuSystem: true }, () => {
   it('in the recorded order', async () => {
-    expect(await transcript('qemu-system-x86_64')).toEqual(recorded);
+    expect(await transcript(DRAINS, 'qemu-system-x86_64')).toEqual(recorded.drains);
+    expect(await transcript(THROTTLED_CANCEL, 'qemu-system-x86_64')).toEqual(recorded.throttledCancel);
   });
 });
+
 

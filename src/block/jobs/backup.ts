@@ -246,14 +246,21 @@ export class BackupJob implements JobDriver {
         const piece = this.cbw.writeCopies === planned ? this.plannedPiece(cursor, end) : this.livePiece(cursor, end);
         if (!piece) break;
         this.rateLimit.delay(piece.length);
+        const progressBefore = job.progressCurrent;
         const copied = measureDue(() => this.cbw.copy(piece.offset, piece.length));
         if ('error' in copied.outcome) throw copied.outcome.error;
         failure ??= copied.outcome.value;
         inFlight++;
         cursor = piece.endCluster;
-        // A throttled target: the job waits, as QEMU's copy waits for its throttle group.
+        // A throttled target: the job waits, as QEMU's copy waits for its throttle group,
+        // and the copy counts as progress once its write is through.
         const throttled = copied.dueAt - now();
-        if (throttled > 0) await job.sleep(throttled * 1e6);
+        if (throttled > 0) {
+          const progress = job.progressCurrent - progressBefore;
+          job.progressCurrent -= progress;
+          await job.waitForIo(throttled * 1e6);
+          job.progressCurrent += progress;
+        }
         if (!failure) await this.pace(job);
       }
     }

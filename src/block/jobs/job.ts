@@ -109,6 +109,8 @@ export class Job {
   private deferredToMainLoop = false;
   private wake: (() => void) | null = null;
   private sleepTimer: NodeJS.Timeout | null = null;
+  /** In waitForIo: a cancel waits for the I/O to end. */
+  private waitingForIo = false;
   /** While in sleep(): when it ends (ms since the epoch; 0: next turn; null: when woken). */
   private sleepUntil: number | null | undefined;
   private statusBeforePause: JobStatus = 'running';
@@ -190,6 +192,16 @@ export class Job {
       this.sleepUntil = undefined;
     }
     await this.pausePoint();
+  }
+
+  /** Waits `ns` for I/O in flight (a throttled target's writes): a cancel does not cut it short, as QEMU's job waits for its requests. */
+  async waitForIo(ns: number): Promise<void> {
+    this.waitingForIo = true;
+    try {
+      await this.sleep(ns);
+    } finally {
+      this.waitingForIo = false;
+    }
   }
 
   /** (Re)starts the timer of the current sleep; an endless sleep (job_yield) has none. */
@@ -362,6 +374,8 @@ export class Job {
     if (!this.started) this.completed();
     else if (this.deferredToMainLoop) {
       if (this.isCancelled()) this.abortGroup();
+    } else if (this.waitingForIo) {
+      // The job sees the cancel once its requests are done.
     } else if (this.wake && this.isCancelled()) {
       // Parked in a sleep or a pause, not in I/O: QEMU's coroutine, entered by the cancel, runs to
       // its end and the job completes before the command's reply.
