@@ -11,6 +11,10 @@ import path from 'node:path';
  */
 const SILENCE_LIMIT_MS = 120_000;
 
+/** A greeting comes within milliseconds; one missing this long was lost, and the connection is made again. */
+const GREETING_PATIENCE_MS = 5_000;
+const GREETING_ATTEMPTS = 3;
+
 /** A daemon under measurement: spawned with QEMU-style arguments, driven over its QMP socket. */
 export class BenchDaemon {
   private buffer = '';
@@ -49,30 +53,46 @@ export class BenchDaemon {
     return daemon;
   }
 
+  /**
+   * Connects as soon as the socket listens and waits for the greeting. A client that early can
+   * be sent QEMU's start-up RESUME event first, and once (qemu-storage-daemon 7.2, one start in
+   * a whole run) got no greeting at all: a new connection is greeted.
+   */
   private async connect(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      this.socket = await this.open();
+      this.buffer = '';
+      this.socket.setEncoding('utf8');
+      this.socket.on('data', (chunk: string) => {
+        this.buffer += chunk;
+        for (const waiter of this.waiters.splice(0)) waiter();
+      });
+      try {
+        while (!(await this.readLine(attempt < GREETING_ATTEMPTS ? GREETING_PATIENCE_MS : SILENCE_LIMIT_MS)).includes('"QMP"'));
+        this.greetingMs = performance.now() - this.spawnedAt;
+        return;
+      } catch (error) {
+        if (attempt >= GREETING_ATTEMPTS) throw error;
+        this.socket.destroy();
+      }
+    }
+  }
+
+  private async open(): Promise<net.Socket> {
     for (;;) {
       try {
-        this.socket = await new Promise<net.Socket>((resolve, reject) => {
+        return await new Promise<net.Socket>((resolve, reject) => {
           const socket = net.connect(this.socketPath);
           socket.once('connect', () => resolve(socket));
           socket.once('error', reject);
         });
-        break;
       } catch {
         await new Promise((resolve) => setTimeout(resolve, 1));
       }
     }
-    this.socket.setEncoding('utf8');
-    this.socket.on('data', (chunk: string) => {
-      this.buffer += chunk;
-      for (const waiter of this.waiters.splice(0)) waiter();
-    });
-    // QEMU can send its start-up RESUME event first to a client that connects this early.
-    while (!(await this.readLine()).includes('"QMP"'));
-    this.greetingMs = performance.now() - this.spawnedAt;
   }
 
-  async readLine(): Promise<string> {
+  async readLine(silenceLimitMs = SILENCE_LIMIT_MS): Promise<string> {
     for (;;) {
       const end = this.buffer.indexOf('\n');
       if (end >= 0) {
@@ -80,14 +100,14 @@ export class BenchDaemon {
         this.buffer = this.buffer.slice(end + 1);
         return line;
       }
-      await this.moreData();
+      await this.moreData(silenceLimitMs);
     }
   }
 
-  /** Waits for the next bytes; a program silent for SILENCE_LIMIT_MS fails the run instead of holding it forever. */
-  private moreData(): Promise<void> {
+  /** Waits for the next bytes; a program silent for the limit fails the run instead of holding it forever. */
+  private moreData(silenceLimitMs = SILENCE_LIMIT_MS): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${this.child.spawnfile} sent nothing for ${SILENCE_LIMIT_MS / 1000} s: hung`)), SILENCE_LIMIT_MS);
+      const timer = setTimeout(() => reject(new Error(`${this.child.spawnfile} sent nothing for ${silenceLimitMs / 1000} s: hung`)), silenceLimitMs);
       this.waiters.push(() => {
         clearTimeout(timer);
         resolve();

@@ -54,13 +54,22 @@ export class DaemonProcess {
   /**
    * QEMU accepts monitor connections before its start-up is over, and a client that connects that
    * early can be sent the RESUME event of the start before the greeting (seen about once in 150
-   * starts). A first connection that waits for the greeting and hangs up leaves every later one
-   * the ordinary session the tests compare.
+   * starts), or once no greeting at all (qemu-storage-daemon). A first connection that waits for
+   * the greeting (connecting again if none comes) and hangs up leaves every later one the
+   * ordinary session the tests compare.
    */
   private async awaitStartupDone(): Promise<void> {
-    const probe = await this.connect();
-    while (!(await probe.readLine(10_000)).includes('"QMP"'));
-    probe.close();
+    for (let attempt = 1; ; attempt++) {
+      const probe = await this.connect();
+      try {
+        while (!(await probe.readLine(5_000)).includes('"QMP"'));
+        return;
+      } catch (error) {
+        if (attempt >= 3) throw error;
+      } finally {
+        probe.close();
+      }
+    }
   }
 
   /** Connects and negotiates; the greeting is consumed. */
