@@ -68,6 +68,8 @@ interface DriverSpec<Options> {
    * through and, like an unused -drive, claims nothing.
    */
   claimsFile?: boolean;
+  /** Takes the only write permission on its `file` child (QEMU's format drivers; copy-before-write). */
+  unsharesFileWrite?: true;
   /**
    * What the node needs of its `file` child's size (QEMU's child permissions): a writable
    * format grows it; a raw window (an offset or a size) forbids any change.
@@ -120,6 +122,7 @@ const DRIVERS: { [D in BlockdevDriver]?: DriverSpec<DriverOptions<D>> } = {
   qcow2: {
     childOption: 'file',
     claimsFile: true,
+    unsharesFileWrite: true,
     rules: QCOW2_CHILD_RULES,
     strongOptions: [],
     childResize: (_options, readOnly) => (readOnly ? undefined : 'grows'),
@@ -132,6 +135,7 @@ const DRIVERS: { [D in BlockdevDriver]?: DriverSpec<DriverOptions<D>> } = {
   },
   'copy-before-write': {
     childOption: 'file',
+    unsharesFileWrite: true,
     extraChildren: ['target'],
     rules: [],
     strongOptions: [],
@@ -198,6 +202,8 @@ export class BlockGraph {
   /** Every named BlockBackend, with a medium or not, in creation order. */
   private readonly driveNames: string[] = [];
   private readonly writethroughDevices = new Set<string>();
+  /** -drive devices whose BlockBackend holds the write permission: HMP qemu-io took it to write and keeps it, as QEMU's does. */
+  private readonly writingDevices = new Set<string>();
   private readonly descriptions = new WeakMap<BlockNode, NodeDescription>();
   /** The node a driver put its unnamed `file` bitmaps on: its file child then, wherever a snapshot has moved that child since. */
   private readonly fileBitmapHolders = new WeakMap<BlockNode, BlockNode>();
@@ -423,9 +429,21 @@ export class BlockGraph {
     this.nodes.delete(filter.nodeName);
   }
 
+  deviceTookWrite(device: string): void {
+    this.writingDevices.add(device);
+  }
+
+  /** QEMU's permission conflict for a new parent `parentName` taking the only write permission on `node`, when a device's BlockBackend on it writes. */
+  deviceWriteConflict(node: BlockNode, parentName: string): string | null {
+    for (const [id, device] of this.devices) {
+      if (device === node && this.writingDevices.has(id)) return permissionConflict(node.nodeName, 'write', { name: `block device '${id}'`, role: 'root' }, fileChildUser(parentName));
+    }
+    return null;
+  }
+
   /** QEMU's permission conflict for a new writer on `node`, when a parent (a format or filter node) unshares writes. */
   writeConflict(node: BlockNode): string | null {
-    const parent = this.parentAsFile(node, (candidate) => candidate.driver.unsharesChildWrite === true);
+    const parent = this.parentAsFile(node, (candidate) => unsharesFileWrite(candidate));
     return parent && permissionConflict(node.nodeName, 'write', UNNAMED_BACKEND, fileChildUser(parent.nodeName));
   }
 
@@ -437,7 +455,7 @@ export class BlockGraph {
 
   /** QEMU's permission conflict for a new writer that also resizes `node` (blockdev-create's), when a parent unshares both. */
   writeResizeConflict(node: BlockNode): string | null {
-    const parent = this.parentAsFile(node, (candidate) => candidate.driver.unsharesChildWrite === true);
+    const parent = this.parentAsFile(node, (candidate) => unsharesFileWrite(candidate));
     return parent && permissionConflict(node.nodeName, 'write, resize', UNNAMED_BACKEND, fileChildUser(parent.nodeName));
   }
 
@@ -540,6 +558,7 @@ export class BlockGraph {
       const filename = () => filenameFrom(description);
       const filenameWith = (changed: Record<string, unknown>) => `json:${toQmpJson({ ...description.openOptions, ...changed })}`;
       if (child) refuse(this.fileResizeConflict(child, nodeName, spec.childResize?.(options, readOnly)));
+      if (child && spec.unsharesFileWrite) refuse(this.deviceWriteConflict(child, nodeName));
       const driver = spec.open({ options, child: childLink, readOnly, filename, extra, extraNodes: extras, graph: this, nodeName, filenameWith });
       const settings = {
         direct: options.cache?.direct === true,
@@ -775,8 +794,8 @@ export class BlockGraph {
     if (requested.length > NODE_NAME_MAX) throw new QmpError('Node name too long');
   }
 
-  /** QEMU's generated names: "#block", a counter, two random digits. */
-  private generateNodeName(): string {
+  /** QEMU's generated names, for a node opened without one: "#block", a counter, two random digits. */
+  generateNodeName(): string {
     const random = String(Math.floor(Math.random() * 100)).padStart(2, '0');
     return `#block${this.generatedIds++}${random}`;
   }
@@ -853,6 +872,11 @@ function hasParent(node: BlockNode): boolean {
 /** The table's entry for one driver, typed for that driver's options. */
 function driverSpec<D extends BlockdevDriver>(driver: D): DriverSpec<DriverOptions<D>> | undefined {
   return DRIVERS[driver];
+}
+
+/** Whether the node takes the only write permission on its `file` child. */
+export function unsharesFileWrite(node: BlockNode): boolean {
+  return driverSpec(node.driver.format as BlockdevDriver)?.unsharesFileWrite === true;
 }
 
 function describe<Options extends BlockdevOptions>(

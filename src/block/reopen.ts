@@ -2,7 +2,7 @@ import { QmpError } from '../qmp/errors.ts';
 import { qdictKeyOrder } from '../qmp/qdict-order.ts';
 import { detectZeroesRule, firstProblem, RAW_RULES } from './drivers/option-rules.ts';
 import type { HostLockMode } from './drivers/driver.ts';
-import { storePersistentBitmaps, type BlockGraph } from './graph.ts';
+import { storePersistentBitmaps, unsharesFileWrite, type BlockGraph } from './graph.ts';
 import type { BlockNode, NodeSettings } from './node.ts';
 import type { BlockdevDriver, BlockdevOptions, BlockdevOptionsRaw, BlockdevOptionsThrottle } from '../schema/generated/qapi-types.ts';
 import type { ThrottleDriver } from './drivers/throttle.ts';
@@ -266,7 +266,7 @@ function checkWriters(graph: BlockGraph, queue: Map<BlockNode, ReopenEntry>, con
     });
   for (const { node, newFile } of queue.values()) {
     if (!newFile) continue;
-    const other = node.driver.unsharesChildWrite && graph.allNodes().find((parent) => parent !== node && parent.driver.unsharesChildWrite && childrenAfter(parent)[0] === newFile);
+    const other = unsharesFileWrite(node) && graph.allNodes().find((parent) => parent !== node && unsharesFileWrite(parent) && childrenAfter(parent)[0] === newFile);
     if (other) throw new QmpError(permissionConflict(newFile.nodeName, 'write, resize', fileChildUser(other.nodeName), fileChildUser(node.nodeName)));
     const conflict = graph.fileResizeConflict(newFile, node.nodeName, graph.childResize(node, readOnlyAfter(node)));
     if (conflict) throw new QmpError(conflict);

@@ -39,15 +39,17 @@ export function hmpCommands({ graph, jobs, machine, exports, runState, printOutp
           }
           if (graph.isEmptyDrive(device)) return NO_MEDIUM_TARGET;
           const node = graph.findForQemuIo(device);
+          const viaDevice = graph.deviceNode(device) !== undefined;
           // By node name, qemu-io opens a BlockBackend of its own, whose writes a guest disk's refuses to share.
-          const guestConflict = graph.deviceNode(device) ? undefined : machine.conflictWithWriter(node);
-          if (!graph.deviceNode(device)) {
+          const guestConflict = viaDevice ? undefined : machine.conflictWithWriter(node);
+          if (!viaDevice) {
             // Attaching that BlockBackend and detaching it again are two drained sections,
             // each a paused/running pair of every job on the node.
             jobs.drain(node);
             jobs.drain(node);
           }
-          return qemuIoTarget(node, graph.writeConflict(node), guestConflict ?? backingConflict(node));
+          const target = qemuIoTarget(node, graph.writeConflict(node), guestConflict ?? backingConflict(node));
+          return viaDevice ? { ...target, tookWrite: () => graph.deviceTookWrite(device) } : target;
         },
       },
       cpuIndex,

@@ -8,6 +8,8 @@ export interface QemuIoTarget {
   readonly size: number | null;
   /** Why a writing command is refused (read-only node, a permission conflict), or null. */
   readonly writeRefusal: string | null;
+  /** A writing command was let through: a device's BlockBackend keeps the write permission it took. */
+  tookWrite?(): void;
   read(offset: number, length: number): Buffer;
   write(offset: number, data: Buffer): void;
   writeZeroes(offset: number, length: number): void;
@@ -266,6 +268,7 @@ export function runQemuIoCommand(commandLine: string, target: QemuIoTarget, prin
   const countProblem = argumentCountProblem(command, argv.length - 1);
   if (countProblem) return say(countProblem);
   if (command.writes && target.writeRefusal !== null) return `${target.writeRefusal}\r\n`;
+  if (command.writes) target.tookWrite?.();
   const parsed = getopt(argv.slice(1), command.optstring);
   if ('badOption' in parsed) return say(`${command.name}: invalid option -- '${parsed.badOption}'\n${command.usage}`);
   const { flags, operands } = parsed;

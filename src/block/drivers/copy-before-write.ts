@@ -33,7 +33,6 @@ export class CopyBeforeWriteDriver implements BlockDriver, SnapshotSource {
   readonly format = 'copy-before-write';
   readonly isFilter = true;
   readonly reportsChildClusterSize = true;
-  readonly unsharesChildWrite = true;
   readonly copySet: DirtyBitmap;
   private readonly done: DirtyBitmap;
   private readonly access: DirtyBitmap;

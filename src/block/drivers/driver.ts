@@ -108,8 +108,6 @@ export interface BlockDriver {
   readonly bitmapStore?: PersistentBitmapStore;
   /** Drivers of host files: claimed by each parent that reads or writes through the node. */
   readonly hostLock?: HostLock;
-  /** A driver that takes its child's write permission away from other users (copy-before-write; qcow2 on its file). */
-  readonly unsharesChildWrite?: boolean;
   readonly backingChain?: BackingChainDriver;
   /** Unnamed bitmaps the driver keeps, listed on its own node and on its `file` child. */
   internalBitmaps?(): InternalBitmaps;

@@ -15,8 +15,6 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore, BackingC
   readonly format = 'qcow2';
   readonly bitmapStore: PersistentBitmapStore = this;
   readonly backingChain: BackingChainDriver = this;
-  /** QEMU's format drivers take the only write permission on their file child. */
-  readonly unsharesChildWrite = true;
   private readonly image: Qcow2Image;
   /** After a fatal corruption the node has no driver any more, as in QEMU: every request fails with ENOMEDIUM. */
   private unusable = false;
