@@ -292,7 +292,7 @@ export class JsonStream {
   private lexError(): void {
     const raw = this.bytesAt(this.tokenStart, this.position + 1);
     const nul = raw.indexOf(0);
-    const text = (nul >= 0 ? raw.subarray(0, nul) : raw).toString('utf8');
+    const text = textAsQemuPrintsIt(nul >= 0 ? raw.subarray(0, nul) : raw);
     this.state = Lex.Recovery;
     this.fail(`JSON parse error, stray '${text}'`);
   }
@@ -511,6 +511,45 @@ function decodeUnicodeEscape(token: Buffer, at: number): { text: string; length:
 }
 
 const MODIFIED_UTF8_NUL = Buffer.from([0xc0, 0x80]);
+
+/** The smallest code point of a sequence of 2..6 bytes: a smaller one is overlong. */
+const MIN_CODE_POINT = [0x80, 0x800, 0x10000, 0x200000, 0x4000000];
+
+/**
+ * Raw bytes as a QEMU reply shows them (its JSON writer decodes with mod_utf8_codepoint):
+ * a lead byte takes the continuation bytes it announces, up to the first that is not one,
+ * and a sequence that is cut short, overlong, a surrogate, past U+10FFFF or a noncharacter is one U+FFFD.
+ * (A WHATWG decoder would give one U+FFFD per byte of some of these.)
+ */
+function textAsQemuPrintsIt(bytes: Buffer): string {
+  let text = '';
+  for (let at = 0; at < bytes.length; ) {
+    const lead = bytes[at++]!;
+    let cp: number;
+    if (lead < 0x80) cp = lead;
+    else if (lead >= 0xfe || (lead & 0x40) === 0) cp = -1;
+    else {
+      let length = 0;
+      let mask = 0x80;
+      for (; lead & mask; mask >>= 1) length++;
+      cp = lead & (mask - 1);
+      for (let i = 1; i < length; i++) {
+        const next = bytes[at];
+        if (next === undefined || (next & 0xc0) !== 0x80) {
+          cp = -1;
+          break;
+        }
+        at++;
+        cp = cp * 64 + (next & 0x3f);
+      }
+      const nonCharacter = (cp >= 0xfdd0 && cp <= 0xfdef) || (cp & 0xfffe) === 0xfffe;
+      const surrogate = cp >= 0xd800 && cp <= 0xdfff;
+      if (cp > 0x10ffff || nonCharacter || surrogate || (cp >= 0 && cp < MIN_CODE_POINT[length - 2]! && !(cp === 0 && length === 2))) cp = -1;
+    }
+    text += cp < 0 ? '\uFFFD' : String.fromCodePoint(cp);
+  }
+  return text;
+}
 
 /** QEMU reads modified UTF-8: strict UTF-8, plus the overlong pair C0 80 for U+0000. */
 function decodeUtf8(bytes: Buffer): string {

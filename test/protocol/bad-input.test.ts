@@ -49,6 +49,16 @@ const ORACLE_CASES: Array<[string, string, string[]]> = [
     ["b'\"\\\\udbff\\\\udfff\"'", "\"\\udbff\\udfff\"", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, \\\\udbff\\\\udfff is not a valid Unicode character\"}}"]],
     ["b'\"\\xef\\xbf\\xbf\"'", "\"\u00ef\u00bf\u00bf\"", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, invalid UTF-8 sequence in string\"}}"]],
     ["b'\"\\xf4\\x8f\\xbf\\xbf\"'", "\"\u00f4\u008f\u00bf\u00bf\"", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, invalid UTF-8 sequence in string\"}}"]],
+    ["b'\"\\xfd\\x94\\xb9\\xf0}]8\\xb5\\x90 \\n'", "\"\u00fd\u0094\u00b9\u00f0}]8\u00b5\u0090 \n", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, stray '\\\"\\uFFFD\\uFFFD}]8\\uFFFD\\uFFFD \\n'\"}}"]],
+    ["b'\"\\xe2\\x82\\n'", "\"\u00e2\u0082\n", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, stray '\\\"\\uFFFD\\n'\"}}"]],
+    ["b'\"\\xc1\\xbf\\n'", "\"\u00c1\u00bf\n", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, stray '\\\"\\uFFFD\\n'\"}}"]],
+    ["b'\"\\xed\\xa0\\x80\\n'", "\"\u00ed\u00a0\u0080\n", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, stray '\\\"\\uFFFD\\n'\"}}"]],
+    ["b'\"\\xf4\\x90\\x80\\x80\\n'", "\"\u00f4\u0090\u0080\u0080\n", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, stray '\\\"\\uFFFD\\n'\"}}"]],
+    ["b'\"\\xef\\xbf\\xbe\\n'", "\"\u00ef\u00bf\u00be\n", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, stray '\\\"\\uFFFD\\n'\"}}"]],
+    ["b'\"\\xf8\\x88\\x80\\x80\\x80\\n'", "\"\u00f8\u0088\u0080\u0080\u0080\n", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, stray '\\\"\\uFFFD\\n'\"}}"]],
+    ["b'\"\\xc0\\x80\\n'", "\"\u00c0\u0080\n", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, stray '\\\"\\u0000\\n'\"}}"]],
+    ["b'\"\\xfc\\x84\\x80\\x80\\x80\\x80\\n'", "\"\u00fc\u0084\u0080\u0080\u0080\u0080\n", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, stray '\\\"\\uFFFD\\n'\"}}"]],
+    ["b'\"a\\xe0\\x80\\x80b\\n'", "\"a\u00e0\u0080\u0080b\n", ["{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, stray '\\\"a\\uFFFDb\\n'\"}}"]],
 ];
 
 describe('bad input over a real socket: QEMU replies, and the session goes on', () => {
