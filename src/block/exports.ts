@@ -4,6 +4,7 @@ import { checkBitmapPermission } from './bitmap/permissions.ts';
 import type { BlockGraph } from './graph.ts';
 import type { BlockNode } from './node.ts';
 import type { BlockDirtyBitmapOrStr, BlockExportInfo, BlockExportOptions, BlockExportRemoveMode, XQblockdExport } from '../schema/generated/qapi-types.ts';
+import { isWellFormedId } from '../qmp/well-formed-id.ts';
 
 /** A connected client, as the export sees it: something it can disconnect. */
 export interface ExportClient {
@@ -65,10 +66,11 @@ export class ExportManager {
   }
 
   add(args: BlockExportOptions): void {
-    if (args.type !== 'nbd') throw new QmpError(`Export type '${args.type}' is not supported by qblockd`);
+    if (!isWellFormedId(args.id)) throw new QmpError('Invalid block export id');
     if (this.exports.some((exported) => exported.id === args.id)) {
       throw new QmpError(`Block export id '${args.id}' is already in use`);
     }
+    if (args.type !== 'nbd') throw new QmpError(`Export type '${args.type}' is not supported by qblockd`);
     const node = this.graph.findNode(args['node-name']);
     if (!node) throw new QmpError(`Cannot find device='' nor node-name='${args['node-name']}'`);
     // qblockd runs no iothreads, so any name is one QEMU would not find.

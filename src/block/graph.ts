@@ -21,6 +21,7 @@ import { toQmpJson } from '../qmp/wire.ts';
 import { blockCopyClusterSize } from './block-copy.ts';
 import { qdictKeyOrder } from '../qmp/qdict-order.ts';
 import type { BlockdevDriver, BlockdevOptions, BlockdevRef, BlockdevRefOrNull } from '../schema/generated/qapi-types.ts';
+import { isWellFormedId } from '../qmp/well-formed-id.ts';
 
 /** One driver's BlockdevOptions: the common members and its own. */
 type DriverOptions<D extends BlockdevDriver> = Extract<BlockdevOptions, { driver: D }>;
@@ -180,7 +181,6 @@ export function formatHelpText(): string {
   return `Supported formats: ${names}\nSupported formats (read-only): ${names}\n`;
 }
 
-const WELL_FORMED_ID = /^[A-Za-z][A-Za-z0-9_.-]*$/;
 
 /** A BlockBackend without a name (a guest disk over a -blockdev node): its root moves with filters as a named one's does. */
 export interface UnnamedBackend {
@@ -788,7 +788,7 @@ export class BlockGraph {
   }
 
   private checkNodeName(requested: string): void {
-    if (!WELL_FORMED_ID.test(requested)) throw new QmpError(`Invalid node-name: '${requested}'`);
+    if (!isWellFormedId(requested)) throw new QmpError(`Invalid node-name: '${requested}'`);
     if (this.devices.has(requested)) throw new QmpError(`node-name=${requested} is conflicting with a device id`);
     if (this.nodes.has(requested)) throw new QmpError(`Duplicate nodes with node-name='${requested}'`);
     if (requested.length > NODE_NAME_MAX) throw new QmpError('Node name too long');

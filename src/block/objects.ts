@@ -2,9 +2,8 @@ import { QmpError } from '../qmp/errors.ts';
 import type { ObjectOptions } from '../schema/generated/qapi-types.ts';
 import { checkConfig, configFromProperties } from './throttle/config.ts';
 import { ThrottleGroup } from './throttle/group.ts';
+import { isWellFormedId } from '../qmp/well-formed-id.ts';
 
-/** QEMU's id_wellformed: a letter, then letters, digits, '-', '.' or '_'. */
-const WELL_FORMED_ID = /^[A-Za-z][A-Za-z0-9._-]*$/;
 
 /**
  * The user-creatable objects of object-add (QEMU's /objects container). Only
@@ -16,7 +15,7 @@ export class ObjectRegistry {
 
   add(options: ObjectOptions): void {
     if (options['qom-type'] !== 'throttle-group') throw new QmpError(`invalid object type: ${options['qom-type']}`);
-    if (!WELL_FORMED_ID.test(options.id)) throw new QmpError("Parameter 'id' expects an identifier");
+    if (!isWellFormedId(options.id)) throw new QmpError("Parameter 'id' expects an identifier");
     const { 'qom-type': _type, id, ...properties } = options;
     const config = configFromProperties(properties);
     if (this.objects.has(id)) throw new QmpError(`attempt to add duplicate property '${id}' to object (type 'container')`);

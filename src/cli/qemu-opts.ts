@@ -1,5 +1,6 @@
 import { OptionSyntaxError } from './errors.ts';
 import { readValue, spanUntil } from './scan.ts';
+import { isWellFormedId } from '../qmp/well-formed-id.ts';
 
 /**
  * QEMU's older flat option syntax (QemuOpts: -drive, -chardev, -mon, -machine,
@@ -48,7 +49,7 @@ export function parseBoolean(name: string, value: string): boolean {
 
 /** QemuOpts ids: a letter, then letters, digits, '-', '.', '_'. */
 export function checkIdentifier(id: string): void {
-  if (!/^[A-Za-z][A-Za-z0-9._-]*$/.test(id)) throw new OptionSyntaxError("Parameter 'id' expects an identifier");
+  if (!isWellFormedId(id)) throw new OptionSyntaxError("Parameter 'id' expects an identifier");
 }
 
 /** Rejects keys outside `accepted` the way QemuOpts does. */

@@ -6,6 +6,7 @@ import { qdictKeyOrder } from '../qmp/qdict-order.ts';
 import { findDeviceModel, ON_BOARD_MODELS, type BusKind, type DeviceModel } from './device-models.ts';
 import { checkBlockSizes, checkVirtioQueues, DISK_PROPERTIES, MODEL_PROPERTIES, type DeviceProperty, type PropertyValue } from './device-properties.ts';
 import { MACHINE_TYPES, type MachineType } from './machine-types.ts';
+import { isWellFormedId } from '../qmp/well-formed-id.ts';
 
 /** The BlockBackend a guest disk holds: a named -drive one or an unnamed one over a node, both kept by the graph. */
 type Backend = { name: string } | UnnamedBackend;
@@ -41,7 +42,6 @@ const UNMODELLED_DEVICE_PROPERTIES = new Set([
   'rotation_rate', 'model', 'vendor', 'product', 'ver', 'romfile', 'rombar',
 ]);
 const ON_BOARD_IDE_SERIAL = (slot: number) => `QM${String(slot + 1).padStart(5, '0')}`;
-const IDENTIFIER = /^[A-Za-z][A-Za-z0-9._-]*$/;
 
 /**
  * The guest machine as an attachment point for disks: `-M none|pc|q35`, `-device` disks and
@@ -121,7 +121,7 @@ export class Machine {
     if (!model) throw new QmpError(`'${options.driver ?? ''}' is not a valid device model name`);
     const id = options.id;
     if (id !== undefined) {
-      if (!IDENTIFIER.test(id)) {
+      if (!isWellFormedId(id)) {
         throw new QmpError("Parameter 'id' expects an identifier\nIdentifiers consist of letters, digits, '-', '.', '_', starting with a letter.");
       }
       if (this.deviceIds.has(id)) throw new QmpError(`Duplicate ID '${id}' for device`);

@@ -2,8 +2,8 @@ import { QmpError } from '../../qmp/errors.ts';
 import type { BlockJobInfo, JobInfo, JobStatus as QapiJobStatus, JobType } from '../../schema/generated/qapi-types.ts';
 import type { BlockNode } from '../node.ts';
 import { Job, type JobDriver, type JobEventSink, type JobGroup } from './job.ts';
+import { isWellFormedId } from '../../qmp/well-formed-id.ts';
 
-const WELL_FORMED_ID = /^[A-Za-z][A-Za-z0-9_.-]*$/;
 
 export interface JobOptions {
   autoFinalize: boolean;
@@ -35,7 +35,7 @@ export class JobList {
 
   /** job_create's id checks, then the job in state created. */
   create(id: string, driver: JobDriver, options: JobOptions): Job {
-    if (!WELL_FORMED_ID.test(id)) throw new QmpError(`Invalid job ID '${id}'`);
+    if (!isWellFormedId(id)) throw new QmpError(`Invalid job ID '${id}'`);
     if (this.find(id)) throw new QmpError(`Job ID '${id}' already in use`);
     const job = new Job(id, driver, options, this.sink);
     this.jobs.unshift(job);
