@@ -16,7 +16,7 @@ import { ObjectRegistry } from './objects.ts';
 import { corruptionEventData, corruptionReport } from './drivers/qcow2/corruption.ts';
 import { RawDriver } from './drivers/raw.ts';
 import { BlockNode, type BlockChildIo, type ChildLink } from './node.ts';
-import { COMMON_RULES, FILE_RULES, NULL_RULES, QCOW2_CHILD_RULES, RAW_RULES, firstProblem, integer, refuse, type OptionRule } from './drivers/option-rules.ts';
+import { COMMON_RULES, FILE_RULES, NULL_RULES, RAW_RULES, firstProblem, integer, refuse, type OptionRule } from './drivers/option-rules.ts';
 import { toQmpJson } from '../qmp/wire.ts';
 import { blockCopyClusterSize } from './block-copy.ts';
 import { qdictKeyOrder } from '../qmp/qdict-order.ts';
@@ -124,15 +124,21 @@ const DRIVERS: { [D in BlockdevDriver]?: DriverSpec<DriverOptions<D>> } = {
     childOption: 'file',
     claimsFile: true,
     unsharesFileWrite: true,
-    rules: QCOW2_CHILD_RULES,
+    rules: [],
     strongOptions: [],
     childResize: (_options, readOnly) => (readOnly ? undefined : 'grows'),
     plainFilename: protocolChildFilename,
     open: ({ options, child, filename, graph, nodeName }) =>
-      new Qcow2Driver(child!, filename, options, (corruption, fatal) => {
-        graph.warn(corruptionReport(corruption, fatal));
-        graph.eventSink('BLOCK_IMAGE_CORRUPTED', corruptionEventData(corruption, graph.eventNames(nodeName), fatal));
-      }),
+      new Qcow2Driver(
+        child!,
+        filename,
+        options,
+        (name) => graph.exists(name),
+        (corruption, fatal) => {
+          graph.warn(corruptionReport(corruption, fatal));
+          graph.eventSink('BLOCK_IMAGE_CORRUPTED', corruptionEventData(corruption, graph.eventNames(nodeName), fatal));
+        },
+      ),
   },
   'copy-before-write': {
     childOption: 'file',

@@ -167,7 +167,7 @@ function refcountCacheBytes(options: BlockdevOptionsQcow2, image: Qcow2ImageFact
   return combined - l2CacheBytes(options, image);
 }
 
-/** qcow2's cache and feature options, checked against the opened image (`facts.image`), in QEMU's order. */
+/** qcow2's cache and feature options, checked against the opened image (`facts.image`), in QEMU's order, then its data-file child. */
 export const QCOW2_RULES: Array<OptionRule<BlockdevOptionsQcow2>> = [
   (options) => sizeParameter('cache-size', options['cache-size']),
   (options) => sizeParameter('l2-cache-size', options['l2-cache-size']),
@@ -194,15 +194,9 @@ export const QCOW2_RULES: Array<OptionRule<BlockdevOptionsQcow2>> = [
   (options) => ((uint64(options['cache-clean-interval']) ?? 0n) > UINT_MAX ? 'Cache clean interval too big' : null),
   (options, { image }) =>
     options['lazy-refcounts'] && image!.version < 3 ? 'Lazy refcounts require a qcow2 image with at least qemu 1.1 compatibility level' : null,
-];
-
-/**
- * qcow2's data-file child, which qblockd does not attach: a reference to no
- * node gets QEMU's lookup error; otherwise QEMU's text for images without one
- * (qblockd refuses images with one). QEMU looks it up later in the open, after
- * the image checks. The backing child is opened after the node (graph.ts).
- */
-export const QCOW2_CHILD_RULES: Array<OptionRule<BlockdevOptionsQcow2>> = [
+  // The data-file child, which qblockd does not attach, once the options above are checked: a
+  // reference to no node gets QEMU's lookup error; otherwise QEMU's text for images without one
+  // (qblockd refuses images with one).
   (options, { nodeExists }) => {
     const dataFile = options['data-file'];
     if (dataFile === undefined) return null;

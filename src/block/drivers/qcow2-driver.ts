@@ -25,11 +25,13 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore, BackingC
     /** The node's filename: plain, or `json:` once its backing differs from the header's. */
     private readonly filename: () => string,
     options: BlockdevOptionsQcow2,
+    /** Whether a node or device of that name exists (a `data-file` reference). */
+    nodeExists: (name: string) => boolean,
     /** Sends BLOCK_IMAGE_CORRUPTED. */
     private readonly reportCorruption: (corruption: Qcow2Corruption, fatal: boolean) => void = () => {},
   ) {
     try {
-      this.image = Qcow2Image.open(child.byteStore, (image) => firstProblem(QCOW2_RULES, options, { image }));
+      this.image = Qcow2Image.open(child.byteStore, (image) => firstProblem(QCOW2_RULES, options, { image, nodeExists }));
     } catch (error) {
       if (error instanceof RepairFailure) reportCorruption(error.corruption, true);
       throw asQmpError(error);
