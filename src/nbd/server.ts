@@ -117,8 +117,12 @@ async function resolveAddress(address: SocketAddressLegacy): Promise<{ listenOpt
   throw new QmpError(`Socket address type '${address.type}' is not supported by qblockd`);
 }
 
+/** The size of sockaddr_un's sun_path: QEMU refuses a longer path before it touches the file system. */
+const SUN_PATH_BYTES = 108;
+
 /** QEMU unlinks whatever the path names before it binds (a stale socket, even a plain file). */
 function removeStaleSocket(unixPath: string): void {
+  if (Buffer.byteLength(unixPath) > SUN_PATH_BYTES) throw new QmpError(`UNIX socket path '${unixPath}' is too long`);
   try {
     fs.unlinkSync(unixPath);
   } catch (error) {
