@@ -467,7 +467,8 @@ export class BlockGraph {
 
   /**
    * QEMU's permission conflict over resizing `file` for a user of it as its `file` child that
-   * grows it (a writable format) or forbids growing it (a raw window): another such user, or null.
+   * grows it (a writable format) or forbids growing it (a raw window): another such user, or
+   * for one that grows it, an export (whose BlockBackend does not share resizing); or null.
    */
   fileResizeConflict(file: BlockNode, nodeName: string, use: ChildResize): string | null {
     if (!use) return null;
@@ -477,6 +478,8 @@ export class BlockGraph {
       if (use === 'forbids' && other === 'grows') return permissionConflict(file.nodeName, 'resize', fileChildUser(parent.nodeName), fileChildUser(nodeName));
       if (use === 'grows' && other === 'forbids') return permissionConflict(file.nodeName, 'resize', fileChildUser(nodeName), fileChildUser(parent.nodeName));
     }
+    const exported = [...file.users].some((user) => user.startsWith('export '));
+    if (use === 'grows' && exported) return permissionConflict(file.nodeName, 'resize', fileChildUser(nodeName), UNNAMED_BACKEND);
     return null;
   }
 
