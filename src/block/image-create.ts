@@ -139,9 +139,10 @@ function layout(spec: Qcow2CreateSpec): ImageWrite[] {
   return writes;
 }
 
+/** Writes through the node, as QEMU's BlockBackend does: its dirty bitmaps see the image's bytes. */
 function writeImage(node: BlockNode, writes: ImageWrite[]): void {
-  for (const { offset, data } of writes) node.driver.write(offset, data);
-  node.driver.flush();
+  for (const { offset, data } of writes) node.write(offset, data);
+  node.flush();
 }
 
 /** Formats drive-backup and blockdev-snapshot-sync can create an image in. */
