@@ -3,6 +3,7 @@ import type { BlkdebugEvent } from '../../schema/generated/qapi-types.ts';
 import { BlockIoError } from '../io-error.ts';
 import { ReadBatch } from './read-batch.ts';
 import { EIO, EFBIG } from '../../errno.ts';
+import { hostPath } from '../host-path.ts';
 
 /** QEMU's block layer refuses any request ending past this (BDRV_MAX_LENGTH) with EIO. */
 const MAX_REQUEST_END = 2 ** 63 - 2 ** 30;
@@ -43,12 +44,12 @@ export class FileByteStore implements ByteStore {
   }
 
   static open(path: string, options: { readOnly: boolean }): FileByteStore {
-    return new FileByteStore(path, fs.openSync(path, openFlags(options.readOnly)), options.readOnly);
+    return new FileByteStore(path, fs.openSync(hostPath(path), openFlags(options.readOnly)), options.readOnly);
   }
 
   /** A new descriptor in the new mode replaces the old one only once it is open. */
   setReadOnly(readOnly: boolean): void {
-    const fd = fs.openSync(this.path, openFlags(readOnly));
+    const fd = fs.openSync(hostPath(this.path), openFlags(readOnly));
     fs.closeSync(this.fd);
     this.fd = fd;
     this.readOnly = readOnly;

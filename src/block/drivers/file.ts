@@ -5,6 +5,7 @@ import { FileByteStore, type ByteStore } from './byte-store.ts';
 import { runToEnd, type CoroutineSteps } from '../coroutine-steps.ts';
 import type { BlockDriver, HostLock, HostLockMode } from './driver.ts';
 import type { ImageInfo } from '../../schema/generated/qapi-types.ts';
+import { hostPath } from '../host-path.ts';
 
 /**
  * Who uses each host file (by real path) within this daemon, and how. Both
@@ -21,6 +22,7 @@ export class FileDriver implements BlockDriver {
   /** QEMU's file driver answers bdrv_get_info, without a cluster size: a backup into it gets no warning. */
   readonly clusterSize = 0;
   readonly byteStore: ByteStore;
+  /** The resolved path's bytes (latin1): the key of the host file's users. */
   private readonly realPath: string;
 
   constructor(
@@ -31,12 +33,12 @@ export class FileDriver implements BlockDriver {
     try {
       // Anything but a regular file or a directory is refused before opening: a FIFO opened for reading would block.
       if (isSpecialFile(filename)) throw notRegular(filename);
-      this.realPath = fs.realpathSync(filename);
+      this.realPath = fs.realpathSync.native(hostPath(filename), 'buffer').toString('latin1');
       store = FileByteStore.open(filename, { readOnly });
     } catch (error) {
       throw error instanceof QmpError ? error : openError(filename, error);
     }
-    if (!fs.statSync(this.realPath).isFile()) {
+    if (!fs.statSync(hostPath(filename)).isFile()) {
       store.close();
       throw notRegular(filename);
     }
@@ -126,7 +128,7 @@ export class FileDriver implements BlockDriver {
 
 function isSpecialFile(filename: string): boolean {
   try {
-    const stat = fs.statSync(filename);
+    const stat = fs.statSync(hostPath(filename));
     return !stat.isFile() && !stat.isDirectory();
   } catch {
     return false;
@@ -139,7 +141,7 @@ function notRegular(filename: string): QmpError {
 
 export function allocatedBytes(path: string): number {
   try {
-    return fs.statSync(path).blocks * 512;
+    return fs.statSync(hostPath(path)).blocks * 512;
   } catch {
     return 0;
   }
@@ -185,7 +187,7 @@ export interface FileCreateOptions {
 export function* fileCreation(filename: string, size: bigint, options: FileCreateOptions = {}): CoroutineSteps {
   if (options.extentSizeHint !== undefined && options.extentSizeHint > UINT32_MAX) throw new QmpError('Extent size hint is too large');
   try {
-    fs.closeSync(fs.openSync(filename, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644));
+    fs.closeSync(fs.openSync(hostPath(filename), fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644));
   } catch (error) {
     throw new QmpError(`Could not create '${filename}': ${hostErrorText(error)}`);
   }
