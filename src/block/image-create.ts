@@ -111,13 +111,14 @@ function* createQcow2(graph: BlockGraph, options: BlockdevCreateOptionsQcow2, re
       refuse(resizeConflict(node));
     }
     yield;
-    if (request.preallocation !== 'off') throw new QmpError(`qcow2 preallocation '${request.preallocation}' is not supported by qblockd`);
     const spec: Qcow2CreateSpec = { ...request, dataFile: dataFile?.driver.imageInfo().filename };
     writeImage(file, layout({ ...spec, size: 0n }));
     // QEMU opens the new image as a node of its own, unnamed, which takes the only write permission on its file.
     refuse(graph.deviceWriteConflict(file, graph.generateNodeName()));
     if (file.driver.read(0, 4).readUInt32BE(0) !== QCOW2_MAGIC) throw new QmpError('Image is not in qcow2 format');
     refuse(qcow2SizeProblem(spec));
+    // QEMU preallocates as it grows the image to its size, once the empty image reads back.
+    if (request.preallocation !== 'off') throw new QmpError(`qcow2 preallocation '${request.preallocation}' is not supported by qblockd`);
     writeImage(file, layout(spec));
     dataFile?.driver.byteStore?.truncate(Number(spec.size));
     dataFile?.driver.flush();

@@ -217,7 +217,12 @@ function growFile(store: ByteStore, size: bigint, preallocation: FilePreallocati
     if (preallocation === 'full') {
       const zeroes = Buffer.alloc(Math.min(ZERO_CHUNK, length));
       for (let at = 0; at < length; at += zeroes.length) store.pwrite(zeroes.subarray(0, Math.min(zeroes.length, length - at)), at);
-    } else store.truncate(length);
+    } else {
+      store.truncate(length);
+      // QEMU writes zeroes over the first block (a sector for a file under 4 KiB) so that
+      // alignment probing finds it allocated: the new file's actual-size is one block.
+      if (preallocation === 'off' && length > 0) store.pwrite(Buffer.alloc(Math.min(length, length < 4096 ? 512 : 4096)), 0);
+    }
   } catch (error) {
     throw new QmpError(`Could not resize file: ${hostErrorText(error)}`);
   }
