@@ -8,7 +8,7 @@ import { statusInfo } from './run-state.ts';
 import { settleWhenDue } from '../block/throttle/completion.ts';
 import type { DaemonServices } from './services.ts';
 
-export function hmpCommands({ graph, jobs, machine, exports, runState, printOutput, version }: DaemonServices) {
+export function hmpCommands({ graph, machine, exports, runState, printOutput, version }: DaemonServices) {
   const backingConflict = backingConflictFinder({ graph, machine });
   return {
     async 'human-monitor-command'(args) {
@@ -42,12 +42,8 @@ export function hmpCommands({ graph, jobs, machine, exports, runState, printOutp
           const viaDevice = graph.deviceNode(device) !== undefined;
           // By node name, qemu-io opens a BlockBackend of its own, whose writes a guest disk's refuses to share.
           const guestConflict = viaDevice ? undefined : machine.conflictWithWriter(node);
-          if (!viaDevice) {
-            // Attaching that BlockBackend and detaching it again are two drained sections,
-            // each a paused/running pair of every job on the node.
-            jobs.drain(node);
-            jobs.drain(node);
-          }
+          // By node name, qemu-io's own BlockBackend leaves the node again after the command.
+          if (!viaDevice) graph.backendDetached(node);
           const target = qemuIoTarget(node, graph.writeConflict(node), guestConflict ?? backingConflict(node));
           return viaDevice ? { ...target, tookWrite: () => graph.deviceTookWrite(device) } : target;
         },
