@@ -15,3 +15,6 @@ export function trimStartC(text: string): string {
 export function trimC(text: string): string {
   return text.replace(LEADING, '').replace(TRAILING, '');
 }
+
+/** QEMU keeps strings in modified UTF-8: U+0000 is these two bytes, so a C string never ends early. */
+export const MODIFIED_UTF8_NUL = Buffer.from([0xc0, 0x80]);

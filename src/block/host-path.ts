@@ -1,4 +1,4 @@
-const MODIFIED_UTF8_NUL = Buffer.from([0xc0, 0x80]);
+import { MODIFIED_UTF8_NUL } from '../c-text.ts';
 
 /**
  * A file name as QEMU hands it to the host: QEMU keeps strings in modified

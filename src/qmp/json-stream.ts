@@ -6,6 +6,7 @@
  */
 
 import { JsonFloat, jsonInteger } from './json-value.ts';
+import { MODIFIED_UTF8_NUL } from '../c-text.ts';
 
 export type StreamItem = { kind: 'value'; value: unknown } | { kind: 'error'; message: string };
 
@@ -510,7 +511,6 @@ function decodeUnicodeEscape(token: Buffer, at: number): { text: string; length:
   return { text: String.fromCodePoint(cp), length };
 }
 
-const MODIFIED_UTF8_NUL = Buffer.from([0xc0, 0x80]);
 
 /** The smallest code point of a sequence of 2..6 bytes: a smaller one is overlong. */
 const MIN_CODE_POINT = [0x80, 0x800, 0x10000, 0x200000, 0x4000000];
