@@ -187,7 +187,6 @@ export function formatHelpText(): string {
   return `Supported formats: ${names}\nSupported formats (read-only): ${names}\n`;
 }
 
-
 /** A BlockBackend without a name (a guest disk over a -blockdev node): its root moves with filters as a named one's does. */
 export interface UnnamedBackend {
   node: BlockNode;
@@ -449,7 +448,7 @@ export class BlockGraph {
 
   /** QEMU's permission conflict for a new writer on `node`, when a parent (a format or filter node) unshares writes. */
   writeConflict(node: BlockNode): string | null {
-    const parent = this.parentAsFile(node, (candidate) => unsharesFileWrite(candidate));
+    const parent = this.parentAsFile(node, unsharesFileWrite);
     return parent && permissionConflict(node.nodeName, 'write', UNNAMED_BACKEND, fileChildUser(parent.nodeName));
   }
 
@@ -461,7 +460,7 @@ export class BlockGraph {
 
   /** QEMU's permission conflict for a new writer that also resizes `node` (blockdev-create's), when a parent unshares both. */
   writeResizeConflict(node: BlockNode): string | null {
-    const parent = this.parentAsFile(node, (candidate) => unsharesFileWrite(candidate));
+    const parent = this.parentAsFile(node, unsharesFileWrite);
     return parent && permissionConflict(node.nodeName, 'write, resize', UNNAMED_BACKEND, fileChildUser(parent.nodeName));
   }
 

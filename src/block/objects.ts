@@ -4,7 +4,6 @@ import { checkConfig, configFromProperties } from './throttle/config.ts';
 import { ThrottleGroup } from './throttle/group.ts';
 import { isWellFormedId } from '../qmp/well-formed-id.ts';
 
-
 /**
  * The user-creatable objects of object-add (QEMU's /objects container). Only
  * throttle-group is built; every other type of QEMU's schema is refused as

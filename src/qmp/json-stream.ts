@@ -511,7 +511,6 @@ function decodeUnicodeEscape(token: Buffer, at: number): { text: string; length:
   return { text: String.fromCodePoint(cp), length };
 }
 
-
 /** The smallest code point of a sequence of 2..6 bytes: a smaller one is overlong. */
 const MIN_CODE_POINT = [0x80, 0x800, 0x10000, 0x200000, 0x4000000];
 

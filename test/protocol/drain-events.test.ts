@@ -71,7 +71,6 @@ const THROTTLED_CANCEL: Array<Record<string, unknown>> = [
 
 const TIMESTAMP = /"timestamp": \{"seconds": \d+, "microseconds": \d+\}/g;
 
-
 /** Every line that came after each request, up to and with its reply; the jobs have copied their first chunk before the drains begin. */
 async function transcript(script: Array<Record<string, unknown>>, program?: string): Promise<string[][]> {
   const daemon = await DaemonProcess.start([], { program });
@@ -124,5 +123,3 @@ describeInterop('QEMU 7.2 sends the recorded drain events', { qemuSystem: true }
     expect(await transcript(THROTTLED_CANCEL, 'qemu-system-x86_64')).toEqual(recorded.throttledCancel);
   });
 });
-
-

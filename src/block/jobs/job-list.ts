@@ -4,7 +4,6 @@ import type { BlockNode } from '../node.ts';
 import { Job, type JobDriver, type JobEventSink, type JobGroup } from './job.ts';
 import { isWellFormedId } from '../../qmp/well-formed-id.ts';
 
-
 export interface JobOptions {
   autoFinalize: boolean;
   autoDismiss: boolean;
@@ -122,8 +121,8 @@ export class JobList {
       const ages = nodes.map((node) => age.get(node) ?? -1);
       return { job, oldest: Math.min(...ages), newest: Math.max(...ages) };
     });
-    for (const { job } of [...held].sort((a, b) => a.oldest - b.oldest)) job.pause();
-    for (const { job } of [...held].sort((a, b) => a.newest - b.newest)) job.resume();
+    for (const { job } of held.sort((a, b) => a.oldest - b.oldest)) job.pause();
+    for (const { job } of held.sort((a, b) => a.newest - b.newest)) job.resume();
   }
 
   /**
