@@ -121,6 +121,14 @@ describe('bad input over a real socket: QEMU replies, and the session goes on', 
     expect(await idOfNextVersionReply()).toBe('-9.2233720368547758e+18');
   });
 
+  it('shows a megabyte of bad UTF-8 in a stray token as QEMU 7.2 did (one U+FFFD a sequence; sha256 of the line compared), then goes on', async () => {
+    const pairs = 500_000;
+    client.send(Buffer.concat([Buffer.from('"'), Buffer.alloc(2 * pairs, Buffer.from([0xfd, 0x94])), Buffer.from('\n')]));
+    expect(await client.readLine()).toBe(parseError(`stray '\\"${'\\uFFFD'.repeat(pairs)}\\n'`));
+    client.send('{"execute":"query-version","id":6}\n');
+    expect(await idOfNextVersionReply()).toBe('6');
+  });
+
   it('echoes a 300 KB id', async () => {
     const id = 'x'.repeat(300 * 1024);
     client.send(`{"execute":"query-version","id":"${id}"}\n`);
