@@ -110,3 +110,12 @@ describe('the daemon: several clients, WebSocket, socket files, signals', () => 
     await other.stop();
   });
 });
+
+describe('the launcher, bin/qblockd', () => {
+  it('runs the TypeScript sources through tsx (QBLOCKD_NO_BUNDLE=1) from any working directory', () => {
+    const result = spawnSync(QBLOCKD, ['--version'], { cwd: os.tmpdir(), encoding: 'utf8', env: { ...process.env, QBLOCKD_NO_BUNDLE: '1' } });
+    expect(result.stderr).toBe('');
+    expect(result.stdout).toMatch(/^qblockd \d+\.\d+\.\d+ \(QEMU 7\.2 QMP emulation\)\n$/);
+    expect(result.status).toBe(0);
+  });
+});
