@@ -6,7 +6,7 @@
  * and prints one table: medians with their spread, the ratio to each QEMU program, and
  * each target with whether it is met. Results go to bench/results/.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -159,9 +159,14 @@ async function withDaemons(active: ProgramName[], args: (program: ProgramName) =
 
 /** `count` timings of `action` on each daemon, alternating between daemons on every repetition. */
 async function interleaved(daemons: Daemons, count: number, action: (daemon: BenchDaemon, program: ProgramName, i: number) => Promise<unknown>): Promise<Map<ProgramName, number[]>> {
-  const samples = new Map<ProgramName, number[]>([...daemons.keys()].map((program) => [program, []]));
+  return alternating([...daemons.keys()], count, (program, i) => action(daemons.get(program)!, program, i));
+}
+
+/** `count` timings of `action` for each participant, alternating between them on every repetition. */
+async function alternating<Name>(names: Name[], count: number, action: (name: Name, i: number) => Promise<unknown>): Promise<Map<Name, number[]>> {
+  const samples = new Map<Name, number[]>(names.map((name) => [name, []]));
   for (let i = 0; i < count; i++) {
-    for (const [program, daemon] of daemons) samples.get(program)!.push(await timed(() => action(daemon, program, i)));
+    for (const name of names) samples.get(name)!.push(await timed(() => action(name, i)));
   }
   return samples;
 }
@@ -711,7 +716,8 @@ async function serveNbdImages(active: ProgramName[], images: { data: string; bit
     '--blockdev', `driver=qcow2,node-name=${name},file=${name}-file,read-only=on`,
   ]);
   const servers = active.filter((program) => program !== 'qemu');
-  const sockets = new Map<ProgramName, string>();
+  if (servers.length === 0) return;
+  const sockets = new Map<Server, string>();
   await withDaemons(servers, () => blockdevs, async (daemons) => {
     for (const [program, daemon] of daemons) {
       const socket = path.join(path.dirname(daemon.socketPath), 'nbd.sock');
@@ -720,25 +726,74 @@ async function serveNbdImages(active: ProgramName[], images: { data: string; bit
       await daemon.execute('block-export-add', { type: 'nbd', id: 'data', 'node-name': 'data' });
       await daemon.execute('block-export-add', { type: 'nbd', id: 'bitmap', 'node-name': 'bitmap', bitmaps: ['b0'] });
     }
-    const copy = (program: ProgramName) => execFileSync('nbdcopy', [`nbd+unix:///data?socket=${sockets.get(program)}`, 'null:']);
-    const mapBitmap = (program: ProgramName) => {
-      const opts = `driver=nbd,server.type=unix,server.path=${sockets.get(program)},export=bitmap,x-dirty-bitmap=qemu:dirty-bitmap:b0`;
+    const copy = (server: Server) => execFileSync('nbdcopy', [`nbd+unix:///data?socket=${sockets.get(server)}`, 'null:']);
+    const mapBitmap = (server: Server) => {
+      const opts = `driver=nbd,server.type=unix,server.path=${sockets.get(server)},export=bitmap,x-dirty-bitmap=qemu:dirty-bitmap:b0`;
       return execFileSync('qemu-img', ['map', '--output=json', '--image-opts', opts], { encoding: 'utf8', maxBuffer: 1 << 28 });
     };
     // One unmeasured run of each first: every program is measured warm (for qblockd, JIT-compiled).
+    let map = '';
     for (const program of daemons.keys()) {
       copy(program);
-      mapBitmap(program);
+      map = mapBitmap(program);
     }
-    const reads = await interleaved(daemons, reps(9), async (_daemon, program) => copy(program));
-    const rates = new Map([...reads].map(([program, values]) => [program, values.map((ms) => NBD_DATA_MIB / 1.048576 / (ms / 1000))]));
-    recordAll('nbd', `NBD sequential read, nbdcopy of ${NBD_DATA_MIB} MiB qcow2`, 'MB/s', 'rate', rates, atLeast(1, 'qsd'));
-    const maps = await interleaved(daemons, reps(9), async (_daemon, program, i) => {
-      const output = mapBitmap(program);
-      if (i === 0) crossCheck('qemu-img map of the 16 TiB bitmap over NBD (sha256 of the output)', program, createHash('sha256').update(output).digest('hex'));
-    });
-    recordAll('nbd', 'NBD qemu-img map, 16 TiB bitmap with 10,000 dirty extents', 'ms', 'time', maps, atLeast(1, 'qsd'));
+    const floor = await NbdFloor.start(path.dirname(images.data), images.data, map);
+    try {
+      sockets.set('floor', floor.socket);
+      copy('floor');
+      if (mapBitmap('floor') !== map) throw new Error('bench/nbd-floor.ts mapped the bitmap differently');
+      const participants: Server[] = [...daemons.keys(), 'floor'];
+      const reads = await alternating(participants, reps(9), async (server) => copy(server));
+      const rate = (values: number[]) => values.map((ms) => NBD_DATA_MIB / 1.048576 / (ms / 1000));
+      const copyRow = `NBD sequential read, nbdcopy of ${NBD_DATA_MIB} MiB qcow2`;
+      for (const program of daemons.keys()) record('nbd', copyRow, 'MB/s', 'rate', program, rate(reads.get(program)!), atLeast(1, 'qsd'));
+      const maps = await alternating(participants, reps(9), async (server, i) => {
+        const output = mapBitmap(server);
+        if (i === 0 && server !== 'floor') crossCheck('qemu-img map of the 16 TiB bitmap over NBD (sha256 of the output)', server, createHash('sha256').update(output).digest('hex'));
+      });
+      const mapRow = 'NBD qemu-img map, 16 TiB bitmap with 10,000 dirty extents';
+      for (const program of daemons.keys()) record('nbd', mapRow, 'ms', 'time', program, maps.get(program)!, atLeast(1, 'qsd'));
+      // The floor's rows carry qemu-storage-daemon's samples of the same loop, for the ratio.
+      const floorRow = (figure: string, unit: string, kind: Row['kind'], samples: Map<Server, number[]>) => {
+        record('nbd', `${FLOOR}: ${figure}`, unit, kind, 'qblockd', samples.get('floor')!);
+        if (samples.has('qsd')) record('nbd', `${FLOOR}: ${figure}`, unit, kind, 'qsd', samples.get('qsd')!);
+      };
+      floorRow('nbdcopy of the same data, read from a raw file', 'MB/s', 'rate', new Map([...reads].map(([server, values]) => [server, rate(values)])));
+      floorRow('qemu-img map of the same bitmap, answered from memory', 'ms', 'time', maps);
+    } finally {
+      floor.stop();
+    }
   });
+}
+
+/** Who serves NBD in the nbd suite: qblockd, qemu-storage-daemon, and Node's floor (bench/nbd-floor.ts). */
+type Server = ProgramName | 'floor';
+const FLOOR = 'Node floor (qblockd column): a bare `net.Server`, no block layer';
+
+/** bench/nbd-floor.ts serving `data` (as raw, converted from the qcow2 image) and the map of a bitmap, in `dir`. */
+class NbdFloor {
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly socket: string,
+  ) {}
+
+  static async start(dir: string, qcow2: string, map: string): Promise<NbdFloor> {
+    const raw = path.join(dir, 'floor-data.raw');
+    const mapFile = path.join(dir, 'floor-map.json');
+    execFileSync('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', qcow2, raw]);
+    fs.writeFileSync(mapFile, map);
+    const socket = path.join(dir, 'floor.sock');
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO, 'bench/nbd-floor.ts'), socket, raw, mapFile], { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.once('data', () => resolve());
+      child.once('exit', (code) => reject(new Error(`bench/nbd-floor.ts exited with ${code}`)));
+    });
+    return new NbdFloor(child, socket);
+  }
+
+  stop(): void {
+    this.child.kill();
+  }
 }
 
 // ---------------------------------------------------------------------------------------
