@@ -19,14 +19,15 @@ export interface ResizeContext {
 }
 
 /**
- * Parents that forbid resizing their child, and as which child: a writable format node
- * (qcow2) and a raw window (an offset or a size) their file, copy-before-write its target,
+ * Parents that forbid resizing their child, and as which child: a format node (qcow2,
+ * writable or not) and a raw window (an offset or a size) their file, copy-before-write its target,
  * and the filter a backup job puts above its source (its job forbids resizing what it reads) its file.
  */
 function unsharedByParent(graph: BlockGraph, parent: BlockNode, node: BlockNode): NodeUser | null {
   const index = parent.children.indexOf(node);
   const name = `node '${parent.nodeName}'`;
-  if (index === 0 && graph.childResize(parent) !== undefined) return { name, role: 'file' };
+  // Asked as if writable: a qcow2 node unshares resizing its file even when it is read-only.
+  if (index === 0 && graph.childResize(parent, false) !== undefined) return { name, role: 'file' };
   const filter = parent.driver.format === 'copy-before-write';
   if (filter && index === 1) return { name, role: 'target' };
   if (filter && index === 0 && !parent.monitorOwned) return { name, role: 'file' };
