@@ -149,6 +149,11 @@ export class BlockNode {
         if (bitmap) checkBitmapPermission(bitmap, 'resize');
       }
     });
+    this.bitmapsFollowSize();
+  }
+
+  /** The node's size changed (its own resize, or a format above cutting or extending its file): every bitmap follows it. */
+  bitmapsFollowSize(): void {
     for (const bitmap of this.bitmaps) bitmap.data.resize(this.size());
   }
 
@@ -303,7 +308,11 @@ class LinkByteStore implements ByteStore {
   }
 
   truncate(length: number): void {
-    this.target.truncate(length);
+    const node = this.link.node;
+    const fileStore = node.driver.byteStore;
+    if (!fileStore) return this.throughNode.truncate(length);
+    fileStore.truncate(length);
+    node.bitmapsFollowSize();
   }
 
   flush(): void {

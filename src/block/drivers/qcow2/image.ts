@@ -574,7 +574,8 @@ export class Qcow2Image {
    * Shrinking as QEMU's qcow2_co_truncate does it. The guest clusters [first, end) are
    * discarded table by table, through the lookup that gives an L1 entry without a table of
    * its own a fresh zeroed one first (so a shrink can allocate, and reuse clusters freed a
-   * table earlier); then the L2 tables wholly past the new end are freed; then the file is
+   * table earlier); then the L2 tables wholly past the new end are freed; then the refcount
+   * table is written again without the blocks that count nothing; then the file is
    * cut after its last used cluster, a cut that may fail without failing the resize (QEMU
    * only warns). QEMU clears entries in its L2 cache: a table about to be freed keeps its
    * old entries on disk unless a later allocation flushed the cache first.
@@ -611,6 +612,7 @@ export class Qcow2Image {
       if (tableOffset !== 0) this.refcounts.free(tableOffset, this.clusterSize);
     }
     this.store.flush();
+    this.refcounts.shrinkTable();
     this.cutFreeTail();
   }
 

@@ -1,6 +1,6 @@
 import type { ByteStore } from '../byte-store.ts';
 import { CORRUPTION_TEXTS, Qcow2Corruption, type MetadataGuard } from './corruption.ts';
-import { Qcow2FormatError, type Qcow2Header } from './header.ts';
+import type { Qcow2Header } from './header.ts';
 
 /** The offset bits of a refcount table entry; the low bits are reserved and, as in QEMU, ignored. */
 const REFCOUNT_TABLE_OFFSET_MASK = 0xfffffffffffffe00n;
@@ -73,23 +73,20 @@ export class RefcountManager {
   allocate(count: number, atClusterZero: () => void = () => this.guard?.check(0, count * this.clusterSize)): number {
     for (;;) {
       const start = this.findFreeRun(count);
-      const missing = this.firstUncoveredBlock(start, count);
-      if (missing === 0) {
-        // A refcount table that counts nothing: QEMU's free-cluster index has passed the run and the
-        // block placed after it, hooked up or not; once the block is hooked up the search starts over.
-        this.freeHint = start + count + 1;
-        this.createBlock(0, start + count);
-        this.freeHint = 0;
-        continue;
-      }
-      if (missing !== null) {
-        this.createBlock(missing, start + count);
-        continue;
-      }
-      if (start === 0) atClusterZero();
-      this.setRun(start, count, 1);
+      // QEMU's free-cluster index has passed the run: a refcount block the run needs goes after it.
       this.freeHint = start + count;
-      return start * this.clusterSize;
+      const missing = this.firstUncoveredBlock(start, count);
+      if (missing === null) {
+        if (start === 0) atClusterZero();
+        this.setRun(start, count, 1);
+        return start * this.clusterSize;
+      }
+      this.createBlock(missing);
+      // QEMU counted the run's clusters up to the first one without a block, then took those counts
+      // back, which moved its free index back to the run's start. A refcount table that counted
+      // nothing: once its first block is hooked up the search starts over.
+      if (missing * this.entriesPerBlock > start) this.freeHint = start;
+      if (missing === 0) this.freeHint = 0;
     }
   }
 
@@ -112,7 +109,7 @@ export class RefcountManager {
     const last = Math.floor((offset + size - 1) / this.clusterSize);
     for (let cluster = first; cluster <= last; cluster++) {
       const missing = this.firstUncoveredBlock(cluster, 1);
-      if (missing !== null) this.createBlock(missing, cluster + 1);
+      if (missing !== null) this.createBlock(missing);
       this.set(cluster, this.get(cluster) + 1);
     }
     this.freeByteOffset = (offset + size) % this.clusterSize ? offset + size : 0;
@@ -124,7 +121,8 @@ export class RefcountManager {
       const cluster = this.findFreeRun(1);
       const missing = this.firstUncoveredBlock(cluster, 1);
       if (missing === null) return cluster;
-      this.createBlock(missing, cluster + 1);
+      this.freeHint = cluster + 1;
+      this.createBlock(missing);
     }
   }
 
@@ -137,6 +135,38 @@ export class RefcountManager {
       if (current > 0) this.set(cluster, current - 1);
       if (current === 1) this.freeHint = Math.min(this.freeHint, cluster);
     }
+  }
+
+  /**
+   * The last step of a shrink, as QEMU's qcow2_shrink_reftable: a refcount block that
+   * counts no cluster but its own leaves the table, and the whole table is written
+   * again and flushed, whether an entry changed or not. A block left out is then
+   * dropped: its own count goes with it, or the block that counts it counts it no more.
+   */
+  shrinkTable(): void {
+    const kept = this.table.map((offset, index) => (offset && this.countsOthers(index, offset) ? offset : 0));
+    this.store.pwrite(encodeTable(kept), this.header.refcountTableOffset);
+    this.store.flush();
+    for (const [index, offset] of this.table.entries()) {
+      if (!offset || kept[index]) continue;
+      const cluster = offset / this.clusterSize;
+      if (Math.floor(cluster / this.entriesPerBlock) !== index) this.free(offset, this.clusterSize);
+      this.table[index] = 0;
+      this.blocks.delete(index);
+      this.usedEntries = null;
+      this.freeHint = Math.min(this.freeHint, cluster);
+    }
+  }
+
+  /** Whether refcount block `index` (at `offset`) counts any cluster but itself. */
+  private countsOthers(index: number, offset: number): boolean {
+    const block = this.block(index)!;
+    const cluster = offset / this.clusterSize;
+    const own = Math.floor(cluster / this.entriesPerBlock) === index ? cluster % this.entriesPerBlock : -1;
+    for (let entry = 0; entry < this.entriesPerBlock; entry++) {
+      if (entry !== own && this.readEntry(block, entry) !== 0) return true;
+    }
+    return false;
   }
 
   private findFreeRun(count: number): number {
@@ -188,19 +218,27 @@ export class RefcountManager {
   }
 
   /**
-   * A new refcount block goes in the first cluster of the range it covers,
-   * and counts itself. The first block's range starts with the header: it is
-   * missing only from a refcount table that counts nothing, and then goes,
-   * as in QEMU, right after the clusters being allocated (`after`).
+   * A new refcount block, where QEMU's alloc_refcount_block puts it: in the first
+   * free cluster from the free-cluster index on (a cluster no block covers counts as
+   * free), which then moves past it. A block inside the range it covers counts
+   * itself; one outside is counted by the block of its own range (made first, the
+   * same way, if there is none).
    */
-  private createBlock(index: number, after: number): void {
+  private createBlock(index: number): void {
     if (index >= this.table.length) this.growTable(index + 1);
     if (this.table[index]) return;
-    const cluster = index === 0 ? after : index * this.entriesPerBlock;
-    if (cluster >= (index + 1) * this.entriesPerBlock) throw new Qcow2FormatError('qcow2: no room for a refcount block in this image');
+    const cluster = this.findFreeRun(1);
+    this.freeHint = cluster + 1;
     this.guard?.check(cluster * this.clusterSize, this.clusterSize, 'refcountBlock');
     const block = Buffer.alloc(this.clusterSize);
-    this.writeEntry(block, cluster % this.entriesPerBlock, 1);
+    const coveringIndex = Math.floor(cluster / this.entriesPerBlock);
+    if (coveringIndex === index) {
+      this.writeEntry(block, cluster % this.entriesPerBlock, 1);
+    } else {
+      this.createBlock(coveringIndex);
+      this.set(cluster, 1);
+      this.store.flush();
+    }
     this.store.pwrite(block, cluster * this.clusterSize);
     this.store.flush();
     // The table entry is written (without an overlap check, as QEMU) before the block counts as there.
