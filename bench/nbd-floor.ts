@@ -10,7 +10,8 @@
  * - `bitmap`: a dirty bitmap answered from memory, from the extents of a
  *   `qemu-img map --output=json` of it (dirty where that map says data: false,
  *   as qemu-img's x-dirty-bitmap reports it), one extent per request.
- * Prints "ready" once it listens.
+ * Prints "ready" once it listens. A client that breaks the protocol, or asks for more than
+ * an export holds, is hung up on; the others are served on.
  */
 import fs from 'node:fs';
 import net from 'node:net';
@@ -20,6 +21,7 @@ import {
   DIRTY_FLAG,
   ExportFlag,
   Info,
+  MAX_BUFFER_SIZE,
   OPTION_HEADER_SIZE,
   Option,
   REQUEST_SIZE,
@@ -72,28 +74,33 @@ function serve(socket: net.Socket): void {
   socket.write(encodeGreeting());
   socket.on('data', (chunk: Buffer) => {
     pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
-    for (;;) {
-      if (!flagsRead) {
-        if (pending.length < 4) return;
-        pending = pending.subarray(4);
-        flagsRead = true;
-      } else if (!negotiated) {
-        if (pending.length < OPTION_HEADER_SIZE) return;
-        const { option, length } = decodeOptionHeader(pending);
-        if (pending.length < OPTION_HEADER_SIZE + length) return;
-        const payload = pending.subarray(OPTION_HEADER_SIZE, OPTION_HEADER_SIZE + length);
-        pending = pending.subarray(OPTION_HEADER_SIZE + length);
-        negotiated = answerOption(socket, option, payload, (name) => (exportName = name));
-      } else {
-        if (pending.length < REQUEST_SIZE) return;
-        const request = decodeRequest(pending.subarray(0, REQUEST_SIZE));
-        pending = pending.subarray(REQUEST_SIZE);
-        if (request.type === Command.DISC) {
-          socket.end();
-          return;
+    try {
+      for (;;) {
+        if (!flagsRead) {
+          if (pending.length < 4) return;
+          pending = pending.subarray(4);
+          flagsRead = true;
+        } else if (!negotiated) {
+          if (pending.length < OPTION_HEADER_SIZE) return;
+          const { option, length } = decodeOptionHeader(pending);
+          if (length > MAX_BUFFER_SIZE) throw new Error('option too long');
+          if (pending.length < OPTION_HEADER_SIZE + length) return;
+          const payload = pending.subarray(OPTION_HEADER_SIZE, OPTION_HEADER_SIZE + length);
+          pending = pending.subarray(OPTION_HEADER_SIZE + length);
+          negotiated = answerOption(socket, option, payload, (name) => (exportName = name));
+        } else {
+          if (pending.length < REQUEST_SIZE) return;
+          const request = decodeRequest(pending.subarray(0, REQUEST_SIZE));
+          pending = pending.subarray(REQUEST_SIZE);
+          if (request.type === Command.DISC) {
+            socket.end();
+            return;
+          }
+          answerRequest(socket, exportName, request);
         }
-        answerRequest(socket, exportName, request);
       }
+    } catch {
+      socket.destroy();
     }
   });
 }
@@ -131,13 +138,17 @@ function answerOption(socket: net.Socket, option: number, payload: Buffer, choos
 
 function answerRequest(socket: net.Socket, exportName: string, request: Request): void {
   const { handle, offset, length } = request;
+  const size = exportName === 'bitmap' ? bitmapSize : dataSize;
+  if (offset + length > size) throw new Error('request past the export');
   if (request.type === Command.BLOCK_STATUS) {
     const extent = exportName === 'bitmap' ? bitmapExtent(offset, length) : { length, flags: 0 };
     socket.write(encodeBlockStatusChunk(handle, true, CONTEXT_ID, [extent]));
   } else if (request.type === Command.READ) {
+    if (length > MAX_BUFFER_SIZE) throw new Error('read too long');
     const reused = freeBuffers.pop();
     const buffer = reused && reused.length >= length ? reused : Buffer.allocUnsafeSlow(length);
-    fs.read(dataFd, buffer, 0, length, offset, () => {
+    fs.read(dataFd, buffer, 0, length, offset, (error) => {
+      if (error) return socket.destroy();
       const head = Buffer.alloc(28);
       encodeChunkHeader(handle, ReplyFlag.DONE, ChunkType.OFFSET_DATA, 8 + length).copy(head);
       head.writeUInt32BE(Math.floor(offset / 2 ** 32), 20);
