@@ -1,7 +1,7 @@
 /**
- * node --import tsx bench/nbd-floor.ts SOCKET DATA_FILE MAP_JSON
+ * node --import tsx bench/nbd-floor.ts SOCKET DATA_FILE MAP_JSON [stream|handle]
  *
- * Node's floor for serving NBD: a bare `net.Server` with no block layer, to set
+ * Node's floor for serving NBD: a bare Node server with no block layer, to set
  * qblockd's NBD figures against what any Node server pays per request. It speaks
  * just enough of the protocol for nbdcopy and qemu-img map (fixed newstyle,
  * structured replies, one meta context, NBD_OPT_GO) and serves two exports:
@@ -10,6 +10,12 @@
  * - `bitmap`: a dirty bitmap answered from memory, from the extents of a
  *   `qemu-img map --output=json` of it (dirty where that map says data: false,
  *   as qemu-img's x-dirty-bitmap reports it), one extent per request.
+ * Two transports carry the same sessions:
+ * - `stream` (the default): `net.Server` and its sockets, the public API qblockd uses;
+ * - `handle`: libuv's pipe handle straight from Node's internal bindings
+ *   (`process.binding('pipe_wrap')`, deprecated and undocumented), reading in its
+ *   read callback and writing with one `writev` per reply, none of the stream
+ *   machinery in between: what Node could do per request below its public API.
  * Prints "ready" once it listens. A client that breaks the protocol, or asks for more than
  * an export holds, is hung up on; the others are served on.
  */
@@ -40,7 +46,8 @@ import {
   type Request,
 } from '../src/nbd/protocol.ts';
 
-const [socketPath, dataPath, mapPath] = process.argv.slice(2) as [string, string, string];
+const [socketPath, dataPath, mapPath, transport = 'stream'] = process.argv.slice(2) as [string, string, string, string?];
+if (transport !== 'stream' && transport !== 'handle') throw new Error(`unknown transport ${transport}: stream or handle`);
 const CONTEXT_ID = 1;
 const EXPORT_FLAGS = ExportFlag.HAS_FLAGS | ExportFlag.READ_ONLY | ExportFlag.SEND_DF | ExportFlag.CAN_MULTI_CONN;
 
@@ -65,14 +72,27 @@ function bitmapExtent(offset: number, length: number): Extent {
   return { length: Math.min(extent.start + extent.length, offset + length) - offset, flags: extent.data ? 0 : DIRTY_FLAG };
 }
 
-function serve(socket: net.Socket): void {
+/** How a session reaches its client: whole replies out, and hanging up. */
+interface Link {
+  /** Writes the chunks as one reply; `sent` runs once the kernel has them all. */
+  send(chunks: Buffer[], sent?: () => void): void;
+  close(): void;
+}
+
+/** One client's protocol state; returns what to do with each chunk of bytes it sends. */
+function session(link: Link): (chunk: Buffer) => void {
   let pending: Buffer = Buffer.alloc(0);
   let negotiated = false;
   let flagsRead = false;
+  let closed = false;
   let exportName = '';
-  socket.on('error', () => socket.destroy());
-  socket.write(encodeGreeting());
-  socket.on('data', (chunk: Buffer) => {
+  const close = () => {
+    closed = true;
+    link.close();
+  };
+  link.send([encodeGreeting()]);
+  return (chunk) => {
+    if (closed) return;
     pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
     try {
       for (;;) {
@@ -87,80 +107,156 @@ function serve(socket: net.Socket): void {
           if (pending.length < OPTION_HEADER_SIZE + length) return;
           const payload = pending.subarray(OPTION_HEADER_SIZE, OPTION_HEADER_SIZE + length);
           pending = pending.subarray(OPTION_HEADER_SIZE + length);
-          negotiated = answerOption(socket, option, payload, (name) => (exportName = name));
+          negotiated = answerOption(link, option, payload, (name) => (exportName = name));
         } else {
           if (pending.length < REQUEST_SIZE) return;
           const request = decodeRequest(pending.subarray(0, REQUEST_SIZE));
           pending = pending.subarray(REQUEST_SIZE);
-          if (request.type === Command.DISC) {
-            socket.end();
-            return;
-          }
-          answerRequest(socket, exportName, request);
+          if (request.type === Command.DISC) return close();
+          answerRequest(link, exportName, request, close);
         }
       }
     } catch {
-      socket.destroy();
+      close();
     }
-  });
+  };
 }
 
 /** Answers one option; true once the client has entered transmission. */
-function answerOption(socket: net.Socket, option: number, payload: Buffer, chooseExport: (name: string) => void): boolean {
+function answerOption(link: Link, option: number, payload: Buffer, chooseExport: (name: string) => void): boolean {
   const nameLength = payload.length >= 4 ? payload.readUInt32BE(0) : 0;
   switch (option) {
     case Option.STRUCTURED_REPLY:
-      socket.write(encodeOptionReply(option, Reply.ACK));
+      link.send([encodeOptionReply(option, Reply.ACK)]);
       return false;
     case Option.SET_META_CONTEXT: {
+      const replies: Buffer[] = [];
       let at = 4 + nameLength + 4;
       for (let count = payload.readUInt32BE(4 + nameLength); count > 0; count--) {
         const length = payload.readUInt32BE(at);
-        socket.write(encodeOptionReply(option, Reply.META_CONTEXT, encodeMetaContext(CONTEXT_ID, payload.toString('utf8', at + 4, at + 4 + length))));
+        replies.push(encodeOptionReply(option, Reply.META_CONTEXT, encodeMetaContext(CONTEXT_ID, payload.toString('utf8', at + 4, at + 4 + length))));
         at += 4 + length;
       }
-      socket.write(encodeOptionReply(option, Reply.ACK));
+      link.send([...replies, encodeOptionReply(option, Reply.ACK)]);
       return false;
     }
     case Option.GO: {
       const name = payload.toString('utf8', 4, 4 + nameLength);
       chooseExport(name);
       const size = name === 'bitmap' ? bitmapSize : dataSize;
-      socket.write(encodeOptionReply(option, Reply.INFO, encodeInfo(Info.EXPORT, encodeExportInfo(size, EXPORT_FLAGS))));
-      socket.write(encodeOptionReply(option, Reply.ACK));
+      link.send([encodeOptionReply(option, Reply.INFO, encodeInfo(Info.EXPORT, encodeExportInfo(size, EXPORT_FLAGS))), encodeOptionReply(option, Reply.ACK)]);
       return true;
     }
     default:
-      socket.write(encodeOptionReply(option, Reply.ERR_UNSUP));
+      link.send([encodeOptionReply(option, Reply.ERR_UNSUP)]);
       return false;
   }
 }
 
-function answerRequest(socket: net.Socket, exportName: string, request: Request): void {
+function answerRequest(link: Link, exportName: string, request: Request, close: () => void): void {
   const { handle, offset, length } = request;
   const size = exportName === 'bitmap' ? bitmapSize : dataSize;
   if (offset + length > size) throw new Error('request past the export');
   if (request.type === Command.BLOCK_STATUS) {
     const extent = exportName === 'bitmap' ? bitmapExtent(offset, length) : { length, flags: 0 };
-    socket.write(encodeBlockStatusChunk(handle, true, CONTEXT_ID, [extent]));
+    link.send([encodeBlockStatusChunk(handle, true, CONTEXT_ID, [extent])]);
   } else if (request.type === Command.READ) {
     if (length > MAX_BUFFER_SIZE) throw new Error('read too long');
     const reused = freeBuffers.pop();
     const buffer = reused && reused.length >= length ? reused : Buffer.allocUnsafeSlow(length);
     fs.read(dataFd, buffer, 0, length, offset, (error) => {
-      if (error) return socket.destroy();
+      if (error) return close();
       const head = Buffer.alloc(28);
       encodeChunkHeader(handle, ReplyFlag.DONE, ChunkType.OFFSET_DATA, 8 + length).copy(head);
       head.writeUInt32BE(Math.floor(offset / 2 ** 32), 20);
       head.writeUInt32BE(offset >>> 0, 24);
-      socket.cork();
-      socket.write(head);
-      socket.write(buffer.subarray(0, length), () => freeBuffers.push(buffer));
-      socket.uncork();
+      link.send([head, buffer.subarray(0, length)], () => freeBuffers.push(buffer));
     });
   } else {
-    socket.write(encodeChunkHeader(handle, ReplyFlag.DONE, ChunkType.NONE, 0));
+    link.send([encodeChunkHeader(handle, ReplyFlag.DONE, ChunkType.NONE, 0)]);
   }
+}
+
+function listenWithStreams(): void {
+  net
+    .createServer((socket) => {
+      socket.on('error', () => socket.destroy());
+      const onBytes = session({
+        send(chunks, sent) {
+          socket.cork();
+          chunks.forEach((chunk, i) => socket.write(chunk, i === chunks.length - 1 ? sent : undefined));
+          socket.uncork();
+        },
+        close: () => socket.end(),
+      });
+      socket.on('data', onBytes);
+    })
+    .listen(socketPath, () => console.log('ready'));
+}
+
+/** The parts of Node 20's internal pipe and stream bindings the `handle` transport uses. */
+interface PipeHandle {
+  bind(path: string): number;
+  listen(backlog: number): number;
+  readStart(): number;
+  writev(request: WriteRequest, chunks: Buffer[], allBuffers: true): number;
+  close(): void;
+  onconnection: (status: number, client: PipeHandle) => void;
+  onread: (arrayBuffer: ArrayBuffer) => void;
+}
+interface WriteRequest {
+  handle: PipeHandle;
+  async: boolean;
+  chunks: Buffer[];
+  oncomplete: (status: number) => void;
+}
+interface PipeBindings {
+  Pipe: new (type: number) => PipeHandle;
+  constants: { SERVER: number };
+}
+interface StreamBindings {
+  WriteWrap: new () => WriteRequest;
+  streamBaseState: Int32Array;
+  kReadBytesOrError: number;
+  kArrayBufferOffset: number;
+  kLastWriteWasAsync: number;
+}
+
+function listenWithHandles(): void {
+  const internal = process as unknown as { binding(name: string): unknown };
+  const { Pipe, constants } = internal.binding('pipe_wrap') as PipeBindings;
+  const stream = internal.binding('stream_wrap') as StreamBindings;
+  const state = stream.streamBaseState;
+  const server = new Pipe(constants.SERVER);
+  if (server.bind(socketPath) !== 0 || server.listen(511) !== 0) throw new Error(`cannot listen on ${socketPath}`);
+  server.onconnection = (status, client) => {
+    if (status !== 0) return;
+    let open = true;
+    const close = () => {
+      if (open) client.close();
+      open = false;
+    };
+    const onBytes = session({
+      send(chunks, sent) {
+        if (!open) return;
+        const request = new stream.WriteWrap();
+        request.handle = client;
+        request.async = false;
+        request.chunks = chunks; // held until the write completes
+        request.oncomplete = (result) => (result < 0 ? close() : sent?.());
+        if (client.writev(request, chunks, true) !== 0) return close();
+        if (!state[stream.kLastWriteWasAsync]) sent?.();
+      },
+      close,
+    });
+    client.onread = (arrayBuffer) => {
+      const read = state[stream.kReadBytesOrError]!;
+      if (read < 0) close();
+      else if (read > 0) onBytes(Buffer.from(arrayBuffer, state[stream.kArrayBufferOffset], read));
+    };
+    client.readStart();
+  };
+  console.log('ready');
 }
 
 try {
@@ -168,4 +264,5 @@ try {
 } catch {
   // nothing there yet
 }
-net.createServer(serve).listen(socketPath, () => console.log('ready'));
+if (transport === 'handle') listenWithHandles();
+else listenWithStreams();

@@ -737,58 +737,86 @@ async function serveNbdImages(active: ProgramName[], images: { data: string; bit
       copy(program);
       map = mapBitmap(program);
     }
-    const floor = await NbdFloor.start(path.dirname(images.data), images.data, map);
+    const floors = await NbdFloor.start(path.dirname(images.data), images.data, map);
     try {
-      sockets.set('floor', floor.socket);
-      copy('floor');
-      if (mapBitmap('floor') !== map) throw new Error('bench/nbd-floor.ts mapped the bitmap differently');
-      const participants: Server[] = [...daemons.keys(), 'floor'];
+      for (const floor of floors) {
+        sockets.set(floor.server, floor.socket);
+        copy(floor.server);
+        if (mapBitmap(floor.server) !== map) throw new Error(`bench/nbd-floor.ts (${floor.transport}) mapped the bitmap differently`);
+      }
+      const participants: Server[] = [...daemons.keys(), ...floors.map((floor) => floor.server)];
       const reads = await alternating(participants, reps(9), async (server) => copy(server));
       const rate = (values: number[]) => values.map((ms) => NBD_DATA_MIB / 1.048576 / (ms / 1000));
       const copyRow = `NBD sequential read, nbdcopy of ${NBD_DATA_MIB} MiB qcow2`;
       for (const program of daemons.keys()) record('nbd', copyRow, 'MB/s', 'rate', program, rate(reads.get(program)!), atLeast(1, 'qsd'));
       const maps = await alternating(participants, reps(9), async (server, i) => {
         const output = mapBitmap(server);
-        if (i === 0 && server !== 'floor') crossCheck('qemu-img map of the 16 TiB bitmap over NBD (sha256 of the output)', server, createHash('sha256').update(output).digest('hex'));
+        const program = server as ProgramName;
+        if (i === 0 && daemons.has(program)) crossCheck('qemu-img map of the 16 TiB bitmap over NBD (sha256 of the output)', program, createHash('sha256').update(output).digest('hex'));
       });
       const mapRow = 'NBD qemu-img map, 16 TiB bitmap with 10,000 dirty extents';
       for (const program of daemons.keys()) record('nbd', mapRow, 'ms', 'time', program, maps.get(program)!, atLeast(1, 'qsd'));
-      // The floor's rows carry qemu-storage-daemon's samples of the same loop, for the ratio.
-      const floorRow = (figure: string, unit: string, kind: Row['kind'], samples: Map<Server, number[]>) => {
-        record('nbd', `${FLOOR}: ${figure}`, unit, kind, 'qblockd', samples.get('floor')!);
-        if (samples.has('qsd')) record('nbd', `${FLOOR}: ${figure}`, unit, kind, 'qsd', samples.get('qsd')!);
-      };
-      floorRow('nbdcopy of the same data, read from a raw file', 'MB/s', 'rate', new Map([...reads].map(([server, values]) => [server, rate(values)])));
-      floorRow('qemu-img map of the same bitmap, answered from memory', 'ms', 'time', maps);
+      // A floor's rows carry qemu-storage-daemon's samples of the same loop, for the ratio.
+      for (const { server, title } of floors) {
+        const floorRow = (figure: string, unit: string, kind: Row['kind'], samples: Map<Server, number[]>) => {
+          record('nbd', `${title}: ${figure}`, unit, kind, 'qblockd', samples.get(server)!);
+          if (samples.has('qsd')) record('nbd', `${title}: ${figure}`, unit, kind, 'qsd', samples.get('qsd')!);
+        };
+        floorRow('nbdcopy of the same data, read from a raw file', 'MB/s', 'rate', new Map([...reads].map(([who, values]) => [who, rate(values)])));
+        floorRow('qemu-img map of the same bitmap, answered from memory', 'ms', 'time', maps);
+      }
     } finally {
-      floor.stop();
+      for (const floor of floors) floor.stop();
     }
   });
 }
 
-/** Who serves NBD in the nbd suite: qblockd, qemu-storage-daemon, and Node's floor (bench/nbd-floor.ts). */
-type Server = ProgramName | 'floor';
-const FLOOR = 'Node floor (qblockd column): a bare `net.Server`, no block layer';
+/** Who serves NBD in the nbd suite: qblockd, qemu-storage-daemon, and Node's floors (bench/nbd-floor.ts). */
+type Server = ProgramName | `floor-${FloorTransport}`;
+type FloorTransport = 'stream' | 'handle';
+const FLOOR_TITLES: Record<FloorTransport, string> = {
+  stream: 'Node floor (qblockd column): a bare `net.Server`, no block layer',
+  handle: "Node floor below its public API (qblockd column): libuv's pipe handle from Node's internal bindings, no stream layer",
+};
 
-/** bench/nbd-floor.ts serving `data` (as raw, converted from the qcow2 image) and the map of a bitmap, in `dir`. */
+/** bench/nbd-floor.ts on one transport, serving `data` (as raw, converted from the qcow2 image) and the map of a bitmap. */
 class NbdFloor {
   private constructor(
     private readonly child: ChildProcess,
+    readonly transport: FloorTransport,
     readonly socket: string,
   ) {}
 
-  static async start(dir: string, qcow2: string, map: string): Promise<NbdFloor> {
+  get server(): Server {
+    return `floor-${this.transport}`;
+  }
+
+  get title(): string {
+    return FLOOR_TITLES[this.transport];
+  }
+
+  /** One floor per transport, in `dir`. */
+  static async start(dir: string, qcow2: string, map: string): Promise<NbdFloor[]> {
     const raw = path.join(dir, 'floor-data.raw');
     const mapFile = path.join(dir, 'floor-map.json');
     execFileSync('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', qcow2, raw]);
     fs.writeFileSync(mapFile, map);
-    const socket = path.join(dir, 'floor.sock');
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO, 'bench/nbd-floor.ts'), socket, raw, mapFile], { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] });
-    await new Promise<void>((resolve, reject) => {
-      child.stdout!.once('data', () => resolve());
-      child.once('exit', (code) => reject(new Error(`bench/nbd-floor.ts exited with ${code}`)));
-    });
-    return new NbdFloor(child, socket);
+    const floors: NbdFloor[] = [];
+    try {
+      for (const transport of Object.keys(FLOOR_TITLES) as FloorTransport[]) {
+        const socket = path.join(dir, `floor-${transport}.sock`);
+        const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO, 'bench/nbd-floor.ts'), socket, raw, mapFile, transport], { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] });
+        floors.push(new NbdFloor(child, transport, socket));
+        await new Promise<void>((resolve, reject) => {
+          child.stdout!.once('data', () => resolve());
+          child.once('exit', (code) => reject(new Error(`bench/nbd-floor.ts (${transport}) exited with ${code}`)));
+        });
+      }
+    } catch (error) {
+      for (const floor of floors) floor.stop();
+      throw error;
+    }
+    return floors;
   }
 
   stop(): void {

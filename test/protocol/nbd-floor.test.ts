@@ -7,8 +7,8 @@ import { CMD, NbdWire, OPT, lstr } from '../support/nbd-client.ts';
 
 const REPO = path.resolve(import.meta.dirname, '../..');
 
-/** bench/nbd-floor.ts, the bench's bare Node NBD server: a client that breaks the protocol is hung up on, and the server goes on. */
-describe('bench/nbd-floor.ts under hostile clients', () => {
+/** bench/nbd-floor.ts, the bench's bare Node NBD server, on each transport: a client that breaks the protocol is hung up on, and the server goes on. */
+describe.each(['stream', 'handle'])('bench/nbd-floor.ts (%s transport) under hostile clients', (transport) => {
   let dir: string;
   let floor: ChildProcess;
   let socket: string;
@@ -17,7 +17,7 @@ describe('bench/nbd-floor.ts under hostile clients', () => {
     fs.writeFileSync(path.join(dir, 'data.raw'), Buffer.alloc(1 << 20, 0x5a));
     fs.writeFileSync(path.join(dir, 'map.json'), JSON.stringify([{ start: 0, length: 1 << 20, data: false }]));
     socket = path.join(dir, 'floor.sock');
-    floor = spawn(process.execPath, ['--import', 'tsx', path.join(REPO, 'bench/nbd-floor.ts'), socket, path.join(dir, 'data.raw'), path.join(dir, 'map.json')], { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] });
+    floor = spawn(process.execPath, ['--import', 'tsx', path.join(REPO, 'bench/nbd-floor.ts'), socket, path.join(dir, 'data.raw'), path.join(dir, 'map.json'), transport], { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise((resolve) => floor.stdout!.once('data', resolve));
   });
   afterAll(() => {
