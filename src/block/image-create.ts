@@ -112,14 +112,14 @@ function* createQcow2(graph: BlockGraph, options: BlockdevCreateOptionsQcow2, re
     }
     yield;
     const spec: Qcow2CreateSpec = { ...request, dataFile: dataFile?.driver.imageInfo().filename };
-    writeImage(file, layout({ ...spec, size: 0n }));
+    writeImage(file, qcow2ImageWrites({ ...spec, size: 0n }));
     // QEMU opens the new image as a node of its own, unnamed, which takes the only write permission on its file.
     refuse(graph.deviceWriteConflict(file, graph.generateNodeName()));
     if (file.driver.read(0, 4).readUInt32BE(0) !== QCOW2_MAGIC) throw new QmpError('Image is not in qcow2 format');
     refuse(qcow2SizeProblem(spec));
     // QEMU preallocates as it grows the image to its size, once the empty image reads back.
     if (request.preallocation !== 'off') throw new QmpError(`qcow2 preallocation '${request.preallocation}' is not supported by qblockd`);
-    writeImage(file, layout(spec));
+    writeImage(file, qcow2ImageWrites(spec));
     dataFile?.driver.byteStore?.truncate(Number(spec.size));
     dataFile?.driver.flush();
     if (options.encrypt) {
@@ -130,14 +130,6 @@ function* createQcow2(graph: BlockGraph, options: BlockdevCreateOptionsQcow2, re
   } finally {
     for (const node of temporary.reverse()) graph.closeImplicit(node);
   }
-}
-
-function layout(spec: Qcow2CreateSpec): ImageWrite[] {
-  const writes = qcow2ImageWrites(spec);
-  if (!writes) {
-    throw new QmpError(`qblockd cannot lay out a qcow2 image of ${spec.size} bytes with ${spec.clusterSize}-byte clusters and ${spec.refcountBits}-bit refcounts: use larger clusters`);
-  }
-  return writes;
 }
 
 /** Writes through the node, as QEMU's BlockBackend does: its dirty bitmaps see the image's bytes. */

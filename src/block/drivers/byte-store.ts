@@ -114,13 +114,16 @@ function openFlags(readOnly: boolean): string {
 /** In-memory storage that records every write, so tests can cut the history anywhere (a crash). */
 export class MemoryByteStore implements ByteStore {
   readonly writes: Array<{ offset: number; data: Buffer } | 'flush'> = [];
-  private data: Buffer;
+  /** Room for the contents and more, doubled as they grow, so an image written in small steps is not copied at each one. */
+  private buffer: Buffer;
+  private length: number;
 
   constructor(
     initial: Buffer = Buffer.alloc(0),
     public readOnly = false,
   ) {
-    this.data = Buffer.from(initial);
+    this.buffer = Buffer.from(initial);
+    this.length = initial.length;
   }
 
   setReadOnly(readOnly: boolean): void {
@@ -128,15 +131,15 @@ export class MemoryByteStore implements ByteStore {
   }
 
   contents(): Buffer {
-    return Buffer.from(this.data);
+    return Buffer.from(this.buffer.subarray(0, this.length));
   }
 
   size(): number {
-    return this.data.length;
+    return this.length;
   }
 
   pread(buffer: Buffer, offset: number): number {
-    return offset >= this.data.length ? 0 : this.data.copy(buffer, 0, offset, Math.min(this.data.length, offset + buffer.length));
+    return offset >= this.length ? 0 : this.buffer.copy(buffer, 0, offset, Math.min(this.length, offset + buffer.length));
   }
 
   async preadAsync(buffer: Buffer, offset: number): Promise<number> {
@@ -144,14 +147,21 @@ export class MemoryByteStore implements ByteStore {
   }
 
   pwrite(buffer: Buffer, offset: number): void {
-    if (offset + buffer.length > this.data.length) this.grow(offset + buffer.length);
-    buffer.copy(this.data, offset);
+    if (offset + buffer.length > this.length) this.truncate(offset + buffer.length);
+    buffer.copy(this.buffer, offset);
     this.writes.push({ offset, data: Buffer.from(buffer) });
   }
 
+  /** Bytes past the end are kept zero, so growing again reads zeroes there. */
   truncate(length: number): void {
-    if (length > this.data.length) this.grow(length);
-    else this.data = this.data.subarray(0, length);
+    if (length > this.buffer.length) {
+      const grown = Buffer.alloc(Math.max(length, this.buffer.length * 2));
+      this.buffer.copy(grown, 0, 0, this.length);
+      this.buffer = grown;
+    } else if (length < this.length) {
+      this.buffer.fill(0, length, this.length);
+    }
+    this.length = length;
   }
 
   flush(): void {
@@ -159,10 +169,4 @@ export class MemoryByteStore implements ByteStore {
   }
 
   close(): void {}
-
-  private grow(length: number): void {
-    const grown = Buffer.alloc(length);
-    this.data.copy(grown);
-    this.data = grown;
-  }
 }

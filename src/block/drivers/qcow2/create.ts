@@ -11,6 +11,8 @@ import {
   type HeaderExtension,
   type Qcow2Header,
 } from './header.ts';
+import { RefcountManager } from './refcounts.ts';
+import { MemoryByteStore } from '../byte-store.ts';
 
 /** A new qcow2 image's settings, with QEMU's defaults applied (BlockdevCreateOptionsQcow2). */
 export interface Qcow2CreateSpec {
@@ -146,47 +148,36 @@ export interface ImageWrite {
 }
 
 /**
- * The writes that make a new qcow2 image, laid out as QEMU 7.2's
- * blockdev-create and `qemu-img create` leave it: cluster 0 the header (its
- * extensions, then the backing file name), cluster 1 the refcount table,
- * cluster 2 its one refcount block, then the L1 table, the file ending where
- * the L1 table ends. Returns null when the metadata would not fit in the
- * first refcount block (tiny clusters, large image), which QEMU lays out
- * differently.
+ * The writes that make a new qcow2 image, in the steps of QEMU 7.2's blockdev-create and
+ * `qemu-img create`: cluster 0 the header, cluster 1 a refcount table whose one block is
+ * cluster 2, those three clusters counted, then the L1 table allocated as any clusters
+ * are (so an L1 table larger than the first block counts gets refcount blocks, and
+ * the table grows, where QEMU's allocator puts them), and the full header last (its
+ * extensions, then the backing file name). The file ends where the L1 table ends.
  */
-export function qcow2ImageWrites(spec: Qcow2CreateSpec): ImageWrite[] | null {
+export function qcow2ImageWrites(spec: Qcow2CreateSpec): ImageWrite[] {
   const { clusterSize } = spec;
-  const l1Size = Number(l1Entries(spec));
-  const l1Clusters = Math.ceil((l1Size * 8) / clusterSize);
-  const usedClusters = 3 + l1Clusters;
-  if (usedClusters > (clusterSize * 8) / spec.refcountBits) return null;
-
+  const header = newHeader(spec);
+  const store = new MemoryByteStore();
+  store.pwrite(headerCluster(spec, header), 0);
   const tables = Buffer.alloc(2 * clusterSize);
   tables.writeBigUInt64BE(BigInt(2 * clusterSize), 0);
-  for (let cluster = 0; cluster < usedClusters; cluster++) setRefcount(tables.subarray(clusterSize), cluster, spec.refcountBits, 1);
-
-  const writes: ImageWrite[] = [
-    { offset: 0, data: headerCluster(spec, l1Size, l1Size > 0 ? 3 * clusterSize : 0) },
-    { offset: clusterSize, data: tables },
-  ];
-  if (l1Size > 0) writes.push({ offset: 3 * clusterSize, data: Buffer.alloc(l1Size * 8) });
-  return writes;
-}
-
-/** Sets a refcount (at most 255) in a zeroed block: below a byte, entries fill each byte from its low bits; wider ones are big-endian. */
-function setRefcount(block: Buffer, index: number, bits: number, value: number): void {
-  if (bits < 8) {
-    const perByte = 8 / bits;
-    const shift = (index % perByte) * bits;
-    const byte = Math.floor(index / perByte);
-    block[byte] = (block[byte]! & ~(((1 << bits) - 1) << shift)) | (value << shift);
-    return;
+  store.pwrite(tables, clusterSize);
+  // The header is written whole at the end, with wherever the refcount table has gone.
+  const refcounts = new RefcountManager(store, header, () => {});
+  refcounts.allocate(3);
+  const l1Size = Number(l1Entries(spec));
+  if (l1Size > 0) {
+    header.l1TableOffset = refcounts.allocate(Math.ceil((l1Size * 8) / clusterSize));
+    header.l1Size = l1Size;
+    store.pwrite(Buffer.alloc(l1Size * 8), header.l1TableOffset);
   }
-  const bytes = bits / 8;
-  block[index * bytes + bytes - 1] = value;
+  store.pwrite(headerCluster(spec, header), 0);
+  return store.writes.filter((write) => write !== 'flush');
 }
 
-function headerCluster(spec: Qcow2CreateSpec, l1Size: number, l1TableOffset: number): Buffer {
+/** The header of a new image, with no L1 table yet and its refcount table in cluster 1. */
+function newHeader(spec: Qcow2CreateSpec): Qcow2Header {
   const { clusterSize } = spec;
   const v3 = spec.version === 3;
   const extraHeader = Buffer.alloc(V3_HEADER_LENGTH - V3_FIXED_HEADER);
@@ -196,13 +187,13 @@ function headerCluster(spec: Qcow2CreateSpec, l1Size: number, l1TableOffset: num
   if (spec.dataFile !== undefined) extensions.push({ type: EXT_DATA_FILE, data: Buffer.from(spec.dataFile) });
   // QEMU 7.2 leaves the feature name table out of headers of 4 KiB clusters and less.
   if (v3 && clusterSize > FEATURE_TABLE_MIN_CLUSTER) extensions.push({ type: EXT_FEATURE_TABLE, data: featureTable() });
-  const header: Qcow2Header = {
+  return {
     version: spec.version,
     clusterBits: Math.log2(clusterSize),
     size: 0,
     cryptMethod: 0,
-    l1Size,
-    l1TableOffset,
+    l1Size: 0,
+    l1TableOffset: 0,
     refcountTableOffset: clusterSize,
     refcountTableClusters: 1,
     nbSnapshots: 0,
@@ -219,8 +210,11 @@ function headerCluster(spec: Qcow2CreateSpec, l1Size: number, l1TableOffset: num
     extensions,
     backingFile: spec.backingFile ?? '',
   };
-  const cluster = Buffer.alloc(clusterSize);
-  serializeHeader(header, clusterSize).copy(cluster);
+}
+
+function headerCluster(spec: Qcow2CreateSpec, header: Qcow2Header): Buffer {
+  const cluster = Buffer.alloc(spec.clusterSize);
+  serializeHeader(header, spec.clusterSize).copy(cluster);
   cluster.writeBigUInt64BE(spec.size, 24);
   return cluster;
 }
@@ -245,9 +239,8 @@ export function defaultQcow2Image(size: bigint, backing?: BackingFileName): Buff
     compressionType: 'zlib',
     dataFileRaw: false,
   };
-  const writes = qcow2ImageWrites(spec)!;
-  const last = writes[writes.length - 1]!;
-  const image = Buffer.alloc(last.offset + last.data.length);
+  const writes = qcow2ImageWrites(spec);
+  const image = Buffer.alloc(writes.reduce((end, { offset, data }) => Math.max(end, offset + data.length), 0));
   for (const { offset, data } of writes) data.copy(image, offset);
   return image;
 }

@@ -232,7 +232,6 @@ const OPEN_CHECKS: HeaderCheck[] = [
   (h) => (h.cryptMethod !== CRYPT_NONE ? 'Encrypted qcow2 images are not supported by qblockd' : null),
   (h) => (h.incompatibleFeatures & INCOMPAT_EXTL2 ? 'qcow2 images with extended L2 entries are not supported by qblockd' : null),
   (h) => (h.compressionType !== COMPRESSION_ZLIB ? 'qcow2 compression type other than zlib is not supported by qblockd' : null),
-  (h) => (h.refcountOrder < 3 ? `qcow2 refcount width of ${2 ** h.refcountOrder} bits is not supported by qblockd` : null),
   (h) => (h.size > BigInt(Number.MAX_SAFE_INTEGER) ? 'qcow2: image size is out of range' : null),
   // Table offsets far beyond any file are kept (QEMU reads zeroes there) as long as a double holds them exactly.
   (h) => (!exact(h.l1TableOffset) ? 'qcow2: L1 table offset is out of range' : null),

@@ -64,6 +64,8 @@ const ZERO = 1n;
 /** What `hostCluster` answers for a cluster that holds no plain data cluster of its own. */
 const UNALLOCATED_CLUSTER = -1;
 const ZERO_CLUSTER = -2;
+/** The largest zero buffer QEMU's block layer writes when a driver cannot zero a range otherwise (MAX_BOUNCE_BUFFER). */
+const ZERO_BOUNCE_BYTES = 32768 * 512;
 const COMPRESSED_CLUSTER = -3;
 /** QEMU deflates compressed clusters with a 4 KiB window and memLevel 9 (raw deflate, default level). */
 const DEFLATE_WINDOW_BITS = 12;
@@ -340,27 +342,39 @@ export class Qcow2Image {
     if (bytesRead < piece.length) out.fill(0, piece.at + bytesRead, piece.at + piece.length);
   }
 
+  /**
+   * Writes as QEMU's qcow2 allocates: a cluster that may be written in place (its own,
+   * COPIED) is; a run of clusters of one L2 table that each need a new host cluster
+   * (unallocated, zero without one, compressed, or shared) gets one allocation for all of
+   * them, partial first and last clusters included (handle_alloc), filled around the data
+   * with what the clusters read before. A run goes on in the host clusters right after
+   * the ones the write used before it while they are free (qcow2_alloc_clusters_at), and
+   * from the free-cluster search otherwise.
+   */
   write(offset: number, data: Buffer): void {
     this.checkWritable();
     this.checkRange(offset, data.length);
+    let nextHost: number | null = null;
     for (let at = 0; at < data.length; ) {
       const guestCluster = Math.floor((offset + at) / this.clusterSize);
       const inCluster = (offset + at) % this.clusterSize;
+      const touched = Math.ceil((inCluster + data.length - at) / this.clusterSize);
       const inTable = this.l2Entries - (guestCluster % this.l2Entries);
-      const fresh = inCluster === 0 ? this.freshClusters(guestCluster, Math.min(inTable, Math.floor((data.length - at) / this.clusterSize))) : 0;
-      if (fresh > 0) {
-        // Whole clusters of one L2 table that own no host cluster yet: as in QEMU, the table first,
-        // then one allocation and one data write for the clusters, then one L2 write.
-        this.l2Table(Math.floor(guestCluster / this.l2Entries), true);
-        const host = this.refcounts.allocate(fresh);
-        this.guard.check(host, fresh * this.clusterSize);
-        this.writeAllocated(data.subarray(at, at + fresh * this.clusterSize), host);
-        this.setL2Run(guestCluster, fresh, host);
-        at += fresh * this.clusterSize;
+      const fresh = this.clustersNeedingAllocation(guestCluster, Math.min(touched, inTable));
+      if (fresh === 0) {
+        const count = Math.min(this.clusterSize - inCluster, data.length - at);
+        nextHost = this.writeInPlace(guestCluster, inCluster, data.subarray(at, at + count)) + this.clusterSize;
+        at += count;
         continue;
       }
-      const count = Math.min(this.clusterSize - inCluster, data.length - at);
-      this.writeCluster(guestCluster, inCluster, data.subarray(at, at + count));
+      this.l2Table(Math.floor(guestCluster / this.l2Entries), true);
+      const continued: number = nextHost === null ? 0 : this.refcounts.allocateAt(nextHost / this.clusterSize, fresh);
+      const clusters = continued || fresh;
+      const count = Math.min(clusters * this.clusterSize - inCluster, data.length - at);
+      const piece = data.subarray(at, at + count);
+      const host: number = continued ? nextHost! : this.refcounts.allocate(clusters, () => this.guard.check(inCluster, piece.length));
+      this.writeNewClusters(guestCluster, clusters, inCluster, piece, host);
+      nextHost = host + clusters * this.clusterSize;
       at += count;
     }
   }
@@ -406,35 +420,52 @@ export class Qcow2Image {
     }
   }
 
-  /** How many of the `limit` clusters from `first` on own no host cluster (unallocated, or zero without one). */
-  private freshClusters(first: number, limit: number): number {
+  /** How many of the `limit` clusters from `first` on need a new host cluster to be written (QEMU's cluster_needs_new_alloc). */
+  private clustersNeedingAllocation(first: number, limit: number): number {
     let count = 0;
     while (count < limit) {
-      const entry = this.l2Entry(first + count);
-      if (entry !== null && ((entry & COMPRESSED) !== 0n || (entry & OFFSET_MASK) !== 0n)) break;
+      const entry = this.l2Entry(first + count) ?? 0n;
+      const ownHost = (entry & COMPRESSED) === 0n && (entry & OFFSET_MASK) !== 0n && (entry & COPIED) !== 0n;
+      if (ownHost) break;
       count++;
     }
     return count;
   }
 
-  private writeCluster(guestCluster: number, inCluster: number, piece: Buffer): void {
-    const count = piece.length;
-    const entry = this.l2Entry(guestCluster);
-    const host = entry === null ? 0 : Number(entry & OFFSET_MASK);
-    const inPlace = entry !== null && host !== 0 && (entry & COPIED) !== 0n && (entry & COMPRESSED) === 0n;
-    if (inPlace && (entry & ZERO) === 0n) {
-      this.guard.check(host + inCluster, count);
+  /**
+   * `piece` into the `count` host clusters allocated for the guest clusters from `first` on,
+   * at `host`: the first `inCluster` bytes and whatever follows the piece in the last cluster
+   * copied from what they read before. The clusters they had are freed once the L2 table
+   * points at the new ones.
+   */
+  private writeNewClusters(first: number, count: number, inCluster: number, piece: Buffer, host: number): void {
+    const run = Buffer.alloc(count * this.clusterSize);
+    if (inCluster > 0) this.readWholeCluster(first).copy(run, 0, 0, inCluster);
+    const end = inCluster + piece.length;
+    const lastStart = (count - 1) * this.clusterSize;
+    if (end < run.length) this.readWholeCluster(first + count - 1).copy(run, end, end - lastStart);
+    piece.copy(run, inCluster);
+    this.guard.check(host + inCluster, piece.length);
+    this.writeAllocated(run, host);
+    const previous = Array.from({ length: count }, (_, i) => this.l2Entry(first + i));
+    this.setL2Run(first, count, host);
+    for (const entry of previous) if (entry !== null) this.freeDataCluster(entry);
+  }
+
+  /** `piece` into the host cluster a guest cluster owns (returned); a zero cluster's other bytes are written as zeroes. */
+  private writeInPlace(guestCluster: number, inCluster: number, piece: Buffer): number {
+    const entry = this.l2Entry(guestCluster)!;
+    const host = Number(entry & OFFSET_MASK);
+    this.guard.check(host + inCluster, piece.length);
+    if ((entry & ZERO) === 0n) {
       this.writeData(piece, host + inCluster);
-      return;
+      return host;
     }
-    const cluster = count === this.clusterSize ? Buffer.from(piece) : this.readWholeCluster(guestCluster);
-    if (count !== this.clusterSize) piece.copy(cluster, inCluster);
-    if (!inPlace) this.l2Table(Math.floor(guestCluster / this.l2Entries), true);
-    const target = inPlace ? host : this.refcounts.allocate(1, () => this.guard.check(inCluster, count));
-    this.guard.check(target + inCluster, count);
-    if (inPlace) this.writeData(cluster, target);
-    else this.writeAllocated(cluster, target);
-    this.setL2Entry(guestCluster, BigInt(target) | COPIED);
+    const cluster = Buffer.alloc(this.clusterSize);
+    piece.copy(cluster, inCluster);
+    this.writeData(cluster, host);
+    this.setL2Entry(guestCluster, BigInt(host) | COPIED);
+    return host;
   }
 
   /** Guest data to its host clusters; a blkdebug file child hears write_aio first, as from QEMU's qcow2. */
@@ -478,18 +509,85 @@ export class Qcow2Image {
     }
   }
 
+  /**
+   * Zeroes as QEMU's block layer and qcow2 do: the request goes in pieces, the part before
+   * the first cluster boundary, the whole clusters, the part after the last one. Whole
+   * clusters are zeroed in their L2 entries (`zeroCluster`); so is a cluster only partly
+   * asked for, when the rest of it already reads as zeroes and it holds no data of its own.
+   * A piece that cannot be zeroed that way is written with zeroes, 16 MiB at a time (QEMU's
+   * bounce buffer), each write a normal one.
+   */
   writeZeroes(offset: number, length: number): void {
     this.checkWritable();
     this.checkRange(offset, length);
-    this.forEachCluster(offset, length, (guestCluster, inCluster, count) => {
-      if (this.version === 3 && count === this.clusterSize) {
-        const entry = this.l2Entry(guestCluster) ?? 0n;
-        const keep = (entry & COPIED) !== 0n && (entry & COMPRESSED) === 0n ? entry & (OFFSET_MASK | COPIED) : 0n;
-        this.setL2Entry(guestCluster, keep | ZERO);
-      } else {
-        this.write(guestCluster * this.clusterSize + inCluster, Buffer.alloc(count));
+    const end = offset + length;
+    const headEnd = Math.min(end, Math.ceil(offset / this.clusterSize) * this.clusterSize);
+    const bodyEnd = Math.max(headEnd, Math.floor(end / this.clusterSize) * this.clusterSize);
+    for (const [from, to] of [[offset, headEnd], [headEnd, bodyEnd], [bodyEnd, end]] as const) {
+      for (let at = from; at < to; ) {
+        if (this.zeroPiece(at, to - at)) break;
+        const count = Math.min(to - at, ZERO_BOUNCE_BYTES);
+        this.write(at, Buffer.alloc(count));
+        at += count;
       }
-    });
+    }
+  }
+
+  /** Zeroes [offset, offset+length) in L2 entries, as qcow2_co_pwrite_zeroes; false where it cannot (QEMU's ENOTSUP). */
+  private zeroPiece(offset: number, length: number): boolean {
+    const first = Math.floor(offset / this.clusterSize);
+    const inCluster = offset % this.clusterSize;
+    const end = offset + length;
+    // The image's last cluster needs nothing past the end of the image.
+    const tail = end === this.virtualSize ? 0 : (this.clusterSize - (end % this.clusterSize)) % this.clusterSize;
+    if (inCluster !== 0 || tail !== 0) {
+      const start = first * this.clusterSize;
+      const rest = Math.min(tail, this.virtualSize - end);
+      if (!this.readsAsZero(start, inCluster) || !this.readsAsZero(end, rest) || !this.holdsNoData(first)) return false;
+      return this.zeroCluster(first);
+    }
+    for (let cluster = first; cluster * this.clusterSize < end; cluster++) {
+      if (!this.zeroCluster(cluster)) return false;
+    }
+    return true;
+  }
+
+  /**
+   * Makes one cluster read as zeroes through its L2 entry, as QEMU's qcow2_subcluster_zeroize
+   * (its L2 table is made even if the entry stays as it was): version 3 sets the zero flag,
+   * keeping the host cluster (a compressed one is freed); version 2 has no zero flag and,
+   * without a backing file, discards the cluster instead. False where neither applies
+   * (version 2 over a backing file).
+   */
+  private zeroCluster(guestCluster: number): boolean {
+    if (this.version < 3 && this.backing) return false;
+    this.l2Table(Math.floor(guestCluster / this.l2Entries), true);
+    const entry = this.l2Entry(guestCluster) ?? 0n;
+    const allocated = (entry & COMPRESSED) !== 0n || (entry & OFFSET_MASK) !== 0n;
+    let replacement: bigint;
+    if (this.version < 3) replacement = allocated ? 0n : entry;
+    else replacement = entry & COMPRESSED ? ZERO : entry | ZERO;
+    if (replacement === entry) return true;
+    this.setL2Entry(guestCluster, replacement);
+    if (allocated && (replacement & OFFSET_MASK) === 0n) this.freeDataCluster(entry);
+    return true;
+  }
+
+  /** Whether [offset, offset+length) reads as zeroes by its block status (QEMU's is_zero). */
+  private readsAsZero(offset: number, length: number): boolean {
+    for (let at = offset; at < offset + length; ) {
+      const status = this.blockStatus(at, offset + length - at);
+      if (!status.zero) return false;
+      at += status.length;
+    }
+    return true;
+  }
+
+  /** A cluster unallocated or zero: no data of its own, which a partial zeroing may replace. */
+  private holdsNoData(guestCluster: number): boolean {
+    const entry = this.l2Entry(guestCluster) ?? 0n;
+    if (entry & COMPRESSED) return false;
+    return (entry & ZERO) !== 0n || (entry & OFFSET_MASK) === 0n;
   }
 
   /**

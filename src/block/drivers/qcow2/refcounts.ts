@@ -82,11 +82,35 @@ export class RefcountManager {
         return start * this.clusterSize;
       }
       this.createBlock(missing);
-      // QEMU counted the run's clusters up to the first one without a block, then took those counts
-      // back, which moved its free index back to the run's start. A refcount table that counted
-      // nothing: once its first block is hooked up the search starts over.
-      if (missing * this.entriesPerBlock > start) this.freeHint = start;
-      if (missing === 0) this.freeHint = 0;
+      // QEMU's update_refcount gives up on the run once it has made a block (-EAGAIN), takes back
+      // the counts it had set and tries the same clusters again from the run's start. A refcount
+      // table that counted nothing: once its first block is hooked up the search starts over.
+      this.freeHint = missing === 0 ? 0 : start;
+    }
+  }
+
+  /**
+   * As many of the `count` clusters from `first` on as are free, up to the first one in
+   * use, marked used: QEMU's qcow2_alloc_clusters_at, with which a write carries its host
+   * run on. Returns how many (0 when `first` is in use). A refcount block the clusters need
+   * is made as `allocate` makes it, with the clusters before its range counted meanwhile
+   * (QEMU counts them, then takes the counts back and looks again), so the block may land
+   * in the run and cut it short.
+   */
+  allocateAt(first: number, count: number): number {
+    for (;;) {
+      let free = 0;
+      while (free < count && this.get(first + free) === 0) free++;
+      const missing = free === 0 ? null : this.firstUncoveredBlock(first, free);
+      if (missing === null) {
+        this.setRun(first, free, 1);
+        return free;
+      }
+      const counted = missing * this.entriesPerBlock - first;
+      if (counted > 0) this.setRun(first, counted, 1);
+      this.createBlock(missing);
+      if (counted > 0) this.setRun(first, counted, 0);
+      this.freeHint = Math.min(this.freeHint, first);
     }
   }
 
@@ -194,15 +218,20 @@ export class RefcountManager {
     const block = this.block(index);
     if (!block) throw new Error(`refcount block ${index} missing`);
     const entry = cluster % this.entriesPerBlock;
-    const bytes = this.refcountBits / 8;
     this.writeEntry(block, entry, value);
+    this.writeBack(index, block, entry, entry + 1);
+  }
+
+  /** Writes the bytes holding entries [first, end) of refcount block `index`. */
+  private writeBack(index: number, block: Buffer, first: number, end: number): void {
     if (this.guard?.mayWriteBack(this.table[index]!, 'refcountBlock') === false) return;
-    this.store.pwrite(block.subarray(entry * bytes, entry * bytes + bytes), this.table[index]! + entry * bytes);
+    const from = Math.floor((first * this.refcountBits) / 8);
+    const to = Math.ceil((end * this.refcountBits) / 8);
+    this.store.pwrite(block.subarray(from, to), this.table[index]! + from);
   }
 
   /** Sets [start, start+count) to `value`, one write per refcount block touched. */
   private setRun(start: number, count: number, value: number): void {
-    const bytes = this.refcountBits / 8;
     for (let cluster = start; cluster < start + count; ) {
       const index = Math.floor(cluster / this.entriesPerBlock);
       const block = this.block(index);
@@ -210,9 +239,7 @@ export class RefcountManager {
       const first = cluster % this.entriesPerBlock;
       const end = Math.min(this.entriesPerBlock, first + (start + count - cluster));
       for (let entry = first; entry < end; entry++) this.writeEntry(block, entry, value);
-      if (this.guard?.mayWriteBack(this.table[index]!, 'refcountBlock') !== false) {
-        this.store.pwrite(block.subarray(first * bytes, end * bytes), this.table[index]! + first * bytes);
-      }
+      this.writeBack(index, block, first, end);
       cluster += end - first;
     }
   }
@@ -222,10 +249,10 @@ export class RefcountManager {
    * free cluster from the free-cluster index on (a cluster no block covers counts as
    * free), which then moves past it. A block inside the range it covers counts
    * itself; one outside is counted by the block of its own range (made first, the
-   * same way, if there is none).
+   * same way, if there is none). A block past the end of the refcount table goes
+   * into a new, larger table (`growTable`).
    */
   private createBlock(index: number): void {
-    if (index >= this.table.length) this.growTable(index + 1);
     if (this.table[index]) return;
     const cluster = this.findFreeRun(1);
     this.freeHint = cluster + 1;
@@ -241,6 +268,11 @@ export class RefcountManager {
     }
     this.store.pwrite(block, cluster * this.clusterSize);
     this.store.flush();
+    if (index >= this.table.length) {
+      // Everything counted so far lies below the last range the table or the new block reaches.
+      this.growTable((Math.max(index, coveringIndex) + 1) * this.entriesPerBlock, index, cluster * this.clusterSize, block);
+      return;
+    }
     // The table entry is written (without an overlap check, as QEMU) before the block counts as there.
     this.writeTableEntry(index, cluster * this.clusterSize);
     this.table[index] = cluster * this.clusterSize;
@@ -250,46 +282,45 @@ export class RefcountManager {
   }
 
   /**
-   * Moves the refcount table to a fresh area past everything it covers: new
-   * blocks first, then the table itself, all counted by those new blocks,
-   * then the header, and only then the old table is freed.
+   * A new refcount table, with `newBlock` (at `newBlockOffset`) hooked up at `newIndex`, as
+   * QEMU's qcow2_refcount_area lays it out from cluster `areaStart` on (the start of a range,
+   * past everything counted): refcount blocks for the ranges from there up to what the
+   * table must count (with half as many again to spare), then the table itself, 50% larger
+   * than that, all counted by those new blocks. Then the header, and only then is the old
+   * table freed.
    */
-  private growTable(minimumEntries: number): void {
+  private growTable(areaStart: number, newIndex: number, newBlockOffset: number, newBlock: Buffer): void {
     const entriesPerCluster = this.clusterSize / 8;
-    const areaStart = Math.ceil(Math.max(this.table.length * this.entriesPerBlock, this.store.size() / this.clusterSize) / this.entriesPerBlock) * this.entriesPerBlock;
-    let tableClusters = Math.ceil(Math.max(minimumEntries, this.table.length * 2) / entriesPerCluster);
-    let blockCount = 1;
-    for (;;) {
-      const used = blockCount + tableClusters;
-      const neededBlocks = Math.ceil(used / this.entriesPerBlock);
-      const lastBlockIndex = areaStart / this.entriesPerBlock + neededBlocks - 1;
-      const neededTableClusters = Math.ceil(Math.max(minimumEntries, this.table.length * 2, lastBlockIndex + 1) / entriesPerCluster);
-      if (neededBlocks === blockCount && neededTableClusters === tableClusters) break;
-      blockCount = neededBlocks;
-      tableClusters = neededTableClusters;
-    }
-    const firstBlockIndex = areaStart / this.entriesPerBlock;
-    const used = blockCount + tableClusters;
-    for (let b = 0; b < blockCount; b++) {
+    const totalBlocks = refcountBlocksCovering(areaStart, this.clusterSize, this.refcountBits);
+    const tableEntries = Math.ceil((totalBlocks + Math.ceil(totalBlocks / 2)) / entriesPerCluster) * entriesPerCluster;
+    const tableClusters = tableEntries / entriesPerCluster;
+    const newTable = Array.from({ length: tableEntries }, (_, i) => this.table[i] ?? 0);
+    newTable[newIndex] = newBlockOffset;
+    const areaIndex = areaStart / this.entriesPerBlock;
+    const areaBlocks = totalBlocks - areaIndex;
+    const tableCluster = areaStart + areaBlocks;
+    const areaEnd = tableCluster + tableClusters;
+    const blocks = new Map([[newIndex, newBlock]]);
+    for (let i = 0; i < areaBlocks; i++) {
       const block = Buffer.alloc(this.clusterSize);
-      for (let e = 0; e < this.entriesPerBlock && b * this.entriesPerBlock + e < used; e++) this.writeEntry(block, e, 1);
-      this.store.pwrite(block, (areaStart + b) * this.clusterSize);
-      this.blocks.set(firstBlockIndex + b, block);
+      const covered = (areaIndex + i) * this.entriesPerBlock;
+      for (let entry = 0; entry < Math.min(areaEnd - covered, this.entriesPerBlock); entry++) this.writeEntry(block, entry, 1);
+      this.store.pwrite(block, (areaStart + i) * this.clusterSize);
+      newTable[areaIndex + i] = (areaStart + i) * this.clusterSize;
+      blocks.set(areaIndex + i, block);
     }
-    const newTable = [...this.table];
-    while (newTable.length < tableClusters * entriesPerCluster) newTable.push(0);
-    for (let b = 0; b < blockCount; b++) newTable[firstBlockIndex + b] = (areaStart + b) * this.clusterSize;
-    const tableOffset = (areaStart + blockCount) * this.clusterSize;
-    this.store.pwrite(encodeTable(newTable), tableOffset);
+    this.store.flush();
+    this.store.pwrite(encodeTable(newTable), tableCluster * this.clusterSize);
     this.store.flush();
     const oldOffset = this.header.refcountTableOffset;
     const oldClusters = this.header.refcountTableClusters;
-    this.header.refcountTableOffset = tableOffset;
+    this.header.refcountTableOffset = tableCluster * this.clusterSize;
     this.header.refcountTableClusters = tableClusters;
-    this.table = newTable;
-    this.usedEntries = null;
     this.writeHeader();
     this.store.flush();
+    this.table = newTable;
+    this.usedEntries = null;
+    for (const [index, block] of blocks) this.blocks.set(index, block);
     this.free(oldOffset, oldClusters * this.clusterSize);
   }
 
@@ -311,8 +342,15 @@ export class RefcountManager {
     return block;
   }
 
+  /** Entries narrower than a byte are packed from the byte's lowest bit up, as qcow2 specifies. */
   private readEntry(block: Buffer, entry: number): number {
     switch (this.refcountBits) {
+      case 1:
+      case 2:
+      case 4: {
+        const perByte = 8 / this.refcountBits;
+        return (block[Math.floor(entry / perByte)]! >> ((entry % perByte) * this.refcountBits)) & this.maxRefcount;
+      }
       case 8:
         return block[entry]!;
       case 16:
@@ -326,6 +364,15 @@ export class RefcountManager {
 
   private writeEntry(block: Buffer, entry: number, value: number): void {
     switch (this.refcountBits) {
+      case 1:
+      case 2:
+      case 4: {
+        const perByte = 8 / this.refcountBits;
+        const byte = Math.floor(entry / perByte);
+        const shift = (entry % perByte) * this.refcountBits;
+        block[byte] = (block[byte]! & ~(this.maxRefcount << shift)) | (value << shift);
+        break;
+      }
       case 8:
         block[entry] = value;
         break;
@@ -344,6 +391,33 @@ export class RefcountManager {
     const buffer = Buffer.alloc(length);
     this.store.pread(buffer, offset);
     return buffer;
+  }
+}
+
+/**
+ * How many refcount blocks count `clusters` clusters and the refcount metadata itself,
+ * with half the table's clusters again to spare, as QEMU's qcow2_refcount_metadata_size
+ * sizes a table that grows (its fixed point: blocks and table clusters that count
+ * themselves too).
+ */
+function refcountBlocksCovering(clusters: number, clusterSize: number, refcountBits: number): number {
+  const entriesPerBlock = (clusterSize * 8) / refcountBits;
+  const entriesPerTableCluster = clusterSize / 8;
+  let counted = clusters;
+  let spareAdded = false;
+  let blocks = 0;
+  let tableClusters = 0;
+  let total = 0;
+  for (;;) {
+    const last = total;
+    blocks = Math.ceil((counted + tableClusters + blocks) / entriesPerBlock);
+    tableClusters = Math.ceil(blocks / entriesPerTableCluster);
+    total = counted + blocks + tableClusters;
+    if (total !== last) continue;
+    if (spareAdded) return blocks;
+    counted += Math.ceil(tableClusters / 2);
+    spareAdded = true;
+    total = 0;
   }
 }
 
