@@ -5,6 +5,8 @@ import type { ByteStore } from './drivers/byte-store.ts';
 import { ChildByteStore } from './drivers/child-byte-store.ts';
 import type { BlockDriver, BlockStatus, HostLock, SnapshotSource } from './drivers/driver.ts';
 import type { BlkdebugEvent, BlockdevDetectZeroesOptions, ImageInfo } from '../schema/generated/qapi-types.ts';
+import { BlockIoError } from './io-error.ts';
+import { ENOTSUP } from '../errno.ts';
 
 /** The data path a parent node sees of its child: the child's bitmaps record what the parent writes. */
 export interface BlockChildIo {
@@ -109,20 +111,36 @@ export class BlockNode {
 
   write(offset: number, data: Buffer): void {
     this.assertWritable();
-    this.driver.write(offset, data);
-    this.markDirty(offset, data.length);
+    this.markingWrite(offset, data.length, () => this.driver.write(offset, data));
   }
 
   writeZeroes(offset: number, length: number): void {
     this.assertWritable();
-    this.driver.writeZeroes(offset, length);
-    this.markDirty(offset, length);
+    this.markingWrite(offset, length, () => this.driver.writeZeroes(offset, length));
   }
 
+  /** A driver that cannot compress fails the write, as QEMU's block layer does. */
   writeCompressed(offset: number, data: Buffer): void {
     this.assertWritable();
-    this.driver.writeCompressed!(offset, data);
-    this.markDirty(offset, data.length);
+    this.markingWrite(offset, data.length, () => {
+      if (!this.driver.writeCompressed) throw new BlockIoError(ENOTSUP);
+      this.driver.writeCompressed(offset, data);
+    });
+  }
+
+  /**
+   * Runs a write and marks the range dirty, also when the driver fails it: QEMU marks a
+   * write's range once the request has reached the driver, whatever the driver answers
+   * (the data there may have changed in part).
+   */
+  markingWrite(offset: number, length: number, write: () => void): void {
+    try {
+      write();
+    } catch (error) {
+      if (error instanceof BlockIoError) this.markDirty(offset, length);
+      throw error;
+    }
+    this.markDirty(offset, length);
   }
 
   /** Discard is ignored unless the node was opened with discard=unmap, as in QEMU; nothing is marked. */
@@ -303,8 +321,7 @@ class LinkByteStore implements ByteStore {
     const node = this.link.node;
     const fileStore = node.driver.byteStore;
     if (!fileStore) return this.throughNode.pwrite(buffer, offset);
-    fileStore.pwrite(buffer, offset);
-    node.markDirty(offset, buffer.length);
+    node.markingWrite(offset, buffer.length, () => fileStore.pwrite(buffer, offset));
   }
 
   truncate(length: number): void {

@@ -78,6 +78,7 @@ function qemuIoTarget(node: BlockNode, writeConflict: string | null, conflict: s
     read: (offset, length) => node.read(offset, length),
     write: (offset, data) => node.write(offset, data),
     writeZeroes: (offset, length) => node.writeZeroes(offset, length),
+    writeCompressed: (offset, data) => node.writeCompressed(offset, data),
     discard: (offset, length) => node.discard(offset, length),
     flush: () => node.flush(),
   };

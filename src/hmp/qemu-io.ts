@@ -13,6 +13,8 @@ export interface QemuIoTarget {
   read(offset: number, length: number): Buffer;
   write(offset: number, data: Buffer): void;
   writeZeroes(offset: number, length: number): void;
+  /** A compressed write (`write -c`); fails with ENOTSUP where the driver cannot compress. */
+  writeCompressed(offset: number, data: Buffer): void;
   discard(offset: number, length: number): void;
   flush(): void;
 }
@@ -28,6 +30,7 @@ export const NO_MEDIUM_TARGET: QemuIoTarget = {
   read: noMedium,
   write: noMedium,
   writeZeroes: noMedium,
+  writeCompressed: noMedium,
   discard: noMedium,
   flush: () => {},
 };
@@ -112,6 +115,8 @@ interface QemuIoCommand {
   flagRules: FlagRule[];
   /** Lengths above MAX_REQUEST_BYTES are refused (qemu-io prints its own text for each command). */
   limitsLength(flags: Flags): boolean;
+  /** What qemu-io prints, and does nothing, for these numbers: checked before the request meets the node. */
+  operandProblem?(offset: bigint, length: bigint, flags: Flags): string | undefined;
   /** Does the request; returns a line qemu-io prints before its report, if any. */
   run(target: QemuIoTarget, request: Request): string | undefined | void;
   /** qemu-io returns the command's failure without printing it (flush). */
@@ -128,7 +133,10 @@ const onlyOneSource: FlagRule = {
   holds: (flags) => [flags.has('z'), flags.has('P'), flags.has('s')].filter(Boolean).length <= 1,
   message: () => 'Only one of -z, -P, and -s can be specified at the same time',
 };
-const needsZ = (letter: string): FlagRule => ({ holds: (flags) => !flags.has(letter) || flags.has('z') });
+const needsZ = (letter: string): FlagRule => ({
+  holds: (flags) => !flags.has(letter) || flags.has('z'),
+  message: () => `-${letter} requires -z to be specified`,
+});
 const validPattern: FlagRule = {
   holds: (flags) => !flags.has('P') || patternByte(String(flags.get('P'))) !== null,
   message: (flags) => `${String(flags.get('P'))} is not a valid pattern byte`,
@@ -138,6 +146,7 @@ function guestWrite(target: QemuIoTarget, { offset, length, flags }: Request): v
   // -b writes the VM state area and -s copies a host file: neither is guest data qblockd tracks.
   if (flags.has('b') || flags.has('s')) return;
   if (flags.has('z')) target.writeZeroes(offset, length);
+  else if (flags.has('c')) target.writeCompressed(offset, patternBuffer(patternOf(flags), length));
   else inPieces(offset, length, (at, size) => target.write(at, patternBuffer(patternOf(flags), size)));
 }
 
@@ -164,8 +173,23 @@ const WRITE: QemuIoCommand = {
   vector: false,
   operands: 2,
   writes: true,
-  flagRules: [{ holds: (flags) => !(flags.has('b') && flags.has('z')) }, needsZ('u'), needsZ('n'), onlyOneSource, validPattern],
+  // qemu-io reads the pattern while it parses the options, so a bad one is found first.
+  flagRules: [
+    validPattern,
+    { holds: (flags) => !(flags.has('b') && flags.has('z')), message: () => '-b and -z cannot be specified at the same time' },
+    { holds: (flags) => !(flags.has('f') && (flags.has('b') || flags.has('c'))), message: () => '-f and -b or -c cannot be specified at the same time' },
+    needsZ('n'),
+    needsZ('u'),
+    onlyOneSource,
+  ],
   limitsLength: (flags) => !flags.has('n'),
+  // The VM state area and compressed writes take whole sectors.
+  operandProblem: (offset, length, flags) => {
+    if (!flags.has('b') && !flags.has('c')) return undefined;
+    if (offset % 512n) return `${offset} is not a sector-aligned value for 'offset'`;
+    if (length % 512n) return `${length} is not a sector-aligned value for 'count'`;
+    return undefined;
+  },
   run: guestWrite,
 };
 
@@ -176,7 +200,8 @@ const AIO_WRITE: QemuIoCommand = {
   optstring: 'CfiqzuP:',
   vector: true,
   writes: true,
-  flagRules: [needsZ('u'), onlyOneSource, validPattern],
+  // QEMU 7.2's aio_write never records -P, so its -z/-P conflict check never fires: -z wins.
+  flagRules: [validPattern, needsZ('u')],
   limitsLength: (flags) => !flags.has('z'),
   run: guestWrite,
 };
@@ -293,6 +318,8 @@ export function runQemuIoCommand(commandLine: string, target: QemuIoTarget, prin
   }
   const [offset, ...lengths] = numbers as [bigint, ...bigint[]];
   const length = lengths.reduce((sum, each) => sum + each, 0n);
+  const operandProblem = command.operandProblem?.(offset, length, flags);
+  if (operandProblem) return say(operandProblem, warnings);
   if (target.size !== null && offset + length > BigInt(target.size)) return say(`${command.name} failed: Input/output error`, warnings);
   const request = { offset: Number(offset), length: Number(length), flags };
   const started = now();
