@@ -14,7 +14,7 @@ export interface BlockChildIo {
   read(offset: number, length: number): Buffer;
   readInto(offset: number, into: Buffer): Promise<void>;
   write(offset: number, data: Buffer): void;
-  writeZeroes(offset: number, length: number): void;
+  writeZeroes(offset: number, length: number, mayUnmap?: boolean): void;
   /** Set when the child's format can store compressed clusters. */
   writeCompressed?(offset: number, data: Buffer): void;
   discard(offset: number, length: number): void;
@@ -114,9 +114,9 @@ export class BlockNode {
     this.markingWrite(offset, data.length, () => this.driver.write(offset, data));
   }
 
-  writeZeroes(offset: number, length: number): void {
+  writeZeroes(offset: number, length: number, mayUnmap = false): void {
     this.assertWritable();
-    this.markingWrite(offset, length, () => this.driver.writeZeroes(offset, length));
+    this.markingWrite(offset, length, () => this.driver.writeZeroes(offset, length, mayUnmap));
   }
 
   /** A driver that cannot compress fails the write, as QEMU's block layer does. */
@@ -240,8 +240,8 @@ export class ChildLink implements BlockChildIo {
     this.node.write(offset, data);
   }
 
-  writeZeroes(offset: number, length: number): void {
-    this.node.writeZeroes(offset, length);
+  writeZeroes(offset: number, length: number, mayUnmap = false): void {
+    this.node.writeZeroes(offset, length, mayUnmap);
   }
 
   get writeCompressed(): ((offset: number, data: Buffer) => void) | undefined {

@@ -466,7 +466,8 @@ export class NbdConnection implements ExportClient {
         });
       case Command.WRITE_ZEROES:
         return this.reply(request, 'writing to file failed', () => {
-          node.writeZeroes(offset, request.length);
+          // Without NO_HOLE the range may be unmapped, as QEMU's server asks.
+          node.writeZeroes(offset, request.length, (request.flags & CommandFlag.NO_HOLE) === 0);
           if (fua) node.flush();
         });
       case Command.TRIM:

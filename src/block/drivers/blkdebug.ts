@@ -88,10 +88,10 @@ export class BlkdebugDriver implements BlockDriver {
     this.debugEvent('pwritev_done');
   }
 
-  writeZeroes(offset: number, length: number): void {
+  writeZeroes(offset: number, length: number, mayUnmap = false): void {
     this.debugEvent('pwritev_zero');
     this.check('write-zeroes', offset, length);
-    this.child.writeZeroes(offset, length);
+    this.child.writeZeroes(offset, length, mayUnmap);
     this.debugEvent('pwritev_done');
   }
 

@@ -103,9 +103,9 @@ export class CopyBeforeWriteDriver implements BlockDriver, SnapshotSource {
     this.child.write(offset, data);
   }
 
-  writeZeroes(offset: number, length: number): void {
+  writeZeroes(offset: number, length: number, mayUnmap = false): void {
     this.copyBefore(offset, length);
-    this.child.writeZeroes(offset, length);
+    this.child.writeZeroes(offset, length, mayUnmap);
   }
 
   discard(offset: number, length: number): void {

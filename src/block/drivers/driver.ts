@@ -85,7 +85,8 @@ export interface BlockDriver {
    */
   readInto?(offset: number, into: Buffer): Promise<void>;
   write(offset: number, data: Buffer): void;
-  writeZeroes(offset: number, length: number): void;
+  /** `mayUnmap`: the range may lose its storage (QEMU's BDRV_REQ_MAY_UNMAP), as long as it reads as zeroes. */
+  writeZeroes(offset: number, length: number, mayUnmap?: boolean): void;
   /** Formats that store compressed clusters (qcow2): whole clusters, compressed where that saves room. */
   writeCompressed?(offset: number, data: Buffer): void;
   discard(offset: number, length: number): void;

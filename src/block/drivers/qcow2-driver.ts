@@ -80,8 +80,8 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore, BackingC
     this.guarded(() => this.image.write(offset, data));
   }
 
-  writeZeroes(offset: number, length: number): void {
-    this.guarded(() => this.image.writeZeroes(offset, length));
+  writeZeroes(offset: number, length: number, mayUnmap = false): void {
+    this.guarded(() => this.image.writeZeroes(offset, length, mayUnmap));
   }
 
   writeCompressed(offset: number, data: Buffer): void {

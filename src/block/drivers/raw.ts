@@ -52,8 +52,8 @@ export class RawDriver implements BlockDriver {
     this.child.write(this.offset + offset, data);
   }
 
-  writeZeroes(offset: number, length: number): void {
-    this.child.writeZeroes(this.offset + offset, length);
+  writeZeroes(offset: number, length: number, mayUnmap = false): void {
+    this.child.writeZeroes(this.offset + offset, length, mayUnmap);
   }
 
   discard(offset: number, length: number): void {

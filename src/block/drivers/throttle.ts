@@ -53,9 +53,9 @@ export class ThrottleDriver implements BlockDriver {
     this.child.write(offset, data);
   }
 
-  writeZeroes(offset: number, length: number): void {
+  writeZeroes(offset: number, length: number, mayUnmap = false): void {
     this.group.admit('write', length);
-    this.child.writeZeroes(offset, length);
+    this.child.writeZeroes(offset, length, mayUnmap);
   }
 
   discard(offset: number, length: number): void {

@@ -517,7 +517,7 @@ export class Qcow2Image {
    * A piece that cannot be zeroed that way is written with zeroes, 16 MiB at a time (QEMU's
    * bounce buffer), each write a normal one.
    */
-  writeZeroes(offset: number, length: number): void {
+  writeZeroes(offset: number, length: number, mayUnmap = false): void {
     this.checkWritable();
     this.checkRange(offset, length);
     const end = offset + length;
@@ -525,7 +525,7 @@ export class Qcow2Image {
     const bodyEnd = Math.max(headEnd, Math.floor(end / this.clusterSize) * this.clusterSize);
     for (const [from, to] of [[offset, headEnd], [headEnd, bodyEnd], [bodyEnd, end]] as const) {
       for (let at = from; at < to; ) {
-        if (this.zeroPiece(at, to - at)) break;
+        if (this.zeroPiece(at, to - at, mayUnmap)) break;
         const count = Math.min(to - at, ZERO_BOUNCE_BYTES);
         this.write(at, Buffer.alloc(count));
         at += count;
@@ -534,7 +534,7 @@ export class Qcow2Image {
   }
 
   /** Zeroes [offset, offset+length) in L2 entries, as qcow2_co_pwrite_zeroes; false where it cannot (QEMU's ENOTSUP). */
-  private zeroPiece(offset: number, length: number): boolean {
+  private zeroPiece(offset: number, length: number, mayUnmap: boolean): boolean {
     const first = Math.floor(offset / this.clusterSize);
     const inCluster = offset % this.clusterSize;
     const end = offset + length;
@@ -544,10 +544,10 @@ export class Qcow2Image {
       const start = first * this.clusterSize;
       const rest = Math.min(tail, this.virtualSize - end);
       if (!this.readsAsZero(start, inCluster) || !this.readsAsZero(end, rest) || !this.holdsNoData(first)) return false;
-      return this.zeroCluster(first);
+      return this.zeroCluster(first, mayUnmap);
     }
     for (let cluster = first; cluster * this.clusterSize < end; cluster++) {
-      if (!this.zeroCluster(cluster)) return false;
+      if (!this.zeroCluster(cluster, mayUnmap)) return false;
     }
     return true;
   }
@@ -555,18 +555,19 @@ export class Qcow2Image {
   /**
    * Makes one cluster read as zeroes through its L2 entry, as QEMU's qcow2_subcluster_zeroize
    * (its L2 table is made even if the entry stays as it was): version 3 sets the zero flag,
-   * keeping the host cluster (a compressed one is freed); version 2 has no zero flag and,
+   * keeping the host cluster unless the write may unmap it (a compressed one is freed
+   * either way); version 2 has no zero flag and,
    * without a backing file, discards the cluster instead. False where neither applies
    * (version 2 over a backing file).
    */
-  private zeroCluster(guestCluster: number): boolean {
+  private zeroCluster(guestCluster: number, mayUnmap: boolean): boolean {
     if (this.version < 3 && this.backing) return false;
     this.l2Table(Math.floor(guestCluster / this.l2Entries), true);
     const entry = this.l2Entry(guestCluster) ?? 0n;
     const allocated = (entry & COMPRESSED) !== 0n || (entry & OFFSET_MASK) !== 0n;
     let replacement: bigint;
     if (this.version < 3) replacement = allocated ? 0n : entry;
-    else replacement = entry & COMPRESSED ? ZERO : entry | ZERO;
+    else replacement = entry & COMPRESSED || (mayUnmap && allocated) ? ZERO : entry | ZERO;
     if (replacement === entry) return true;
     this.setL2Entry(guestCluster, replacement);
     if (allocated && (replacement & OFFSET_MASK) === 0n) this.freeDataCluster(entry);

@@ -1,6 +1,11 @@
+import { EFBIG } from '../../../errno.ts';
+import { BlockIoError } from '../../io-error.ts';
 import type { ByteStore } from '../byte-store.ts';
 import { CORRUPTION_TEXTS, Qcow2Corruption, type MetadataGuard } from './corruption.ts';
 import type { Qcow2Header } from './header.ts';
+
+/** QEMU's QCOW_MAX_REFTABLE_SIZE. */
+const MAX_REFTABLE_SIZE = 8 * 1024 * 1024;
 
 /** The offset bits of a refcount table entry; the low bits are reserved and, as in QEMU, ignored. */
 const REFCOUNT_TABLE_OFFSET_MASK = 0xfffffffffffffe00n;
@@ -293,6 +298,8 @@ export class RefcountManager {
     const entriesPerCluster = this.clusterSize / 8;
     const totalBlocks = refcountBlocksCovering(areaStart, this.clusterSize, this.refcountBits);
     const tableEntries = Math.ceil((totalBlocks + Math.ceil(totalBlocks / 2)) / entriesPerCluster) * entriesPerCluster;
+    // QEMU compares both counts with QCOW_MAX_REFTABLE_SIZE, a size in bytes, as counts of entries.
+    if (totalBlocks > MAX_REFTABLE_SIZE || tableEntries > MAX_REFTABLE_SIZE) throw new BlockIoError(EFBIG);
     const tableClusters = tableEntries / entriesPerCluster;
     const newTable = Array.from({ length: tableEntries }, (_, i) => this.table[i] ?? 0);
     newTable[newIndex] = newBlockOffset;
