@@ -439,12 +439,16 @@ export class Qcow2Image {
    * points at the new ones.
    */
   private writeNewClusters(first: number, count: number, inCluster: number, piece: Buffer, host: number): void {
-    const run = Buffer.alloc(count * this.clusterSize);
-    if (inCluster > 0) this.readWholeCluster(first).copy(run, 0, 0, inCluster);
-    const end = inCluster + piece.length;
-    const lastStart = (count - 1) * this.clusterSize;
-    if (end < run.length) this.readWholeCluster(first + count - 1).copy(run, end, end - lastStart);
-    piece.copy(run, inCluster);
+    const runLength = count * this.clusterSize;
+    // Whole clusters need nothing around the data: it is written as it came.
+    const run = inCluster === 0 && piece.length === runLength ? piece : Buffer.alloc(runLength);
+    if (run !== piece) {
+      if (inCluster > 0) this.readWholeCluster(first).copy(run, 0, 0, inCluster);
+      const end = inCluster + piece.length;
+      const lastStart = (count - 1) * this.clusterSize;
+      if (end < runLength) this.readWholeCluster(first + count - 1).copy(run, end, end - lastStart);
+      piece.copy(run, inCluster);
+    }
     this.guard.check(host + inCluster, piece.length);
     this.writeAllocated(run, host);
     const previous = Array.from({ length: count }, (_, i) => this.l2Entry(first + i));
