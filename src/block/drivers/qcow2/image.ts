@@ -349,12 +349,34 @@ export class Qcow2Image {
    * them, partial first and last clusters included (handle_alloc), filled around the data
    * with what the clusters read before. A run goes on in the host clusters right after
    * the ones the write used before it while they are free (qcow2_alloc_clusters_at), and
-   * from the free-cluster search otherwise.
+   * from the free-cluster search otherwise. The clusters the write replaces are freed a
+   * little later than they are replaced (`writeChains`).
    */
   write(offset: number, data: Buffer): void {
     this.checkWritable();
     this.checkRange(offset, data.length);
+    const chains: bigint[][] = [];
+    try {
+      this.writeChains(offset, data, chains);
+    } finally {
+      for (const chain of chains) this.freeReplaced(chain);
+    }
+  }
+
+  /**
+   * The write as QEMU's qcow2_co_pwritev_part makes it: chains of runs, each chain what one
+   * qcow2_alloc_host_offset call gathers (runs that carry on in the host clusters after
+   * the one before), each chain's data written by a task of its own. A task links its L2
+   * entries, and frees the clusters they replaced, once its data is written, which is
+   * while the next chain is allocated: the clusters of chain k are freed just before
+   * chain k+2 is allocated (or at the end). `chains` collects what each chain replaced.
+   */
+  private writeChains(offset: number, data: Buffer, chains: bigint[][]): void {
     let nextHost: number | null = null;
+    const startChain = () => {
+      if (chains.length >= 2) this.freeReplaced(chains[chains.length - 2]!);
+      chains.push([]);
+    };
     for (let at = 0; at < data.length; ) {
       const guestCluster = Math.floor((offset + at) / this.clusterSize);
       const inCluster = (offset + at) % this.clusterSize;
@@ -363,7 +385,10 @@ export class Qcow2Image {
       const fresh = this.clustersNeedingAllocation(guestCluster, Math.min(touched, inTable));
       if (fresh === 0) {
         const count = Math.min(this.clusterSize - inCluster, data.length - at);
-        nextHost = this.writeInPlace(guestCluster, inCluster, data.subarray(at, at + count)) + this.clusterSize;
+        const host = this.ownHostCluster(guestCluster);
+        if (host !== nextHost) startChain();
+        this.writeInPlace(guestCluster, inCluster, data.subarray(at, at + count));
+        nextHost = host + this.clusterSize;
         at += count;
         continue;
       }
@@ -372,11 +397,16 @@ export class Qcow2Image {
       const clusters = continued || fresh;
       const count = Math.min(clusters * this.clusterSize - inCluster, data.length - at);
       const piece = data.subarray(at, at + count);
+      if (!continued) startChain();
       const host: number = continued ? nextHost! : this.refcounts.allocate(clusters, () => this.guard.check(inCluster, piece.length));
-      this.writeNewClusters(guestCluster, clusters, inCluster, piece, host);
+      this.writeNewClusters(guestCluster, clusters, inCluster, piece, host, chains[chains.length - 1]!);
       nextHost = host + clusters * this.clusterSize;
       at += count;
     }
+  }
+
+  private freeReplaced(entries: bigint[]): void {
+    for (const entry of entries.splice(0)) this.freeDataCluster(entry);
   }
 
   /** Status of [offset, offset+length) in the backing image, which is zeroes past its end. */
@@ -435,10 +465,10 @@ export class Qcow2Image {
   /**
    * `piece` into the `count` host clusters allocated for the guest clusters from `first` on,
    * at `host`: the first `inCluster` bytes and whatever follows the piece in the last cluster
-   * copied from what they read before. The clusters they had are freed once the L2 table
-   * points at the new ones.
+   * copied from what they read before. The entries they had go into `replaced`, to be freed
+   * once the L2 table points at the new ones.
    */
-  private writeNewClusters(first: number, count: number, inCluster: number, piece: Buffer, host: number): void {
+  private writeNewClusters(first: number, count: number, inCluster: number, piece: Buffer, host: number, replaced: bigint[]): void {
     const runLength = count * this.clusterSize;
     // Whole clusters need nothing around the data: it is written as it came.
     const run = inCluster === 0 && piece.length === runLength ? piece : Buffer.alloc(runLength);
@@ -451,25 +481,31 @@ export class Qcow2Image {
     }
     this.guard.check(host + inCluster, piece.length);
     this.writeAllocated(run, host);
-    const previous = Array.from({ length: count }, (_, i) => this.l2Entry(first + i));
+    for (let i = 0; i < count; i++) {
+      const entry = this.l2Entry(first + i);
+      if (entry !== null) replaced.push(entry);
+    }
     this.setL2Run(first, count, host);
-    for (const entry of previous) if (entry !== null) this.freeDataCluster(entry);
   }
 
-  /** `piece` into the host cluster a guest cluster owns (returned); a zero cluster's other bytes are written as zeroes. */
-  private writeInPlace(guestCluster: number, inCluster: number, piece: Buffer): number {
+  /** The host cluster's offset of a guest cluster written in place. */
+  private ownHostCluster(guestCluster: number): number {
+    return Number(this.l2Entry(guestCluster)! & OFFSET_MASK);
+  }
+
+  /** `piece` into the host cluster a guest cluster owns; a zero cluster's other bytes are written as zeroes. */
+  private writeInPlace(guestCluster: number, inCluster: number, piece: Buffer): void {
     const entry = this.l2Entry(guestCluster)!;
     const host = Number(entry & OFFSET_MASK);
     this.guard.check(host + inCluster, piece.length);
     if ((entry & ZERO) === 0n) {
       this.writeData(piece, host + inCluster);
-      return host;
+      return;
     }
     const cluster = Buffer.alloc(this.clusterSize);
     piece.copy(cluster, inCluster);
     this.writeData(cluster, host);
     this.setL2Entry(guestCluster, BigInt(host) | COPIED);
-    return host;
   }
 
   /** Guest data to its host clusters; a blkdebug file child hears write_aio first, as from QEMU's qcow2. */
