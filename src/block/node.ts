@@ -3,7 +3,7 @@ import { checkBitmapPermission } from './bitmap/permissions.ts';
 import type { DirtyBitmap } from './bitmap/dirty-bitmap.ts';
 import type { ByteStore } from './drivers/byte-store.ts';
 import { ChildByteStore } from './drivers/child-byte-store.ts';
-import type { BlockDriver, BlockStatus, HostLock, SnapshotSource } from './drivers/driver.ts';
+import type { BlockDriver, BlockStatus, HostLock, SnapshotSource, ZeroWriteFlags } from './drivers/driver.ts';
 import type { BlkdebugEvent, BlockdevDetectZeroesOptions, ImageInfo } from '../schema/generated/qapi-types.ts';
 import { BlockIoError } from './io-error.ts';
 import { ENOTSUP } from '../errno.ts';
@@ -14,7 +14,7 @@ export interface BlockChildIo {
   read(offset: number, length: number): Buffer;
   readInto(offset: number, into: Buffer): Promise<void>;
   write(offset: number, data: Buffer): void;
-  writeZeroes(offset: number, length: number, mayUnmap?: boolean): void;
+  writeZeroes(offset: number, length: number, flags?: ZeroWriteFlags): void;
   /** Set when the child's format can store compressed clusters. */
   writeCompressed?(offset: number, data: Buffer): void;
   discard(offset: number, length: number): void;
@@ -114,9 +114,12 @@ export class BlockNode {
     this.markingWrite(offset, data.length, () => this.driver.write(offset, data));
   }
 
-  writeZeroes(offset: number, length: number, mayUnmap = false): void {
+  writeZeroes(offset: number, length: number, flags: ZeroWriteFlags = {}): void {
     this.assertWritable();
-    this.markingWrite(offset, length, () => this.driver.writeZeroes(offset, length, mayUnmap));
+    this.markingWrite(offset, length, () => {
+      if (flags.noFallback && this.driver.zeroesWithoutFallback?.() === false) throw new BlockIoError(ENOTSUP);
+      this.driver.writeZeroes(offset, length, flags);
+    });
   }
 
   /** A driver that cannot compress fails the write, as QEMU's block layer does. */
@@ -240,8 +243,8 @@ export class ChildLink implements BlockChildIo {
     this.node.write(offset, data);
   }
 
-  writeZeroes(offset: number, length: number, mayUnmap = false): void {
-    this.node.writeZeroes(offset, length, mayUnmap);
+  writeZeroes(offset: number, length: number, flags: ZeroWriteFlags = {}): void {
+    this.node.writeZeroes(offset, length, flags);
   }
 
   get writeCompressed(): ((offset: number, data: Buffer) => void) | undefined {

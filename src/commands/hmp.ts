@@ -77,7 +77,7 @@ function qemuIoTarget(node: BlockNode, writeConflict: string | null, conflict: s
     writeRefusal: conflict ?? (node.readOnly ? 'Block node is read-only' : writeConflict),
     read: (offset, length) => node.read(offset, length),
     write: (offset, data) => node.write(offset, data),
-    writeZeroes: (offset, length, mayUnmap) => node.writeZeroes(offset, length, mayUnmap),
+    writeZeroes: (offset, length, flags) => node.writeZeroes(offset, length, flags),
     writeCompressed: (offset, data) => node.writeCompressed(offset, data),
     discard: (offset, length) => node.discard(offset, length),
     flush: () => node.flush(),

@@ -1,5 +1,6 @@
 import { BlockIoError } from '../block/io-error.ts';
 import { ENOMEDIUM } from '../errno.ts';
+import type { ZeroWriteFlags } from '../block/drivers/driver.ts';
 import { monitorSize } from './size.ts';
 import { finishesAt, measureDue, now } from '../block/throttle/completion.ts';
 /** What qemu-io needs of a block node. */
@@ -12,7 +13,7 @@ export interface QemuIoTarget {
   tookWrite?(): void;
   read(offset: number, length: number): Buffer;
   write(offset: number, data: Buffer): void;
-  writeZeroes(offset: number, length: number, mayUnmap: boolean): void;
+  writeZeroes(offset: number, length: number, flags: ZeroWriteFlags): void;
   /** A compressed write (`write -c`); fails with ENOTSUP where the driver cannot compress. */
   writeCompressed(offset: number, data: Buffer): void;
   discard(offset: number, length: number): void;
@@ -145,7 +146,7 @@ const validPattern: FlagRule = {
 function guestWrite(target: QemuIoTarget, { offset, length, flags }: Request): void {
   // -b writes the VM state area and -s copies a host file: neither is guest data qblockd tracks.
   if (flags.has('b') || flags.has('s')) return;
-  if (flags.has('z')) target.writeZeroes(offset, length, flags.has('u'));
+  if (flags.has('z')) target.writeZeroes(offset, length, { mayUnmap: flags.has('u'), noFallback: flags.has('n') });
   else if (flags.has('c')) target.writeCompressed(offset, patternBuffer(patternOf(flags), length));
   else inPieces(offset, length, (at, size) => target.write(at, patternBuffer(patternOf(flags), size)));
 }

@@ -1,6 +1,7 @@
 import type net from 'node:net';
 import { statusRuns, type StatusRun } from '../block/block-status.ts';
 import { answerWhenDue } from '../block/throttle/completion.ts';
+import { BlockIoError } from '../block/io-error.ts';
 import type { BlockExport, ExportClient, ExportManager } from '../block/exports.ts';
 import { exportContexts, type MetaContext } from './contexts.ts';
 import {
@@ -42,6 +43,7 @@ import {
   optionName,
   requestOffsetText,
   type Request,
+  wireErrorForErrno,
 } from './protocol.ts';
 import type { BufferPool } from './buffer-pool.ts';
 import { ConnectionEnded, SocketReader } from './socket-reader.ts';
@@ -466,8 +468,11 @@ export class NbdConnection implements ExportClient {
         });
       case Command.WRITE_ZEROES:
         return this.reply(request, 'writing to file failed', () => {
-          // Without NO_HOLE the range may be unmapped, as QEMU's server asks.
-          node.writeZeroes(offset, request.length, (request.flags & CommandFlag.NO_HOLE) === 0);
+          // Without NO_HOLE the range may be unmapped; FAST_ZERO allows no fallback (QEMU's server).
+          node.writeZeroes(offset, request.length, {
+            mayUnmap: (request.flags & CommandFlag.NO_HOLE) === 0,
+            noFallback: (request.flags & CommandFlag.FAST_ZERO) !== 0,
+          });
           if (fua) node.flush();
         });
       case Command.TRIM:
@@ -507,8 +512,8 @@ export class NbdConnection implements ExportClient {
     const { handle, length, offset } = request;
     try {
       if (request.flags & CommandFlag.FUA) node.flush();
-    } catch {
-      return Promise.resolve([{ message: this.errorReply(request, NbdError.EIO, 'flush failed') }]);
+    } catch (error) {
+      return Promise.resolve([{ message: this.errorReply(request, wireError(error), 'flush failed') }]);
     }
     if (this.structured && !(request.flags & CommandFlag.DF) && length) {
       const runs: StatusRun[] = [];
@@ -529,7 +534,7 @@ export class NbdConnection implements ExportClient {
         this.buffers.give(pooled);
         return [{ message: encodeDoneChunk(handle) }];
       },
-      () => [{ message: this.errorReply(request, NbdError.EIO, 'reading from file failed') }],
+      (error: unknown) => [{ message: this.errorReply(request, wireError(error), 'reading from file failed') }],
     );
   }
 
@@ -543,7 +548,8 @@ export class NbdConnection implements ExportClient {
     const results = await Promise.allSettled(reads.map((read) => read.done));
     const replies: ReadReply[] = [];
     for (const [index, { offset, length }] of runs.entries()) {
-      if (results[index]!.status === 'rejected') return [...replies, { message: this.errorReply(request, NbdError.EIO, 'reading from file failed') }];
+      const result = results[index]!;
+      if (result.status === 'rejected') return [...replies, { message: this.errorReply(request, wireError(result.reason), 'reading from file failed') }];
       const { pooled } = reads[index]!;
       const final = offset + length === end;
       replies.push(pooled ? { message: dataChunkAround(pooled, request.handle, final, offset), pooled } : { message: encodeHoleChunk(request.handle, final, offset, length) });
@@ -579,9 +585,9 @@ export class NbdConnection implements ExportClient {
    * Runs an operation whose reply carries no data: success, or the error QEMU names.
    * A request through a throttle node is answered when QEMU's would be (block/throttle/completion.ts).
    */
-  private reply(request: Request, failure: string, operation: () => void): Promise<void> | undefined {
-    return answerWhenDue(operation, (failed) =>
-      failed ? this.sendError(request, NbdError.EIO, failure) : this.send(encodeSimpleReply(request.handle, 0)),
+  private reply(request: Request, failureText: string, operation: () => void): Promise<void> | undefined {
+    return answerWhenDue(operation, (failure) =>
+      failure === null ? this.send(encodeSimpleReply(request.handle, 0)) : this.sendError(request, wireError(failure), failureText),
     );
   }
 
@@ -621,6 +627,11 @@ export class NbdConnection implements ExportClient {
       this.socket.once('close', onClose);
     });
   }
+}
+
+/** A failed request's error on the wire: a block I/O error's errno as QEMU's server maps it; any other failure is EIO. */
+function wireError(failure: unknown): number {
+  return failure instanceof BlockIoError ? wireErrorForErrno(failure.errno) : NbdError.EIO;
 }
 
 /** What a meta context query selects, by QEMU's rules: empty parts list everything only when listing. */

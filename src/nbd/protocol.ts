@@ -1,3 +1,4 @@
+import { constants } from 'node:os';
 /**
  * The NBD wire format (NetworkBlockDevice/nbd doc/proto.md) as QEMU 7.2's
  * server speaks it: constants, and pure encoders and decoders. Every integer
@@ -135,6 +136,27 @@ export const NbdError = {
   ENOTSUP: 95,
   ESHUTDOWN: 108,
 } as const;
+
+const HOST = constants.errno;
+/** The wire error for each host errno QEMU's server tells apart (system_errno_to_nbd_errno); any other is EINVAL. */
+const WIRE_ERROR_FOR_ERRNO = new Map<number, number>([
+  [HOST.EPERM, NbdError.EPERM],
+  [HOST.EROFS, NbdError.EPERM],
+  [HOST.EIO, NbdError.EIO],
+  [HOST.ENOMEM, NbdError.ENOMEM],
+  [HOST.EDQUOT, NbdError.ENOSPC],
+  [HOST.EFBIG, NbdError.ENOSPC],
+  [HOST.ENOSPC, NbdError.ENOSPC],
+  [HOST.EOVERFLOW, NbdError.EOVERFLOW],
+  [HOST.ENOTSUP, NbdError.ENOTSUP],
+  [HOST.EOPNOTSUPP, NbdError.ENOTSUP],
+  // Node's errno table leaves out ESHUTDOWN (108 on Linux).
+  [108, NbdError.ESHUTDOWN],
+]);
+
+export function wireErrorForErrno(errno: number): number {
+  return WIRE_ERROR_FOR_ERRNO.get(errno) ?? NbdError.EINVAL;
+}
 
 /** base:allocation flags. */
 export const StateFlag = { HOLE: 1, ZERO: 2 } as const;

@@ -1,7 +1,7 @@
 import type { BlkdebugEvent, BlkdebugInjectErrorOptions, BlkdebugIOType, BlkdebugSetStateOptions, ImageInfo } from '../../schema/generated/qapi-types.ts';
 import { BlockIoError } from '../io-error.ts';
 import type { BlockChildIo } from '../node.ts';
-import type { BlockDriver, BlockStatus } from './driver.ts';
+import type { BlockDriver, BlockStatus, ZeroWriteFlags } from './driver.ts';
 import { EIO } from '../../errno.ts';
 
 const SECTOR = 512;
@@ -88,10 +88,10 @@ export class BlkdebugDriver implements BlockDriver {
     this.debugEvent('pwritev_done');
   }
 
-  writeZeroes(offset: number, length: number, mayUnmap = false): void {
+  writeZeroes(offset: number, length: number, flags: ZeroWriteFlags = {}): void {
     this.debugEvent('pwritev_zero');
     this.check('write-zeroes', offset, length);
-    this.child.writeZeroes(offset, length, mayUnmap);
+    this.child.writeZeroes(offset, length, flags);
     this.debugEvent('pwritev_done');
   }
 

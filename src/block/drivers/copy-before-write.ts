@@ -6,7 +6,7 @@ import { BlockIoError } from '../io-error.ts';
 import { EACCES, ETIMEDOUT } from '../../errno.ts';
 import { finishesAt, measureDue, now } from '../throttle/completion.ts';
 import type { BlockChildIo } from '../node.ts';
-import type { BlockDriver, InternalBitmaps, SnapshotSource } from './driver.ts';
+import type { BlockDriver, InternalBitmaps, SnapshotSource, ZeroWriteFlags } from './driver.ts';
 
 /** block-copy's largest single copy (BLOCK_COPY_MAX_BUFFER): a run of clusters goes to the target as one request up to this. */
 const MAX_COPY_BYTES = 1 << 20;
@@ -103,9 +103,9 @@ export class CopyBeforeWriteDriver implements BlockDriver, SnapshotSource {
     this.child.write(offset, data);
   }
 
-  writeZeroes(offset: number, length: number, mayUnmap = false): void {
+  writeZeroes(offset: number, length: number, flags: ZeroWriteFlags = {}): void {
     this.copyBefore(offset, length);
-    this.child.writeZeroes(offset, length, mayUnmap);
+    this.child.writeZeroes(offset, length, flags);
   }
 
   discard(offset: number, length: number): void {

@@ -68,6 +68,14 @@ export interface BackingChainDriver {
 }
 
 /** The guest-visible data path and the facts query commands report. */
+/** How a zero write may be done (QEMU's BDRV_REQ_MAY_UNMAP and BDRV_REQ_NO_FALLBACK). */
+export interface ZeroWriteFlags {
+  /** The range may lose its storage, as long as it reads as zeroes. */
+  mayUnmap?: boolean;
+  /** Fail with ENOTSUP rather than write zeroes: the caller only wants a zeroing that costs nothing. */
+  noFallback?: boolean;
+}
+
 export interface BlockDriver {
   readonly format: BlockdevDriver;
   size(): number;
@@ -85,8 +93,13 @@ export interface BlockDriver {
    */
   readInto?(offset: number, into: Buffer): Promise<void>;
   write(offset: number, data: Buffer): void;
-  /** `mayUnmap`: the range may lose its storage (QEMU's BDRV_REQ_MAY_UNMAP), as long as it reads as zeroes. */
-  writeZeroes(offset: number, length: number, mayUnmap?: boolean): void;
+  writeZeroes(offset: number, length: number, flags?: ZeroWriteFlags): void;
+  /**
+   * False for drivers that cannot promise a zero write without writing zeroes (QEMU's
+   * supported_zero_flags without BDRV_REQ_NO_FALLBACK): a `noFallback` request fails with
+   * ENOTSUP. Drivers that pass requests to a child leave it to the child.
+   */
+  zeroesWithoutFallback?(): boolean;
   /** Formats that store compressed clusters (qcow2): whole clusters, compressed where that saves room. */
   writeCompressed?(offset: number, data: Buffer): void;
   discard(offset: number, length: number): void;

@@ -38,6 +38,11 @@ export class NullDriver implements BlockDriver {
 
   write(): void {}
   writeZeroes(): void {}
+
+  /** QEMU's null-co takes no zero-write flags. */
+  zeroesWithoutFallback(): boolean {
+    return false;
+  }
   discard(): void {}
   flush(): void {}
   close(): void {}

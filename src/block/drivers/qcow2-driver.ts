@@ -3,7 +3,7 @@ import { Qcow2FormatError, Qcow2Image } from './qcow2/image.ts';
 import { resolveBackingFilename } from './qcow2/header.ts';
 import { Qcow2Corruption, RepairFailure } from './qcow2/corruption.ts';
 import { BlockIoError } from '../io-error.ts';
-import type { BackingChainDriver, BackingReader, BitmapToStore, BlockDriver, BlockStatus, LoadedBitmap, PersistentBitmapStore } from './driver.ts';
+import type { BackingChainDriver, BackingReader, BitmapToStore, BlockDriver, BlockStatus, LoadedBitmap, PersistentBitmapStore, ZeroWriteFlags } from './driver.ts';
 import { allocatedBytes } from './file.ts';
 import { firstProblem, QCOW2_RULES } from './option-rules.ts';
 import type { BlockChildIo } from '../node.ts';
@@ -80,8 +80,13 @@ export class Qcow2Driver implements BlockDriver, PersistentBitmapStore, BackingC
     this.guarded(() => this.image.write(offset, data));
   }
 
-  writeZeroes(offset: number, length: number, mayUnmap = false): void {
-    this.guarded(() => this.image.writeZeroes(offset, length, mayUnmap));
+  writeZeroes(offset: number, length: number, flags: ZeroWriteFlags = {}): void {
+    this.guarded(() => this.image.writeZeroes(offset, length, flags));
+  }
+
+  /** Version 2 images have no zero flag: QEMU's qcow2 offers no zeroing without a fallback on them. */
+  zeroesWithoutFallback(): boolean {
+    return this.image.version >= 3;
   }
 
   writeCompressed(offset: number, data: Buffer): void {

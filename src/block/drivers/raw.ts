@@ -1,5 +1,5 @@
 import { QmpError } from '../../qmp/errors.ts';
-import type { BlockDriver, BlockStatus } from './driver.ts';
+import type { BlockDriver, BlockStatus, ZeroWriteFlags } from './driver.ts';
 import type { BlockChildIo } from '../node.ts';
 import { integer, roundUpToSector } from './option-rules.ts';
 import type { BlockdevOptionsRaw, ImageInfo } from '../../schema/generated/qapi-types.ts';
@@ -52,8 +52,8 @@ export class RawDriver implements BlockDriver {
     this.child.write(this.offset + offset, data);
   }
 
-  writeZeroes(offset: number, length: number, mayUnmap = false): void {
-    this.child.writeZeroes(this.offset + offset, length, mayUnmap);
+  writeZeroes(offset: number, length: number, flags: ZeroWriteFlags = {}): void {
+    this.child.writeZeroes(this.offset + offset, length, flags);
   }
 
   discard(offset: number, length: number): void {

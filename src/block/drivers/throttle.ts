@@ -3,7 +3,7 @@ import type { BlockChildIo, BlockNode } from '../node.ts';
 import type { ThrottleGroup } from '../throttle/group.ts';
 import { now } from '../throttle/completion.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { BlockDriver, BlockStatus } from './driver.ts';
+import type { BlockDriver, BlockStatus, ZeroWriteFlags } from './driver.ts';
 
 /**
  * The `throttle` filter: every request to its `file` child is accounted in its
@@ -53,9 +53,9 @@ export class ThrottleDriver implements BlockDriver {
     this.child.write(offset, data);
   }
 
-  writeZeroes(offset: number, length: number, mayUnmap = false): void {
+  writeZeroes(offset: number, length: number, flags: ZeroWriteFlags = {}): void {
     this.group.admit('write', length);
-    this.child.writeZeroes(offset, length, mayUnmap);
+    this.child.writeZeroes(offset, length, flags);
   }
 
   discard(offset: number, length: number): void {

@@ -42,11 +42,12 @@ export async function settleWhenDue<T>(run: () => T): Promise<T> {
 }
 
 /**
- * `settleWhenDue` for a reply on a hot path (NBD): `run`'s outcome is answered at
- * once, without a promise, when none of its requests is still due.
+ * `settleWhenDue` for a reply on a hot path (NBD): `run`'s outcome (what it threw, or
+ * null) is answered at once, without a promise, when none of its requests is still due.
  */
-export function answerWhenDue(run: () => void, answer: (failed: boolean) => Promise<void> | undefined): Promise<void> | undefined {
+export function answerWhenDue(run: () => void, answer: (failure: unknown) => Promise<void> | undefined): Promise<void> | undefined {
   const { dueAt, outcome } = measureDue(run);
+  const failure = 'error' in outcome ? outcome.error : null;
   const wait = dueAt - now();
-  return wait > 0 ? sleep(wait).then(() => answer('error' in outcome)) : answer('error' in outcome);
+  return wait > 0 ? sleep(wait).then(() => answer(failure)) : answer(failure);
 }

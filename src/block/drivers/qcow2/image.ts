@@ -2,7 +2,7 @@ import type { BitmapData } from '../../bitmap/bitmap-data.ts';
 import { lazyZlib } from '../../builtins.ts';
 import { BlockIoError } from '../../io-error.ts';
 import type { ByteStore } from '../byte-store.ts';
-import type { BackingReader, BlockStatus } from '../driver.ts';
+import type { BackingReader, BlockStatus, ZeroWriteFlags } from '../driver.ts';
 import {
   BITMAP_TYPE_DIRTY_TRACKING,
   FLAG_AUTO,
@@ -35,7 +35,7 @@ import {
 } from './header.ts';
 import { RefcountManager } from './refcounts.ts';
 import { repairRefcounts } from './repair.ts';
-import { EIO, EINVAL } from '../../../errno.ts';
+import { EIO, EINVAL, ENOTSUP } from '../../../errno.ts';
 
 export { Qcow2FormatError } from './header.ts';
 
@@ -555,9 +555,9 @@ export class Qcow2Image {
    * clusters are zeroed in their L2 entries (`zeroCluster`); so is a cluster only partly
    * asked for, when the rest of it already reads as zeroes and it holds no data of its own.
    * A piece that cannot be zeroed that way is written with zeroes, 16 MiB at a time (QEMU's
-   * bounce buffer), each write a normal one.
+   * bounce buffer), each write a normal one, unless the request allows no fallback: ENOTSUP.
    */
-  writeZeroes(offset: number, length: number, mayUnmap = false): void {
+  writeZeroes(offset: number, length: number, { mayUnmap = false, noFallback = false }: ZeroWriteFlags = {}): void {
     this.checkWritable();
     this.checkRange(offset, length);
     const end = offset + length;
@@ -566,6 +566,7 @@ export class Qcow2Image {
     for (const [from, to] of [[offset, headEnd], [headEnd, bodyEnd], [bodyEnd, end]] as const) {
       for (let at = from; at < to; ) {
         if (this.zeroPiece(at, to - at, mayUnmap)) break;
+        if (noFallback) throw new BlockIoError(ENOTSUP);
         const count = Math.min(to - at, ZERO_BOUNCE_BYTES);
         this.write(at, Buffer.alloc(count));
         at += count;
