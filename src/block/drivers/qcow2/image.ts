@@ -597,9 +597,8 @@ export class Qcow2Image {
    * Makes one cluster read as zeroes through its L2 entry, as QEMU's qcow2_subcluster_zeroize
    * (its L2 table is made even if the entry stays as it was): version 3 sets the zero flag,
    * keeping the host cluster unless the write may unmap it (a compressed one is freed
-   * either way); version 2 has no zero flag and,
-   * without a backing file, discards the cluster instead. False where neither applies
-   * (version 2 over a backing file).
+   * either way); version 2 has no zero flag and, without a backing file, discards the
+   * cluster instead. False where neither applies (version 2 over a backing file).
    */
   private zeroCluster(guestCluster: number, mayUnmap: boolean): boolean {
     if (this.version < 3 && this.backing) return false;
