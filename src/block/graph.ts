@@ -469,6 +469,14 @@ export class BlockGraph {
    * grows it (a writable format) or forbids growing it (a raw window): another such user, or
    * for one that grows it, an export (whose BlockBackend does not share resizing); or null.
    */
+  /** Whether writes to `node` end on a read-only node: its own flag, or its data child's through a driver that passes writes down (raw, filters). */
+  private writesEndReadOnly(node: BlockNode): boolean {
+    if (node.readOnly) return true;
+    const spec = driverSpec(node.driver.format);
+    const child = node.children[0];
+    return !!spec?.childOption && !spec.claimsFile && child !== undefined && this.writesEndReadOnly(child);
+  }
+
   fileResizeConflict(file: BlockNode, nodeName: string, use: ChildResize): string | null {
     if (!use) return null;
     for (const parent of this.nodes.values()) {
@@ -557,6 +565,8 @@ export class BlockGraph {
       const nodeExists = (name: string) => this.devices.has(name) || this.nodes.has(name);
       refuse(firstProblem(spec.rules, options, { childSize: child && BigInt(child.size()), nodeExists }));
       const description = describe(spec, options, givenMembers, child && this.descriptions.get(child));
+      // A writable format node writes its file child: QEMU refuses a read-only one before any lock or header read.
+      if (child && spec.claimsFile && !readOnly && this.writesEndReadOnly(child)) throw new QmpError('Block node is read-only');
       if (child && spec.claimsFile) {
         child.hostLock()?.claim(lockMode(readOnly));
         claimedChild = true;
