@@ -25,7 +25,8 @@ const EMULATED_BRANCHES: Record<string, string[]> = {
 /** qemu-io commands for human-monitor-command; the device comes from NODE_NAMES. */
 const QEMU_IO_COMMANDS = ['write 0 64k', 'write -z 0 1M', 'discard 0 64k', 'read 0 512', 'flush', 'write 1M 4k',
   'write 0x3ff0000 512', 'write 0 2147483136', 'write 0 2147483648', 'write -1 512', 'write 0 0', 'write 512 0x200',
-  'read 0 1k', 'write 8M 1', 'writev 0 512', 'aio_write 0 512', 'write', 'frobnicate', 'write 0 64k extra'];
+  'read 0 1k', 'write 8M 1', 'writev 0 512', 'aio_write 0 512', 'write', 'frobnicate', 'write 0 64k extra',
+  'write -c 0 64k', 'write -c 100 64k', 'write -z -u 0 64k', 'write -z -n 1000 512', 'write -f -c 0 512', 'write -P 0x5 1000 3000'];
 
 /** Plausible values by member name: valid requests mostly hit existing nodes and bitmaps. */
 const VALUES_BY_MEMBER: Record<string, readonly unknown[]> = {
