@@ -464,11 +464,6 @@ export class BlockGraph {
     return parent && permissionConflict(node.nodeName, 'write, resize', UNNAMED_BACKEND, fileChildUser(parent.nodeName));
   }
 
-  /**
-   * QEMU's permission conflict over resizing `file` for a user of it as its `file` child that
-   * grows it (a writable format) or forbids growing it (a raw window): another such user, or
-   * for one that grows it, an export (whose BlockBackend does not share resizing); or null.
-   */
   /** Whether writes to `node` end on a read-only node: its own flag, or its data child's through a driver that passes writes down (raw, filters). */
   private writesEndReadOnly(node: BlockNode): boolean {
     if (node.readOnly) return true;
@@ -477,6 +472,11 @@ export class BlockGraph {
     return !!spec?.childOption && !spec.claimsFile && child !== undefined && this.writesEndReadOnly(child);
   }
 
+  /**
+   * QEMU's permission conflict over resizing `file` for a user of it as its `file` child that
+   * grows it (a writable format) or forbids growing it (a raw window): another such user, or
+   * for one that grows it, an export (whose BlockBackend does not share resizing); or null.
+   */
   fileResizeConflict(file: BlockNode, nodeName: string, use: ChildResize): string | null {
     if (!use) return null;
     for (const parent of this.nodes.values()) {
