@@ -685,19 +685,41 @@ export class Qcow2Image {
     checkBitmaps();
     const clusters = Math.ceil(size / this.clusterSize);
     const l1Needed = Math.ceil(clusters / this.l2Entries);
-    if (size < this.virtualSize) this.shrinkFrom(clusters, Math.ceil(this.virtualSize / this.clusterSize));
+    const oldSize = this.virtualSize;
+    if (size < oldSize) this.shrinkFrom(clusters, Math.ceil(oldSize / this.clusterSize));
     else if (l1Needed > this.l1.length) this.growL1(l1Needed);
+    if (size > oldSize && this.backing && this.backing.size() > oldSize) this.zeroGrownArea(oldSize, size);
     this.header.size = size;
     this.writeHeader();
     this.store.flush();
     this.virtualSize = size;
   }
 
+  /**
+   * Growing over a backing file that reaches past the old end would show the backing file's
+   * data there: as QEMU's truncate with BDRV_REQ_ZERO_WRITE, the new whole clusters become
+   * zero clusters and the rest of the old last cluster is written with zeroes.
+   */
+  private zeroGrownArea(oldSize: number, size: number): void {
+    const zeroStart = Math.ceil(oldSize / this.clusterSize) * this.clusterSize;
+    this.virtualSize = size;
+    try {
+      for (let cluster = zeroStart / this.clusterSize; cluster * this.clusterSize < size; cluster++) {
+        if (!this.zeroCluster(cluster, false)) throw new Qcow2FormatError('Failed to zero out new clusters: Operation not supported');
+      }
+      if (zeroStart > oldSize) this.write(oldSize, Buffer.alloc(Math.min(zeroStart, size) - oldSize));
+    } catch (error) {
+      this.virtualSize = oldSize;
+      throw error;
+    }
+  }
+
   private growL1(entries: number): void {
     if (entries * 8 > MAX_L1_BYTES) throw new Qcow2FormatError('Failed to grow the L1 table: File too large');
-    const table = Buffer.alloc(Math.ceil((entries * 8) / this.clusterSize) * this.clusterSize);
+    // The table's own bytes are written, not its clusters: at the end of the file, the file ends with the table (qcow2_grow_l1_table).
+    const table = Buffer.alloc(entries * 8);
     this.l1.forEach((entry, index) => table.writeBigUInt64BE(entry, index * 8));
-    const offset = this.refcounts.allocate(table.length / this.clusterSize);
+    const offset = this.refcounts.allocate(Math.ceil(table.length / this.clusterSize));
     this.store.pwrite(table, offset);
     this.store.flush();
     const old = { offset: this.header.l1TableOffset, bytes: this.header.l1Size * 8 };
