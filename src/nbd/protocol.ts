@@ -1,9 +1,9 @@
-import { constants } from 'node:os';
 /**
  * The NBD wire format (NetworkBlockDevice/nbd doc/proto.md) as QEMU 7.2's
  * server speaks it: constants, and pure encoders and decoders. Every integer
  * on the wire is big-endian.
  */
+import { constants } from 'node:os';
 
 export const NBD_MAGIC = Buffer.from('NBDMAGIC', 'latin1');
 export const OPTS_MAGIC = 0x49484156454f5054n; // "IHAVEOPT"

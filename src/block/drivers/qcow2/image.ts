@@ -1,4 +1,5 @@
 import type { BitmapData } from '../../bitmap/bitmap-data.ts';
+import { statusRuns } from '../../block-status.ts';
 import { lazyZlib } from '../../builtins.ts';
 import { BlockIoError } from '../../io-error.ts';
 import type { ByteStore } from '../byte-store.ts';
@@ -385,9 +386,10 @@ export class Qcow2Image {
       const fresh = this.clustersNeedingAllocation(guestCluster, Math.min(touched, inTable));
       if (fresh === 0) {
         const count = Math.min(this.clusterSize - inCluster, data.length - at);
-        const host = this.ownHostCluster(guestCluster);
+        const entry = this.l2Entry(guestCluster)!;
+        const host = Number(entry & OFFSET_MASK);
         if (host !== nextHost) startChain();
-        this.writeInPlace(guestCluster, inCluster, data.subarray(at, at + count));
+        this.writeInPlace(guestCluster, entry, inCluster, data.subarray(at, at + count));
         nextHost = host + this.clusterSize;
         at += count;
         continue;
@@ -488,14 +490,8 @@ export class Qcow2Image {
     this.setL2Run(first, count, host);
   }
 
-  /** The host cluster's offset of a guest cluster written in place. */
-  private ownHostCluster(guestCluster: number): number {
-    return Number(this.l2Entry(guestCluster)! & OFFSET_MASK);
-  }
-
-  /** `piece` into the host cluster a guest cluster owns; a zero cluster's other bytes are written as zeroes. */
-  private writeInPlace(guestCluster: number, inCluster: number, piece: Buffer): void {
-    const entry = this.l2Entry(guestCluster)!;
+  /** `piece` into the host cluster a guest cluster owns (its L2 `entry`); a zero cluster's other bytes are written as zeroes. */
+  private writeInPlace(guestCluster: number, entry: bigint, inCluster: number, piece: Buffer): void {
     const host = Number(entry & OFFSET_MASK);
     this.guard.check(host + inCluster, piece.length);
     if ((entry & ZERO) === 0n) {
@@ -584,7 +580,7 @@ export class Qcow2Image {
     if (inCluster !== 0 || tail !== 0) {
       const start = first * this.clusterSize;
       const rest = Math.min(tail, this.virtualSize - end);
-      if (!this.readsAsZero(start, inCluster) || !this.readsAsZero(end, rest) || !this.holdsNoData(first)) return false;
+      if (!this.statusSaysZero(start, inCluster) || !this.statusSaysZero(end, rest) || !this.holdsNoData(first)) return false;
       return this.zeroCluster(first, mayUnmap);
     }
     for (let cluster = first; cluster * this.clusterSize < end; cluster++) {
@@ -614,13 +610,12 @@ export class Qcow2Image {
     return true;
   }
 
-  /** Whether [offset, offset+length) reads as zeroes by its block status (QEMU's is_zero). */
-  private readsAsZero(offset: number, length: number): boolean {
-    for (let at = offset; at < offset + length; ) {
-      const status = this.blockStatus(at, offset + length - at);
-      if (!status.zero) return false;
-      at += status.length;
-    }
+  /**
+   * Whether block status reports all of [offset, offset+length) as zeroes (QEMU's is_zero):
+   * unlike block-status.ts's readsAsZero, zeroes a backing node does not report do not count.
+   */
+  private statusSaysZero(offset: number, length: number): boolean {
+    for (const run of statusRuns(this, offset, length)) if (!run.zero) return false;
     return true;
   }
 
